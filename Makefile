@@ -1,0 +1,37 @@
+# The two commands of the README: `make book` (execute every chapter, render the HTML book) and
+# `make test` (the test suite). Both create the isolated environment .venv/ first if it is missing
+# or older than pyproject.toml / constraints.txt.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= quick
+SEED ?= 0
+DEVICE ?= auto
+
+.PHONY: book test env chapter lock clean
+
+book: $(STAMP)
+	$(BIN)/nsdebook build --profile $(PROFILE) --seed $(SEED) --device $(DEVICE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+env: $(STAMP)
+
+# `make chapter CHAPTER=ch01_signals PROFILE=paper` executes one chapter without rendering.
+chapter: $(STAMP)
+	$(BIN)/nsdebook run $(CHAPTER) --profile $(PROFILE) --seed $(SEED) --device $(DEVICE)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name nsdebook --display-name "Python (nsdebook)"
+	touch $(STAMP)
+
+# Re-pin constraints.txt to what is installed now (after changing pyproject.toml on purpose).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > constraints.txt
+
+clean:
+	rm -rf _build

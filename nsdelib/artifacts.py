@@ -1,0 +1,174 @@
+"""The artifact store: expensive results (datasets, checkpoints, sweeps) cached on disk.
+
+An artifact is addressed by its *kind* (``"dataset"``, ``"checkpoint"``, ...) and a hash of its
+config together with the library's fingerprint, so a changed config or a changed library never
+reads a stale file. Files are written atomically (temporary file, fsync, rename) and their SHA-256
+is recorded in a sidecar ``.meta.json`` written last; reads verify it. ``fetch`` rebuilds, with a
+warning, an artifact that is missing, corrupt or stale, and never overwrites a good one in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from pydantic import BaseModel
+
+from . import __version__
+from .errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
+
+T = TypeVar("T")
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "_artifacts"
+
+
+def _library_fingerprint() -> str:
+    """Hash of the library's version and source files: any code change invalidates artifacts."""
+    digest = hashlib.sha256(__version__.encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+LIBRARY_FINGERPRINT = _library_fingerprint()
+
+
+def canonical_config(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
+    """A config as plain JSON-ready data with a stable key order."""
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else dict(config)
+    return json.loads(json.dumps(data, sort_keys=True, default=str))
+
+
+def config_hash(config: BaseModel | Mapping[str, Any], library: str = LIBRARY_FINGERPRINT) -> str:
+    """Short, stable hash of a config and the library fingerprint."""
+    text = json.dumps({"config": canonical_config(config), "library": library}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename onto ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _serialize(obj: Any, path: Path) -> None:
+    if path.suffix == ".json":
+        path.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    else:
+        torch.save(obj, path)
+
+
+def _deserialize(path: Path) -> Any:
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class ArtifactStore:
+    """Content-addressed cache of expensive results under ``root`` (default ``_artifacts/``).
+
+    ``NSDE_ARTIFACTS`` in the environment moves the default root.
+    """
+
+    def __init__(self, root: Path | str | None = None, library: str = LIBRARY_FINGERPRINT) -> None:
+        self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
+        self.library = library
+
+    def directory(self, kind: str, config: BaseModel | Mapping[str, Any]) -> Path:
+        """The folder that holds every file of the artifact ``(kind, config)``."""
+        return self.root / kind / config_hash(config, self.library)
+
+    def save(self, kind: str, config: BaseModel | Mapping[str, Any], obj: Any, name: str = "payload.pt") -> Path:
+        """Write ``obj`` atomically (``.json`` names as JSON, others with ``torch.save``) and its checksum."""
+        path = self.directory(kind, config) / name
+        atomic_write(path, lambda tmp: _serialize(obj, tmp))
+        meta = {
+            "kind": kind,
+            "config": canonical_config(config),
+            "library": self.library,
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+            "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write(self._meta_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+        return path
+
+    def exists(self, kind: str, config: BaseModel | Mapping[str, Any], name: str = "payload.pt") -> bool:
+        """Whether a (possibly unverified) artifact file and its checksum sidecar are present."""
+        path = self.directory(kind, config) / name
+        return path.exists() and self._meta_path(path).exists()
+
+    def load(self, kind: str, config: BaseModel | Mapping[str, Any], name: str = "payload.pt") -> Any:
+        """Read and verify an artifact; raise ArtifactMissing, ArtifactStale or ArtifactCorrupt."""
+        path = self.directory(kind, config) / name
+        meta_path = self._meta_path(path)
+        if not path.exists() or not meta_path.exists():
+            raise ArtifactMissing(f"no {kind} artifact {name!r} at {path.parent}")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ArtifactCorrupt(f"{kind} artifact {path}: its checksum file is unreadable ({exc})") from exc
+        if meta.get("config") != canonical_config(config) or meta.get("library") != self.library:
+            raise ArtifactStale(
+                f"{kind} artifact {path} was written for another config or library version "
+                f"(library {meta.get('library')!r}, now {self.library!r})"
+            )
+        actual = sha256_file(path)
+        if actual != meta.get("sha256"):
+            raise ArtifactCorrupt(
+                f"{kind} artifact {path} is corrupt: SHA-256 {actual[:12]}… does not match the "
+                f"recorded {str(meta.get('sha256'))[:12]}…"
+            )
+        return _deserialize(path)
+
+    def fetch(
+        self,
+        kind: str,
+        config: BaseModel | Mapping[str, Any],
+        build: Callable[[], T],
+        name: str = "payload.pt",
+    ) -> T:
+        """Load the artifact, or build and save it; a corrupt or stale one is rebuilt with a warning."""
+        try:
+            return self.load(kind, config, name)
+        except ArtifactMissing:
+            pass
+        except (ArtifactCorrupt, ArtifactStale) as exc:
+            warnings.warn(f"{exc}; rebuilding it", stacklevel=2)
+        obj = build()
+        self.save(kind, config, obj, name)
+        return obj
+
+    @staticmethod
+    def _meta_path(path: Path) -> Path:
+        return path.with_name(path.name + ".meta.json")

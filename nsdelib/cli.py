@@ -1,0 +1,63 @@
+"""Command line: ``nsdebook build|run|list`` (also ``python -m nsdelib``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import ArtifactError, ConfigError
+from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nsdebook", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("build", "execute every chapter of _toc.yml, then render the HTML book"),
+        ("run", "execute chapters (all, or the ones named) without rendering"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        if name == "run":
+            sub.add_argument("chapters", nargs="*", help="toc entries or file stems, e.g. ch01_signals")
+        sub.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {', '.join(PROFILE_NAMES)}")
+        sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+        sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+        sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
+        sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    commands.add_parser("list", help="list the chapters in reading order")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code (0 success, 1 chapter or build failure, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        print("\n".join(toc_entries()))
+        return 0
+    start = time.perf_counter()
+    try:
+        stage = run_book(
+            entries=(args.chapters or None) if args.command == "run" else None,
+            profile=args.profile,
+            seed=args.seed,
+            device=args.device,
+            out=args.out,
+            progress=not args.no_progress,
+        )
+        if args.command == "build":
+            build_html(stage, out=args.out)
+    except (ConfigError, ArtifactError) as exc:
+        print(f"nsdebook: error: {exc}", file=sys.stderr)
+        return 2
+    except (ChapterFailed, BookBuildFailed) as exc:
+        print(f"nsdebook: {exc}", file=sys.stderr)
+        return 1
+    print(f"finished in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

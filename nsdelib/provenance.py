@@ -1,0 +1,120 @@
+"""Provenance and recorded results: where a number came from, so the book can show it honestly.
+
+Fresh results of the profile a book is built with live in the artifact store. Results of a
+``paper`` run that CI cannot afford are *recorded* as small JSON files under ``results/<profile>/``
+with their provenance (commit, date, device, wall time, seeds, profile, versions) and committed;
+chapters show them beside the freshly built numbers, labelled as recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .artifacts import LIBRARY_FINGERPRINT, atomic_write
+from .errors import ArtifactCorrupt
+from .profiles import PROFILE_NAMES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_ROOT = REPO_ROOT / "results"
+TRACKED_PACKAGES = ("torch", "torchvision", "timm", "torchsde", "captum", "torchattacks", "numpy", "scipy")
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """The current commit hash, suffixed ``-dirty`` when the work tree has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def device_description(device: torch.device | str = "cpu") -> str:
+    """Human-readable name of the hardware a result was computed on."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages whose behaviour the results depend on."""
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float) -> dict[str, Any]:
+    """The provenance block stored with every recorded result."""
+    return {
+        "profile": profile,
+        "seeds": list(seeds),
+        "device": device_description(device),
+        "wall_time_s": round(float(wall_time_s), 2),
+        "commit": git_commit(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "library": LIBRARY_FINGERPRINT,
+        "versions": package_versions(),
+    }
+
+
+def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root: Path = RESULTS_ROOT) -> Path:
+    """Write ``{"provenance": ..., "result": ...}`` atomically to ``root/<profile>/<name>.json``."""
+    if prov.get("profile") not in PROFILE_NAMES:
+        raise ValueError(f"provenance names unknown profile {prov.get('profile')!r}")
+    path = root / prov["profile"] / f"{name}.json"
+    payload = {"provenance": prov, "result": result}
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True)))
+    return path
+
+
+def load_recorded(name: str, profile: str = "paper", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
+    """A recorded result with its provenance, or None if that run has not been recorded."""
+    path = root / profile / f"{name}.json"
+    if not path.exists():
+        return None
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactCorrupt(f"recorded result {path} is not valid JSON: {exc}") from exc
+    if not {"provenance", "result"} <= payload.keys():
+        raise ArtifactCorrupt(f"recorded result {path} lacks its provenance or result block")
+    return payload
+
+
+def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
+    """One row per recorded result: its profile, name and provenance, for the book to list."""
+    rows = []
+    for path in sorted(root.glob("*/*.json")):
+        prov = load_recorded(path.stem, path.parent.name, root)["provenance"]
+        rows.append(
+            {
+                "profile": path.parent.name,
+                "result": path.stem,
+                "date": prov["date"],
+                "commit": prov["commit"][:12],
+                "device": prov["device"],
+                "wall time (s)": prov["wall_time_s"],
+                "seeds": prov["seeds"],
+            }
+        )
+    columns = ["profile", "result", "date", "commit", "device", "wall time (s)", "seeds"]
+    return pd.DataFrame(rows, columns=columns)

@@ -81,8 +81,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _serialize(obj: Any, path: Path) -> None:
-    if path.suffix == ".json":
+def _serialize(obj: Any, path: Path, as_json: bool) -> None:
+    if as_json:
         path.write_text(json.dumps(obj, indent=2, sort_keys=True))
     else:
         torch.save(obj, path)
@@ -111,7 +111,7 @@ class ArtifactStore:
     def save(self, kind: str, config: BaseModel | Mapping[str, Any], obj: Any, name: str = "payload.pt") -> Path:
         """Write ``obj`` atomically (``.json`` names as JSON, others with ``torch.save``) and its checksum."""
         path = self.directory(kind, config) / name
-        atomic_write(path, lambda tmp: _serialize(obj, tmp))
+        atomic_write(path, lambda tmp: _serialize(obj, tmp, as_json=path.suffix == ".json"))
         meta = {
             "kind": kind,
             "config": canonical_config(config),

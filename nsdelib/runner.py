@@ -103,7 +103,7 @@ def execute_chapter(
 ) -> Path:
     """Execute one jupytext chapter with ``params`` and write the executed ``.ipynb`` to ``output``."""
     name = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
-    notebook = jupytext.read(source)
+    notebook = jupytext.read(source, fmt="py:percent")
     check_parameters(notebook, name, params)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (nsdebook)", "language": "python"}
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,76 @@
+"""Profiles and chapter parameters: valid data loads, every kind of bad input gets one clear message."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nsdelib
+from nsdelib.errors import ConfigError
+from nsdelib.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_profile_validates(name: str) -> None:
+    profile = get_profile(name)
+    assert isinstance(profile, Profile)
+    assert profile.name == name
+
+
+def test_unknown_profile_names_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown profile 'fast'.*ci, quick, paper"):
+        get_profile("fast")
+
+
+def test_profiles_are_frozen() -> None:
+    with pytest.raises(Exception):
+        get_profile("ci").n_seeds = 7  # type: ignore[misc]
+
+
+def test_profile_override_is_validated() -> None:
+    assert get_profile("ci", n_seeds=4).n_seeds == 4
+    with pytest.raises(ConfigError, match="n_seeds"):
+        get_profile("ci", n_seeds=0)
+    with pytest.raises(ConfigError, match="unknown parameter 'colour'"):
+        get_profile("ci", colour="red")
+
+
+def test_chapter_params_defaults() -> None:
+    params = validate_params()
+    assert (params.profile, params.seed, params.device) == ("quick", 0, "auto")
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"profile": "huge"}, r"parameter 'profile' = 'huge'; allowed profiles: ci, quick, paper"),
+        ({"seed": -1}, r"parameter 'seed' = -1"),
+        ({"seed": "one"}, r"parameter 'seed' = 'one'"),
+        ({"device": "tpu"}, r"parameter 'device' = 'tpu'.*allowed devices"),
+        ({"epochs": 3}, r"unknown parameter 'epochs'.*allowed parameters: profile, seed, device"),
+    ],
+)
+def test_bad_chapter_params_fail_with_one_clear_message(params: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        validate_params(**params)
+    assert "\n" not in str(info.value)
+
+
+def test_setup_seeds_torch_identically() -> None:
+    first = nsdelib.setup(profile="ci", seed=3, device="cpu")
+    a = torch.rand(5)
+    nsdelib.setup(profile="ci", seed=3, device="cpu")
+    b = torch.rand(5)
+    nsdelib.setup(profile="ci", seed=4, device="cpu")
+    c = torch.rand(5)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert first.device == torch.device("cpu")
+    assert first.seeds == [3 + k for k in range(first.profile.n_seeds)]
+
+
+def test_setup_auto_device_and_missing_cuda() -> None:
+    ctx = nsdelib.setup(profile="ci", device="auto")
+    assert ctx.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            nsdelib.setup(profile="ci", device="cuda")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import config_error
+
+ProfileName = Literal["ci", "quick", "paper"]
+PROFILE_NAMES: tuple[str, ...] = ("ci", "quick", "paper")
 
 
 class Section(BaseModel):

@@ -8,15 +8,20 @@ A profile is one `Profile` object. Chapters never branch on its name; they read 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from .config import Section
+from .abc import ABCConfig
+from .attacks import AttackConfig
+from .attributions import AttributionConfig
+from .config import PROFILE_NAMES, ProfileName, Section
+from .dataset import DataConfig
 from .errors import ConfigError, config_error
+from .models import ModelConfig
+from .noise_robustness import NoiseSweepConfig
+from .training import TrainConfig
 
-ProfileName = Literal["ci", "quick", "paper"]
-PROFILE_NAMES: tuple[str, ...] = ("ci", "quick", "paper")
 DEFAULT_PROFILE: ProfileName = "quick"
 
 
@@ -26,23 +31,99 @@ class Profile(Section):
     name: ProfileName
     description: str
     n_seeds: int = Field(ge=1, le=20, description="seeds for multi-seed experiments (intervals over seeds)")
+    record_results: bool = Field(description="write results with provenance under results/<profile>/")
+    data: DataConfig
+    train: TrainConfig
+    attribution: AttributionConfig
+    abc: ABCConfig
+    noise: NoiseSweepConfig
+    attack: AttackConfig
+    model: ModelConfig
 
 
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": {
         "name": "ci",
+        "data": {"n_samples": 240, "image_rows": 32, "image_cols": 32},
+        "train": {"epochs": 4, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 0.5},
+        "model": {
+            "variant": "convnext_atto", "drop_path_rate": 0.0,
+            "sde": {
+                "sigma": 0.1, "diffusion": "additive", "noise_shape": "white", "spectral_exponent": 2.0,
+                "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 2,
+            },
+        },
         "description": "smallest scale: seconds per chapter; used by the tests and CI",
         "n_seeds": 2,
+        "record_results": False,
+        "attribution": {
+            "ig_steps": 4, "smoothgrad_samples": 4, "noise_draws": 2,
+            "perturbation_levels": (0.05, 0.1), "subset_size": 8, "batch_size": 64,
+        },
+        "abc": {"samples": 8, "batch_size": 128, "rescaled_fractions": (0.05,)},
+        "noise": {
+            "gaussian_stds": (0.05, 0.2, 1.0), "structured_levels": (0.2, 1.0), "subset_size": 32, "batch_size": 64,
+        },
+        "attack": {
+            "epsilons": {"L2": (0.5, 2.0, 8.0), "Linf": (0.01, 0.05, 0.3)},
+            "steps": 5, "n_restarts": 1, "eot_iter": 2, "subset_size": 16, "batch_size": 64,
+        },
     },
     "quick": {
         "name": "quick",
+        "data": {"n_samples": 2000, "image_rows": 64, "image_cols": 64},
+        "train": {"epochs": 10, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
+        "model": {
+            "variant": "convnext_atto", "drop_path_rate": 0.0,
+            "sde": {
+                "sigma": 0.1, "diffusion": "additive", "noise_shape": "white", "spectral_exponent": 2.0,
+                "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 4,
+            },
+        },
         "description": "default: minutes per chapter on a laptop CPU",
         "n_seeds": 2,
+        "record_results": False,
+        "attribution": {
+            "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
+            "perturbation_levels": (0.02, 0.05, 0.1), "subset_size": 16, "batch_size": 64,
+        },
+        "abc": {"samples": 16, "batch_size": 128, "rescaled_fractions": (0.01, 0.05)},
+        "noise": {
+            "gaussian_stds": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 1.0),
+            "subset_size": 160, "batch_size": 160,
+        },
+        "attack": {
+            "epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
+            "steps": 10, "n_restarts": 1, "eot_iter": 4, "subset_size": 48, "batch_size": 48,
+        },
     },
     "paper": {
         "name": "paper",
+        "data": {"n_samples": 10000, "image_rows": 64, "image_cols": 64},
+        "train": {"epochs": 15, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
+        "model": {
+            "variant": "convnext_atto", "drop_path_rate": 0.0,
+            "sde": {
+                "sigma": 0.1, "diffusion": "additive", "noise_shape": "white", "spectral_exponent": 2.0,
+                "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 8,
+            },
+        },
         "description": "the scale of the paper: 10,000 spectrograms and the full evaluation",
         "n_seeds": 3,
+        "record_results": True,
+        "attribution": {
+            "ig_steps": 16, "smoothgrad_samples": 8, "noise_draws": 2,
+            "perturbation_levels": (0.02, 0.05, 0.1), "subset_size": 48, "batch_size": 64,
+        },
+        "abc": {"samples": 32, "batch_size": 128, "rescaled_fractions": (0.01, 0.05)},
+        "noise": {
+            "gaussian_stds": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 0.6, 1.0),
+            "subset_size": 192, "batch_size": 96,
+        },
+        "attack": {
+            "epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
+            "steps": 10, "n_restarts": 1, "eot_iter": 4, "subset_size": 64, "batch_size": 64,
+        },
     },
 }
 

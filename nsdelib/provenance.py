@@ -14,14 +14,17 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from .artifacts import LIBRARY_FINGERPRINT, atomic_write
+from .config import PROFILE_NAMES
 from .errors import ArtifactCorrupt
-from .profiles import PROFILE_NAMES
+
+if TYPE_CHECKING:
+    from .context import Context
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ROOT = REPO_ROOT / "results"
@@ -118,3 +121,21 @@ def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
         )
     columns = ["profile", "result", "date", "commit", "device", "wall time (s)", "seeds"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def record_if_enabled(
+    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float
+) -> Path | None:
+    """Record ``result`` with its provenance when the profile asks for it (the ``paper`` profile does)."""
+    if not ctx.profile.record_results:
+        return None
+    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s))
+
+
+def recorded_caption(recorded: dict[str, Any]) -> str:
+    """One line that labels a recorded result with where and when it was computed."""
+    prov = recorded["provenance"]
+    return (
+        f"recorded {prov['profile']} run: commit {prov['commit'][:12]}, {prov['date']}, {prov['device']}, "
+        f"wall time {prov['wall_time_s'] / 60:.1f} min, seeds {prov['seeds']}"
+    )

@@ -1,0 +1,350 @@
+"""The book's two classifiers: timm's ConvNeXt, and the same network read as a Neural SDE.
+
+A ConvNeXt block computes h + f(h): one Euler step of dh = f(h) dt with Δt = 1. The NSDE keeps
+timm's network and weights untouched and only changes how each residual connection is applied: it
+integrates dh = f(h) dt + g(h) dW over t ∈ [0, 1] with Euler–Maruyama,
+
+    h ← h + f(h) Δt + g(h) ΔW,   ΔW ~ N(0, Δt I),   Δt = 1 / steps_per_block,
+
+where f is the block's residual branch and g one of the three diffusions of Liu et al.: additive σ,
+multiplicative σ·h, or dropout-like σ·f(h). With σ = 0 and one step the NSDE computes exactly
+timm's forward pass. Each block's SDE is also a torchsde SDE (`BlockSDE`) so that the fast forward
+pass can be checked against ``torchsde.sdeint`` on the same Brownian path.
+
+Both models take spectrograms ``[N, 1, F, T]`` in [0, 1] and return logits ``[N, num_classes]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Literal, get_args
+
+import timm
+import torch
+import torch.nn.functional as F
+import torchsde
+from pydantic import Field, field_validator
+from timm.models.convnext import ConvNeXt, ConvNeXtBlock
+from torch import nn
+
+from .config import Section
+from .errors import ConfigError
+from .noise_shapes import ColouredBrownian, colour, white_noise_like
+
+ModelKind = Literal["convnext", "nsde"]
+DiffusionForm = Literal["additive", "multiplicative", "dropout"]
+NoiseShape = Literal["white", "coloured", "scale_map"]
+EvalNoise = Literal["off", "single", "ensemble"]
+
+#: A source of Wiener increments: given the state h and the step Δt, return ΔW shaped like h.
+Increment = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+@lru_cache(maxsize=1)
+def convnext_variants() -> tuple[str, ...]:
+    """The timm ConvNeXt architectures a config may name (``convnext_*`` and ``convnextv2_*``)."""
+    return tuple(timm.list_models("convnext*"))
+
+
+class SDEConfig(Section):
+    """How the NSDE injects noise into every residual connection.
+
+    The defaults (used by every profile) are additive noise with σ = 0.1: additive noise is the
+    literal Brownian forcing σ dW, whereas the dropout-like form is inert at initialisation because
+    timm's layer scale starts at 1e-6; σ = 0.1 sits at the low end of Liu et al.'s 0–0.5 sweep and
+    perturbs every stage by 10–40 % of its residual stream (measured in chapter 2).
+    """
+
+    sigma: float = Field(default=0.1, ge=0.0, le=5.0, description="noise scale σ of the diffusion g")
+    diffusion: DiffusionForm = Field(
+        default="additive", description="g(h) = σ (additive), σ·h (multiplicative) or σ·f(h) (dropout-like)"
+    )
+    noise_shape: NoiseShape = Field(
+        default="white",
+        description="spatial shape of ΔW on each feature map: i.i.d. (white), 1/|k|^β (coloured), "
+        "or white times a per-feature scale map set with set_noise_scale_map (scale_map)",
+    )
+    spectral_exponent: float = Field(default=2.0, ge=0.0, le=4.0, description="β of coloured noise (2: Brownian)")
+    steps_per_block: int = Field(default=1, ge=1, le=64, description="Euler–Maruyama steps per block, Δt = 1/steps")
+    eval_noise: EvalNoise = Field(
+        default="ensemble", description="noise at evaluation: off (drift only), single pass, or ensemble average"
+    )
+    ensemble_size: int = Field(default=8, ge=1, le=1000, description="stochastic passes averaged by 'ensemble'")
+
+
+class ModelConfig(Section):
+    """The classifier: which timm ConvNeXt, its stochastic depth, and the NSDE's noise."""
+
+    variant: str = Field(default="convnext_atto", description="timm ConvNeXt architecture (random init)")
+    drop_path_rate: float = Field(default=0.0, ge=0.0, lt=1.0, description="timm's stochastic depth rate")
+    sde: SDEConfig = Field(default_factory=SDEConfig)
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, value: str) -> str:
+        if value not in convnext_variants():
+            raise ValueError(f"allowed variants: {', '.join(convnext_variants())}")
+        return value
+
+
+def scale_input(x: torch.Tensor) -> torch.Tensor:
+    """Map spectrograms in [0, 1] to [−1, 1], the centred range timm's networks are initialised for."""
+    return x * 2.0 - 1.0
+
+
+def residual_drift(block: ConvNeXtBlock, h: torch.Tensor) -> torch.Tensor:
+    """f(h): timm's ConvNeXt block without its identity shortcut (same operations, same order)."""
+    x = block.conv_dw(h)
+    if block.use_conv_mlp:
+        x = block.mlp(block.norm(x))
+    else:
+        x = block.mlp(block.norm(x.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+    if block.gamma is not None:
+        x = x.mul(block.gamma.reshape(1, -1, 1, 1))
+    return block.drop_path(x)
+
+
+def diffusion(
+    form: DiffusionForm,
+    sigma: float,
+    h: torch.Tensor,
+    drift: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor | float:
+    """g(h) for Liu et al.'s three forms (``drift`` is f(h), needed by the dropout-like one), times a scale map."""
+    amplitude = sigma if scale is None else sigma * scale
+    if form == "additive":
+        return amplitude
+    if form == "multiplicative":
+        return amplitude * h
+    return amplitude * drift
+
+
+def integrate_block(
+    block: ConvNeXtBlock,
+    h: torch.Tensor,
+    sde: SDEConfig,
+    increment: Increment | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Euler–Maruyama over t ∈ [0, 1]: h ← h + f(h) Δt + g(h) ΔW; ``increment=None`` drops the noise."""
+    dt = 1.0 / sde.steps_per_block
+    for _ in range(sde.steps_per_block):
+        drift = residual_drift(block, h)
+        # torch.add(h, f, alpha=Δt) is h + f·Δt in one kernel, and no multiply at all in backward when Δt = 1.
+        if increment is None:
+            h = torch.add(h, drift, alpha=dt)
+        else:
+            noise = diffusion(sde.diffusion, sde.sigma, h, drift, scale) * increment(h, dt)
+            h = torch.add(h, drift, alpha=dt) + noise
+    return h
+
+
+def increments_from(bm: torchsde.BrownianInterval | ColouredBrownian) -> Increment:
+    """Consecutive increments W(t+Δt) − W(t) of a torchsde Brownian motion from t = 0, shaped like h."""
+    clock = {"t": 0.0}
+
+    def increment(h: torch.Tensor, dt: float) -> torch.Tensor:
+        start = clock["t"]
+        clock["t"] = start + dt
+        return bm(start, start + dt).reshape(h.shape)
+
+    return increment
+
+
+class BlockSDE(nn.Module):
+    """One block's dh = f(h) dt + g(h) dW as a torchsde SDE on the flattened feature map ``[N, C·H·W]``."""
+
+    noise_type = "diagonal"
+    sde_type = "ito"
+
+    def __init__(
+        self,
+        block: ConvNeXtBlock,
+        sde: SDEConfig,
+        feature_shape: tuple[int, int, int],
+        scale: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.block = block
+        self.config = sde
+        self.feature_shape = tuple(feature_shape)
+        self.scale = scale
+
+    def _unflatten(self, y: torch.Tensor) -> torch.Tensor:
+        return y.reshape(y.shape[0], *self.feature_shape)
+
+    def f(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return residual_drift(self.block, self._unflatten(y)).flatten(1)
+
+    def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self._unflatten(y)
+        drift = residual_drift(self.block, h) if self.config.diffusion == "dropout" else None
+        g = diffusion(self.config.diffusion, self.config.sigma, h, drift, self.scale)
+        return torch.as_tensor(g, dtype=y.dtype, device=y.device).expand_as(h).reshape(y.shape)
+
+
+def block_brownian_motion(
+    sde: SDEConfig,
+    batch: int,
+    feature_shape: tuple[int, int, int],
+    seed: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torchsde.BrownianInterval | ColouredBrownian:
+    """The seeded Brownian motion that drives one block over [0, 1]: white, or coloured over (H, W)."""
+    size = (batch, math.prod(feature_shape))
+    bm = torchsde.BrownianInterval(t0=0.0, t1=1.0, size=size, dtype=dtype, device=device, entropy=seed)
+    if sde.noise_shape == "coloured":
+        return ColouredBrownian(bm, feature_shape, sde.spectral_exponent)
+    return bm
+
+
+def resize_scale_map(scale: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average an input-resolution ``[F, T]`` map over the patch behind each position of an (H, W) map."""
+    return F.adaptive_avg_pool2d(scale[None, None], size)[0, 0]
+
+
+def _checked_scale_map(scale: torch.Tensor) -> torch.Tensor:
+    """A valid noise scale map, normalised to mean 1 so σ keeps its meaning on average."""
+    if scale.dim() != 2:
+        raise ConfigError(f"noise scale map must be a 2-D [F, T] tensor, got shape {tuple(scale.shape)}")
+    scale = scale.detach().float()
+    if not torch.isfinite(scale).all() or (scale < 0).any() or scale.sum() <= 0:
+        raise ConfigError("noise scale map must be finite, non-negative and not all zero")
+    return scale / scale.mean()
+
+
+class ConvNeXtClassifier(nn.Module):
+    """The baseline: timm's ConvNeXt with one input channel, fed spectrograms scaled to [−1, 1]."""
+
+    def __init__(self, net: ConvNeXt) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(scale_input(x))
+
+
+class NSDEConvNeXt(nn.Module):
+    """timm's ConvNeXt whose residual connections are Euler–Maruyama steps of a Neural SDE.
+
+    ``net`` holds exactly the baseline's modules (the state dicts are interchangeable). Noise is
+    always on in training; in evaluation ``sde.eval_noise`` chooses drift only, one stochastic pass,
+    or the log of the mean softmax of ``sde.ensemble_size`` passes. Noise comes from torch's global
+    random generator, so ``torch.manual_seed`` governs it.
+    """
+
+    def __init__(self, net: ConvNeXt, sde: SDEConfig) -> None:
+        super().__init__()
+        blocks = [block for stage in net.stages for block in stage.blocks]
+        if not all(isinstance(b, ConvNeXtBlock) and isinstance(b.shortcut, nn.Identity) for b in blocks):
+            raise ConfigError("the NSDE needs ConvNeXt blocks with identity shortcuts")
+        self.net = net
+        self.sde = sde
+        self.register_buffer("noise_scale_map", None, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noisy = self.sde.sigma > 0 and (self.training or self.sde.eval_noise != "off")
+        if self.training or not noisy or self.sde.eval_noise == "single":
+            return self.logits(x, noisy)
+        k = self.sde.ensemble_size
+        logits = self.logits(x.repeat(k, 1, 1, 1), noisy=True).reshape(k, x.shape[0], -1)
+        return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(k)
+
+    def logits(self, x: torch.Tensor, noisy: bool) -> torch.Tensor:
+        """One pass through the network, with Brownian increments (``noisy``) or drift only."""
+        h = self.net.stem(scale_input(x))
+        for stage in self.net.stages:
+            h = stage.downsample(h)
+            scale = self.scale_at(tuple(h.shape[-2:])) if noisy else None
+            for block in stage.blocks:
+                h = integrate_block(block, h, self.sde, self._increment if noisy else None, scale)
+        return self.net.forward_head(self.net.norm_pre(h))
+
+    def _increment(self, h: torch.Tensor, dt: float) -> torch.Tensor:
+        white = white_noise_like(h)
+        shaped = colour(white, self.sde.spectral_exponent, ndim=2) if self.sde.noise_shape == "coloured" else white
+        return shaped if dt == 1.0 else shaped.mul_(math.sqrt(dt))
+
+    def scale_at(self, size: tuple[int, int]) -> torch.Tensor | None:
+        """The noise scale map resized to a feature map of ``size`` (``[1, 1, H, W]``), or None if uniform."""
+        if self.noise_scale_map is None:
+            return None
+        return resize_scale_map(self.noise_scale_map, size)[None, None]
+
+    def set_scale_map(self, scale: torch.Tensor | None) -> None:
+        """Shape the noise by an ``[F, T]`` map at input resolution (normalised to mean 1); None: uniform."""
+        if scale is not None and self.sde.noise_shape != "scale_map":
+            raise ConfigError(
+                f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {self.sde.noise_shape!r}"
+            )
+        device = next(self.parameters()).device
+        self.noise_scale_map = None if scale is None else _checked_scale_map(scale).to(device)
+
+    def block_input(self, x: torch.Tensor, stage: int, index: int) -> torch.Tensor:
+        """The residual stream entering block ``index`` of ``stage`` (drift only, no noise)."""
+        h = self.net.stem(scale_input(x))
+        for s, current in enumerate(self.net.stages):
+            h = current.downsample(h)
+            for i, block in enumerate(current.blocks):
+                if (s, i) == (stage, index):
+                    return h
+                h = integrate_block(block, h, self.sde)
+        raise IndexError(f"no block {index} in stage {stage}")
+
+    def block_sde(self, stage: int, index: int, feature_shape: tuple[int, int, int]) -> BlockSDE:
+        """Block ``index`` of ``stage`` as a torchsde SDE on feature maps of ``feature_shape`` (C, H, W)."""
+        block = self.net.stages[stage].blocks[index]
+        return BlockSDE(block, self.sde, feature_shape, self.scale_at(tuple(feature_shape[-2:])))
+
+    def blocks(self) -> Iterator[tuple[int, int, ConvNeXtBlock]]:
+        """Every block as (stage, index, block), in forward order."""
+        for s, stage in enumerate(self.net.stages):
+            for i, block in enumerate(stage.blocks):
+                yield s, i, block
+
+
+def build_model(kind: ModelKind, cfg: ModelConfig, num_classes: int) -> nn.Module:
+    """A randomly initialised ``"convnext"`` baseline or ``"nsde"`` model (weights from torch's seeded RNG)."""
+    if kind not in get_args(ModelKind):
+        raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(get_args(ModelKind))}")
+    if num_classes < 2:
+        raise ConfigError(f"num_classes = {num_classes}: a classifier needs at least 2 classes")
+    net = timm.create_model(
+        cfg.variant, pretrained=False, in_chans=1, num_classes=num_classes, drop_path_rate=cfg.drop_path_rate
+    )
+    return ConvNeXtClassifier(net) if kind == "convnext" else NSDEConvNeXt(net, cfg.sde)
+
+
+def _nsde_modules(model: nn.Module) -> list[NSDEConvNeXt]:
+    return [m for m in model.modules() if isinstance(m, NSDEConvNeXt)]
+
+
+@contextmanager
+def eval_noise(model: nn.Module, mode: EvalNoise, ensemble_size: int | None = None) -> Iterator[nn.Module]:
+    """Temporarily set the NSDE's evaluation noise (``off``, ``single``, ``ensemble``); no-op on the baseline."""
+    changes = {"eval_noise": mode} | ({} if ensemble_size is None else {"ensemble_size": ensemble_size})
+    SDEConfig.build(**changes)  # a bad mode fails loudly even on the baseline, which has nothing to change
+    targets = _nsde_modules(model)
+    saved = [m.sde for m in targets]
+    try:
+        for m in targets:
+            m.sde = m.sde.replace(**changes)
+        yield model
+    finally:
+        for m, sde in zip(targets, saved):
+            m.sde = sde
+
+
+def set_noise_scale_map(model: nn.Module, scale: torch.Tensor | None) -> None:
+    """Attribution-shaped noise: scale the NSDE's noise by an ``[F, T]`` map; None restores uniform noise.
+
+    The map is normalised to mean 1 and averaged down to each stage's feature-map size. It is not
+    saved in the state dict: set it again after loading a checkpoint. A no-op on the baseline.
+    """
+    for m in _nsde_modules(model):
+        m.set_scale_map(scale)

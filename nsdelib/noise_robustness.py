@@ -1,0 +1,194 @@
+"""Accuracy under input noise: white Gaussian noise (claim C2) and two noises of real power lines.
+
+Every noise is added to the normalised spectrogram (values in [0, 1]) as ``x + level · pattern``
+and the result is clipped back to [0, 1], the range the models were trained on:
+
+- ``gaussian``: i.i.d. N(0, 1) per pixel, so ``level`` is the noise standard deviation on the
+  [0, 1] scale (the paper's "noise intensity 0.05" read as this std);
+- ``impulsive``: switching transients, the dominant noise on power lines, are broadband and short:
+  each time frame is hit independently with probability ``impulse_probability`` and a hit adds
+  ``level`` to every frequency bin of that frame (a bright vertical stripe);
+- ``narrowband``: a carrier or a switching supply's harmonic is a steady tone: one frequency bin,
+  drawn per sample, gets ``level`` added at every time frame (a bright horizontal line that can
+  mimic the harmonics the classes differ by).
+
+Each noise is also reported as an image SNR in dB, 10·log10(mean x² / mean (x̃ − x)²), from the
+noise actually added after clipping. This is the SNR of the *spectrogram image*, not the SNR of
+the injected signal in the building that the data set records per sample.
+
+Within one sweep the random pattern is drawn once and scaled ("common random numbers"), and the
+model's own noise is drawn with the same seed at every level, so the curve's steps come from the
+level, not from fresh randomness. Both models see the same noisy images for the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Literal
+
+import pandas as pd
+import torch
+from pydantic import Field, field_validator
+from torch import nn
+
+from .config import Section
+from .robustness_eval import (
+    EvalMode,
+    NoiseControl,
+    check_sweep_values,
+    content_digest,
+    fetch_table,
+    modes_key,
+    predict,
+    stratified_subset,
+)
+
+if TYPE_CHECKING:
+    from .context import Context
+
+NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
+StructuredNoiseKind = Literal["impulsive", "narrowband"]
+NOISE_KINDS: tuple[NoiseKind, ...] = ("gaussian", "impulsive", "narrowband")
+
+
+class NoiseSweepConfig(Section):
+    """The input-noise sweep of chapter 4: noise levels, the structured noises and the evaluated subset."""
+
+    gaussian_stds: tuple[float, ...] = Field(description="Gaussian noise std on the [0, 1] scale, increasing, > 0")
+    structured_kinds: tuple[StructuredNoiseKind, ...] = Field(
+        default=("impulsive", "narrowband"), description="structured noises swept besides the Gaussian one"
+    )
+    structured_levels: tuple[float, ...] = Field(description="amplitudes added by the structured noises, increasing, > 0")
+    impulse_probability: float = Field(default=0.05, gt=0, le=1, description="chance that a time frame carries an impulse")
+    subset_size: int | None = Field(default=None, ge=1, description="stratified test subset size; None: the whole test set")
+    subset_seed: int = Field(default=0, ge=0, description="seed of the subset (fixed across model seeds for paired results)")
+    batch_size: int = Field(default=256, ge=1, description="samples per forward pass")
+
+    @field_validator("gaussian_stds")
+    @classmethod
+    def _valid_stds(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        return check_sweep_values(values, "Gaussian noise std")
+
+    @field_validator("structured_levels")
+    @classmethod
+    def _valid_levels(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        return check_sweep_values(values, "structured noise level")
+
+    @field_validator("structured_kinds")
+    @classmethod
+    def _unique_kinds(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"each structured noise may appear once, got {list(values)}")
+        return values
+
+    def levels(self, kind: NoiseKind) -> tuple[float, ...]:
+        """The swept levels of one noise kind."""
+        return self.gaussian_stds if kind == "gaussian" else self.structured_levels
+
+
+def noise_pattern(
+    shape: torch.Size | tuple[int, ...],
+    kind: NoiseKind,
+    generator: torch.Generator,
+    impulse_probability: float = 0.05,
+) -> torch.Tensor:
+    """The unit-level random pattern of one noise for inputs of ``shape`` [N,1,F,T] (broadcastable to it)."""
+    n, _, n_freqs, n_times = shape
+    if kind == "gaussian":
+        return torch.randn(tuple(shape), generator=generator)
+    if kind == "impulsive":
+        return (torch.rand((n, 1, 1, n_times), generator=generator) < impulse_probability).float()
+    if kind == "narrowband":
+        bins = torch.randint(n_freqs, (n,), generator=generator)
+        return nn.functional.one_hot(bins, n_freqs).float().view(n, 1, n_freqs, 1)
+    raise ValueError(f"unknown noise kind {kind!r}; allowed kinds: {', '.join(NOISE_KINDS)}")
+
+
+def add_noise(x: torch.Tensor, pattern: torch.Tensor, level: float) -> torch.Tensor:
+    """``x + level · pattern``, clipped to [0, 1] (the input range of the models)."""
+    return (x + level * pattern.to(x.device)).clamp(0.0, 1.0)
+
+
+def image_snr_db(x: torch.Tensor, noisy: torch.Tensor) -> float:
+    """SNR of the noisy spectrograms in dB: mean signal power over mean power of the noise actually added."""
+    noise_power = float((noisy.double() - x.double()).pow(2).mean())
+    signal_power = float(x.double().pow(2).mean())
+    return math.inf if noise_power == 0 else 10 * math.log10(signal_power / noise_power)
+
+
+def noise_sweep(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: NoiseSweepConfig,
+    modes: tuple[EvalMode, ...],
+    *,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """Accuracy of ``model`` in each evaluation mode at every level of every noise (level 0: clean inputs).
+
+    One row per (noise, level, mode) with the image SNR in dB, the accuracy, the number of
+    samples and the seconds the evaluation took.
+    """
+
+    def evaluate(inputs: torch.Tensor, mode: EvalMode) -> tuple[float, float]:
+        start = time.perf_counter()
+        preds = predict(model, inputs, mode, batch_size=cfg.batch_size, seed=seed, noise_control=noise_control)
+        return float((preds == y.cpu()).float().mean()), time.perf_counter() - start
+
+    clean = {mode.name: evaluate(x, mode) for mode in modes}
+    rows = []
+    for kind in ("gaussian", *cfg.structured_kinds):
+        generator = torch.Generator().manual_seed(seed * len(NOISE_KINDS) + NOISE_KINDS.index(kind))
+        pattern = noise_pattern(x.shape, kind, generator, cfg.impulse_probability)
+        for mode in modes:
+            rows.append(_row(kind, 0.0, math.inf, mode, *clean[mode.name], len(y)))
+        for level in cfg.levels(kind):
+            noisy = add_noise(x, pattern, level)
+            snr = image_snr_db(x, noisy)
+            for mode in modes:
+                rows.append(_row(kind, level, snr, mode, *evaluate(noisy, mode), len(y)))
+    return pd.DataFrame(rows)
+
+
+def _row(kind: str, level: float, snr: float, mode: EvalMode, accuracy: float, seconds: float, n: int) -> dict:
+    return {
+        "noise": kind,
+        "level": level,
+        "image_snr_db": snr,
+        "mode": mode.name,
+        "accuracy": accuracy,
+        "n_samples": n,
+        "seconds": seconds,
+    }
+
+
+def cached_noise_sweep(
+    ctx: Context,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    modes: tuple[EvalMode, ...],
+    *,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """``noise_sweep`` on the profile's stratified subset of (x, y), stored as an artifact and reused.
+
+    The artifact is keyed on the sweep config, the seed, the evaluation modes and the content of
+    the model and the subset, so a rerun with the same inputs reads the table instead of recomputing.
+    """
+    cfg: NoiseSweepConfig = ctx.profile.noise
+    subset = stratified_subset(y, cfg.subset_size, cfg.subset_seed)
+    x, y = x[subset], y[subset]
+    key = {
+        "sweep": cfg.model_dump(mode="json"),
+        "seed": seed,
+        **modes_key(modes, noise_control),
+        "content": content_digest(model, x, y),
+    }
+    return fetch_table(
+        ctx.store, "noise_sweep", key, lambda: noise_sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+    )

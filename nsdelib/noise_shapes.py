@@ -1,0 +1,155 @@
+"""Noise with a prescribed power spectrum: white, pink, Brownian and any 1/f^β colour, in 1-D or 2-D.
+
+A Gaussian field is *coloured* by filtering white noise in the Fourier domain so that its power
+spectrum falls as 1/|k|^β: β = 0 is white, β = 1 pink, β = 2 Brownian (the spectrum of a random
+walk). The NSDE uses the 2-D version to give its Wiener increments a spatial shape on each feature
+map, and `ColouredBrownian` does the same to a torchsde Brownian motion so that the fast forward
+pass and ``torchsde.sdeint`` can be driven by the same shaped noise.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torchsde import BaseBrownian
+
+
+@lru_cache(maxsize=64)
+def _spectral_gain(sizes: tuple[int, ...], exponent: float, device: str, dtype: torch.dtype) -> torch.Tensor:
+    full = torch.meshgrid(*[torch.fft.fftfreq(n, dtype=torch.float64) for n in sizes], indexing="ij")
+    radius = torch.sqrt(sum(k**2 for k in full))
+    lowest = 1.0 / max(sizes)
+    # The zero frequency gets the gain of the lowest non-zero one, so β = 0 is exactly white and a
+    # 1×1 field (no spatial structure to colour) is left unchanged.
+    gain = radius.clamp(min=lowest) ** (-exponent / 2)
+    gain = gain / torch.sqrt((gain**2).mean())
+    return gain[..., : sizes[-1] // 2 + 1].to(device=device, dtype=dtype)
+
+
+def spectral_gain(sizes: tuple[int, ...], exponent: float, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Amplitude filter |k|^(-β/2) in ``rfftn`` layout over a grid of ``sizes``, scaled to keep unit variance.
+
+    Scaling the mean squared gain to one makes coloured noise have the same variance as the white
+    noise it was made from (Parseval), so σ keeps its meaning whatever the colour.
+    """
+    return _spectral_gain(tuple(int(n) for n in sizes), float(exponent), str(torch.device(device)), dtype)
+
+
+def colour(white: torch.Tensor, exponent: float, ndim: int) -> torch.Tensor:
+    """Filter ``white`` along its last ``ndim`` axes so its power spectrum falls as 1/|k|^exponent."""
+    if exponent == 0:
+        return white
+    dims = tuple(range(-ndim, 0))
+    sizes = tuple(white.shape[-ndim:])
+    gain = spectral_gain(sizes, exponent, white.device, white.dtype)
+    spectrum = torch.fft.rfftn(white, dim=dims, norm="ortho") * gain
+    return torch.fft.irfftn(spectrum, s=sizes, dim=dims, norm="ortho")
+
+
+def white_noise_like(h: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise with the shape *and memory layout* of ``h``.
+
+    ``torch.randn_like`` on a channels-last feature map (what timm's ConvNeXt produces on the CPU)
+    falls back to an element-wise sampler about eight times slower than drawing a contiguous
+    tensor in ``h``'s memory order and viewing it with ``h``'s axis order, which is what this does.
+    """
+    order = sorted(range(h.dim()), key=lambda d: h.stride(d), reverse=True)
+    noise = torch.randn([h.shape[d] for d in order], dtype=h.dtype, device=h.device)
+    return noise.permute(*[order.index(d) for d in range(h.dim())])
+
+
+def coloured_noise(shape: tuple[int, ...], exponent: float, ndim: int = 1,
+                   generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Unit-variance Gaussian noise of ``shape`` whose last ``ndim`` axes have spectrum 1/|k|^exponent."""
+    white = torch.randn(shape, generator=generator, dtype=dtype)
+    return colour(white, exponent, ndim)
+
+
+def brownian_noise(shape: tuple[int, ...], generator: torch.Generator | None = None,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A random walk along the last axis (cumulative sum of white noise): the discrete Wiener process."""
+    return torch.randn(shape, generator=generator, dtype=dtype).cumsum(dim=-1)
+
+
+def power_spectrum(x: torch.Tensor, ndim: int = 1, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean power spectrum of ``x`` over its last ``ndim`` axes, as (frequency in cycles/sample, power).
+
+    In 2-D the power and |k| are averaged over rings (``n_bins`` of them, default half the size), so a
+    field with spectrum 1/|k|^β gives a straight line of slope −β on log–log axes.
+    """
+    dims = tuple(range(-ndim, 0))
+    sizes = tuple(x.shape[-ndim:])
+    power = torch.fft.rfftn(x.double(), dim=dims, norm="ortho").abs() ** 2
+    power = power.reshape(-1, *power.shape[-ndim:]).mean(dim=0)
+    freqs = [torch.fft.fftfreq(n, dtype=torch.float64) for n in sizes]
+    freqs[-1] = freqs[-1][: sizes[-1] // 2 + 1]
+    radius = torch.sqrt(sum(k**2 for k in torch.meshgrid(*freqs, indexing="ij")))
+    if ndim == 1:
+        return radius.numpy(), power.numpy()
+    n_bins = n_bins or min(sizes) // 2
+    edges = np.linspace(0.0, 0.5, n_bins + 1)
+    index = np.digitize(radius.numpy().ravel(), edges) - 1
+    flat = power.numpy().ravel()
+    keep = (index >= 0) & (index < n_bins)
+    counts = np.bincount(index[keep], minlength=n_bins)
+    totals = np.bincount(index[keep], weights=flat[keep], minlength=n_bins)
+    radii = np.bincount(index[keep], weights=radius.numpy().ravel()[keep], minlength=n_bins)
+    filled = counts > 0
+    return radii[filled] / counts[filled], totals[filled] / counts[filled]
+
+
+def spectral_slope(freqs: np.ndarray, power: np.ndarray, band: tuple[float, float] = (0.0, 0.5)) -> float:
+    """Least-squares slope of log power against log frequency over ``band`` (zero frequency excluded)."""
+    low, high = band
+    keep = (freqs > max(low, 0.0)) & (freqs <= high) & (power > 0)
+    slope, _ = np.polyfit(np.log(freqs[keep]), np.log(power[keep]), deg=1)
+    return float(slope)
+
+
+class ColouredBrownian(BaseBrownian):
+    """A torchsde Brownian motion whose increments are coloured over a feature map's spatial axes.
+
+    The state of a block SDE is a flattened feature map ``[N, C·H·W]``; each increment of the base
+    Brownian motion is reshaped to ``[N, C, H, W]``, coloured over (H, W) and flattened back. A
+    linear map of a Wiener process is again a Wiener process, so this is exactly the noise the
+    NSDE's fast forward pass draws with ``noise_shape="coloured"``.
+    """
+
+    __slots__ = ("base", "feature_shape", "exponent")
+
+    def __init__(self, base: BaseBrownian, feature_shape: tuple[int, int, int], exponent: float) -> None:
+        if math.prod(feature_shape) != base.shape[-1]:
+            raise ValueError(f"feature shape {feature_shape} does not match the Brownian motion's size {base.shape}")
+        self.base = base
+        self.feature_shape = feature_shape
+        self.exponent = exponent
+
+    def __call__(self, ta, tb=None, return_U=False, return_A=False):  # noqa: N803 - torchsde's signature
+        if return_U or return_A:
+            raise NotImplementedError("ColouredBrownian provides increments only (methods 'euler' and 'heun')")
+        increment = self.base(ta, tb)
+        shaped = increment.reshape(increment.shape[0], *self.feature_shape)
+        return colour(shaped, self.exponent, ndim=2).reshape(increment.shape)
+
+    def __repr__(self) -> str:
+        return f"ColouredBrownian(base={self.base!r}, feature_shape={self.feature_shape}, exponent={self.exponent})"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.base.shape
+
+    @property
+    def levy_area_approximation(self) -> str:
+        return self.base.levy_area_approximation

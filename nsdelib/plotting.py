@@ -1,0 +1,96 @@
+"""Drawing spectrogram-shaped images with their physical axes, the same way in every chapter.
+
+Images are ``[F, T]`` (or ``[1, F, T]``) with row 0 the lowest frequency, as the data set stores
+them; they are drawn with low frequencies at the bottom, time in ms along x and frequency in kHz
+along y (the records last a few ms and span hundreds of kHz). Attributions and perturbations have
+the same shape and reuse these functions with their own colour maps and limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+
+def _edges(centres: np.ndarray) -> tuple[float, float]:
+    """Outer edges of evenly spaced cells given their centres."""
+    step = (centres[-1] - centres[0]) / max(len(centres) - 1, 1)
+    return float(centres[0] - step / 2), float(centres[-1] + step / 2)
+
+
+def show_spectrogram(
+    ax: Axes,
+    image: torch.Tensor | np.ndarray,
+    freqs_hz: torch.Tensor | np.ndarray,
+    times_s: torch.Tensor | np.ndarray,
+    title: str | None = None,
+    **imshow_kw: Any,
+) -> AxesImage:
+    """Draw one image on ``ax`` (low frequencies at the bottom) and return the AxesImage for a colorbar.
+
+    Defaults: the ``magma`` colour map on the data set's [0, 1] scale; any ``imshow`` keyword
+    (``cmap``, ``vmin``, ``vmax``, ``norm``, ...) overrides them.
+    """
+    data = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=float)
+    data = data.reshape(data.shape[-2:])
+    freqs_khz = np.asarray(freqs_hz, dtype=float) / 1e3
+    times_ms = np.asarray(times_s, dtype=float) * 1e3
+    options: dict[str, Any] = {"cmap": "magma", "interpolation": "nearest", "aspect": "auto"}
+    if "norm" not in imshow_kw:
+        options.update(vmin=0.0, vmax=1.0)
+    options.update(imshow_kw)
+    drawn = ax.imshow(data, origin="lower", extent=(*_edges(times_ms), *_edges(freqs_khz)), **options)
+    ax.grid(False)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("frequency (kHz)")
+    if title is not None:
+        ax.set_title(title)
+    return drawn
+
+
+def spectrogram_grid(
+    images: Sequence[Sequence[torch.Tensor]],
+    freqs_hz: torch.Tensor,
+    times_s: torch.Tensor,
+    row_labels: Sequence[str],
+    titles: Sequence[Sequence[str]] | None = None,
+    colorbar_label: str = "image value",
+    panel_size: float = 1.7,
+    **imshow_kw: Any,
+) -> Figure:
+    """A grid of images, one row per label, sharing axes and one colorbar; axis labels on the outer panels.
+
+    The layout is fixed by hand rather than by matplotlib's layout engines, which take seconds to
+    arrange a few dozen panels.
+    """
+    n_rows, n_cols = len(images), max(len(row) for row in images)
+    width, height = panel_size * n_cols + 2.2, panel_size * n_rows + 0.8
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
+        gridspec_kw={"left": 1.6 / width, "right": 1 - 0.9 / width, "bottom": 0.6 / height, "top": 1 - 0.3 / height,
+                     "wspace": 0.08, "hspace": 0.35},
+    )
+    drawn = None
+    for r, row in enumerate(images):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            if c >= len(row):
+                ax.set_axis_off()
+                continue
+            title = titles[r][c] if titles is not None else None
+            drawn = show_spectrogram(ax, row[c], freqs_hz, times_s, title=title, **imshow_kw)
+            ax.set_xlabel("time (ms)" if r == n_rows - 1 else "")
+            ax.set_ylabel(f"{row_labels[r]}\nfrequency (kHz)" if c == 0 else "")
+            if title is not None:
+                ax.title.set_fontsize("small")
+    if drawn is not None:
+        bar = fig.add_axes((1 - 0.7 / width, 0.3, 0.15 / width, 0.4))
+        fig.colorbar(drawn, cax=bar, label=colorbar_label)
+    return fig

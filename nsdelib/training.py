@@ -1,0 +1,244 @@
+"""Training ConvNeXt and NSDE-ConvNeXt: AdamW with warm-up + cosine schedule, resumable, cached.
+
+Every epoch ends with a checkpoint written atomically through the artifact store. A run that is
+killed and started again resumes from its latest readable checkpoint (a corrupt one is skipped
+with a warning) and ends with exactly the weights and metrics of an uninterrupted run: each
+epoch reseeds the global RNG (dropout-path and NSDE noise) and the shuffling generator from
+``(seed, epoch)``, so no RNG state has to survive the interruption. The best epoch by validation
+accuracy is kept; a finished run with the same config is read back, not retrained.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+from tqdm import tqdm
+
+from .config import Section
+from .dataset import SpectrogramData, load_dataset, make_loader
+from .errors import ArtifactError, ConfigError
+from .evaluation import classification_metrics, predict_logits
+from .models import ModelKind, build_model, eval_noise
+from .provenance import device_description
+
+if TYPE_CHECKING:
+    from .context import Context
+
+EVAL_MODES = ("off", "single", "ensemble")
+
+
+class TrainConfig(Section):
+    """Optimisation settings; chosen by measurement on the CPU (see chapter 3)."""
+
+    epochs: int = Field(ge=1, le=500, description="passes over the training split")
+    batch_size: int = Field(ge=1, description="training mini-batch size")
+    lr: float = Field(gt=0, le=1, description="peak AdamW learning rate")
+    weight_decay: float = Field(ge=0, description="AdamW decoupled weight decay")
+    warmup_epochs: float = Field(ge=0, description="linear warm-up length, in epochs")
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    eval_batch_size: int = Field(default=256, ge=1)
+    keep_checkpoints: int = Field(default=2, ge=1, description="latest epoch checkpoints kept on disk")
+
+
+@dataclass
+class TrainedModel:
+    """A trained model in eval mode on the context's device, with its training history and metrics."""
+
+    kind: ModelKind
+    seed: int
+    model: nn.Module
+    history: pd.DataFrame
+    metrics: dict[str, Any]
+
+
+def training_key(ctx: Context, kind: ModelKind, seed: int) -> dict[str, Any]:
+    """Everything a trained model depends on: data (and its seed), model, optimisation, kind, seed."""
+    profile = ctx.profile
+    return {
+        "data": profile.data.model_dump(mode="json"),
+        "data_seed": ctx.seed,
+        "model": profile.model.model_dump(mode="json"),
+        "train": profile.train.model_dump(mode="json"),
+        "kind": kind,
+        "seed": seed,
+    }
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step linear warm-up followed by cosine decay to zero."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1))
+    if warmup == 0:
+        return cosine
+    linear = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-3, total_iters=warmup)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
+
+
+def _validate(cfg: TrainConfig, data: SpectrogramData) -> None:
+    if cfg.batch_size > len(data.train.y):
+        raise ConfigError(
+            f"invalid TrainConfig: parameter 'batch_size' = {cfg.batch_size} is larger than the "
+            f"{len(data.train.y)} training samples"
+        )
+
+
+def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device) -> float:
+    """Accuracy of ``model`` (in its current eval-noise mode) on ``(x, y)``."""
+    return float((predict_logits(model, x, batch_size, device).argmax(1) == y).float().mean())
+
+
+def _latest_checkpoint(ctx: Context, key: dict[str, Any], epochs: int) -> dict[str, Any] | None:
+    """The newest readable epoch checkpoint of this run; corrupt or stale ones are skipped with a warning."""
+    for epoch in reversed(range(epochs)):
+        name = f"epoch_{epoch:03d}.pt"
+        if not ctx.store.exists("checkpoint", key, name):
+            continue
+        try:
+            return ctx.store.load("checkpoint", key, name)
+        except ArtifactError as exc:
+            warnings.warn(f"{exc}; falling back to an earlier checkpoint", stacklevel=3)
+    return None
+
+
+def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key: dict[str, Any], progress: bool | None) -> dict[str, Any]:
+    cfg: TrainConfig = ctx.profile.train
+    _validate(cfg, data)
+    device = ctx.device
+    torch.manual_seed(seed)
+    model = build_model(kind, ctx.profile.model, len(data.class_names)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = -(-len(data.train.y) // cfg.batch_size)
+    scheduler = _schedule(optimizer, cfg, steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    state = _latest_checkpoint(ctx, key, cfg.epochs)
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": -1, "state_dict": None}
+    start_epoch, wall = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, best, wall = state["history"], state["best"], state["wall_time_s"]
+        start_epoch = state["epoch"] + 1
+        print(f"{kind} seed {seed}: resuming after epoch {start_epoch} of {cfg.epochs}")
+
+    hide_bars = None if progress is None else not progress
+    epochs = tqdm(range(start_epoch, cfg.epochs), desc=f"{kind} seed {seed}", unit="epoch", disable=hide_bars)
+    for epoch in epochs:
+        start = time.perf_counter()
+        torch.manual_seed(_epoch_seed(seed, epoch))
+        loader = make_loader(data.train, cfg.batch_size, shuffle=True, seed=_epoch_seed(seed, epoch))
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=hide_bars):
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += float(loss) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        model.eval()
+        val_accuracy = evaluate_accuracy(model, data.val.x, data.val.y, cfg.eval_batch_size, device)
+        wall += time.perf_counter() - start
+        row = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
+               "val_accuracy": val_accuracy, "lr": scheduler.get_last_lr()[0], "wall_time_s": wall}
+        history.append(row)
+        if val_accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": val_accuracy, "epoch": epoch + 1,
+                    "state_dict": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
+        print(f"{kind} seed {seed} epoch {epoch + 1:3d}/{cfg.epochs}: loss {row['train_loss']:.3f}  "
+              f"train acc {row['train_accuracy']:.3f}  val acc {val_accuracy:.3f}  ({wall:.0f} s)")
+        checkpoint = {"epoch": epoch, "model": {k: v.cpu() for k, v in model.state_dict().items()},
+                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                      "history": history, "best": best, "wall_time_s": wall}
+        ctx.store.save("checkpoint", key, checkpoint, name=f"epoch_{epoch:03d}.pt")
+        _prune_checkpoints(ctx, key, epoch - cfg.keep_checkpoints)
+
+    model.load_state_dict(best["state_dict"])
+    model.eval()
+    metrics = _test_metrics(model, kind, data, ctx, cfg)
+    metrics.update({"best_epoch": best["epoch"], "epochs": cfg.epochs, "wall_time_s": wall,
+                    "device": device_description(device), "seed": seed, "kind": kind})
+    return {"state_dict": best["state_dict"], "history": history, "metrics": metrics}
+
+
+def _prune_checkpoints(ctx: Context, key: dict[str, Any], upto_epoch: int) -> None:
+    """Delete epoch checkpoints older than the ones kept (they are superseded)."""
+    folder = ctx.store.directory("checkpoint", key)
+    for epoch in range(upto_epoch + 1):
+        for suffix in ("", ".meta.json"):
+            (folder / f"epoch_{epoch:03d}.pt{suffix}").unlink(missing_ok=True)
+
+
+def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, ctx: Context, cfg: TrainConfig) -> dict[str, Any]:
+    """Clean test metrics; the NSDE is evaluated in every eval-noise mode, the configured one is the headline."""
+    num_classes = len(data.class_names)
+    headline = ctx.profile.model.sde.eval_noise if kind == "nsde" else "off"
+    by_mode: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
+    for mode in EVAL_MODES if kind == "nsde" else ("off",):
+        torch.manual_seed(ctx.seed)
+        with eval_noise(model, mode):
+            predictions = predict_logits(model, data.test.x, cfg.eval_batch_size, ctx.device).argmax(1)
+        by_mode[mode] = float((predictions == data.test.y).float().mean())
+        if mode == headline:
+            metrics = classification_metrics(data.test.y, predictions, num_classes)
+    metrics["eval_noise"] = headline
+    metrics["accuracy_by_eval_noise"] = by_mode
+    return metrics
+
+
+def train_or_load(ctx: Context, kind: ModelKind, seed: int, progress: bool | None = None) -> TrainedModel:
+    """The trained model of ``kind`` for ``seed``: read from the artifact store, resumed, or trained.
+
+    ``progress`` shows tqdm bars (None: only on a terminal); one line per epoch is printed either way.
+    """
+    data = load_dataset(ctx)
+    key = training_key(ctx, kind, seed)
+    payload = ctx.store.fetch("trained", key, lambda: _train(ctx, data, kind, seed, key, progress))
+    model = build_model(kind, ctx.profile.model, len(data.class_names))
+    model.load_state_dict(payload["state_dict"])
+    model.to(ctx.device).eval()
+    return TrainedModel(kind, seed, model, pd.DataFrame(payload["history"]), payload["metrics"])
+
+
+def train_all(ctx: Context, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
+    """Both models for every seed of the profile (``ctx.seeds``)."""
+    return {kind: [train_or_load(ctx, kind, seed, progress) for seed in ctx.seeds] for kind in ("convnext", "nsde")}
+
+
+def runs_table(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:
+    """One row per trained model: clean test accuracy (headline and per eval-noise mode), best epoch, time."""
+    rows = []
+    for kind, trained in runs.items():
+        for run in trained:
+            row = {"model": kind, "seed": run.seed, "accuracy": run.metrics["accuracy"],
+                   "eval noise": run.metrics["eval_noise"], "best epoch": run.metrics["best_epoch"],
+                   "epochs": run.metrics["epochs"], "wall time (s)": run.metrics["wall_time_s"]}
+            row.update({f"accuracy, noise {mode}": acc for mode, acc in run.metrics["accuracy_by_eval_noise"].items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def histories(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:
+    """All training histories in one long table (columns of ``history`` plus model and seed)."""
+    return pd.concat([run.history.assign(model=kind, seed=run.seed) for kind, trained in runs.items() for run in trained],
+                     ignore_index=True)

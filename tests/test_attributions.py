@@ -1,0 +1,244 @@
+"""Attributions (captum wrappers, noise-draw averaging, seeding) and the stability measure."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from nsdelib.attributions import (
+    AttributionConfig,
+    attribute,
+    attribution_change,
+    attribution_stability,
+    is_stochastic,
+)
+from nsdelib.errors import ConfigError
+from nsdelib.profiles import PROFILE_NAMES, get_profile
+
+SHAPE = (1, 4, 5)  # [channel, frequency, time] of the toy spectrograms
+
+
+def config(**changes: object) -> AttributionConfig:
+    values = dict(
+        ig_steps=16,
+        smoothgrad_samples=4,
+        noise_draws=3,
+        perturbation_levels=(0.05, 0.1),
+        subset_size=4,
+        batch_size=8,
+    )
+    return AttributionConfig.build(**{**values, **changes})
+
+
+def linear_model(num_classes: int = 3) -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Flatten(), nn.Linear(20, num_classes)).eval()
+
+
+class NoisyMLP(nn.Module):
+    """A small non-linear classifier whose hidden layer gets fresh Gaussian noise in every forward pass."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.hidden = nn.Linear(20, 16)
+        self.out = nn.Linear(16, 3)
+        self.sigma = sigma
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.hidden(x.flatten(1))
+        return self.out(torch.tanh(h + self.sigma * torch.randn_like(h)))
+
+
+class ScaledByNoise(nn.Module):
+    """Linear logits multiplied by (1 + ξ), one ξ ~ N(0, 0.5²) per input and forward pass: E[logits] = W x."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = linear_model()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x) * (1 + 0.5 * torch.randn(len(x), 1))
+
+
+class CountingModel(nn.Module):
+    """A deterministic model that counts its forward passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = linear_model()
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        return self.linear(x)
+
+
+def inputs(n: int = 4) -> Tensor:
+    return torch.rand(n, *SHAPE, generator=torch.Generator().manual_seed(3))
+
+
+def test_integrated_gradients_is_complete_on_a_linear_model() -> None:
+    model, x = linear_model(), inputs()
+    target = torch.tensor([0, 1, 2, 1])
+    baseline = torch.full(SHAPE, 0.25)
+    attributions = attribute(model, x, target, "integrated_gradients", config(), baseline=baseline)
+    with torch.no_grad():
+        gap = model(x) - model(baseline.unsqueeze(0))
+    expected = gap.gather(1, target.view(-1, 1)).squeeze(1)
+    assert attributions.shape == x.shape
+    torch.testing.assert_close(attributions.flatten(1).sum(1), expected, rtol=1e-5, atol=1e-5)
+    weight = model[1].weight[target].view(-1, *SHAPE)
+    torch.testing.assert_close(attributions, weight * (x - baseline), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["saliency", "smoothgrad"])
+def test_gradient_methods_give_the_absolute_weights_of_a_linear_model(method: str) -> None:
+    model, x = linear_model(), inputs()
+    attributions = attribute(model, x, 2, method, config())
+    expected = model[1].weight[2].abs().view(1, *SHAPE).expand_as(x)
+    torch.testing.assert_close(attributions, expected)
+
+
+def test_stochasticity_is_detected() -> None:
+    x = inputs()
+    assert is_stochastic(NoisyMLP(sigma=0.5).eval(), x)
+    assert not is_stochastic(NoisyMLP(sigma=0.0).eval(), x)
+
+
+def test_same_seed_same_attributions_and_caller_rng_untouched() -> None:
+    model, x = NoisyMLP(sigma=0.5).eval(), inputs()
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    for method in ("integrated_gradients", "smoothgrad"):
+        first = attribute(model, x, 0, method, config(), seed=7)
+        again = attribute(model, x, 0, method, config(), seed=7)
+        other = attribute(model, x, 0, method, config(), seed=8)
+        assert torch.equal(first, again)
+        assert not torch.allclose(first, other)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_noise_draws_average_a_stochastic_model_and_are_skipped_for_a_deterministic_one() -> None:
+    x = inputs()
+    noiseless = attribute(linear_model(), x, 1, "integrated_gradients", config())
+    error = {
+        draws: (attribute(ScaledByNoise(), x, 1, "integrated_gradients", config(noise_draws=draws)) - noiseless)
+        .abs()
+        .sum()
+        for draws in (1, 400)
+    }
+    assert error[400] < 0.1 * noiseless.abs().sum()
+    assert error[400] < error[1] / 3
+    calls = {}
+    for draws in (1, 5):
+        model = CountingModel()
+        attribute(model, x, 1, "saliency", config(noise_draws=draws))
+        calls[draws] = model.calls
+    assert calls[1] == calls[5] > 0
+
+
+def test_attribution_change_and_its_normalisation() -> None:
+    a = torch.randn(3, *SHAPE, generator=torch.Generator().manual_seed(4))
+    b = torch.randn(3, *SHAPE, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(attribution_change(a, a), torch.zeros(3))
+    torch.testing.assert_close(attribution_change(a, 3 * a, "l1"), torch.zeros(3))
+    torch.testing.assert_close(attribution_change(a, 3 * a, "none"), 2 * a.abs().flatten(1).sum(1))
+    change = attribution_change(a, b, "l1")
+    assert ((change > 0) & (change <= 2)).all()
+    with pytest.raises(ValueError, match="differ in shape"):
+        attribution_change(a, b[:2])
+
+
+def test_stability_is_zero_without_perturbation_and_grows_with_it() -> None:
+    model, x = NoisyMLP(sigma=0.5).eval(), inputs()
+    table = attribution_stability(model, x, 0, config(), levels=(0.0, 0.02, 0.2), seed=3)
+    assert list(table.columns) == ["example", "level", "change", "log_change"]
+    assert len(table) == 3 * len(x)
+    by_level = table.groupby("level")["change"]
+    assert (table.loc[table.level == 0.0, "change"] == 0).all()
+    assert (table.loc[table.level == 0.0, "log_change"] == float("-inf")).all()
+    assert by_level.min()[0.02] > 0
+    assert by_level.mean()[0.2] > by_level.mean()[0.02]
+
+
+def test_stability_is_reproducible_by_seed() -> None:
+    model, x = NoisyMLP(sigma=0.5).eval(), inputs()
+    first = attribution_stability(model, x, 1, config(), seed=11)
+    assert first.equals(attribution_stability(model, x, 1, config(), seed=11))
+    assert not first.equals(attribution_stability(model, x, 1, config(), seed=12))
+
+
+def test_invalid_parameters_fail_clearly() -> None:
+    model, x = linear_model(), inputs()
+    with pytest.raises(ConfigError, match="unknown attribution method 'occlusion'.*integrated_gradients"):
+        attribute(model, x, 0, "occlusion", config())
+    with pytest.raises(ConfigError, match=r"baseline of shape \(4, 5\).*\(4, 1, 4, 5\).*expected.*\(1, 4, 5\)"):
+        attribute(model, x, 0, "integrated_gradients", config(), baseline=torch.zeros(4, 5))
+    with pytest.raises(ConfigError, match="ig_steps"):
+        config(ig_steps=1)
+    with pytest.raises(ConfigError, match="perturbation_levels.*strictly increasing"):
+        config(perturbation_levels=(0.1, 0.05))
+    with pytest.raises(ConfigError, match="stability_method"):
+        config(stability_method="lime")
+    with pytest.raises(ConfigError, match="unknown parameter 'steps'"):
+        config(steps=3)
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_profile_carries_valid_attribution_and_abc_sections(name: str) -> None:
+    profile = get_profile(name)
+    assert profile.attribution.subset_size >= 1 and profile.abc.samples >= 1
+
+
+def test_cached_stability_covers_the_subset_at_every_level_and_is_read_back(tmp_path, monkeypatch) -> None:
+    from nsdelib import attributions as attributions_module
+    from nsdelib.artifacts import ArtifactStore
+    from nsdelib.context import Context
+    from nsdelib.robustness_eval import EvalMode
+    from robustness_toys import toy_data, toy_noise_control, trained_toy
+
+    ctx = Context(get_profile("ci"), seed=0, device=torch.device("cpu"), store=ArtifactStore(tmp_path))
+    model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
+    mode = EvalMode("NSDE, ensemble", "ensemble", 4)
+    cfg = ctx.profile.attribution
+    table = attributions_module.cached_attribution_stability(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    assert list(table.columns) == ["example", "label", "level", "change", "log_change"]
+    assert len(table) == cfg.subset_size * len(cfg.perturbation_levels)
+    assert table["label"].tolist() == y[table["example"]].tolist()
+    assert (table["change"] > 0).all()
+    monkeypatch.setattr(attributions_module, "attribution_stability", lambda *a, **k: pytest.fail("recomputed"))
+    again = attributions_module.cached_attribution_stability(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    assert again.equals(table)
+
+
+def test_physical_summaries_of_attribution_maps() -> None:
+    from nsdelib.attributions import frequency_profile, share_on_brightest
+
+    x = torch.zeros(2, 1, 4, 5)
+    x[:, 0, 2, :] = 1.0  # a bright harmonic line in row 2: 5 of 20 pixels
+    on_line, uniform = x.clone(), torch.ones_like(x)
+    assert share_on_brightest(on_line, x, fraction=0.25).tolist() == [1.0, 1.0]
+    torch.testing.assert_close(share_on_brightest(uniform, x, fraction=0.25), torch.full((2,), 0.25))
+    assert frequency_profile(on_line)[0].tolist() == [0.0, 0.0, 1.0, 0.0]
+    torch.testing.assert_close(frequency_profile(uniform).sum(1), torch.ones(2))
+    with pytest.raises(ConfigError, match="fraction"):
+        share_on_brightest(uniform, x, fraction=1.0)
+
+
+def test_stability_claim_compares_paired_seed_means_per_level() -> None:
+    import pandas as pd
+
+    from nsdelib.attributions import stability_claim
+
+    rows = [
+        {"model": kind, "seed": seed, "level": level, "log_change": base + 0.01 * seed + level}
+        for seed in range(3)
+        for level in (0.05, 0.1)
+        for kind, base in (("convnext", -1.0), ("nsde", -2.0 if level == 0.05 else -0.5))
+    ]
+    table, verdicts = stability_claim(pd.DataFrame(rows))
+    assert verdicts[0.05].label == "holds" and verdicts[0.1].label == "does not hold"
+    assert table.loc[(0.05, "nsde"), "mean log change"] == pytest.approx(-2.0 + 0.01 + 0.05)
+    assert table.loc[(0.1, "convnext"), "C5 (NSDE < ConvNeXt)"] == "does not hold"

@@ -2,7 +2,8 @@
 
 Target: at the ``paper`` profile, everything the two chapters compute for one seed (the example
 maps of every method and class, the stability measure on the explained subset at every
-perturbation level, and ABC on the same subset) takes at most 6 minutes on a 2-core CPU.
+perturbation level, and ABC on the same subset, as written and in the rescaled variants) takes
+at most 6 minutes on a 2-core CPU.
 
 The timing runs the library's own cached functions against an empty, temporary artifact store, so
 nothing is read back. By default it uses *untrained* models of the profile's architecture and
@@ -27,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nsdelib.abc import cached_abc
+from nsdelib.abc import abc_variants, cached_abc
 from nsdelib.artifacts import ArtifactStore
 from nsdelib.attributions import (
     ATTRIBUTION_METHODS,
@@ -92,7 +93,7 @@ def main() -> None:
           f"threads={torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     print(f"explained subset {attribution.subset_size}, IG steps {attribution.ig_steps}, noise draws "
           f"{attribution.noise_draws}, SmoothGrad samples {attribution.smoothgrad_samples}, levels "
-          f"{attribution.perturbation_levels}, ABC S={abc.samples} ({abc.mutation})")
+          f"{attribution.perturbation_levels}, ABC S={abc.samples}, rescaled fractions {abc.rescaled_fractions}")
 
     log: dict[str, tuple[float, float]] = {}
     examples = torch.stack([(y == c).nonzero()[0, 0] for c in y.unique()])
@@ -105,8 +106,9 @@ def main() -> None:
                       lambda: attribute(model, x[examples], y[examples], method, attribution, seed=args.seed), log)
         timed(f"{kind}: stability ({len(attribution.perturbation_levels)} levels, incl. clean IG)",
               lambda: cached_attribution_stability(ctx, model, x, y, mode, seed=args.seed), log)
-        timed(f"{kind}: ABC (S={abc.samples}, IG shared with stability)",
-              lambda: cached_abc(ctx, model, x, y, mode, seed=args.seed), log)
+        for label, variant in abc_variants(abc, x[0].numel()).items():
+            timed(f"{kind}: ABC {label} (S={abc.samples}, IG shared)",
+                  lambda: cached_abc(ctx, model, x, y, mode, seed=args.seed, config=variant), log)
 
     wall, cpu = (sum(times) for times in zip(*log.values()))
     threads = torch.get_num_threads()

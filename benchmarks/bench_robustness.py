@@ -131,8 +131,8 @@ def main() -> None:
     upper = unloaded * (wall + extra_wall) / wall
     print(f"if no sample ever broke (every sample attacked at every ε), about {upper:.1f} s on an idle machine")
     if threads == 1:
-        print("with one thread the CPU time is also an upper bound of the wall time on an idle 2-core machine "
-              "(two threads cannot be slower than one), and it is barely inflated by other processes")
+        print("with one thread the CPU time also bounds the wall time on an idle 2-core machine from above, as long as "
+              "two threads are not slower than one; and it is barely inflated by other processes")
 
 if __name__ == "__main__":
     main()

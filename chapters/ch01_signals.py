@@ -127,8 +127,8 @@ plt.show()
 #
 # with path lengths $d_i$, weights $g_i$ (products of the transmission and reflection factors met
 # along the way), a cable loss that grows with frequency, and the propagation speed
-# $v = c_0/\sqrt{\varepsilon_r}$ = {glue:text}`speed:.2g` m/s. Each sample gets its own building:
-# a direct path of {glue:text}`direct_min:.0f`–{glue:text}`direct_max:.0f` m, one to
+# $v = c_0/\sqrt{\varepsilon_r}$ = {glue:text}`speed:.2f` × 10⁸ m/s. Each sample gets its own
+# building: a direct path of {glue:text}`direct_min:.0f`–{glue:text}`direct_max:.0f` m, up to
 # {glue:text}`branches:.0f` branches of {glue:text}`branch_min:.0f`–{glue:text}`branch_max:.0f` m
 # and {glue:text}`echoes:.0f` echoes per branch, each bounce weighted by the reflection factor of
 # the branch's end and of the junction it comes back through. The weights
@@ -155,7 +155,7 @@ plt.show()
 
 # %%
 for name, value in {
-    "speed": wiring.PROPAGATION_SPEED_M_S, "branches": wiring.MAX_BRANCHES, "echoes": wiring.ECHOES_PER_BRANCH,
+    "speed": wiring.PROPAGATION_SPEED_M_S / 1e8, "branches": wiring.MAX_BRANCHES, "echoes": wiring.ECHOES_PER_BRANCH,
     "direct_min": wiring.DIRECT_LENGTH_M[0], "direct_max": wiring.DIRECT_LENGTH_M[1],
     "branch_min": wiring.BRANCH_LENGTH_M[0], "branch_max": wiring.BRANCH_LENGTH_M[1],
     "mains_low": wiring.MAINS_LEVEL_DB[0], "mains_high": wiring.MAINS_LEVEL_DB[1],
@@ -307,8 +307,8 @@ baseline = logistic_baseline(data)
 correct = baseline.predictions == data.test.y.numpy()
 by_snr = accuracy_by_snr(data.test.snr_db, correct)
 glue("lr_accuracy", 100 * baseline.accuracy, display=False)
-glue("lr_low", 100 * by_snr["accuracy"].iloc[0], display=False)
-glue("lr_high", 100 * by_snr["accuracy"].iloc[-1], display=False)
+glue("lr_low", 100 * float(by_snr["accuracy"].iloc[0]), display=False)
+glue("lr_high", 100 * float(by_snr["accuracy"].iloc[-1]), display=False)
 glue("chance", 100 / len(data.class_names), display=False)
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
@@ -356,6 +356,7 @@ config.table()
 # 5. **Normalisation.** Replace the fixed decibel range by a per-image min–max scaling and add
 #    Gaussian noise of standard deviation 0.05 to a few images. Why does the same 0.05 now mean a
 #    different number of dB in each image?
-# 6. **Features.** Print the coefficients of the logistic regression
-#    (`nsdelib.baseline` fits a scikit-learn pipeline): which frequency rows does it rely on for
-#    each class, and do they match the class table?
+# 6. **Features.** Plot the coefficients of the logistic regression
+#    (`baseline.model[-1].coef_`, one row per class, the mean features of every frequency row
+#    first): which frequency rows does it rely on for each class, and do they match the class
+#    table?

@@ -112,12 +112,12 @@ fig.tight_layout()
 # %%
 accuracy = {kind: list(table.loc[table["model"] == kind, "accuracy"]) for kind in ("convnext", "nsde")}
 c1_table, c1_verdict = clean_accuracy_claim(accuracy)
-convnext_mean = c1_table.loc[MODEL_LABELS["convnext"], "this book (mean)"]
+convnext_mean = float(c1_table.loc[MODEL_LABELS["convnext"], "this book (mean)"])
 in_band = CALIBRATION_BAND[0] <= convnext_mean <= CALIBRATION_BAND[1]
 glue("c1_verdict", c1_verdict.label, display=False)
 glue("c1_convnext", convnext_mean * 100, display=False)
-glue("c1_nsde", c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"] * 100, display=False)
-glue("c1_difference", c1_verdict.difference.mean * 100, display=False)
+glue("c1_nsde", float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]) * 100, display=False)
+glue("c1_difference", float(c1_verdict.difference.mean) * 100, display=False)
 glue("c1_band", "inside" if in_band else "outside", display=False)
 c1_table.style.format(precision=4).set_caption(f"C1 at the {ctx.profile.name} profile, built now")
 

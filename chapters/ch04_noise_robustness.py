@@ -94,10 +94,11 @@ example = data.test.x[subset[:1]]
 generator = torch.Generator().manual_seed(ctx.seed)
 patterns = {kind: noise_pattern(example.shape, kind, generator, noise_cfg.impulse_probability)
             for kind in ("gaussian", *noise_cfg.structured_kinds)}
+names = {"gaussian": "Gaussian, std", "impulsive": "impulsive, level", "narrowband": "narrowband, level"}
 panels = [("clean", example[0]),
-          (f"Gaussian, std {PAPER_VALUES['C2.noise_intensity']}",
+          (f"{names['gaussian']} {PAPER_VALUES['C2.noise_intensity']}",
            add_noise(example, patterns["gaussian"], PAPER_VALUES["C2.noise_intensity"])[0])]
-panels += [(f"{kind}, level {level}", add_noise(example, pattern, level)[0])
+panels += [(f"{names[kind]} {level}", add_noise(example, pattern, level)[0])
            for kind, pattern in patterns.items()
            for level in dict.fromkeys((noise_cfg.levels(kind)[len(noise_cfg.levels(kind)) // 2], noise_cfg.levels(kind)[-1]))]
 fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(3.2 * ((len(panels) + 1) // 2), 6.4), squeeze=False)
@@ -136,7 +137,7 @@ def plot_curves(ax: plt.Axes, frame: pd.DataFrame, x: str) -> None:
     for name, colour in zip(mode_order, sns.color_palette(n_colors=len(mode_order))):
         line = frame[frame["mode"] == name].sort_values(x)
         ax.plot(line[x], line["mean"], marker="o", color=colour, label=name)
-        ax.fill_between(line[x], line["low"], line["high"], color=colour, alpha=0.2, linewidth=0)
+        ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=0.2, linewidth=0)
     ax.axhline(1 / len(data.class_names), color="grey", linestyle=":", label="chance")
 
 

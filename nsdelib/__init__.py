@@ -2,6 +2,11 @@
 
 __version__ = "0.1.0"
 
+import warnings  # noqa: E402
+
+# timm imports tqdm.auto through huggingface_hub; without ipywidgets that warns in every notebook.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
 from .artifacts import LIBRARY_FINGERPRINT, ArtifactStore  # noqa: E402
 from .context import Context, setup  # noqa: E402
 from .errors import ArtifactCorrupt, ArtifactError, ArtifactMissing, ArtifactStale, ConfigError  # noqa: E402

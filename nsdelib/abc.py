@@ -80,7 +80,7 @@ class ABCConfig(Section):
     zero_guard: float = Field(default=1e-6, gt=0.0, lt=1.0, description="features with |x_j| ≤ this get P(x_j) = 0")
     rescaled_fractions: tuple[float, ...] = Field(
         default=(),
-        description="rescaled variants shown beside the algorithm: m = fraction · number of features (see abc_variants)",
+        description="rescaled variants shown beside the algorithm: m = fraction · features (abc_variants)",
     )
     batch_size: int = Field(ge=1, le=65_536, description="neighbours per forward pass")
 
@@ -245,13 +245,11 @@ def cached_abc(
             ctx, model, x, y, mode, seed=seed, method=cfg.method, noise_control=noise_control
         )
         device = model_device(model)
+        inputs, maps, targets = (t.to(device) for t in (x[subset], attributions, predicted))
         with seeded_rng(seed, device), control(model, mode.noise, mode.ensemble_size):
-            abc = abc_from_attributions(
-                model, x[subset].to(device), attributions.to(device), predicted.to(device), cfg, attribution.baseline, seed
-            )
+            abc = abc_from_attributions(model, inputs, maps, targets, cfg, attribution.baseline, seed).cpu()
         labels = y[subset]
-        columns = {"example": subset, "label": labels, "predicted": predicted, "correct": predicted == labels,
-                   "abc": abc.cpu()}
+        columns = {"example": subset, "label": labels, "predicted": predicted, "correct": predicted == labels, "abc": abc}
         return pd.DataFrame({name: values.numpy() for name, values in columns.items()})
 
     return fetch_table(ctx.store, "abc", key, build)

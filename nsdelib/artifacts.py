@@ -9,6 +9,7 @@ warning, an artifact that is missing, corrupt or stale, and never overwrites a g
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -29,17 +30,53 @@ T = TypeVar("T")
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "_artifacts"
 
 
-def _library_fingerprint() -> str:
-    """Hash of the library's version and source files: any code change invalidates artifacts."""
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _runtime_imports(module: str) -> set[str]:
+    """The ``nsdelib`` modules that ``module`` imports at run time (not under ``if TYPE_CHECKING:``)."""
+    tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def module_closure(module: str) -> list[str]:
+    """``module`` and every ``nsdelib`` module it depends on at run time, sorted."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_runtime_imports(name) - seen)
+    return sorted(seen)
+
+
+def library_fingerprint(module: str | None = None) -> str:
+    """Hash of the library version and of the sources an artifact depends on.
+
+    With ``module`` (e.g. ``"training"``) only that module and what it imports count, so editing the
+    attack code does not invalidate trained models; without it, every source file counts.
+    """
+    names = module_closure(module) if module else sorted(p.stem for p in PACKAGE_DIR.glob("*.py"))
     digest = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent
-    for source in sorted(package.rglob("*.py")):
-        digest.update(source.relative_to(package).as_posix().encode())
-        digest.update(source.read_bytes())
+    for name in names:
+        digest.update(name.encode())
+        digest.update((PACKAGE_DIR / f"{name}.py").read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
-LIBRARY_FINGERPRINT = _library_fingerprint()
+LIBRARY_FINGERPRINT = library_fingerprint()
 
 
 def canonical_config(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
@@ -103,6 +140,10 @@ class ArtifactStore:
     def __init__(self, root: Path | str | None = None, library: str = LIBRARY_FINGERPRINT) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
         self.library = library
+
+    def scoped(self, module: str) -> ArtifactStore:
+        """The same store, keyed by the fingerprint of ``nsdelib.<module>`` and its dependencies only."""
+        return ArtifactStore(self.root, library_fingerprint(module.rsplit(".", 1)[-1]))
 
     def directory(self, kind: str, config: BaseModel | Mapping[str, Any]) -> Path:
         """The folder that holds every file of the artifact ``(kind, config)``."""

@@ -177,7 +177,8 @@ def attribute(
         for start in range(0, len(x), config.batch_size):
             part = slice(start, start + config.batch_size)
             chunk_base = base if len(base) == 1 else base[part]
-            total = sum(_attribute_once(model, x[part], targets[part], method, config, chunk_base) for _ in range(draws))
+            maps = (_attribute_once(model, x[part], targets[part], method, config, chunk_base) for _ in range(draws))
+            total = sum(maps)
             chunks.append(total / draws)
     return torch.cat(chunks).detach()
 
@@ -310,7 +311,7 @@ def cached_attributions(
     def build() -> Tensor:
         return attribute_in_mode(model, x, target, method, cfg, mode, seed=seed, noise_control=noise_control)
 
-    return ctx.store.fetch("attributions", key, build, name="attributions.pt")
+    return ctx.store.scoped(__name__).fetch("attributions", key, build, name="attributions.pt")
 
 
 def explained_attributions(

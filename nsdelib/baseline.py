@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -31,11 +31,12 @@ def pooled_features(x: torch.Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BaselineResult:
-    """Test-set outcome of the reference classifier."""
+    """Test-set outcome of the reference classifier, with the fitted scaler + regression pipeline."""
 
     accuracy: float
     predictions: np.ndarray
     confusion: pd.DataFrame
+    model: Pipeline
 
 
 def logistic_baseline(data: SpectrogramData, inverse_regularisation: float = 0.1) -> BaselineResult:
@@ -52,7 +53,7 @@ def logistic_baseline(data: SpectrogramData, inverse_regularisation: float = 0.1
     confusion = pd.DataFrame(
         confusion_matrix(truth, predictions, labels=labels), index=data.class_names, columns=data.class_names
     )
-    return BaselineResult(float((predictions == truth).mean()), predictions, confusion)
+    return BaselineResult(float((predictions == truth).mean()), predictions, confusion, model)
 
 
 def accuracy_by_snr(snr_db: torch.Tensor, correct: np.ndarray | torch.Tensor, width_db: float = 5.0) -> pd.DataFrame:

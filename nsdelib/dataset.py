@@ -326,7 +326,7 @@ def load_dataset(ctx: Context, config: DataConfig | None = None) -> SpectrogramD
     """The data set of the profile (or of ``config``) for ``ctx.seed``, built once and then read from the store."""
     config = config or ctx.profile.data
     key = {"data": config.model_dump(mode="json"), "seed": ctx.seed}
-    payload = ctx.store.fetch("dataset", key, lambda: _to_payload(build_dataset(config, ctx.seed)))
+    payload = ctx.store.scoped(__name__).fetch("dataset", key, lambda: _to_payload(build_dataset(config, ctx.seed)))
     return _from_payload(payload, config)
 
 

@@ -37,11 +37,6 @@ def phase_from_frequency(freq_hz: torch.Tensor, sample_rate_hz: float) -> torch.
     The running sum is kept in float64: a 500 kHz tone turns through thousands of cycles per record.
     """
     cycles = torch.cumsum(freq_hz.double(), dim=-1).div_(sample_rate_hz)
-    return wrap_phase(cycles)
-
-
-def wrap_phase(cycles: torch.Tensor) -> torch.Tensor:
-    """A phase given in cycles (float64, any size) as radians in ``[0, 2π)``, float32 for fast trigonometry."""
     return torch.remainder(cycles, 1.0).float().mul_(TWO_PI)
 
 

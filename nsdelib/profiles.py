@@ -100,7 +100,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": {
         "name": "paper",
         "data": {"n_samples": 10000, "image_rows": 64, "image_cols": 64},
-        "train": {"epochs": 15, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
+        "train": {"epochs": 8, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
         "model": {
             "variant": "convnext_atto", "drop_path_rate": 0.0,
             "sde": {

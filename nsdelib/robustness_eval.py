@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from .artifacts import ArtifactStore
+from .models import eval_noise
 from .stats import Direction, mean_interval, paired_verdict
 
 NoiseMode = Literal["off", "single", "ensemble"]
@@ -65,9 +66,7 @@ def model_eval_modes(kind: Literal["convnext", "nsde"], ensemble_size: int) -> t
 
 
 def default_noise_control() -> NoiseControl:
-    """``nsdelib.models.eval_noise``, imported on use so that this module also works without the models."""
-    from .models import eval_noise
-
+    """The noise control used when none is given: ``nsdelib.models.eval_noise``."""
     return eval_noise
 
 
@@ -186,7 +185,7 @@ def fetch_table(store: ArtifactStore, kind: str, key: Mapping[str, Any], build: 
         table = build()
         return {"columns": list(table.columns), "rows": table.to_dict(orient="list")}
 
-    payload = store.fetch(kind, key, build_payload, name="table.json")
+    payload = store.scoped(build.__module__).fetch(kind, key, build_payload, name="table.json")
     return pd.DataFrame(payload["rows"])[payload["columns"]]
 
 

@@ -5,7 +5,9 @@ killed and started again resumes from its latest readable checkpoint (a corrupt 
 with a warning) and ends with exactly the weights and metrics of an uninterrupted run: each
 epoch reseeds the global RNG (dropout-path and NSDE noise) and the shuffling generator from
 ``(seed, epoch)``, so no RNG state has to survive the interruption. The best epoch by validation
-accuracy is kept; a finished run with the same config is read back, not retrained.
+accuracy is kept (the NSDE is validated with one stochastic pass, the noise it is trained with,
+which costs no more than the baseline's pass); a finished run with the same config is read back,
+not retrained.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import Field
 from torch import nn
 from tqdm import tqdm
 
+from .artifacts import ArtifactStore
 from .config import Section
 from .dataset import SpectrogramData, load_dataset, make_loader
 from .errors import ArtifactError, ConfigError
@@ -100,14 +103,14 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     return float((predict_logits(model, x, batch_size, device).argmax(1) == y).float().mean())
 
 
-def _latest_checkpoint(ctx: Context, key: dict[str, Any], epochs: int) -> dict[str, Any] | None:
+def _latest_checkpoint(store: ArtifactStore, key: dict[str, Any], epochs: int) -> dict[str, Any] | None:
     """The newest readable epoch checkpoint of this run; corrupt or stale ones are skipped with a warning."""
     for epoch in reversed(range(epochs)):
         name = f"epoch_{epoch:03d}.pt"
-        if not ctx.store.exists("checkpoint", key, name):
+        if not store.exists("checkpoint", key, name):
             continue
         try:
-            return ctx.store.load("checkpoint", key, name)
+            return store.load("checkpoint", key, name)
         except ArtifactError as exc:
             warnings.warn(f"{exc}; falling back to an earlier checkpoint", stacklevel=3)
     return None
@@ -124,7 +127,8 @@ def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key:
     scheduler = _schedule(optimizer, cfg, steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-    state = _latest_checkpoint(ctx, key, cfg.epochs)
+    store = ctx.store.scoped(__name__)
+    state = _latest_checkpoint(store, key, cfg.epochs)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": -1, "state_dict": None}
     start_epoch, wall = 0, 0.0
@@ -152,11 +156,12 @@ def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total_loss += float(loss) * len(y)
+            total_loss += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
         model.eval()
-        val_accuracy = evaluate_accuracy(model, data.val.x, data.val.y, cfg.eval_batch_size, device)
+        with eval_noise(model, "single"):
+            val_accuracy = evaluate_accuracy(model, data.val.x, data.val.y, cfg.eval_batch_size, device)
         wall += time.perf_counter() - start
         row = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                "val_accuracy": val_accuracy, "lr": scheduler.get_last_lr()[0], "wall_time_s": wall}
@@ -169,8 +174,8 @@ def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key:
         checkpoint = {"epoch": epoch, "model": {k: v.cpu() for k, v in model.state_dict().items()},
                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                       "history": history, "best": best, "wall_time_s": wall}
-        ctx.store.save("checkpoint", key, checkpoint, name=f"epoch_{epoch:03d}.pt")
-        _prune_checkpoints(ctx, key, epoch - cfg.keep_checkpoints)
+        store.save("checkpoint", key, checkpoint, name=f"epoch_{epoch:03d}.pt")
+        _prune_checkpoints(store, key, epoch - cfg.keep_checkpoints)
 
     model.load_state_dict(best["state_dict"])
     model.eval()
@@ -180,9 +185,9 @@ def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key:
     return {"state_dict": best["state_dict"], "history": history, "metrics": metrics}
 
 
-def _prune_checkpoints(ctx: Context, key: dict[str, Any], upto_epoch: int) -> None:
+def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: int) -> None:
     """Delete epoch checkpoints older than the ones kept (they are superseded)."""
-    folder = ctx.store.directory("checkpoint", key)
+    folder = store.directory("checkpoint", key)
     for epoch in range(upto_epoch + 1):
         for suffix in ("", ".meta.json"):
             (folder / f"epoch_{epoch:03d}.pt{suffix}").unlink(missing_ok=True)
@@ -213,7 +218,7 @@ def train_or_load(ctx: Context, kind: ModelKind, seed: int, progress: bool | Non
     """
     data = load_dataset(ctx)
     key = training_key(ctx, kind, seed)
-    payload = ctx.store.fetch("trained", key, lambda: _train(ctx, data, kind, seed, key, progress))
+    payload = ctx.store.scoped(__name__).fetch("trained", key, lambda: _train(ctx, data, kind, seed, key, progress))
     model = build_model(kind, ctx.profile.model, len(data.class_names))
     model.load_state_dict(payload["state_dict"])
     model.to(ctx.device).eval()

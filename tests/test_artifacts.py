@@ -111,3 +111,14 @@ def test_other_library_version_is_stale(tmp_path: Path) -> None:
         (target / file.name).write_bytes(file.read_bytes())
     with pytest.raises(ArtifactStale, match="0.0.1\\+old"):
         new.load("data", CONFIG)
+
+
+def test_scoped_fingerprint_follows_runtime_imports_only() -> None:
+    from nsdelib.artifacts import LIBRARY_FINGERPRINT, library_fingerprint, module_closure
+
+    closure = module_closure("dataset")
+    assert "dataset" in closure and "signals" in closure
+    assert "attacks" not in closure and "training" not in closure and "context" not in closure
+    assert set(closure) < set(module_closure("training"))
+    assert library_fingerprint("dataset") != library_fingerprint("training") != LIBRARY_FINGERPRINT
+    assert ArtifactStore("x").scoped("nsdelib.dataset").library == library_fingerprint("dataset")

@@ -242,3 +242,14 @@ def test_stability_claim_compares_paired_seed_means_per_level() -> None:
     assert verdicts[0.05].label == "holds" and verdicts[0.1].label == "does not hold"
     assert table.loc[(0.05, "nsde"), "mean log change"] == pytest.approx(-2.0 + 0.01 + 0.05)
     assert table.loc[(0.1, "convnext"), "C5 (NSDE < ConvNeXt)"] == "does not hold"
+
+
+def test_models_are_explained_in_their_headline_mode() -> None:
+    from nsdelib.attributions import attribution_noise, headline_mode
+    from nsdelib.models import SDEConfig
+
+    convnext = headline_mode("convnext", SDEConfig.build())
+    ensemble = headline_mode("nsde", SDEConfig.build(eval_noise="ensemble", ensemble_size=6))
+    assert (convnext.noise, attribution_noise(convnext)) == ("off", "off")
+    assert (ensemble.noise, ensemble.ensemble_size, attribution_noise(ensemble)) == ("ensemble", 6, "single")
+    assert headline_mode("nsde", SDEConfig.build(eval_noise="off")).noise == "off"

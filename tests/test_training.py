@@ -50,7 +50,7 @@ def run_uninterrupted(root: Path) -> nsdelib.training.TrainedModel:
 def test_killed_run_resumes_to_identical_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     interrupted_root = tmp_path / "interrupted"
     ctx = ci_context(interrupted_root)
-    checkpoints = ctx.store.directory("checkpoint", training_key(ctx, "nsde", 0))
+    checkpoints = ctx.store.scoped("training").directory("checkpoint", training_key(ctx, "nsde", 0))
     script = SCRIPT.format(tests=str(Path(__file__).parent), root=str(interrupted_root))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -60,7 +60,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, capsys: pytest.
     assert proc.poll() is None, "training finished before it was killed; the test would prove nothing"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not ctx.store.exists("trained", training_key(ctx, "nsde", 0))
+    assert not ctx.store.scoped("training").exists("trained", training_key(ctx, "nsde", 0))
 
     resumed = run_uninterrupted(interrupted_root)
     assert "resuming after epoch" in capsys.readouterr().out
@@ -75,9 +75,9 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path: Path) -> None:
     ctx = ci_context(tmp_path, epochs=3)
     train_or_load(ctx, "convnext", seed=0, progress=False)
     key = training_key(ctx, "convnext", 0)
-    latest = ctx.store.directory("checkpoint", key) / "epoch_002.pt"
+    latest = ctx.store.scoped("training").directory("checkpoint", key) / "epoch_002.pt"
     latest.write_bytes(latest.read_bytes()[:-10] + b"0123456789")
-    (ctx.store.directory("trained", key) / "payload.pt").unlink()
+    (ctx.store.scoped("training").directory("trained", key) / "payload.pt").unlink()
     with pytest.warns(UserWarning, match="corrupt.*falling back"):
         again = train_or_load(ctx, "convnext", seed=0, progress=False)
     assert len(again.history) == 3

@@ -41,15 +41,12 @@ from .config import Section
 from .robustness_eval import (
     EvalMode,
     NoiseControl,
+    cached_subset_sweep,
     check_sweep_values,
-    content_digest,
     default_noise_control,
-    fetch_table,
     model_device,
-    modes_key,
     predict,
     seeded_rng,
-    stratified_subset,
 )
 
 if TYPE_CHECKING:
@@ -309,15 +306,6 @@ def cached_attack_sweeps(
     Keyed on the attack config, the seed, the evaluation modes and the content of the model and
     the subset: a rerun with the same inputs reads the table instead of attacking again.
     """
-    cfg: AttackConfig = ctx.profile.attack
-    subset = stratified_subset(y, cfg.subset_size, cfg.subset_seed)
-    x, y = x[subset], y[subset]
-    key = {
-        "sweep": cfg.model_dump(mode="json"),
-        "seed": seed,
-        **modes_key(modes, noise_control),
-        "content": content_digest(model, x, y),
-    }
-    return fetch_table(
-        ctx.store, "attack_sweep", key, lambda: attack_sweeps(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+    return cached_subset_sweep(
+        ctx, "attack_sweep", ctx.profile.attack, attack_sweeps, model, x, y, modes, seed=seed, noise_control=noise_control
     )

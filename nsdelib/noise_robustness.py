@@ -36,12 +36,9 @@ from .config import Section
 from .robustness_eval import (
     EvalMode,
     NoiseControl,
+    cached_subset_sweep,
     check_sweep_values,
-    content_digest,
-    fetch_table,
-    modes_key,
     predict,
-    stratified_subset,
 )
 
 if TYPE_CHECKING:
@@ -180,15 +177,6 @@ def cached_noise_sweep(
     The artifact is keyed on the sweep config, the seed, the evaluation modes and the content of
     the model and the subset, so a rerun with the same inputs reads the table instead of recomputing.
     """
-    cfg: NoiseSweepConfig = ctx.profile.noise
-    subset = stratified_subset(y, cfg.subset_size, cfg.subset_seed)
-    x, y = x[subset], y[subset]
-    key = {
-        "sweep": cfg.model_dump(mode="json"),
-        "seed": seed,
-        **modes_key(modes, noise_control),
-        "content": content_digest(model, x, y),
-    }
-    return fetch_table(
-        ctx.store, "noise_sweep", key, lambda: noise_sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+    return cached_subset_sweep(
+        ctx, "noise_sweep", ctx.profile.noise, noise_sweep, model, x, y, modes, seed=seed, noise_control=noise_control
     )

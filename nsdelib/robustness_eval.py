@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pandas as pd
 import torch
@@ -30,6 +30,9 @@ from torch import nn
 from .artifacts import ArtifactStore
 from .models import eval_noise
 from .stats import Direction, mean_interval, paired_verdict
+
+if TYPE_CHECKING:
+    from .context import Context
 
 NoiseMode = Literal["off", "single", "ensemble"]
 NoiseControl = Callable[[nn.Module, NoiseMode, int | None], AbstractContextManager[object]]
@@ -178,15 +181,63 @@ def modes_key(modes: tuple[EvalMode, ...], noise_control: NoiseControl | None) -
     }
 
 
-def fetch_table(store: ArtifactStore, kind: str, key: Mapping[str, Any], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """A sweep's table from the artifact store, or ``build()`` stored as JSON (column order kept)."""
+def fetch_table(
+    store: ArtifactStore, kind: str, key: Mapping[str, Any], build: Callable[[], pd.DataFrame], depends_on: str | None = None
+) -> pd.DataFrame:
+    """A sweep's table from the artifact store, or ``build()`` stored as JSON (column order kept).
+
+    The artifact is fingerprinted by the module that computes it (``depends_on``, default ``build``'s).
+    """
 
     def build_payload() -> dict[str, Any]:
         table = build()
         return {"columns": list(table.columns), "rows": table.to_dict(orient="list")}
 
-    payload = store.scoped(build.__module__).fetch(kind, key, build_payload, name="table.json")
+    payload = store.scoped(depends_on or build.__module__).fetch(kind, key, build_payload, name="table.json")
     return pd.DataFrame(payload["rows"])[payload["columns"]]
+
+
+class SubsetSweep(Protocol):
+    """A sweep run on a fixed subset: ``sweep(model, x, y, cfg, modes, seed=..., noise_control=...)``."""
+
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Any, modes: tuple[EvalMode, ...], *,
+        seed: int, noise_control: NoiseControl | None = None,
+    ) -> pd.DataFrame: ...
+
+
+def cached_subset_sweep(
+    ctx: Context,
+    kind: str,
+    cfg: Any,
+    sweep: SubsetSweep,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    modes: tuple[EvalMode, ...],
+    *,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """``sweep`` on ``cfg``'s stratified subset of (x, y), stored as an artifact and reused.
+
+    Keyed on the sweep config, the seed, the evaluation modes and the content of the model and the
+    subset, so a rerun with the same inputs reads the table instead of recomputing, and a retrained
+    model or a changed σ never reads a stale one.
+    """
+    subset = stratified_subset(y, cfg.subset_size, cfg.subset_seed)
+    x, y = x[subset], y[subset]
+    key = {
+        "sweep": cfg.model_dump(mode="json"),
+        "seed": seed,
+        **modes_key(modes, noise_control),
+        "content": content_digest(model, x, y),
+    }
+
+    def build() -> pd.DataFrame:
+        return sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+
+    return fetch_table(ctx.store, kind, key, build, depends_on=sweep.__module__)
 
 
 def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...]:

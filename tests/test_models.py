@@ -27,15 +27,6 @@ CLASSES = 5
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra intra-op threads only add contention (badly so on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def pair(**sde: object) -> tuple[ConvNeXtClassifier, NSDEConvNeXt]:
     """A baseline and an NSDE with the same weights."""
     cfg = ModelConfig.build(sde=sde)

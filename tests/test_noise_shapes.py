@@ -17,15 +17,6 @@ from nsdelib.noise_shapes import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra intra-op threads only add contention (badly so on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
 def test_1d_noise_has_the_requested_spectral_slope_and_unit_variance(exponent: float) -> None:
     x = coloured_noise((128, 512), exponent, generator=torch.Generator().manual_seed(0))

@@ -16,15 +16,6 @@ from nsdelib.sde_numerics import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra intra-op threads only add contention (badly so on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_log_log_slope_recovers_a_power_law() -> None:
     x = np.array([1.0, 2.0, 4.0, 8.0])
     assert log_log_slope(x, 3.0 * x**-1.5) == pytest.approx(-1.5)

@@ -43,7 +43,6 @@ SCRIPT = textwrap.dedent(
 
 
 def run_uninterrupted(root: Path) -> nsdelib.training.TrainedModel:
-    torch.set_num_threads(1)
     return train_or_load(ci_context(root), "nsde", seed=0, progress=False)
 
 

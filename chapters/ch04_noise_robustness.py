@@ -61,8 +61,8 @@ from nsdelib.training import train_all
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
-glue("paper_c2_accuracy", PAPER_VALUES["C2.nsde_accuracy_at_noise"] * 100, display=False)
-glue("paper_c2_intensity", PAPER_VALUES["C2.noise_intensity"], display=False)
+glue("paper_c2_accuracy", float(PAPER_VALUES["C2.nsde_accuracy_at_noise"] * 100), display=False)
+glue("paper_c2_intensity", float(PAPER_VALUES["C2.noise_intensity"]), display=False)
 
 # %% [markdown]
 # The sweep of this profile: the noise levels, and the fixed, class-stratified subset of the test
@@ -172,20 +172,20 @@ c2 = by_level.set_index("level").loc[at]
 point = gaussian.set_index(["level", "mode"])
 largest = noise_cfg.gaussian_stds[-1]
 glue("c2_verdict", c2["verdict"], display=False)
-glue("c2_difference", c2["difference"] * 100, display=False)
-glue("c2_low", c2["low"] * 100, display=False)
-glue("c2_high", c2["high"] * 100, display=False)
+glue("c2_difference", float(c2["difference"] * 100), display=False)
+glue("c2_low", float(c2["low"] * 100), display=False)
+glue("c2_high", float(c2["high"] * 100), display=False)
 glue("c2_single_verdict", single_by_level.set_index("level").loc[at, "verdict"], display=False)
-glue("c2_convnext", point.loc[(at, baseline_mode.name), "mean"] * 100, display=False)
-glue("c2_nsde", point.loc[(at, ensemble_mode.name), "mean"] * 100, display=False)
-glue("c2_nsde_single", point.loc[(at, single_mode.name), "mean"] * 100, display=False)
+glue("c2_convnext", float(point.loc[(at, baseline_mode.name), "mean"] * 100), display=False)
+glue("c2_nsde", float(point.loc[(at, ensemble_mode.name), "mean"] * 100), display=False)
+glue("c2_nsde_single", float(point.loc[(at, single_mode.name), "mean"] * 100), display=False)
 noisy_levels = by_level[by_level["level"] > 0]
 glue("c2_levels_holding", int((noisy_levels["verdict"] == "holds").sum()), display=False)
 glue("c2_levels", len(noisy_levels), display=False)
-glue("largest_std", largest, display=False)
-glue("largest_convnext", point.loc[(largest, baseline_mode.name), "mean"] * 100, display=False)
-glue("largest_nsde", point.loc[(largest, ensemble_mode.name), "mean"] * 100, display=False)
-glue("chance", 100 / len(data.class_names), display=False)
+glue("largest_std", float(largest), display=False)
+glue("largest_convnext", float(point.loc[(largest, baseline_mode.name), "mean"] * 100), display=False)
+glue("largest_nsde", float(point.loc[(largest, ensemble_mode.name), "mean"] * 100), display=False)
+glue("chance", float(100 / len(data.class_names)), display=False)
 by_level.merge(single_by_level, on="level", suffixes=(" (ensemble)", " (single pass)")).style.format(
     precision=4).set_caption("NSDE − ConvNeXt accuracy per noise std, paired by seed")
 

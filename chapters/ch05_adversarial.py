@@ -75,7 +75,7 @@ modes = {kind: model_eval_modes(kind, ensemble_size) for kind in runs}
 baseline_mode, (single_mode, ensemble_mode) = modes["convnext"][0], modes["nsde"]
 subset = stratified_subset(data.test.y, attack_cfg.subset_size, attack_cfg.subset_seed)
 glue("n_attacked", len(subset), display=False)
-glue("per_class", len(subset) / len(data.class_names), display=False)
+glue("per_class", float(len(subset) / len(data.class_names)), display=False)
 glue("eot_iter", attack_cfg.eot_iter, display=False)
 pd.Series(
     {**{f"ε, {norm}": ", ".join(f"{eps:g}" for eps in values) for norm, values in attack_cfg.epsilons.items()},
@@ -200,15 +200,15 @@ elif c3_label == "holds":
     note = "The NSDE's advantage survives the EOT attack: it is not an artefact of masked gradients."
 else:
     note = "Neither attack shows an advantage for the NSDE that the seeds can resolve at this ε."
-glue("eps_star", eps_star if eps_star is not None else float("nan"), display=False)
+glue("eps_star", float(eps_star if eps_star is not None else float("nan")), display=False)
 glue("c3_verdict", c3_label, display=False)
 glue("c3_no_eot_verdict", no_eot_label, display=False)
 glue("c3_note", note, display=False)
-glue("eot_gain", eot_gain * 100, display=False)
+glue("eot_gain", float(eot_gain * 100), display=False)
 point = l2.set_index(["attack", "mode", "eps"])["mean"]
-glue("c3_nsde_eot", point.get(("APGD-CE + EOT", ensemble_mode.name, eps_star), float("nan")) * 100, display=False)
-glue("c3_nsde_no_eot", point.get(("APGD-CE", ensemble_mode.name, eps_star), float("nan")) * 100, display=False)
-glue("c3_convnext", point.get(("APGD-CE", baseline_mode.name, eps_star), float("nan")) * 100, display=False)
+glue("c3_nsde_eot", float(point.get(("APGD-CE + EOT", ensemble_mode.name, eps_star), float("nan")) * 100), display=False)
+glue("c3_nsde_no_eot", float(point.get(("APGD-CE", ensemble_mode.name, eps_star), float("nan")) * 100), display=False)
+glue("c3_convnext", float(point.get(("APGD-CE", baseline_mode.name, eps_star), float("nan")) * 100), display=False)
 pd.concat(verdicts, names=["NSDE attacked with"]).style.format(precision=4).set_caption(
     "NSDE ensemble − ConvNeXt robust accuracy at the ConvNeXt's collapse ε (L2), paired by seed")
 

@@ -42,7 +42,7 @@ import nsdelib
 from nsdelib.claims import MODEL_LABELS, clean_accuracy_claim
 from nsdelib.dataset import load_dataset
 from nsdelib.paper import CALIBRATION_BAND
-from nsdelib.provenance import load_recorded, record_if_enabled, recorded_caption
+from nsdelib.provenance import announce_recorded, record_if_enabled
 from nsdelib.training import histories, runs_table, train_all
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -148,11 +148,8 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
 # numbers just computed. They are read from `results/paper/clean_accuracy.json`.
 
 # %%
-recorded = load_recorded("clean_accuracy", "paper")
-if recorded is None:
-    print("No paper-profile run has been recorded yet: run `make chapter CHAPTER=ch03_training PROFILE=paper`.")
-else:
-    print(recorded_caption(recorded))
+recorded = announce_recorded("clean_accuracy", "ch03_training")
+if recorded is not None:
     display(pd.DataFrame(recorded["result"]["c1"]).set_index("model").style.format(precision=4)
             .set_caption(f"C1 at the paper profile (recorded): {recorded['result']['verdict']}"))
 

@@ -54,7 +54,7 @@ from nsdelib.dataset import load_dataset
 from nsdelib.noise_robustness import add_noise, cached_noise_sweep, noise_pattern
 from nsdelib.paper import PAPER_VALUES
 from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import load_recorded, record_if_enabled, recorded_caption
+from nsdelib.provenance import announce_recorded, record_if_enabled
 from nsdelib.robustness_eval import model_eval_modes, paired_verdicts, seed_intervals, stratified_subset
 from nsdelib.stats import VERDICT_RULE
 from nsdelib.training import train_all
@@ -241,11 +241,8 @@ record_if_enabled(ctx, "noise_robustness", {"sweep": sweep.to_dict(orient="list"
 # `results/paper/noise_robustness.json` and shown here beside the numbers just computed.
 
 # %%
-recorded = load_recorded("noise_robustness", "paper")
-if recorded is None:
-    print("No paper-profile run has been recorded yet: run `make chapter CHAPTER=ch04_noise_robustness PROFILE=paper`.")
-else:
-    print(recorded_caption(recorded))
+recorded = announce_recorded("noise_robustness", "ch04_noise_robustness")
+if recorded is not None:
     display(pd.DataFrame(recorded["result"]["c2"]).style.format(precision=4)
             .set_caption(f"C2 at the paper profile (recorded): {recorded['result']['verdict']} at std {at}"))
 

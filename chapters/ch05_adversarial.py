@@ -55,7 +55,7 @@ from nsdelib.attacks import attack_inputs, cached_attack_sweeps, collapse_eps, p
 from nsdelib.claims import MODEL_LABELS
 from nsdelib.dataset import load_dataset
 from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import load_recorded, record_if_enabled, recorded_caption
+from nsdelib.provenance import announce_recorded, record_if_enabled
 from nsdelib.robustness_eval import model_eval_modes, paired_verdicts, predict, seed_intervals, stratified_subset
 from nsdelib.training import train_all
 
@@ -272,12 +272,9 @@ record_if_enabled(ctx, "adversarial", {"sweeps": table.to_dict(orient="list"), "
 # `results/paper/adversarial.json`.
 
 # %%
-recorded = load_recorded("adversarial", "paper")
-if recorded is None:
-    print("No paper-profile run has been recorded yet: run `make chapter CHAPTER=ch05_adversarial PROFILE=paper`.")
-else:
+recorded = announce_recorded("adversarial", "ch05_adversarial")
+if recorded is not None:
     result = recorded["result"]
-    print(recorded_caption(recorded))
     print(f"C3 at the paper profile (recorded): {result['verdict']} with EOT, {result['verdict_without_eot']} without, "
           f"at L2 ε = {result['eps_star']}")
     display(pd.DataFrame(result["checks"]).set_index(["model", "attack", "norm"]).style.format(precision=3))

@@ -63,7 +63,7 @@ from nsdelib.attributions import (
 from nsdelib.claims import MODEL_LABELS
 from nsdelib.dataset import load_dataset
 from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import load_recorded, record_if_enabled, recorded_caption
+from nsdelib.provenance import announce_recorded, record_if_enabled
 from nsdelib.stats import mean_interval
 from nsdelib.training import train_all
 
@@ -257,11 +257,8 @@ record_if_enabled(ctx, "attribution_stability",
 # recorded once, with their provenance, and are read from `results/paper/attribution_stability.json`.
 
 # %%
-recorded = load_recorded("attribution_stability", "paper")
-if recorded is None:
-    print("No paper-profile run has been recorded yet: run `make chapter CHAPTER=ch06_attributions PROFILE=paper`.")
-else:
-    print(recorded_caption(recorded))
+recorded = announce_recorded("attribution_stability", "ch06_attributions")
+if recorded is not None:
     display(pd.DataFrame(recorded["result"]["c5"]).set_index(["level", "model"]).style.format(precision=3)
             .set_caption("C5 at the paper profile (recorded)"))
 

@@ -60,7 +60,7 @@ from nsdelib.claims import MODEL_LABELS
 from nsdelib.dataset import load_dataset
 from nsdelib.paper import PAPER_VALUES
 from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import load_recorded, record_if_enabled, recorded_caption
+from nsdelib.provenance import announce_recorded, record_if_enabled
 from nsdelib.stats import mean_interval
 from nsdelib.training import train_all
 
@@ -220,11 +220,8 @@ record_if_enabled(ctx, "abc",
 # `results/paper/abc.json`.
 
 # %%
-recorded = load_recorded("abc", "paper")
-if recorded is None:
-    print("No paper-profile run has been recorded yet: run `make chapter CHAPTER=ch07_abc PROFILE=paper`.")
-else:
-    print(recorded_caption(recorded))
+recorded = announce_recorded("abc", "ch07_abc")
+if recorded is not None:
     display(pd.DataFrame(recorded["result"]["c4"]).set_index("model").style.format(precision=3)
             .set_caption(f"C4 at the paper profile (recorded): {recorded['result']['verdicts']}"))
 

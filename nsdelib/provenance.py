@@ -139,3 +139,13 @@ def recorded_caption(recorded: dict[str, Any]) -> str:
         f"recorded {prov['profile']} run: commit {prov['commit'][:12]}, {prov['date']}, {prov['device']}, "
         f"wall time {prov['wall_time_s'] / 60:.1f} min, seeds {prov['seeds']}"
     )
+
+
+def announce_recorded(name: str, chapter: str, profile: str = "paper") -> dict[str, Any] | None:
+    """The recorded result ``name`` after printing its provenance line, or None after saying how to record it."""
+    recorded = load_recorded(name, profile)
+    if recorded is None:
+        print(f"No {profile}-profile run has been recorded yet: run `make chapter CHAPTER={chapter} PROFILE={profile}`.")
+        return None
+    print(recorded_caption(recorded))
+    return recorded

@@ -28,18 +28,21 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nsdelib.abc import abc_variants, cached_abc
-from nsdelib.artifacts import ArtifactStore
-from nsdelib.attributions import (
+from nsdelib.book.context import Context
+from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.devices import resolve_device
+from nsdelib.common.seeding import seed_everything
+from nsdelib.evaluation.abc import abc_variants, cached_abc
+from nsdelib.evaluation.attributions import (
     ATTRIBUTION_METHODS,
     attribute,
     attribution_noise,
     cached_attribution_stability,
-    headline_mode,
 )
-from nsdelib.context import Context, resolve_device, seed_everything
-from nsdelib.models import build_model, eval_noise
-from nsdelib.profiles import PROFILE_NAMES, Profile, get_profile
+from nsdelib.models.inference import headline_mode
+from nsdelib.models.nsde import eval_noise
+from nsdelib.models.registry import build_model
 
 TARGET_S = 360.0
 KINDS = ("convnext", "nsde")
@@ -65,8 +68,8 @@ def untrained_inputs(profile: Profile, seed: int) -> tuple[dict[str, nn.Module],
 
 def trained_inputs(profile: Profile, seed: int) -> tuple[dict[str, nn.Module], torch.Tensor, torch.Tensor]:
     """The trained models and the test split, from the book's artifact store."""
-    from nsdelib.dataset import load_dataset
-    from nsdelib.training import train_or_load
+    from nsdelib.data.dataset import load_dataset
+    from nsdelib.training.trainer import train_or_load
 
     ctx = Context(profile, seed, resolve_device("cpu"))
     test = load_dataset(ctx).test

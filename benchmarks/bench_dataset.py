@@ -31,8 +31,8 @@ def peak_rss_gb() -> float:
 
 def one_run(profile: str, seed: int) -> dict[str, float]:
     """Generate the profile's data set once in this (fresh) process and measure it."""
-    from nsdelib.dataset import build_dataset
-    from nsdelib.profiles import get_profile
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.data.dataset import build_dataset
 
     config = get_profile(profile).data
     before = peak_rss_gb()

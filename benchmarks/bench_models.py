@@ -15,8 +15,8 @@ import time
 import torch
 from torch import nn
 
-from nsdelib.models import build_model
-from nsdelib.profiles import PROFILE_NAMES, get_profile
+from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.models.registry import build_model
 
 
 def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -29,13 +29,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nsdelib.artifacts import ArtifactStore
-from nsdelib.attacks import cached_attack_sweeps
-from nsdelib.context import Context, resolve_device, seed_everything
-from nsdelib.models import build_model
-from nsdelib.noise_robustness import cached_noise_sweep
-from nsdelib.profiles import PROFILE_NAMES, get_profile
-from nsdelib.robustness_eval import model_eval_modes, predict
+from nsdelib.book.context import Context
+from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.devices import resolve_device
+from nsdelib.common.seeding import seed_everything
+from nsdelib.evaluation.attacks import cached_attack_sweeps
+from nsdelib.evaluation.input_noise import cached_noise_sweep
+from nsdelib.models.inference import model_eval_modes, predict
+from nsdelib.models.registry import build_model
 
 TARGET_S = 360.0
 
@@ -79,8 +81,8 @@ def main() -> None:
 
     inputs: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]
     if args.trained:
-        from nsdelib.dataset import load_dataset
-        from nsdelib.training import train_or_load
+        from nsdelib.data.dataset import load_dataset
+        from nsdelib.training.trainer import train_or_load
 
         ctx = Context(profile, args.seed, resolve_device("cpu"))
         test = load_dataset(ctx).test

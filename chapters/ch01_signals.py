@@ -49,13 +49,13 @@ import torch
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.baseline import accuracy_by_snr, logistic_baseline
-from nsdelib.dataset import load_dataset, record_examples, sample_table
-from nsdelib.plotting import show_spectrogram, spectrogram_grid
-from nsdelib.seeding import generator
-from nsdelib.signals import class_table
-from nsdelib import wiring
-from nsdelib.wiring import background_noise, draw_channel
+from nsdelib.common.seeding import generator
+from nsdelib.data import wiring
+from nsdelib.data.dataset import record_examples, sample_table
+from nsdelib.data.reference import accuracy_by_snr, logistic_baseline
+from nsdelib.data.signals import class_table
+from nsdelib.data.wiring import background_noise, draw_channel
+from nsdelib.report.plotting import show_spectrogram, spectrogram_grid
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -255,7 +255,7 @@ pd.Series(spec.describe(), name="setting").to_frame()
 # it, and any change of knob, seed or library rebuilds it.
 
 # %%
-data = load_dataset(ctx)
+data = ctx.data
 samples = sample_table(data)
 glue("n_samples", len(samples), display=False)
 glue("per_class", config.samples_per_class, display=False)
@@ -344,13 +344,13 @@ config.table()
 # ## Exercises
 #
 # 1. **SNR and difficulty.** Build the data set with `config.replace(snr_db_range=(10.0, 20.0))`
-#    through `load_dataset(ctx, config=...)` and rerun the reference classifier. How much of its
+#    through `load_dataset(config, seed, ctx.store)` and rerun the reference classifier. How much of its
 #    error was noise?
 # 2. **Overlap.** Repeat with `class_overlap` at 0 and at 1. Which pairs of classes in the
 #    confusion matrix merge first?
 # 3. **Wiring.** Set `channel_variability` to 0. Does the reference classifier notice? Why would
 #    a model that looks at the whole image care more than one that averages over time?
-# 4. **A ninth class.** Add a source to `nsdelib.signals.SOURCE_CLASSES`, for example an electric
+# 4. **A ninth class.** Add a source to `nsdelib.data.signals.SOURCE_CLASSES`, for example an electric
 #    vehicle charger (a PWM converter at 16–20 kHz whose power steps every few hundred µs), with a
 #    typical and an extreme range for each parameter. Which existing class does it resemble most?
 # 5. **Normalisation.** Replace the fixed decibel range by a per-image min–max scaling and add

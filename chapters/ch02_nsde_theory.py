@@ -36,17 +36,7 @@ import torchsde
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.dataset import load_dataset
-from nsdelib.models import (
-    block_brownian_motion,
-    build_model,
-    diffusion,
-    increments_from,
-    integrate_block,
-    residual_drift,
-    set_noise_scale_map,
-)
-from nsdelib.noise_shapes import (
+from nsdelib.models.noise_shapes import (
     brownian_noise,
     colour,
     coloured_noise,
@@ -54,8 +44,17 @@ from nsdelib.noise_shapes import (
     spectral_slope,
     white_noise_like,
 )
-from nsdelib.plotting import show_spectrogram
-from nsdelib.sde_numerics import brownian_paths, log_log_slope, strong_convergence, variance_growth_exponent
+from nsdelib.models.nsde import (
+    block_brownian_motion,
+    diffusion,
+    increments_from,
+    integrate_block,
+    residual_drift,
+    set_noise_scale_map,
+)
+from nsdelib.models.registry import build_model
+from nsdelib.models.sde_numerics import brownian_paths, log_log_slope, strong_convergence, variance_growth_exponent
+from nsdelib.report.plotting import show_spectrogram
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 torch.set_grad_enabled(False)  # this chapter only evaluates: no gradients anywhere
@@ -66,7 +65,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 # and an NSDE-ConvNeXt with the settings of this profile, freshly initialised (chapter 3 trains it).
 
 # %%
-data = load_dataset(ctx)
+data = ctx.data
 example = data.test.x[:1].to(ctx.device)
 example_class = data.class_names[int(data.test.y[0])]
 model_cfg = ctx.profile.model
@@ -209,7 +208,7 @@ convergence
 # White noise has the same power at every frequency. Integrating it gives Brownian noise, whose
 # power falls as $1/f^2$; in between lies pink noise, $1/f$. A Gaussian signal of any such colour
 # $1/f^\beta$ is made by filtering white noise with the amplitude gain $|f|^{-\beta/2}$ in the
-# Fourier domain (`nsdelib.noise_shapes.colour`, normalised to keep unit variance). Below, white
+# Fourier domain (`nsdelib.models.noise_shapes.colour`, normalised to keep unit variance). Below, white
 # and pink noise are made that way and Brownian noise as a random walk (the cumulative sum of
 # white noise, a discrete Wiener process), and their spectra measured.
 

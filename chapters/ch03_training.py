@@ -39,11 +39,10 @@ import seaborn as sns
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.claims import MODEL_LABELS, clean_accuracy_claim
-from nsdelib.dataset import load_dataset
-from nsdelib.paper import CALIBRATION_BAND
-from nsdelib.provenance import announce_recorded, record_if_enabled
-from nsdelib.training import histories, runs_table, train_all
+from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.report.claims import MODEL_LABELS, clean_accuracy_claim
+from nsdelib.report.paper import CALIBRATION_BAND
+from nsdelib.training.trainer import histories, runs_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -52,7 +51,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 # The training settings of this profile, and the data they train on:
 
 # %%
-data = load_dataset(ctx)
+data = ctx.data
 pd.Series(
     {**ctx.profile.train.model_dump(), "training samples": len(data.train.y), "validation samples": len(data.val.y),
      "test samples": len(data.test.y), "classes": len(data.class_names), "seeds": ctx.seeds},
@@ -67,7 +66,7 @@ pd.Series(
 # training and validation accuracy.
 
 # %%
-runs = train_all(ctx)
+runs = ctx.train_all()
 table = runs_table(runs)
 curves = histories(runs).assign(model=lambda d: d["model"].map(MODEL_LABELS))
 
@@ -125,7 +124,7 @@ c1_table.style.format(precision=4).set_caption(f"C1 at the {ctx.profile.name} pr
 # At this profile the ConvNeXt reaches {glue:text}`c1_convnext:.2f` % and the NSDE-ConvNeXt
 # {glue:text}`c1_nsde:.2f` % clean test accuracy (means over seeds); ConvNeXt leads by
 # {glue:text}`c1_difference:.2f` percentage points on average. By the book's rule (paired
-# per-seed differences, 95 % interval; see `nsdelib.stats`), **C1 {glue:text}`c1_verdict`** here.
+# per-seed differences, 95 % interval; see `nsdelib.report.stats`), **C1 {glue:text}`c1_verdict`** here.
 # The ConvNeXt's accuracy is {glue:text}`c1_band` the band of the paper's regime that the data's
 # difficulty is calibrated to at the `paper` profile.
 #

@@ -26,7 +26,7 @@
 # noise (switching transients: short, broadband bursts, i.e. bright vertical stripes in the
 # spectrogram) and a **narrowband** interferer (a carrier or a converter's harmonic: a steady tone,
 # i.e. a bright horizontal line that can mimic the harmonics the classes differ by). Their exact
-# definitions are in `nsdelib.noise_robustness`.
+# definitions are in `nsdelib.evaluation.input_noise`.
 #
 # **How the NSDE is evaluated.** Its noise stays on at test time. It is reported both as a single
 # stochastic pass and as an ensemble that averages the softmax of K passes; the **headline is the
@@ -49,15 +49,14 @@ import torch
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.claims import MODEL_LABELS
-from nsdelib.dataset import load_dataset
-from nsdelib.noise_robustness import add_noise, cached_noise_sweep, noise_pattern
-from nsdelib.paper import PAPER_VALUES
-from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import announce_recorded, record_if_enabled
-from nsdelib.robustness_eval import model_eval_modes, paired_verdicts, seed_intervals, stratified_subset
-from nsdelib.stats import VERDICT_RULE
-from nsdelib.training import train_all
+from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.evaluation.input_noise import add_noise, cached_noise_sweep, noise_pattern
+from nsdelib.evaluation.sweeps import stratified_subset
+from nsdelib.models.inference import eval_modes
+from nsdelib.report.claims import MODEL_LABELS
+from nsdelib.report.paper import PAPER_VALUES
+from nsdelib.report.plotting import show_spectrogram
+from nsdelib.report.stats import VERDICT_RULE, paired_verdicts, seed_intervals
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -70,11 +69,11 @@ glue("paper_c2_intensity", float(PAPER_VALUES["C2.noise_intensity"]), display=Fa
 # be compared seed by seed).
 
 # %%
-data = load_dataset(ctx)
-runs = train_all(ctx)
+data = ctx.data
+runs = ctx.train_all()
 noise_cfg = ctx.profile.noise
 ensemble_size = ctx.profile.model.sde.ensemble_size
-modes = {kind: model_eval_modes(kind, ensemble_size) for kind in runs}
+modes = {kind: eval_modes(kind, ctx.profile.model.sde) for kind in runs}
 baseline_mode, (single_mode, ensemble_mode) = modes["convnext"][0], modes["nsde"]
 subset = stratified_subset(data.test.y, noise_cfg.subset_size, noise_cfg.subset_seed)
 pd.Series(
@@ -121,7 +120,7 @@ fig.tight_layout()
 # %%
 start = time.perf_counter()
 sweep = pd.concat(
-    [cached_noise_sweep(ctx, run.model, data.test.x, data.test.y, modes[kind], seed=run.seed)
+    [cached_noise_sweep(ctx.store, ctx.profile.noise, run.model, data.test.x, data.test.y, modes[kind], seed=run.seed)
      .assign(model=MODEL_LABELS[kind], seed=run.seed)
      for kind, kind_runs in runs.items() for run in kind_runs],
     ignore_index=True,
@@ -257,7 +256,7 @@ if recorded is not None:
 #    models, how often impulses come or how strong they are?
 # 4. The verdict rule needs several seeds. With `n_seeds = 1`, what does it say, and why?
 #
-# The rule behind every verdict in this chapter, as `nsdelib.stats` states it:
+# The rule behind every verdict in this chapter, as `nsdelib.report.stats` states it:
 
 # %%
 print(VERDICT_RULE)

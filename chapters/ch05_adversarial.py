@@ -25,7 +25,7 @@
 # gradient masking {cite}`athalye2018obfuscated`. The remedy is Expectation over Transformation
 # (EOT) {cite}`athalye2018eot`: average the gradient over several noise draws. So the NSDE is
 # attacked twice, **without EOT and with EOT, and both are shown. The headline for C3 is the EOT
-# attack against the NSDE's ensemble.** How the attacks are run (see `nsdelib.attacks`):
+# attack against the NSDE's ensemble.** How the attacks are run (see `nsdelib.evaluation.attacks`):
 #
 # - every forward pass of the attack is one stochastic pass of the NSDE; without EOT the attack
 #   follows one draw's gradient per step, with EOT the mean over several draws;
@@ -51,13 +51,13 @@ import seaborn as sns
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.attacks import attack_inputs, cached_attack_sweeps, collapse_eps, perturbation_norms
-from nsdelib.claims import MODEL_LABELS
-from nsdelib.dataset import load_dataset
-from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import announce_recorded, record_if_enabled
-from nsdelib.robustness_eval import model_eval_modes, paired_verdicts, predict, seed_intervals, stratified_subset
-from nsdelib.training import train_all
+from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.evaluation.attacks import attack_inputs, cached_attack_sweeps, collapse_eps, perturbation_norms
+from nsdelib.evaluation.sweeps import stratified_subset
+from nsdelib.models.inference import eval_modes, predict
+from nsdelib.report.claims import MODEL_LABELS
+from nsdelib.report.plotting import show_spectrogram
+from nsdelib.report.stats import paired_verdicts, seed_intervals
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -67,11 +67,11 @@ sns.set_theme(style="whitegrid", context="notebook")
 # on the same fixed, class-stratified subset of the test split:
 
 # %%
-data = load_dataset(ctx)
-runs = train_all(ctx)
+data = ctx.data
+runs = ctx.train_all()
 attack_cfg = ctx.profile.attack
 ensemble_size = ctx.profile.model.sde.ensemble_size
-modes = {kind: model_eval_modes(kind, ensemble_size) for kind in runs}
+modes = {kind: eval_modes(kind, ctx.profile.model.sde) for kind in runs}
 baseline_mode, (single_mode, ensemble_mode) = modes["convnext"][0], modes["nsde"]
 subset = stratified_subset(data.test.y, attack_cfg.subset_size, attack_cfg.subset_seed)
 glue("n_attacked", len(subset), display=False)
@@ -96,7 +96,7 @@ pd.Series(
 # %%
 start = time.perf_counter()
 table = pd.concat(
-    [cached_attack_sweeps(ctx, run.model, data.test.x, data.test.y, modes[kind], seed=run.seed)
+    [cached_attack_sweeps(ctx.store, attack_cfg, run.model, data.test.x, data.test.y, modes[kind], seed=run.seed)
      .assign(model=MODEL_LABELS[kind], seed=run.seed)
      for kind, kind_runs in runs.items() for run in kind_runs],
     ignore_index=True,

@@ -32,7 +32,7 @@
 #
 # The NSDE is random: every forward pass draws new Brownian increments. Its attribution is the mean
 # of single-pass attributions over several noise draws; the baseline ConvNeXt is deterministic and
-# is explained once. All of this is `nsdelib.attributions`.
+# is explained once. All of this is `nsdelib.evaluation.attributions`.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -50,22 +50,19 @@ import torch
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.attributions import (
+from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.evaluation.attributions import (
     ATTRIBUTION_METHODS,
     attribute_in_mode,
     cached_attribution_stability,
     explained_attributions,
     frequency_profile,
-    headline_mode,
     share_on_brightest,
-    stability_claim,
 )
-from nsdelib.claims import MODEL_LABELS
-from nsdelib.dataset import load_dataset
-from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import announce_recorded, record_if_enabled
-from nsdelib.stats import mean_interval
-from nsdelib.training import train_all
+from nsdelib.models.inference import headline_mode
+from nsdelib.report.claims import MODEL_LABELS, stability_claim
+from nsdelib.report.plotting import show_spectrogram
+from nsdelib.report.stats import mean_interval
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -78,9 +75,9 @@ METHOD_LABELS = {"integrated_gradients": "IG", "saliency": "Saliency", "smoothgr
 
 # %%
 start = time.perf_counter()
-data = load_dataset(ctx)
+data = ctx.data
 test = data.test
-runs = train_all(ctx)
+runs = ctx.train_all()
 cfg = ctx.profile.attribution
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
 pd.Series({**cfg.model_dump(), "NSDE evaluation mode": modes["nsde"].name}, name="value").to_frame()
@@ -146,7 +143,7 @@ fig.colorbar(scales[False], ax=axes, shrink=0.3, label="|gradient| / max (Salien
 # only at the signal.
 
 # %%
-explained = {(kind, run.seed): explained_attributions(ctx, run.model, test.x, test.y, modes[kind], seed=run.seed)
+explained = {(kind, run.seed): explained_attributions(ctx.store, ctx.profile.attribution, run.model, test.x, test.y, modes[kind], seed=run.seed)
              for kind in KINDS for run in runs[kind]}
 subset = explained["convnext", runs["convnext"][0].seed][0]
 glue("n_explained", len(subset), display=False)
@@ -208,7 +205,7 @@ axes[0].set_ylabel("frequency (kHz)");
 
 # %%
 stability = pd.concat(
-    [cached_attribution_stability(ctx, run.model, test.x, test.y, modes[kind], seed=run.seed)
+    [cached_attribution_stability(ctx.store, ctx.profile.attribution, run.model, test.x, test.y, modes[kind], seed=run.seed)
      .assign(model=kind, seed=run.seed) for kind in KINDS for run in runs[kind]],
     ignore_index=True,
 )
@@ -236,7 +233,7 @@ c5_table.rename(index=MODEL_LABELS, level="model").style.format(precision=3).set
     f"C5 at the {ctx.profile.name} profile, built now (NSDE < ConvNeXt)")
 
 # %% [markdown]
-# By the book's rule (paired per-seed differences, 95 % interval; `nsdelib.stats`), **C5 holds at
+# By the book's rule (paired per-seed differences, 95 % interval; `nsdelib.report.stats`), **C5 holds at
 # {glue:text}`c5_holding:.0f` of {glue:text}`c5_levels:.0f` perturbation levels**; the verdict is
 # *{glue:text}`c5_low`* at σ = {glue:text}`level_low:.2f` and *{glue:text}`c5_high`* at
 # σ = {glue:text}`level_high:.2f`. A smaller $\log\Delta$ means the explanation of a prediction is

@@ -30,7 +30,7 @@
 # 4. $S$ neighbours of $x$, each mutating feature $j$ to its baseline value with probability $P(x_j)$;
 # 5. ABC $=$ (number of neighbours still classified $i$) $/\, S$.
 #
-# Two details are fixed by `nsdelib.abc` and stated here. Pixels at the floor of the image
+# Two details are fixed by `nsdelib.evaluation.abc` and stated here. Pixels at the floor of the image
 # ($x_j = 0$) already equal the baseline and are given $P = 0$ (dividing by them is undefined).
 # And, as written, the probabilities of step 4 sum to one: a neighbour mutates **one pixel on
 # average**. A spectrogram has thousands of pixels, so this tests the prediction against the loss
@@ -54,15 +54,14 @@ from matplotlib.colors import LogNorm
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.abc import abc_claim, abc_seed_summary, abc_variants, cached_abc, mutation_probabilities
-from nsdelib.attributions import explained_attributions, headline_mode
-from nsdelib.claims import MODEL_LABELS
-from nsdelib.dataset import load_dataset
-from nsdelib.paper import PAPER_VALUES
-from nsdelib.plotting import show_spectrogram
-from nsdelib.provenance import announce_recorded, record_if_enabled
-from nsdelib.stats import mean_interval
-from nsdelib.training import train_all
+from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.evaluation.abc import abc_seed_summary, abc_variants, cached_abc, mutation_probabilities
+from nsdelib.evaluation.attributions import explained_attributions
+from nsdelib.models.inference import headline_mode
+from nsdelib.report.claims import MODEL_LABELS, abc_claim
+from nsdelib.report.paper import PAPER_VALUES
+from nsdelib.report.plotting import show_spectrogram
+from nsdelib.report.stats import mean_interval
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -74,9 +73,9 @@ KINDS = ("convnext", "nsde")
 
 # %%
 start = time.perf_counter()
-data = load_dataset(ctx)
+data = ctx.data
 test = data.test
-runs = train_all(ctx)
+runs = ctx.train_all()
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
 n_features = test.x[0].numel()
 variants = abc_variants(ctx.profile.abc, n_features)
@@ -94,7 +93,7 @@ pd.Series({**ctx.profile.abc.model_dump(), "features per spectrogram": n_feature
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True, layout="constrained")
 probabilities = {}
 for kind in KINDS:
-    subset, predicted, attributions = explained_attributions(ctx, runs[kind][0].model, test.x, test.y, modes[kind],
+    subset, predicted, attributions = explained_attributions(ctx.store, ctx.profile.attribution, runs[kind][0].model, test.x, test.y, modes[kind],
                                                              seed=runs[kind][0].seed, method=ctx.profile.abc.method)
     probabilities[kind] = mutation_probabilities(attributions[:1], test.x[subset[:1]], ctx.profile.abc.zero_guard)
 image = test.x[subset[0]]
@@ -124,7 +123,8 @@ tables, rows = [], []
 for label, variant in variants.items():
     for kind in KINDS:
         for run in runs[kind]:
-            table = cached_abc(ctx, run.model, test.x, test.y, modes[kind], seed=run.seed, config=variant)
+            table = cached_abc(ctx.store, variant, ctx.profile.attribution, run.model, test.x, test.y, modes[kind],
+                               seed=run.seed)
             tables.append(table.assign(variant=label, model=kind, seed=run.seed))
             rows.append({"variant": label, "model": kind, "seed": run.seed, **abc_seed_summary(table)})
 scores = pd.concat(tables, ignore_index=True)
@@ -155,7 +155,7 @@ c4_table.style.format(precision=3).set_caption(f"C4 as written, {ctx.profile.nam
 # As written, the correct predictions have a mean ABC of {glue:text}`c4_nsde:.3f` for the
 # NSDE-ConvNeXt and {glue:text}`c4_convnext:.3f` for the ConvNeXt (paper:
 # {glue:text}`paper_nsde:.3f` and {glue:text}`paper_convnext:.3f`). By the book's rule (paired
-# per-seed differences, 95 % interval; `nsdelib.stats`), the verdict on C4 for the algorithm as
+# per-seed differences, 95 % interval; `nsdelib.report.stats`), the verdict on C4 for the algorithm as
 # written is **{glue:text}`c4_verdict`**. The paper's values, far from 1, suggest that its implementation removed
 # many more features per neighbour than one. The verdict in every variant:
 

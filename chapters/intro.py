@@ -37,7 +37,7 @@ device = "auto"
 
 # %%
 import nsdelib
-from nsdelib.paper import claims_table
+from nsdelib.report.paper import claims_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 

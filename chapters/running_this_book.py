@@ -27,7 +27,10 @@ device = "auto"
 import pandas as pd
 
 import nsdelib
-from nsdelib.provenance import device_description, load_recorded_index, package_versions
+from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.book.provenance import load_recorded_index, package_versions
+from nsdelib.common.artifacts import LIBRARY_FINGERPRINT
+from nsdelib.common.devices import device_description
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 
@@ -46,7 +49,7 @@ pd.Series(
         "seeds of multi-seed experiments": ctx.seeds,
         "device": device_description(ctx.device),
         "artifact store": str(ctx.store.root),
-        "library fingerprint": nsdelib.LIBRARY_FINGERPRINT,
+        "library fingerprint": LIBRARY_FINGERPRINT,
     },
     name="value",
 ).to_frame()
@@ -67,7 +70,7 @@ pd.Series(package_versions(), name="version").to_frame()
 # scale. The table lists every field of each profile.
 
 # %%
-pd.DataFrame({name: nsdelib.get_profile(name).model_dump() for name in nsdelib.PROFILE_NAMES})
+pd.DataFrame({name: get_profile(name).model_dump() for name in PROFILE_NAMES})
 
 # %% [markdown]
 # ## Recorded results

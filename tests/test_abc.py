@@ -9,15 +9,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nsdelib.abc import (
-    ABCConfig,
-    abc_by_correctness,
-    abc_error_auroc,
-    abc_score,
-    mutation_probabilities,
-)
-from nsdelib.attributions import AttributionConfig, attribute
-from nsdelib.errors import ConfigError
+from nsdelib.common.errors import ConfigError
+from nsdelib.evaluation.abc import ABCConfig, abc_by_correctness, abc_error_auroc, abc_score, mutation_probabilities
+from nsdelib.evaluation.attributions import AttributionConfig, attribute
 
 SHAPE = (1, 2, 5)  # ten features
 KEY = 3  # the only feature that decides the class
@@ -130,35 +124,37 @@ def test_abc_split_by_correctness_and_its_auroc() -> None:
 
 
 def test_cached_abc_scores_the_explained_subset_shares_attributions_and_is_read_back(tmp_path, monkeypatch) -> None:
-    from nsdelib import abc as abc_module
-    from nsdelib.artifacts import ArtifactStore
-    from nsdelib.attributions import cached_attribution_stability
-    from nsdelib.context import Context
-    from nsdelib.profiles import get_profile
-    from nsdelib.robustness_eval import EvalMode
     from robustness_toys import toy_data, toy_noise_control, trained_toy
 
-    ctx = Context(get_profile("ci"), seed=0, device=torch.device("cpu"), store=ArtifactStore(tmp_path))
-    cfg = ctx.profile.abc.replace(mutation="expected_count", expected_mutations=24.0)  # 24 of 64 toy pixels
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.common.artifacts import ArtifactStore
+    from nsdelib.evaluation import abc as abc_module
+    from nsdelib.evaluation.attributions import cached_attribution_stability
+    from nsdelib.models.inference import EvalMode
+
+    profile, store = get_profile("ci"), ArtifactStore(tmp_path)
+    attribution = profile.attribution
+    cfg = profile.abc.replace(mutation="expected_count", expected_mutations=24.0)  # 24 of 64 toy pixels
     model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
     mode = EvalMode("NSDE, single pass", "single")
-    table = abc_module.cached_abc(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control, config=cfg)
+    table = abc_module.cached_abc(store, cfg, attribution, model, x, y, mode, seed=1, noise_control=toy_noise_control)
     assert list(table.columns) == ["example", "label", "predicted", "correct", "abc"]
-    assert len(table) == ctx.profile.attribution.subset_size
+    assert len(table) == attribution.subset_size
     assert table["label"].tolist() == y[table["example"]].tolist()
     assert table["abc"].between(0, 1).all() and table["abc"].nunique() > 1
-    cached_attribution_stability(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    cached_attribution_stability(store, attribution, model, x, y, mode, seed=1, noise_control=toy_noise_control)
     assert len(list((tmp_path / "attributions").iterdir())) == 1  # ABC and stability explained the same inputs
     monkeypatch.setattr(abc_module, "abc_from_attributions", lambda *a, **k: pytest.fail("recomputed"))
-    again = abc_module.cached_abc(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control, config=cfg)
+    again = abc_module.cached_abc(store, cfg, attribution, model, x, y, mode, seed=1, noise_control=toy_noise_control)
     assert again.equals(table)
 
 
 def test_abc_claim_summarises_seeds_against_the_paper() -> None:
     import pandas as pd
 
-    from nsdelib.abc import abc_claim, abc_seed_summary
-    from nsdelib.paper import PAPER_VALUES
+    from nsdelib.evaluation.abc import abc_seed_summary
+    from nsdelib.report.claims import abc_claim
+    from nsdelib.report.paper import PAPER_VALUES
 
     table = pd.DataFrame({"abc": [0.9, 0.7, 0.2], "correct": [True, True, False]})
     summary = abc_seed_summary(table)
@@ -175,7 +171,7 @@ def test_abc_claim_summarises_seeds_against_the_paper() -> None:
 
 
 def test_rescaled_variants_are_labelled_deviations() -> None:
-    from nsdelib.abc import abc_variants
+    from nsdelib.evaluation.abc import abc_variants
 
     variants = abc_variants(abc_config(samples=4, rescaled_fractions=(0.01, 0.5)), n_features=200)
     assert list(variants) == ["as written", "m = 2 (1% of features)", "m = 100 (50% of features)"]

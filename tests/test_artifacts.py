@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nsdelib.artifacts import ArtifactStore, atomic_write, config_hash
-from nsdelib.errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
+from nsdelib.common.artifacts import ArtifactStore, atomic_write, config_hash
+from nsdelib.common.errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 
 CONFIG = {"n": 3, "seed": 1}
 
@@ -114,11 +114,11 @@ def test_other_library_version_is_stale(tmp_path: Path) -> None:
 
 
 def test_scoped_fingerprint_follows_runtime_imports_only() -> None:
-    from nsdelib.artifacts import LIBRARY_FINGERPRINT, library_fingerprint, module_closure
+    from nsdelib.common.artifacts import LIBRARY_FINGERPRINT, library_fingerprint, module_closure
 
-    closure = module_closure("dataset")
-    assert "dataset" in closure and "signals" in closure
-    assert "attacks" not in closure and "training" not in closure and "context" not in closure
-    assert set(closure) < set(module_closure("training"))
-    assert library_fingerprint("dataset") != library_fingerprint("training") != LIBRARY_FINGERPRINT
-    assert ArtifactStore("x").scoped("nsdelib.dataset").library == library_fingerprint("dataset")
+    closure = module_closure("data.dataset")
+    assert {"data.dataset", "data.signals", "common.artifacts"} <= set(closure)
+    assert not {"evaluation.attacks", "training.trainer", "book.context"} & set(closure)
+    assert set(closure) < set(module_closure("training.trainer"))
+    assert library_fingerprint("data.dataset") != library_fingerprint("training.trainer") != LIBRARY_FINGERPRINT
+    assert ArtifactStore("x").scoped("nsdelib.data.dataset").library == library_fingerprint("data.dataset")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pandas as pd
 import pytest
 import torch
+from robustness_toys import ShatteredNoiseLinear, toy_data, toy_noise_control, trained_toy
 
-from nsdelib.artifacts import ArtifactStore
-from nsdelib.attacks import (
+from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.errors import ConfigError
+from nsdelib.evaluation.attacks import (
     NORM_TOLERANCE,
     AttackConfig,
     apgd_attack,
@@ -21,10 +22,7 @@ from nsdelib.attacks import (
     random_direction,
     random_perturbation,
 )
-from nsdelib.errors import ConfigError
-from nsdelib.profiles import PROFILE_NAMES, get_profile
-from nsdelib.robustness_eval import EvalMode, predict
-from robustness_toys import ShatteredNoiseLinear, toy_data, toy_noise_control, trained_toy
+from nsdelib.models.inference import EvalMode, predict
 
 DETERMINISTIC = (EvalMode("toy", "off"),)
 STOCHASTIC = (EvalMode("single pass", "single"), EvalMode("ensemble", "ensemble", 8))
@@ -138,14 +136,14 @@ def test_cached_sweep_reads_the_artifact_instead_of_attacking_again(toy, data, t
         return toy_noise_control(model, mode, ensemble_size)
 
     cfg = config(epsilons={"L2": (1.0, 2.0)}, subset_size=30)
-    ctx = SimpleNamespace(profile=SimpleNamespace(attack=cfg), store=ArtifactStore(tmp_path))
-    first = cached_attack_sweeps(ctx, toy, x, y, DETERMINISTIC, seed=0, noise_control=counting_control)
+    store = ArtifactStore(tmp_path)
+    first = cached_attack_sweeps(store, cfg, toy, x, y, DETERMINISTIC, seed=0, noise_control=counting_control)
     assert calls and (first["n_samples"] == 30).all()
     calls.clear()
-    second = cached_attack_sweeps(ctx, toy, x, y, DETERMINISTIC, seed=0, noise_control=counting_control)
+    second = cached_attack_sweeps(store, cfg, toy, x, y, DETERMINISTIC, seed=0, noise_control=counting_control)
     assert not calls
     pd.testing.assert_frame_equal(first, second)
-    cached_attack_sweeps(ctx, toy, x, y, DETERMINISTIC, seed=1, noise_control=counting_control)
+    cached_attack_sweeps(store, cfg, toy, x, y, DETERMINISTIC, seed=1, noise_control=counting_control)
     assert calls, "another seed must not read the first seed's artifact"
 
 

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from nsdelib.attributions import (
+from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.common.errors import ConfigError
+from nsdelib.evaluation.attributions import (
     AttributionConfig,
     attribute,
     attribution_change,
     attribution_stability,
     is_stochastic,
 )
-from nsdelib.errors import ConfigError
-from nsdelib.profiles import PROFILE_NAMES, get_profile
 
 SHAPE = (1, 4, 5)  # [channel, frequency, time] of the toy spectrograms
 
@@ -193,28 +193,27 @@ def test_every_profile_carries_valid_attribution_and_abc_sections(name: str) -> 
 
 
 def test_cached_stability_covers_the_subset_at_every_level_and_is_read_back(tmp_path, monkeypatch) -> None:
-    from nsdelib import attributions as attributions_module
-    from nsdelib.artifacts import ArtifactStore
-    from nsdelib.context import Context
-    from nsdelib.robustness_eval import EvalMode
     from robustness_toys import toy_data, toy_noise_control, trained_toy
 
-    ctx = Context(get_profile("ci"), seed=0, device=torch.device("cpu"), store=ArtifactStore(tmp_path))
+    from nsdelib.common.artifacts import ArtifactStore
+    from nsdelib.evaluation import attributions as attributions_module
+    from nsdelib.models.inference import EvalMode
+
+    store, cfg = ArtifactStore(tmp_path), get_profile("ci").attribution
     model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
     mode = EvalMode("NSDE, ensemble", "ensemble", 4)
-    cfg = ctx.profile.attribution
-    table = attributions_module.cached_attribution_stability(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    table = attributions_module.cached_attribution_stability(store, cfg, model, x, y, mode, seed=1, noise_control=toy_noise_control)
     assert list(table.columns) == ["example", "label", "level", "change", "log_change"]
     assert len(table) == cfg.subset_size * len(cfg.perturbation_levels)
     assert table["label"].tolist() == y[table["example"]].tolist()
     assert (table["change"] > 0).all()
     monkeypatch.setattr(attributions_module, "attribution_stability", lambda *a, **k: pytest.fail("recomputed"))
-    again = attributions_module.cached_attribution_stability(ctx, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    again = attributions_module.cached_attribution_stability(store, cfg, model, x, y, mode, seed=1, noise_control=toy_noise_control)
     assert again.equals(table)
 
 
 def test_physical_summaries_of_attribution_maps() -> None:
-    from nsdelib.attributions import frequency_profile, share_on_brightest
+    from nsdelib.evaluation.attributions import frequency_profile, share_on_brightest
 
     x = torch.zeros(2, 1, 4, 5)
     x[:, 0, 2, :] = 1.0  # a bright harmonic line in row 2: 5 of 20 pixels
@@ -230,7 +229,7 @@ def test_physical_summaries_of_attribution_maps() -> None:
 def test_stability_claim_compares_paired_seed_means_per_level() -> None:
     import pandas as pd
 
-    from nsdelib.attributions import stability_claim
+    from nsdelib.report.claims import stability_claim
 
     rows = [
         {"model": kind, "seed": seed, "level": level, "log_change": base + 0.01 * seed + level}
@@ -245,8 +244,9 @@ def test_stability_claim_compares_paired_seed_means_per_level() -> None:
 
 
 def test_models_are_explained_in_their_headline_mode() -> None:
-    from nsdelib.attributions import attribution_noise, headline_mode
-    from nsdelib.models import SDEConfig
+    from nsdelib.evaluation.attributions import attribution_noise
+    from nsdelib.models.inference import headline_mode
+    from nsdelib.models.nsde import SDEConfig
 
     convnext = headline_mode("convnext", SDEConfig.build())
     ensemble = headline_mode("nsde", SDEConfig.build(eval_noise="ensemble", ensemble_size=6))

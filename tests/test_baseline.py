@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nsdelib.baseline import accuracy_by_snr, logistic_baseline, pooled_features
-from nsdelib.dataset import DataConfig, build_dataset
+from nsdelib.data.dataset import DataConfig, build_dataset
+from nsdelib.data.reference import accuracy_by_snr, logistic_baseline, pooled_features
 
 
 def test_pooled_features_are_row_means_then_row_deviations() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nsdelib.runner import build_html, chapter_source, is_notebook, run_book, toc_entries
+from nsdelib.book.runner import build_html, chapter_source, is_notebook, run_book, toc_entries
 
 
 @pytest.mark.slow

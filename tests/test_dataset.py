@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import nsdelib
-from nsdelib import dataset
-from nsdelib.artifacts import ArtifactStore
-from nsdelib.dataset import DataConfig, build_dataset, load_dataset, make_loader, sample_table, stratified_split
-from nsdelib.errors import ConfigError
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.errors import ConfigError
+from nsdelib.data import dataset
+from nsdelib.data.dataset import DataConfig, build_dataset, load_dataset, make_loader, sample_table, stratified_split
+from nsdelib.data.signals import CLASS_NAMES
 
 SMALL = {"n_samples": 80, "image_rows": 32, "image_cols": 32}
 
@@ -45,7 +45,7 @@ def test_shapes_dtypes_and_range(data: dataset.SpectrogramData) -> None:
         assert split.x.min() >= 0 and split.x.max() <= 1
         assert split.x.std() > 0.05  # images carry structure, not a constant
     assert data.freqs_hz.shape == (32,) and data.times_s.shape == (32,)
-    assert data.class_names == list(nsdelib.signals.CLASS_NAMES)
+    assert data.class_names == list(CLASS_NAMES)
 
 
 def test_classes_are_balanced_in_every_split(data: dataset.SpectrogramData) -> None:
@@ -87,15 +87,14 @@ def test_snr_knob_changes_what_the_images_show() -> None:
 
 
 def test_load_dataset_builds_once_then_reads_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = nsdelib.Context(nsdelib.get_profile("ci"), seed=0, device=torch.device("cpu"), store=ArtifactStore(tmp_path))
-    config = DataConfig.build(**SMALL)
-    first = load_dataset(ctx, config)
+    store, config = ArtifactStore(tmp_path), DataConfig.build(**SMALL)
+    first = load_dataset(config, 0, store)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached data set should have been read, not rebuilt")
 
     monkeypatch.setattr(dataset, "build_dataset", refuse)
-    second = load_dataset(ctx, config)
+    second = load_dataset(config, 0, store)
     assert digest(first) == digest(second)
     assert second.config == config and second.class_names == first.class_names
 
@@ -117,13 +116,6 @@ def test_sample_table_lists_every_sample(data: dataset.SpectrogramData) -> None:
     table = sample_table(data)
     assert len(table) == 80 and set(table["split"]) == {"train", "val", "test"}
     assert table.groupby("class").size().eq(10).all()
-
-
-def test_profiles_set_the_scales() -> None:
-    ci, quick, paper = (nsdelib.get_profile(name).data for name in ("ci", "quick", "paper"))
-    assert (ci.n_samples, ci.image_rows, ci.image_cols) == (240, 32, 32)
-    assert (quick.image_rows, quick.image_cols) == (64, 64) and quick.n_samples < paper.n_samples
-    assert paper.n_samples == 10_000
 
 
 @pytest.mark.parametrize(

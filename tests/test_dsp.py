@@ -7,7 +7,14 @@ import math
 import numpy as np
 import torch
 
-from nsdelib.dsp import cosine_series, fft_convolve, normalise_power, phase_from_frequency, scatter_events, smooth_gate
+from nsdelib.data.dsp import (
+    cosine_series,
+    fft_convolve,
+    normalise_power,
+    phase_from_frequency,
+    scatter_events,
+    smooth_gate,
+)
 
 
 def test_cosine_series_matches_the_direct_sum() -> None:

@@ -8,20 +8,19 @@ import pytest
 import torch
 import torchsde
 
-from nsdelib.errors import ConfigError
-from nsdelib.models import (
-    ConvNeXtClassifier,
-    ModelConfig,
+from nsdelib.common.errors import ConfigError
+from nsdelib.models.convnext import ConvNeXtClassifier
+from nsdelib.models.nsde import (
     NSDEConvNeXt,
     SDEConfig,
     block_brownian_motion,
-    build_model,
     eval_noise,
     increments_from,
     integrate_block,
     residual_drift,
     set_noise_scale_map,
 )
+from nsdelib.models.registry import ModelConfig, build_model
 
 CLASSES = 5
 SIZE = 32

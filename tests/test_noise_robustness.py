@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
+from robustness_toys import ToyNet, toy_data, toy_noise_control, trained_toy
 
-from nsdelib.artifacts import ArtifactStore
-from nsdelib.errors import ConfigError
-from nsdelib.noise_robustness import (
+from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.errors import ConfigError
+from nsdelib.evaluation.input_noise import (
     NoiseSweepConfig,
     add_noise,
     cached_noise_sweep,
@@ -19,17 +20,10 @@ from nsdelib.noise_robustness import (
     noise_pattern,
     noise_sweep,
 )
-from nsdelib.profiles import PROFILE_NAMES, get_profile
-from nsdelib.robustness_eval import (
-    EvalMode,
-    content_digest,
-    model_eval_modes,
-    paired_verdicts,
-    predict,
-    seed_intervals,
-    stratified_subset,
-)
-from robustness_toys import ToyNet, toy_data, toy_noise_control, trained_toy
+from nsdelib.evaluation.sweeps import content_digest, stratified_subset
+from nsdelib.models.inference import EvalMode, eval_modes, predict
+from nsdelib.models.nsde import SDEConfig
+from nsdelib.report.stats import paired_verdicts, seed_intervals
 
 STOCHASTIC = (EvalMode("single pass", "single"), EvalMode("ensemble", "ensemble", 8))
 
@@ -127,15 +121,15 @@ def test_cached_noise_sweep_reads_the_artifact_instead_of_recomputing(stochastic
         calls.append(mode)
         return toy_noise_control(model, mode, ensemble_size)
 
-    ctx = SimpleNamespace(profile=SimpleNamespace(noise=config(subset_size=30)), store=ArtifactStore(tmp_path))
-    first = cached_noise_sweep(ctx, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
+    first = cached_noise_sweep(store, cfg, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert calls and (first["n_samples"] == 30).all()
     calls.clear()
-    second = cached_noise_sweep(ctx, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    second = cached_noise_sweep(store, cfg, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert not calls
     pd.testing.assert_frame_equal(first, second)
     retrained = trained_toy(sigma=0.5, steps=10)
-    cached_noise_sweep(ctx, retrained, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    cached_noise_sweep(store, cfg, retrained, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert calls, "other weights must not read the first model's artifact"
 
 
@@ -179,8 +173,9 @@ def test_stratified_subset_keeps_class_balance_and_is_fixed() -> None:
 
 
 def test_model_eval_modes_and_content_digest() -> None:
-    assert [m.noise for m in model_eval_modes("convnext", 10)] == ["off"]
-    single, ensemble = model_eval_modes("nsde", 10)
+    sde = SDEConfig.build(ensemble_size=10)
+    assert [m.noise for m in eval_modes("convnext", sde)] == ["off"]
+    single, ensemble = eval_modes("nsde", sde)
     assert (single.noise, ensemble.noise, ensemble.ensemble_size) == ("single", "ensemble", 10)
     with pytest.raises(ValueError, match="ensemble_size"):
         EvalMode("bad", "ensemble")

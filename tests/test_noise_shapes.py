@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchsde
 
-from nsdelib.noise_shapes import (
+from nsdelib.models.noise_shapes import (
     ColouredBrownian,
     brownian_noise,
     colour,

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import nsdelib
-from nsdelib.errors import ConfigError
-from nsdelib.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
+from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
+from nsdelib.common.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
@@ -74,3 +74,10 @@ def test_setup_auto_device_and_missing_cuda() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             nsdelib.setup(profile="ci", device="cuda")
+
+
+def test_profiles_set_the_scales() -> None:
+    ci, quick, paper = (get_profile(name).data for name in ("ci", "quick", "paper"))
+    assert (ci.n_samples, ci.image_rows, ci.image_cols) == (240, 32, 32)
+    assert (quick.image_rows, quick.image_cols) == (64, 64) and quick.n_samples < paper.n_samples
+    assert paper.n_samples == 10_000

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nsdelib.errors import ArtifactCorrupt
-from nsdelib.provenance import load_recorded, load_recorded_index, provenance, record_result
+from nsdelib.book.provenance import load_recorded, load_recorded_index, provenance, record_result
+from nsdelib.common.errors import ArtifactCorrupt
 
 
 def test_provenance_has_every_field() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nsdelib.cli import main
-from nsdelib.errors import ConfigError
-from nsdelib.runner import ChapterFailed, run_book, toc_entries
+from nsdelib.book.cli import main
+from nsdelib.book.runner import ChapterFailed, run_book, toc_entries
+from nsdelib.common.errors import ConfigError
 
 HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: percent\n# ---\n"
 PARAMS = '# %% tags=["parameters"]\nprofile = "quick"\nseed = 0\ndevice = "auto"\n'

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nsdelib.sde_numerics import (
+from nsdelib.models.sde_numerics import (
     GeometricBrownianMotion,
     brownian_paths,
     gbm_exact,

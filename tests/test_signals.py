@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nsdelib.errors import ConfigError
-from nsdelib.signals import (
+from nsdelib.common.errors import ConfigError
+from nsdelib.data.signals import (
     CLASS_NAMES,
     KHZ,
     SOURCE_CLASSES,
@@ -16,7 +16,7 @@ from nsdelib.signals import (
     source_class,
     synthesise,
 )
-from nsdelib.wiring import draw_mains
+from nsdelib.data.wiring import draw_mains
 
 RATE, LENGTH = 1e6, 4160
 

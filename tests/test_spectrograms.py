@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nsdelib.spectrograms import SpectrogramSpec, tone_row
+from nsdelib.data.spectrograms import SpectrogramSpec, tone_row
 
 RATE, LENGTH = 1e6, 4160
 

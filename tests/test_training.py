@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import nsdelib
-from nsdelib.artifacts import ArtifactStore
-from nsdelib.context import Context
-from nsdelib.errors import ConfigError
-from nsdelib.training import TrainConfig, train_or_load, training_key
+from nsdelib.book.context import Context
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.errors import ConfigError
+from nsdelib.training.trainer import TrainConfig, TrainedModel, training_key
 
 EPOCHS = 6
 
@@ -35,21 +35,20 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_training import ci_context
-    from nsdelib.training import train_or_load
     torch.set_num_threads(1)
-    train_or_load(ci_context(Path({root!r})), "nsde", seed=0, progress=False)
+    ci_context(Path({root!r})).train("nsde", seed=0, progress=False)
     """
 )
 
 
-def run_uninterrupted(root: Path) -> nsdelib.training.TrainedModel:
-    return train_or_load(ci_context(root), "nsde", seed=0, progress=False)
+def run_uninterrupted(root: Path) -> TrainedModel:
+    return ci_context(root).train("nsde", seed=0, progress=False)
 
 
 def test_killed_run_resumes_to_identical_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     interrupted_root = tmp_path / "interrupted"
     ctx = ci_context(interrupted_root)
-    checkpoints = ctx.store.scoped("training").directory("checkpoint", training_key(ctx, "nsde", 0))
+    checkpoints = ctx.store.scoped("training.trainer").directory("checkpoint", training_key(ctx.data, "nsde", 0, ctx.profile.model, ctx.profile.train))
     script = SCRIPT.format(tests=str(Path(__file__).parent), root=str(interrupted_root))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -59,7 +58,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, capsys: pytest.
     assert proc.poll() is None, "training finished before it was killed; the test would prove nothing"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not ctx.store.scoped("training").exists("trained", training_key(ctx, "nsde", 0))
+    assert not ctx.store.scoped("training.trainer").exists("trained", training_key(ctx.data, "nsde", 0, ctx.profile.model, ctx.profile.train))
 
     resumed = run_uninterrupted(interrupted_root)
     assert "resuming after epoch" in capsys.readouterr().out
@@ -72,21 +71,21 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path, capsys: pytest.
 
 def test_corrupt_latest_checkpoint_falls_back(tmp_path: Path) -> None:
     ctx = ci_context(tmp_path, epochs=3)
-    train_or_load(ctx, "convnext", seed=0, progress=False)
-    key = training_key(ctx, "convnext", 0)
-    latest = ctx.store.scoped("training").directory("checkpoint", key) / "epoch_002.pt"
+    ctx.train("convnext", seed=0, progress=False)
+    key = training_key(ctx.data, "convnext", 0, ctx.profile.model, ctx.profile.train)
+    latest = ctx.store.scoped("training.trainer").directory("checkpoint", key) / "epoch_002.pt"
     latest.write_bytes(latest.read_bytes()[:-10] + b"0123456789")
-    (ctx.store.scoped("training").directory("trained", key) / "payload.pt").unlink()
+    (ctx.store.scoped("training.trainer").directory("trained", key) / "payload.pt").unlink()
     with pytest.warns(UserWarning, match="corrupt.*falling back"):
-        again = train_or_load(ctx, "convnext", seed=0, progress=False)
+        again = ctx.train("convnext", seed=0, progress=False)
     assert len(again.history) == 3
 
 
 def test_finished_run_is_read_back_not_retrained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ctx = ci_context(tmp_path, epochs=2)
-    first = train_or_load(ctx, "convnext", seed=1, progress=False)
+    first = ctx.train("convnext", seed=1, progress=False)
     capsys.readouterr()
-    second = train_or_load(ctx, "convnext", seed=1, progress=False)
+    second = ctx.train("convnext", seed=1, progress=False)
     assert "epoch" not in capsys.readouterr().out
     assert first.metrics == second.metrics
     assert 0.0 <= first.metrics["accuracy"] <= 1.0
@@ -95,7 +94,7 @@ def test_finished_run_is_read_back_not_retrained(tmp_path: Path, capsys: pytest.
 
 
 def test_nsde_reports_every_eval_noise_mode(tmp_path: Path) -> None:
-    run = train_or_load(ci_context(tmp_path, epochs=2), "nsde", seed=0, progress=False)
+    run = ci_context(tmp_path, epochs=2).train("nsde", seed=0, progress=False)
     assert set(run.metrics["accuracy_by_eval_noise"]) == {"off", "single", "ensemble"}
     assert run.metrics["accuracy"] == run.metrics["accuracy_by_eval_noise"][run.metrics["eval_noise"]]
 
@@ -114,4 +113,4 @@ def test_batch_larger_than_data_fails_clearly(tmp_path: Path) -> None:
     ctx = ci_context(tmp_path)
     ctx = Context(ctx.profile.replace(train={**ctx.profile.train.model_dump(), "batch_size": 10**6}), 0, ctx.device, ctx.store)
     with pytest.raises(ConfigError, match="'batch_size' = 1000000 is larger than the"):
-        train_or_load(ctx, "convnext", seed=0, progress=False)
+        ctx.train("convnext", seed=0, progress=False)

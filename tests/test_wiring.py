@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nsdelib.wiring import (
+from nsdelib.data.wiring import (
     PROPAGATION_SPEED_M_S,
     Channel,
     WiringModel,

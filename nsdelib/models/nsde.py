@@ -1,4 +1,4 @@
-"""The book's two classifiers: timm's ConvNeXt, and the same network read as a Neural SDE.
+"""NSDE-ConvNeXt: timm's ConvNeXt read as a Neural SDE.
 
 A ConvNeXt block computes h + f(h): one Euler step of dh = f(h) dt with Δt = 1. The NSDE keeps
 timm's network and weights untouched and only changes how each residual connection is applied: it
@@ -10,8 +10,6 @@ where f is the block's residual branch and g one of the three diffusions of Liu 
 multiplicative σ·h, or dropout-like σ·f(h). With σ = 0 and one step the NSDE computes exactly
 timm's forward pass. Each block's SDE is also a torchsde SDE (`BlockSDE`) so that the fast forward
 pass can be checked against ``torchsde.sdeint`` on the same Brownian path.
-
-Both models take spectrograms ``[N, 1, F, T]`` in [0, 1] and return logits ``[N, num_classes]``.
 """
 
 from __future__ import annotations
@@ -19,34 +17,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from typing import Literal, get_args
+from typing import Literal
 
-import timm
 import torch
 import torch.nn.functional as F
 import torchsde
-from pydantic import Field, field_validator
+from pydantic import Field
 from timm.models.convnext import ConvNeXt, ConvNeXtBlock
 from torch import nn
 
-from .config import Section
-from .errors import ConfigError
+from ..common.config import Section
+from ..common.errors import ConfigError
+from .convnext import scale_input
 from .noise_shapes import ColouredBrownian, colour, white_noise_like
 
-ModelKind = Literal["convnext", "nsde"]
 DiffusionForm = Literal["additive", "multiplicative", "dropout"]
 NoiseShape = Literal["white", "coloured", "scale_map"]
 EvalNoise = Literal["off", "single", "ensemble"]
 
 #: A source of Wiener increments: given the state h and the step Δt, return ΔW shaped like h.
 Increment = Callable[[torch.Tensor, float], torch.Tensor]
-
-
-@lru_cache(maxsize=1)
-def convnext_variants() -> tuple[str, ...]:
-    """The timm ConvNeXt architectures a config may name (``convnext_*`` and ``convnextv2_*``)."""
-    return tuple(timm.list_models("convnext*"))
 
 
 class SDEConfig(Section):
@@ -73,26 +63,6 @@ class SDEConfig(Section):
         default="ensemble", description="noise at evaluation: off (drift only), single pass, or ensemble average"
     )
     ensemble_size: int = Field(default=8, ge=1, le=1000, description="stochastic passes averaged by 'ensemble'")
-
-
-class ModelConfig(Section):
-    """The classifier: which timm ConvNeXt, its stochastic depth, and the NSDE's noise."""
-
-    variant: str = Field(default="convnext_atto", description="timm ConvNeXt architecture (random init)")
-    drop_path_rate: float = Field(default=0.0, ge=0.0, lt=1.0, description="timm's stochastic depth rate")
-    sde: SDEConfig = Field(default_factory=SDEConfig)
-
-    @field_validator("variant")
-    @classmethod
-    def _known_variant(cls, value: str) -> str:
-        if value not in convnext_variants():
-            raise ValueError(f"allowed variants: {', '.join(convnext_variants())}")
-        return value
-
-
-def scale_input(x: torch.Tensor) -> torch.Tensor:
-    """Map spectrograms in [0, 1] to [−1, 1], the centred range timm's networks are initialised for."""
-    return x * 2.0 - 1.0
 
 
 def residual_drift(block: ConvNeXtBlock, h: torch.Tensor) -> torch.Tensor:
@@ -218,17 +188,6 @@ def _checked_scale_map(scale: torch.Tensor) -> torch.Tensor:
     return scale / scale.mean()
 
 
-class ConvNeXtClassifier(nn.Module):
-    """The baseline: timm's ConvNeXt with one input channel, fed spectrograms scaled to [−1, 1]."""
-
-    def __init__(self, net: ConvNeXt) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(scale_input(x))
-
-
 class NSDEConvNeXt(nn.Module):
     """timm's ConvNeXt whose residual connections are Euler–Maruyama steps of a Neural SDE.
 
@@ -306,18 +265,6 @@ class NSDEConvNeXt(nn.Module):
         for s, stage in enumerate(self.net.stages):
             for i, block in enumerate(stage.blocks):
                 yield s, i, block
-
-
-def build_model(kind: ModelKind, cfg: ModelConfig, num_classes: int) -> nn.Module:
-    """A randomly initialised ``"convnext"`` baseline or ``"nsde"`` model (weights from torch's seeded RNG)."""
-    if kind not in get_args(ModelKind):
-        raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(get_args(ModelKind))}")
-    if num_classes < 2:
-        raise ConfigError(f"num_classes = {num_classes}: a classifier needs at least 2 classes")
-    net = timm.create_model(
-        cfg.variant, pretrained=False, in_chans=1, num_classes=num_classes, drop_path_rate=cfg.drop_path_rate
-    )
-    return ConvNeXtClassifier(net) if kind == "convnext" else NSDEConvNeXt(net, cfg.sde)
 
 
 def _nsde_modules(model: nn.Module) -> list[NSDEConvNeXt]:

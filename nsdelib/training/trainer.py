@@ -16,7 +16,7 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import torch
@@ -24,16 +24,15 @@ from pydantic import Field
 from torch import nn
 from tqdm import tqdm
 
-from .artifacts import ArtifactStore
-from .config import Section
-from .dataset import SpectrogramData, load_dataset, make_loader
-from .errors import ArtifactError, ConfigError
-from .evaluation import classification_metrics, predict_logits
-from .models import ModelKind, build_model, eval_noise
-from .provenance import device_description
-
-if TYPE_CHECKING:
-    from .context import Context
+from ..common.artifacts import ArtifactStore
+from ..common.config import Section
+from ..common.devices import device_description
+from ..common.errors import ArtifactError, ConfigError
+from ..data.dataset import SpectrogramData, make_loader
+from ..models.inference import predict_logits
+from ..models.nsde import eval_noise
+from ..models.registry import ModelConfig, ModelKind, build_model
+from .metrics import classification_metrics
 
 EVAL_MODES = ("off", "single", "ensemble")
 
@@ -62,14 +61,13 @@ class TrainedModel:
     metrics: dict[str, Any]
 
 
-def training_key(ctx: Context, kind: ModelKind, seed: int) -> dict[str, Any]:
+def training_key(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
     """Everything a trained model depends on: data (and its seed), model, optimisation, kind, seed."""
-    profile = ctx.profile
     return {
-        "data": profile.data.model_dump(mode="json"),
-        "data_seed": ctx.seed,
-        "model": profile.model.model_dump(mode="json"),
-        "train": profile.train.model_dump(mode="json"),
+        "data": data.config.model_dump(mode="json"),
+        "data_seed": data.seed,
+        "model": model.model_dump(mode="json"),
+        "train": train.model_dump(mode="json"),
         "kind": kind,
         "seed": seed,
     }
@@ -116,18 +114,20 @@ def _latest_checkpoint(store: ArtifactStore, key: dict[str, Any], epochs: int) -
     return None
 
 
-def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key: dict[str, Any], progress: bool | None) -> dict[str, Any]:
-    cfg: TrainConfig = ctx.profile.train
+def _train(
+    data: SpectrogramData, kind: ModelKind, seed: int, model_cfg: ModelConfig, cfg: TrainConfig,
+    store: ArtifactStore, device: torch.device, progress: bool | None,
+) -> dict[str, Any]:
     _validate(cfg, data)
-    device = ctx.device
+    key = training_key(data, kind, seed, model_cfg, cfg)
     torch.manual_seed(seed)
-    model = build_model(kind, ctx.profile.model, len(data.class_names)).to(device)
+    model = build_model(kind, model_cfg, len(data.class_names)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = -(-len(data.train.y) // cfg.batch_size)
     scheduler = _schedule(optimizer, cfg, steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-    store = ctx.store.scoped(__name__)
+    store = store.scoped(__name__)
     state = _latest_checkpoint(store, key, cfg.epochs)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": -1, "state_dict": None}
@@ -179,7 +179,7 @@ def _train(ctx: Context, data: SpectrogramData, kind: ModelKind, seed: int, key:
 
     model.load_state_dict(best["state_dict"])
     model.eval()
-    metrics = _test_metrics(model, kind, data, ctx, cfg)
+    metrics = _test_metrics(model, kind, data, model_cfg.sde.eval_noise, cfg, device)
     metrics.update({"best_epoch": best["epoch"], "epochs": cfg.epochs, "wall_time_s": wall,
                     "device": device_description(device), "seed": seed, "kind": kind})
     return {"state_dict": best["state_dict"], "history": history, "metrics": metrics}
@@ -193,16 +193,18 @@ def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: in
             (folder / f"epoch_{epoch:03d}.pt{suffix}").unlink(missing_ok=True)
 
 
-def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, ctx: Context, cfg: TrainConfig) -> dict[str, Any]:
-    """Clean test metrics; the NSDE is evaluated in every eval-noise mode, the configured one is the headline."""
+def _test_metrics(
+    model: nn.Module, kind: ModelKind, data: SpectrogramData, reported: str, cfg: TrainConfig, device: torch.device
+) -> dict[str, Any]:
+    """Clean test metrics; the NSDE is evaluated in every eval-noise mode, the ``reported`` one is the headline."""
     num_classes = len(data.class_names)
-    headline = ctx.profile.model.sde.eval_noise if kind == "nsde" else "off"
+    headline = reported if kind == "nsde" else "off"
     by_mode: dict[str, float] = {}
     metrics: dict[str, Any] = {}
     for mode in EVAL_MODES if kind == "nsde" else ("off",):
-        torch.manual_seed(ctx.seed)
+        torch.manual_seed(data.seed)
         with eval_noise(model, mode):
-            predictions = predict_logits(model, data.test.x, cfg.eval_batch_size, ctx.device).argmax(1)
+            predictions = predict_logits(model, data.test.x, cfg.eval_batch_size, device).argmax(1)
         by_mode[mode] = float((predictions == data.test.y).float().mean())
         if mode == headline:
             metrics = classification_metrics(data.test.y, predictions, num_classes)
@@ -211,23 +213,28 @@ def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, ctx:
     return metrics
 
 
-def train_or_load(ctx: Context, kind: ModelKind, seed: int, progress: bool | None = None) -> TrainedModel:
-    """The trained model of ``kind`` for ``seed``: read from the artifact store, resumed, or trained.
+def train_or_load(
+    data: SpectrogramData,
+    kind: ModelKind,
+    seed: int,
+    model: ModelConfig,
+    train: TrainConfig,
+    store: ArtifactStore,
+    device: torch.device,
+    progress: bool | None = None,
+) -> TrainedModel:
+    """The trained model of ``kind`` for ``seed`` on ``data``: read from ``store``, resumed, or trained.
 
     ``progress`` shows tqdm bars (None: only on a terminal); one line per epoch is printed either way.
     """
-    data = load_dataset(ctx)
-    key = training_key(ctx, kind, seed)
-    payload = ctx.store.scoped(__name__).fetch("trained", key, lambda: _train(ctx, data, kind, seed, key, progress))
-    model = build_model(kind, ctx.profile.model, len(data.class_names))
-    model.load_state_dict(payload["state_dict"])
-    model.to(ctx.device).eval()
-    return TrainedModel(kind, seed, model, pd.DataFrame(payload["history"]), payload["metrics"])
-
-
-def train_all(ctx: Context, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
-    """Both models for every seed of the profile (``ctx.seeds``)."""
-    return {kind: [train_or_load(ctx, kind, seed, progress) for seed in ctx.seeds] for kind in ("convnext", "nsde")}
+    key = training_key(data, kind, seed, model, train)
+    payload = store.scoped(__name__).fetch(
+        "trained", key, lambda: _train(data, kind, seed, model, train, store, device, progress)
+    )
+    net = build_model(kind, model, len(data.class_names))
+    net.load_state_dict(payload["state_dict"])
+    net.to(device).eval()
+    return TrainedModel(kind, seed, net, pd.DataFrame(payload["history"]), payload["metrics"])
 
 
 def runs_table(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:

@@ -25,24 +25,17 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pandas as pd
 import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from .config import Section
-from .robustness_eval import (
-    EvalMode,
-    NoiseControl,
-    cached_subset_sweep,
-    check_sweep_values,
-    predict,
-)
-
-if TYPE_CHECKING:
-    from .context import Context
+from ..common.artifacts import ArtifactStore
+from ..common.config import Section
+from ..models.inference import EvalMode, NoiseControl, predict
+from .sweeps import cached_subset_sweep, check_sweep_values
 
 NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
 StructuredNoiseKind = Literal["impulsive", "narrowband"]
@@ -163,7 +156,8 @@ def _row(kind: str, level: float, snr: float, mode: EvalMode, accuracy: float, s
 
 
 def cached_noise_sweep(
-    ctx: Context,
+    store: ArtifactStore,
+    cfg: NoiseSweepConfig,
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -172,11 +166,11 @@ def cached_noise_sweep(
     seed: int,
     noise_control: NoiseControl | None = None,
 ) -> pd.DataFrame:
-    """``noise_sweep`` on the profile's stratified subset of (x, y), stored as an artifact and reused.
+    """``noise_sweep`` on ``cfg``'s stratified subset of (x, y), stored as an artifact and reused.
 
     The artifact is keyed on the sweep config, the seed, the evaluation modes and the content of
     the model and the subset, so a rerun with the same inputs reads the table instead of recomputing.
     """
     return cached_subset_sweep(
-        ctx, "noise_sweep", ctx.profile.noise, noise_sweep, model, x, y, modes, seed=seed, noise_control=noise_control
+        store, "noise_sweep", cfg, noise_sweep, model, x, y, modes, seed=seed, noise_control=noise_control
     )

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
-from .artifacts import LIBRARY_FINGERPRINT, atomic_write
-from .config import PROFILE_NAMES
-from .errors import ArtifactCorrupt
+from ..common.artifacts import LIBRARY_FINGERPRINT, atomic_write
+from ..common.devices import device_description
+from ..common.errors import ArtifactCorrupt
+from .profiles import PROFILE_NAMES
 
 if TYPE_CHECKING:
     from .context import Context
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 RESULTS_ROOT = REPO_ROOT / "results"
 TRACKED_PACKAGES = ("torch", "torchvision", "timm", "torchsde", "captum", "torchattacks", "numpy", "scipy")
 
@@ -43,15 +44,6 @@ def git_commit(repo: Path = REPO_ROOT) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
-
-
-def device_description(device: torch.device | str = "cpu") -> str:
-    """Human-readable name of the hardware a result was computed on."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu}, {torch.get_num_threads()} threads"
 
 
 def package_versions() -> dict[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from scipy import stats as scipy_stats
 
 Direction = Literal["greater", "less"]
@@ -85,3 +86,39 @@ def paired_verdict(a: Sequence[float], b: Sequence[float], direction: Direction 
     else:
         label = "inconclusive"
     return Verdict(label, diff, direction)
+
+
+def seed_intervals(table: pd.DataFrame, by: Sequence[str], value: str = "accuracy") -> pd.DataFrame:
+    """Mean and 95 % Student-t interval over seeds of ``value`` for each group of ``by`` (one row per seed each).
+
+    Columns: the ``by`` keys, ``mean``, ``low``, ``high`` and ``n`` (seeds); NaN bounds with one seed.
+    """
+    rows = []
+    for key, group in table.groupby(list(by), sort=False):
+        interval = mean_interval(group[value].to_numpy())
+        keys = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        rows.append({**keys, "mean": interval.mean, "low": interval.low, "high": interval.high, "n": interval.n})
+    return pd.DataFrame(rows)
+
+
+def paired_verdicts(
+    table: pd.DataFrame,
+    by: Sequence[str],
+    a: str,
+    b: str,
+    value: str = "accuracy",
+    direction: Direction = "greater",
+) -> pd.DataFrame:
+    """For each group of ``by``, the book's verdict on "mode ``a`` is ``direction`` than mode ``b``".
+
+    ``table`` has ``mode`` and ``seed`` columns; values are paired by seed (``paired_verdict``).
+    Columns: the ``by`` keys, the mean difference a − b with its 95 % interval, seeds and the verdict.
+    """
+    rows = []
+    for key, group in table.groupby(list(by), sort=False):
+        paired = group.pivot_table(index="seed", columns="mode", values=value)[[a, b]].dropna()
+        verdict = paired_verdict(paired[a].to_numpy(), paired[b].to_numpy(), direction)
+        keys = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        rows.append({**keys, "difference": verdict.difference.mean, "low": verdict.difference.low,
+                     "high": verdict.difference.high, "n": verdict.difference.n, "verdict": verdict.label})
+    return pd.DataFrame(rows)

@@ -25,7 +25,7 @@ models whose logits have different scales; ``"none"`` keeps raw attributions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -34,26 +34,14 @@ from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from .config import Section
-from .errors import ConfigError
-from .stats import Verdict, mean_interval, paired_verdict
-from .robustness_eval import (
-    EvalMode,
-    NoiseControl,
-    NoiseMode,
-    content_digest,
-    default_noise_control,
-    fetch_table,
-    model_device,
-    modes_key,
-    predict,
-    seeded_rng,
-    stratified_subset,
-)
-
-if TYPE_CHECKING:
-    from .context import Context
-    from .models import SDEConfig
+from ..common.artifacts import ArtifactStore
+from ..common.config import Section
+from ..common.devices import model_device
+from ..common.errors import ConfigError
+from ..common.seeding import seeded_rng
+from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
+from ..models.nsde import EvalNoise
+from .sweeps import content_digest, fetch_table, modes_key, stratified_subset
 
 AttributionMethod = Literal["integrated_gradients", "saliency", "smoothgrad"]
 ATTRIBUTION_METHODS: tuple[str, ...] = get_args(AttributionMethod)
@@ -242,16 +230,7 @@ def attribution_stability(
     return table
 
 
-def headline_mode(kind: str, sde: SDEConfig) -> EvalMode:
-    """The mode a model is explained in: the baseline as it is, the NSDE in its configured evaluation mode."""
-    if kind == "convnext":
-        return EvalMode("ConvNeXt", "off")
-    size = sde.ensemble_size if sde.eval_noise == "ensemble" else None
-    label = {"off": "noise off", "single": "single pass", "ensemble": f"{size}-pass ensemble"}[sde.eval_noise]
-    return EvalMode(f"NSDE, {label}", sde.eval_noise, size)
-
-
-def attribution_noise(mode: EvalMode) -> NoiseMode:
+def attribution_noise(mode: EvalMode) -> EvalNoise:
     """The noise a model evaluated in ``mode`` is explained with: none, or single passes averaged over draws."""
     return "off" if mode.noise == "off" else "single"
 
@@ -284,7 +263,8 @@ def explained_subset(config: AttributionConfig, y: Tensor) -> Tensor:
 
 
 def cached_attributions(
-    ctx: Context,
+    store: ArtifactStore,
+    cfg: AttributionConfig,
     model: nn.Module,
     x: Tensor,
     target: Tensor,
@@ -299,7 +279,6 @@ def cached_attributions(
     Keyed on the attribution config, the method, the seed, the mode and the content of model,
     inputs and targets, so the stability measure and ABC share the attributions of the same inputs.
     """
-    cfg: AttributionConfig = ctx.profile.attribution
     key = {
         "attribution": cfg.model_dump(mode="json"),
         "method": check_method(method),
@@ -311,11 +290,12 @@ def cached_attributions(
     def build() -> Tensor:
         return attribute_in_mode(model, x, target, method, cfg, mode, seed=seed, noise_control=noise_control)
 
-    return ctx.store.scoped(__name__).fetch("attributions", key, build, name="attributions.pt")
+    return store.scoped(__name__).fetch("attributions", key, build, name="attributions.pt")
 
 
 def explained_attributions(
-    ctx: Context,
+    store: ArtifactStore,
+    cfg: AttributionConfig,
     model: nn.Module,
     x: Tensor,
     y: Tensor,
@@ -330,18 +310,18 @@ def explained_attributions(
     The attributions explain the predicted class with ``method`` (default ``stability_method``) and
     are cached; chapters 6 and 7 read the same artifact.
     """
-    cfg: AttributionConfig = ctx.profile.attribution
     subset = explained_subset(cfg, y)
     predicted = predict(model, x[subset], mode, batch_size=cfg.batch_size, seed=seed, noise_control=noise_control)
     method = method or cfg.stability_method
     attributions = cached_attributions(
-        ctx, model, x[subset], predicted, method, mode, seed=seed, noise_control=noise_control
+        store, cfg, model, x[subset], predicted, method, mode, seed=seed, noise_control=noise_control
     )
     return subset, predicted, attributions
 
 
 def cached_attribution_stability(
-    ctx: Context,
+    store: ArtifactStore,
+    cfg: AttributionConfig,
     model: nn.Module,
     x: Tensor,
     y: Tensor,
@@ -356,7 +336,6 @@ def cached_attribution_stability(
     index of the input in ``x`` (``example``) and its ``label``. Keyed on the attribution config,
     the seed, the mode and the content of the model and the subset.
     """
-    cfg: AttributionConfig = ctx.profile.attribution
     control = noise_control or default_noise_control()
     subset = explained_subset(cfg, y)
     key = {
@@ -367,7 +346,7 @@ def cached_attribution_stability(
     }
 
     def build() -> pd.DataFrame:
-        _, target, reference = explained_attributions(ctx, model, x, y, mode, seed=seed, noise_control=noise_control)
+        _, target, reference = explained_attributions(store, cfg, model, x, y, mode, seed=seed, noise_control=noise_control)
         device = model_device(model)
         with control(model, attribution_noise(mode), None):
             table = attribution_stability(
@@ -378,7 +357,7 @@ def cached_attribution_stability(
         table["example"] = subset.numpy()[position]
         return table
 
-    return fetch_table(ctx.store, "attribution_stability", key, build)
+    return fetch_table(store, "attribution_stability", key, build)
 
 
 def share_on_brightest(attributions: Tensor, x: Tensor, fraction: float = 0.1) -> Tensor:
@@ -399,23 +378,3 @@ def frequency_profile(attributions: Tensor) -> Tensor:
     """Per input, the share of Σ|A| in each frequency row of ``[N, 1, F, T]`` maps; shape ``[N, F]``, rows sum to 1."""
     rows = attributions.abs().sum(dim=(1, 3))
     return rows / rows.sum(1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny)
-
-
-def stability_claim(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, dict[float, Verdict]]:
-    """C5 per perturbation level: mean log change per model with intervals over seeds, and a verdict.
-
-    ``per_seed`` has one row per model (``"convnext"`` / ``"nsde"``), seed and level with the mean
-    ``log_change`` over the explained inputs. The verdict tests the paper's direction, NSDE < ConvNeXt,
-    on the paired per-seed means.
-    """
-    rows, verdicts = [], {}
-    for level, at_level in per_seed.groupby("level"):
-        by_model = at_level.pivot(index="seed", columns="model", values="log_change")
-        verdicts[float(level)] = paired_verdict(by_model["nsde"], by_model["convnext"], direction="less")
-        for kind in ("convnext", "nsde"):
-            interval = mean_interval(by_model[kind])
-            rows.append({"level": level, "model": kind, "mean log change": interval.mean, "95 % low": interval.low,
-                         "95 % high": interval.high, "seeds": interval.n})
-    table = pd.DataFrame(rows).set_index(["level", "model"])
-    table["C5 (NSDE < ConvNeXt)"] = [verdicts[float(level)].label for level, _ in table.index]
-    return table, verdicts

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ArtifactError, ConfigError
+from ..common.errors import ArtifactError, ConfigError
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 

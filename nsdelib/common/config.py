@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import config_error
-
-ProfileName = Literal["ci", "quick", "paper"]
-PROFILE_NAMES: tuple[str, ...] = ("ci", "quick", "paper")
 
 
 class Section(BaseModel):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from ..common.errors import ConfigError
 from .dsp import (
     TWO_PI,
     cosine_series,
@@ -35,7 +36,6 @@ from .dsp import (
     time_axis,
     uniform,
 )
-from .errors import ConfigError
 
 KHZ, MS, US = 1e3, 1e-3, 1e-6
 #: Harmonics above this fraction of the sampling rate are left out (band-limited synthesis, no aliasing).

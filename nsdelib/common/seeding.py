@@ -8,7 +8,10 @@ always gives the same numbers, and changing one class or one chunk leaves the ot
 
 from __future__ import annotations
 
+import random
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -24,3 +27,19 @@ def derive_seed(seed: int, *keys: int | str) -> int:
 def generator(seed: int, *keys: int | str) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded for the stream named ``keys`` under ``seed``."""
     return torch.Generator().manual_seed(derive_seed(seed, *keys))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so the same seed gives the same numbers on the CPU."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextmanager
+def seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Fork torch's global generator and seed it: reproducible draws that leave the caller's RNG untouched."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

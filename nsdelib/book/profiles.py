@@ -8,20 +8,22 @@ A profile is one `Profile` object. Chapters never branch on its name; they read 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from .abc import ABCConfig
-from .attacks import AttackConfig
-from .attributions import AttributionConfig
-from .config import PROFILE_NAMES, ProfileName, Section
-from .dataset import DataConfig
-from .errors import ConfigError, config_error
-from .models import ModelConfig
-from .noise_robustness import NoiseSweepConfig
-from .training import TrainConfig
+from ..common.config import Section
+from ..common.errors import ConfigError, config_error
+from ..data.dataset import DataConfig
+from ..evaluation.abc import ABCConfig
+from ..evaluation.attacks import AttackConfig
+from ..evaluation.attributions import AttributionConfig
+from ..evaluation.input_noise import NoiseSweepConfig
+from ..models.registry import ModelConfig
+from ..training.trainer import TrainConfig
 
+ProfileName = Literal["ci", "quick", "paper"]
+PROFILE_NAMES: tuple[str, ...] = ("ci", "quick", "paper")
 DEFAULT_PROFILE: ProfileName = "quick"
 
 

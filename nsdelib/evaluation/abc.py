@@ -25,7 +25,7 @@ features above the guard; if no feature is above the guard, the neighbours equal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,11 @@ from pydantic import Field, ValidationInfo, field_validator
 from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
+from ..common.artifacts import ArtifactStore
+from ..common.config import Section
+from ..common.devices import model_device
+from ..common.seeding import seeded_rng
+from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict_logits
 from .attributions import (
     AttributionConfig,
     AttributionMethod,
@@ -42,24 +47,7 @@ from .attributions import (
     explained_subset,
     resolve_baseline,
 )
-from .claims import MODEL_LABELS, interval_row
-from .config import Section
-from .evaluation import predict_logits
-from .paper import PAPER_VALUES
-from .robustness_eval import (
-    EvalMode,
-    NoiseControl,
-    content_digest,
-    default_noise_control,
-    fetch_table,
-    model_device,
-    modes_key,
-    seeded_rng,
-)
-from .stats import Verdict, paired_verdict
-
-if TYPE_CHECKING:
-    from .context import Context
+from .sweeps import content_digest, fetch_table, modes_key
 
 Mutation = Literal["as_written", "expected_count"]
 
@@ -208,7 +196,9 @@ def abc_error_auroc(abc: Tensor | np.ndarray, correct: Tensor | np.ndarray) -> f
 
 
 def cached_abc(
-    ctx: Context,
+    store: ArtifactStore,
+    cfg: ABCConfig,
+    attribution: AttributionConfig,
     model: nn.Module,
     x: Tensor,
     y: Tensor,
@@ -216,20 +206,16 @@ def cached_abc(
     *,
     seed: int,
     noise_control: NoiseControl | None = None,
-    config: ABCConfig | None = None,
 ) -> pd.DataFrame:
     """ABC of every input of the explained subset of ``(x, y)`` (``explained_subset``), stored as an artifact.
 
     The prediction and the neighbours are classified in ``mode`` (for the NSDE: one stochastic
     pass, or an ensemble), so a stochastic model's ABC also counts neighbours whose class its own
     noise changed; the attributions of a stochastic mode are averaged over noise draws and shared
-    with the stability measure. ``config`` (default ``ctx.profile.abc``) lets a chapter
-    compare variants such as ``mutation="expected_count"``. One row per input: ``example`` (index
+    with the stability measure. ``cfg`` lets a chapter compare variants such as ``mutation="expected_count"``. One row per input: ``example`` (index
     in ``x``), ``label``, ``predicted``, ``correct``, ``abc``. Keyed on both configs, the seed, the
     mode and the content of the model and the subset.
     """
-    cfg = config or ctx.profile.abc
-    attribution: AttributionConfig = ctx.profile.attribution
     control = noise_control or default_noise_control()
     subset = explained_subset(attribution, y)
     key = {
@@ -242,7 +228,7 @@ def cached_abc(
 
     def build() -> pd.DataFrame:
         _, predicted, attributions = explained_attributions(
-            ctx, model, x, y, mode, seed=seed, method=cfg.method, noise_control=noise_control
+            store, attribution, model, x, y, mode, seed=seed, method=cfg.method, noise_control=noise_control
         )
         device = model_device(model)
         inputs, maps, targets = (t.to(device) for t in (x[subset], attributions, predicted))
@@ -252,7 +238,7 @@ def cached_abc(
         columns = {"example": subset, "label": labels, "predicted": predicted, "correct": predicted == labels, "abc": abc}
         return pd.DataFrame({name: values.numpy() for name, values in columns.items()})
 
-    return fetch_table(ctx.store, "abc", key, build)
+    return fetch_table(store, "abc", key, build)
 
 
 def abc_seed_summary(table: pd.DataFrame) -> dict[str, float]:
@@ -266,20 +252,3 @@ def abc_seed_summary(table: pd.DataFrame) -> dict[str, float]:
         "n_incorrect": int(split.loc["incorrect", "count"]),
         "auroc_wrong": abc_error_auroc(table["abc"], table["correct"]),
     }
-
-
-def abc_claim(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, Verdict]:
-    """C4: mean ABC of correct predictions per model with intervals over seeds, beside the paper's figures.
-
-    ``per_seed`` has one row per model (``"convnext"`` / ``"nsde"``) and seed with ``abc_correct``
-    (see :func:`abc_seed_summary`). The verdict tests the paper's direction, NSDE > ConvNeXt, on the
-    paired per-seed means.
-    """
-    by_model = per_seed.pivot(index="seed", columns="model", values="abc_correct")
-    table = pd.DataFrame(
-        [
-            interval_row(MODEL_LABELS["convnext"], by_model["convnext"], PAPER_VALUES["C4.convnext_abc_correct"]),
-            interval_row(MODEL_LABELS["nsde"], by_model["nsde"], PAPER_VALUES["C4.nsde_abc_correct"]),
-        ]
-    ).set_index("model")
-    return table, paired_verdict(by_model["nsde"], by_model["convnext"], direction="greater")

@@ -1,113 +1,26 @@
-"""How the robustness sweeps query a model: evaluation modes, reproducible predictions, fixed subsets.
+"""What every evaluation sweep shares: a fixed test subset, the sweep's cache key, its stored table.
 
-The NSDE is stochastic, so "the accuracy of the model" needs a mode: ``"off"`` (deterministic drift),
-``"single"`` (one stochastic pass) or ``"ensemble"`` (K passes, log of the mean softmax). The
-baseline is deterministic and is evaluated once. The mode is set by a *noise control*: a context
-manager factory ``noise_control(model, mode, ensemble_size)``, by default
-``nsdelib.models.eval_noise``; tests pass their own for toy models.
-
-The model's noise is drawn from torch's global generator. ``predict`` forks that generator and seeds
-it, so (1) the same seed gives the same numbers and (2) two evaluations with the same seed, inputs
-of the same shape and the same batching draw *the same* noise for every sample ("common random
-numbers"): a sweep then compares noise levels or attack budgets on one fixed realisation of the
-model's noise instead of adding fresh evaluation noise at every point.
+Sweeps (input noise, attacks, attributions, ABC) run on a class-stratified subset of the test split
+that is fixed across model seeds, so that results are paired. Each is keyed on what it computes with
+(config, seed, evaluation modes, and the *content* of the model and the subset) and stored as a
+table in the artifact store, so a rebuild reads it back and a retrained model never reads a stale one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
 from pydantic import BaseModel
 from torch import nn
 
-from .artifacts import ArtifactStore
-from .models import eval_noise
-from .stats import Direction, mean_interval, paired_verdict
-
-if TYPE_CHECKING:
-    from .context import Context
-
-NoiseMode = Literal["off", "single", "ensemble"]
-NoiseControl = Callable[[nn.Module, NoiseMode, int | None], AbstractContextManager[object]]
-
-
-@dataclass(frozen=True)
-class EvalMode:
-    """One way of evaluating a model: a label for tables and figures, its noise mode and ensemble size."""
-
-    name: str
-    noise: NoiseMode
-    ensemble_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.noise == "ensemble" and (self.ensemble_size is None or self.ensemble_size < 1):
-            raise ValueError(f"evaluation mode {self.name!r}: an ensemble needs ensemble_size >= 1")
-
-    @property
-    def stochastic(self) -> bool:
-        """Whether predictions in this mode depend on the model's noise draws."""
-        return self.noise != "off"
-
-
-def model_eval_modes(kind: Literal["convnext", "nsde"], ensemble_size: int) -> tuple[EvalMode, ...]:
-    """The modes the book reports: the baseline once; the NSDE as one stochastic pass and as a K-pass ensemble."""
-    if kind == "convnext":
-        return (EvalMode("ConvNeXt", "off"),)
-    if kind == "nsde":
-        return (
-            EvalMode("NSDE, single pass", "single"),
-            EvalMode(f"NSDE, {ensemble_size}-pass ensemble", "ensemble", ensemble_size),
-        )
-    raise ValueError(f"unknown model kind {kind!r}; allowed kinds: 'convnext', 'nsde'")
-
-
-def default_noise_control() -> NoiseControl:
-    """The noise control used when none is given: ``nsdelib.models.eval_noise``."""
-    return eval_noise
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a model's parameters (the CPU for a model without any)."""
-    return next(model.parameters(), torch.empty(0)).device
-
-
-@contextmanager
-def seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Fork torch's global generator and seed it: reproducible draws that leave the caller's RNG untouched."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    x: torch.Tensor,
-    mode: EvalMode,
-    *,
-    batch_size: int,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> torch.Tensor:
-    """Predicted classes of ``x`` ([N,1,F,T] in [0,1]) in ``mode``, batched, with seeded model noise; on the CPU."""
-    control = noise_control or default_noise_control()
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with seeded_rng(seed, device), control(model, mode.noise, mode.ensemble_size):
-            preds = [model(batch.to(device)).argmax(dim=1).cpu() for batch in x.split(batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+from ..common.artifacts import ArtifactStore
+from ..models.inference import EvalMode, NoiseControl, default_noise_control
 
 
 def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Tensor:
@@ -207,7 +120,7 @@ class SubsetSweep(Protocol):
 
 
 def cached_subset_sweep(
-    ctx: Context,
+    store: ArtifactStore,
     kind: str,
     cfg: Any,
     sweep: SubsetSweep,
@@ -237,7 +150,7 @@ def cached_subset_sweep(
     def build() -> pd.DataFrame:
         return sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
 
-    return fetch_table(ctx.store, kind, key, build, depends_on=sweep.__module__)
+    return fetch_table(store, kind, key, build, depends_on=sweep.__module__)
 
 
 def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...]:
@@ -252,37 +165,3 @@ def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...
     return values
 
 
-def seed_intervals(table: pd.DataFrame, by: Sequence[str], value: str = "accuracy") -> pd.DataFrame:
-    """Mean and 95 % Student-t interval over seeds of ``value`` for each group of ``by`` (one row per seed each).
-
-    Columns: the ``by`` keys, ``mean``, ``low``, ``high`` and ``n`` (seeds); NaN bounds with one seed.
-    """
-    rows = []
-    for key, group in table.groupby(list(by), sort=False):
-        interval = mean_interval(group[value].to_numpy())
-        keys = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        rows.append({**keys, "mean": interval.mean, "low": interval.low, "high": interval.high, "n": interval.n})
-    return pd.DataFrame(rows)
-
-
-def paired_verdicts(
-    table: pd.DataFrame,
-    by: Sequence[str],
-    a: str,
-    b: str,
-    value: str = "accuracy",
-    direction: Direction = "greater",
-) -> pd.DataFrame:
-    """For each group of ``by``, the book's verdict on "mode ``a`` is ``direction`` than mode ``b``".
-
-    ``table`` has ``mode`` and ``seed`` columns; values are paired by seed (``nsdelib.stats.paired_verdict``).
-    Columns: the ``by`` keys, the mean difference a − b with its 95 % interval, seeds and the verdict.
-    """
-    rows = []
-    for key, group in table.groupby(list(by), sort=False):
-        paired = group.pivot_table(index="seed", columns="mode", values=value)[[a, b]].dropna()
-        verdict = paired_verdict(paired[a].to_numpy(), paired[b].to_numpy(), direction)
-        keys = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        rows.append({**keys, "difference": verdict.difference.mean, "low": verdict.difference.low,
-                     "high": verdict.difference.high, "n": verdict.difference.n, "verdict": verdict.label})
-    return pd.DataFrame(rows)

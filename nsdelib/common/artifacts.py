@@ -23,31 +23,64 @@ from typing import Any, TypeVar
 import torch
 from pydantic import BaseModel
 
-from . import __version__
 from .errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 
 T = TypeVar("T")
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "_artifacts"
+#: Bump to invalidate every stored artifact at once (a change of file format, say).
+STORE_FORMAT = 2
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "_artifacts"
 
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _runtime_imports(module: str) -> set[str]:
-    """The ``nsdelib`` modules that ``module`` imports at run time (not under ``if TYPE_CHECKING:``)."""
-    tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
+def module_path(module: str) -> Path:
+    """The source file of ``nsdelib.<module>`` (``module`` dotted, e.g. ``"training.trainer"``)."""
+    base = PACKAGE_DIR.joinpath(*module.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def module_names() -> list[str]:
+    """Every module of the package, dotted and relative to it (``"__init__"`` for the top), sorted."""
+    names = []
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
+        names.append(".".join(parts[:-1]) if parts[-1] == "__init__" and len(parts) > 1 else ".".join(parts))
+    return sorted(names)
+
+
+def imported_modules(module: str, type_only: bool = False) -> set[str]:
+    """The ``nsdelib`` modules that ``module`` imports (relative imports, resolved to dotted names).
+
+    Imports under ``if TYPE_CHECKING:`` count only with ``type_only=True``: they do not run, so they
+    do not change what an artifact depends on, but they still count as a dependency of the layout.
+    """
+    path = module_path(module)
+    package = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
+    if module == "__init__":
+        package = []
+    known = set(module_names())
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+        if not type_only and isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             return
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-            found.add(node.module.split(".")[0])
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            anchor = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+            base = [*anchor, *(node.module.split(".") if node.module else [])]
+            for alias in node.names:
+                candidate = ".".join([*base, alias.name])
+                if candidate in known:
+                    found.add(candidate)
+                elif base:
+                    found.add(".".join(base))
+                else:
+                    found.add("__init__")
         for child in ast.iter_child_nodes(node):
             visit(child)
 
-    visit(tree)
-    return found
+    visit(ast.parse(path.read_text()))
+    return found - {module}
 
 
 def module_closure(module: str) -> list[str]:
@@ -58,22 +91,22 @@ def module_closure(module: str) -> list[str]:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(_runtime_imports(name) - seen)
+            todo.extend(imported_modules(name) - seen)
     return sorted(seen)
 
 
 def library_fingerprint(module: str | None = None) -> str:
-    """Hash of the library version and of the sources an artifact depends on.
+    """Hash of the store format and of the sources an artifact depends on.
 
-    With ``module`` (e.g. ``"training"``) only that module and what it imports count, so editing the
-    attack code does not invalidate trained models; without it, every source file counts.
+    With ``module`` (e.g. ``"training.trainer"``) only that module and what it imports count, so
+    editing the attack code does not invalidate trained models; without it, every source file counts.
     """
-    names = module_closure(module) if module else sorted(p.stem for p in PACKAGE_DIR.glob("*.py"))
-    digest = hashlib.sha256(__version__.encode())
+    names = module_closure(module) if module else module_names()
+    digest = hashlib.sha256(str(STORE_FORMAT).encode())
     for name in names:
         digest.update(name.encode())
-        digest.update((PACKAGE_DIR / f"{name}.py").read_bytes())
-    return f"{__version__}+{digest.hexdigest()[:12]}"
+        digest.update(module_path(name).read_bytes())
+    return f"{STORE_FORMAT}+{digest.hexdigest()[:12]}"
 
 
 LIBRARY_FINGERPRINT = library_fingerprint()
@@ -142,8 +175,8 @@ class ArtifactStore:
         self.library = library
 
     def scoped(self, module: str) -> ArtifactStore:
-        """The same store, keyed by the fingerprint of ``nsdelib.<module>`` and its dependencies only."""
-        return ArtifactStore(self.root, library_fingerprint(module.rsplit(".", 1)[-1]))
+        """The same store, keyed by the fingerprint of ``module`` (a ``__name__``) and its dependencies only."""
+        return ArtifactStore(self.root, library_fingerprint(module.removeprefix("nsdelib.")))
 
     def directory(self, kind: str, config: BaseModel | Mapping[str, Any]) -> Path:
         """The folder that holds every file of the artifact ``(kind, config)``."""

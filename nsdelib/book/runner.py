@@ -24,10 +24,10 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
-from .errors import ConfigError
+from ..common.errors import ConfigError
 from .profiles import ChapterParams, validate_params
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 KERNEL_NAME = "nsdebook"
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

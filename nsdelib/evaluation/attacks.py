@@ -29,7 +29,7 @@ The attack is torchattacks' APGD with the cross-entropy loss (Croce & Hein 2020)
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pandas as pd
 import torch
@@ -37,20 +37,12 @@ import torchattacks
 from pydantic import Field, field_validator
 from torch import nn
 
-from .config import Section
-from .robustness_eval import (
-    EvalMode,
-    NoiseControl,
-    cached_subset_sweep,
-    check_sweep_values,
-    default_noise_control,
-    model_device,
-    predict,
-    seeded_rng,
-)
-
-if TYPE_CHECKING:
-    from .context import Context
+from ..common.artifacts import ArtifactStore
+from ..common.config import Section
+from ..common.devices import model_device
+from ..common.seeding import seeded_rng
+from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
+from .sweeps import cached_subset_sweep, check_sweep_values
 
 Norm = Literal["L2", "Linf"]
 NORMS: tuple[Norm, ...] = ("L2", "Linf")
@@ -292,7 +284,8 @@ def collapse_eps(curve: pd.DataFrame, threshold: float = 0.05) -> float | None:
 
 
 def cached_attack_sweeps(
-    ctx: Context,
+    store: ArtifactStore,
+    cfg: AttackConfig,
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -301,11 +294,11 @@ def cached_attack_sweeps(
     seed: int,
     noise_control: NoiseControl | None = None,
 ) -> pd.DataFrame:
-    """``attack_sweeps`` on the profile's stratified subset of (x, y), stored as an artifact and reused.
+    """``attack_sweeps`` on ``cfg``'s stratified subset of (x, y), stored as an artifact and reused.
 
     Keyed on the attack config, the seed, the evaluation modes and the content of the model and
     the subset: a rerun with the same inputs reads the table instead of attacking again.
     """
     return cached_subset_sweep(
-        ctx, "attack_sweep", ctx.profile.attack, attack_sweeps, model, x, y, modes, seed=seed, noise_control=noise_control
+        store, "attack_sweep", cfg, attack_sweeps, model, x, y, modes, seed=seed, noise_control=noise_control
     )

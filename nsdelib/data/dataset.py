@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import torch
@@ -23,15 +23,13 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from .config import Section
-from .errors import ConfigError
-from .seeding import generator
+from ..common.artifacts import ArtifactStore
+from ..common.config import Section
+from ..common.errors import ConfigError
+from ..common.seeding import generator
 from .signals import CLASS_NAMES, Timebase, source_class, synthesise
 from .spectrograms import SpectrogramSpec, frames_for
 from .wiring import Reception, WiringModel, draw_mains, inject_into_wiring
-
-if TYPE_CHECKING:
-    from .context import Context
 
 #: Samples generated in one vectorised batch. Part of the recipe: changing it changes the draws.
 CHUNK = 250
@@ -197,7 +195,7 @@ class Split:
 
 @dataclass(frozen=True)
 class SpectrogramData:
-    """The three splits with the axes of their images and the config that made them."""
+    """The three splits with the axes of their images, and the config and seed that made them."""
 
     train: Split
     val: Split
@@ -206,6 +204,7 @@ class SpectrogramData:
     freqs_hz: torch.Tensor
     times_s: torch.Tensor
     config: DataConfig
+    seed: int
 
     def splits(self) -> dict[str, Split]:
         """The splits by name, in the order train, val, test."""
@@ -301,7 +300,7 @@ def _build(config: DataConfig, seed: int, progress: bool) -> SpectrogramData:
             split.x[slot[rows[mine]]] = images[mine]
             split.snr_db[slot[rows[mine]]] = recording.reception.snr_db[mine]
     train, val, test = splits
-    return SpectrogramData(train, val, test, list(config.classes), spec.freqs_hz(), spec.times_s(), config)
+    return SpectrogramData(train, val, test, list(config.classes), spec.freqs_hz(), spec.times_s(), config, seed)
 
 
 def _to_payload(data: SpectrogramData) -> dict[str, Any]:
@@ -314,20 +313,19 @@ def _to_payload(data: SpectrogramData) -> dict[str, Any]:
     return payload
 
 
-def _from_payload(payload: dict[str, Any], config: DataConfig) -> SpectrogramData:
+def _from_payload(payload: dict[str, Any], config: DataConfig, seed: int) -> SpectrogramData:
     splits = {
         name: Split(payload[f"{name}.x"], payload[f"{name}.y"], payload[f"{name}.snr_db"]) for name in SPLIT_NAMES
     }
     return SpectrogramData(**splits, class_names=list(payload["class_names"]), freqs_hz=payload["freqs_hz"],
-                           times_s=payload["times_s"], config=config)
+                           times_s=payload["times_s"], config=config, seed=seed)
 
 
-def load_dataset(ctx: Context, config: DataConfig | None = None) -> SpectrogramData:
-    """The data set of the profile (or of ``config``) for ``ctx.seed``, built once and then read from the store."""
-    config = config or ctx.profile.data
-    key = {"data": config.model_dump(mode="json"), "seed": ctx.seed}
-    payload = ctx.store.scoped(__name__).fetch("dataset", key, lambda: _to_payload(build_dataset(config, ctx.seed)))
-    return _from_payload(payload, config)
+def load_dataset(config: DataConfig, seed: int, store: ArtifactStore) -> SpectrogramData:
+    """The data set of ``config`` for ``seed``, built once and then read from ``store``."""
+    key = {"data": config.model_dump(mode="json"), "seed": seed}
+    payload = store.scoped(__name__).fetch("dataset", key, lambda: _to_payload(build_dataset(config, seed)))
+    return _from_payload(payload, config, seed)
 
 
 def make_loader(split: Split, batch_size: int, shuffle: bool, seed: int) -> DataLoader:

@@ -1,16 +1,8 @@
-"""Batched prediction and the clean-accuracy metrics every chapter reports."""
+"""The clean-accuracy metrics every chapter reports: accuracy, per-class recall, confusion matrix."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The model's outputs for ``x`` (on the CPU), computed in batches on ``device``."""
-    outputs = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(outputs) if outputs else torch.empty(0)
 
 
 def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""What every stage shares: validated configs, errors, seeded random streams, devices, the artifact store."""

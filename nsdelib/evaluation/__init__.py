@@ -1,0 +1,1 @@
+"""Stage 4, the evaluations: input noise, adversarial attacks, attributions and ABC."""

@@ -1,0 +1,43 @@
+"""The baseline classifier: timm's ConvNeXt with one input channel, fed spectrograms in [0, 1].
+
+Both classifiers of the book take spectrograms ``[N, 1, F, T]`` in [0, 1] (the range torchattacks
+clips to) and return logits ``[N, num_classes]``; the shift to the centred range timm's networks are
+initialised for happens inside the model, so attacks and input noise act on the [0, 1] scale.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import timm
+import torch
+from timm.models.convnext import ConvNeXt
+from torch import nn
+
+
+@lru_cache(maxsize=1)
+def convnext_variants() -> tuple[str, ...]:
+    """The timm ConvNeXt architectures a config may name (``convnext_*`` and ``convnextv2_*``)."""
+    return tuple(timm.list_models("convnext*"))
+
+
+def scale_input(x: torch.Tensor) -> torch.Tensor:
+    """Map spectrograms in [0, 1] to [−1, 1], the centred range timm's networks are initialised for."""
+    return x * 2.0 - 1.0
+
+
+def create_convnext(variant: str, num_classes: int, drop_path_rate: float) -> ConvNeXt:
+    """A randomly initialised timm ConvNeXt with one input channel (weights from torch's seeded RNG)."""
+    return timm.create_model(variant, pretrained=False, in_chans=1, num_classes=num_classes,
+                             drop_path_rate=drop_path_rate)
+
+
+class ConvNeXtClassifier(nn.Module):
+    """The baseline: timm's ConvNeXt with one input channel, fed spectrograms scaled to [−1, 1]."""
+
+    def __init__(self, net: ConvNeXt) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(scale_input(x))

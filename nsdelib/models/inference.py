@@ -1,0 +1,106 @@
+"""How a model is queried: its evaluation modes and reproducible, batched predictions.
+
+The NSDE is stochastic, so "the accuracy of the model" needs a mode: ``"off"`` (deterministic drift),
+``"single"`` (one stochastic pass) or ``"ensemble"`` (K passes, log of the mean softmax). The
+baseline is deterministic and is evaluated once. The mode is set by a *noise control*: a context
+manager factory ``noise_control(model, mode, ensemble_size)``, by default ``nsde.eval_noise``;
+tests pass their own for toy models.
+
+The model's noise is drawn from torch's global generator. ``predict`` forks that generator and seeds
+it, so (1) the same seed gives the same numbers and (2) two evaluations with the same seed, inputs
+of the same shape and the same batching draw *the same* noise for every sample ("common random
+numbers"): a sweep then compares noise levels or attack budgets on one fixed realisation of the
+model's noise instead of adding fresh evaluation noise at every point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..common.devices import model_device
+from ..common.errors import ConfigError
+from ..common.seeding import seeded_rng
+from .nsde import EvalNoise, SDEConfig, eval_noise
+from .registry import MODEL_KINDS
+
+NoiseControl = Callable[[nn.Module, EvalNoise, int | None], AbstractContextManager[object]]
+
+
+@dataclass(frozen=True)
+class EvalMode:
+    """One way of evaluating a model: a label for tables and figures, its noise mode and ensemble size."""
+
+    name: str
+    noise: EvalNoise
+    ensemble_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.noise == "ensemble" and (self.ensemble_size is None or self.ensemble_size < 1):
+            raise ValueError(f"evaluation mode {self.name!r}: an ensemble needs ensemble_size >= 1")
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether predictions in this mode depend on the model's noise draws."""
+        return self.noise != "off"
+
+
+def nsde_mode(noise: EvalNoise, ensemble_size: int) -> EvalMode:
+    """The NSDE evaluated with its noise ``off``, as one ``single`` pass, or as a K-pass ``ensemble``."""
+    label = {"off": "noise off", "single": "single pass", "ensemble": f"{ensemble_size}-pass ensemble"}[noise]
+    return EvalMode(f"NSDE, {label}", noise, ensemble_size if noise == "ensemble" else None)
+
+
+def eval_modes(kind: str, sde: SDEConfig) -> tuple[EvalMode, ...]:
+    """The modes the book reports a model in: the baseline once; the NSDE as one pass and as its ensemble."""
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(MODEL_KINDS)}")
+    if kind == "convnext":
+        return (EvalMode("ConvNeXt", "off"),)
+    return nsde_mode("single", sde.ensemble_size), nsde_mode("ensemble", sde.ensemble_size)
+
+
+def headline_mode(kind: str, sde: SDEConfig) -> EvalMode:
+    """The mode a model's headline numbers are given in: the baseline as it is, the NSDE in ``sde.eval_noise``."""
+    if kind == "convnext":
+        return eval_modes(kind, sde)[0]
+    return nsde_mode(sde.eval_noise, sde.ensemble_size)
+
+
+def default_noise_control() -> NoiseControl:
+    """The noise control used when none is given: ``nsde.eval_noise``."""
+    return eval_noise
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The model's outputs for ``x`` (on the CPU), computed in batches on ``device``, in its current mode."""
+    outputs = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    x: torch.Tensor,
+    mode: EvalMode,
+    *,
+    batch_size: int,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> torch.Tensor:
+    """Predicted classes of ``x`` ([N,1,F,T] in [0,1]) in ``mode``, batched, with seeded model noise; on the CPU."""
+    control = noise_control or default_noise_control()
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with seeded_rng(seed, device), control(model, mode.noise, mode.ensemble_size):
+            preds = [model(batch.to(device)).argmax(dim=1).cpu() for batch in x.split(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)

@@ -1,0 +1,45 @@
+"""The classifiers the book compares, by name: one config, one factory.
+
+``"convnext"`` is timm's ConvNeXt; ``"nsde"`` the same network with every residual connection an
+Euler–Maruyama step of a Neural SDE (``nsde``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import Field, field_validator
+from torch import nn
+
+from ..common.config import Section
+from ..common.errors import ConfigError
+from .convnext import ConvNeXtClassifier, convnext_variants, create_convnext
+from .nsde import NSDEConvNeXt, SDEConfig
+
+ModelKind = Literal["convnext", "nsde"]
+MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
+
+
+class ModelConfig(Section):
+    """The classifier: which timm ConvNeXt, its stochastic depth, and the NSDE's noise."""
+
+    variant: str = Field(default="convnext_atto", description="timm ConvNeXt architecture (random init)")
+    drop_path_rate: float = Field(default=0.0, ge=0.0, lt=1.0, description="timm's stochastic depth rate")
+    sde: SDEConfig = Field(default_factory=SDEConfig)
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, value: str) -> str:
+        if value not in convnext_variants():
+            raise ValueError(f"allowed variants: {', '.join(convnext_variants())}")
+        return value
+
+
+def build_model(kind: ModelKind, cfg: ModelConfig, num_classes: int) -> nn.Module:
+    """A randomly initialised ``"convnext"`` baseline or ``"nsde"`` model (weights from torch's seeded RNG)."""
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(MODEL_KINDS)}")
+    if num_classes < 2:
+        raise ConfigError(f"num_classes = {num_classes}: a classifier needs at least 2 classes")
+    net = create_convnext(cfg.variant, num_classes, cfg.drop_path_rate)
+    return ConvNeXtClassifier(net) if kind == "convnext" else NSDEConvNeXt(net, cfg.sde)

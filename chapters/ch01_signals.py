@@ -52,6 +52,7 @@ import nsdelib
 from nsdelib.common.seeding import generator
 from nsdelib.data import wiring
 from nsdelib.data.dataset import record_examples, sample_table
+from nsdelib.data.dsp import strongest_window
 from nsdelib.data.reference import accuracy_by_snr, logistic_baseline
 from nsdelib.data.signals import class_table
 from nsdelib.data.wiring import background_noise, draw_channel
@@ -97,7 +98,7 @@ fig, axes = plt.subplots(len(examples), 2, figsize=(11, 1.25 * len(examples)), s
 fig.subplots_adjust(left=0.16, right=0.98, top=0.96, bottom=0.06, hspace=0.15, wspace=0.12)
 for row, (name, rec) in enumerate(examples.items()):
     wave = rec.source[0].numpy()
-    start = int(np.argmax(np.convolve(wave**2, np.ones(span), mode="valid")))
+    start = strongest_window(rec.source[0], span)
     axes[row, 0].plot(t_ms, wave, lw=0.4, color="C0")
     axes[row, 0].axvspan(t_ms[start], t_ms[start + span - 1], color="C1", alpha=0.3)
     axes[row, 1].plot(t_ms[start : start + span] - t_ms[start], wave[start : start + span], lw=0.8, color="C0")

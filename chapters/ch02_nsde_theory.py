@@ -36,6 +36,7 @@ import torchsde
 from myst_nb import glue
 
 import nsdelib
+from nsdelib.models.diagnostics import noise_to_signal
 from nsdelib.models.noise_shapes import (
     brownian_noise,
     colour,
@@ -354,20 +355,11 @@ fig.tight_layout()
 # standard deviation to it.
 
 # %%
-rows = []
-for stage in range(len(nsde.net.stages)):
-    h_s = nsde.block_input(example, stage, 0)
-    f_s = residual_drift(nsde.net.stages[stage].blocks[0], h_s)
-    dw_s = white_noise_like(h_s)
-    row = {"stage": stage, "feature map": "×".join(map(str, h_s.shape[1:])), "std of h": h_s.std().item()}
-    for form in ("additive", "multiplicative", "dropout"):
-        row[f"{form}: std(gΔW)/std(h)"] = (diffusion(form, sigma, h_s, f_s) * dw_s).std().item() / h_s.std().item()
-    rows.append(row)
-noise_to_signal = pd.DataFrame(rows).set_index("stage")
-glue("dropout_ratio", float(noise_to_signal["dropout: std(gΔW)/std(h)"].max()), display=False)
-glue("additive_ratio_min", float(noise_to_signal["additive: std(gΔW)/std(h)"].min()), display=False)
-glue("additive_ratio_max", float(noise_to_signal["additive: std(gΔW)/std(h)"].max()), display=False)
-noise_to_signal
+ratios = noise_to_signal(nsde, example, forms=("additive", "multiplicative", "dropout"))
+glue("dropout_ratio", float(ratios["dropout: std(gΔW)/std(h)"].max()), display=False)
+glue("additive_ratio_min", float(ratios["additive: std(gΔW)/std(h)"].min()), display=False)
+glue("additive_ratio_max", float(ratios["additive: std(gΔW)/std(h)"].max()), display=False)
+ratios
 
 # %% [markdown]
 # At initialisation, timm sets every layer scale to $\gamma = 10^{-6}$, so $f(h)$ is tiny and the

@@ -55,7 +55,7 @@ from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
 from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.paper import PAPER_VALUES
-from nsdelib.report.plotting import show_spectrogram
+from nsdelib.report.plotting import accuracy_curves, show_spectrogram
 from nsdelib.report.stats import VERDICT_RULE, paired_verdicts, seed_intervals
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -130,25 +130,16 @@ curves = seed_intervals(sweep, ["noise", "level", "mode"])
 curves = curves.merge(sweep.groupby(["noise", "level"], as_index=False)["image_snr_db"].mean(), on=["noise", "level"])
 mode_order = [baseline_mode.name, single_mode.name, ensemble_mode.name]
 
-
-def plot_curves(ax: plt.Axes, frame: pd.DataFrame, x: str) -> None:
-    """Mean accuracy over seeds with its 95 % interval, one line per evaluation mode."""
-    for name, colour in zip(mode_order, sns.color_palette(n_colors=len(mode_order))):
-        line = frame[frame["mode"] == name].sort_values(x)
-        ax.plot(line[x], line["mean"], marker="o", color=colour, label=name)
-        ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=0.2, linewidth=0)
-    ax.axhline(1 / len(data.class_names), color="grey", linestyle=":", label="chance")
-
-
+chance = 1 / len(data.class_names)
 gaussian = curves[curves["noise"] == "gaussian"]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-plot_curves(axes[0], gaussian, "level")
+accuracy_curves(axes[0], gaussian, "level", mode_order, chance)
 axes[0].scatter([PAPER_VALUES["C2.noise_intensity"]], [PAPER_VALUES["C2.nsde_accuracy_at_noise"]], marker="*", s=160,
                 color="black", zorder=5, label="paper, NSDE")
 axes[0].set(xlabel="Gaussian noise std (spectrogram scale [0, 1])", ylabel="test accuracy",
             title="Accuracy against noise std", ylim=(0, 1.02))
 axes[0].set_xscale("symlog", linthresh=noise_cfg.gaussian_stds[0])
-plot_curves(axes[1], gaussian[gaussian["level"] > 0], "image_snr_db")
+accuracy_curves(axes[1], gaussian[gaussian["level"] > 0], "image_snr_db", mode_order, chance)
 axes[1].invert_xaxis()
 axes[1].set(xlabel="image SNR (dB), noise growing to the right", ylabel="test accuracy",
             title="The same, against SNR", ylim=(0, 1.02))
@@ -213,7 +204,7 @@ structured = curves[curves["noise"] != "gaussian"]
 kinds = list(noise_cfg.structured_kinds)
 fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(6 * max(len(kinds), 1), 4.2), squeeze=False)
 for ax, kind in zip(axes.flat, kinds):
-    plot_curves(ax, structured[structured["noise"] == kind], "level")
+    accuracy_curves(ax, structured[structured["noise"] == kind], "level", mode_order, chance)
     ax.set(xlabel=f"{kind} noise level (added amplitude, [0, 1] scale)", ylabel="test accuracy", title=kind, ylim=(0, 1.02))
 axes.flat[0].legend(fontsize=8, loc="lower left")
 fig.suptitle(f"Structured noise: mean and 95 % interval over {ctx.profile.n_seeds} seeds")

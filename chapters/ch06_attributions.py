@@ -43,7 +43,6 @@ device = "auto"
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -55,6 +54,7 @@ from nsdelib.evaluation.attributions import (
     ATTRIBUTION_METHODS,
     attribute_in_mode,
     cached_attribution_stability,
+    class_means,
     explained_attributions,
     frequency_profile,
     share_on_brightest,
@@ -162,17 +162,13 @@ pd.DataFrame({MODEL_LABELS[k]: {"mean share": i.mean, "95 % low": i.low, "95 % h
 # per true class (first seed), beside the share of the spectrogram's own energy in that row.
 
 # %%
-def per_class_profile(profiles: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
-    """Mean profile of each class (rows: classes)."""
-    return np.stack([profiles[labels == c].mean(0).numpy() for c in range(len(data.class_names))])
-
-
 labels = test.y[subset]
 energy = frequency_profile(test.x[subset])
-columns = {"spectrogram energy": per_class_profile(energy, labels)}
+n_classes = len(data.class_names)
+columns = {"spectrogram energy": class_means(energy, labels, n_classes)}
 for kind in KINDS:
     first_seed_attributions = explained[kind, runs[kind][0].seed][2]
-    columns[f"{MODEL_LABELS[kind]} IG"] = per_class_profile(frequency_profile(first_seed_attributions), labels)
+    columns[f"{MODEL_LABELS[kind]} IG"] = class_means(frequency_profile(first_seed_attributions), labels, n_classes)
 fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.8), sharey=True, layout="constrained")
 for ax, (title, profile_map) in zip(axes, columns.items()):
     drawn = ax.imshow(profile_map.T, origin="lower", aspect="auto", cmap="magma",

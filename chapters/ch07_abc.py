@@ -58,10 +58,9 @@ from nsdelib.book.provenance import announce_recorded, record_if_enabled
 from nsdelib.evaluation.abc import abc_seed_summary, abc_variants, cached_abc, mutation_probabilities
 from nsdelib.evaluation.attributions import explained_attributions
 from nsdelib.models.inference import headline_mode
-from nsdelib.report.claims import MODEL_LABELS, abc_claim
+from nsdelib.report.claims import MODEL_LABELS, abc_claim, abc_summary
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import show_spectrogram
-from nsdelib.report.stats import mean_interval
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -181,17 +180,7 @@ grid.set_axis_labels("ABC", "share of predictions")
 grid.set_titles("{col_name}, {row_name}");
 
 # %%
-summary_rows = []
-for (label, kind), group in per_seed.groupby(["variant", "model"], sort=False):
-    for column, name in (("abc_correct", "mean ABC, correct"), ("abc_incorrect", "mean ABC, wrong"),
-                         ("auroc_wrong", "AUROC, wrong vs right")):
-        interval = mean_interval(group[column].dropna()) if group[column].notna().any() else None
-        summary_rows.append({"variant": label, "model": MODEL_LABELS[kind], "quantity": name,
-                             "mean": interval.mean if interval else np.nan,
-                             "95 % low": interval.low if interval else np.nan,
-                             "95 % high": interval.high if interval else np.nan,
-                             "seeds": interval.n if interval else 0})
-summary = pd.DataFrame(summary_rows).set_index(["variant", "model", "quantity"])
+summary = abc_summary(per_seed)
 for kind in KINDS:
     auroc = summary.loc[("as written", MODEL_LABELS[kind], "AUROC, wrong vs right"), "mean"]
     glue(f"auroc_{kind}", f"{auroc:.2f}", display=False)  # text: "nan" when no seed had a wrong prediction

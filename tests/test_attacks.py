@@ -17,7 +17,6 @@ from nsdelib.evaluation.attacks import (
     attack_sweep,
     attack_sweeps,
     cached_attack_sweeps,
-    collapse_eps,
     perturbation_norms,
     random_direction,
     random_perturbation,
@@ -178,10 +177,3 @@ def test_every_profile_attacks_in_both_norms_with_eot(name) -> None:
     attack = get_profile(name).attack
     assert set(attack.epsilons) == {"L2", "Linf"}
     assert attack.eot_iter >= 2
-
-
-def test_collapse_eps_is_the_first_eps_at_or_below_the_threshold() -> None:
-    curve = pd.DataFrame({"eps": [0.0, 0.5, 1.0, 2.0], "mean": [0.9, 0.3, 0.04, 0.0]})
-    assert collapse_eps(curve) == 1.0
-    assert collapse_eps(curve, threshold=0.5) == 0.5
-    assert collapse_eps(curve.assign(mean=0.5)) is None

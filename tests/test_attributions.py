@@ -253,3 +253,14 @@ def test_models_are_explained_in_their_headline_mode() -> None:
     assert (convnext.noise, attribution_noise(convnext)) == ("off", "off")
     assert (ensemble.noise, ensemble.ensemble_size, attribution_noise(ensemble)) == ("ensemble", 6, "single")
     assert headline_mode("nsde", SDEConfig.build(eval_noise="off")).noise == "off"
+
+
+def test_class_means_average_the_rows_of_each_class() -> None:
+    import numpy as np
+
+    from nsdelib.evaluation.attributions import class_means
+
+    values = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]])
+    means = class_means(values, torch.tensor([0, 0, 2]), n_classes=3)
+    assert np.allclose(means[0], [2.0, 1.0]) and np.allclose(means[2], [5.0, 5.0])
+    assert np.isnan(means[1]).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from nsdelib.data.dsp import (
@@ -50,3 +51,14 @@ def test_gate_and_power_normalisation() -> None:
     assert gate[:20].max() == 0 and gate[30:55].min() == 1 and gate[61:].max() == 0
     x = normalise_power(torch.stack([torch.randn(100), torch.zeros(100)]), torch.tensor([4.0, 4.0]))
     assert math.isclose(float(x[0].square().mean()), 4.0, rel_tol=1e-5) and x[1].abs().max() == 0
+
+
+def test_strongest_window_finds_the_burst() -> None:
+    from nsdelib.data.dsp import strongest_window
+
+    record = torch.zeros(1000)
+    record[600:650] = torch.tensor([1.0, -1.0]).repeat(25)
+    assert strongest_window(record, 50) == 600
+    assert strongest_window(record, 1000) == 0
+    with pytest.raises(ValueError, match="window of 1001 samples does not fit a record of 1000"):
+        strongest_window(record, 1001)

@@ -107,3 +107,11 @@ def scatter_events(
 def uniform(n: int, low: float | torch.Tensor, high: float | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """``n`` float32 draws, uniform between ``low`` and ``high`` (scalars or ``[n]`` tensors)."""
     return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def strongest_window(x: torch.Tensor, span: int) -> int:
+    """Start of the ``span`` consecutive samples of one record ``[L]`` with the most energy."""
+    if not 1 <= span <= x.shape[-1]:
+        raise ValueError(f"window of {span} samples does not fit a record of {x.shape[-1]}")
+    energy = torch.nn.functional.conv1d(x.double().square().view(1, 1, -1), torch.ones(1, 1, span, dtype=torch.float64))
+    return int(energy.argmax())

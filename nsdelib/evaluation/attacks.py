@@ -274,15 +274,6 @@ def attack_sweeps(
     return pd.concat(tables, ignore_index=True)
 
 
-def collapse_eps(curve: pd.DataFrame, threshold: float = 0.05) -> float | None:
-    """The smallest ε > 0 at which a robust-accuracy curve (columns ``eps``, ``mean``) is at most ``threshold``.
-
-    None if the model never collapses within the sweep.
-    """
-    collapsed = curve[(curve["eps"] > 0) & (curve["mean"] <= threshold)]
-    return float(collapsed["eps"].min()) if len(collapsed) else None
-
-
 def cached_attack_sweeps(
     store: ArtifactStore,
     cfg: AttackConfig,
@@ -302,3 +293,59 @@ def cached_attack_sweeps(
     return cached_subset_sweep(
         store, "attack_sweep", cfg, attack_sweeps, model, x, y, modes, seed=seed, noise_control=noise_control
     )
+
+
+class SanityCheckFailed(AssertionError):
+    """An attack sweep failed a sanity check: its robust accuracies cannot be trusted as they are."""
+
+
+def norm_bound_check(table: pd.DataFrame) -> pd.Series:
+    """Per (model, attack, norm): whether every attacked sample stayed within ε.
+
+    Only rows where samples were attacked count: a budget at which nothing was attacked is no
+    evidence that the projection works. A curve without any attacked sample is reported as False.
+    """
+    attacked = table[(table["eps"] > 0) & (table["n_attacked"] > 0)]
+    ok = attacked.groupby(["model", "attack", "norm"])["within_bound"].all()
+    curves = table[table["eps"] > 0].groupby(["model", "attack", "norm"]).size().index
+    return ok.reindex(curves, fill_value=False).rename("within bound")
+
+
+def sanity_checks(table: pd.DataFrame) -> pd.DataFrame:
+    """The checks of a set of attack sweeps, one row per (model, attack, norm).
+
+    ``within bound`` (``norm_bound_check``), the largest ratio of perturbation norm to ε, the share
+    of (ε, mode, seed) points where the attack did at least as well as random noise of the same
+    norm, and the mean accuracy left at the largest ε of the norm.
+    """
+    attacked = table[table["eps"] > 0]
+    keys = [attacked["model"], attacked["attack"], attacked["norm"]]
+    largest = table[table["eps"] == table.groupby("norm")["eps"].transform("max")]
+    return pd.DataFrame({
+        "within bound": norm_bound_check(table),
+        "largest norm / ε": (attacked["max_norm"] / attacked["eps"]).groupby(keys).max(),
+        "attack ≤ random noise": (attacked["accuracy"] <= attacked["random_accuracy"]).groupby(keys).mean(),
+        "accuracy at largest ε": largest.groupby(["model", "attack", "norm"])["accuracy"].mean(),
+    })
+
+
+def check_attacks(table: pd.DataFrame, baseline: str, threshold: float = 0.05) -> pd.DataFrame:
+    """``sanity_checks`` of the sweeps, raising SanityCheckFailed if one fails; the table otherwise.
+
+    Fails when an attacked sample left its norm ball, when random noise of the same norm beats the
+    attack on average over seeds at some (norm, mode, ε), or when the undefended ``baseline`` model
+    keeps more than ``threshold`` accuracy at the largest ε of a norm (the sweep is then too short).
+    """
+    checks = sanity_checks(table)
+    if not checks["within bound"].all():
+        raise SanityCheckFailed(f"adversarial examples exceed their norm bound: {list(checks.index[~checks['within bound']])}")
+    mean = table[table["eps"] > 0].groupby(["attack", "norm", "mode", "eps"])[["accuracy", "random_accuracy"]].mean()
+    beaten = mean[mean["accuracy"] > mean["random_accuracy"] + 1e-9]
+    if len(beaten):
+        raise SanityCheckFailed(f"random noise beat the attack on average at {list(beaten.index)}")
+    left = checks.xs(baseline, level="model")["accuracy at largest ε"]
+    if (left > threshold).any():
+        raise SanityCheckFailed(
+            f"{baseline} keeps {left.max():.1%} accuracy at the largest ε (more than {threshold:.0%}): extend the sweep"
+        )
+    return checks

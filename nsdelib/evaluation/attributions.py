@@ -378,3 +378,8 @@ def frequency_profile(attributions: Tensor) -> Tensor:
     """Per input, the share of Σ|A| in each frequency row of ``[N, 1, F, T]`` maps; shape ``[N, F]``, rows sum to 1."""
     rows = attributions.abs().sum(dim=(1, 3))
     return rows / rows.sum(1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny)
+
+
+def class_means(values: Tensor, labels: Tensor, n_classes: int) -> np.ndarray:
+    """Mean of per-input rows ``values [N, F]`` over the inputs of each class: ``[n_classes, F]`` (NaN for an absent class)."""
+    return np.stack([values[labels == c].mean(0).numpy() for c in range(n_classes)])

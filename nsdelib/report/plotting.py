@@ -13,6 +13,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -94,3 +96,20 @@ def spectrogram_grid(
         bar = fig.add_axes((1 - 0.7 / width, 0.3, 0.15 / width, 0.4))
         fig.colorbar(drawn, cax=bar, label=colorbar_label)
     return fig
+
+
+def accuracy_curves(
+    ax: Axes, curves: pd.DataFrame, x: str, order: Sequence[str], chance: float | None = None
+) -> None:
+    """Mean accuracy with its 95 % interval over seeds against ``x``, one line per evaluation mode.
+
+    ``curves`` has columns ``mode``, ``x``, ``mean``, ``low`` and ``high`` (``report.stats.seed_intervals``);
+    modes are drawn in ``order`` with a fixed colour each, the bands clipped to [0, 1]; ``chance``
+    adds a dotted line at the chance accuracy.
+    """
+    for name, colour in zip(order, sns.color_palette(n_colors=len(order))):
+        line = curves[curves["mode"] == name].sort_values(x)
+        ax.plot(line[x], line["mean"], marker="o", color=colour, label=name)
+        ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=0.2, linewidth=0)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label="chance")

@@ -1,0 +1,65 @@
+"""Measuring the NSDE's noise: noise-to-signal ratios inside the network and the flip rate at its output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+import pytest
+import torch
+from torch import nn
+
+from nsdelib.models.diagnostics import flip_rate, noise_to_signal
+from nsdelib.models.registry import ModelConfig, build_model
+
+
+class CoinFlip(nn.Module):
+    """Two classes; with noise on, each pass picks one at random (P = 1/2): two passes disagree half the time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.noisy = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = torch.randn(len(x)) if self.noisy else torch.ones(len(x))
+        return torch.stack([score, torch.zeros(len(x))], dim=1) + 0 * self.weight
+
+
+@contextmanager
+def coin_control(model: CoinFlip, mode: str, ensemble_size: int | None) -> Iterator[None]:
+    model.noisy = mode != "off"
+    try:
+        yield
+    finally:
+        model.noisy = True
+
+
+def test_flip_rate_of_a_fair_coin_is_one_half_and_of_a_deterministic_model_zero() -> None:
+    x = torch.zeros(4000, 1, 2, 2)
+    rate = flip_rate(CoinFlip(), x, batch_size=1000, seed=0, noise_control=coin_control)
+    assert rate == pytest.approx(0.5, abs=0.03)  # binomial s.d. at n = 4000 is 0.008
+    assert flip_rate(CoinFlip(), x, batch_size=1000, seed=0, noise_control=coin_control) == rate
+    deterministic = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    assert flip_rate(deterministic, x, batch_size=1000, seed=0, noise_control=lambda *_: nullcontext()) == 0.0
+
+
+def nsde(sigma: float, diffusion: str) -> nn.Module:
+    torch.manual_seed(0)
+    cfg = ModelConfig.build(sde={"sigma": sigma, "diffusion": diffusion})
+    return build_model("nsde", cfg, num_classes=3).eval()
+
+
+def test_noise_to_signal_is_sigma_for_multiplicative_noise_and_grows_with_sigma() -> None:
+    x = torch.rand(2, 1, 32, 32)
+    torch.manual_seed(1)
+    table = noise_to_signal(nsde(0.2, "multiplicative"), x, first_only=False)
+    assert list(table.index.names) == ["stage", "block"] and len(table) == 2 + 2 + 6 + 2  # convnext_atto's blocks
+    ratios = table["multiplicative: std(gΔW)/std(h)"]
+    assert ratios.between(0.15, 0.25).all(), "σ·h·ξ has about σ times the spread of h"
+    torch.manual_seed(1)
+    small = noise_to_signal(nsde(0.1, "additive"), x)["additive: std(gΔW)/std(h)"]
+    torch.manual_seed(1)
+    large = noise_to_signal(nsde(0.4, "additive"), x)["additive: std(gΔW)/std(h)"]
+    assert list(small.index) == [(s, 0) for s in range(4)]
+    assert torch.allclose(torch.tensor(large.to_numpy()), 4 * torch.tensor(small.to_numpy()), rtol=1e-5)

@@ -63,3 +63,33 @@ def test_noise_to_signal_is_sigma_for_multiplicative_noise_and_grows_with_sigma(
     large = noise_to_signal(nsde(0.4, "additive"), x)["additive: std(gΔW)/std(h)"]
     assert list(small.index) == [(s, 0) for s in range(4)]
     assert torch.allclose(torch.tensor(large.to_numpy()), 4 * torch.tensor(small.to_numpy()), rtol=1e-5)
+
+
+def test_relative_noise_keeps_its_size_when_the_stream_is_scaled_up() -> None:
+    from nsdelib.models.nsde import diffusion
+
+    torch.manual_seed(0)
+    h, dw = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
+    for form in ("relative", "multiplicative"):
+        small = (diffusion(form, 0.3, h) * dw).std() / h.std()
+        large = (diffusion(form, 0.3, 10 * h) * dw).std() / (10 * h).std()
+        assert torch.isclose(small, large, rtol=1e-5), form
+    fixed = (diffusion("additive", 0.3, h) * dw).std()
+    assert torch.isclose(fixed / (10 * h).std(), fixed / h.std() / 10), "fixed additive noise shrinks relative to h"
+    rms = diffusion("relative", 1.0, h)
+    assert rms.shape == (3, 1, 1, 1) and torch.allclose(rms.flatten(), h.square().mean(dim=(1, 2, 3)).sqrt())
+    h.requires_grad_(True)
+    assert not diffusion("relative", 0.3, h).requires_grad, "no gradient flows through the RMS"
+
+
+def test_the_noise_augmented_control_is_noisy_in_training_only() -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig.build(input_noise_std=0.2)
+    control, baseline = build_model("convnext_noise", cfg, 3), build_model("convnext", cfg, 3)
+    baseline.load_state_dict(control.state_dict())
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.equal(control.eval()(x), baseline.eval()(x))
+    assert not torch.equal(control.train()(x), baseline.train()(x))
+    quiet = build_model("convnext_noise", cfg.replace(input_noise_std=0.0), 3)
+    quiet.load_state_dict(control.state_dict())
+    assert torch.equal(quiet.train()(x), baseline.train()(x))

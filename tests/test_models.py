@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 import torchsde
+from pydantic import ValidationError
 
 from nsdelib.common.errors import ConfigError
 from nsdelib.models.convnext import ConvNeXtClassifier
@@ -67,7 +69,7 @@ def test_invalid_config_names_the_field(values: dict, field: str) -> None:
 
 
 def test_build_model_rejects_unknown_kind_and_too_few_classes() -> None:
-    with pytest.raises(ConfigError, match="allowed kinds: convnext, nsde"):
+    with pytest.raises(ConfigError, match="allowed kinds: convnext, convnext_noise, nsde"):
         build_model("resnet", ModelConfig(), CLASSES)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="at least 2 classes"):
         build_model("nsde", ModelConfig(), 1)
@@ -100,7 +102,7 @@ def test_noise_changes_the_logits_and_drift_only_equals_the_baseline() -> None:
 
 
 @pytest.mark.parametrize("shape", ["white", "coloured", "scale_map"])
-@pytest.mark.parametrize("form", ["additive", "multiplicative", "dropout"])
+@pytest.mark.parametrize("form", ["additive", "relative", "multiplicative", "dropout"])
 @pytest.mark.parametrize("steps", [1, 4])
 def test_fast_forward_equals_torchsde_euler_on_the_same_brownian_path(shape: str, form: str, steps: int) -> None:
     _, nsde = pair(sigma=0.3, diffusion=form, noise_shape=shape, steps_per_block=steps)
@@ -149,7 +151,7 @@ def test_ensemble_returns_log_mean_softmax_of_k_stochastic_passes() -> None:
     torch.manual_seed(9)
     ensemble = nsde(x)
     torch.manual_seed(9)
-    passes = nsde.logits(x.repeat(k, 1, 1, 1), noisy=True).reshape(k, 3, CLASSES).softmax(dim=-1)
+    passes = torch.stack([nsde.logits(x, noisy=True).softmax(dim=-1) for _ in range(k)])
     torch.testing.assert_close(ensemble, passes.mean(dim=0).log())
     torch.testing.assert_close(ensemble.exp().sum(dim=-1), torch.ones(3))
 
@@ -197,9 +199,23 @@ def test_scale_map_is_validated_and_needs_the_scale_map_shape() -> None:
         set_noise_scale_map(white, torch.ones(SIZE, SIZE))
     set_noise_scale_map(baseline, torch.ones(SIZE, SIZE))  # no noise to shape: a no-op
     _, shaped = pair(noise_shape="scale_map")
-    for bad in (torch.ones(1, SIZE, SIZE), -torch.ones(SIZE, SIZE), torch.zeros(SIZE, SIZE)):
-        with pytest.raises(ConfigError, match="noise scale map"):
+    with pytest.raises(ConfigError, match=r"noise scale map must be a 2-D \[F, T\] tensor, got shape \(1, 32, 32\)"):
+        set_noise_scale_map(shaped, torch.ones(1, SIZE, SIZE))
+    nan = torch.ones(SIZE, SIZE)
+    nan[0, 0] = float("nan")
+    for bad in (-torch.ones(SIZE, SIZE), torch.zeros(SIZE, SIZE), nan):
+        with pytest.raises(ConfigError, match="noise scale map must be finite, non-negative and not all zero"):
             set_noise_scale_map(shaped, bad)
+
+
+def test_nsde_refuses_blocks_without_identity_shortcuts_and_unknown_blocks() -> None:
+    baseline, nsde = pair()
+    net = copy.deepcopy(baseline.net)
+    net.stages[1].blocks[0].shortcut = torch.nn.Conv2d(80, 80, 1)
+    with pytest.raises(ConfigError, match="the NSDE needs ConvNeXt blocks with identity shortcuts"):
+        NSDEConvNeXt(net, SDEConfig())
+    with pytest.raises(IndexError, match="no block 2 in stage 1"):
+        nsde.block_input(spectrograms(1), stage=1, index=2)
 
 
 def test_training_step_backpropagates_through_the_noise() -> None:
@@ -213,6 +229,6 @@ def test_training_step_backpropagates_through_the_noise() -> None:
 
 def test_sde_config_defaults_are_valid_and_frozen() -> None:
     cfg = SDEConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="Instance is frozen"):
         cfg.sigma = 1.0  # type: ignore[misc]
     assert cfg.replace(sigma=0.2).sigma == 0.2

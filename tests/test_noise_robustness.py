@@ -23,6 +23,7 @@ from nsdelib.evaluation.input_noise import (
 from nsdelib.evaluation.sweeps import content_digest, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
 from nsdelib.models.nsde import SDEConfig
+from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.stats import paired_verdicts, seed_intervals
 
 STOCHASTIC = (EvalMode("single pass", "single"), EvalMode("ensemble", "ensemble", 8))
@@ -73,6 +74,11 @@ def test_narrowband_noise_adds_one_steady_frequency_line_per_sample() -> None:
     assert (lit_rows.sum(dim=1) == 1).all()
     assert noisy.sum().item() == pytest.approx(50 * 16 * 0.4, rel=1e-5)
     assert lit_rows.float().argmax(dim=1).unique().numel() > 1, "the interferer's frequency is drawn per sample"
+
+
+def test_unknown_noise_kind_names_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match="unknown noise kind 'pink'; allowed kinds: gaussian, impulsive, narrowband"):
+        noise_pattern((2, 1, 8, 8), "pink", generator())  # type: ignore[arg-type]
 
 
 def test_image_snr_in_db() -> None:
@@ -175,10 +181,14 @@ def test_stratified_subset_keeps_class_balance_and_is_fixed() -> None:
 def test_model_eval_modes_and_content_digest() -> None:
     sde = SDEConfig.build(ensemble_size=10)
     assert [m.noise for m in eval_modes("convnext", sde)] == ["off"]
-    single, ensemble = eval_modes("nsde", sde)
+    assert [m.name for m in eval_modes("convnext_noise", sde)] == ["ConvNeXt + input noise"]
+    off, single, ensemble = eval_modes("nsde", sde)
+    assert (off.noise, off.name) == ("off", "NSDE, noise off")
     assert (single.noise, ensemble.noise, ensemble.ensemble_size) == ("single", "ensemble", 10)
-    with pytest.raises(ValueError, match="ensemble_size"):
+    with pytest.raises(ValueError, match="evaluation mode 'bad': an ensemble needs ensemble_size >= 1"):
         EvalMode("bad", "ensemble")
+    with pytest.raises(ConfigError, match=f"unknown model kind 'resnet'; allowed kinds: {', '.join(MODEL_KINDS)}$"):
+        eval_modes("resnet", sde)
     a, b = ToyNet(), ToyNet()
     assert content_digest(a) != content_digest(b)
     b.load_state_dict(a.state_dict())

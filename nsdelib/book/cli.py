@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from ..common.errors import ArtifactError, ConfigError
+from .calibrate import record, run_sweep
+from .context import setup
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 
@@ -28,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
         sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     commands.add_parser("list", help="list the chapters in reading order")
+    text = "train and measure the calibration sweep's points (resumable), or --record what is done"
+    sub = commands.add_parser("calibrate", help=text, description=text)
+    sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
+    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
+    sub.add_argument("--workers", type=int, default=1, help="workers sharing the points (default 1)")
+    sub.add_argument("--record", action="store_true", help="only record the points already measured")
     return parser
 
 
@@ -38,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(toc_entries()))
         return 0
     start = time.perf_counter()
+    if args.command == "calibrate":
+        return _calibrate(args)
     try:
         stage = run_book(
             entries=(args.chapters or None) if args.command == "run" else None,
@@ -56,6 +67,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nsdebook: {exc}", file=sys.stderr)
         return 1
     print(f"finished in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """``nsdebook calibrate``: one worker's share of the sweep, or the record of what is done."""
+    try:
+        if not 0 <= args.worker < args.workers:
+            raise ConfigError(f"--worker {args.worker} must lie in [0, --workers = {args.workers})")
+        ctx = setup(profile=args.profile, seed=0, device=args.device)
+        if args.record:
+            result = record(ctx)
+            print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
+                  f"choice: {result['choice']}")
+        else:
+            run_sweep(ctx, args.worker, args.workers)
+    except (ConfigError, ArtifactError) as exc:
+        print(f"nsdebook: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

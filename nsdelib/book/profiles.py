@@ -18,6 +18,7 @@ from ..data.dataset import DataConfig
 from ..evaluation.abc import ABCConfig
 from ..evaluation.attacks import AttackConfig
 from ..evaluation.attributions import AttributionConfig
+from ..evaluation.calibration import CalibrationConfig
 from ..evaluation.input_noise import NoiseSweepConfig
 from ..models.registry import ModelConfig
 from ..training.trainer import TrainConfig
@@ -41,23 +42,38 @@ class Profile(Section):
     noise: NoiseSweepConfig
     attack: AttackConfig
     model: ModelConfig
+    calibration: CalibrationConfig
 
+
+#: What every profile shares; each profile below changes only what differs (merged key by key).
+#: The NSDE's noise (relative diffusion, Brownian-shaped, σ) and the control's input-noise std are
+#: set at the ``paper`` scale by the calibration rule of ``evaluation.calibration`` (chapter 3); a
+#: test holds them equal to what the recorded sweep chooses once it is complete.
+BASE: dict[str, Any] = {
+    "model": {
+        "variant": "convnext_atto", "drop_path_rate": 0.0, "input_noise_std": 0.1,
+        "sde": {
+            "sigma": 0.2, "diffusion": "relative", "noise_shape": "coloured", "spectral_exponent": 2.0,
+            "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 8,
+        },
+    },
+    "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
+    "calibration": {"sigmas": (0.05, 0.1, 0.2, 0.4, 0.8), "input_noise_stds": (0.05, 0.1, 0.2, 0.4)},
+    "attack": {"epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
+               "steps": 10, "n_restarts": 1, "eot_iter": 4},
+}
 
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": {
         "name": "ci",
-        "data": {"n_samples": 240, "image_rows": 32, "image_cols": 32},
-        "train": {"epochs": 4, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 0.5},
-        "model": {
-            "variant": "convnext_atto", "drop_path_rate": 0.0,
-            "sde": {
-                "sigma": 0.1, "diffusion": "additive", "noise_shape": "white", "spectral_exponent": 2.0,
-                "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 2,
-            },
-        },
         "description": "smallest scale: seconds per chapter; used by the tests and CI",
         "n_seeds": 2,
         "record_results": False,
+        "data": {"n_samples": 240, "image_rows": 32, "image_cols": 32},
+        "train": {"epochs": 4, "batch_size": 32, "warmup_epochs": 0.5},
+        "model": {"sde": {"ensemble_size": 2}},
+        "calibration": {"sigmas": (0.1, 0.4), "input_noise_stds": (0.1, 0.4), "forms": ("relative",),
+                        "shapes": ("coloured",), "subset_size": 16, "attack_steps": 2},
         "attribution": {
             "ig_steps": 4, "smoothgrad_samples": 4, "noise_draws": 2,
             "perturbation_levels": (0.05, 0.1), "subset_size": 8, "batch_size": 64,
@@ -66,25 +82,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "noise": {
             "gaussian_stds": (0.05, 0.2, 1.0), "structured_levels": (0.2, 1.0), "subset_size": 32, "batch_size": 64,
         },
-        "attack": {
-            "epsilons": {"L2": (0.5, 2.0, 8.0), "Linf": (0.01, 0.05, 0.3)},
-            "steps": 5, "n_restarts": 1, "eot_iter": 2, "subset_size": 16, "batch_size": 64,
-        },
+        "attack": {"epsilons": {"L2": (0.5, 2.0, 8.0), "Linf": (0.01, 0.05, 0.3)}, "steps": 5, "eot_iter": 2,
+                   "subset_size": 16, "batch_size": 64},
     },
     "quick": {
         "name": "quick",
-        "data": {"n_samples": 2000, "image_rows": 64, "image_cols": 64},
-        "train": {"epochs": 10, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
-        "model": {
-            "variant": "convnext_atto", "drop_path_rate": 0.0,
-            "sde": {
-                "sigma": 0.1, "diffusion": "additive", "noise_shape": "white", "spectral_exponent": 2.0,
-                "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 4,
-            },
-        },
         "description": "default: minutes per chapter on a laptop CPU",
         "n_seeds": 2,
         "record_results": False,
+        "data": {"n_samples": 2000, "image_rows": 64, "image_cols": 64},
+        "train": {"epochs": 10},
+        "model": {"sde": {"ensemble_size": 4}},
         "attribution": {
             "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
             "perturbation_levels": (0.02, 0.05, 0.1), "subset_size": 16, "batch_size": 64,
@@ -94,25 +102,15 @@ PROFILES: dict[str, dict[str, Any]] = {
             "gaussian_stds": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 1.0),
             "subset_size": 160, "batch_size": 160,
         },
-        "attack": {
-            "epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
-            "steps": 10, "n_restarts": 1, "eot_iter": 4, "subset_size": 48, "batch_size": 48,
-        },
+        "attack": {"subset_size": 48, "batch_size": 48},
     },
     "paper": {
         "name": "paper",
-        "data": {"n_samples": 10000, "image_rows": 64, "image_cols": 64},
-        "train": {"epochs": 8, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
-        "model": {
-            "variant": "convnext_atto", "drop_path_rate": 0.0,
-            "sde": {
-                "sigma": 0.1, "diffusion": "additive", "noise_shape": "white", "spectral_exponent": 2.0,
-                "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 8,
-            },
-        },
         "description": "the scale of the paper: 10,000 spectrograms and the full evaluation",
-        "n_seeds": 3,
+        "n_seeds": 5,
         "record_results": True,
+        "data": {"n_samples": 10000, "image_rows": 64, "image_cols": 64},
+        "train": {"epochs": 12},
         "attribution": {
             "ig_steps": 16, "smoothgrad_samples": 8, "noise_draws": 2,
             "perturbation_levels": (0.02, 0.05, 0.1), "subset_size": 48, "batch_size": 64,
@@ -122,19 +120,24 @@ PROFILES: dict[str, dict[str, Any]] = {
             "gaussian_stds": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 0.6, 1.0),
             "subset_size": 192, "batch_size": 96,
         },
-        "attack": {
-            "epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
-            "steps": 10, "n_restarts": 1, "eot_iter": 4, "subset_size": 64, "batch_size": 64,
-        },
+        "attack": {"subset_size": 64, "batch_size": 64},
     },
 }
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied key by key, recursing into nested sections."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def get_profile(name: str, **overrides: Any) -> Profile:
     """Return the validated profile ``name``; ``overrides`` replace top-level fields (validated too)."""
     if name not in PROFILES:
         raise ConfigError(f"unknown profile {name!r}; allowed profiles: {', '.join(PROFILE_NAMES)}")
-    raw = {**PROFILES[name], **overrides}
+    raw = {**merged(BASE, PROFILES[name]), **overrides}
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:

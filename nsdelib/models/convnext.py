@@ -41,3 +41,21 @@ class ConvNeXtClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(scale_input(x))
+
+
+class NoiseAugmentedConvNeXt(ConvNeXtClassifier):
+    """The control for the NSDE: the same ConvNeXt, trained on inputs with Gaussian noise added.
+
+    In training mode every input gets N(0, ``noise_std``²) noise per pixel on the [0, 1] scale,
+    clipped back to [0, 1] (the range the models see); in evaluation mode it is the plain ConvNeXt.
+    Cheap data augmentation is the first thing the NSDE's robustness has to beat.
+    """
+
+    def __init__(self, net: ConvNeXt, noise_std: float) -> None:
+        super().__init__(net)
+        self.noise_std = noise_std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.noise_std > 0:
+            x = (x + self.noise_std * torch.randn_like(x)).clamp(0.0, 1.0)
+        return super().forward(x)

@@ -31,7 +31,7 @@ from ..common.errors import ConfigError
 from .convnext import scale_input
 from .noise_shapes import ColouredBrownian, colour, white_noise_like
 
-DiffusionForm = Literal["additive", "multiplicative", "dropout"]
+DiffusionForm = Literal["additive", "relative", "multiplicative", "dropout"]
 NoiseShape = Literal["white", "coloured", "scale_map"]
 EvalNoise = Literal["off", "single", "ensemble"]
 
@@ -50,7 +50,9 @@ class SDEConfig(Section):
 
     sigma: float = Field(default=0.1, ge=0.0, le=5.0, description="noise scale σ of the diffusion g")
     diffusion: DiffusionForm = Field(
-        default="additive", description="g(h) = σ (additive), σ·h (multiplicative) or σ·f(h) (dropout-like)"
+        default="additive",
+        description="g(h) = σ (additive), σ·RMS(h) (relative: per sample, no gradient through the RMS), "
+        "σ·h (multiplicative) or σ·f(h) (dropout-like)",
     )
     noise_shape: NoiseShape = Field(
         default="white",
@@ -84,10 +86,20 @@ def diffusion(
     drift: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
 ) -> torch.Tensor | float:
-    """g(h) for Liu et al.'s three forms (``drift`` is f(h), needed by the dropout-like one), times a scale map."""
+    """g(h) for the diffusion ``form`` (``drift`` is f(h), needed by the dropout-like one), times a scale map.
+
+    Liu et al.'s additive, multiplicative and dropout-like forms, and ``relative``: additive noise
+    scaled by the root mean square of each sample's feature map, σ·RMS(h), with no gradient through
+    the RMS. A LayerNorm network can make fixed additive noise negligible by growing its residual
+    stream; noise relative to the stream (relative, multiplicative) keeps its size whatever the scale.
+    """
     amplitude = sigma if scale is None else sigma * scale
     if form == "additive":
         return amplitude
+    if form == "relative":
+        # flatten(1) reads h in NCHW order whatever its memory layout, so the sum is the same as torchsde's
+        rms = h.detach().flatten(1).square().mean(dim=1).sqrt()
+        return amplitude * rms.view(-1, *[1] * (h.dim() - 1))
     if form == "multiplicative":
         return amplitude * h
     return amplitude * drift
@@ -211,8 +223,9 @@ class NSDEConvNeXt(nn.Module):
         if self.training or not noisy or self.sde.eval_noise == "single":
             return self.logits(x, noisy)
         k = self.sde.ensemble_size
-        logits = self.logits(x.repeat(k, 1, 1, 1), noisy=True).reshape(k, x.shape[0], -1)
-        return torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(k)
+        # K passes over the batch one after another: a K-fold batch costs more memory and, on the CPU, more time
+        log_probs = torch.stack([self.logits(x, noisy=True).log_softmax(dim=-1) for _ in range(k)])
+        return torch.logsumexp(log_probs, dim=0) - math.log(k)
 
     def logits(self, x: torch.Tensor, noisy: bool) -> torch.Tensor:
         """One pass through the network, with Brownian increments (``noisy``) or drift only."""

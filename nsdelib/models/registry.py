@@ -1,7 +1,8 @@
 """The classifiers the book compares, by name: one config, one factory.
 
-``"convnext"`` is timm's ConvNeXt; ``"nsde"`` the same network with every residual connection an
-Euler–Maruyama step of a Neural SDE (``nsde``).
+``"convnext"`` is timm's ConvNeXt; ``"convnext_noise"`` the same network trained with Gaussian
+input-noise augmentation (the control); ``"nsde"`` the same network with every residual connection
+an Euler–Maruyama step of a Neural SDE (``nsde``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from torch import nn
 
 from ..common.config import Section
 from ..common.errors import ConfigError
-from .convnext import ConvNeXtClassifier, convnext_variants, create_convnext
+from .convnext import ConvNeXtClassifier, NoiseAugmentedConvNeXt, convnext_variants, create_convnext
 from .nsde import NSDEConvNeXt, SDEConfig
 
-ModelKind = Literal["convnext", "nsde"]
+ModelKind = Literal["convnext", "convnext_noise", "nsde"]
 MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
 
 
@@ -26,6 +27,10 @@ class ModelConfig(Section):
     variant: str = Field(default="convnext_atto", description="timm ConvNeXt architecture (random init)")
     drop_path_rate: float = Field(default=0.0, ge=0.0, lt=1.0, description="timm's stochastic depth rate")
     sde: SDEConfig = Field(default_factory=SDEConfig)
+    input_noise_std: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="std of the Gaussian input noise the 'convnext_noise' control is trained with ([0, 1] scale)",
+    )
 
     @field_validator("variant")
     @classmethod
@@ -36,10 +41,14 @@ class ModelConfig(Section):
 
 
 def build_model(kind: ModelKind, cfg: ModelConfig, num_classes: int) -> nn.Module:
-    """A randomly initialised ``"convnext"`` baseline or ``"nsde"`` model (weights from torch's seeded RNG)."""
+    """A randomly initialised model of ``kind`` (weights from torch's seeded RNG; the same for every kind)."""
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(MODEL_KINDS)}")
     if num_classes < 2:
         raise ConfigError(f"num_classes = {num_classes}: a classifier needs at least 2 classes")
     net = create_convnext(cfg.variant, num_classes, cfg.drop_path_rate)
-    return ConvNeXtClassifier(net) if kind == "convnext" else NSDEConvNeXt(net, cfg.sde)
+    if kind == "convnext":
+        return ConvNeXtClassifier(net)
+    if kind == "convnext_noise":
+        return NoiseAugmentedConvNeXt(net, cfg.input_noise_std)
+    return NSDEConvNeXt(net, cfg.sde)

@@ -11,7 +11,7 @@ import pandas as pd
 from .paper import PAPER_VALUES
 from .stats import Verdict, mean_interval, paired_verdict, paired_verdicts
 
-MODEL_LABELS = {"convnext": "ConvNeXt", "nsde": "NSDE-ConvNeXt"}
+MODEL_LABELS = {"convnext": "ConvNeXt", "convnext_noise": "ConvNeXt + input noise", "nsde": "NSDE-ConvNeXt"}
 
 
 def interval_row(label: str, values: Sequence[float], paper: float | None) -> dict[str, object]:

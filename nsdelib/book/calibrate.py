@@ -1,0 +1,81 @@
+"""Running the calibration sweep of ``evaluation.calibration`` at a profile, resumably, and recording it.
+
+Each point is an artifact (its trained model and its measured row), so a sweep that is stopped picks
+up where it was; ``workers`` processes can share the points (worker ``i`` takes every ``workers``-th
+one, in the order of ``priority``), and ``record`` collects whatever points exist into
+``results/<profile>/calibration.json`` with provenance, saying which are still missing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..common.errors import ConfigError
+from ..evaluation.calibration import CalibrationConfig, choose_settings, measure_point, sweep_points
+from ..models.registry import ModelConfig, ModelKind
+from ..report.paper import PAPER_VALUES
+from .context import Context
+from .provenance import provenance, record_result
+
+#: The paper's clean-accuracy cost of the NSDE, the target of the calibration rule.
+TARGET_COST = PAPER_VALUES["C1.convnext_clean_accuracy"] - PAPER_VALUES["C1.nsde_clean_accuracy"]
+
+
+def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind, ModelConfig]]:
+    """The sweep's points, those the rule needs first: ConvNeXt, the chosen form and shape, the control, the rest."""
+    points = sweep_points(cfg, model)
+
+    def rank(point: tuple[ModelKind, ModelConfig]) -> int:
+        kind, config = point
+        if kind == "convnext":
+            return 0
+        if kind == "nsde" and (config.sde.diffusion, config.sde.noise_shape) == (cfg.chosen_form, cfg.chosen_shape):
+            return 1
+        return 2 if kind == "convnext_noise" else 3
+
+    return sorted(points, key=rank)
+
+
+def run_sweep(ctx: Context, worker: int = 0, workers: int = 1, log: Any = print) -> None:
+    """Train and measure this worker's share of the sweep's points (each read back if already done)."""
+    cfg = ctx.profile.calibration
+    for index, (kind, model) in enumerate(priority(cfg, ctx.profile.model)):
+        if index % workers != worker:
+            continue
+        start = time.perf_counter()
+        row = measure_point(ctx.data, kind, model, ctx.profile.train, cfg, ctx.store, ctx.device)
+        log(f"[{index}] {kind} σ={row['sigma']} {row['diffusion']} {row['noise_shape']} "
+            f"std={row['input_noise_std']}: clean {row['clean']:.3f}, flip rate {row['flip_rate']:.3f} "
+            f"({time.perf_counter() - start:.0f} s)")
+
+
+def collected(ctx: Context) -> tuple[pd.DataFrame, int]:
+    """The measured points found in the store (none is computed) and the number still missing."""
+    cfg = ctx.profile.calibration
+    rows, missing = [], 0
+    for kind, model in priority(cfg, ctx.profile.model):
+        row = measure_point(ctx.data, kind, model, ctx.profile.train, cfg, ctx.store, ctx.device, only_stored=True)
+        if row is None:
+            missing += 1
+        else:
+            rows.append(row)
+    return pd.DataFrame(rows), missing
+
+
+def record(ctx: Context) -> dict[str, Any]:
+    """Write the points found so far, and the settings the rule chooses from them, to the results folder."""
+    if not ctx.profile.record_results:
+        raise ConfigError(f"the {ctx.profile.name} profile does not record results; record the calibration at 'paper'")
+    table, missing = collected(ctx)
+    cfg = ctx.profile.calibration
+    choice = choose_settings(table, cfg, TARGET_COST) if not table.empty and (table["kind"] == "convnext").any() else {}
+    result = {"points": table.to_dict(orient="list"), "missing_points": missing, "target_cost": TARGET_COST,
+              "choice": choice, "config": cfg.model_dump(mode="json")}
+    wall = float(table["wall_time_s"].sum()) if not table.empty else 0.0
+    device = torch.device(ctx.device)
+    record_result("calibration", result, provenance(ctx.profile.name, [cfg.seed], device, wall))
+    return result

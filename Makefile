@@ -9,7 +9,7 @@ PROFILE ?= quick
 SEED ?= 0
 DEVICE ?= auto
 
-.PHONY: book test env chapter lock clean
+.PHONY: book test env chapter mutation lock clean
 
 book: $(STAMP)
 	$(BIN)/nsdebook build --profile $(PROFILE) --seed $(SEED) --device $(DEVICE)
@@ -28,6 +28,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name nsdebook --display-name "Python (nsdebook)"
 	touch $(STAMP)
+
+# `make mutation` (not run in CI; minutes per module): mutation testing of the modules that decide what the
+# book reports, killed / survived per module. `make mutation MODULES=nsdelib/training/metrics.py` runs some.
+mutation: $(VENV)/.mutation-installed
+	$(BIN)/python tools/mutation_report.py $(MODULES)
+
+$(VENV)/.mutation-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutation]'
+	touch $@
 
 # Re-pin constraints.txt to what is installed now (after changing pyproject.toml on purpose).
 lock: $(STAMP)

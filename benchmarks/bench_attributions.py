@@ -42,10 +42,10 @@ from nsdelib.evaluation.attributions import (
 )
 from nsdelib.models.inference import headline_mode
 from nsdelib.models.nsde import eval_noise
-from nsdelib.models.registry import build_model
+from nsdelib.models.registry import MODEL_KINDS, build_model
 
 TARGET_S = 360.0
-KINDS = ("convnext", "nsde")
+KINDS = MODEL_KINDS
 
 
 def timed(label: str, work: Callable[[], object], log: dict[str, tuple[float, float]]) -> None:
@@ -68,12 +68,8 @@ def untrained_inputs(profile: Profile, seed: int) -> tuple[dict[str, nn.Module],
 
 def trained_inputs(profile: Profile, seed: int) -> tuple[dict[str, nn.Module], torch.Tensor, torch.Tensor]:
     """The trained models and the test split, from the book's artifact store."""
-    from nsdelib.data.dataset import load_dataset
-    from nsdelib.training.trainer import train_or_load
-
     ctx = Context(profile, seed, resolve_device("cpu"))
-    test = load_dataset(ctx).test
-    return {kind: train_or_load(ctx, kind, seed).model for kind in KINDS}, test.x, test.y
+    return {kind: ctx.train(kind, seed).model for kind in KINDS}, ctx.data.test.x, ctx.data.test.y
 
 
 def main() -> None:
@@ -88,7 +84,7 @@ def main() -> None:
     profile = get_profile(args.profile)
     seed_everything(args.seed)
     models, x, y = (trained_inputs if args.trained else untrained_inputs)(profile, args.seed)
-    ctx = Context(profile, args.seed, resolve_device("cpu"), ArtifactStore(tempfile.mkdtemp(prefix="bench-attr-")))
+    store = ArtifactStore(tempfile.mkdtemp(prefix="bench-attr-"))
     attribution, abc = profile.attribution, profile.abc
     sde = profile.model.sde if args.nsde_mode is None else profile.model.sde.replace(eval_noise=args.nsde_mode)
     source = "trained models, test split" if args.trained else "UNTRAINED models, random spectrograms"
@@ -108,10 +104,10 @@ def main() -> None:
                 timed(f"{kind}: {method} maps, one per class",
                       lambda: attribute(model, x[examples], y[examples], method, attribution, seed=args.seed), log)
         timed(f"{kind}: stability ({len(attribution.perturbation_levels)} levels, incl. clean IG)",
-              lambda: cached_attribution_stability(ctx, model, x, y, mode, seed=args.seed), log)
+              lambda: cached_attribution_stability(store, attribution, model, x, y, mode, seed=args.seed), log)
         for label, variant in abc_variants(abc, x[0].numel()).items():
             timed(f"{kind}: ABC {label} (S={abc.samples}, IG shared)",
-                  lambda: cached_abc(ctx, model, x, y, mode, seed=args.seed, config=variant), log)
+                  lambda: cached_abc(store, variant, attribution, model, x, y, mode, seed=args.seed), log)
 
     wall, cpu = (sum(times) for times in zip(*log.values()))
     threads = torch.get_num_threads()

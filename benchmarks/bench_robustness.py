@@ -36,8 +36,8 @@ from nsdelib.common.devices import resolve_device
 from nsdelib.common.seeding import seed_everything
 from nsdelib.evaluation.attacks import cached_attack_sweeps
 from nsdelib.evaluation.input_noise import cached_noise_sweep
-from nsdelib.models.inference import model_eval_modes, predict
-from nsdelib.models.registry import build_model
+from nsdelib.models.inference import eval_modes, predict
+from nsdelib.models.registry import MODEL_KINDS, build_model
 
 TARGET_S = 360.0
 
@@ -77,16 +77,13 @@ def main() -> None:
     seed_everything(args.seed)
     store = ArtifactStore(tempfile.mkdtemp(prefix="bench-robustness-"))
     noise, attack, ensemble_size = profile.noise, profile.attack, profile.model.sde.ensemble_size
-    modes = {kind: model_eval_modes(kind, ensemble_size) for kind in ("convnext", "nsde")}
+    modes = {kind: eval_modes(kind, profile.model.sde) for kind in MODEL_KINDS}
 
     inputs: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]
     if args.trained:
-        from nsdelib.data.dataset import load_dataset
-        from nsdelib.training.trainer import train_or_load
-
         ctx = Context(profile, args.seed, resolve_device("cpu"))
-        test = load_dataset(ctx).test
-        inputs = {kind: (train_or_load(ctx, kind, args.seed).model, test.x, test.y) for kind in modes}
+        test = ctx.data.test
+        inputs = {kind: (ctx.train(kind, args.seed).model, test.x, test.y) for kind in modes}
         source = "trained models, test split"
     else:
         rows = args.rows or profile.data.image_rows
@@ -100,7 +97,6 @@ def main() -> None:
             labels = predict(model, x, kind_modes[0], batch_size=attack.batch_size, seed=args.seed)
             inputs[kind] = (model, x, labels)
         source = "UNTRAINED models of the profile's architecture, random spectrograms labelled by their own predictions"
-    ctx = Context(profile, args.seed, resolve_device("cpu"), store)
 
     x = next(iter(inputs.values()))[1]
     print(f"load average {os.getloadavg()[0]:.1f}; profile={args.profile} seed={args.seed} ({source}); "
@@ -114,9 +110,9 @@ def main() -> None:
     extra_wall = 0.0
     for kind, (model, x, y) in inputs.items():
         print(f"{kind} ({', '.join(m.name for m in modes[kind])})")
-        timed(f"{kind}: noise sweep", lambda: cached_noise_sweep(ctx, model, x, y, modes[kind], seed=args.seed), log)
+        timed(f"{kind}: noise sweep", lambda: cached_noise_sweep(store, noise, model, x, y, modes[kind], seed=args.seed), log)
         table = timed(
-            f"{kind}: attack sweeps", lambda: cached_attack_sweeps(ctx, model, x, y, modes[kind], seed=args.seed), log
+            f"{kind}: attack sweeps", lambda: cached_attack_sweeps(store, attack, model, x, y, modes[kind], seed=args.seed), log
         )
         extra_wall += extra_attack_s(table)
         summary = table[table["eps"] > 0].groupby(["norm", "attack"]).agg(

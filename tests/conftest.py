@@ -1,4 +1,4 @@
-"""Shared test set-up: an isolated artifact store, so tests never touch a user's _artifacts/."""
+"""Shared test set-up: an isolated artifact store, one torch thread, deterministic property-based tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property-based tests draw the same examples on every run (no flaky CI) and leave no example database.
+settings.register_profile("nsdelib", derandomize=True, database=None, deadline=None, print_blob=False)
+settings.load_profile("nsdelib")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,6 +8,7 @@ and in ``"ensemble"`` mode it returns the log of the mean softmax of K passes, l
 one draw's input gradient is dominated by noise while its predictions barely change, the textbook
 case in which only an EOT attack (averaging gradients over draws) finds the true direction.
 ``toy_noise_control`` sets the noise mode, playing the role of ``nsdelib.models.eval_noise``.
+``within_norm_ball`` is the tests' own norm-bound check (independent of the library's ``within_bound``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 from torch import nn
 
 ROWS = (1, 4, 6)
+#: Slack of a perturbation norm over ε for float32 rounding: a few ulps of inputs in [0, 1] (1.2e-7 each).
+ROUNDING = 1e-6
 
 
 def toy_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,3 +116,8 @@ def trained_toy(sigma: float = 0.0, steps: int = 40, seed: int = 0) -> ToyNet:
         nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
     return model.eval()
+
+
+def within_norm_ball(norms: torch.Tensor, eps: float) -> bool:
+    """Whether every perturbation norm is at most ε, up to float32 rounding (``ROUNDING``, relative and absolute)."""
+    return bool((norms <= eps * (1 + ROUNDING) + ROUNDING).all())

@@ -102,7 +102,7 @@ def test_other_library_version_is_stale(tmp_path: Path) -> None:
     path = old.save("data", CONFIG, torch.zeros(3))
     new = ArtifactStore(tmp_path, library="0.2.0+new")
     # a new library never even looks at the old folder ...
-    with pytest.raises(ArtifactMissing):
+    with pytest.raises(ArtifactMissing, match="no data artifact 'payload.pt'"):
         new.load("data", CONFIG)
     # ... and an old file copied into its place is recognised as stale
     target = new.directory("data", CONFIG)

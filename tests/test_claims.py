@@ -1,4 +1,4 @@
-"""The claim functions the chapters call: C2 per noise level, C3 at the baseline's collapse, the ABC summary."""
+"""The claim functions the chapters call (C1–C5) on small tables with known answers, and the claims' references."""
 
 from __future__ import annotations
 
@@ -6,8 +6,20 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from nsdelib.report.claims import abc_summary, adversarial_claim, collapse_eps, gaussian_noise_verdicts
+from nsdelib.report.claims import (
+    AdversarialClaim,
+    abc_claim,
+    abc_summary,
+    adversarial_claim,
+    clean_accuracy_claim,
+    collapse_eps,
+    gaussian_noise_verdicts,
+    noise_claim,
+    stability_claim,
+)
+from nsdelib.report.paper import CLAIMS, PAPER_VALUES, Claim, claims_table, get_claim
 from nsdelib.report.stats import seed_intervals
 
 
@@ -19,7 +31,7 @@ def test_collapse_eps_is_the_first_eps_at_or_below_the_threshold() -> None:
 
 
 def noise_sweep_rows(advantage: float) -> pd.DataFrame:
-    """Three seeds of a Gaussian sweep in which the NSDE leads by ``advantage`` (± 0.01 across seeds)."""
+    """Three seeds of a Gaussian sweep (per-seed accuracy) in which the NSDE leads by ``advantage`` (± 0.01)."""
     rows = []
     for seed, wobble in zip((0, 1, 2), (-0.01, 0.0, 0.01)):
         for level in (0.0, 0.05):
@@ -30,12 +42,66 @@ def noise_sweep_rows(advantage: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def per_seed_verdicts(advantage: float) -> pd.DataFrame:
+    return gaussian_noise_verdicts(noise_sweep_rows(advantage), "NSDE", "ConvNeXt", value="accuracy", unit=None)
+
+
 def test_c2_is_judged_per_gaussian_level_only() -> None:
-    verdicts = gaussian_noise_verdicts(noise_sweep_rows(0.1), "NSDE", "ConvNeXt").set_index("level")
+    verdicts = per_seed_verdicts(0.1).set_index("level")
     assert list(verdicts.index) == [0.0, 0.05]
-    assert math.isclose(verdicts.loc[0.05, "difference"], 0.1)
-    assert (verdicts["verdict"] == "holds").all()
-    assert (gaussian_noise_verdicts(noise_sweep_rows(-0.1), "NSDE", "ConvNeXt")["verdict"] == "does not hold").all()
+    assert math.isclose(verdicts.loc[0.05, "effect"], 0.1)
+    assert (verdicts["label"] == "reproduced").all() and (verdicts["n_seeds"] == 3).all()
+    assert (verdicts["reference"] == get_claim("C2").reference.value).all()
+    assert (verdicts["reference_kind"] == "smallest effect of interest").all()
+    assert (per_seed_verdicts(-0.1)["label"] == "opposite").all()
+    assert (per_seed_verdicts(0.0)["label"] == "inconclusive").all()  # [−0.025, +0.025] reaches the 0.02
+
+
+def outcomes(models: dict[str, np.ndarray], column: str = "model", value: str = "correct", **extra: object) -> pd.DataFrame:
+    """A long table from per-model arrays of shape (seeds, images): one row per model, seed and example."""
+    frames = []
+    for name, values in models.items():
+        seeds, images = np.indices(values.shape)
+        frames.append(pd.DataFrame({column: name, "seed": seeds.ravel(), "example": images.ravel(),
+                                    value: values.ravel(), **extra}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def correct_with_accuracy(accuracies: list[float], n_images: int = 100) -> np.ndarray:
+    """0/1 outcomes, one row per seed, with exactly the given accuracy in each."""
+    return np.array([np.arange(n_images) < round(a * n_images) for a in accuracies])
+
+
+def test_c1_judges_convnext_minus_nsde_against_the_paper() -> None:
+    table = outcomes({"convnext": correct_with_accuracy([0.88, 0.87, 0.86]),
+                      "nsde": correct_with_accuracy([0.84, 0.82, 0.83]),
+                      "convnext_noise": correct_with_accuracy([0.1, 0.1, 0.1])})
+    claim, verdict = clean_accuracy_claim(table)
+    assert list(claim.index) == ["ConvNeXt", "NSDE-ConvNeXt"]
+    assert claim.loc["ConvNeXt", "paper"] == PAPER_VALUES["C1.convnext_clean_accuracy"]
+    assert claim.loc["NSDE-ConvNeXt", "this book (mean)"] == pytest.approx(0.83)
+    assert verdict.effect == pytest.approx(0.04) and verdict.seed_effects == pytest.approx((0.04, 0.05, 0.03))
+    assert verdict.reference == pytest.approx(0.0432) and verdict.reference_kind == "paper's figure"
+    assert (verdict.label, verdict.n_seeds, verdict.n_pairs) == ("reproduced", 3, 300)
+    assert verdict.comparison == "ConvNeXt − NSDE-ConvNeXt"
+    per_seed = table.groupby(["model", "seed"], as_index=False)["correct"].mean()
+    assert clean_accuracy_claim(per_seed, unit=None)[1].low == pytest.approx(verdict.low)
+
+
+def test_c2_is_judged_at_the_papers_noise_std() -> None:
+    at = PAPER_VALUES["C2.noise_intensity"]
+    sweep = pd.concat([
+        outcomes({"ConvNeXt": correct_with_accuracy([0.7, 0.7, 0.7]), "NSDE": correct_with_accuracy([0.73, 0.74, 0.75])},
+                 column="mode", noise="gaussian", level=at),
+        outcomes({"ConvNeXt": correct_with_accuracy([0.9] * 3), "NSDE": correct_with_accuracy([0.1] * 3)},
+                 column="mode", noise="gaussian", level=0.5),
+    ])
+    claim, verdict = noise_claim(sweep, "NSDE", "ConvNeXt")
+    assert claim.loc["NSDE", "paper"] == PAPER_VALUES["C2.nsde_accuracy_at_noise"] and math.isnan(claim.loc["ConvNeXt", "paper"])
+    assert verdict.effect == pytest.approx(0.04) and verdict.reference_kind == "smallest effect of interest"
+    assert verdict.label == "reproduced"
+    with pytest.raises(ValueError, match="no Gaussian noise at the paper's std 0.05"):
+        noise_claim(sweep[sweep["level"] != at], "NSDE", "ConvNeXt")
 
 
 def attack_table(nsde_at_collapse: float, nsde_without_eot: float, baseline_floor: float = 0.0) -> pd.DataFrame:
@@ -50,29 +116,77 @@ def attack_table(nsde_at_collapse: float, nsde_without_eot: float, baseline_floo
     return pd.DataFrame(rows)
 
 
-def claim_of(table: pd.DataFrame):
+def claim_of(table: pd.DataFrame) -> AdversarialClaim:
     curves = seed_intervals(table, ["norm", "attack", "mode", "eps"])
-    return adversarial_claim(table, curves, "NSDE", "ConvNeXt")
+    return adversarial_claim(table, curves, "NSDE", "ConvNeXt", value="accuracy", unit=None)
 
 
 def test_c3_is_tested_where_the_baseline_collapses() -> None:
     claim = claim_of(attack_table(0.3, 0.5))
     assert claim.eps_star == 2.0
-    assert (claim.label, claim.label_without_eot) == ("holds", "holds")
+    assert (claim.label, claim.label_without_eot) == ("reproduced", "reproduced")
     assert "survives the EOT attack" in claim.note
-    assert set(claim.verdicts) == {"APGD-CE + EOT", "APGD-CE"}
+    assert set(claim.verdicts) == {"APGD-CE + EOT", "APGD-CE"} and claim.verdict is claim.verdicts["APGD-CE + EOT"]
+    assert claim.verdict.effect == pytest.approx(0.3) and claim.verdict.reference == get_claim("C3").reference.value
+    assert list(claim.table.index) == ["APGD-CE + EOT", "APGD-CE"] and claim.table.index.name == "NSDE attacked with"
 
 
 def test_c3_flags_robustness_seen_only_without_eot() -> None:
     claim = claim_of(attack_table(0.0, 0.5))
-    assert (claim.label, claim.label_without_eot) == ("inconclusive", "holds")
+    assert (claim.label, claim.label_without_eot) == ("not reproduced", "reproduced")
     assert "masking the gradient" in claim.note
 
 
 def test_c3_has_no_test_point_when_the_baseline_never_collapses() -> None:
     claim = claim_of(attack_table(0.3, 0.5, baseline_floor=0.2))
-    assert claim.eps_star is None and claim.label == "inconclusive" and not claim.verdicts
-    assert "never fell to 5%" in claim.note
+    assert claim.eps_star is None and claim.label == "inconclusive" and not claim.verdicts and claim.verdict is None
+    assert "never fell to 5%" in claim.note and claim.table.empty
+
+
+def test_c4_compares_abc_on_images_both_models_classify_correctly() -> None:
+    abc = {"convnext": np.array([[0.5, 0.5, 0.0], [0.52, 0.48, 0.0], [0.49, 0.51, 0.0]]),
+           "nsde": np.array([[0.6, 0.6, 1.0], [0.6, 0.62, 1.0], [0.64, 0.6, 1.0]])}
+    correct = {"convnext": np.array([True, True, False]), "nsde": np.array([True, True, True])}
+    scores = pd.concat([outcomes({kind: values}, value="abc").assign(correct=lambda t, k=kind: correct[k][t["example"]])
+                        for kind, values in abc.items()])
+    claim, verdict = abc_claim(scores)
+    assert claim.loc["NSDE-ConvNeXt", "paper"] == PAPER_VALUES["C4.nsde_abc_correct"]
+    assert claim.loc["ConvNeXt", "this book (mean)"] == pytest.approx(0.5)  # the third image is left out
+    assert verdict.n_pairs == 6 and verdict.effect == pytest.approx(0.11)
+    assert verdict.reference == pytest.approx(0.102) and verdict.label == "reproduced"
+    per_seed = pd.DataFrame([{"model": kind, "seed": seed, "abc_correct": value + 0.01 * seed}
+                             for seed in range(3) for kind, value in (("convnext", 0.5), ("nsde", 0.6))])
+    claim, verdict = abc_claim(per_seed, value="abc_correct", unit=None)
+    assert verdict.effect == pytest.approx(0.1) and claim.loc["ConvNeXt", "this book (mean)"] == pytest.approx(0.51)
+
+
+def test_c5_judges_convnext_minus_nsde_log_change_per_level() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.05, (3, 20))
+    stability = pd.concat([
+        outcomes({"convnext": -1.0 + noise, "nsde": -2.0 + noise[::-1]}, value="log_change", level=0.05),
+        outcomes({"convnext": -1.0 + noise, "nsde": -0.5 + noise[::-1]}, value="log_change", level=0.1),
+    ])
+    table, verdicts = stability_claim(stability)
+    assert verdicts[0.05].label == "reproduced"  # far beyond the smallest effect of interest
+    assert verdicts[0.05].effect == pytest.approx(1.0, abs=0.05) and verdicts[0.1].label == "opposite"
+    assert verdicts[0.05].reference_kind == "smallest effect of interest"
+    assert table.loc[(0.05, "nsde"), "mean log change"] == pytest.approx(-2.0 + noise.mean())
+    assert table.loc[(0.1, "convnext"), "C5 (NSDE < ConvNeXt)"] == "opposite"
+
+
+def test_every_claim_has_one_reference_and_smallest_effects_are_justified() -> None:
+    for claim in CLAIMS:
+        reference = claim.reference
+        assert reference.value > 0
+        assert (reference.kind == "smallest effect of interest") == bool(claim.smallest_effect_reason)
+    assert get_claim("C1").reference.value == pytest.approx(0.0432)
+    assert {c.id: c.smallest_effect for c in CLAIMS} == {"C1": None, "C2": 0.02, "C3": 0.05, "C4": None, "C5": 0.1}
+    assert list(claims_table().index) == ["C1", "C2", "C3", "C4", "C5"]
+    with pytest.raises(ValueError, match="needs its justification"):
+        Claim("X", "", "", "", "", smallest_effect=0.1)
+    with pytest.raises(KeyError, match="no claim 'C9'"):
+        get_claim("C9")
 
 
 def test_abc_summary_leaves_out_undefined_seeds() -> None:

@@ -108,7 +108,7 @@ def test_loader_order_is_fixed_by_its_seed(data: dataset.SpectrogramData) -> Non
     assert x.shape == (7, 1, 32, 32) and y.shape == (7,)
     assert sum(len(b[1]) for b in batches) == len(data.train)
     assert torch.equal(order(3), order(3)) and not torch.equal(order(3), order(4))
-    with pytest.raises(ConfigError, match="batch_size"):
+    with pytest.raises(ConfigError, match="invalid loader: parameter 'batch_size' = 0: must be at least 1"):
         make_loader(data.train, 0, shuffle=False, seed=0)
 
 
@@ -132,7 +132,9 @@ def test_sample_table_lists_every_sample(data: dataset.SpectrogramData) -> None:
         ({"hop": 256}, r"'hop' = 256.*skip samples"),
         ({"split_fractions": (0.7, 0.2, 0.2)}, r"'split_fractions'.*sum to 1"),
         ({"n_samples": 16}, r"too few to give every class a sample in every split"),
-        ({"level_range_db": (50.0, -30.0)}, r"'level_range_db'"),
+        ({"level_range_db": (50.0, -30.0)}, r"'level_range_db'.*level mapped to 0 must lie below the level mapped to"),
+        ({"n_fft": 127}, r"'n_fft' = 127.*even number of samples"),
+        ({"snr_db_range": (-50.0, 0.0)}, r"'snr_db_range'.*SNRs must lie within \[-40, 60\] dB"),
         ({"class_overlap": 1.5}, r"'class_overlap' = 1.5"),
         ({"colour": "red"}, r"unknown parameter 'colour'"),
     ],

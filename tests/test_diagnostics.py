@@ -93,3 +93,33 @@ def test_the_noise_augmented_control_is_noisy_in_training_only() -> None:
     quiet = build_model("convnext_noise", cfg.replace(input_noise_std=0.0), 3)
     quiet.load_state_dict(control.state_dict())
     assert torch.equal(quiet.train()(x), baseline.train()(x))
+
+
+def test_a_rescaled_stream_computes_the_same_function_but_drowns_fixed_noise() -> None:
+    from nsdelib.models.diagnostics import rescaled_stream
+
+    model = nsde(0.2, "additive")
+    for _, _, block in model.blocks():
+        block.gamma.data.fill_(0.5)  # wake the residual branches up, as training does
+    x = torch.rand(2, 1, 32, 32)
+    scaled = rescaled_stream(model, 8.0)
+    with torch.no_grad():
+        assert torch.allclose(scaled.logits(x, noisy=False), model.logits(x, noisy=False), atol=3e-3)  # LayerNorm's ε
+        assert torch.allclose(scaled.block_input(x, 2, 1), 8 * model.block_input(x, 2, 1), rtol=1e-2, atol=1e-2)
+    torch.manual_seed(3)
+    before = noise_to_signal(model, x, forms=("additive", "relative"))
+    torch.manual_seed(3)
+    after = noise_to_signal(scaled, x, forms=("additive", "relative"))
+    additive, relative = "additive: std(gΔW)/std(h)", "relative: std(gΔW)/std(h)"
+    assert torch.allclose(torch.tensor(after[additive].to_numpy()), torch.tensor(before[additive].to_numpy()) / 8, rtol=2e-2)
+    assert torch.allclose(torch.tensor(after[relative].to_numpy()), torch.tensor(before[relative].to_numpy()), rtol=2e-2)
+
+
+def test_stage_noise_to_signal_averages_the_models_own_form_per_stage() -> None:
+    from nsdelib.models.diagnostics import stage_noise_to_signal
+
+    x = torch.rand(2, 1, 32, 32)
+    torch.manual_seed(4)
+    per_stage = stage_noise_to_signal(nsde(0.3, "relative"), x)
+    assert list(per_stage) == [f"noise/signal, stage {s}" for s in range(4)]
+    assert all(0.25 < ratio < 0.35 for ratio in per_stage.values()), per_stage  # σ·RMS(h) over std(h), h ≈ centred

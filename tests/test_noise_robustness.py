@@ -24,7 +24,7 @@ from nsdelib.evaluation.sweeps import content_digest, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
 from nsdelib.models.nsde import SDEConfig
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.report.stats import paired_verdicts, seed_intervals
+from nsdelib.report.stats import seed_intervals
 
 STOCHASTIC = (EvalMode("single pass", "single"), EvalMode("ensemble", "ensemble", 8))
 
@@ -196,7 +196,7 @@ def test_model_eval_modes_and_content_digest() -> None:
     assert content_digest(torch.zeros(3)) != content_digest(torch.zeros(4))
 
 
-def test_seed_intervals_and_paired_verdicts() -> None:
+def test_seed_intervals() -> None:
     table = pd.DataFrame(
         {
             "level": [0.05] * 6 + [0.2] * 6,
@@ -209,8 +209,3 @@ def test_seed_intervals_and_paired_verdicts() -> None:
     assert intervals.loc[(0.05, "nsde"), "mean"] == pytest.approx(0.91)
     assert intervals.loc[(0.05, "nsde"), "low"] < 0.91 < intervals.loc[(0.05, "nsde"), "high"]
     assert (intervals["n"] == 3).all()
-    verdicts = paired_verdicts(table, ["level"], a="nsde", b="base").set_index("level")
-    assert verdicts.loc[0.05, "verdict"] == "holds"
-    assert verdicts.loc[0.05, "difference"] == pytest.approx(0.10)
-    assert verdicts.loc[0.2, "verdict"] == "inconclusive"
-    assert paired_verdicts(table, ["level"], a="base", b="nsde").set_index("level").loc[0.05, "verdict"] == "does not hold"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
 from nsdelib.common.errors import ConfigError
+from nsdelib.data.dataset import stratified_split
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
@@ -23,7 +25,7 @@ def test_unknown_profile_names_the_allowed_ones() -> None:
 
 
 def test_profiles_are_frozen() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="Instance is frozen"):
         get_profile("ci").n_seeds = 7  # type: ignore[misc]
 
 
@@ -68,12 +70,31 @@ def test_setup_seeds_torch_identically() -> None:
     assert first.seeds == [3 + k for k in range(first.profile.n_seeds)]
 
 
-def test_setup_auto_device_and_missing_cuda() -> None:
+def test_setup_auto_device_and_missing_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = nsdelib.setup(profile="ci", device="auto")
     assert ctx.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA is not available"):
-            nsdelib.setup(profile="ci", device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert nsdelib.setup(profile="ci", device="auto").device == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="device 'cuda:1' was requested but CUDA is not available"):
+        nsdelib.setup(profile="ci", device="cuda:1")
+
+
+def test_the_package_exposes_setup_and_nothing_else_lazily() -> None:
+    assert nsdelib.setup.__module__ == "nsdelib.book.context"
+    with pytest.raises(AttributeError, match="module 'nsdelib' has no attribute 'train'"):
+        nsdelib.train  # noqa: B018
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_profile_evaluates_subsets_that_fit_its_test_split(name: str) -> None:
+    # a subset larger than the test split would silently shrink to it: the book would report fewer samples
+    profile = get_profile(name)
+    data = profile.data
+    labels = torch.arange(len(data.classes)).repeat_interleave(data.samples_per_class)
+    test_size = len(stratified_split(labels, data.split_fractions, torch.Generator().manual_seed(0))[2])
+    sizes = {"noise": profile.noise.subset_size, "attack": profile.attack.subset_size,
+             "attribution": profile.attribution.subset_size}
+    assert all(size is None or size <= test_size for size in sizes.values()), (test_size, sizes)
 
 
 def test_profiles_set_the_scales() -> None:

@@ -4,14 +4,18 @@ A trained network can learn to make fixed additive noise negligible (LayerNorms 
 the residual stream), so whether the NSDE is stochastic is measured, not assumed: per block, the
 ratio std(g(h)·ΔW) / std(h) of one Euler–Maruyama step's noise to the stream it perturbs, and at the
 output the *flip rate*, the share of inputs on which two independent stochastic passes disagree.
+``rescaled_stream`` shows why: it grows the residual stream by any factor without changing what the
+network computes.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import pandas as pd
 import torch
+from torch import nn
 
 from .inference import EvalMode, NoiseControl, predict
 from .noise_shapes import white_noise_like
@@ -51,3 +55,32 @@ def flip_rate(
     first = predict(model, x, single, batch_size=batch_size, seed=seed, noise_control=noise_control)
     second = predict(model, x, single, batch_size=batch_size, seed=seed + 1, noise_control=noise_control)
     return float((first != second).float().mean())
+
+
+@torch.no_grad()
+def rescaled_stream(model: NSDEConvNeXt, factor: float) -> NSDEConvNeXt:
+    """A copy of ``model`` whose residual stream is ``factor`` times larger everywhere, computing the same function.
+
+    The stem's and every downsampling layer's output, every depthwise convolution's bias and every
+    layer scale γ are multiplied by ``factor``: each block then computes factor·(h + f(h)), because
+    the LayerNorm inside f forgets the scale, and the LayerNorms of the next downsampling layer and
+    of the head undo it. Training can take this path freely (weight decay barely resists), and
+    fixed additive noise σ·ΔW shrinks to σ/factor of the stream.
+    """
+    scaled = copy.deepcopy(model)
+    layers: list[nn.Module] = [scaled.net.stem[-1]]
+    layers += [stage.downsample[-1] for stage in scaled.net.stages if not isinstance(stage.downsample, nn.Identity)]
+    for layer in layers:
+        layer.weight.mul_(factor)
+        layer.bias.mul_(factor)
+    for _, _, block in scaled.blocks():
+        block.conv_dw.bias.mul_(factor)
+        block.gamma.mul_(factor)
+    return scaled
+
+
+def stage_noise_to_signal(model: NSDEConvNeXt, x: torch.Tensor) -> dict[str, float]:
+    """The model's own std(g(h)·ΔW)/std(h), averaged over the blocks of each stage: one number per stage."""
+    table = noise_to_signal(model, x, first_only=False)
+    per_stage = table[f"{model.sde.diffusion}: std(gΔW)/std(h)"].groupby(level="stage").mean()
+    return {f"noise/signal, stage {stage}": float(ratio) for stage, ratio in per_stage.items()}

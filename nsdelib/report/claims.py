@@ -1,4 +1,12 @@
-"""Paper-versus-book tables and computed verdicts for the paper's claims (``nsdelib.paper``)."""
+"""Paper-versus-book tables and verdicts for the paper's claims, one function per claim.
+
+Both models are evaluated on the same test images with the same seeds, so every claim function
+takes a long table of outcomes, one row per model (or evaluation mode), seed and image, and
+judges the claim on the paired differences with ``report.stats.effect_verdict`` against the
+claim's reference (``report.paper``). It returns the table for the book beside the verdict, which
+carries the effect, its interval, the one-sided p-value, the reference and the minimum detectable
+effect. With ``unit=None`` a function takes one already-aggregated value per model and seed instead.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .paper import PAPER_VALUES
-from .stats import Verdict, mean_interval, paired_verdict, paired_verdicts
+from .paper import PAPER_VALUES, get_claim
+from .stats import (
+    Label,
+    Verdict,
+    effect_verdict,
+    effect_verdicts,
+    mean_interval,
+    verdicts_frame,
+)
 
 MODEL_LABELS = {"convnext": "ConvNeXt", "convnext_noise": "ConvNeXt + input noise", "nsde": "NSDE-ConvNeXt"}
+#: The effect of C1, C4 and C5 compares these two models (values of the ``model`` column).
+CONVNEXT, NSDE = "convnext", "nsde"
 
 
 def interval_row(label: str, values: Sequence[float], paper: float | None) -> dict[str, object]:
@@ -27,85 +44,106 @@ def interval_row(label: str, values: Sequence[float], paper: float | None) -> di
     }
 
 
-def clean_accuracy_claim(accuracy: Mapping[str, Sequence[float]]) -> tuple[pd.DataFrame, Verdict]:
-    """C1: clean test accuracy per model (per-seed lists) against the paper, and whether NSDE is below ConvNeXt.
+def models_table(outcomes: pd.DataFrame, rows: Mapping[str, tuple[str, float | None]], *, value: str,
+                 model: str = "model") -> pd.DataFrame:
+    """Per-seed means of ``value`` per model, as ``interval_row`` rows indexed by label.
 
-    The verdict tests the paper's direction, ConvNeXt > NSDE, on paired per-seed accuracies.
+    ``rows`` maps each value of the ``model`` column to its label and the paper's figure (or None).
     """
-    table = pd.DataFrame(
-        [
-            interval_row(MODEL_LABELS["convnext"], accuracy["convnext"], PAPER_VALUES["C1.convnext_clean_accuracy"]),
-            interval_row(MODEL_LABELS["nsde"], accuracy["nsde"], PAPER_VALUES["C1.nsde_clean_accuracy"]),
-        ]
-    ).set_index("model")
-    return table, paired_verdict(accuracy["convnext"], accuracy["nsde"], direction="greater")
+    seed_means = outcomes.assign(**{value: outcomes[value].astype(float)}).groupby(["seed", model])[value].mean()
+    by_model = seed_means.unstack(model)
+    return pd.DataFrame([interval_row(label, by_model[key].dropna(), paper)
+                         for key, (label, paper) in rows.items()]).set_index("model")
 
 
-def stability_claim(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, dict[float, Verdict]]:
-    """C5 per perturbation level: mean log change per model with intervals over seeds, and a verdict.
+def clean_accuracy_claim(outcomes: pd.DataFrame, *, value: str = "correct", unit: str | None = "example"
+                         ) -> tuple[pd.DataFrame, Verdict]:
+    """C1: clean test accuracy of ConvNeXt and NSDE against the paper, and the verdict on ConvNeXt − NSDE.
 
-    ``per_seed`` has one row per model (``"convnext"`` / ``"nsde"``), seed and level with the mean
-    ``log_change`` over the explained inputs. The verdict tests the paper's direction, NSDE < ConvNeXt,
-    on the paired per-seed means.
+    ``outcomes`` has columns ``model`` (``"convnext"`` and ``"nsde"``; other models are ignored),
+    ``seed``, ``unit`` (the test image) and ``value`` (1 if that image was classified correctly, else 0).
+    With ``unit=None``: one row per model and seed with the seed's accuracy in ``value``.
+    The reference is the paper's difference, 87.20 % − 82.88 %.
     """
-    rows, verdicts = [], {}
-    for level, at_level in per_seed.groupby("level"):
-        by_model = at_level.pivot(index="seed", columns="model", values="log_change")
-        verdicts[float(level)] = paired_verdict(by_model["nsde"], by_model["convnext"], direction="less")
-        for kind in ("convnext", "nsde"):
-            interval = mean_interval(by_model[kind])
-            rows.append({"level": level, "model": kind, "mean log change": interval.mean, "95 % low": interval.low,
-                         "95 % high": interval.high, "seeds": interval.n})
-    table = pd.DataFrame(rows).set_index(["level", "model"])
-    table["C5 (NSDE < ConvNeXt)"] = [verdicts[float(level)].label for level, _ in table.index]
-    return table, verdicts
+    table = models_table(outcomes, {CONVNEXT: (MODEL_LABELS[CONVNEXT], PAPER_VALUES["C1.convnext_clean_accuracy"]),
+                                    NSDE: (MODEL_LABELS[NSDE], PAPER_VALUES["C1.nsde_clean_accuracy"])}, value=value)
+    verdict = effect_verdict(outcomes, CONVNEXT, NSDE, get_claim("C1").reference, value=value, unit=unit,
+                             comparison=f"{MODEL_LABELS[CONVNEXT]} − {MODEL_LABELS[NSDE]}")
+    return table, verdict
 
 
-def abc_claim(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, Verdict]:
-    """C4: mean ABC of correct predictions per model with intervals over seeds, beside the paper's figures.
+def noise_claim(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
+                unit: str | None = "example") -> tuple[pd.DataFrame, Verdict]:
+    """C2 at the paper's Gaussian noise std: accuracy of both modes and the verdict on NSDE − ConvNeXt.
 
-    ``per_seed`` has one row per model (``"convnext"`` / ``"nsde"``) and seed with ``abc_correct``
-    (see :func:`abc_seed_summary`). The verdict tests the paper's direction, NSDE > ConvNeXt, on the
-    paired per-seed means.
+    ``sweep`` has columns ``noise``, ``level``, ``mode`` (``nsde_mode`` and ``baseline_mode``), ``seed``,
+    ``unit`` (the test image) and ``value`` (1 if that noisy image was classified correctly, else 0);
+    with ``unit=None`` one row per mode, seed and level with the accuracy in ``value``. Only the
+    Gaussian rows at ``PAPER_VALUES["C2.noise_intensity"]`` count. The paper gives no ConvNeXt figure
+    there, so the reference is C2's smallest effect of interest.
     """
-    by_model = per_seed.pivot(index="seed", columns="model", values="abc_correct")
-    table = pd.DataFrame(
-        [
-            interval_row(MODEL_LABELS["convnext"], by_model["convnext"], PAPER_VALUES["C4.convnext_abc_correct"]),
-            interval_row(MODEL_LABELS["nsde"], by_model["nsde"], PAPER_VALUES["C4.nsde_abc_correct"]),
-        ]
-    ).set_index("model")
-    return table, paired_verdict(by_model["nsde"], by_model["convnext"], direction="greater")
+    at = PAPER_VALUES["C2.noise_intensity"]
+    rows = sweep[(sweep["noise"] == "gaussian") & np.isclose(sweep["level"], at)]
+    if rows.empty:
+        raise ValueError(f"the sweep has no Gaussian noise at the paper's std {at}: add it to the sweep's levels")
+    table = models_table(rows, {baseline_mode: (baseline_mode, None),
+                                nsde_mode: (nsde_mode, PAPER_VALUES["C2.nsde_accuracy_at_noise"])},
+                         value=value, model="mode")
+    verdict = effect_verdict(rows, nsde_mode, baseline_mode, get_claim("C2").reference, value=value, model="mode",
+                             unit=unit)
+    return table, verdict
 
 
-def gaussian_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str) -> pd.DataFrame:
-    """C2 at every Gaussian noise level: the paired per-seed verdict on "NSDE more accurate than ConvNeXt".
+def gaussian_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
+                            unit: str | None = "example") -> pd.DataFrame:
+    """C2's verdict on NSDE − ConvNeXt accuracy at every Gaussian noise level, with C2's reference.
 
-    ``sweep`` holds the rows of ``evaluation.input_noise.noise_sweep`` for both models with a ``seed``
-    column; one row per level with the mean difference, its interval and the verdict.
+    ``sweep`` as for ``noise_claim``; one row per level with ``level`` and the fields of ``Verdict``.
     """
-    return paired_verdicts(sweep[sweep["noise"] == "gaussian"], ["level"], a=nsde_mode, b=baseline_mode)
+    gaussian = sweep[sweep["noise"] == "gaussian"]
+    verdicts = effect_verdicts(gaussian, "level", nsde_mode, baseline_mode, get_claim("C2").reference, value=value,
+                               model="mode", unit=unit)
+    return verdicts_frame(verdicts, "level").reset_index()
+
+
+#: The attacks on the NSDE at C3's test point: the headline (with EOT) first.
+ATTACKS = ("APGD-CE + EOT", "APGD-CE")
 
 
 @dataclass(frozen=True)
 class AdversarialClaim:
-    """C3 at the L2 budget where the baseline collapses: verdicts against each attack and what they mean."""
+    """C3 at the L2 budget where the baseline collapses: the verdict against each attack and what they mean."""
 
     eps_star: float | None
-    verdicts: dict[str, pd.DataFrame]
-    label: str
-    label_without_eot: str
+    verdicts: dict[str, Verdict]
+    label: Label
+    label_without_eot: Label
     note: str
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The headline verdict, against the EOT attack (None without a test point)."""
+        return self.verdicts.get(ATTACKS[0])
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The verdicts, one row per attack on the NSDE."""
+        return verdicts_frame(self.verdicts, "NSDE attacked with")
 
 
 def adversarial_claim(
-    table: pd.DataFrame, curves: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = 0.05
+    table: pd.DataFrame, curves: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = 0.05, *,
+    value: str = "correct", unit: str | None = "example",
 ) -> AdversarialClaim:
     """C3: is the NSDE more accurate than the collapsed baseline at the smallest L2 ε where the baseline's
-    mean robust accuracy is at most ``threshold``? Judged per attack (with and without EOT) on paired seeds.
+    mean robust accuracy is at most ``threshold``? Judged per attack on the NSDE (with and without EOT).
 
-    ``table`` is the attack sweeps of both models with a ``seed`` column, ``curves`` their
-    ``seed_intervals`` over ``["norm", "attack", "mode", "eps"]``. The headline is the EOT attack.
+    ``table`` has columns ``norm``, ``attack``, ``mode``, ``eps``, ``seed``, ``unit`` (the test image)
+    and ``value`` (1 if the image is still classified correctly at that ε, else 0); with ``unit=None``
+    one row per mode, seed, attack and ε with the robust accuracy in ``value``. ``curves`` is the
+    per-seed robust accuracy's ``seed_intervals`` over ``["norm", "attack", "mode", "eps"]``. The
+    deterministic baseline is attacked without EOT (``"APGD-CE"``), the same attack for it. The
+    reference is C3's smallest effect of interest; the headline is the EOT attack.
     """
     l2 = curves[curves["norm"] == "L2"]
     eps_star = collapse_eps(l2[l2["mode"] == baseline_mode], threshold)
@@ -114,20 +152,23 @@ def adversarial_claim(
                 "here: extend the sweep to larger ε.")
         return AdversarialClaim(None, {}, "inconclusive", "inconclusive", note)
     at_star = table[(table["norm"] == "L2") & (table["eps"] == eps_star)]
+    baseline = at_star[(at_star["mode"] == baseline_mode) & (at_star["attack"] == "APGD-CE")]
+    nsde = at_star[at_star["mode"] == nsde_mode]
     verdicts = {
-        attack: paired_verdicts(at_star[(at_star["mode"] == baseline_mode) | (at_star["attack"] == attack)], ["eps"],
-                                a=nsde_mode, b=baseline_mode)
-        for attack in ("APGD-CE + EOT", "APGD-CE")
+        attack: effect_verdict(pd.concat([baseline, nsde[nsde["attack"] == attack]]), nsde_mode, baseline_mode,
+                               get_claim("C3").reference, value=value, model="mode", unit=unit,
+                               comparison=f"{nsde_mode} ({attack}) − {baseline_mode}")
+        for attack in ATTACKS
     }
-    label, without = (verdicts[a].iloc[0]["verdict"] for a in ("APGD-CE + EOT", "APGD-CE"))
-    if without == "holds" and label != "holds":
+    with_eot, without_eot = (verdicts[attack] for attack in ATTACKS)
+    if without_eot.significant and not with_eot.significant:
         note = ("The NSDE looks robust only without EOT. Against the EOT attack its advantage is not resolved, so the "
                 "robustness seen without EOT is the noise masking the gradient, not robustness.")
-    elif label == "holds":
+    elif with_eot.significant:
         note = "The NSDE's advantage survives the EOT attack: it is not an artefact of masked gradients."
     else:
         note = "Neither attack shows an advantage for the NSDE that the seeds can resolve at this ε."
-    return AdversarialClaim(eps_star, verdicts, label, without, note)
+    return AdversarialClaim(eps_star, verdicts, with_eot.label, without_eot.label, note)
 
 
 def collapse_eps(curve: pd.DataFrame, threshold: float = 0.05) -> float | None:
@@ -137,6 +178,51 @@ def collapse_eps(curve: pd.DataFrame, threshold: float = 0.05) -> float | None:
     """
     collapsed = curve[(curve["eps"] > 0) & (curve["mean"] <= threshold)]
     return float(collapsed["eps"].min()) if len(collapsed) else None
+
+
+def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "example", correct: str = "correct"
+              ) -> tuple[pd.DataFrame, Verdict]:
+    """C4: mean ABC of correct predictions per model against the paper, and the verdict on NSDE − ConvNeXt.
+
+    ``scores`` has columns ``model`` (``"convnext"`` and ``"nsde"``), ``seed``, ``unit`` (the explained
+    image), ``value`` (its ABC) and ``correct`` (whether the model classified it correctly), as
+    ``evaluation.abc.cached_abc`` returns them; only images that both models classify correctly
+    count, so the two means are over the same images. With ``unit=None``: one row per model and seed
+    with the seed's mean ABC of its correct predictions in ``value`` (e.g. ``abc_correct``).
+    The reference is the paper's difference, 0.599 − 0.497.
+    """
+    rows = scores[scores["model"].isin([CONVNEXT, NSDE])]
+    if unit is not None:
+        rows = rows[rows.groupby(["seed", unit])[correct].transform("sum") == 2]
+    table = models_table(rows, {CONVNEXT: (MODEL_LABELS[CONVNEXT], PAPER_VALUES["C4.convnext_abc_correct"]),
+                                NSDE: (MODEL_LABELS[NSDE], PAPER_VALUES["C4.nsde_abc_correct"])}, value=value)
+    verdict = effect_verdict(rows, NSDE, CONVNEXT, get_claim("C4").reference, value=value, unit=unit,
+                             comparison=f"{MODEL_LABELS[NSDE]} − {MODEL_LABELS[CONVNEXT]}")
+    return table, verdict
+
+
+def stability_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str | None = "example"
+                    ) -> tuple[pd.DataFrame, dict[float, Verdict]]:
+    """C5 per perturbation level: mean log attribution change per model, and the verdict on ConvNeXt − NSDE.
+
+    ``stability`` has columns ``model`` (``"convnext"`` and ``"nsde"``), ``seed``, ``level``, ``unit``
+    (the explained image) and ``value`` (its natural-log summed attribution change), as
+    ``evaluation.attributions.cached_attribution_stability`` returns them; with ``unit=None`` one
+    row per model, seed and level with the seed's mean in ``value``. The claim is NSDE smaller, so
+    the effect is ConvNeXt − NSDE; the reference is C5's smallest effect of interest.
+    """
+    verdicts: dict[float, Verdict] = {}
+    tables = []
+    comparison = f"{MODEL_LABELS[CONVNEXT]} − {MODEL_LABELS[NSDE]}"
+    for level, at_level in stability.groupby("level"):
+        verdicts[float(level)] = effect_verdict(at_level, CONVNEXT, NSDE, get_claim("C5").reference, value=value,
+                                                unit=unit, comparison=comparison)
+        at = models_table(at_level, {kind: (kind, None) for kind in (CONVNEXT, NSDE)}, value=value)
+        tables.append(at.drop(columns="paper").assign(level=float(level)))
+    table = pd.concat(tables).reset_index().set_index(["level", "model"]).rename(
+        columns={"this book (mean)": "mean log change"})
+    table["C5 (NSDE < ConvNeXt)"] = [verdicts[level].label for level, _ in table.index]
+    return table, verdicts
 
 
 ABC_QUANTITIES = {"abc_correct": "mean ABC, correct", "abc_incorrect": "mean ABC, wrong",

@@ -113,3 +113,28 @@ def accuracy_curves(
         ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=0.2, linewidth=0)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", label="chance")
+
+
+def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[str, float | None]) -> Figure:
+    """The σ sweep's trade-off: clean accuracy, flip rate and robustness against σ, one line per diffusion and shape.
+
+    ``points`` are the rows of ``evaluation.calibration.measure_point``; the ConvNeXt's accuracy and
+    the paper's cost below it are drawn as horizontal lines, the chosen σ as a vertical one.
+    """
+    nsde = points[points["kind"] == "nsde"].assign(noise=lambda d: d["diffusion"] + ", " + d["noise_shape"])
+    reference = float(points.loc[points["kind"] == "convnext", "clean_off"].iloc[0])
+    robust = [c for c in points.columns if c.startswith(("gaussian_", "apgd_"))]
+    panels = [("clean_single", "clean accuracy, one pass"), ("clean_ensemble", "clean accuracy, ensemble"),
+              ("flip_rate", "flip rate (two passes disagree)")] + [(c, c.replace("_", " ")) for c in robust]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharex=True, squeeze=False)
+    for ax, (column, title) in zip(axes.flat, panels):
+        sns.lineplot(data=nsde, x="sigma", y=column, hue="noise", marker="o", ax=ax, legend=ax is axes.flat[0])
+        if column.startswith("clean"):
+            ax.axhline(reference, color="black", linewidth=1, label="ConvNeXt")
+            ax.axhline(reference - target_cost, color="grey", linestyle="--", linewidth=1, label="paper's cost")
+        if chosen.get("sigma") is not None:
+            ax.axvline(chosen["sigma"], color="grey", linestyle=":", linewidth=1)
+        ax.set(xscale="log", xlabel="σ", ylabel="", title=title)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,128 @@
+"""Mutation testing of the modules that decide what the book reports: killed / survived per module.
+
+For each module, mutmut (the ``mutation`` extra) makes small changes to the code (a ``<`` becomes
+``<=``, a constant changes, a call is dropped) and runs the module's test files against each
+mutant; a mutant that no test notices *survived* and points at a behaviour nothing checks. Each
+module runs in a scratch copy of the repository, since mutmut reads its settings from ``setup.cfg``
+in the working directory and writes its ``mutants/`` tree there. Not run in CI (``make mutation``).
+
+    python tools/mutation_report.py                                  # every module below
+    python tools/mutation_report.py nsdelib/training/metrics.py      # some of them
+    python tools/mutation_report.py --survivors nsdelib/evaluation/abc.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: The modules whose numbers the book reports, with the test files that check them.
+MODULES: dict[str, tuple[str, ...]] = {
+    "nsdelib/report/stats.py": ("tests/test_stats.py", "tests/test_claims.py", "tests/test_noise_robustness.py"),
+    "nsdelib/evaluation/attacks.py": (
+        "tests/test_attacks.py", "tests/test_attack_checks.py", "tests/test_properties.py",
+    ),
+    "nsdelib/evaluation/abc.py": ("tests/test_abc.py",),
+    "nsdelib/evaluation/input_noise.py": ("tests/test_noise_robustness.py",),
+    "nsdelib/training/trainer.py": ("tests/test_training.py",),
+    "nsdelib/training/metrics.py": ("tests/test_metrics.py",),
+}
+RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
+
+
+@dataclass
+class ModuleResult:
+    """The outcome of every mutant of one module, how long the run took and, if asked for, the survivors' diffs."""
+
+    module: str
+    statuses: dict[str, str]
+    seconds: float
+    survivor_diffs: dict[str, str]
+
+    def count(self, status: str) -> int:
+        return Counter(self.statuses.values())[status]
+
+
+def mutmut_config(module: str, tests: list[str]) -> str:
+    """A ``setup.cfg`` that mutates ``module`` only and runs ``tests`` (never the slow book test)."""
+    lines = "\n    ".join
+    return (
+        "[mutmut]\n"
+        "source_paths = nsdelib\n"
+        f"only_mutate = {module}\n"
+        f"pytest_add_cli_args_test_selection =\n    {lines(tests)}\n"
+        f"pytest_add_cli_args =\n    {lines(['-p', 'no:cacheprovider', '-m', 'not slow'])}\n"
+        # torch is not fork-safe once it has run: fork each mutant from a clean server process
+        "process_isolation = forkserver\n"
+    )
+
+
+def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors: bool) -> ModuleResult:
+    """mutmut on ``module`` with ``tests`` in a scratch copy of the repository."""
+    with tempfile.TemporaryDirectory(prefix="nsdelib-mutation-") as scratch:
+        root = Path(scratch)
+        ignore = shutil.ignore_patterns("__pycache__", ".hypothesis")
+        for folder in ("nsdelib", "tests"):
+            shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+        shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")  # pytest's settings; no [tool.mutmut]
+        (root / "setup.cfg").write_text(mutmut_config(module, tests))
+        start = time.perf_counter()
+        subprocess.run([*mutmut, "run"], cwd=root, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=root, check=True,
+                                 capture_output=True, text=True).stdout
+        statuses = {m["name"]: m["status"] for m in map(RESULT_LINE.match, listing.splitlines()) if m}
+        diffs = {
+            name: subprocess.run([*mutmut, "show", name], cwd=root, check=True, capture_output=True, text=True).stdout
+            for name, status in statuses.items()
+            if show_survivors and status != "killed"
+        }
+    return ModuleResult(module, statuses, seconds, diffs)
+
+
+def table(results: list[ModuleResult]) -> str:
+    """One row per module: mutants, killed, survived, the rest (timeouts, no tests, ...), score and time."""
+    header = f"{'module':<36} {'mutants':>7} {'killed':>6} {'survived':>8} {'other':>5} {'score':>6} {'time (s)':>9}"
+    rows = [header, "-" * len(header)]
+    for r in results:
+        total, killed, survived = len(r.statuses), r.count("killed"), r.count("survived")
+        score = f"{killed / total:.0%}" if total else "-"
+        rows.append(f"{r.module:<36} {total:>7} {killed:>6} {survived:>8} {total - killed - survived:>5} "
+                    f"{score:>6} {r.seconds:>9.0f}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"modules to mutate (default: {', '.join(MODULES)})")
+    parser.add_argument("--survivors", action="store_true", help="show the diff of every mutant no test killed")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.modules) - set(MODULES))
+    if unknown:
+        parser.error(f"not a module of this report: {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    mutmut = [sys.executable, "-m", "mutmut"]
+    results = []
+    for module in args.modules or MODULES:
+        tests = [t for t in MODULES[module] if (REPO / t).exists()]
+        print(f"mutating {module} against {', '.join(tests)} ...", flush=True)
+        results.append(run_module(module, tests, mutmut, args.survivors))
+    print(table(results))
+    for r in results:
+        for name, diff in r.survivor_diffs.items():
+            print(f"\n{name}: {r.statuses[name]}\n{diff}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,17 +15,17 @@
 #
 # The paper trains its classifiers on "simulated harmonic signals injected into a real building":
 # electromagnetic waveforms travelling through a building's wiring, recorded, and turned into
-# 10,000 spectrograms with a short-time Fourier transform {cite}`brogan2024nsde`. Recognising what
+# 10,000 spectrograms with a short-time Fourier transform {cite:p}`brogan2024nsde`. Recognising what
 # is connected to a power line from what it leaves on the line is the idea of non-intrusive load
-# monitoring {cite}`hart1992nilm`. The paper's recordings are private, so this chapter builds an
+# monitoring {cite:p}`hart1992nilm`. The paper's recordings are private, so this chapter builds an
 # open stand-in that anyone can regenerate bit for bit from a seed, and that keeps the physics
 # that makes the task hard: sources that resemble each other, wiring that colours what they emit,
 # and a line full of other people's noise.
 #
 # We listen where a power-line coupler listens: from a few kHz to 500 kHz, sampled at 1 MHz. This
 # band holds the *supraharmonic* emissions of power electronics (2–150 kHz and above)
-# {cite}`ronnberg2017supraharmonics` and the narrowband power-line communication of smart meters
-# {cite}`itu2017g3plc`. Each sample is one recording of a few milliseconds:
+# {cite:p}`ronnberg2017supraharmonics` and the narrowband power-line communication of smart meters
+# {cite:p}`itu2017g3plc`. Each sample is one recording of a few milliseconds:
 #
 # $$
 # r(t) = (h * s)(t) + m(t) + n_\mathrm{bg}(t) + n_\mathrm{imp}(t),
@@ -119,8 +119,8 @@ plt.show()
 # ## The building's wiring
 #
 # Between the injection point and the coupler, the signal travels along a direct path and along
-# echoes reflected from the open or loaded ends of branches. The multipath model of Zimmermann
-# and Dostert {cite}`zimmermann2002multipath` writes the wiring's frequency response as
+# echoes reflected from the open or loaded ends of branches. The multipath model of
+# {cite:t}`zimmermann2002multipath` writes the wiring's frequency response as
 #
 # $$
 # H(f) = \sum_{i=1}^{N} g_i \, e^{-(a_0 + a_1 f^k)\, d_i} \, e^{-j 2 \pi f d_i / v},
@@ -137,7 +137,7 @@ plt.show()
 # frequency whatever the phases. The knob `channel_variability` ({glue:text}`variability:.2f` here)
 # scales the echoes; at 0 only the direct path's gentle low-pass is left.
 #
-# The noise follows measurements of power lines {cite}`zimmermann2002impulsive`: a background
+# The noise follows measurements of power lines {cite:p}`zimmermann2002impulsive`: a background
 # whose power spectral density falls exponentially from the low kHz to a flat floor, a few AM
 # broadcast carriers, and impulses at random instants that ring in the wiring's resonances. A
 # share `impulsive_share` ({glue:text}`impulsive:.2f` here) of the noise power is impulsive. The

@@ -11,17 +11,20 @@
 # ---
 
 # %% [markdown]
-# # Training ConvNeXt and NSDE-ConvNeXt
+# # Training the three models
 #
-# This chapter trains the two models of chapter 2 on the spectrograms of chapter 1 and tests the
-# paper's first claim, **C1**: the NSDE variant is slightly less accurate on clean data than the
-# plain ConvNeXt (82.88 % against 87.20 % in {cite}`brogan2024nsde`). Both models share one
-# training recipe, so that any difference comes from the injected noise alone.
+# This chapter trains the three models of chapter 2 on the spectrograms of chapter 1 — ConvNeXt,
+# ConvNeXt trained with Gaussian input noise (the control), and NSDE-ConvNeXt — sets the NSDE's
+# noise scale σ from what the paper reports, checks that the trained NSDE really is stochastic, and
+# tests the paper's first claim, **C1**: the NSDE variant is slightly less accurate on clean data
+# than the plain ConvNeXt (82.88 % against 87.20 % in {cite:t}`brogan2024nsde`). All three share one
+# training recipe, so that any difference comes from the noise alone.
 #
-# **Recipe.** AdamW {cite}`loshchilov2019adamw` with decoupled weight decay, a linear warm-up
+# **Recipe.** AdamW {cite:p}`loshchilov2019adamw` with decoupled weight decay, a linear warm-up
 # followed by a cosine decay of the learning rate to zero, cross-entropy loss, no augmentation.
-# The best epoch by validation accuracy is kept and evaluated once on the test split. AdamW with
-# warm-up and cosine decay is the recipe ConvNeXt was designed with {cite}`liu2022convnext`;
+# The best epoch by validation accuracy is kept, each model validated in the mode the book reports it
+# in (the NSDE as its ensemble), and evaluated once on the test split. AdamW with
+# warm-up and cosine decay is the recipe ConvNeXt was designed with {cite:p}`liu2022convnext`;
 # on these small, randomly initialised networks it reaches a plateau within the epoch budget
 # below (the curves in the first figure show it). Every epoch ends with a checkpoint in the
 # artifact store: a killed run resumes where it stopped and ends with the same weights, and a
@@ -40,8 +43,12 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.evaluation.sweeps import per_image_outcomes
+from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
+from nsdelib.models.inference import headline_mode
 from nsdelib.report.claims import MODEL_LABELS, clean_accuracy_claim
 from nsdelib.report.paper import CALIBRATION_BAND
+from nsdelib.report.plotting import calibration_frontier
 from nsdelib.training.trainer import histories, runs_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -59,11 +66,11 @@ pd.Series(
 ).to_frame()
 
 # %% [markdown]
-# ## Training both models over several seeds
+# ## Training the models over several seeds
 #
-# Each seed changes the initial weights, the order of the mini-batches and the NSDE's noise draws;
-# the data set stays the one of chapter 1. One line per epoch reports the training loss and the
-# training and validation accuracy.
+# Each seed changes the initial weights, the order of the mini-batches and the noise draws (the
+# NSDE's and the control's); the data set stays the one of chapter 1. One line per epoch reports
+# the training loss and the training and validation accuracy.
 
 # %%
 runs = ctx.train_all()
@@ -93,8 +100,8 @@ glue("late_gain", float((last_third.max() - last_third.min()).mean()) * 100, dis
 # Confusion matrices on the test split (first seed), each row normalised to the true class:
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-for ax, kind in zip(axes, ("convnext", "nsde")):
+fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4.8))
+for ax, kind in zip(axes, runs):
     confusion = pd.DataFrame(runs[kind][0].metrics["confusion"], index=data.class_names, columns=data.class_names)
     sns.heatmap(confusion.div(confusion.sum(axis=1), axis=0), annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
                 cbar=False, ax=ax, annot_kws={"size": 8})
@@ -103,46 +110,125 @@ fig.tight_layout()
 
 # %% [markdown]
 # The diagonal holds each class's recall. The off-diagonal cells show which sources the wiring
-# channel and the noise make hard to tell apart; compare the two matrices to see whether the
+# channel and the noise make hard to tell apart; compare the matrices to see whether the
 # models stumble over the same pairs.
+#
+# ## Is the trained NSDE stochastic?
+#
+# A network can learn to ignore its own noise (chapter 2 shows how fixed additive noise is scaled
+# away), so the book measures it on every trained NSDE: clean test accuracy with the noise off, as
+# one stochastic pass and as the ensemble; the *flip rate*, the share of test images on which two
+# independent stochastic passes predict different classes; and, per stage, the ratio of one
+# Euler–Maruyama step's noise to the residual stream it perturbs, std(g(h)·ΔW)/std(h), averaged
+# over the stage's blocks on the first 64 test images.
+
+# %%
+probe = data.test.x[:64].to(ctx.device)
+stochasticity = pd.DataFrame([
+    {"seed": run.seed, **{f"accuracy, noise {mode}": acc for mode, acc in run.metrics["accuracy_by_eval_noise"].items()},
+     "flip rate": flip_rate(run.model, data.test.x, batch_size=ctx.profile.train.eval_batch_size, seed=run.seed),
+     **stage_noise_to_signal(run.model, probe)}
+    for run in runs["nsde"]
+]).set_index("seed")
+glue("flip_rate", float(stochasticity["flip rate"].mean()) * 100, display=False)
+glue("off_minus_single", float((stochasticity["accuracy, noise off"] - stochasticity["accuracy, noise single"]).mean()) * 100,
+     display=False)
+stochasticity.style.format(precision=3).set_caption(f"The trained NSDEs' noise, {ctx.profile.name} profile")
+
+# %% [markdown]
+# On average over seeds, two stochastic passes disagree on {glue:text}`flip_rate:.1f` % of the test
+# images, and switching the noise off changes the clean accuracy by {glue:text}`off_minus_single:.1f`
+# points against one stochastic pass. A flip rate near zero would mean the network has learnt to
+# ignore its noise, and every robustness comparison later in the book would compare ConvNeXt with
+# itself.
+#
+# ## What the noise costs in training time
+#
+# The mean time of one epoch's optimisation steps (validation excluded), per model, and the ratio
+# to ConvNeXt's, measured in the same runs:
+
+# %%
+cost = curves.groupby("model", sort=False)["train_time_s"].mean().to_frame("optimisation time per epoch (s)")
+cost["relative to ConvNeXt"] = cost.iloc[:, 0] / cost.loc[MODEL_LABELS["convnext"]].iloc[0]
+cost
+
+# %% [markdown]
+# ## Setting σ: the calibration sweep
+#
+# The paper gives neither σ nor the diffusion, but it gives the NSDE's clean-accuracy cost,
+# 87.20 % → 82.88 %. The rule, fixed before any model was trained (`nsdelib.evaluation.calibration`):
+# train one NSDE per σ at the `paper` scale for the relative and multiplicative diffusions with white
+# and Brownian-shaped noise; take as the book's NSDE the Brownian-shaped relative configuration whose
+# *single-pass* clean accuracy is that many points below ConvNeXt's (interpolated in log σ between
+# the two bracketing points); give the control its input-noise level by the same rule. The sweep is
+# too long for a book build (`nsdebook calibrate --profile paper`, resumable), so it is read from its
+# record, with its provenance:
+
+# %%
+calibration = announce_recorded("calibration", "ch03_training")
+if calibration is not None:
+    sweep_points = pd.DataFrame(calibration["result"]["points"])
+    calibration_frontier(sweep_points, calibration["result"]["target_cost"], calibration["result"]["choice"])
+    plt.show()
+    print(f"points measured: {len(sweep_points)}, still missing: {calibration['result']['missing_points']}; "
+          f"the rule chooses {calibration['result']['choice']}")
+    print(f"this profile uses σ = {ctx.profile.model.sde.sigma:g} ({ctx.profile.model.sde.diffusion}, "
+          f"{ctx.profile.model.sde.noise_shape}) and input noise std {ctx.profile.model.input_noise_std:g} for the control")
+
+# %% [markdown]
+# Read the left panels for the choice (where the one-pass curve of the chosen noise crosses the
+# dashed line) and the others for its price and its promise: how much the ensemble recovers, how
+# often the noise flips a prediction, and what it buys under input noise and a cheap attack.
 #
 # ## Claim C1: clean accuracy
 
 # %%
-accuracy = {kind: list(table.loc[table["model"] == kind, "accuracy"]) for kind in ("convnext", "nsde")}
-c1_table, c1_verdict = clean_accuracy_claim(accuracy)
+test = data.test
+outcomes = pd.concat(
+    [per_image_outcomes(run.model, test.x, test.y, (headline_mode(kind, ctx.profile.model.sde),),
+                        batch_size=ctx.profile.train.eval_batch_size, seed=run.seed).assign(model=kind, seed=run.seed)
+     for kind, kind_runs in runs.items() for run in kind_runs],
+    ignore_index=True,
+)
+c1_table, c1_verdict = clean_accuracy_claim(outcomes)
 convnext_mean = float(c1_table.loc[MODEL_LABELS["convnext"], "this book (mean)"])
 in_band = CALIBRATION_BAND[0] <= convnext_mean <= CALIBRATION_BAND[1]
 glue("c1_verdict", c1_verdict.label, display=False)
 glue("c1_convnext", convnext_mean * 100, display=False)
 glue("c1_nsde", float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]) * 100, display=False)
-glue("c1_difference", float(c1_verdict.difference.mean) * 100, display=False)
+glue("c1_difference", float(c1_verdict.effect) * 100, display=False)
+glue("c1_low", float(c1_verdict.low) * 100, display=False)
+glue("c1_high", float(c1_verdict.high) * 100, display=False)
+glue("c1_mde", float(c1_verdict.mde) * 100, display=False)
 glue("c1_band", "inside" if in_band else "outside", display=False)
-c1_table.style.format(precision=4).set_caption(f"C1 at the {ctx.profile.name} profile, built now")
+c1_table.style.format(precision=4).set_caption(f"C1 at the {ctx.profile.name} profile, built now: {c1_verdict}")
 
 # %% [markdown]
 # At this profile the ConvNeXt reaches {glue:text}`c1_convnext:.2f` % and the NSDE-ConvNeXt
-# {glue:text}`c1_nsde:.2f` % clean test accuracy (means over seeds); ConvNeXt leads by
-# {glue:text}`c1_difference:.2f` percentage points on average. By the book's rule (paired
-# per-seed differences, 95 % interval; see `nsdelib.report.stats`), **C1 {glue:text}`c1_verdict`** here.
+# {glue:text}`c1_nsde:.2f` % clean test accuracy (means over seeds, the NSDE as its ensemble);
+# ConvNeXt leads by {glue:text}`c1_difference:.2f` points (95 % interval {glue:text}`c1_low:.2f` to
+# {glue:text}`c1_high:.2f`; the smallest difference this design detects with 80 % power is
+# {glue:text}`c1_mde:.2f` points). By the book's verdict rule (paired per image within each seed,
+# seeds as the unit of replication; `nsdelib.report.stats`), **C1: {glue:text}`c1_verdict`** here.
 # The ConvNeXt's accuracy is {glue:text}`c1_band` the band of the paper's regime that the data's
 # difficulty is calibrated to at the `paper` profile.
 #
-# The NSDE can be evaluated with its noise switched off (drift only), as one stochastic pass, or as
-# an ensemble of stochastic passes averaged in probability; the headline above uses the mode set in
-# the profile. All three, per seed:
+# C1 is judged on the NSDE's ensemble, the classifier the book reports. Judging it on a single
+# stochastic pass would be circular: σ was set so that one pass costs exactly the paper's 4.32 points.
+# Every model in every evaluation mode, per seed (the control is a deterministic ConvNeXt):
 
 # %%
 table.assign(model=table["model"].map(MODEL_LABELS)).set_index(["model", "seed"])
 
 # %%
 record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), "c1": c1_table.reset_index().to_dict(orient="list"),
-                                          "verdict": c1_verdict.label}, ctx.seeds, float(table["wall time (s)"].sum()))
+                                          "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list")},
+                  ctx.seeds, float(table["wall time (s)"].sum()))
 
 # %% [markdown]
 # ## At the paper's scale
 #
-# Training at the `paper` profile (10,000 spectrograms, three seeds) takes too long for a book
+# Training at the `paper` profile (10,000 spectrograms, several seeds) takes too long for a book
 # build, so its results were recorded once, with their provenance, and are shown here beside the
 # numbers just computed. They are read from `results/paper/clean_accuracy.json`.
 
@@ -150,7 +236,7 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
 recorded = announce_recorded("clean_accuracy", "ch03_training")
 if recorded is not None:
     display(pd.DataFrame(recorded["result"]["c1"]).set_index("model").style.format(precision=4)
-            .set_caption(f"C1 at the paper profile (recorded): {recorded['result']['verdict']}"))
+            .set_caption(f"C1 at the paper profile (recorded): {recorded['result']['verdict']['label']}"))
 
 # %% [markdown]
 # ## Calibrating the data's difficulty

@@ -13,10 +13,10 @@
 # %% [markdown]
 # # Neural SDEs for robust spectrogram classifiers
 #
-# This book is an open, executable reproduction of Brogan et al.,
-# *Improving Robustness of Spectrogram Classifiers with Neural Stochastic Differential Equations*
-# {cite}`brogan2024nsde`. The paper turns a ConvNeXt {cite}`liu2022convnext` into a Neural
-# stochastic differential equation (NSDE) {cite}`liu2020neuralsde` by injecting noise into its
+# This book is an open, executable reproduction of {cite:t}`brogan2024nsde`,
+# *Improving Robustness of Spectrogram Classifiers with Neural Stochastic Differential Equations*.
+# The paper turns a ConvNeXt {cite:p}`liu2022convnext` into a Neural
+# stochastic differential equation (NSDE) {cite:p}`liu2020neuralsde` by injecting noise into its
 # residual connections during training, and reports that the resulting classifier of
 # power-line spectrograms is more robust to noise and to adversarial attacks, and explains itself
 # more reliably, at a small cost in clean accuracy.
@@ -56,19 +56,19 @@ claims_table()
 #
 # - **Open data.** Chapter 1 builds a physically motivated, seeded stand-in for the private data
 #   set: harmonic and switching sources injected into a multipath building-wiring channel
-#   {cite}`zimmermann2002multipath`, turned into spectrograms. Anyone can regenerate it bit for bit.
+#   {cite:p}`zimmermann2002multipath`, turned into spectrograms. Anyone can regenerate it bit for bit.
 # - **The method, explicit.** Chapter 2 derives the NSDE from the residual network
-#   {cite}`he2016resnet,haber2017stable,chen2018neuralode`, checks the numerics against
-#   `torchsde` {cite}`li2020scalable`, and builds both models from the same timm network
-#   {cite}`wightman2019timm`.
+#   {cite:p}`he2016resnet,haber2017stable,chen2018neuralode`, checks the numerics against
+#   `torchsde` {cite:p}`li2020scalable`, and builds both models from the same timm network
+#   {cite:p}`wightman2019timm`.
 # - **Honest robustness.** Attacks on a stochastic model are run with and without Expectation over
-#   Transformation {cite}`athalye2018eot,athalye2018obfuscated`, since noise can mask gradients
-#   and overstate robustness {cite}`croce2020apgd`.
-# - **Attributions and confidence.** Integrated Gradients {cite}`sundararajan2017ig`, SmoothGrad
-#   {cite}`smilkov2017smoothgrad` and Attribution-Based Confidence {cite}`jha2019abc`, implemented
+#   Transformation {cite:p}`athalye2018eot,athalye2018obfuscated`, since noise can mask gradients
+#   and overstate robustness {cite:p}`croce2020apgd`.
+# - **Attributions and confidence.** Integrated Gradients {cite:p}`sundararajan2017ig`, SmoothGrad
+#   {cite:p}`smilkov2017smoothgrad` and Attribution-Based Confidence {cite:p}`jha2019abc`, implemented
 #   exactly as published and checked on a model whose answer is known.
 # - **Beyond the paper.** Several seeds with intervals instead of single runs; white, coloured,
-#   Brownian and attribution-shaped noise {cite}`jha2021smoother,jha2022shaping` compared; ABC as a
+#   Brownian and attribution-shaped noise {cite:p}`jha2021smoother,jha2022shaping` compared; ABC as a
 #   detector of wrong predictions.
 #
 # ## How to read and rerun it

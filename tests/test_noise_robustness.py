@@ -19,6 +19,7 @@ from nsdelib.evaluation.input_noise import (
     image_snr_db,
     noise_pattern,
     noise_sweep,
+    sweep_accuracy,
 )
 from nsdelib.evaluation.sweeps import content_digest, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
@@ -92,8 +93,10 @@ def test_image_snr_in_db() -> None:
 def test_noise_sweep_table_and_its_shape_of_curve(stochastic_toy, data) -> None:
     x, y = data
     cfg = config()
-    table = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=0, noise_control=toy_noise_control)
-    assert len(table) == (1 + 4) * 2 + 2 * (1 + 3) * 2  # (clean + levels) × modes, per noise
+    per_image = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=0, noise_control=toy_noise_control)
+    assert len(per_image) == ((1 + 4) * 2 + 2 * (1 + 3) * 2) * len(y)  # (clean + levels) × modes × images, per noise
+    assert set(per_image["correct"]) == {0, 1} and per_image.groupby(["noise", "level", "mode"]).size().eq(len(y)).all()
+    table = sweep_accuracy(per_image)
     assert set(table["noise"]) == {"gaussian", "impulsive", "narrowband"}
     for (noise, mode), curve in table.groupby(["noise", "mode"]):
         assert curve["level"].iloc[0] == 0 and curve["image_snr_db"].iloc[0] == math.inf
@@ -110,12 +113,13 @@ def test_noise_sweep_is_reproducible_and_paired_across_models(stochastic_toy, da
     cfg = config(structured_kinds=("narrowband",))
     first = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=4, noise_control=toy_noise_control)
     again = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=4, noise_control=toy_noise_control)
-    columns = ["noise", "level", "image_snr_db", "mode", "accuracy"]
-    pd.testing.assert_frame_equal(first[columns], again[columns])
-    other_model = noise_sweep(trained_toy(0.0), x, y, cfg, (EvalMode("toy", "off"),), seed=4, noise_control=toy_noise_control)
+    pd.testing.assert_frame_equal(first, again)
+    first = sweep_accuracy(first)
+    other_model = sweep_accuracy(noise_sweep(trained_toy(0.0), x, y, cfg, (EvalMode("toy", "off"),), seed=4,
+                                             noise_control=toy_noise_control))
     snr = first.drop_duplicates(["noise", "level"])["image_snr_db"].to_numpy()
     assert list(other_model["image_snr_db"]) == list(snr), "both models must see the same noisy inputs for one seed"
-    other_seed = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=5, noise_control=toy_noise_control)
+    other_seed = sweep_accuracy(noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=5, noise_control=toy_noise_control))
     assert not other_seed["image_snr_db"].equals(first["image_snr_db"])
 
 
@@ -129,7 +133,9 @@ def test_cached_noise_sweep_reads_the_artifact_instead_of_recomputing(stochastic
 
     store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
     first = cached_noise_sweep(store, cfg, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
-    assert calls and (first["n_samples"] == 30).all()
+    assert calls and (sweep_accuracy(first)["n_samples"] == 30).all()
+    subset = stratified_subset(y, 30, cfg.subset_seed)
+    assert set(first["example"]) == set(subset.tolist()), "rows name images by their index in the full split"
     calls.clear()
     second = cached_noise_sweep(store, cfg, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert not calls
@@ -209,3 +215,14 @@ def test_seed_intervals() -> None:
     assert intervals.loc[(0.05, "nsde"), "mean"] == pytest.approx(0.91)
     assert intervals.loc[(0.05, "nsde"), "low"] < 0.91 < intervals.loc[(0.05, "nsde"), "high"]
     assert (intervals["n"] == 3).all()
+
+
+def test_per_image_outcomes_score_every_image_in_every_mode(stochastic_toy, data) -> None:
+    from nsdelib.evaluation.sweeps import per_image_outcomes
+
+    x, y = data
+    table = per_image_outcomes(stochastic_toy, x, y, STOCHASTIC, batch_size=7, seed=0, noise_control=toy_noise_control)
+    assert len(table) == len(STOCHASTIC) * len(y) and set(table["correct"]) <= {0, 1}
+    for mode in STOCHASTIC:
+        expected = predict(stochastic_toy, x, mode, batch_size=7, seed=0, noise_control=toy_noise_control) == y
+        assert table.loc[table["mode"] == mode.name, "correct"].tolist() == expected.int().tolist()

@@ -88,7 +88,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
         "description": "default: minutes per chapter on a laptop CPU",
-        "n_seeds": 2,
+        "n_seeds": 3,
         "record_results": False,
         "data": {"n_samples": 2000, "image_rows": 64, "image_cols": 64},
         "train": {"epochs": 10},
@@ -118,7 +118,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "abc": {"samples": 32, "batch_size": 128, "rescaled_fractions": (0.01, 0.05)},
         "noise": {
             "gaussian_stds": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 0.6, 1.0),
-            "subset_size": 192, "batch_size": 96,
+            "subset_size": None, "batch_size": 256,
         },
         "attack": {"subset_size": 64, "batch_size": 64},
     },

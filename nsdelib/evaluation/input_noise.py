@@ -24,7 +24,6 @@ level, not from fresh randomness. Both models see the same noisy images for the 
 from __future__ import annotations
 
 import math
-import time
 from typing import Literal
 
 import pandas as pd
@@ -34,8 +33,8 @@ from torch import nn
 
 from ..common.artifacts import ArtifactStore
 from ..common.config import Section
-from ..models.inference import EvalMode, NoiseControl, predict
-from .sweeps import cached_subset_sweep, check_sweep_values
+from ..models.inference import EvalMode, NoiseControl
+from .sweeps import cached_subset_sweep, check_sweep_values, per_image_outcomes
 
 NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
 StructuredNoiseKind = Literal["impulsive", "narrowband"]
@@ -117,42 +116,30 @@ def noise_sweep(
     seed: int,
     noise_control: NoiseControl | None = None,
 ) -> pd.DataFrame:
-    """Accuracy of ``model`` in each evaluation mode at every level of every noise (level 0: clean inputs).
+    """Whether ``model`` classifies each image correctly, in each mode, at every level of every noise.
 
-    One row per (noise, level, mode) with the image SNR in dB, the accuracy, the number of
-    samples and the seconds the evaluation took.
+    One row per (noise, level, mode, image): the image SNR in dB of the level, the image's index
+    ``example`` in ``x`` and ``correct`` (0 or 1); level 0 is the clean inputs. Per-image rows let the
+    verdicts pair the models image by image; ``sweep_accuracy`` gives the accuracies.
     """
-
-    def evaluate(inputs: torch.Tensor, mode: EvalMode) -> tuple[float, float]:
-        start = time.perf_counter()
-        preds = predict(model, inputs, mode, batch_size=cfg.batch_size, seed=seed, noise_control=noise_control)
-        return float((preds == y.cpu()).float().mean()), time.perf_counter() - start
-
-    clean = {mode.name: evaluate(x, mode) for mode in modes}
-    rows = []
+    clean = per_image_outcomes(model, x, y, modes, batch_size=cfg.batch_size, seed=seed, noise_control=noise_control)
+    tables = []
     for kind in ("gaussian", *cfg.structured_kinds):
         generator = torch.Generator().manual_seed(seed * len(NOISE_KINDS) + NOISE_KINDS.index(kind))
         pattern = noise_pattern(x.shape, kind, generator, cfg.impulse_probability)
-        for mode in modes:
-            rows.append(_row(kind, 0.0, math.inf, mode, *clean[mode.name], len(y)))
+        tables.append(clean.assign(noise=kind, level=0.0, image_snr_db=math.inf))
         for level in cfg.levels(kind):
             noisy = add_noise(x, pattern, level)
-            snr = image_snr_db(x, noisy)
-            for mode in modes:
-                rows.append(_row(kind, level, snr, mode, *evaluate(noisy, mode), len(y)))
-    return pd.DataFrame(rows)
+            outcomes = per_image_outcomes(model, noisy, y, modes, batch_size=cfg.batch_size, seed=seed,
+                                          noise_control=noise_control)
+            tables.append(outcomes.assign(noise=kind, level=level, image_snr_db=image_snr_db(x, noisy)))
+    return pd.concat(tables, ignore_index=True)[["noise", "level", "image_snr_db", "mode", "example", "correct"]]
 
 
-def _row(kind: str, level: float, snr: float, mode: EvalMode, accuracy: float, seconds: float, n: int) -> dict:
-    return {
-        "noise": kind,
-        "level": level,
-        "image_snr_db": snr,
-        "mode": mode.name,
-        "accuracy": accuracy,
-        "n_samples": n,
-        "seconds": seconds,
-    }
+def sweep_accuracy(table: pd.DataFrame, by: tuple[str, ...] = ("noise", "level", "image_snr_db", "mode")) -> pd.DataFrame:
+    """Accuracy and number of images per group of a per-image table (``noise_sweep``'s), other keys kept."""
+    keys = [*by, *(k for k in ("model", "seed") if k in table.columns)]
+    return table.groupby(keys, sort=False)["correct"].agg(accuracy="mean", n_samples="size").reset_index()
 
 
 def cached_noise_sweep(

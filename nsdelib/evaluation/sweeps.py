@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from ..common.artifacts import ArtifactStore
-from ..models.inference import EvalMode, NoiseControl, default_noise_control
+from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
 
 
 def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Tensor:
@@ -148,7 +148,10 @@ def cached_subset_sweep(
     }
 
     def build() -> pd.DataFrame:
-        return sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+        table = sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+        if "example" in table.columns:  # per-image rows name the image by its index in the full split
+            table["example"] = subset.numpy()[table["example"].to_numpy()]
+        return table
 
     return fetch_table(store, kind, key, build, depends_on=sweep.__module__)
 
@@ -165,3 +168,26 @@ def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...
     return values
 
 
+
+
+def per_image_outcomes(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    modes: tuple[EvalMode, ...],
+    *,
+    batch_size: int,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """One row per (mode, image): ``mode``, ``example`` (index in ``x``) and ``correct`` (0 or 1).
+
+    The per-image outcomes the verdicts pair across models: both models are scored on the same images.
+    """
+    frames = [
+        pd.DataFrame({"mode": mode.name, "example": range(len(y)),
+                      "correct": (predict(model, x, mode, batch_size=batch_size, seed=seed,
+                                          noise_control=noise_control) == y.cpu()).int().numpy()})
+        for mode in modes
+    ]
+    return pd.concat(frames, ignore_index=True)

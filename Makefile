@@ -9,13 +9,18 @@ PROFILE ?= quick
 SEED ?= 0
 DEVICE ?= auto
 
-.PHONY: book test env chapter mutation lock clean
+.PHONY: book test test-book env chapter mutation lock clean
 
 book: $(STAMP)
 	$(BIN)/nsdebook build --profile $(PROFILE) --seed $(SEED) --device $(DEVICE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# `make test-book`: only the slow tests (the book built once at ci, then opened in headless Chromium),
+# with the counts they checked.
+test-book: $(STAMP)
+	$(BIN)/python -m pytest tests/test_book.py tests/test_browser.py -rA
 
 env: $(STAMP)
 

@@ -1,15 +1,20 @@
-"""Shared test set-up: an isolated artifact store, one torch thread, deterministic property-based tests."""
+"""Shared test set-up: an isolated artifact store, one torch thread, deterministic property-based tests,
+and the whole book built once per session for the slow tests."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import settings
+
+from nsdelib.book.runner import build_html, run_book
 
 # Property-based tests draw the same examples on every run (no flaky CI) and leave no example database.
 settings.register_profile("nsdelib", derandomize=True, database=None, deadline=None, print_blob=False)
@@ -34,3 +39,23 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class BuiltBook:
+    """The whole book executed at the ci profile (``stage``) and rendered (``html``)."""
+
+    stage: Path
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
+    """Execute and render the whole book once per test session, for the slow tests that inspect it."""
+    out = tmp_path_factory.mktemp("book")
+    start = time.perf_counter()
+    stage = run_book(profile="ci", seed=0, device="cpu", out=out, progress=False, log=lambda _: None)
+    executed = time.perf_counter()
+    build_html(stage, out=out, log=lambda _: None)
+    print(f"book at ci: executed in {executed - start:.0f} s, rendered in {time.perf_counter() - executed:.0f} s")
+    return BuiltBook(stage=stage, html=out / "_build" / "html")

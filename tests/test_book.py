@@ -3,23 +3,53 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from conftest import BuiltBook
 
-from nsdelib.book.runner import build_html, chapter_source, is_notebook, run_book, toc_entries
+from nsdelib.book.runner import chapter_source, is_notebook, toc_entries
 
 
 @pytest.mark.slow
-def test_every_chapter_executes_and_the_book_renders(repo_root: Path, tmp_path: Path) -> None:
-    stage = run_book(profile="ci", seed=0, device="cpu", out=tmp_path, progress=False)
-    index = build_html(stage, out=tmp_path)
-    assert index == tmp_path / "_build" / "html" / "index.html" and index.exists()
+def test_every_chapter_executes_and_the_book_renders(repo_root: Path, built_book: BuiltBook) -> None:
+    assert (built_book.html / "index.html").exists()
     for entry in toc_entries(repo_root):
-        page = tmp_path / "_build" / "html" / f"{entry}.html"
+        page = built_book.html / f"{entry}.html"
         assert page.exists(), f"{entry} was not rendered"
         if is_notebook(chapter_source(entry, repo_root)):
-            executed = json.loads((stage / f"{entry}.ipynb").read_text())
+            executed = json.loads((built_book.stage / f"{entry}.ipynb").read_text())
             assert any(cell.get("outputs") for cell in executed["cells"]), f"{entry} has no outputs"
             assert "cell_output" in page.read_text(), f"{entry}'s outputs are not in its page"
     assert not list(repo_root.glob("chapters/*.ipynb")), "sources must stay output-free text files"
+
+
+@pytest.mark.slow
+def test_chapters_show_one_parameters_cell_and_offer_a_python3_notebook(
+    repo_root: Path, built_book: BuiltBook
+) -> None:
+    for entry in toc_entries(repo_root):
+        if not is_notebook(chapter_source(entry, repo_root)):
+            continue
+        notebook = json.loads((built_book.html / "_sources" / f"{entry}.ipynb").read_text())
+        assert notebook["metadata"]["kernelspec"]["name"] == "python3", entry
+        assert notebook["metadata"]["papermill"]["parameters"]["profile"] == "ci", entry
+        page = (built_book.html / f"{entry}.html").read_text()
+        assert page.count("tag_parameters") == 1, f"{entry} does not show its parameters cell exactly once"
+        assert "tag_injected-parameters" not in page, f"{entry} shows papermill's injected parameters"
+
+
+@pytest.mark.slow
+def test_book_configuration_reaches_the_html(built_book: BuiltBook) -> None:
+    page = (built_book.html / "chapters" / "ch02_nsde_theory.html").read_text()
+    repository = "https://github.com/nsdelib/nsde-spectrogram-book"
+    assert f'href="{repository}"' in page, "repository button"
+    assert f'href="{repository}/issues/new?title=Issue%20on%20page%20' in page, "issues button"
+    assert f"https://mybinder.org/v2/gh/{repository.removeprefix('https://github.com/')}/main?urlpath=" in page
+    assert "btn-download-source-button" in page, "download button"
+    assert "bd-sidenav__home-link" in page, "home_page_in_navbar (dropped when theme options replaced it)"
+    assert re.search(r'<a class="reference internal" href="ch03_training.html">3\. Training', page), "numbering"
+    assert 'href="running_this_book.html">Running this book<' in page, "front matter stays unnumbered"
+    assert '<script defer="defer" src="../_static/../mathjax/tex-mml-chtml.js' in page, "MathJax ships with the book"
+    assert "Liu <em>et al.</em> [<a" in page, "narrative citations read 'Liu et al. [2020]' ({cite:t})"

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from nsdelib.book.provenance import load_recorded, load_recorded_index, provenance, record_result
+from nsdelib.book import provenance as provenance_module
+from nsdelib.book.provenance import (
+    announce_recorded,
+    load_recorded,
+    load_recorded_index,
+    provenance,
+    recorded_caption,
+    record_result,
+)
+from nsdelib.common.artifacts import LIBRARY_FINGERPRINT, library_fingerprint
 from nsdelib.common.errors import ArtifactCorrupt
+
+COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
 
 
 def test_provenance_has_every_field() -> None:
@@ -41,3 +53,90 @@ def test_damaged_recorded_result_is_reported(tmp_path: Path) -> None:
 def test_unknown_profile_in_provenance_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         record_result("x", {}, {"profile": "huge"}, root=tmp_path)
+
+
+@pytest.mark.parametrize("present", ["provenance", "result"])
+def test_recorded_result_without_both_blocks_is_corrupt(tmp_path: Path, present: str) -> None:
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "paper" / "half.json").write_text(json.dumps({present: {"profile": "paper"}}))
+    with pytest.raises(ArtifactCorrupt, match="half.json lacks its provenance or result block"):
+        load_recorded("half", "paper", root=tmp_path)
+
+
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: str, module: str | None = None) -> Path:
+    """A recorded paper result under ``tmp_path`` whose provenance names ``commit``."""
+    monkeypatch.setattr(provenance_module, "git_commit", lambda: commit)
+    record_result("abc", {"verdict": "holds"}, provenance("paper", [0], "cpu", 60.0, module), root=tmp_path)
+    return tmp_path
+
+
+def test_caption_shows_the_full_commit_with_its_dirty_mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = recorded(tmp_path, monkeypatch, f"{COMMIT}-dirty")
+    assert f"commit {COMMIT}-dirty," in recorded_caption(load_recorded("abc", root=root))
+    assert list(load_recorded_index(root)["commit"]) == [f"{COMMIT}-dirty"]
+
+
+def test_result_from_a_clean_tree_and_the_current_library_has_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = recorded(tmp_path, monkeypatch, COMMIT)
+    result = load_recorded("abc", root=root)
+    assert announce_recorded("abc", "ch07_abc", root=root) == result
+    assert capsys.readouterr().out == recorded_caption(result) + "\n"
+
+
+def test_result_from_a_dirty_tree_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = recorded(tmp_path, monkeypatch, f"{COMMIT}-dirty")
+    announce_recorded("abc", "ch07_abc", root=root)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [
+        f"WARNING: recorded from a work tree with uncommitted changes (commit {COMMIT}-dirty): "
+        "that commit alone may not reproduce it.",
+        "To record it from the current code, commit and run `make chapter CHAPTER=ch07_abc PROFILE=paper`.",
+    ]
+
+
+def test_result_from_other_library_code_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = recorded(tmp_path, monkeypatch, COMMIT)
+    path = root / "paper" / "abc.json"
+    payload = json.loads(path.read_text())
+    payload["provenance"]["library"] = "2+000000000000"
+    path.write_text(json.dumps(payload))
+    announce_recorded("abc", "ch07_abc", root=root)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f"WARNING: recorded with nsdelib at fingerprint 2+000000000000, but this build's is {LIBRARY_FINGERPRINT}: "
+        "the code has changed since the result was recorded."
+    )
+    assert len(lines) == 3
+
+
+def test_result_is_compared_with_the_fingerprint_of_the_module_that_produced_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = recorded(tmp_path, monkeypatch, COMMIT, module="nsdelib.training.metrics")
+    prov = load_recorded("abc", root=root)["provenance"]
+    assert prov["library_module"] == "training.metrics"
+    assert prov["library"] == library_fingerprint("training.metrics") != LIBRARY_FINGERPRINT
+    announce_recorded("abc", "ch07_abc", root=root)
+    assert "WARNING" not in capsys.readouterr().out
+    # the module's code changes: only its fingerprint (not the whole library's) is compared
+    monkeypatch.setattr(provenance_module, "library_fingerprint", lambda module: "2+111111111111")
+    announce_recorded("abc", "ch07_abc", root=root)
+    assert "WARNING: recorded with nsdelib.training.metrics at fingerprint" in capsys.readouterr().out
+
+
+def test_result_of_a_module_that_no_longer_exists_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = recorded(tmp_path, monkeypatch, COMMIT, module="training.metrics")
+    path = root / "paper" / "abc.json"
+    payload = json.loads(path.read_text())
+    payload["provenance"]["library_module"] = "training.gone"
+    path.write_text(json.dumps(payload))
+    announce_recorded("abc", "ch07_abc", root=root)
+    assert "but this build's is none (the module no longer exists)" in capsys.readouterr().out

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from nsdelib.book import runner
 from nsdelib.book.cli import main
-from nsdelib.book.runner import ChapterFailed, run_book, toc_entries
+from nsdelib.book.runner import BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 from nsdelib.common.errors import ConfigError
 
 HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: percent\n# ---\n"
@@ -50,6 +53,53 @@ def test_executes_chapters_with_injected_parameters(tmp_path: Path) -> None:
     assert results == ["14"]
 
 
+def test_chapter_stdout_is_streamed_while_it_runs_but_not_its_stderr(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"  # written by the log when the first epoch line arrives; the chapter waits for it
+    body = f"""\
+    # %%
+    import sys
+    for epoch in range(2):
+        print(f"epoch {{epoch + 1}}: loss 0.5")
+        print(f"progress bar {{epoch + 1}}/2", file=sys.stderr)
+    print("partial", end="")
+    print(" line\\rrewritten line")
+
+    # %%
+    import pathlib, time
+    deadline = time.monotonic() + 30
+    while not pathlib.Path({str(seen)!r}).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pathlib.Path({str(seen)!r}).exists()
+    """
+    project = make_project(tmp_path / "book", {"train": body})
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if "epoch 1" in line:
+            seen.touch()
+
+    stage = run_book(profile="ci", out=tmp_path, root=project, progress=False, log=log)
+    assert lines[1:] == ["    epoch 1: loss 0.5", "    epoch 2: loss 0.5", "    rewritten line", lines[-1]]
+    assert re.fullmatch(r"    done in \d+\.\d s", lines[-1])
+    executed = json.loads((stage / "chapters" / "train.ipynb").read_text())
+    outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+    streams = {o["name"]: "".join(o["text"]) for o in outputs if o["output_type"] == "stream"}
+    assert streams["stdout"] == "epoch 1: loss 0.5\nepoch 2: loss 0.5\npartial line\rrewritten line\n"
+    assert streams["stderr"] == "progress bar 1/2\nprogress bar 2/2\n", "the notebook keeps it all"
+    assert "".join(outputs[-1]["data"]["text/plain"]) == "True", "the first line reached the log while the chapter ran"
+
+
+def test_executed_notebook_hides_injected_parameters_and_names_python3(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "book", {"plot": '# %% tags=["hide-input"]\nx = 1\n'})
+    stage = run_book(profile="ci", seed=3, out=tmp_path, root=project, progress=False, log=lambda _: None)
+    executed = json.loads((stage / "chapters" / "plot.ipynb").read_text())
+    assert executed["metadata"]["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
+    tags = [c["metadata"].get("tags", []) for c in executed["cells"]]
+    assert tags == [["parameters"], ["injected-parameters", "remove-cell"], ["hide-input"]]
+    assert "seed = 3" in "".join(executed["cells"][1]["source"])
+
+
 def test_failing_cell_names_chapter_cell_and_traceback(tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "book", {"broken": "# %%\nvalue = 1\n\n# %%\nraise ValueError('spectrogram went negative')\n"}
@@ -68,6 +118,46 @@ def test_chapter_without_parameters_cell_is_rejected(tmp_path: Path) -> None:
     (project / "chapters" / "ok.py").write_text(HEADER + "# %%\nprofile = 'ci'\n")
     with pytest.raises(ConfigError, match="exactly one cell tagged 'parameters', found 0"):
         run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "declared"),
+    [('profile = "ci"\nseed = 0\n', "['profile', 'seed']"),
+     ('profile = "ci"\nseed = 0\ndevice = "cpu"\nepochs = 3\n', "['profile', 'seed', 'device', 'epochs']")],
+    ids=["device missing", "epochs extra"],
+)
+def test_chapter_declaring_other_parameters_is_rejected(tmp_path: Path, cell: str, declared: str) -> None:
+    project = make_project(tmp_path / "book", {"ok": "# %%\n1\n"})
+    (project / "chapters" / "ok.py").write_text(HEADER + '# %% tags=["parameters"]\n' + cell)
+    standard = ["profile", "seed", "device"]
+    expected = f"chapter chapters/ok.py declares parameters {declared}; every chapter declares {standard}"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None)
+
+
+def test_toc_entry_without_a_source_is_reported(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "book", {"only": "# %%\n1\n"})
+    (project / "_toc.yml").write_text(json.dumps({"format": "jb-book", "root": "chapters/ghost",
+                                                  "chapters": [{"file": "chapters/only"}]}))
+    with pytest.raises(FileNotFoundError, match="_toc.yml lists 'chapters/ghost' but neither chapters/ghost.py nor"):
+        run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None)
+
+
+def test_rendering_refuses_a_stage_with_unexecuted_chapters(tmp_path: Path) -> None:
+    stage = make_project(tmp_path / "stage", {"first": "# %%\n1\n", "second": "# %%\n2\n"})
+    (stage / "chapters" / "first.md").write_text("# First\n")
+    with pytest.raises(BookBuildFailed, match="have not been executed yet: chapters/second$"):
+        build_html(stage, out=tmp_path, log=lambda _: None)
+
+
+def test_rendering_fails_on_any_sphinx_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stage = make_project(tmp_path / "stage", {"first": "# %%\n1\n"})
+    (stage / "chapters" / "first.md").write_text("# First\n")
+    output = "building [html]\nfirst.md:3: WARNING: undefined label: 'x'\nbuild succeeded.\n"
+    # exit code 0: the warning alone must fail the build
+    monkeypatch.setattr(runner.subprocess, "run", lambda args, **_: subprocess.CompletedProcess(args, 0, output, ""))
+    with pytest.raises(BookBuildFailed, match=r"Jupyter Book failed:\nfirst.md:3: WARNING: undefined label: 'x'$"):
+        build_html(stage, out=tmp_path, log=lambda _: None)
 
 
 def test_unknown_chapter_is_rejected(tmp_path: Path) -> None:
@@ -92,6 +182,21 @@ def test_cli_reports_bad_input_once_with_exit_code_2(
     err = capsys.readouterr().err
     assert fragment in err
     assert err.count("error:") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--worker", "2", "--workers", "2"], r"--worker 2 must lie in \[0, --workers = 2\)"),
+        (["--worker", "-1"], r"--worker -1 must lie in \[0, --workers = 1\)"),
+        (["--profile", "ci", "--record"], "the ci profile does not record results; record the calibration at 'paper'"),
+    ],
+)
+def test_calibrate_reports_bad_input_with_exit_code_2(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["calibrate", *argv]) == 2
+    assert re.search(f"^nsdebook: error: {fragment}$", capsys.readouterr().err, flags=re.MULTILINE)
 
 
 def test_cli_lists_chapters(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
-from ..common.artifacts import LIBRARY_FINGERPRINT, atomic_write
+from ..common.artifacts import LIBRARY_FINGERPRINT, atomic_write, library_fingerprint
 from ..common.devices import device_description
 from ..common.errors import ArtifactCorrupt
 from .profiles import PROFILE_NAMES
@@ -57,8 +57,21 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float) -> dict[str, Any]:
-    """The provenance block stored with every recorded result."""
+def code_fingerprint(module: str | None) -> str:
+    """The fingerprint of ``nsdelib.<module>`` and what it imports, or of the whole library for None."""
+    return library_fingerprint(module) if module else LIBRARY_FINGERPRINT
+
+
+def provenance(
+    profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float, module: str | None = None
+) -> dict[str, Any]:
+    """The provenance block stored with every recorded result.
+
+    ``module`` names the module that produced the result (``"evaluation.attacks"`` or its
+    ``__name__``): then ``library`` is the fingerprint of that module and what it imports, so editing
+    unrelated code does not mark the result stale; without it, the whole library's fingerprint.
+    """
+    module = module.removeprefix("nsdelib.") if module else None
     return {
         "profile": profile,
         "seeds": list(seeds),
@@ -66,7 +79,8 @@ def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_
         "wall_time_s": round(float(wall_time_s), 2),
         "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "library": LIBRARY_FINGERPRINT,
+        "library": code_fingerprint(module),
+        "library_module": module,
         "versions": package_versions(),
     }
 
@@ -105,7 +119,7 @@ def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
                 "profile": path.parent.name,
                 "result": path.stem,
                 "date": prov["date"],
-                "commit": prov["commit"][:12],
+                "commit": prov["commit"],
                 "device": prov["device"],
                 "wall time (s)": prov["wall_time_s"],
                 "seeds": prov["seeds"],
@@ -116,28 +130,61 @@ def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
 
 
 def record_if_enabled(
-    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float
+    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float, module: str | None = None
 ) -> Path | None:
-    """Record ``result`` with its provenance when the profile asks for it (the ``paper`` profile does)."""
+    """Record ``result`` with its provenance when the profile asks for it (the ``paper`` profile does).
+
+    ``module``, if given, names the module that produced the result (see :func:`provenance`).
+    """
     if not ctx.profile.record_results:
         return None
-    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s))
+    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, module))
 
 
 def recorded_caption(recorded: dict[str, Any]) -> str:
-    """One line that labels a recorded result with where and when it was computed."""
+    """One line that labels a recorded result with where and when it was computed (the full commit)."""
     prov = recorded["provenance"]
     return (
-        f"recorded {prov['profile']} run: commit {prov['commit'][:12]}, {prov['date']}, {prov['device']}, "
+        f"recorded {prov['profile']} run: commit {prov['commit']}, {prov['date']}, {prov['device']}, "
         f"wall time {prov['wall_time_s'] / 60:.1f} min, seeds {prov['seeds']}"
     )
 
 
-def announce_recorded(name: str, chapter: str, profile: str = "paper") -> dict[str, Any] | None:
-    """The recorded result ``name`` after printing its provenance line, or None after saying how to record it."""
-    recorded = load_recorded(name, profile)
+def provenance_warnings(prov: dict[str, Any]) -> list[str]:
+    """Why a recorded result may not come from the code of this build: a dirty tree, changed code."""
+    warnings = []
+    if prov["commit"].endswith("-dirty"):
+        warnings.append(
+            f"WARNING: recorded from a work tree with uncommitted changes (commit {prov['commit']}): "
+            "that commit alone may not reproduce it."
+        )
+    module = prov.get("library_module")
+    code = f"nsdelib.{module}" if module else "nsdelib"
+    try:
+        current = code_fingerprint(module)
+    except FileNotFoundError:  # the module that produced it was renamed or removed
+        current = "none (the module no longer exists)"
+    if prov["library"] != current:
+        warnings.append(
+            f"WARNING: recorded with {code} at fingerprint {prov['library']}, but this build's is {current}: "
+            "the code has changed since the result was recorded."
+        )
+    return warnings
+
+
+def announce_recorded(
+    name: str, chapter: str, profile: str = "paper", root: Path = RESULTS_ROOT
+) -> dict[str, Any] | None:
+    """The recorded result ``name`` after printing its provenance and warnings, or None after saying how to get it."""
+    recorded = load_recorded(name, profile, root)
+    command = f"`make chapter CHAPTER={chapter} PROFILE={profile}`"
     if recorded is None:
-        print(f"No {profile}-profile run has been recorded yet: run `make chapter CHAPTER={chapter} PROFILE={profile}`.")
+        print(f"No {profile}-profile run has been recorded yet: run {command}.")
         return None
     print(recorded_caption(recorded))
+    warnings = provenance_warnings(recorded["provenance"])
+    for warning in warnings:
+        print(warning)
+    if warnings:
+        print(f"To record it from the current code, commit and run {command}.")
     return recorded

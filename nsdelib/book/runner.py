@@ -2,9 +2,10 @@
 
 Chapters are jupytext text sources (``chapters/*.py``, percent format) without outputs. The runner
 reads each with jupytext, injects the chapter parameters with papermill into the registered
-``nsdebook`` kernel, and writes the executed notebook into a staging copy of the book under
-``_build/book/``. Jupyter Book then renders that staging copy (``execute_notebooks: "off"``), so the
-HTML shows exactly the outputs the runner produced and readers can download the executed notebooks.
+``nsdebook`` kernel, streams what the chapter prints to the terminal while it runs, and writes the
+executed notebook into a staging copy of the book under ``_build/book/``. Jupyter Book then renders
+that staging copy (``execute_notebooks: "off"``), so the HTML shows exactly the outputs the runner
+produced and readers can download the executed notebooks, which name the standard ``python3`` kernel.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,20 @@ import nbformat
 import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
+from tqdm import tqdm
 
 from ..common.errors import ConfigError
 from .profiles import ChapterParams, validate_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 KERNEL_NAME = "nsdebook"
+# The kernel the downloadable notebooks name: any Jupyter with nsdelib installed runs them.
+DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
+# MathJax (from the PyPI package django-static-mathjax) ships with the book: ``_config.yml`` copies
+# _mathjax/ to the HTML root and points ``mathjax_path`` at it, so the maths renders offline too.
+MATHJAX_BUNDLE = "tex-mml-chtml.js"
+MATHJAX_TARGET = Path("_mathjax") / "mathjax"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -86,6 +95,49 @@ def check_parameters(notebook: nbformat.NotebookNode, name: str, params: Chapter
         raise ConfigError(f"chapter {name} declares parameters {declared}; every chapter declares {expected}")
 
 
+class LineEcho:
+    """A file-like sink for papermill's ``stdout_file``: passes each complete line to ``echo``.
+
+    Text after the last carriage return of a line wins, as on a terminal; ``close`` passes on the
+    unfinished last line.
+    """
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.echo = echo
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        """Buffer ``text`` and echo the lines it completes."""
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.echo(line.rsplit("\r", 1)[-1])
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: lines are echoed as soon as they are complete."""
+
+    def close(self) -> None:
+        """Echo the unfinished last line, if any."""
+        if self.pending:
+            self.echo(self.pending.rsplit("\r", 1)[-1])
+            self.pending = ""
+
+
+def prepare_for_download(path: Path) -> None:
+    """Hide papermill's injected parameters cell in the HTML and name the standard ``python3`` kernel.
+
+    The chapter's own ``parameters`` cell stays visible; the injected cell (``remove-cell``) stays in
+    the notebook, so a downloaded notebook reruns with the parameters the book was built with.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    notebook.metadata["kernelspec"] = dict(DOWNLOAD_KERNELSPEC)
+    nbformat.write(notebook, path)
+
+
 def _failure_message(name: str, exc: PapermillExecutionError) -> str:
     traceback = ANSI.sub("", "\n".join(exc.traceback))
     return (
@@ -100,13 +152,20 @@ def execute_chapter(
     params: ChapterParams,
     progress: bool = True,
     root: Path = REPO_ROOT,
+    echo: Callable[[str], None] | None = None,
 ) -> Path:
-    """Execute one jupytext chapter with ``params`` and write the executed ``.ipynb`` to ``output``."""
+    """Execute one jupytext chapter with ``params`` and write the executed ``.ipynb`` to ``output``.
+
+    The ``nsdebook`` kernel runs it; ``echo`` (if given) receives each line the chapter prints to
+    stdout while it runs (stderr, where progress bars go, is not echoed). The notebook written names
+    the ``python3`` kernel and hides the injected parameters (:func:`prepare_for_download`).
+    """
     name = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
     notebook = jupytext.read(source, fmt="py:percent")
     check_parameters(notebook, name, params)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (nsdebook)", "language": "python"}
     output.parent.mkdir(parents=True, exist_ok=True)
+    stdout = LineEcho(echo) if echo else None
     try:
         papermill.execute_notebook(
             notebook,
@@ -114,10 +173,15 @@ def execute_chapter(
             parameters=params.model_dump(),
             kernel_name=KERNEL_NAME,
             progress_bar=progress,
+            stdout_file=stdout,
             cwd=str(root),
         )
     except PapermillExecutionError as exc:
         raise ChapterFailed(_failure_message(name, exc)) from None
+    finally:
+        if stdout is not None:
+            stdout.close()
+    prepare_for_download(output)
     return output
 
 
@@ -129,12 +193,14 @@ def run_book(
     out: Path = REPO_ROOT,
     root: Path = REPO_ROOT,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = tqdm.write,
 ) -> Path:
     """Execute the given toc entries (all of ``_toc.yml`` by default) into ``out/_build/book``.
 
     Markdown pages and the book's config files are copied beside the executed notebooks so the
-    staging folder is a complete Jupyter Book project. Returns the staging folder.
+    staging folder is a complete Jupyter Book project. What a chapter prints
+    goes to ``log`` as it runs, indented under the chapter's name (``tqdm.write`` keeps it clear of
+    the cell progress bar). Returns the staging folder.
     """
     params = validate_params(profile=profile, seed=seed, device=device)
     all_entries = toc_entries(root)
@@ -152,9 +218,19 @@ def run_book(
             continue
         log(f"[{index}/{len(chosen)}] {entry}  (profile={params.profile}, seed={params.seed}, device={params.device})")
         start = time.perf_counter()
-        execute_chapter(source, target, params, progress=progress, root=root)
+        execute_chapter(source, target, params, progress=progress, root=root, echo=lambda line: log(f"    {line}"))
         log(f"    done in {time.perf_counter() - start:.1f} s")
     return stage
+
+
+def copy_mathjax(target: Path) -> None:
+    """Copy MathJax's TeX bundle and the components it loads on demand (fonts, extensions) to ``target``."""
+    if (target / MATHJAX_BUNDLE).exists():
+        return
+    source = Path(str(resources.files("mathjax").joinpath("static", "mathjax", "es5")))
+    for folder in (path for path in source.iterdir() if path.is_dir()):
+        shutil.copytree(folder, target / folder.name, dirs_exist_ok=True)
+    shutil.copy2(source / MATHJAX_BUNDLE, target / MATHJAX_BUNDLE)  # last: it marks a complete copy
 
 
 def _match_entry(requested: str, entries: list[str]) -> str:
@@ -167,10 +243,11 @@ def _match_entry(requested: str, entries: list[str]) -> str:
 
 
 def build_html(stage: Path, out: Path = REPO_ROOT, log: Callable[[str], None] = print) -> Path:
-    """Render the staged book to ``out/_build/html`` with Jupyter Book; any Sphinx warning fails."""
+    """Render the staged book (with its own copy of MathJax) to ``out/_build/html``; any Sphinx warning fails."""
     missing = [e for e in toc_entries(stage) if not any((stage / f"{e}{s}").exists() for s in (".ipynb", ".md"))]
     if missing:
         raise BookBuildFailed(f"these chapters have not been executed yet: {', '.join(missing)}")
+    copy_mathjax(stage / MATHJAX_TARGET)
     command = [
         str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage),
         "--path-output", str(out), "--warningiserror", "--nitpick", "--keep-going",

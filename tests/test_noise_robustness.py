@@ -15,13 +15,12 @@ from nsdelib.common.errors import ConfigError
 from nsdelib.evaluation.input_noise import (
     NoiseSweepConfig,
     add_noise,
-    cached_noise_sweep,
     image_snr_db,
     noise_pattern,
     noise_sweep,
     sweep_accuracy,
 )
-from nsdelib.evaluation.sweeps import content_digest, stratified_subset
+from nsdelib.evaluation.sweeps import cached_subset_sweep, content_digest, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
 from nsdelib.models.nsde import SDEConfig
 from nsdelib.models.registry import MODEL_KINDS
@@ -123,7 +122,7 @@ def test_noise_sweep_is_reproducible_and_paired_across_models(stochastic_toy, da
     assert not other_seed["image_snr_db"].equals(first["image_snr_db"])
 
 
-def test_cached_noise_sweep_reads_the_artifact_instead_of_recomputing(stochastic_toy, data, tmp_path) -> None:
+def test_cached_sweep_reads_the_artifact_instead_of_recomputing(stochastic_toy, data, tmp_path) -> None:
     x, y = data
     calls = []
 
@@ -132,16 +131,16 @@ def test_cached_noise_sweep_reads_the_artifact_instead_of_recomputing(stochastic
         return toy_noise_control(model, mode, ensemble_size)
 
     store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
-    first = cached_noise_sweep(store, cfg, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    first = cached_subset_sweep(store, cfg, noise_sweep, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert calls and (sweep_accuracy(first)["n_samples"] == 30).all()
     subset = stratified_subset(y, 30, cfg.subset_seed)
     assert set(first["example"]) == set(subset.tolist()), "rows name images by their index in the full split"
     calls.clear()
-    second = cached_noise_sweep(store, cfg, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    second = cached_subset_sweep(store, cfg, noise_sweep, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert not calls
     pd.testing.assert_frame_equal(first, second)
     retrained = trained_toy(sigma=0.5, steps=10)
-    cached_noise_sweep(store, cfg, retrained, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    cached_subset_sweep(store, cfg, noise_sweep, retrained, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
     assert calls, "other weights must not read the first model's artifact"
 
 

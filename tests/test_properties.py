@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 from robustness_toys import ToyNet, toy_data, toy_noise_control, trained_toy, within_norm_ball
 
 from nsdelib.evaluation.attacks import (
-    AttackConfig,
-    attack_inputs,
+    apgd,
+    attacked_as,
     perturbation_norms,
     random_direction,
     random_perturbation,
 )
 from nsdelib.models.convnext import ConvNeXtClassifier
+from nsdelib.models.inference import EvalMode
 from nsdelib.models.nsde import DiffusionForm, EvalNoise, NSDEConvNeXt, SDEConfig
 from nsdelib.models.registry import ModelConfig, build_model
 
@@ -78,17 +79,18 @@ def noisy_toy() -> ToyNet:
     n=st.integers(1, 12),
     steps=st.integers(1, 4),
     batch_size=st.integers(1, 8),
-    eot=st.booleans(),
+    eot=st.integers(1, 3),
+    loss=st.sampled_from(["ce", "dlr"]),
     seed=seeds,
 )
-def test_apgd_through_the_sweep_wrapper_stays_in_its_norm_ball(
-    noisy_toy: ToyNet, norm: str, eps_share: float, n: int, steps: int, batch_size: int, eot: bool, seed: int
+def test_apgd_on_the_attacked_classifier_stays_in_its_norm_ball(
+    noisy_toy: ToyNet, norm: str, eps_share: float, n: int, steps: int, batch_size: int, eot: int, loss: str, seed: int
 ) -> None:
     eps = eps_share * LARGEST_EPS[norm]
     x, y = toy_data(n, seed=seed % 1000)
-    cfg = AttackConfig.build(epsilons={norm: (eps,)}, steps=steps, eot_iter=2, batch_size=batch_size)
-    adversarial = attack_inputs(noisy_toy, x, y, cfg, norm=norm, eps=eps, eot=eot, seed=seed,  # type: ignore[arg-type]
-                                noise_control=toy_noise_control)
+    with attacked_as(noisy_toy, EvalMode("single pass", "single"), eot, toy_noise_control):
+        adversarial = apgd(noisy_toy, x, y, norm=norm, eps=eps, loss=loss, steps=steps, seed=seed,  # type: ignore[arg-type]
+                           batch_size=batch_size)
     assert adversarial.shape == x.shape and adversarial.dtype == x.dtype
     assert adversarial.min() >= 0 and adversarial.max() <= 1
     norms = perturbation_norms(x, adversarial, norm)  # type: ignore[arg-type]

@@ -58,9 +58,10 @@ BASE: dict[str, Any] = {
         },
     },
     "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
-    "calibration": {"sigmas": (0.05, 0.1, 0.2, 0.4, 0.8), "input_noise_stds": (0.05, 0.1, 0.2, 0.4)},
+    "calibration": {"sigmas": (0.05, 0.1, 0.2, 0.4, 0.8, 1.6), "input_noise_stds": (0.05, 0.1, 0.2, 0.4)},
     "attack": {"epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
-               "steps": 10, "n_restarts": 1, "eot_iter": 4},
+               "headline_epsilons": {"L2": (0.5, 1.0), "Linf": (0.01,)}, "sweep_steps": 10, "steps": 50,
+               "eot_iter": 5, "score_draws": 20, "square_queries": 1000, "square_subset": 32},
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -82,8 +83,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "noise": {
             "gaussian_stds": (0.05, 0.2, 1.0), "structured_levels": (0.2, 1.0), "subset_size": 32, "batch_size": 64,
         },
-        "attack": {"epsilons": {"L2": (0.5, 2.0, 8.0), "Linf": (0.01, 0.05, 0.3)}, "steps": 5, "eot_iter": 2,
-                   "subset_size": 16, "batch_size": 64},
+        "attack": {"epsilons": {"L2": (0.5, 2.0, 8.0), "Linf": (0.01, 0.05, 0.3)},
+                   "headline_epsilons": {"L2": (2.0,), "Linf": (0.05,)}, "sweep_steps": 3, "steps": 5, "eot_iter": 2,
+                   "score_draws": 3, "square_queries": 20, "square_subset": 8, "convergence_steps": (2, 5),
+                   "convergence_eot": (1, 2), "convergence_subset": 8, "subset_size": 16, "batch_size": 64},
     },
     "quick": {
         "name": "quick",
@@ -102,7 +105,9 @@ PROFILES: dict[str, dict[str, Any]] = {
             "gaussian_stds": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 1.0),
             "subset_size": 160, "batch_size": 160,
         },
-        "attack": {"subset_size": 48, "batch_size": 48},
+        "attack": {"headline_epsilons": {"L2": (1.0,), "Linf": (0.01,)}, "steps": 20, "eot_iter": 4, "score_draws": 10,
+                   "square_queries": 200, "square_subset": 24, "convergence_steps": (5, 20, 50),
+                   "convergence_eot": (1, 4, 8), "convergence_subset": 24, "subset_size": 48, "batch_size": 48},
     },
     "paper": {
         "name": "paper",
@@ -120,7 +125,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "gaussian_stds": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 0.6, 1.0),
             "subset_size": None, "batch_size": 256,
         },
-        "attack": {"subset_size": 64, "batch_size": 64},
+        "attack": {"subset_size": 256, "batch_size": 128},
     },
 }
 

@@ -1,65 +1,81 @@
-"""Adversarial robustness (claim C3): APGD-CE sweeps over ε in the L2 and L∞ norms, with and without EOT.
+"""Adversarial robustness (claim C3), attacked the way the strongest protocols for randomised defences do.
 
-The attack is torchattacks' APGD with the cross-entropy loss (Croce & Hein 2020). How it is run:
+A randomised model is where robustness evaluations go wrong (Athalye et al. 2018; Tramèr et al.
+2020), so the protocol follows AutoAttack's version for randomised defences (Croce & Hein 2020),
+with torchattacks doing the attacking:
 
-- **Model noise during the attack.** Every forward pass the attack makes is one stochastic pass of
-  the NSDE (noise mode ``"single"``; a no-op on the deterministic baseline). torchattacks puts the
-  model in eval mode (``set_model_training_mode`` is left at its default) and clips every iterate
-  to [0, 1]. Without EOT (``eot_iter=1``) each step follows the gradient of one noise draw, which
-  noise can mask; with EOT (Athalye et al. 2018) APGD averages the gradient over ``eot_iter`` passes,
-  i.e. it follows the gradient of the expected loss. torchattacks' step-size control still reads
-  the loss of the last of those passes. APGD only attacks the samples its first pass classifies
-  correctly and returns a sample unchanged unless some step's pass misclassified it. It reseeds
-  torch's global generator with its ``seed``; ``apgd_attack`` runs it on a forked generator so the
-  caller's random state is left alone.
-- **Evaluation.** Adversarial inputs are then scored in each evaluation mode (baseline once; NSDE
-  as one stochastic pass and as a K-pass ensemble), with the model's noise drawn from the same seed
-  at every ε (see ``robustness_eval``).
-- **Monotone robust accuracy.** APGD at each ε is an independent search, so its raw accuracy can
-  rise with ε by chance. A perturbation found at ε' ≤ ε is also admissible at ε, so the sweep
-  reports the standard worst case over the sweep: a sample counts as broken at ε if it was
-  misclassified (clean or attacked) at any ε' ≤ ε, in that evaluation mode. Samples already broken
-  in every mode are not attacked again, which is also what makes the sweep affordable.
-- **Sanity checks** in every row: the largest perturbation norm among attacked samples and whether
-  all of them are within ε (up to float32 rounding), and the accuracy under random noise whose
-  norm, after clipping to [0, 1], is exactly ε — at least the norm of any adversarial
-  perturbation at that ε — in the same evaluation mode (``random_noise_sweep``).
+- **Attack what is deployed.** Each model is attacked in the mode the book reports it in. A
+  deterministic mode is attacked as it is. A stochastic mode is attacked as the average of the
+  softmax over ``eot_iter`` independent noise draws — the expected softmax over the NSDE's noise,
+  estimated with Expectation over Transformation (EOT) inside every forward and backward pass. The
+  NSDE is also attacked in its other modes (one pass, noise off), and by a **transfer** attack crafted
+  on the NSDE with its noise off.
+- **Several attacks, worst case per image.** APGD with the cross-entropy loss (APGD-CE) and with the
+  difference-of-logits-ratio loss (APGD-DLR) in L2 (the paper's norm) and L∞, and the gradient-free
+  Square attack on a subset as the check for masked gradients. An image counts as robust only if it
+  survives every attack. Every attack keeps, for every image, the highest-loss point it found,
+  whether or not that point fooled a single pass (torchattacks' ``best_loss`` mode).
+- **Fresh noise for scoring.** A stochastic model is scored on ``score_draws`` noise draws the attack
+  never saw: per image, the share of draws it classifies correctly.
+- **Budgets.** The cheap sweep (APGD-CE, ``sweep_steps``) runs at every ε of the grid, each ε an
+  independent attack; the full protocol (``steps``, every attack) at the headline ε values.
+- **Sanity checks that can fail**: every perturbation within its ball; accuracy of independent
+  attacks non-increasing in ε up to sampling noise; every attack at least as strong as random noise
+  of the same norm; the undefended baseline near zero at the largest ε; and the gap between the
+  gradient-free attack and the gradient attacks (a large one is the signature of gradient masking).
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import torch
 import torchattacks
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from ..common.artifacts import ArtifactStore
 from ..common.config import Section
 from ..common.devices import model_device
-from ..common.seeding import seeded_rng
-from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
-from .sweeps import cached_subset_sweep, check_sweep_values
+from ..common.seeding import derive_seed, seeded_rng
+from ..models.inference import EvalMode, NoiseControl, default_noise_control, eval_modes, headline_mode, predict
+from ..models.nsde import SDEConfig
+from .sweeps import check_sweep_values, stratified_subset
 
 Norm = Literal["L2", "Linf"]
 NORMS: tuple[Norm, ...] = ("L2", "Linf")
 #: Relative slack of the norm-bound check, for float32 rounding in the attack's projection.
 NORM_TOLERANCE = 1e-4
+GRADIENT_ATTACKS = ("APGD-CE", "APGD-DLR")
+TRANSFER = "transfer from noise off"
+SQUARE = "Square"
+RANDOM = "random noise"
+WORST = "worst case"
 
 
 class AttackConfig(Section):
-    """The APGD-CE sweeps of chapter 5: ε per norm, attack budget and the attacked subset."""
+    """The attacks of chapter 5: the ε grid, where the full protocol runs, its budgets and the subsets."""
 
-    epsilons: dict[Norm, tuple[float, ...]] = Field(description="ε values per norm ('L2', 'Linf'), increasing, > 0")
-    steps: int = Field(ge=1, description="APGD iterations per restart")
+    epsilons: dict[Norm, tuple[float, ...]] = Field(description="ε grid of the cheap sweep per norm, increasing, > 0")
+    headline_epsilons: dict[Norm, tuple[float, ...]] = Field(
+        description="ε values (from the grid) at which the full protocol runs"
+    )
+    sweep_steps: int = Field(default=10, ge=1, description="APGD-CE iterations of the cheap sweep")
+    steps: int = Field(ge=1, description="APGD iterations of the full protocol")
     n_restarts: int = Field(default=1, ge=1, description="APGD random restarts")
-    eot_iter: int = Field(ge=2, description="gradient samples per step of the EOT attack on the stochastic model")
+    eot_iter: int = Field(ge=1, description="noise draws averaged in every forward pass of an attack on a stochastic mode")
+    score_draws: int = Field(default=20, ge=1, description="fresh noise draws a stochastic model is scored on")
+    square_queries: int = Field(default=1000, ge=1, description="queries of the gradient-free Square attack")
+    square_subset: int = Field(default=32, ge=1, description="images attacked by Square (stratified)")
+    convergence_steps: tuple[int, ...] = Field(default=(10, 50, 100), description="steps of the convergence study")
+    convergence_eot: tuple[int, ...] = Field(default=(1, 5, 20), description="EOT draws of the convergence study")
+    convergence_subset: int = Field(default=64, ge=1, description="images of the convergence study (stratified)")
     subset_size: int | None = Field(default=None, ge=1, description="stratified test subset size; None: the whole test set")
     subset_seed: int = Field(default=0, ge=0, description="seed of the subset (fixed across model seeds for paired results)")
-    batch_size: int = Field(default=128, ge=1, description="samples per attack batch")
+    batch_size: int = Field(default=128, ge=1, description="images per attack batch")
 
     @field_validator("epsilons")
     @classmethod
@@ -72,59 +88,20 @@ class AttackConfig(Section):
                 raise ValueError(f"Linf ε must be <= 1 (inputs lie in [0, 1]), got {epsilons[-1]}")
         return value
 
+    @model_validator(mode="after")
+    def _headline_in_grid(self) -> AttackConfig:
+        for norm, values in self.headline_epsilons.items():
+            missing = [eps for eps in values if eps not in self.epsilons.get(norm, ())]
+            if missing:
+                raise ValueError(f"headline {norm} ε {missing} must be part of the {norm} grid {self.epsilons.get(norm)}")
+        return self
+
 
 def check_norm(norm: str) -> Norm:
     """``norm`` if it is one of the supported norms, else a ValueError naming them."""
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; allowed norms: {', '.join(NORMS)}")
     return norm  # type: ignore[return-value]
-
-
-def apgd_attack(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    norm: Norm,
-    eps: float,
-    steps: int,
-    n_restarts: int = 1,
-    eot_iter: int = 1,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> torch.Tensor:
-    """APGD-CE adversarial examples of (x, y) within ``eps`` in ``norm``, batched; returned on the CPU.
-
-    The model is attacked as it is: set its noise mode around the call (``attack_inputs`` does).
-    Samples APGD cannot fool (or that are misclassified already) come back unchanged.
-    """
-    attack = torchattacks.APGD(
-        model, norm=check_norm(norm), eps=eps, steps=steps, n_restarts=n_restarts, seed=seed, loss="ce", eot_iter=eot_iter
-    )
-    with seeded_rng(seed, model_device(model)):
-        adversarial = [attack(xb, yb).detach().cpu() for xb, yb in zip(x.split(batch_size), y.split(batch_size))]
-    return torch.cat(adversarial) if adversarial else x.detach().cpu().clone()
-
-
-def attack_inputs(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: AttackConfig,
-    *,
-    norm: Norm,
-    eps: float,
-    eot: bool,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> torch.Tensor:
-    """``apgd_attack`` with the config's budget, the model in single-stochastic-pass mode, EOT on or off."""
-    control = noise_control or default_noise_control()
-    with control(model, "single", None):
-        return apgd_attack(
-            model, x, y, norm=norm, eps=eps, steps=cfg.steps, n_restarts=cfg.n_restarts,
-            eot_iter=cfg.eot_iter if eot else 1, seed=seed, batch_size=cfg.batch_size,
-        )
 
 
 def perturbation_norms(x: torch.Tensor, x_adv: torch.Tensor, norm: Norm) -> torch.Tensor:
@@ -172,175 +149,239 @@ def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torc
     return moved(high)
 
 
-def random_noise_sweep(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: AttackConfig,
-    modes: tuple[EvalMode, ...],
-    *,
-    norm: Norm,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """Accuracy under random noise of norm ε (after clipping) at every ε of the sweep: what an attack must beat.
-
-    One direction per sample is drawn once and scaled to each ε. One row per (ε, mode), ε = 0 clean.
-    """
-    direction = random_direction(x.shape, norm, torch.Generator().manual_seed(seed))
-    rows = []
-    for eps in (0.0, *cfg.epsilons[norm]):
-        noisy = random_perturbation(x, eps, norm, direction)
-        for mode in modes:
-            preds = predict(model, noisy, mode, batch_size=cfg.batch_size, seed=seed, noise_control=noise_control)
-            rows.append({"norm": norm, "eps": eps, "mode": mode.name, "random_accuracy": float((preds == y.cpu()).float().mean())})
-    return pd.DataFrame(rows)
 
 
-def attack_sweep(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: AttackConfig,
-    modes: tuple[EvalMode, ...],
-    *,
-    norm: Norm,
-    eot: bool,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """Worst-case robust accuracy over ``cfg.epsilons[norm]`` in every mode, with the norm-bound check.
-
-    One row per (ε, mode), ε = 0 being the clean inputs: ``accuracy`` (broken at no ε' ≤ ε),
-    ``n_attacked`` (samples attacked at this ε), ``max_norm`` and ``within_bound`` (largest
-    perturbation among them and the bound check) and ``seconds`` (time of this ε's attack and
-    evaluations, shared by its modes).
-    """
+@contextmanager
+def attacked_as(model: nn.Module, mode: EvalMode, eot_iter: int, noise_control: NoiseControl | None = None) -> Iterator[None]:
+    """The classifier an attack sees: a deterministic mode as it is; a stochastic mode as the average of
+    its softmax over ``eot_iter`` noise draws (the expected softmax, estimated with EOT)."""
     control = noise_control or default_noise_control()
-    y = y.cpu()
+    with control(model, "ensemble", eot_iter) if mode.stochastic else control(model, "off", None):
+        yield
 
-    def correct(inputs: torch.Tensor, mode: EvalMode) -> torch.Tensor:
-        return predict(model, inputs, mode, batch_size=cfg.batch_size, seed=seed, noise_control=control) == y
 
-    def rows_at(eps: float, n_attacked: int, norms: torch.Tensor, seconds: float) -> list[dict]:
-        return [
-            {"norm": norm, "attack": "APGD-CE + EOT" if eot else "APGD-CE", "eot_iter": cfg.eot_iter if eot else 1,
-             "eps": eps, "mode": mode.name, "accuracy": float((~broken[mode.name]).float().mean()),
-             "n_samples": len(y), "n_attacked": n_attacked, "max_norm": float(norms.max()) if len(norms) else 0.0,
-             "within_bound": within_bound(norms, eps), "seconds": seconds}
-            for mode in modes
-        ]
+def _batched(attack: torchattacks.Attack, x: torch.Tensor, y: torch.Tensor, seed: int, batch_size: int,
+             best_loss: bool) -> torch.Tensor:
+    """Run a torchattacks attack in batches on a forked, seeded generator; the images come back on the CPU."""
+    device = model_device(attack.model)
+    attack.model.eval()
+    out = []
+    with seeded_rng(seed, device):
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+            xb, yb = xb.to(device), yb.to(device)
+            adversarial = attack.perturb(xb, yb, best_loss=True)[1] if best_loss else attack(xb, yb)
+            out.append(adversarial.detach().cpu())
+    return torch.cat(out) if out else x.detach().cpu().clone()
 
-    start = time.perf_counter()
-    broken = {mode.name: ~correct(x, mode) for mode in modes}
-    rows = rows_at(0.0, 0, torch.zeros(0), time.perf_counter() - start)
-    for eps in cfg.epsilons[norm]:
-        start = time.perf_counter()
-        todo = ~torch.stack(list(broken.values())).all(dim=0)
-        adversarial = x.clone()
-        if todo.any():
-            adversarial[todo] = attack_inputs(
-                model, x[todo], y[todo], cfg, norm=norm, eps=eps, eot=eot, seed=seed, noise_control=control
-            )
-        for mode in modes:
-            broken[mode.name] |= ~correct(adversarial, mode)
-        norms = perturbation_norms(x[todo], adversarial[todo], norm)
-        rows += rows_at(eps, int(todo.sum()), norms, time.perf_counter() - start)
+
+def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: Norm, eps: float, loss: Literal["ce", "dlr"],
+         steps: int, seed: int, n_restarts: int = 1, batch_size: int = 128) -> torch.Tensor:
+    """APGD (torchattacks) on ``model`` as it is: for every image, the highest-loss point found within ``eps``."""
+    attack = torchattacks.APGD(model, norm=check_norm(norm), eps=eps, steps=steps, n_restarts=n_restarts, seed=seed,
+                               loss=loss)
+    return _batched(attack, x, y, seed, batch_size, best_loss=True)
+
+
+def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: Norm, eps: float, n_queries: int, seed: int,
+           batch_size: int = 128) -> torch.Tensor:
+    """The gradient-free Square attack (torchattacks) within ``eps``: it needs no gradient, so noise cannot mask one."""
+    attack = torchattacks.Square(model, norm=check_norm(norm), eps=eps, n_queries=n_queries, seed=seed)
+    return _batched(attack, x, y, seed, batch_size, best_loss=False)
+
+
+def expected_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: EvalMode, *, draws: int, seed: int,
+                     batch_size: int, noise_control: NoiseControl | None = None) -> torch.Tensor:
+    """Per image, the share of ``draws`` independent noise draws on which ``mode`` classifies it correctly.
+
+    A deterministic mode is evaluated once. The draws' seeds are derived from ``seed`` under their own
+    name, so they are not the ones an attack with ``seed`` used: the score is on fresh noise.
+    """
+    n = draws if mode.stochastic else 1
+    hits = torch.zeros(len(y))
+    for draw in range(n):
+        preds = predict(model, x, mode, batch_size=batch_size, seed=derive_seed(seed, "score", draw),
+                        noise_control=noise_control)
+        hits += (preds == y.cpu()).float()
+    return hits / n
+
+
+def _rows(x: torch.Tensor, adversarial: torch.Tensor, correct: torch.Tensor, examples: torch.Tensor, *, norm: Norm,
+          eps: float, mode: EvalMode, attack: str, protocol: str) -> pd.DataFrame:
+    return pd.DataFrame({"norm": norm, "eps": eps, "mode": mode.name, "attack": attack, "protocol": protocol,
+                         "example": examples.numpy(), "correct": correct.numpy(),
+                         "delta_norm": perturbation_norms(x, adversarial, norm).numpy()})
+
+
+def robustness_sweep(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AttackConfig,
+    modes: tuple[EvalMode, ...],
+    *,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """Per-image robust outcomes of one model; ``modes[0]`` is the mode it is reported in.
+
+    Rows: ``norm``, ``eps``, ``mode``, ``attack``, ``protocol`` (``"sweep"`` or ``"full"``), ``example``
+    (index in ``x``), ``correct`` (share of fresh noise draws classified correctly) and ``delta_norm``.
+    The sweep attacks the reported mode with APGD-CE at every ε of the grid, beside random noise of
+    the same norm; the full protocol, at the headline ε, attacks the reported mode with APGD-CE,
+    APGD-DLR, Square (on a stratified subset) and, for a stochastic mode, the transfer attack crafted
+    with the noise off, then adds the worst case per image; any other mode gets APGD-CE.
+    """
+    score_kw = {"draws": cfg.score_draws, "batch_size": cfg.batch_size, "noise_control": noise_control}
+    attack_kw = {"n_restarts": cfg.n_restarts, "batch_size": cfg.batch_size}
+    headline, y = modes[0], y.cpu()
+    examples = torch.arange(len(y))
+    square_part = stratified_subset(y, cfg.square_subset, cfg.subset_seed)
+    tables = [_rows(x, x, expected_correct(model, x, y, mode, seed=seed, **score_kw), examples, norm=norm, eps=0.0,
+                    mode=mode, attack="clean", protocol="sweep") for norm in cfg.epsilons for mode in modes]
+    for norm, grid in cfg.epsilons.items():
+        direction = random_direction(x.shape, norm, torch.Generator().manual_seed(seed))
+        for eps in grid:
+            noisy = random_perturbation(x, eps, norm, direction)
+            tables.append(_rows(x, noisy, expected_correct(model, noisy, y, headline, seed=seed, **score_kw), examples,
+                                norm=norm, eps=eps, mode=headline, attack=RANDOM, protocol="sweep"))
+            with attacked_as(model, headline, cfg.eot_iter, noise_control):
+                adversarial = apgd(model, x, y, norm=norm, eps=eps, loss="ce", steps=cfg.sweep_steps, seed=seed, **attack_kw)
+            tables.append(_rows(x, adversarial, expected_correct(model, adversarial, y, headline, seed=seed, **score_kw),
+                                examples, norm=norm, eps=eps, mode=headline, attack="APGD-CE", protocol="sweep"))
+            if eps not in cfg.headline_epsilons.get(norm, ()):
+                continue
+            for mode in modes:
+                attacks = [*GRADIENT_ATTACKS, SQUARE, *([TRANSFER] if mode.stochastic else [])] if mode == headline else ["APGD-CE"]
+                outcomes = []
+                for name in attacks:
+                    part = square_part if name == SQUARE else examples
+                    surface = EvalMode("noise off", "off") if name == TRANSFER else mode
+                    with attacked_as(model, surface, cfg.eot_iter, noise_control):
+                        if name == SQUARE:
+                            adversarial = square(model, x[part], y[part], norm=norm, eps=eps, n_queries=cfg.square_queries,
+                                                 seed=seed, batch_size=cfg.batch_size)
+                        else:
+                            loss = "dlr" if name == "APGD-DLR" else "ce"
+                            adversarial = apgd(model, x, y, norm=norm, eps=eps, loss=loss, steps=cfg.steps, seed=seed, **attack_kw)
+                    correct = expected_correct(model, adversarial, y[part], mode, seed=seed, **score_kw)
+                    outcomes.append(_rows(x[part], adversarial, correct, part, norm=norm, eps=eps, mode=mode, attack=name,
+                                          protocol="full"))
+                tables += outcomes
+                worst = pd.concat(outcomes).groupby("example", as_index=False).agg(correct=("correct", "min"),
+                                                                                    delta_norm=("delta_norm", "max"))
+                tables.append(worst.assign(norm=norm, eps=eps, mode=mode.name, attack=WORST, protocol="full"))
+    return pd.concat(tables, ignore_index=True)[["norm", "eps", "mode", "attack", "protocol", "example", "correct",
+                                                 "delta_norm"]]
+
+
+def convergence(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AttackConfig,
+    mode: EvalMode,
+    *,
+    norm: Norm,
+    eps: float,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """Robust accuracy of APGD-CE on ``mode`` against its steps (EOT fixed at ``cfg.eot_iter``) and against its
+    EOT draws (steps fixed at ``cfg.steps``), on a stratified subset: the headline setting should sit on the plateau.
+
+    One row per setting: ``steps``, ``eot``, ``varied`` (which of the two), ``accuracy`` and ``headline``.
+    """
+    part = stratified_subset(y, cfg.convergence_subset, cfg.subset_seed)
+    x, y = x[part], y[part].cpu()
+    settings = [(steps, cfg.eot_iter, "steps") for steps in cfg.convergence_steps]
+    settings += [(cfg.steps, eot, "EOT draws") for eot in (cfg.convergence_eot if mode.stochastic else ())]
+    rows = []
+    for steps, eot, varied in settings:
+        with attacked_as(model, mode, eot, noise_control):
+            adversarial = apgd(model, x, y, norm=norm, eps=eps, loss="ce", steps=steps, seed=seed, batch_size=cfg.batch_size)
+        correct = expected_correct(model, adversarial, y, mode, draws=cfg.score_draws, seed=seed, batch_size=cfg.batch_size,
+                                   noise_control=noise_control)
+        rows.append({"steps": steps, "eot": eot, "varied": varied, "accuracy": float(correct.mean()),
+                     "headline": steps == cfg.steps and eot == cfg.eot_iter, "n_samples": len(y)})
     return pd.DataFrame(rows)
 
 
-def attack_sweeps(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: AttackConfig,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """``attack_sweep`` for every norm of the config, beside ``random_noise_sweep``'s ``random_accuracy``.
-
-    A stochastic model (any stochastic mode) is attacked without and with EOT; a deterministic
-    one only without, since averaging identical gradients changes nothing.
-    """
-    eot_variants = (False, True) if any(mode.stochastic for mode in modes) else (False,)
-    tables = []
-    for norm in cfg.epsilons:
-        random = random_noise_sweep(model, x, y, cfg, modes, norm=norm, seed=seed, noise_control=noise_control)
-        for eot in eot_variants:
-            attacked = attack_sweep(model, x, y, cfg, modes, norm=norm, eot=eot, seed=seed, noise_control=noise_control)
-            tables.append(attacked.merge(random, on=["norm", "eps", "mode"], how="left", validate="one_to_one"))
-    return pd.concat(tables, ignore_index=True)
-
-
-def cached_attack_sweeps(
-    store: ArtifactStore,
-    cfg: AttackConfig,
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """``attack_sweeps`` on ``cfg``'s stratified subset of (x, y), stored as an artifact and reused.
-
-    Keyed on the attack config, the seed, the evaluation modes and the content of the model and
-    the subset: a rerun with the same inputs reads the table instead of attacking again.
-    """
-    return cached_subset_sweep(
-        store, "attack_sweep", cfg, attack_sweeps, model, x, y, modes, seed=seed, noise_control=noise_control
-    )
+def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Robust accuracy per (norm, ε, mode, attack, protocol) and any model/seed columns, from per-image rows."""
+    keys = [k for k in ("model", "seed", "norm", "eps", "mode", "attack", "protocol") if k in outcomes.columns]
+    return outcomes.groupby(keys, sort=False).agg(accuracy=("correct", "mean"), n_samples=("correct", "size"),
+                                                  max_delta_norm=("delta_norm", "max")).reset_index()
 
 
 class SanityCheckFailed(AssertionError):
-    """An attack sweep failed a sanity check: its robust accuracies cannot be trusted as they are."""
+    """An attack failed a sanity check: its robust accuracies cannot be trusted as they are."""
 
 
-def norm_bound_check(table: pd.DataFrame) -> pd.Series:
-    """Per (model, attack, norm): whether every attacked sample stayed within ε.
+def norm_bound_check(outcomes: pd.DataFrame) -> pd.Series:
+    """Per image row of an attack (ε > 0): whether it stayed within its ε, up to float32 rounding."""
+    return outcomes["delta_norm"] <= outcomes["eps"] * (1 + NORM_TOLERANCE)
 
-    Only rows where samples were attacked count: a budget at which nothing was attacked is no
-    evidence that the projection works. A curve without any attacked sample is reported as False.
+
+def monotonicity_check(accuracy: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
+    """Per curve of independent attacks (the sweep's APGD-CE), the largest rise of accuracy from one ε to the next.
+
+    A rise counts as a failure only beyond ``z`` standard errors of the difference of two binomial
+    accuracies on the curve's images (sampling noise of independent attacks); ``ok`` says whether none does.
     """
-    attacked = table[(table["eps"] > 0) & (table["n_attacked"] > 0)]
-    ok = attacked.groupby(["model", "attack", "norm"])["within_bound"].all()
-    curves = table[table["eps"] > 0].groupby(["model", "attack", "norm"]).size().index
-    return ok.reindex(curves, fill_value=False).rename("within bound")
+    keys = [k for k in ("model", "seed", "norm", "mode") if k in accuracy.columns]
+    sweep = accuracy[accuracy["attack"].isin(["clean", "APGD-CE"]) & (accuracy["protocol"] == "sweep")]
+    rows = []
+    for key, curve in sweep.groupby(keys, sort=False):
+        curve = curve.sort_values("eps")
+        acc, n = curve["accuracy"].to_numpy(), curve["n_samples"].to_numpy()
+        rise = np.diff(acc)
+        tolerance = z * np.maximum(np.sqrt(acc[:-1] * (1 - acc[:-1]) / n[:-1] + acc[1:] * (1 - acc[1:]) / n[1:]), 1 / n[1:])
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                     "largest rise": float(rise.max()) if len(rise) else 0.0, "ok": bool((rise <= tolerance).all())})
+    return pd.DataFrame(rows)
 
 
-def sanity_checks(table: pd.DataFrame) -> pd.DataFrame:
-    """The checks of a set of attack sweeps, one row per (model, attack, norm).
+def sanity_checks(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The checks of attack outcomes (``robustness_sweep`` rows with ``model`` and ``seed``), per model and norm.
 
-    ``within bound`` (``norm_bound_check``), the largest ratio of perturbation norm to ε, the share
-    of (ε, mode, seed) points where the attack did at least as well as random noise of the same
-    norm, and the mean accuracy left at the largest ε of the norm.
+    ``within bound`` over attacked images only; the largest rise of the sweep's independent APGD-CE
+    attacks from one ε to the next and whether it stays within sampling noise; the share of
+    (seed, ε) points where the attack is at least as strong as random noise of the same norm; the
+    sweep attack's mean accuracy at the largest ε.
     """
-    attacked = table[table["eps"] > 0]
-    keys = [attacked["model"], attacked["attack"], attacked["norm"]]
-    largest = table[table["eps"] == table.groupby("norm")["eps"].transform("max")]
+    attacked = outcomes[outcomes["eps"] > 0]
+    accuracy = accuracy_table(outcomes)
+    monotone = monotonicity_check(accuracy)
+    sweep = accuracy[accuracy["protocol"] == "sweep"].pivot_table(index=["model", "norm", "seed", "eps"],
+                                                                  columns="attack", values="accuracy")
+    attacked_sweep = sweep[sweep.index.get_level_values("eps") > 0]
+    flat = sweep.reset_index()
+    largest = flat[flat["eps"] == flat.groupby("norm")["eps"].transform("max")].set_index(["model", "norm"])
     return pd.DataFrame({
-        "within bound": norm_bound_check(table),
-        "largest norm / ε": (attacked["max_norm"] / attacked["eps"]).groupby(keys).max(),
-        "attack ≤ random noise": (attacked["accuracy"] <= attacked["random_accuracy"]).groupby(keys).mean(),
-        "accuracy at largest ε": largest.groupby(["model", "attack", "norm"])["accuracy"].mean(),
+        "within bound": norm_bound_check(attacked).groupby([attacked["model"], attacked["norm"]]).all(),
+        "largest rise with ε": monotone.groupby(["model", "norm"])["largest rise"].max(),
+        "rises within noise": monotone.groupby(["model", "norm"])["ok"].all(),
+        "attack ≤ random noise": (attacked_sweep["APGD-CE"] <= attacked_sweep[RANDOM] + 1e-9).groupby(["model", "norm"]).mean(),
+        "mean attack − random": (attacked_sweep["APGD-CE"] - attacked_sweep[RANDOM]).groupby(["model", "norm"]).max(),
+        "accuracy at largest ε": largest["APGD-CE"].groupby(level=["model", "norm"]).mean(),
     })
 
 
-def check_attacks(table: pd.DataFrame, baseline: str, threshold: float = 0.05) -> pd.DataFrame:
-    """``sanity_checks`` of the sweeps, raising SanityCheckFailed if one fails; the table otherwise.
+def check_attacks(outcomes: pd.DataFrame, baseline: str, threshold: float = 0.05) -> pd.DataFrame:
+    """``sanity_checks`` of the outcomes, raising SanityCheckFailed if one fails; the table otherwise.
 
-    Fails when an attacked sample left its norm ball, when random noise of the same norm beats the
-    attack on average over seeds at some (norm, mode, ε), or when the undefended ``baseline`` model
-    keeps more than ``threshold`` accuracy at the largest ε of a norm (the sweep is then too short).
+    Fails when an attacked image left its ball, when an independent attack's accuracy rises with ε
+    beyond sampling noise, when random noise of the same norm beats the attack on average over seeds
+    at some ε, or when the undefended ``baseline`` keeps more than ``threshold`` accuracy at the largest ε.
     """
-    checks = sanity_checks(table)
+    checks = sanity_checks(outcomes)
     if not checks["within bound"].all():
         raise SanityCheckFailed(f"adversarial examples exceed their norm bound: {list(checks.index[~checks['within bound']])}")
-    mean = table[table["eps"] > 0].groupby(["attack", "norm", "mode", "eps"])[["accuracy", "random_accuracy"]].mean()
-    beaten = mean[mean["accuracy"] > mean["random_accuracy"] + 1e-9]
+    if not checks["rises within noise"].all():
+        raise SanityCheckFailed(f"robust accuracy rose with ε beyond sampling noise: {list(checks.index[~checks['rises within noise']])}")
+    accuracy = accuracy_table(outcomes)
+    mean = accuracy[accuracy["protocol"] == "sweep"].groupby(["model", "norm", "eps", "attack"])["accuracy"].mean().unstack()
+    beaten = mean[(mean.index.get_level_values("eps") > 0) & (mean["APGD-CE"] > mean[RANDOM] + 1e-9)]
     if len(beaten):
         raise SanityCheckFailed(f"random noise beat the attack on average at {list(beaten.index)}")
     left = checks.xs(baseline, level="model")["accuracy at largest ε"]
@@ -349,3 +390,41 @@ def check_attacks(table: pd.DataFrame, baseline: str, threshold: float = 0.05) -
             f"{baseline} keeps {left.max():.1%} accuracy at the largest ε (more than {threshold:.0%}): extend the sweep"
         )
     return checks
+
+
+def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, seed, norm, ε, mode) of the full protocol: accuracy under Square minus under the gradient
+    attacks on the same images. Negative means the gradient-free attack is stronger: the gradients are masked."""
+    full = outcomes[outcomes["protocol"] == "full"]
+    square_rows = full[full["attack"] == SQUARE]
+    keys = [k for k in ("model", "seed", "norm", "eps", "mode") if k in full.columns]
+    gradient = full[full["attack"].isin([*GRADIENT_ATTACKS, TRANSFER])]
+    gradient = gradient.merge(square_rows[[*keys, "example"]], on=[*keys, "example"])
+    worst = gradient.groupby([*keys, "example"])["correct"].min().groupby(keys).mean().rename("gradient attacks")
+    square_acc = square_rows.groupby(keys)["correct"].mean().rename("Square")
+    table = pd.concat([square_acc, worst], axis=1).reset_index()
+    table["Square − gradient"] = table["Square"] - table["gradient attacks"]
+    return table
+
+
+def convergence_study(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: AttackConfig,
+    modes: tuple[EvalMode, ...],
+    *,
+    seed: int,
+    noise_control: NoiseControl | None = None,
+) -> pd.DataFrame:
+    """``convergence`` of the attack on ``modes[0]`` at the first headline L2 ε (else the first headline ε)."""
+    norm = "L2" if cfg.headline_epsilons.get("L2") else next(n for n, values in cfg.headline_epsilons.items() if values)
+    eps = cfg.headline_epsilons[norm][0]
+    table = convergence(model, x, y, cfg, modes[0], norm=norm, eps=eps, seed=seed, noise_control=noise_control)
+    return table.assign(norm=norm, eps=eps, mode=modes[0].name)
+
+
+def headline_first(kind: str, sde: SDEConfig) -> tuple[EvalMode, ...]:
+    """A model's evaluation modes with the mode it is reported in first: the order ``robustness_sweep`` takes."""
+    headline = headline_mode(kind, sde)
+    return headline, *(mode for mode in eval_modes(kind, sde) if mode != headline)

@@ -31,7 +31,7 @@ from ..models.inference import headline_mode, predict
 from ..models.nsde import DiffusionForm, NoiseShape, eval_noise
 from ..models.registry import ModelConfig, ModelKind
 from ..training.trainer import TrainConfig, train_or_load, training_key
-from .attacks import apgd_attack
+from .attacks import apgd
 from .input_noise import add_noise
 from .sweeps import stratified_subset
 
@@ -104,8 +104,8 @@ def measure_point(
             row[f"gaussian_{std:g}"] = float((preds == y).float().mean())
         subset = stratified_subset(y, cfg.subset_size, cfg.seed)
         with eval_noise(run.model, "single"):
-            adversarial = apgd_attack(run.model, x[subset], y[subset], norm="L2", eps=cfg.attack_eps,
-                                      steps=cfg.attack_steps, seed=cfg.seed, batch_size=cfg.batch_size)
+            adversarial = apgd(run.model, x[subset], y[subset], norm="L2", eps=cfg.attack_eps, loss="ce",
+                               steps=cfg.attack_steps, seed=cfg.seed, batch_size=cfg.batch_size)
         preds = predict(run.model, adversarial, mode, batch_size=cfg.batch_size, seed=cfg.seed + 1)
         row[f"apgd_l2_{cfg.attack_eps:g}"] = float((preds == y[subset]).float().mean())
         return row

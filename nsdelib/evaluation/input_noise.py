@@ -31,10 +31,9 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from ..common.artifacts import ArtifactStore
 from ..common.config import Section
 from ..models.inference import EvalMode, NoiseControl
-from .sweeps import cached_subset_sweep, check_sweep_values, per_image_outcomes
+from .sweeps import check_sweep_values, per_image_outcomes
 
 NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
 StructuredNoiseKind = Literal["impulsive", "narrowband"]
@@ -140,24 +139,3 @@ def sweep_accuracy(table: pd.DataFrame, by: tuple[str, ...] = ("noise", "level",
     """Accuracy and number of images per group of a per-image table (``noise_sweep``'s), other keys kept."""
     keys = [*by, *(k for k in ("model", "seed") if k in table.columns)]
     return table.groupby(keys, sort=False)["correct"].agg(accuracy="mean", n_samples="size").reset_index()
-
-
-def cached_noise_sweep(
-    store: ArtifactStore,
-    cfg: NoiseSweepConfig,
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """``noise_sweep`` on ``cfg``'s stratified subset of (x, y), stored as an artifact and reused.
-
-    The artifact is keyed on the sweep config, the seed, the evaluation modes and the content of
-    the model and the subset, so a rerun with the same inputs reads the table instead of recomputing.
-    """
-    return cached_subset_sweep(
-        store, "noise_sweep", cfg, noise_sweep, model, x, y, modes, seed=seed, noise_control=noise_control
-    )

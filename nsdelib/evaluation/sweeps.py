@@ -121,7 +121,6 @@ class SubsetSweep(Protocol):
 
 def cached_subset_sweep(
     store: ArtifactStore,
-    kind: str,
     cfg: Any,
     sweep: SubsetSweep,
     model: nn.Module,
@@ -153,7 +152,7 @@ def cached_subset_sweep(
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table
 
-    return fetch_table(store, kind, key, build, depends_on=sweep.__module__)
+    return fetch_table(store, sweep.__name__, key, build, depends_on=sweep.__module__)
 
 
 def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...]:

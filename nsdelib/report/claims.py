@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..evaluation.attacks import TRANSFER, WORST
 from .paper import PAPER_VALUES, get_claim
 from .stats import (
-    Label,
     Verdict,
     effect_verdict,
     effect_verdicts,
@@ -106,8 +106,8 @@ def gaussian_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: 
     return verdicts_frame(verdicts, "level").reset_index()
 
 
-#: The attacks on the NSDE at C3's test point: the headline (with EOT) first.
-ATTACKS = ("APGD-CE + EOT", "APGD-CE")
+#: The attacks C3 is judged against: the worst case over all attacks (the headline) first, then each alone.
+C3_ATTACKS = (WORST, "APGD-CE", "APGD-DLR", TRANSFER)
 
 
 @dataclass(frozen=True)
@@ -116,14 +116,17 @@ class AdversarialClaim:
 
     eps_star: float | None
     verdicts: dict[str, Verdict]
-    label: Label
-    label_without_eot: Label
     note: str
 
     @property
     def verdict(self) -> Verdict | None:
-        """The headline verdict, against the EOT attack (None without a test point)."""
-        return self.verdicts.get(ATTACKS[0])
+        """The headline verdict, against the worst case over every attack (None without a test point)."""
+        return self.verdicts.get(WORST)
+
+    @property
+    def label(self) -> str:
+        """The headline label; "inconclusive" without a test point."""
+        return self.verdict.label if self.verdict else "inconclusive"
 
     @property
     def table(self) -> pd.DataFrame:
@@ -131,53 +134,42 @@ class AdversarialClaim:
         return verdicts_frame(self.verdicts, "NSDE attacked with")
 
 
-def adversarial_claim(
-    table: pd.DataFrame, curves: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = 0.05, *,
-    value: str = "correct", unit: str | None = "example",
-) -> AdversarialClaim:
-    """C3: is the NSDE more accurate than the collapsed baseline at the smallest L2 ε where the baseline's
-    mean robust accuracy is at most ``threshold``? Judged per attack on the NSDE (with and without EOT).
+def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = 0.05
+                      ) -> AdversarialClaim:
+    """C3: at the smallest headline L2 ε where the baseline's worst-case robust accuracy is at most ``threshold``,
+    is the NSDE (in ``nsde_mode``) more accurate? Judged per image within each seed, seeds as replicates.
 
-    ``table`` has columns ``norm``, ``attack``, ``mode``, ``eps``, ``seed``, ``unit`` (the test image)
-    and ``value`` (1 if the image is still classified correctly at that ε, else 0); with ``unit=None``
-    one row per mode, seed, attack and ε with the robust accuracy in ``value``. ``curves`` is the
-    per-seed robust accuracy's ``seed_intervals`` over ``["norm", "attack", "mode", "eps"]``. The
-    deterministic baseline is attacked without EOT (``"APGD-CE"``), the same attack for it. The
-    reference is C3's smallest effect of interest; the headline is the EOT attack.
+    ``outcomes`` are ``evaluation.attacks.robustness_sweep`` rows of both models with a ``seed``
+    column. The baseline always counts with its worst case over every attack; the NSDE with its worst
+    case (the headline) and with each attack alone, so a reader sees which attack decides. The
+    reference is C3's smallest effect of interest.
     """
-    l2 = curves[curves["norm"] == "L2"]
-    eps_star = collapse_eps(l2[l2["mode"] == baseline_mode], threshold)
-    if eps_star is None:
-        note = (f"The baseline never fell to {threshold:.0%} within this L2 sweep, so the claim has no test point "
-                "here: extend the sweep to larger ε.")
-        return AdversarialClaim(None, {}, "inconclusive", "inconclusive", note)
-    at_star = table[(table["norm"] == "L2") & (table["eps"] == eps_star)]
-    baseline = at_star[(at_star["mode"] == baseline_mode) & (at_star["attack"] == "APGD-CE")]
-    nsde = at_star[at_star["mode"] == nsde_mode]
+    full = outcomes[(outcomes["protocol"] == "full") & (outcomes["norm"] == "L2")]
+    baseline = full[(full["mode"] == baseline_mode) & (full["attack"] == WORST)]
+    curve = baseline.groupby("eps")["correct"].mean()
+    collapsed = curve[curve <= threshold]
+    if collapsed.empty:
+        note = (f"The baseline kept more than {threshold:.0%} robust accuracy at every headline L2 ε, so the claim has "
+                "no test point here: add a larger headline ε.")
+        return AdversarialClaim(None, {}, note)
+    eps_star = float(collapsed.index.min())
+    nsde = full[(full["mode"] == nsde_mode) & (full["eps"] == eps_star)]
+    at_star = baseline[baseline["eps"] == eps_star]
     verdicts = {
-        attack: effect_verdict(pd.concat([baseline, nsde[nsde["attack"] == attack]]), nsde_mode, baseline_mode,
-                               get_claim("C3").reference, value=value, model="mode", unit=unit,
+        attack: effect_verdict(pd.concat([at_star, nsde[nsde["attack"] == attack]]), nsde_mode, baseline_mode,
+                               get_claim("C3").reference, value="correct", model="mode", unit="example",
                                comparison=f"{nsde_mode} ({attack}) − {baseline_mode}")
-        for attack in ATTACKS
+        for attack in C3_ATTACKS if (nsde["attack"] == attack).any()
     }
-    with_eot, without_eot = (verdicts[attack] for attack in ATTACKS)
-    if without_eot.significant and not with_eot.significant:
-        note = ("The NSDE looks robust only without EOT. Against the EOT attack its advantage is not resolved, so the "
-                "robustness seen without EOT is the noise masking the gradient, not robustness.")
-    elif with_eot.significant:
-        note = "The NSDE's advantage survives the EOT attack: it is not an artefact of masked gradients."
+    weakest = {a: v for a, v in verdicts.items() if a != WORST and v.significant}
+    if verdicts[WORST].significant:
+        note = "The NSDE's advantage survives every attack, the worst case per image included."
+    elif weakest:
+        note = (f"The NSDE looks more robust against {', '.join(weakest)} alone, but not against the worst case over "
+                "all attacks: that advantage is the attack's weakness, not the model's robustness.")
     else:
-        note = "Neither attack shows an advantage for the NSDE that the seeds can resolve at this ε."
-    return AdversarialClaim(eps_star, verdicts, with_eot.label, without_eot.label, note)
-
-
-def collapse_eps(curve: pd.DataFrame, threshold: float = 0.05) -> float | None:
-    """The smallest ε > 0 at which a robust-accuracy curve (columns ``eps``, ``mean``) is at most ``threshold``.
-
-    None if the model never collapses within the sweep.
-    """
-    collapsed = curve[(curve["eps"] > 0) & (curve["mean"] <= threshold)]
-    return float(collapsed["eps"].min()) if len(collapsed) else None
+        note = "No attack shows an advantage for the NSDE that the seeds can resolve at this ε."
+    return AdversarialClaim(eps_star, verdicts, note)
 
 
 def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "example", correct: str = "correct"

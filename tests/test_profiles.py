@@ -100,5 +100,5 @@ def test_every_profile_evaluates_subsets_that_fit_its_test_split(name: str) -> N
 def test_profiles_set_the_scales() -> None:
     ci, quick, paper = (get_profile(name).data for name in ("ci", "quick", "paper"))
     assert (ci.n_samples, ci.image_rows, ci.image_cols) == (240, 32, 32)
-    assert (quick.image_rows, quick.image_cols) == (64, 64) and quick.n_samples < paper.n_samples
+    assert (quick.image_rows, quick.image_cols) == (32, 32) and quick.n_samples < paper.n_samples
     assert paper.n_samples == 10_000

@@ -93,7 +93,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "description": "default: minutes per chapter on a laptop CPU",
         "n_seeds": 3,
         "record_results": False,
-        "data": {"n_samples": 2000, "image_rows": 64, "image_cols": 64},
+        "data": {"n_samples": 2000, "image_rows": 32, "image_cols": 32},
         "train": {"epochs": 10},
         "model": {"sde": {"ensemble_size": 4}},
         "attribution": {

@@ -29,9 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: The modules whose numbers the book reports, with the test files that check them.
 MODULES: dict[str, tuple[str, ...]] = {
     "nsdelib/report/stats.py": ("tests/test_stats.py", "tests/test_claims.py", "tests/test_noise_robustness.py"),
-    "nsdelib/evaluation/attacks.py": (
-        "tests/test_attacks.py", "tests/test_attack_checks.py", "tests/test_properties.py",
-    ),
+    "nsdelib/evaluation/attacks.py": ("tests/test_attacks.py", "tests/test_properties.py"),
+    "nsdelib/report/claims.py": ("tests/test_claims.py",),
     "nsdelib/evaluation/abc.py": ("tests/test_abc.py",),
     "nsdelib/evaluation/input_noise.py": ("tests/test_noise_robustness.py",),
     "nsdelib/training/trainer.py": ("tests/test_training.py",),

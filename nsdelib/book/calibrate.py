@@ -17,12 +17,12 @@ import torch
 from ..common.errors import ConfigError
 from ..evaluation.calibration import CalibrationConfig, choose_settings, measure_point, sweep_points
 from ..models.registry import ModelConfig, ModelKind
-from ..report.paper import PAPER_VALUES
+from ..report.paper import get_claim
 from .context import Context
 from .provenance import provenance, record_result
 
 #: The paper's clean-accuracy cost of the NSDE, the target of the calibration rule.
-TARGET_COST = PAPER_VALUES["C1.convnext_clean_accuracy"] - PAPER_VALUES["C1.nsde_clean_accuracy"]
+TARGET_COST = get_claim("C1").reference.value
 
 
 def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind, ModelConfig]]:
@@ -77,5 +77,6 @@ def record(ctx: Context) -> dict[str, Any]:
               "choice": choice, "config": cfg.model_dump(mode="json")}
     wall = float(table["wall_time_s"].sum()) if not table.empty else 0.0
     device = torch.device(ctx.device)
-    record_result("calibration", result, provenance(ctx.profile.name, [cfg.seed], device, wall))
+    record_result("calibration", result, provenance(ctx.profile.name, [cfg.seed], device, wall,
+                                                    module="evaluation.calibration"))
     return result

@@ -102,3 +102,17 @@ def test_profiles_set_the_scales() -> None:
     assert (ci.n_samples, ci.image_rows, ci.image_cols) == (240, 32, 32)
     assert (quick.image_rows, quick.image_cols) == (32, 32) and quick.n_samples < paper.n_samples
     assert paper.n_samples == 10_000
+
+
+def test_the_profiles_use_the_noise_the_recorded_calibration_chooses(repo_root) -> None:
+    """σ and the control's input noise are set by the calibration rule: they must match its record."""
+    import json
+
+    path = repo_root / "results" / "paper" / "calibration.json"
+    if not path.exists():
+        pytest.skip("no calibration has been recorded yet (nsdebook calibrate --profile paper --record)")
+    choice = json.loads(path.read_text())["result"]["choice"]
+    for name in PROFILE_NAMES:
+        model = get_profile(name).model
+        assert (model.sde.sigma, model.input_noise_std) == (choice["sigma"], choice["input_noise_std"]), name
+        assert (model.sde.diffusion, model.sde.noise_shape) == ("relative", "coloured")

@@ -51,9 +51,9 @@ class Profile(Section):
 #: test holds them equal to what the recorded sweep chooses once it is complete.
 BASE: dict[str, Any] = {
     "model": {
-        "variant": "convnext_atto", "drop_path_rate": 0.0, "input_noise_std": 0.1,
+        "variant": "convnext_atto", "drop_path_rate": 0.0, "input_noise_std": 0.23,
         "sde": {
-            "sigma": 0.2, "diffusion": "relative", "noise_shape": "coloured", "spectral_exponent": 2.0,
+            "sigma": 0.43, "diffusion": "relative", "noise_shape": "coloured", "spectral_exponent": 2.0,
             "steps_per_block": 1, "eval_noise": "ensemble", "ensemble_size": 8,
         },
     },

@@ -13,8 +13,8 @@ from nsdelib.book.provenance import (
     load_recorded,
     load_recorded_index,
     provenance,
-    recorded_caption,
     record_result,
+    recorded_caption,
 )
 from nsdelib.common.artifacts import LIBRARY_FINGERPRINT, library_fingerprint
 from nsdelib.common.errors import ArtifactCorrupt
@@ -140,3 +140,17 @@ def test_result_of_a_module_that_no_longer_exists_is_flagged(
     path.write_text(json.dumps(payload))
     announce_recorded("abc", "ch07_abc", root=root)
     assert "but this build's is none (the module no longer exists)" in capsys.readouterr().out
+
+
+def test_recorded_results_are_strict_json(tmp_path) -> None:
+    import json
+    import math
+
+    from nsdelib.book.provenance import record_result
+
+    prov = {"profile": "paper", "commit": "abc"}
+    path = record_result("r", {"a": [1.0, math.nan], "b": {"c": math.inf, "d": -math.inf}, "e": (2.0,)}, prov, root=tmp_path)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    payload = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-strict constant {name}"))
+    assert payload["result"] == {"a": [1.0, None], "b": {"c": None, "d": None}, "e": [2.0]}

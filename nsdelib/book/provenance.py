@@ -9,6 +9,7 @@ chapters show them beside the freshly built numbers, labelled as recorded.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -85,13 +86,24 @@ def provenance(
     }
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by None: strict parsers reject them."""
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root: Path = RESULTS_ROOT) -> Path:
-    """Write ``{"provenance": ..., "result": ...}`` atomically to ``root/<profile>/<name>.json``."""
+    """Write ``{"provenance": ..., "result": ...}`` atomically, as strict JSON, to ``root/<profile>/<name>.json``."""
     if prov.get("profile") not in PROFILE_NAMES:
         raise ValueError(f"provenance names unknown profile {prov.get('profile')!r}")
     path = root / prov["profile"] / f"{name}.json"
-    payload = {"provenance": prov, "result": result}
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True)))
+    payload = strict_json({"provenance": prov, "result": result})
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)))
     return path
 
 

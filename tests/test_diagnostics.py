@@ -123,3 +123,13 @@ def test_stage_noise_to_signal_averages_the_models_own_form_per_stage() -> None:
     per_stage = stage_noise_to_signal(nsde(0.3, "relative"), x)
     assert list(per_stage) == [f"noise/signal, stage {s}" for s in range(4)]
     assert all(0.25 < ratio < 0.35 for ratio in per_stage.values()), per_stage  # σ·RMS(h) over std(h), h ≈ centred
+
+
+def test_the_calibration_points_do_not_depend_on_the_chosen_noise() -> None:
+    from nsdelib.evaluation.calibration import CalibrationConfig, sweep_points
+
+    cfg = CalibrationConfig.build(sigmas=(0.1, 0.4), input_noise_stds=(0.1, 0.3))
+    chosen = ModelConfig.build(sde={"sigma": 0.43}, input_noise_std=0.23)
+    assert sweep_points(cfg, chosen) == sweep_points(cfg, ModelConfig.build())
+    kinds = [kind for kind, _ in sweep_points(cfg, chosen)]
+    assert kinds == ["convnext", "convnext_noise", "convnext_noise"] + ["nsde"] * 8

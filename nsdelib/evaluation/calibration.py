@@ -50,11 +50,22 @@ class CalibrationConfig(Section):
     attack_steps: int = Field(default=10, ge=1, description="its iterations (one noise draw per step, no EOT)")
     subset_size: int = Field(default=256, ge=1, description="test images attacked")
     seed: int = Field(default=0, ge=0, description="the training seed of every point")
+    base_sigma: float = Field(
+        default=0.2, ge=0, description="σ carried by the points that do not use it (ConvNeXt, the control)"
+    )
+    base_input_noise_std: float = Field(
+        default=0.1, ge=0, description="input-noise std carried by the points that do not use it (ConvNeXt, the NSDE)"
+    )
     batch_size: int = Field(default=256, ge=1)
 
 
 def sweep_points(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind, ModelConfig]]:
-    """Every model the sweep trains: ConvNeXt, the control at each input-noise std, the NSDE at each point."""
+    """Every model the sweep trains: ConvNeXt, the control at each input-noise std, the NSDE at each point.
+
+    The settings a point does not use are fixed by ``cfg`` (``base_sigma``, ``base_input_noise_std``),
+    not taken from ``model``: writing the chosen σ into the profile must not change the sweep's points.
+    """
+    model = model.replace(sde={**model.sde.model_dump(), "sigma": cfg.base_sigma}, input_noise_std=cfg.base_input_noise_std)
     points: list[tuple[ModelKind, ModelConfig]] = [("convnext", model)]
     points += [("convnext_noise", model.replace(input_noise_std=std)) for std in cfg.input_noise_stds]
     points += [

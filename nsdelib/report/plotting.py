@@ -124,9 +124,14 @@ def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[
     nsde = points[points["kind"] == "nsde"].assign(noise=lambda d: d["diffusion"] + ", " + d["noise_shape"])
     reference = float(points.loc[points["kind"] == "convnext", "clean_off"].iloc[0])
     robust = [c for c in points.columns if c.startswith(("gaussian_", "apgd_"))]
+    titles = {"gaussian": "accuracy, Gaussian input noise std", "apgd_l2": "robust accuracy, APGD-L2 ε ="}
     panels = [("clean_single", "clean accuracy, one pass"), ("clean_ensemble", "clean accuracy, ensemble"),
-              ("flip_rate", "flip rate (two passes disagree)")] + [(c, c.replace("_", " ")) for c in robust]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), sharex=True, squeeze=False)
+              ("flip_rate", "flip rate (two passes disagree)")]
+    panels += [(c, f"{titles[c.rsplit('_', 1)[0]]} {c.rsplit('_', 1)[1]}") for c in robust]
+    columns = 3
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), sharex=True, squeeze=False)
+    sigmas = sorted(nsde["sigma"].unique())
     for ax, (column, title) in zip(axes.flat, panels):
         sns.lineplot(data=nsde, x="sigma", y=column, hue="noise", marker="o", ax=ax, legend=ax is axes.flat[0])
         if column.startswith("clean"):
@@ -135,6 +140,10 @@ def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[
         if chosen.get("sigma") is not None:
             ax.axvline(chosen["sigma"], color="grey", linestyle=":", linewidth=1)
         ax.set(xscale="log", xlabel="σ", ylabel="", title=title)
+        ax.set_xticks(sigmas, [f"{sigma:g}" for sigma in sigmas], minor=False)
+        ax.minorticks_off()
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -223,7 +223,8 @@ table.assign(model=table["model"].map(MODEL_LABELS)).set_index(["model", "seed"]
 # %%
 record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), "c1": c1_table.reset_index().to_dict(orient="list"),
                                           "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list")},
-                  ctx.seeds, float(table["wall time (s)"].sum()))
+                  ctx.seeds, float(table["wall time (s)"].sum()),
+                  module=("training.trainer", "evaluation.sweeps", "models.diagnostics", "report.claims"))
 
 # %% [markdown]
 # ## At the paper's scale

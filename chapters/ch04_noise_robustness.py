@@ -242,7 +242,7 @@ structured_verdicts[["label", "effect", "low", "high", "mde"]].style.format(prec
 # %%
 record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient="list"), "c2": c2_table.reset_index().to_dict(
     orient="list"), "verdict": c2.to_dict(), "by_level": by_level.drop(columns="note").reset_index().to_dict(orient="list")},
-                  ctx.seeds, sweep_wall_s)
+                  ctx.seeds, sweep_wall_s, module=("evaluation.input_noise", "evaluation.sweeps", "report.claims"))
 
 # %% [markdown]
 # ## At the paper's scale

@@ -263,7 +263,7 @@ fig.tight_layout()
 record_if_enabled(ctx, "adversarial", {"accuracy": accuracy.to_dict(orient="list"), "checks": checks.reset_index().to_dict(
     orient="list"), "convergence": study.to_dict(orient="list"), "masking_gap": gap.to_dict(orient="list"),
     "eps_star": claim.eps_star, "verdicts": {attack: v.to_dict() for attack, v in claim.verdicts.items()},
-    "note": claim.note}, ctx.seeds, attack_wall_s, module="evaluation.attacks")
+    "note": claim.note}, ctx.seeds, attack_wall_s, module=("evaluation.attacks", "report.claims"))
 
 # %% [markdown]
 # ## At the paper's scale

@@ -63,7 +63,9 @@ def test_recorded_result_without_both_blocks_is_corrupt(tmp_path: Path, present:
         load_recorded("half", "paper", root=tmp_path)
 
 
-def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: str, module: str | None = None) -> Path:
+def recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: str, module: str | list[str] | None = None
+) -> Path:
     """A recorded paper result under ``tmp_path`` whose provenance names ``commit``."""
     monkeypatch.setattr(provenance_module, "git_commit", lambda: commit)
     record_result("abc", {"verdict": "holds"}, provenance("paper", [0], "cpu", 60.0, module), root=tmp_path)
@@ -128,6 +130,23 @@ def test_result_is_compared_with_the_fingerprint_of_the_module_that_produced_it(
     monkeypatch.setattr(provenance_module, "library_fingerprint", lambda module: "2+111111111111")
     announce_recorded("abc", "ch07_abc", root=root)
     assert "WARNING: recorded with nsdelib.training.metrics at fingerprint" in capsys.readouterr().out
+
+
+def test_result_of_several_modules_is_stale_when_any_of_them_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    modules = ["nsdelib.training.metrics", "report.stats"]
+    root = recorded(tmp_path, monkeypatch, COMMIT, module=modules)
+    prov = load_recorded("abc", root=root)["provenance"]
+    assert prov["library_module"] == ["report.stats", "training.metrics"]
+    assert prov["library"] not in {library_fingerprint("training.metrics"), library_fingerprint("report.stats")}
+    announce_recorded("abc", "ch07_abc", root=root)
+    assert "WARNING" not in capsys.readouterr().out
+    real = provenance_module.library_fingerprint
+    monkeypatch.setattr(provenance_module, "library_fingerprint",
+                        lambda module: "2+111111111111" if module == "report.stats" else real(module))
+    announce_recorded("abc", "ch07_abc", root=root)
+    assert "WARNING: recorded with nsdelib.report.stats, nsdelib.training.metrics at fingerprint" in capsys.readouterr().out
 
 
 def test_result_of_a_module_that_no_longer_exists_is_flagged(

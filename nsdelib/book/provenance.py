@@ -8,6 +8,7 @@ chapters show them beside the freshly built numbers, labelled as recorded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
@@ -15,6 +16,7 @@ import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -58,21 +60,38 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def code_fingerprint(module: str | None) -> str:
-    """The fingerprint of ``nsdelib.<module>`` and what it imports, or of the whole library for None."""
-    return library_fingerprint(module) if module else LIBRARY_FINGERPRINT
+Modules = str | Sequence[str] | None
+
+
+def code_fingerprint(modules: Modules) -> str:
+    """The fingerprint of ``nsdelib.<module>`` (or of several) and what they import; of the whole library for None."""
+    if not modules:
+        return LIBRARY_FINGERPRINT
+    if isinstance(modules, str):
+        return library_fingerprint(modules)
+    parts = "|".join(library_fingerprint(module) for module in sorted(modules))
+    return f"{LIBRARY_FINGERPRINT.split('+')[0]}+{hashlib.sha256(parts.encode()).hexdigest()[:12]}"
+
+
+def module_names(modules: Modules) -> str | list[str] | None:
+    """``modules`` without the ``nsdelib.`` prefix, as stored in a provenance block."""
+    if not modules:
+        return None
+    if isinstance(modules, str):
+        return modules.removeprefix("nsdelib.")
+    return sorted(module.removeprefix("nsdelib.") for module in modules)
 
 
 def provenance(
-    profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float, module: str | None = None
+    profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float, module: Modules = None
 ) -> dict[str, Any]:
     """The provenance block stored with every recorded result.
 
-    ``module`` names the module that produced the result (``"evaluation.attacks"`` or its
-    ``__name__``): then ``library`` is the fingerprint of that module and what it imports, so editing
-    unrelated code does not mark the result stale; without it, the whole library's fingerprint.
+    ``module`` names the module (or modules) that produced the result (``"evaluation.attacks"`` or
+    its ``__name__``): then ``library`` is the fingerprint of those modules and what they import, so
+    editing unrelated code does not mark the result stale; without it, the whole library's fingerprint.
     """
-    module = module.removeprefix("nsdelib.") if module else None
+    module = module_names(module)
     return {
         "profile": profile,
         "seeds": list(seeds),
@@ -142,11 +161,11 @@ def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
 
 
 def record_if_enabled(
-    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float, module: str | None = None
+    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float, module: Modules = None
 ) -> Path | None:
     """Record ``result`` with its provenance when the profile asks for it (the ``paper`` profile does).
 
-    ``module``, if given, names the module that produced the result (see :func:`provenance`).
+    ``module``, if given, names the module or modules that produced the result (see :func:`provenance`).
     """
     if not ctx.profile.record_results:
         return None
@@ -171,7 +190,8 @@ def provenance_warnings(prov: dict[str, Any]) -> list[str]:
             "that commit alone may not reproduce it."
         )
     module = prov.get("library_module")
-    code = f"nsdelib.{module}" if module else "nsdelib"
+    names = [module] if isinstance(module, str) else module or []
+    code = ", ".join(f"nsdelib.{name}" for name in names) or "nsdelib"
     try:
         current = code_fingerprint(module)
     except FileNotFoundError:  # the module that produced it was renamed or removed

@@ -35,7 +35,7 @@ from nsdelib.common.devices import resolve_device
 from nsdelib.common.seeding import seed_everything
 from nsdelib.evaluation.attacks import accuracy_table, headline_first, robustness_sweep
 from nsdelib.evaluation.input_noise import noise_sweep
-from nsdelib.evaluation.sweeps import cached_subset_sweep
+from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep
 from nsdelib.models.inference import predict
 from nsdelib.models.registry import MODEL_KINDS, build_model
 
@@ -100,10 +100,9 @@ def main() -> None:
     log: dict[str, tuple[float, float]] = {}
     for kind, (model, x, y) in inputs.items():
         print(f"{kind} ({', '.join(m.name for m in modes[kind])})")
-        timed(f"{kind}: noise sweep", lambda: cached_subset_sweep(store, noise, noise_sweep, model, x, y, modes[kind],
-                                                                  seed=args.seed), log)
-        table = timed(f"{kind}: attack protocol", lambda: cached_subset_sweep(store, attack, robustness_sweep, model, x, y,
-                                                                             modes[kind], seed=args.seed), log)
+        target = SweepTarget(model, x, y, modes[kind], args.seed)
+        timed(f"{kind}: noise sweep", lambda: cached_subset_sweep(store, noise, noise_sweep, target), log)
+        table = timed(f"{kind}: attack protocol", lambda: cached_subset_sweep(store, attack, robustness_sweep, target), log)
         print(accuracy_table(table).groupby(["norm", "protocol", "attack"])["accuracy"].mean().to_string())
 
     wall, cpu = (sum(times) for times in zip(*log.values()))

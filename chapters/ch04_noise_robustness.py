@@ -54,8 +54,8 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.provenance import announce_recorded, record_if_enabled
-from nsdelib.evaluation.input_noise import add_noise, noise_pattern, noise_sweep, sweep_accuracy
-from nsdelib.evaluation.sweeps import cached_subset_sweep, stratified_subset
+from nsdelib.evaluation.input_noise import add_noise, noise_pattern, sweep_accuracy
+from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
 from nsdelib.report.claims import MODEL_LABELS, gaussian_noise_verdicts, noise_claim
 from nsdelib.report.paper import PAPER_VALUES, get_claim
@@ -125,8 +125,7 @@ fig.tight_layout()
 # %%
 start = time.perf_counter()
 sweep = pd.concat(
-    [cached_subset_sweep(ctx.store, ctx.profile.noise, noise_sweep, run.model, data.test.x, data.test.y, modes[kind], seed=run.seed)
-     .assign(model=MODEL_LABELS[kind], seed=run.seed)
+    [ctx.noise_sweep(run).assign(model=MODEL_LABELS[kind], seed=run.seed)
      for kind, kind_runs in runs.items() for run in kind_runs],
     ignore_index=True,
 )

@@ -56,13 +56,11 @@ from nsdelib.evaluation.attacks import (
     apgd,
     attacked_as,
     check_attacks,
-    convergence_study,
     headline_first,
     masking_gap,
     perturbation_norms,
-    robustness_sweep,
 )
-from nsdelib.evaluation.sweeps import cached_subset_sweep, stratified_subset
+from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import predict
 from nsdelib.report.claims import MODEL_LABELS, adversarial_claim
 from nsdelib.report.plotting import show_spectrogram
@@ -96,8 +94,7 @@ pd.Series({**attack_cfg.model_dump(), "attacked images": len(subset), "test imag
 # %%
 start = time.perf_counter()
 outcomes = pd.concat(
-    [cached_subset_sweep(ctx.store, attack_cfg, robustness_sweep, run.model, data.test.x, data.test.y, modes[kind],
-                         seed=run.seed).assign(model=MODEL_LABELS[kind], seed=run.seed)
+    [ctx.attack_sweep(run).assign(model=MODEL_LABELS[kind], seed=run.seed)
      for kind, kind_runs in runs.items() for run in kind_runs],
     ignore_index=True,
 )
@@ -126,8 +123,7 @@ checks.style.format(precision=3)
 
 # %%
 nsde_run = runs["nsde"][0]
-study = cached_subset_sweep(ctx.store, attack_cfg, convergence_study, nsde_run.model, data.test.x, data.test.y,
-                            modes["nsde"], seed=nsde_run.seed)
+study = ctx.attack_convergence(nsde_run)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
 for ax, (varied, rows) in zip(axes, study.groupby("varied", sort=False)):
     x_column = "steps" if varied == "steps" else "eot"

@@ -33,7 +33,7 @@ from nsdelib.evaluation.attacks import (
     robustness_sweep,
     within_bound,
 )
-from nsdelib.evaluation.sweeps import cached_subset_sweep
+from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep
 from nsdelib.models.inference import EvalMode, predict
 
 DETERMINISTIC = (EvalMode("toy", "off"),)
@@ -119,7 +119,7 @@ def test_robustness_sweep_runs_the_protocol_and_its_checks_pass(data) -> None:
     x, y = data
     cfg = config()
     model = trained_toy(sigma=0.3)
-    table = robustness_sweep(model, x, y, cfg, (ENSEMBLE, SINGLE, OFF), seed=0, noise_control=toy_noise_control)
+    table = robustness_sweep(SweepTarget(model, x, y, (ENSEMBLE, SINGLE, OFF), 0, toy_noise_control), cfg)
     sweep = table[table["protocol"] == "sweep"]
     assert set(sweep["attack"]) == {"clean", "APGD-CE", RANDOM}
     assert set(sweep.loc[sweep["eps"] > 0, "mode"]) == {ENSEMBLE.name}
@@ -142,13 +142,13 @@ def test_robustness_sweep_runs_the_protocol_and_its_checks_pass(data) -> None:
 def test_the_sweep_is_cached_by_content(toy, data, tmp_path, monkeypatch) -> None:
     x, y = data
     cfg, store = config(epsilons={"L2": (1.0, 2.0)}, headline_epsilons={}, subset_size=24), ArtifactStore(tmp_path)
-    first = cached_subset_sweep(store, cfg, robustness_sweep, toy, x, y, DETERMINISTIC, seed=0, noise_control=toy_noise_control)
+    first = cached_subset_sweep(store, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 0, toy_noise_control))
     assert set(first["example"]) <= set(range(48)) and first.groupby(["norm", "eps", "attack"]).size().eq(24).all()
     monkeypatch.setattr(attacks, "apgd", lambda *a, **k: pytest.fail("attacked again"))
-    again = cached_subset_sweep(store, cfg, robustness_sweep, toy, x, y, DETERMINISTIC, seed=0, noise_control=toy_noise_control)
+    again = cached_subset_sweep(store, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 0, toy_noise_control))
     pd.testing.assert_frame_equal(first, again)
     with pytest.raises(pytest.fail.Exception, match="attacked again"):
-        cached_subset_sweep(store, cfg, robustness_sweep, toy, x, y, DETERMINISTIC, seed=1, noise_control=toy_noise_control)
+        cached_subset_sweep(store, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 1, toy_noise_control))
 
 
 def test_convergence_varies_steps_and_eot_around_the_headline_setting(data) -> None:

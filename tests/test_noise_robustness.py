@@ -20,7 +20,7 @@ from nsdelib.evaluation.input_noise import (
     noise_sweep,
     sweep_accuracy,
 )
-from nsdelib.evaluation.sweeps import cached_subset_sweep, content_digest, stratified_subset
+from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep, content_digest, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
 from nsdelib.models.nsde import SDEConfig
 from nsdelib.models.registry import MODEL_KINDS
@@ -92,7 +92,7 @@ def test_image_snr_in_db() -> None:
 def test_noise_sweep_table_and_its_shape_of_curve(stochastic_toy, data) -> None:
     x, y = data
     cfg = config()
-    per_image = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=0, noise_control=toy_noise_control)
+    per_image = noise_sweep(SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, toy_noise_control), cfg)
     assert len(per_image) == ((1 + 4) * 2 + 2 * (1 + 3) * 2) * len(y)  # (clean + levels) × modes × images, per noise
     assert set(per_image["correct"]) == {0, 1} and per_image.groupby(["noise", "level", "mode"]).size().eq(len(y)).all()
     table = sweep_accuracy(per_image)
@@ -110,15 +110,15 @@ def test_noise_sweep_table_and_its_shape_of_curve(stochastic_toy, data) -> None:
 def test_noise_sweep_is_reproducible_and_paired_across_models(stochastic_toy, data) -> None:
     x, y = data
     cfg = config(structured_kinds=("narrowband",))
-    first = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=4, noise_control=toy_noise_control)
-    again = noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=4, noise_control=toy_noise_control)
+    first = noise_sweep(SweepTarget(stochastic_toy, x, y, STOCHASTIC, 4, toy_noise_control), cfg)
+    again = noise_sweep(SweepTarget(stochastic_toy, x, y, STOCHASTIC, 4, toy_noise_control), cfg)
     pd.testing.assert_frame_equal(first, again)
     first = sweep_accuracy(first)
-    other_model = sweep_accuracy(noise_sweep(trained_toy(0.0), x, y, cfg, (EvalMode("toy", "off"),), seed=4,
-                                             noise_control=toy_noise_control))
+    other_model = sweep_accuracy(noise_sweep(SweepTarget(trained_toy(0.0), x, y, (EvalMode("toy", "off"),), 4,
+                                                         toy_noise_control), cfg))
     snr = first.drop_duplicates(["noise", "level"])["image_snr_db"].to_numpy()
     assert list(other_model["image_snr_db"]) == list(snr), "both models must see the same noisy inputs for one seed"
-    other_seed = sweep_accuracy(noise_sweep(stochastic_toy, x, y, cfg, STOCHASTIC, seed=5, noise_control=toy_noise_control))
+    other_seed = sweep_accuracy(noise_sweep(SweepTarget(stochastic_toy, x, y, STOCHASTIC, 5, toy_noise_control), cfg))
     assert not other_seed["image_snr_db"].equals(first["image_snr_db"])
 
 
@@ -131,16 +131,16 @@ def test_cached_sweep_reads_the_artifact_instead_of_recomputing(stochastic_toy, 
         return toy_noise_control(model, mode, ensemble_size)
 
     store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
-    first = cached_subset_sweep(store, cfg, noise_sweep, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    first = cached_subset_sweep(store, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
     assert calls and (sweep_accuracy(first)["n_samples"] == 30).all()
     subset = stratified_subset(y, 30, cfg.subset_seed)
     assert set(first["example"]) == set(subset.tolist()), "rows name images by their index in the full split"
     calls.clear()
-    second = cached_subset_sweep(store, cfg, noise_sweep, stochastic_toy, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    second = cached_subset_sweep(store, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
     assert not calls
     pd.testing.assert_frame_equal(first, second)
     retrained = trained_toy(sigma=0.5, steps=10)
-    cached_subset_sweep(store, cfg, noise_sweep, retrained, x, y, STOCHASTIC, seed=0, noise_control=counting_control)
+    cached_subset_sweep(store, cfg, noise_sweep, SweepTarget(retrained, x, y, STOCHASTIC, 0, counting_control))
     assert calls, "other weights must not read the first model's artifact"
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``nsdebook build|run|list`` (also ``python -m nsdelib``)."""
+"""Command line: ``nsdebook build|run|list|calibrate|precompute`` (also ``python -m nsdelib``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from ..common.errors import ArtifactError, ConfigError
 from .calibrate import record, run_sweep
 from .context import setup
+from .precompute import STAGES, run_share
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 
@@ -37,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
     sub.add_argument("--workers", type=int, default=1, help="workers sharing the points (default 1)")
     sub.add_argument("--record", action="store_true", help="only record the points already measured")
+    text = "compute one stage of the chapters' models and sweeps ahead of the build, shared among workers"
+    sub = commands.add_parser("precompute", help=text, description=text)
+    sub.add_argument("--stage", required=True, help=f"one of {', '.join(STAGES)} (run them in this order)")
+    sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
+    sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
+    sub.add_argument("--workers", type=int, default=1, help="workers sharing the jobs (default 1)")
     return parser
 
 
@@ -49,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.command == "calibrate":
         return _calibrate(args)
+    if args.command == "precompute":
+        return _precompute(args)
     try:
         stage = run_book(
             entries=(args.chapters or None) if args.command == "run" else None,
@@ -82,6 +93,17 @@ def _calibrate(args: argparse.Namespace) -> int:
                   f"choice: {result['choice']}")
         else:
             run_sweep(ctx, args.worker, args.workers)
+    except (ConfigError, ArtifactError) as exc:
+        print(f"nsdebook: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _precompute(args: argparse.Namespace) -> int:
+    """``nsdebook precompute``: one worker's share of one stage."""
+    try:
+        ctx = setup(profile=args.profile, seed=args.seed, device=args.device)
+        run_share(ctx, args.stage, args.worker, args.workers, log=lambda line: print(line, flush=True))
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2

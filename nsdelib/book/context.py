@@ -9,12 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import pandas as pd
 import torch
 
 from ..common.artifacts import ArtifactStore
 from ..common.devices import resolve_device
 from ..common.seeding import seed_everything
 from ..data.dataset import SpectrogramData, load_dataset
+from ..evaluation.attacks import convergence_study, headline_first, robustness_sweep
+from ..evaluation.input_noise import noise_sweep
+from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
+from ..models.inference import EvalMode, eval_modes
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..training.trainer import TrainedModel, train_or_load
 from .profiles import Profile, get_profile, validate_params
@@ -47,6 +52,24 @@ class Context:
     def train_all(self, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
         """Every model kind for every seed of the profile (``seeds``)."""
         return {kind: [self.train(kind, seed, progress) for seed in self.seeds] for kind in MODEL_KINDS}
+
+    def noise_sweep(self, run: TrainedModel) -> pd.DataFrame:
+        """Chapter 4's input-noise sweep of ``run`` on the test split, in every evaluation mode (cached)."""
+        modes = eval_modes(run.kind, self.profile.model.sde)
+        return cached_subset_sweep(self.store, self.profile.noise, noise_sweep, self._test_target(run, modes))
+
+    def attack_sweep(self, run: TrainedModel) -> pd.DataFrame:
+        """Chapter 5's attack protocol on ``run``, the reported mode first (cached)."""
+        modes = headline_first(run.kind, self.profile.model.sde)
+        return cached_subset_sweep(self.store, self.profile.attack, robustness_sweep, self._test_target(run, modes))
+
+    def attack_convergence(self, run: TrainedModel) -> pd.DataFrame:
+        """Chapter 5's convergence study of the attack on ``run``'s reported mode (cached)."""
+        modes = headline_first(run.kind, self.profile.model.sde)
+        return cached_subset_sweep(self.store, self.profile.attack, convergence_study, self._test_target(run, modes))
+
+    def _test_target(self, run: TrainedModel, modes: tuple[EvalMode, ...]) -> SweepTarget:
+        return SweepTarget(run.model, self.data.test.x, self.data.test.y, modes, run.seed)
 
 
 def setup(profile: str = "quick", seed: int = 0, device: str = "auto") -> Context:

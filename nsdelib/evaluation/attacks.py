@@ -43,7 +43,7 @@ from ..common.devices import model_device
 from ..common.seeding import derive_seed, seeded_rng
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, eval_modes, headline_mode, predict
 from ..models.nsde import SDEConfig
-from .sweeps import check_sweep_values, stratified_subset
+from .sweeps import SweepTarget, check_sweep_values, stratified_subset
 
 Norm = Literal["L2", "Linf"]
 NORMS: tuple[Norm, ...] = ("L2", "Linf")
@@ -212,17 +212,8 @@ def _rows(x: torch.Tensor, adversarial: torch.Tensor, correct: torch.Tensor, exa
                          "delta_norm": perturbation_norms(x, adversarial, norm).numpy()})
 
 
-def robustness_sweep(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: AttackConfig,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """Per-image robust outcomes of one model; ``modes[0]`` is the mode it is reported in.
+def robustness_sweep(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
+    """Per-image robust outcomes of the target's model; ``target.modes[0]`` is the mode it is reported in.
 
     Rows: ``norm``, ``eps``, ``mode``, ``attack``, ``protocol`` (``"sweep"`` or ``"full"``), ``example``
     (index in ``x``), ``correct`` (share of fresh noise draws classified correctly) and ``delta_norm``.
@@ -231,9 +222,10 @@ def robustness_sweep(
     APGD-DLR, Square (on a stratified subset) and, for a stochastic mode, the transfer attack crafted
     with the noise off, then adds the worst case per image; any other mode gets APGD-CE.
     """
+    model, x, modes, seed, noise_control = target.model, target.x, target.modes, target.seed, target.noise_control
     score_kw = {"draws": cfg.score_draws, "batch_size": cfg.batch_size, "noise_control": noise_control}
     attack_kw = {"n_restarts": cfg.n_restarts, "batch_size": cfg.batch_size}
-    headline, y = modes[0], y.cpu()
+    headline, y = modes[0], target.y.cpu()
     examples = torch.arange(len(y))
     square_part = stratified_subset(y, cfg.square_subset, cfg.subset_seed)
     tables = [_rows(x, x, expected_correct(model, x, y, mode, seed=seed, **score_kw), examples, norm=norm, eps=0.0,
@@ -407,21 +399,14 @@ def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def convergence_study(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: AttackConfig,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """``convergence`` of the attack on ``modes[0]`` at the first headline L2 ε (else the first headline ε)."""
+def convergence_study(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
+    """``convergence`` of the attack on ``target.modes[0]`` at the first headline L2 ε (else the first headline ε)."""
     norm = "L2" if cfg.headline_epsilons.get("L2") else next(n for n, values in cfg.headline_epsilons.items() if values)
     eps = cfg.headline_epsilons[norm][0]
-    table = convergence(model, x, y, cfg, modes[0], norm=norm, eps=eps, seed=seed, noise_control=noise_control)
-    return table.assign(norm=norm, eps=eps, mode=modes[0].name)
+    mode = target.modes[0]
+    table = convergence(target.model, target.x, target.y, cfg, mode, norm=norm, eps=eps, seed=target.seed,
+                        noise_control=target.noise_control)
+    return table.assign(norm=norm, eps=eps, mode=mode.name)
 
 
 def headline_first(kind: str, sde: SDEConfig) -> tuple[EvalMode, ...]:

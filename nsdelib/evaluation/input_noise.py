@@ -32,8 +32,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ..common.config import Section
-from ..models.inference import EvalMode, NoiseControl
-from .sweeps import check_sweep_values, per_image_outcomes
+from .sweeps import SweepTarget, check_sweep_values, per_image_outcomes
 
 NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
 StructuredNoiseKind = Literal["impulsive", "narrowband"]
@@ -105,23 +104,16 @@ def image_snr_db(x: torch.Tensor, noisy: torch.Tensor) -> float:
     return math.inf if noise_power == 0 else 10 * math.log10(signal_power / noise_power)
 
 
-def noise_sweep(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    cfg: NoiseSweepConfig,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """Whether ``model`` classifies each image correctly, in each mode, at every level of every noise.
+def noise_sweep(target: SweepTarget, cfg: NoiseSweepConfig) -> pd.DataFrame:
+    """Whether the target's model classifies each image correctly, in each mode, at every level of every noise.
 
     One row per (noise, level, mode, image): the image SNR in dB of the level, the image's index
     ``example`` in ``x`` and ``correct`` (0 or 1); level 0 is the clean inputs. Per-image rows let the
     verdicts pair the models image by image; ``sweep_accuracy`` gives the accuracies.
     """
-    clean = per_image_outcomes(model, x, y, modes, batch_size=cfg.batch_size, seed=seed, noise_control=noise_control)
+    model, x, y, modes, seed = target.model, target.x, target.y, target.modes, target.seed
+    outcome_kw = {"batch_size": cfg.batch_size, "seed": seed, "noise_control": target.noise_control}
+    clean = per_image_outcomes(model, x, y, modes, **outcome_kw)
     tables = []
     for kind in ("gaussian", *cfg.structured_kinds):
         generator = torch.Generator().manual_seed(seed * len(NOISE_KINDS) + NOISE_KINDS.index(kind))
@@ -129,8 +121,7 @@ def noise_sweep(
         tables.append(clean.assign(noise=kind, level=0.0, image_snr_db=math.inf))
         for level in cfg.levels(kind):
             noisy = add_noise(x, pattern, level)
-            outcomes = per_image_outcomes(model, noisy, y, modes, batch_size=cfg.batch_size, seed=seed,
-                                          noise_control=noise_control)
+            outcomes = per_image_outcomes(model, noisy, y, modes, **outcome_kw)
             tables.append(outcomes.assign(noise=kind, level=level, image_snr_db=image_snr_db(x, noisy)))
     return pd.concat(tables, ignore_index=True)[["noise", "level", "image_snr_db", "mode", "example", "correct"]]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -110,44 +110,46 @@ def fetch_table(
     return pd.DataFrame(payload["rows"])[payload["columns"]]
 
 
+@dataclass(frozen=True)
+class SweepTarget:
+    """What a sweep evaluates: a model, images and labels, its modes (the reported one first), the noise seed."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    modes: tuple[EvalMode, ...]
+    seed: int
+    noise_control: NoiseControl | None = None
+
+    def subset(self, indices: torch.Tensor) -> SweepTarget:
+        """The same target on the images ``indices`` only."""
+        return replace(self, x=self.x[indices], y=self.y[indices])
+
+
 class SubsetSweep(Protocol):
-    """A sweep run on a fixed subset: ``sweep(model, x, y, cfg, modes, seed=..., noise_control=...)``."""
+    """A sweep run on a fixed subset: ``sweep(target, cfg)`` returns its table."""
 
-    def __call__(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Any, modes: tuple[EvalMode, ...], *,
-        seed: int, noise_control: NoiseControl | None = None,
-    ) -> pd.DataFrame: ...
+    def __call__(self, target: SweepTarget, cfg: Any) -> pd.DataFrame: ...
 
 
-def cached_subset_sweep(
-    store: ArtifactStore,
-    cfg: Any,
-    sweep: SubsetSweep,
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    modes: tuple[EvalMode, ...],
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """``sweep`` on ``cfg``'s stratified subset of (x, y), stored as an artifact and reused.
+def cached_subset_sweep(store: ArtifactStore, cfg: Any, sweep: SubsetSweep, target: SweepTarget) -> pd.DataFrame:
+    """``sweep`` on ``cfg``'s stratified subset of the target's images, stored as an artifact and reused.
 
     Keyed on the sweep config, the seed, the evaluation modes and the content of the model and the
     subset, so a rerun with the same inputs reads the table instead of recomputing, and a retrained
     model or a changed σ never reads a stale one.
     """
-    subset = stratified_subset(y, cfg.subset_size, cfg.subset_seed)
-    x, y = x[subset], y[subset]
+    subset = stratified_subset(target.y, cfg.subset_size, cfg.subset_seed)
+    target = target.subset(subset)
     key = {
         "sweep": cfg.model_dump(mode="json"),
-        "seed": seed,
-        **modes_key(modes, noise_control),
-        "content": content_digest(model, x, y),
+        "seed": target.seed,
+        **modes_key(target.modes, target.noise_control),
+        "content": content_digest(target.model, target.x, target.y),
     }
 
     def build() -> pd.DataFrame:
-        table = sweep(model, x, y, cfg, modes, seed=seed, noise_control=noise_control)
+        table = sweep(target, cfg)
         if "example" in table.columns:  # per-image rows name the image by its index in the full split
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table

@@ -1,0 +1,49 @@
+"""Precomputing a stage fills the artifact store with exactly what the chapters then read back."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from nsdelib.book import cli
+from nsdelib.book.context import setup
+from nsdelib.book.precompute import run_share, stage_jobs
+from nsdelib.common.errors import ConfigError
+from nsdelib.evaluation import input_noise
+
+
+def test_workers_share_the_jobs_and_the_chapters_read_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = setup("ci", 0, "cpu")
+    run_share(ctx, "train", 0, 1, log=lambda _: None)
+    lines: list[str] = []
+    for worker in (1, 0):
+        run_share(ctx, "noise", worker, 2, log=lines.append)
+    assert sorted(lines) == sorted(f"noise: {kind} seed {seed} done" for kind, seed in stage_jobs(ctx, "noise"))
+    assert len(lines) == 3 * ctx.profile.n_seeds
+
+    def recomputed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the chapter recomputed a precomputed sweep")
+
+    monkeypatch.setattr(input_noise, "per_image_outcomes", recomputed)
+    table = ctx.noise_sweep(ctx.train("nsde", ctx.seeds[-1]))
+    assert set(table["mode"]) == {"NSDE, noise off", "NSDE, single pass", "NSDE, 2-pass ensemble"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack"),
+        (["--stage", "train", "--worker", "3", "--workers", "2"], r"worker 3 must lie in \[0, workers = 2\)"),
+        (["--stage", "train", "--profile", "fast"], "parameter 'profile' = 'fast'"),
+    ],
+)
+def test_bad_input_is_one_error_with_exit_code_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["precompute", *argv]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("error:") == 1
+
+
+def test_unknown_stage_is_refused_before_any_work() -> None:
+    with pytest.raises(ConfigError, match="unknown stage 'sweeps'"):
+        stage_jobs(setup("ci", 0, "cpu"), "sweeps")

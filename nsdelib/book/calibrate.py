@@ -18,6 +18,8 @@ from ..common.errors import ConfigError
 from ..evaluation.calibration import CalibrationConfig, choose_settings, measure_point, sweep_points
 from ..models.registry import ModelConfig, ModelKind
 from ..report.paper import get_claim
+from ..training import trainer
+from ..training.trainer import training_key
 from .context import Context
 from .provenance import provenance, record_result
 
@@ -40,10 +42,21 @@ def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind
     return sorted(points, key=rank)
 
 
-def run_sweep(ctx: Context, worker: int = 0, workers: int = 1, log: Any = print) -> None:
-    """Train and measure this worker's share of the sweep's points (each read back if already done)."""
+def is_trained(ctx: Context, kind: ModelKind, model: ModelConfig) -> bool:
+    """Whether the sweep point's model is in the store already (nothing is trained or read)."""
+    key = training_key(ctx.data, kind, ctx.profile.calibration.seed, model, ctx.profile.train)
+    return ctx.store.scoped(trainer.__name__).exists("trained", key)
+
+
+def run_sweep(ctx: Context, worker: int = 0, workers: int = 1, trained_only: bool = False, log: Any = print) -> None:
+    """Train and measure this worker's share of the sweep's points (each read back if already done).
+
+    With ``trained_only``, points whose model is not trained yet are skipped: after a change to the
+    measuring code, the trained points are measured again without training any new one.
+    """
     cfg = ctx.profile.calibration
-    for index, (kind, model) in enumerate(priority(cfg, ctx.profile.model)):
+    points = [point for point in priority(cfg, ctx.profile.model) if not trained_only or is_trained(ctx, *point)]
+    for index, (kind, model) in enumerate(points):
         if index % workers != worker:
             continue
         start = time.perf_counter()

@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
     sub.add_argument("--workers", type=int, default=1, help="workers sharing the points (default 1)")
     sub.add_argument("--record", action="store_true", help="only record the points already measured")
+    sub.add_argument("--trained-only", action="store_true", help="measure only the points whose model is trained")
     text = "compute one stage of the chapters' models and sweeps ahead of the build, shared among workers"
     sub = commands.add_parser("precompute", help=text, description=text)
     sub.add_argument("--stage", required=True, help=f"one of {', '.join(STAGES)} (run them in this order)")
@@ -92,7 +93,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
                   f"choice: {result['choice']}")
         else:
-            run_sweep(ctx, args.worker, args.workers)
+            run_sweep(ctx, args.worker, args.workers, trained_only=args.trained_only)
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2

@@ -19,8 +19,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from ..common.artifacts import LIBRARY_FINGERPRINT, atomic_write, library_fingerprint
 from ..common.devices import device_description
@@ -220,3 +222,19 @@ def announce_recorded(
     if warnings:
         print(f"To record it from the current code, commit and run {command}.")
     return recorded
+
+
+def glue_figure(name: str, fig: Figure | None, missing: str) -> None:
+    """Glue ``fig`` as ``name`` for a numbered ``{glue:figure}``; without a figure (nothing recorded), ``missing``.
+
+    A chapter's figure of a recorded result cannot be drawn before the result exists; the glued text
+    then says so in the figure's place, so the book still builds and the reader learns what to run.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    if fig is None:
+        glue(name, Markdown(missing), display=False)
+        return
+    glue(name, fig, display=False)
+    plt.close(fig)

@@ -20,6 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
+from .stats import seed_intervals
+
 
 def _edges(centres: np.ndarray) -> tuple[float, float]:
     """Outer edges of evenly spaced cells given their centres."""
@@ -145,5 +147,47 @@ def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[
     for ax in axes.flat[len(panels):]:
         ax.set_axis_off()
     axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(curves: pd.DataFrame, title: str) -> Figure:
+    """Training loss and validation accuracy against the epoch, mean ± s.d. over seeds, one line per model.
+
+    ``curves`` holds the training histories (``training.trainer.histories``) with a ``model`` label column.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    sns.lineplot(data=curves, x="epoch", y="train_loss", hue="model", errorbar="sd", ax=axes[0])
+    sns.lineplot(data=curves, x="epoch", y="val_accuracy", hue="model", errorbar="sd", ax=axes[1])
+    axes[0].set(ylabel="training loss (cross-entropy)", title="Training loss")
+    axes[1].set(ylabel="validation accuracy", title="Validation accuracy")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tuple[float, float], title: str) -> Figure:
+    """C2's figure: accuracy against the Gaussian noise std and against the image SNR, 95 % interval over seeds.
+
+    ``accuracy`` has one row per (noise, level, image SNR, mode, seed) (``evaluation.input_noise.sweep_accuracy``
+    with a ``seed`` column); modes are drawn in the order they first appear. ``paper_point`` is the
+    paper's (std, NSDE accuracy), drawn as a star.
+    """
+    gaussian = accuracy[accuracy["noise"] == "gaussian"]
+    curves = seed_intervals(gaussian, ["level", "mode"]).merge(
+        gaussian.groupby("level", as_index=False)["image_snr_db"].mean(), on="level")
+    order = list(dict.fromkeys(gaussian["mode"]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    accuracy_curves(axes[0], curves, "level", order, chance)
+    axes[0].scatter([paper_point[0]], [paper_point[1]], marker="*", s=160, color="black", zorder=5, label="paper, NSDE")
+    axes[0].set(xlabel="Gaussian noise std (spectrogram scale [0, 1])", ylabel="test accuracy",
+                title="Accuracy against noise std", ylim=(0, 1.02))
+    axes[0].set_xscale("symlog", linthresh=float(curves.loc[curves["level"] > 0, "level"].min()))
+    accuracy_curves(axes[1], curves[curves["level"] > 0], "image_snr_db", order, chance)
+    axes[1].invert_xaxis()
+    axes[1].set(xlabel="image SNR (dB), noise growing to the right", ylabel="test accuracy",
+                title="The same, against SNR", ylim=(0, 1.02))
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

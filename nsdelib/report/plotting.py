@@ -191,3 +191,130 @@ def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tu
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def stability_arms_figure(by_arm: pd.DataFrame, order: Sequence[str]) -> Figure:
+    """C5 with its controls: mean log attribution change per arm (model, map variant) and level, with 95 % intervals.
+
+    ``by_arm`` are the rows of ``report.claims.stability_by_arm``; one panel per measure (the normalised
+    one the verdict uses, the paper's literal one of raw maps), arms in ``order`` side by side at each
+    level. The arms a model is reported with are drawn filled, the controls hollow.
+    """
+    measures = list(dict.fromkeys(by_arm["measure"]))
+    levels = sorted(by_arm["level"].unique())
+    fig, axes = plt.subplots(1, len(measures), figsize=(6.2 * len(measures), 4.2), squeeze=False)
+    width = 0.8 / max(len(order), 1)
+    colours = dict(zip(order, sns.color_palette("tab10", n_colors=len(order))))
+    for ax, measure in zip(axes[0], measures):
+        rows = by_arm[by_arm["measure"] == measure]
+        for index, arm in enumerate(order):
+            line = rows[rows["arm"] == arm].set_index("level").reindex(levels)
+            if line["mean"].isna().all():
+                continue
+            x = np.arange(len(levels)) - 0.4 + width * (index + 0.5)
+            reported = bool(line["reported"].fillna(False).any())
+            ax.errorbar(x, line["mean"], yerr=[line["mean"] - line["low"], line["high"] - line["mean"]], fmt="o",
+                        color=colours[arm], markerfacecolor=colours[arm] if reported else "white", capsize=2,
+                        label=arm + (" (reported)" if reported else ""))
+        ax.set_xticks(range(len(levels)), [f"σ = {level:g}" for level in levels])
+        ax.set(ylabel="mean log Δ (natural log)", title=f"{measure} measure")
+    axes[0, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[str, str], paper: dict[str, float],
+                      budget: float | None, n_features: int) -> Figure:
+    """ABC against the expected number of mutated features m (log scale), one colour per model.
+
+    ``curves`` are the rows of ``report.claims.abc_budget_curves``: solid lines with 95 % bands over
+    seeds for the images both ConvNeXt and the NSDE classify correctly, dashed for each model's own
+    wrong predictions. ``paper`` maps a label to a value drawn as a dotted horizontal line; ``budget``
+    (the m of C4's verdict) is a vertical line; the top axis gives m as a share of the ``n_features``.
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
+    for model in order:
+        for images, style in (("both correct", "-"), ("own wrong", "--")):
+            line = curves[(curves["model"] == model) & (curves["images"] == images)].sort_values("m")
+            if line.empty:
+                continue
+            ax.plot(line["m"], line["mean"], style, marker="o", color=colours[model],
+                    label=f"{labels[model]}, {images}")
+            if images == "both correct":
+                ax.fill_between(line["m"], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colours[model],
+                                alpha=0.2, linewidth=0)
+    for (label, value), style in zip(paper.items(), (":", "-.")):
+        ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
+    if budget is not None:
+        ax.axvline(budget, color="grey", linewidth=1, label=f"C4's budget, m = {budget:.3g}")
+    ax.set(xscale="log", xlabel="expected mutated features per neighbour, m (log scale; 1 = as written)",
+           ylabel="mean ABC", ylim=(0, 1.02))
+    top = ax.secondary_xaxis("top", functions=(lambda m: 100 * m / n_features, lambda p: p * n_features / 100))
+    top.set_xlabel("% of the features")
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def detector_figure(coverage: pd.DataFrame, reliability: pd.DataFrame, order: Sequence[str], labels: dict[str, str]
+                    ) -> Figure:
+    """Two rows, one column per model: risk–coverage curves of every score, and accuracy in bins of each ABC.
+
+    ``coverage`` has ``model``, ``score``, ``coverage`` and ``risk`` (``evaluation.detectors.risk_coverage``
+    per model and score); ``reliability`` has ``model``, ``score``, ``low``, ``high``, ``count`` and
+    ``accuracy`` (``reliability_bins``). Markers of the reliability plot grow with the bin's count.
+    """
+    fig, axes = plt.subplots(2, len(order), figsize=(4.4 * len(order), 7.6), squeeze=False, sharey="row")
+    scores = list(dict.fromkeys(coverage["score"]))
+    colours = dict(zip(scores, sns.color_palette("colorblind", n_colors=len(scores))))
+    for column, model in enumerate(order):
+        top, bottom = axes[0, column], axes[1, column]
+        for score, line in coverage[coverage["model"] == model].groupby("score", sort=False):
+            top.step(line["coverage"], line["risk"], where="post", color=colours[score], label=score)
+        top.set(title=labels[model], xlabel="coverage (share of predictions kept)", xlim=(0, 1))
+        for score, bins in reliability[reliability["model"] == model].groupby("score", sort=False):
+            centre = (bins["low"] + bins["high"]) / 2
+            bottom.plot(centre, bins["accuracy"], color=colours[score], linewidth=1)
+            bottom.scatter(centre, bins["accuracy"], s=10 + 200 * bins["count"] / max(bins["count"].sum(), 1),
+                           color=colours[score], label=score)
+        bottom.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        bottom.set(xlabel="score bin (ABC)", xlim=(0, 1), ylim=(-0.02, 1.02))
+    axes[0, 0].set_ylabel("risk (error rate of the kept)")
+    axes[1, 0].set_ylabel("accuracy in the bin")
+    axes[0, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[1, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
+    """Chapter 5's sweep: robust accuracy against ε per norm, APGD-CE (solid, 95 % band) beside random noise (dotted).
+
+    ``accuracy`` is ``evaluation.attacks.accuracy_table`` with ``model`` and ``seed`` columns; only the
+    ``sweep`` protocol is drawn, each line starting from the model's clean accuracy.
+    """
+    sweep = accuracy[accuracy["protocol"] == "sweep"]
+    curves = seed_intervals(sweep, ["norm", "model", "mode", "attack", "eps"])
+    norms = list(dict.fromkeys(sweep["norm"]))
+    models = list(dict.fromkeys(sweep["model"]))
+    colours = dict(zip(models, sns.color_palette(n_colors=len(models))))
+    fig, axes = plt.subplots(1, len(norms), figsize=(6.5 * len(norms), 4.4), squeeze=False)
+    for ax, norm in zip(axes.flat, norms):
+        at_norm = curves[curves["norm"] == norm]
+        for (model, attack), line in at_norm[at_norm["attack"] != "clean"].groupby(["model", "attack"], sort=False):
+            clean = at_norm[(at_norm["model"] == model) & (at_norm["attack"] == "clean")]
+            line = pd.concat([clean, line]).sort_values("eps")
+            solid = attack == "APGD-CE"
+            ax.plot(line["eps"], line["mean"], "-" if solid else ":", marker="o" if solid else None,
+                    color=colours[model], label=f"{model}: {attack}")
+            if solid:
+                ax.fill_between(line["eps"], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colours[model],
+                                alpha=0.15, linewidth=0)
+        ax.set_xscale("symlog", linthresh=float(at_norm.loc[at_norm["eps"] > 0, "eps"].min()))
+        ax.set(xlabel=f"ε ({norm} norm, spectrogram scale [0, 1])", ylabel="robust accuracy", title=norm,
+               ylim=(-0.02, 1.02))
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

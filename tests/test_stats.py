@@ -21,6 +21,7 @@ from nsdelib.report.stats import (
     mean_interval,
     minimum_detectable_effect,
     paired_seed_effects,
+    seed_intervals,
     seed_effects_verdict,
     verdict_label,
     verdicts_frame,
@@ -258,3 +259,32 @@ def test_verdicts_per_group_as_a_table() -> None:
     effects, n_pairs = paired_seed_effects(table[table["level"] == 0.1], "a", "b", value="correct")
     assert n_pairs == 300 and effects.mean() == pytest.approx(verdicts[0.1].effect)
     assert "one-sided t-test, α = 0.025" in VERDICT_RULE
+
+
+def test_verdicts_keep_the_groups_order_name_and_columns_given() -> None:
+    table = pd.concat([simulate(0.04, n_seeds=3, n_images=60, seed=s).assign(noise=noise, level=level)
+                       for s, (noise, level) in enumerate((("narrowband", 0.3), ("impulsive", 0.3), ("impulsive", 0.1)))])
+    table = table.rename(columns={"seed": "run"})
+    verdicts = effect_verdicts(table, ["noise", "level"], "a", "b", C1, value="correct", seed="run",
+                               comparison="A over B")
+    assert list(verdicts) == [("narrowband", 0.3), ("impulsive", 0.3), ("impulsive", 0.1)], "first-appearance order"
+    assert {v.comparison for v in verdicts.values()} == {"A over B"} and {v.n_seeds for v in verdicts.values()} == {3}
+    frame = verdicts_frame(verdicts, ["noise", "level"])
+    assert list(frame.index.names) == ["noise", "level"] and list(frame.index) == list(verdicts)
+    intervals = seed_intervals(table.assign(accuracy=table["correct"].astype(float)).rename(columns={"run": "seed"}),
+                               ["noise", "level"])
+    assert list(zip(intervals["noise"], intervals["level"])) == list(verdicts)
+
+
+def test_a_single_value_has_its_mean_and_no_bounds() -> None:
+    interval = mean_interval([0.7])
+    assert (interval.mean, interval.n, interval.confidence) == (0.7, 1, 0.95)
+    assert math.isnan(interval.low) and math.isnan(interval.high)
+    with pytest.raises(ValueError, match="^mean_interval needs at least one value$"):
+        mean_interval([])
+
+
+def test_to_dict_turns_only_nan_into_none_and_keeps_the_seed_effects() -> None:
+    as_dict = seed_effects_verdict([0.1, 0.11, 0.12], C1, n_pairs=300, comparison="A − B").to_dict()
+    assert as_dict["seed_effects"] == pytest.approx([0.1, 0.11, 0.12])
+    assert as_dict["low"] == pytest.approx(0.0852, abs=1e-4) and isinstance(as_dict["effect"], float)

@@ -9,6 +9,7 @@ Run the stages in order (``train`` before the sweeps that evaluate the trained m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Literal, get_args
 
@@ -38,9 +39,11 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
     if stage == "attack":
         jobs.append(("nsde", -1))  # the convergence study, marked by seed -1
     for kind, seed in jobs[worker::workers]:
+        start = time.perf_counter()
         run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=False)
         if stage == "noise":
             ctx.noise_sweep(run)
         elif stage == "attack":
             (ctx.attack_convergence if seed < 0 else ctx.attack_sweep)(run)
-        log(f"{stage}: {'convergence study' if seed < 0 else kind} seed {run.seed} done")
+        log(f"{stage}: {'convergence study' if seed < 0 else kind} seed {run.seed} done "
+            f"({time.perf_counter() - start:.0f} s)")

@@ -23,8 +23,27 @@
 #
 # Every number in this book is computed when the book is built, by the chapters you are reading,
 # through the small library `nsdelib` that sits beside them. Nothing is typed in by hand except
-# the paper's own figures, which come from one place (`nsdelib.paper`) and are always labelled as
-# the paper's.
+# the paper's own figures, which come from one place (`nsdelib.report.paper`) and are always
+# labelled as the paper's.
+#
+# ```{admonition} In this book
+# :class: tip
+#
+# **You will learn** what the paper claims and how each claim is tested: an open data set of
+# power-line spectrograms (chapter 1), the Neural SDE behind the method (chapter 2), training the
+# models (chapter 3), their robustness to noise and to attacks (chapters 4 and 5), the stability of
+# their explanations and Attribution-Based Confidence (chapters 6 and 7), and the questions the
+# paper leaves open (chapter 8). The verdicts are collected on the {doc}`glance` page.
+#
+# **You need** Python and some deep learning (convolutional networks, training with a loss and an
+# optimiser); the stochastic calculus is introduced from scratch in chapter 2, and every symbol is
+# listed on the {doc}`notation` page.
+#
+# **Time to run**: this page takes seconds at every profile; this build
+# ({glue:text}`intro_profile` profile) ran it in {glue:text}`intro_runtime:.1f` s. Each chapter
+# states its own time at the top; the whole book at `quick` takes minutes on a laptop CPU, at
+# `paper` hours (see {doc}`running_this_book`).
+# ```
 #
 # The cell below is the parameters cell that every chapter has: the *profile* sets the scale
 # (`ci` seconds, `quick` minutes, `paper` the paper's scale), the *seed* makes every random draw
@@ -36,17 +55,26 @@ seed = 0
 device = "auto"
 
 # %%
+import time
+
+import pandas as pd
+from myst_nb import glue
+
 import nsdelib
 from nsdelib.report.paper import claims_table
 
+chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+pd.set_option("display.max_colwidth", None)
+glue("intro_profile", ctx.profile.name, display=False)
 
 # %% [markdown]
 # ## What the paper claims
 #
 # The paper's data set (simulated harmonic signals injected into a real building's wiring,
 # 10,000 spectrograms) is private and no code was published. These are the claims it makes, with
-# the figures it gives; each chapter tests one of them and states whether it holds here.
+# the figures it gives; each chapter tests one of them and states whether it holds here. The
+# {doc}`glance` page that follows this one collects the verdicts at the paper's scale.
 
 # %%
 claims_table()
@@ -54,10 +82,10 @@ claims_table()
 # %% [markdown]
 # ## What this book adds
 #
-# - **Open data.** Chapter 1 builds a physically motivated, seeded stand-in for the private data
+# - **Open data.** {doc}`Chapter 1 <ch01_signals>` builds a physically motivated, seeded stand-in for the private data
 #   set: harmonic and switching sources injected into a multipath building-wiring channel
 #   {cite:p}`zimmermann2002multipath`, turned into spectrograms. Anyone can regenerate it bit for bit.
-# - **The method, explicit.** Chapter 2 derives the NSDE from the residual network
+# - **The method, explicit.** {doc}`Chapter 2 <ch02_nsde_theory>` derives the NSDE from the residual network
 #   {cite:p}`he2016resnet,haber2017stable,chen2018neuralode`, checks the numerics against
 #   `torchsde` {cite:p}`li2020scalable`, and builds both models from the same timm network
 #   {cite:p}`wightman2019timm`.
@@ -69,17 +97,38 @@ claims_table()
 #   exactly as published and checked on a model whose answer is known.
 # - **Beyond the paper.** Several seeds with intervals instead of single runs; white, coloured,
 #   Brownian and attribution-shaped noise {cite:p}`jha2021smoother,jha2022shaping` compared; ABC as a
-#   detector of wrong predictions.
+#   detector of wrong predictions; and, in {doc}`chapter 8 <ch08_open_questions>`, what the noise
+#   costs and buys along the whole σ sweep and how much training data each model needs.
+#
+# ```{admonition} Where the book departs from the paper
+# :class: caution
+#
+# The data set is an open simulation rather than the paper's recordings, and every setting the paper
+# does not report (image size, ConvNeXt variant, σ and the form of the noise, training schedule,
+# attack budgets) is the book's own choice, stated where it is made. The {doc}`glance` page lists
+# them side by side with what the paper reports.
+# ```
 #
 # ## How to read and rerun it
 #
-# Read the chapters in order: each one uses the artifacts (data set, trained models, sweeps) of
-# the ones before it, and rebuilds them if they are missing. The rendered pages show outputs of the
-# `quick` profile; where a `paper`-scale run was too expensive for the build, its recorded
-# results are shown beside them, labelled with their provenance (commit, date, device, wall time,
-# seeds). The chapter *Running this book* lists the exact versions and settings of this build, and
-# the project's README gives the two commands that rebuild the book and run its tests, and how to
-# rerun one chapter at another profile or seed.
+# Start with the {doc}`glance` page for the verdicts, then read the numbered chapters in order: each
+# one uses the artifacts (data set, trained models, sweeps) of the ones before it, and rebuilds them
+# if they are missing. Every chapter opens with what it teaches, what it needs and how long it runs,
+# and closes with a summary and exercises (their solutions fold out; those that retrain a model say
+# so). The rendered pages show outputs of the `quick` profile; where a `paper`-scale run was too
+# expensive for the build, its recorded results are shown beside them, labelled with their
+# provenance (commit, date, device, wall time, seeds). {doc}`running_this_book` lists the exact
+# versions and settings of this build, and the project's README gives the two commands that rebuild
+# the book and run its tests, and how to rerun one chapter at another profile or seed.
+#
+# ## Summary
+#
+# - The paper makes five claims (C1–C5); the book tests each in its own chapter with several seeds
+#   and a stated verdict rule, on an open data set, and shows the verdicts on the {doc}`glance` page.
+# - Every number is computed by the chapters; the paper-scale runs are recorded with their provenance.
 #
 # ```{tableofcontents}
 # ```
+
+# %%
+glue("intro_runtime", time.perf_counter() - chapter_start, display=False)

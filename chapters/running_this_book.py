@@ -17,6 +17,19 @@
 # jupytext source, papermill injected the parameters below, and `nsdelib.setup` validated them,
 # seeded every random generator and chose the device. What it prints is the record of *this*
 # build: rebuild the book and the numbers below describe your machine instead.
+#
+# ```{admonition} On this page
+# :class: tip
+#
+# **You will learn** what a profile, a seed and a device are, which versions and settings this build
+# used, which paper-scale results have been recorded, and how to rerun one chapter or the whole
+# book, locally or on Binder.
+#
+# **You need** nothing from the chapters.
+#
+# **Time to run**: seconds at every profile (it only reads settings and files); this build
+# ({glue:text}`running_profile` profile) ran it in {glue:text}`running_runtime:.1f` s.
+# ```
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -24,7 +37,10 @@ seed = 0
 device = "auto"
 
 # %%
+import time
+
 import pandas as pd
+from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
@@ -32,7 +48,9 @@ from nsdelib.book.provenance import load_recorded_index, package_versions
 from nsdelib.common.artifacts import LIBRARY_FINGERPRINT
 from nsdelib.common.devices import device_description
 
+chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+glue("running_profile", ctx.profile.name, display=False)
 
 # %% [markdown]
 # ## Profile, seed and device
@@ -90,3 +108,44 @@ load_recorded_index()
 # `.venv/bin/nsdebook run ch01_signals --profile ci` executes a single chapter (its executed
 # notebook lands in `_build/book/`). Artifacts of earlier chapters are reused when their config
 # and the library are unchanged, and rebuilt otherwise.
+#
+# ## On Binder
+#
+# Every chapter's *Launch* button (the rocket in the header) starts JupyterLab on
+# [mybinder.org](https://mybinder.org) with this repository. Binder installs `environment.yml`, and
+# the repository's `postBuild` script then installs `nsdelib`, registers the `nsdebook` kernel and
+# turns every chapter into a notebook whose parameters are set to the `ci` profile, the only one a
+# Binder machine can run in minutes: run all its cells. To try another profile, change `profile` in
+# the notebook's parameters cell, or run the runner in Binder's terminal
+# (`nsdebook run ch03_training --profile quick`).
+#
+# ```{admonition} Profiles are not interchangeable
+# :class: caution
+#
+# Only the `paper` profile is at the paper's scale. The `ci` and `quick` profiles use fewer and
+# smaller images, fewer epochs and seeds and smaller evaluation budgets, so their numbers are checks
+# that the code runs and behaves, not estimates of the paper-scale results.
+# ```
+#
+# ## Exercise
+#
+# 1. Rerun chapter 1 at the `ci` profile with seed 1 (`nsdebook run ch01_signals --profile ci --seed 1`)
+#    and compare its reference classifier's accuracy with the seed-0 run. Which artifacts were reused?
+#
+# ```{admonition} Solution
+# :class: dropdown
+#
+# None: the seed is part of the data set's key, so seed 1 draws and stores a new data set (a new
+# folder under the artifact store's `dataset/`), and the accuracy differs by the sampling variation
+# of a new data set and a new split. Rerunning seed 0 afterwards reads its data set back.
+# ```
+#
+# ## Summary
+#
+# - A build is fixed by its profile, its seed, its device and the versions listed above; every
+#   recorded result stores the same information.
+# - Single chapters can be rerun at any profile, locally or on Binder; expensive artifacts are reused
+#   only when their config and code are unchanged.
+
+# %%
+glue("running_runtime", time.perf_counter() - chapter_start, display=False)

@@ -1,0 +1,364 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (nsdebook)
+#     language: python
+#     name: nsdebook
+# ---
+
+# %% [markdown]
+# # Open questions
+#
+# The paper tests one NSDE at one noise level on one data set. Three questions follow from it that
+# it leaves open, and this chapter answers them with measurements: what the noise's size and shape
+# cost and buy, whether Attribution-Based Confidence tells right predictions from wrong ones, and how
+# much training data the NSDE needs compared with the ConvNeXt.
+#
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will learn** how clean accuracy and robustness move along the whole σ sweep of the
+# calibration (where the accuracy cost grows slowly and where it falls off a cliff), and how the
+# clean and noisy accuracy of the three models grow with the size of the training set.
+#
+# **You need** the noise forms and shapes of {doc}`chapter 2 <ch02_nsde_theory>`, the models and the
+# calibration rule of {doc}`chapter 3 <ch03_training>`, and the Gaussian input noise of
+# {doc}`chapter 4 <ch04_noise_robustness>`.
+#
+# **Time to run**: the σ sweep is read from its record. The training-set study trains every model
+# for every seed on {glue:text}`ch8_extra_sizes` smaller training sets: at `quick` that is
+# {glue:text}`ch8_quick_models` models on {glue:text}`ch8_quick_share:.2f` times chapter 3's training
+# data in all, so roughly that multiple of chapter 3's training time; at `paper`,
+# {glue:text}`ch8_paper_time`. This build ({glue:text}`ch8_profile` profile) ran the chapter in
+# {glue:text}`ch8_runtime:.0f` s.
+# ```
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+device = "auto"
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from myst_nb import glue
+
+import nsdelib
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.evaluation.data_size import (
+    CLEAN,
+    TRAINING_FRACTIONS,
+    data_size_study,
+    gaussian_condition,
+    training_count,
+    training_sizes,
+)
+from nsdelib.models.registry import MODEL_KINDS
+from nsdelib.report.claims import MODEL_LABELS
+from nsdelib.report.frontier import frontier_reading
+from nsdelib.report.paper import PAPER_VALUES, get_claim
+from nsdelib.report.plotting import calibration_frontier
+from nsdelib.report.stats import effect_verdicts, seed_intervals, verdicts_frame
+
+chapter_start = time.perf_counter()
+ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+sns.set_theme(style="whitegrid", context="notebook")
+pd.set_option("display.max_colwidth", None)
+glue("ch8_profile", ctx.profile.name, display=False)
+
+# %% [markdown]
+# ## Noise shape and σ: what the noise costs and what it buys
+#
+# The calibration sweep of chapter 3 trained one NSDE per σ for each diffusion and noise shape, and
+# the control (ConvNeXt trained with Gaussian input noise) at each noise level, all at the `paper`
+# scale; chapter 3 used it only to pick σ. Here it is read as a whole: how much clean accuracy each
+# doubling of the noise costs, where the cost stops growing gently, and what the noise buys under
+# Gaussian input noise and under a cheap APGD attack. The sweep is read from its record:
+
+# %%
+calibration = announce_recorded("calibration", "ch08_open_questions")
+sweep = calibration["result"]
+points = pd.DataFrame(sweep["points"])
+reading = frontier_reading(points, sweep["target_cost"])
+reading
+
+# %% tags=["hide-input"]
+fig = calibration_frontier(points, sweep["target_cost"], sweep["choice"])
+glue("fig_ch8_frontier", fig, display=False)
+plt.close(fig)
+
+# %%
+chosen = reading.loc[f"NSDE, {sweep['config']['chosen_form']}, {sweep['config']['chosen_shape']}"]
+control = reading.loc["ConvNeXt + input noise"]
+noise_column = f"gain there, gaussian_{max(sweep['config']['gaussian_stds']):g} (points)"
+attack_column = f"gain there, apgd_l2_{sweep['config']['attack_eps']:g} (points)"
+columns = {"per_doubling": "cost per doubling before the cliff (points)", "cliff_from": "cliff from",
+           "cliff_to": "cliff to", "cliff_fall": "cliff: fall (points)", "last": "last setting before the cliff",
+           "cost_there": "clean cost there (points)", "noise_gain": noise_column, "attack_gain": attack_column}
+for name, row in {"chosen": chosen, "control": control}.items():
+    for key, column in columns.items():
+        glue(f"ch8_{name}_{key}", float(row[column]), display=False)
+glue("ch8_sigma_at_cost", float(chosen["setting at the paper's cost"]), display=False)
+on_cliff = chosen["cliff from"] <= chosen["setting at the paper's cost"] <= chosen["cliff to"]
+position = ("on the way down the cliff, so the calibration rule puts the book's NSDE where clean accuracy is most "
+            "sensitive to σ" if on_cliff else "away from the cliff")
+glue("ch8_cost_position", position, display=False)
+glue("ch8_chosen_line", chosen.name, display=False)
+glue("ch8_noise_std", max(sweep["config"]["gaussian_stds"]), display=False)
+glue("ch8_attack_eps", sweep["config"]["attack_eps"], display=False)
+glue("ch8_paper_cost", 100 * sweep["target_cost"], display=False)
+glue("ch8_missing_points", sweep["missing_points"], display=False)
+glue("ch8_measured_points", len(points), display=False)
+glue("ch8_lines", len(reading), display=False)
+glue("ch8_more_robust", "the control" if control[noise_column] > chosen[noise_column] else "the NSDE", display=False)
+
+# %% [markdown]
+# ```{glue:figure} fig_ch8_frontier
+# :name: fig-ch8-frontier
+#
+# The calibration sweep at the `paper` scale: clean accuracy (one stochastic pass and the ensemble),
+# the flip rate, and accuracy under Gaussian input noise and a cheap APGD-L2 attack, against σ for
+# each diffusion and noise shape. Solid line: ConvNeXt; dashed: the paper's accuracy cost below it;
+# dotted: the σ the calibration rule chooses.
+# ```
+#
+# Along the book's noise ({glue:text}`ch8_chosen_line`, {numref}`fig-ch8-frontier`), one stochastic
+# pass loses {glue:text}`ch8_chosen_per_doubling:.1f` points of clean accuracy per doubling of σ up to
+# σ = {glue:text}`ch8_chosen_last:g`; between σ = {glue:text}`ch8_chosen_cliff_from:g` and
+# σ = {glue:text}`ch8_chosen_cliff_to:g` it falls by {glue:text}`ch8_chosen_cliff_fall:.0f` points:
+# that is the cliff. The paper's cost of {glue:text}`ch8_paper_cost:.2f` points is reached at
+# σ ≈ {glue:text}`ch8_sigma_at_cost:.2f`, {glue:text}`ch8_cost_position`. At σ = {glue:text}`ch8_chosen_last:g`,
+# the last point before the cliff, the NSDE's accuracy differs from the ConvNeXt's by
+# {glue:text}`ch8_chosen_noise_gain:+.1f` points under Gaussian input noise of std
+# {glue:text}`ch8_noise_std:g` and by {glue:text}`ch8_chosen_attack_gain:+.1f` points under APGD-L2
+# at ε = {glue:text}`ch8_attack_eps:g`, for a clean cost of {glue:text}`ch8_chosen_cost_there:.1f`
+# points.
+#
+# The control answers the same question with input noise instead of internal noise: it loses
+# {glue:text}`ch8_control_per_doubling:.1f` points per doubling of its noise level up to
+# {glue:text}`ch8_control_last:g`, falls by {glue:text}`ch8_control_cliff_fall:.0f` points between
+# {glue:text}`ch8_control_cliff_from:g` and {glue:text}`ch8_control_cliff_to:g`, and at
+# {glue:text}`ch8_control_last:g` differs from the ConvNeXt by {glue:text}`ch8_control_noise_gain:+.1f`
+# points under Gaussian noise and {glue:text}`ch8_control_attack_gain:+.1f` under the attack, for a
+# clean cost of {glue:text}`ch8_control_cost_there:.1f` points. Under Gaussian input noise,
+# {glue:text}`ch8_more_robust` buys more robustness at the last setting before its cliff.
+#
+# ```{admonition} How far this answer goes
+# :class: caution
+#
+# Every point of the sweep is a single training run (one seed), so differences of a point or two
+# between neighbouring points are within the noise of training; the cliff is far larger. The
+# sweep has {glue:text}`ch8_measured_points` points on {glue:text}`ch8_lines` lines and
+# {glue:text}`ch8_missing_points` are still missing, so the comparison of noise shapes (white against
+# Brownian-shaped) and of diffusions (relative against multiplicative) is incomplete: the table
+# above has a row for every line measured so far, and a line with a single point has no slope.
+# ```
+#
+# ## Is ABC a good reliability signal?
+#
+# This question is answered in {doc}`chapter 7 <ch07_abc>`, which measures how well
+# Attribution-Based Confidence separates the models' correct predictions from their wrong ones.
+#
+# ## How much data does the NSDE need?
+#
+# The paper trains on its full data set only. Here the three models are trained on
+# training sets of several sizes, as fractions of this profile's training split, and each is scored
+# on the *same* test images: clean, and under Gaussian input noise of the paper's intensity (claim
+# C2's std).
+#
+# A smaller training set is not cut from the main data set: the trained models are cached under the
+# config and seed of their data set, so every smaller size is an independent data set drawn from
+# the same recipe, with just enough samples for its training split and a seed of its own derived
+# from the main seed and the size (`nsdelib.evaluation.data_size`). Its validation split picks the
+# best epoch; its test split is not used. Every model is scored on chapter 1's test split, which no
+# model trained on, so every size is judged on the same images. The full size *is* chapter 1's data
+# set, so its models are chapter 3's, read back from the artifact store.
+
+# %%
+study_start = time.perf_counter()
+noise_std = PAPER_VALUES["C2.noise_intensity"]
+noisy = gaussian_condition(noise_std)
+profile_cfg = ctx.profile
+sizes = data_size_study(ctx.data, MODEL_KINDS, ctx.seeds, profile_cfg.model, profile_cfg.train, ctx.store, ctx.device,
+                        noise_std, log=print)
+study_wall_s = time.perf_counter() - study_start
+intervals = seed_intervals(sizes, by=["training samples", "model", "condition"], value="accuracy")
+intervals.assign(model=intervals["model"].map(MODEL_LABELS)).set_index(["training samples", "condition", "model"])
+
+# %% [markdown]
+# Is the NSDE's advantage under noise (claim C2) there at every size, and what does it cost on clean
+# images (claim C1)? The book's verdict rule, applied per training size to the per-seed accuracies:
+
+# %%
+verdicts_by_size = pd.concat({
+    "C2: NSDE − ConvNeXt under noise": verdicts_frame(effect_verdicts(
+        sizes[sizes["condition"] == noisy], "training samples", "nsde", "convnext", get_claim("C2").reference,
+        value="accuracy", unit=None, comparison="NSDE − ConvNeXt"), "training samples"),
+    "C1: ConvNeXt − NSDE, clean": verdicts_frame(effect_verdicts(
+        sizes[sizes["condition"] == CLEAN], "training samples", "convnext", "nsde", get_claim("C1").reference,
+        value="accuracy", unit=None, comparison="ConvNeXt − NSDE"), "training samples"),
+}, names=["claim"])
+record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
+                                     "fractions": list(TRAINING_FRACTIONS),
+                                     "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
+                  ctx.seeds, study_wall_s, module=("evaluation.data_size", "report.stats"))
+verdicts_by_size[["label", "effect", "low", "high", "mde", "n_seeds"]]
+
+# %%
+smallest, full = sizes["training samples"].min(), sizes["training samples"].max()
+noise_verdicts = verdicts_by_size.loc["C2: NSDE − ConvNeXt under noise"]
+for name, n in {"small": smallest, "full": full}.items():
+    glue(f"ch8_n_{name}", int(n), display=False)
+    glue(f"ch8_noise_effect_{name}", 100 * float(noise_verdicts.loc[n, "effect"]), display=False)
+    glue(f"ch8_noise_label_{name}", noise_verdicts.loc[n, "label"], display=False)
+    glue(f"ch8_clean_effect_{name}", 100 * float(verdicts_by_size.loc[("C1: ConvNeXt − NSDE, clean", n), "effect"]),
+         display=False)
+glue("ch8_noise_std_c2", noise_std, display=False)
+
+recorded = announce_recorded("data_size", "ch08_open_questions")
+if recorded is None:
+    paper_sentence = ("The study has not been recorded at the paper profile yet "
+                      "(make chapter CHAPTER=ch08_open_questions PROFILE=paper records it).")
+    paper_time = "not measured yet (the study has not been recorded at the paper profile)"
+else:
+    paper_verdicts = pd.DataFrame(recorded["result"]["verdicts"])
+    paper_noise = paper_verdicts[paper_verdicts["claim"] == "C2: NSDE − ConvNeXt under noise"]
+    paper_noise = paper_noise.set_index("training samples")
+    low_n, high_n = paper_noise.index.min(), paper_noise.index.max()
+    paper_sentence = (f"At the paper profile (recorded), NSDE − ConvNeXt under noise is "
+                      f"{100 * paper_noise.loc[low_n, 'effect']:+.1f} points ({paper_noise.loc[low_n, 'label']}) with "
+                      f"{low_n:,} training samples and {100 * paper_noise.loc[high_n, 'effect']:+.1f} points "
+                      f"({paper_noise.loc[high_n, 'label']}) with {high_n:,}.")
+    prov = recorded["provenance"]
+    paper_time = f"{prov['wall_time_s'] / 3600:.1f} h on {prov['device']} (recorded)"
+glue("ch8_paper_sentence", paper_sentence, display=False)
+glue("ch8_paper_time", paper_time, display=False)
+
+# %% tags=["hide-input"]
+panels = {f"this build ({ctx.profile.name})": intervals}
+if recorded is not None:
+    panels = {"paper (recorded)": seed_intervals(pd.DataFrame(recorded["result"]["table"]),
+                                                 by=["training samples", "model", "condition"], value="accuracy"),
+              **panels}
+fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.8 * len(panels)), squeeze=False)
+for row, (title, frame) in zip(axes, panels.items()):
+    for ax, condition in zip(row, (CLEAN, noisy)):
+        for kind in MODEL_KINDS:
+            line = frame[(frame["model"] == kind) & (frame["condition"] == condition)].sort_values("training samples")
+            errors = [line["mean"] - line["low"], line["high"] - line["mean"]]
+            ax.errorbar(line["training samples"], line["mean"], yerr=errors, marker="o", capsize=3,
+                        label=MODEL_LABELS[kind])
+        ticks = sorted(frame["training samples"].unique())
+        ax.set(xscale="log", ylim=(0, 1), xlabel="training samples", ylabel="test accuracy",
+               title=f"{title}: {condition}")
+        ax.set_xticks(ticks, [f"{n:,}" for n in ticks])
+        ax.minorticks_off()
+axes[0, 0].legend(fontsize="small")
+fig.tight_layout()
+glue("fig_ch8_data_size", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_ch8_data_size
+# :name: fig-ch8-data-size
+#
+# Test accuracy of the three models against the size of their training set, clean (left) and under
+# Gaussian input noise of the paper's intensity (right): means over seeds with 95 % intervals, every
+# model scored on the same test images. The recorded `paper` study, when there is one, is in the top row.
+# ```
+#
+# In this build ({numref}`fig-ch8-data-size`), the NSDE's accuracy under Gaussian noise of std
+# {glue:text}`ch8_noise_std_c2:g` differs from the ConvNeXt's by
+# {glue:text}`ch8_noise_effect_small:+.1f` points ({glue:text}`ch8_noise_label_small`) when both are
+# trained on {glue:text}`ch8_n_small:,` samples, and by {glue:text}`ch8_noise_effect_full:+.1f` points
+# ({glue:text}`ch8_noise_label_full`) on {glue:text}`ch8_n_full:,`; on clean images, ConvNeXt − NSDE
+# is {glue:text}`ch8_clean_effect_small:+.1f` and {glue:text}`ch8_clean_effect_full:+.1f` points.
+# {glue:text}`ch8_paper_sentence`
+#
+# ```{admonition} What this design does not answer
+# :class: caution
+#
+# Every size is trained with the profile's recipe, the same number of epochs, so a smaller set also
+# gets fewer optimisation steps, as it would in practice: part of its loss of accuracy is a shorter
+# training, not only less data. At the smallest profiles a size is raised to at least one
+# mini-batch. The paper gives no data-size study to compare with: this is an open question it
+# raises, not one of its claims.
+# ```
+#
+# ## Exercises
+#
+# 1. *(retrains: every model of the study at the new size; at `quick` a few minutes)* Add a 5 %
+#    training set, `fractions=(0.05, *TRAINING_FRACTIONS)` in `data_size_study`. Does the NSDE's
+#    advantage under noise grow or shrink as the data shrinks?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# ```python
+# more = data_size_study(ctx.data, MODEL_KINDS, ctx.seeds, profile_cfg.model, profile_cfg.train, ctx.store,
+#                        ctx.device, noise_std, fractions=(0.05, *TRAINING_FRACTIONS), log=print)
+# verdicts_frame(effect_verdicts(more[more["condition"] == noisy], "training samples", "nsde", "convnext",
+#                                get_claim("C2").reference, value="accuracy", unit=None), "training samples")
+# ```
+#
+# Only the new size is trained; the others are read back from the store, since their data sets and
+# models have the same keys as above. Read the effects from the smallest size to the largest: a
+# rising effect means the NSDE's noise helps more when data is scarce, a falling one that its
+# advantage needs data. Look at the intervals before the means: with few seeds they are wide.
+# ````
+#
+# 2. *(retrains: every model of the study; at `quick` about as long as chapter 3's training)* Give
+#    every size the same number of optimisation steps as the full set, by scaling the epochs
+#    (`profile_cfg.train.replace(epochs=...)` per size). Which curves move?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# For a size $n$ out of a full split of $N$, train for about $N/n$ times the profile's epochs (call
+# `data_size_study` once per size, with `fractions=(n / N,)` and the scaled `TrainConfig`). The
+# training config is part of a model's key, so these are new models. If the small-data curves rise,
+# part of their loss in {numref}`fig-ch8-data-size` was a shorter training, not the data itself;
+# watch the validation accuracy for overfitting, which more epochs on few samples invite.
+# ````
+#
+# 3. *(no training)* From the table of the σ sweep, compute for each line the gain under Gaussian
+#    noise per point of clean cost at the last setting before the cliff. Which noise, internal or at
+#    the input, buys robustness more cheaply?
+#
+# ````{admonition} Solution
+# :class: dropdown
+#
+# ```python
+# reading[noise_column] / reading["clean cost there (points)"]
+# ```
+#
+# A larger ratio buys more robustness per point of clean accuracy. A line whose clean cost there is
+# near zero (or negative) gives a meaningless ratio: compare its gain directly instead.
+# ````
+#
+# ## Summary
+#
+# - Along the σ sweep, the clean cost of the noise grows slowly up to a cliff
+#   ({numref}`fig-ch8-frontier`); the reading above says where the paper's cost, and so the book's
+#   σ, falls relative to it, and the control trained with input noise tells what internal noise adds.
+# - Whether ABC flags wrong predictions is answered in {doc}`chapter 7 <ch07_abc>`.
+# - The three models' clean and noisy accuracy against the size of the training set, each size an
+#   independent data set scored on the same test images, shows whether the NSDE's advantage under
+#   noise depends on how much data it is trained on ({numref}`fig-ch8-data-size`).
+
+# %%
+quick = get_profile("quick")
+quick_full = training_count(quick.data.samples_per_class, quick.data.split_fractions) * len(quick.data.classes)
+quick_sizes = training_sizes(quick_full, quick.train.batch_size)
+glue("ch8_extra_sizes", len(quick_sizes) - 1, display=False)
+glue("ch8_quick_models", (len(quick_sizes) - 1) * len(MODEL_KINDS) * quick.n_seeds, display=False)
+glue("ch8_quick_share", sum(quick_sizes[:-1]) / quick_sizes[-1], display=False)
+glue("ch8_runtime", time.perf_counter() - chapter_start, display=False)

@@ -1,0 +1,168 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (nsdebook)
+#     language: python
+#     name: nsdebook
+# ---
+
+# %% [markdown]
+# # Results at a glance
+#
+# What the book concludes about each of the paper's five claims, in one table, at the paper's
+# scale: read this page first, then follow a row's link to the chapter that tests the claim.
+#
+# ```{admonition} On this page
+# :class: tip
+#
+# **You will learn** this book's verdict on each claim of {cite:t}`brogan2024nsde` at the `paper`
+# profile, how sure each verdict is (its interval and the smallest effect the design could detect),
+# where each number was recorded, and how the book's setup differs from the paper's.
+#
+# **You need** nothing from the chapters: the introduction lists the claims, and this page only
+# reads the results that the chapters record.
+#
+# **Time to run**: this page only reads files, so it takes seconds at every profile; this build
+# ({glue:text}`glance_profile` profile) ran it in {glue:text}`glance_runtime:.1f` s.
+# ```
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+device = "auto"
+
+# %%
+import time
+
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+import nsdelib
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import load_recorded, provenance_warnings
+from nsdelib.report.glance import (
+    NOT_RECORDED,
+    claims_at_a_glance,
+    glance_markdown,
+    provenance_table,
+    setup_differences,
+)
+from nsdelib.report.stats import VERDICT_RULE
+
+chapter_start = time.perf_counter()
+ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+pd.set_option("display.max_colwidth", None)
+glue("glance_profile", ctx.profile.name, display=False)
+
+# %% [markdown]
+# ## The five claims
+#
+# One row per claim: the paper's figure, this book's effect at the `paper` profile with its 95 %
+# interval over seeds, the label the verdict rule gives it, the reference the rule compares it with
+# (the paper's own figure for the effect, or the claim's smallest effect of interest), the minimum
+# detectable effect (MDE, the true effect the design detects with 80 % power), the seeds, and the
+# chapter that tests it. Effects are oriented so that positive is the direction the paper claims.
+
+# %%
+glance = claims_at_a_glance(load_recorded, provenance_warnings)
+glue("glance_table", Markdown(glance_markdown(glance)), display=False)
+glue("glance_recorded", int(glance["recorded"].sum()), display=False)
+glue("glance_claims", len(glance), display=False)
+warned = glance["recorded"] & (glance["status"] != "clean commit, current code")
+glue("glance_warned", int(warned.sum()), display=False)
+glue("glance_not_recorded", NOT_RECORDED, display=False)
+glue("verdict_rule", VERDICT_RULE, display=False)
+
+# %% [markdown]
+# ```{glue:md} glance_table
+# :format: myst
+# ```
+#
+# {glue:text}`glance_recorded` of the {glue:text}`glance_claims` claims have a recorded `paper`
+# result. A row that reads "{glue:text}`glance_not_recorded`" names the command that records it
+# (it trains and evaluates at the paper's scale: hours on a CPU). C5 is judged at every perturbation
+# level of chapter 6; the row shows the largest, where chapter 6 states its headline, and chapter 6
+# gives the others. The effects are measured as follows (the units of the interval and the MDE):
+
+# %%
+glance[["statement", "effect judged (positive = claimed)"]]
+
+# %% [markdown]
+# ```{admonition} The verdict rule
+# :class: dropdown
+#
+# {glue:text}`verdict_rule`
+# ```
+#
+# ## Where each row comes from
+#
+# Every recorded result carries its provenance: the full commit it was recorded from (with
+# `-dirty` when the work tree had uncommitted changes), the date, the device and the wall time.
+# The status says whether that commit alone reproduces it and whether the code that produced it has
+# changed since.
+
+# %%
+provenance_table(glance)
+
+# %% [markdown]
+# ```{admonition} Reading a warning
+# :class: caution
+#
+# {glue:text}`glance_warned` of the recorded rows carry a warning. A result recorded from a dirty
+# work tree, or by code whose fingerprint differs from this build's, may not be what the current
+# code produces: treat its verdict as provisional until it is recorded again from a clean commit.
+# ```
+#
+# ## How this book's setup differs from the paper's
+#
+# The paper's data set is private and it leaves most settings unreported, so the book had to choose
+# them (every choice is a field of the profile). On the left what the paper states, on the right the
+# book's `paper` profile, read from the profile itself:
+
+# %%
+setup_differences(get_profile("paper"))
+
+# %% [markdown]
+# ```{admonition} Comparing with the paper
+# :class: caution
+#
+# The data set is a simulation, not the paper's recordings, so accuracies are not comparable
+# number for number: the book judges each claim on an *effect*, a difference between two models on
+# the same images, and compares that with the paper's difference. The paper reports single runs;
+# the book repeats every model over several seeds, which is what the intervals and the MDE rest on.
+# ```
+#
+# This page reads only the recorded `paper` results. Each chapter also runs its experiment at the
+# profile the book is built with (here {glue:text}`glance_profile`) and shows that fresh run beside
+# the recorded one, as the check that the code still produces what was recorded.
+#
+# ## Exercise
+#
+# 1. A claim's MDE is larger than the paper's effect. What verdict do you expect, even if the claim
+#    is true, and what would you change to get a more informative one?
+#
+# ```{admonition} Solution
+# :class: dropdown
+#
+# With 80 % power the design only detects effects of at least the MDE, so an effect the size of the
+# paper's is likely to leave an interval that covers both 0 and the paper's figure: the verdict
+# will most often be "inconclusive", whatever the truth. The MDE shrinks with the standard error of
+# the per-seed effects, so more seeds (the `n_seeds` field of the profile) or more test images per
+# seed (the subset sizes of the evaluations) make the verdict more informative.
+# ```
+#
+# ## Summary
+#
+# - The table above gives, for each claim, the paper's figure, the book's effect with its interval,
+#   the verdict and the MDE, from the recorded `paper` results; a claim not yet recorded says so and
+#   names the command that records it.
+# - Every row shows where it was recorded and warns when its commit was dirty or its code has changed.
+# - The setup comparison lists every setting the book had to choose because the paper does not report it.
+
+# %%
+glue("glance_runtime", time.perf_counter() - chapter_start, display=False)

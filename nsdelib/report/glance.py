@@ -1,0 +1,229 @@
+"""Results at a glance: the claims' recorded verdicts in one table, and how the book's setup differs from the paper's.
+
+The glance page, right after the introduction, is what a reviewer reads first. For every claim it
+gives the paper's figure, the book's effect with its 95 % interval, the verdict of
+``report.stats.VERDICT_RULE``, the minimum detectable effect and the chapter that tests it, all read
+from the recorded ``paper`` results, with their provenance. A claim that has not been recorded yet
+gets a row that says so and gives the command that records it. The report stage sits below the
+book machinery, so the page passes in how a result is loaded and how its provenance is checked
+(``book.provenance.load_recorded`` and ``provenance_warnings``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+
+from ..data.dataset import DataConfig
+from ..evaluation.abc import ABCConfig
+from ..evaluation.attacks import WORST, AttackConfig
+from ..evaluation.attributions import AttributionConfig
+from ..evaluation.input_noise import NoiseSweepConfig
+from ..models.registry import ModelConfig
+from ..training.trainer import TrainConfig
+from .paper import PAPER_VALUES, get_claim
+
+#: A key that selects the largest level among numeric keys: C5 is judged at every perturbation level, and the
+#: glance shows the largest, where chapter 6 states its headline.
+LARGEST_LEVEL = "<largest level>"
+#: How a missing ``paper`` result is recorded (``make chapter`` executes one chapter at a profile).
+RECORD_COMMAND = "make chapter CHAPTER={chapter} PROFILE=paper"
+NOT_RECORDED = "not recorded at paper yet"
+
+Recorded = Mapping[str, Any]
+Loader = Callable[[str], Recorded | None]
+Checker = Callable[[Mapping[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class ClaimSource:
+    """Where a claim's headline verdict is recorded: the result's name, the keys that lead from its
+    ``result`` block to a ``Verdict.to_dict()`` (``LARGEST_LEVEL`` picks the largest numeric key), and the
+    chapter (stem) that records it."""
+
+    claim: str
+    result: str
+    keys: tuple[str, ...]
+    chapter: str
+
+    @property
+    def command(self) -> str:
+        """The command that records this claim's result at the ``paper`` profile."""
+        return RECORD_COMMAND.format(chapter=self.chapter)
+
+
+SOURCES: tuple[ClaimSource, ...] = (
+    ClaimSource("C1", "clean_accuracy", ("verdict",), "ch03_training"),
+    ClaimSource("C2", "noise_robustness", ("verdict",), "ch04_noise_robustness"),
+    ClaimSource("C3", "adversarial", ("verdicts", WORST), "ch05_adversarial"),
+    ClaimSource("C4", "abc", ("verdict",), "ch07_abc"),
+    ClaimSource("C5", "attribution_stability", ("verdicts", LARGEST_LEVEL), "ch06_attributions"),
+)
+
+
+def _number(value: Any) -> float:
+    """A recorded number (None stands for NaN in strict JSON) as a float."""
+    return math.nan if value is None else float(value)
+
+
+def _headline(result: Mapping[str, Any], keys: Sequence[str]) -> tuple[Mapping[str, Any] | None, list[str]]:
+    """The verdict dict at ``keys`` in a recorded result (None where it holds none there), and the keys taken."""
+    node: Any = result
+    path = []
+    for key in keys:
+        if isinstance(node, Mapping) and key == LARGEST_LEVEL and node:
+            key = max(node, key=float)
+        if not isinstance(node, Mapping) or key not in node:
+            return None, path
+        node = node[key]
+        path.append(key)
+    return (node if isinstance(node, Mapping) and "label" in node else None), path
+
+
+def _effect_text(verdict: Mapping[str, Any]) -> str:
+    """The effect with its 95 % interval, or with the reason it has none."""
+    effect, low, high = (_number(verdict[k]) for k in ("effect", "low", "high"))
+    if math.isnan(low) or math.isnan(high):
+        return f"{effect:+.3g} (no interval: {verdict.get('note') or 'see the chapter'})"
+    return f"{effect:+.3g} [{low:+.3g}, {high:+.3g}]"
+
+
+def claim_row(source: ClaimSource, recorded: Recorded | None, warnings: Sequence[str]) -> dict[str, Any]:
+    """One row of the glance table: the paper's side of the claim, what its recorded result says, and where
+    that result comes from (``warnings``: what is wrong with its provenance)."""
+    claim = get_claim(source.claim)
+    reference = f"{claim.reference.value:+.3g} ({claim.reference.kind})"
+    row: dict[str, Any] = {
+        "claim": claim.id, "statement": claim.statement, "paper's figure": claim.paper_figure,
+        "effect judged (positive = claimed)": claim.effect, "chapter": claim.chapter, "chapter file": source.chapter,
+        "result file": f"results/paper/{source.result}.json", "recorded": recorded is not None,
+    }
+    if recorded is None:
+        return row | {"this book (95 % interval)": f"{NOT_RECORDED}: run `{source.command}`", "verdict": NOT_RECORDED,
+                      "reference": reference, "MDE": math.nan, "seeds": 0, "commit": "–", "date": "–",
+                      "device": "–", "wall time (min)": math.nan, "status": NOT_RECORDED}
+    prov = recorded["provenance"]
+    row |= {"seeds": len(prov["seeds"]), "commit": prov["commit"], "date": prov["date"], "device": prov["device"],
+            "wall time (min)": prov["wall_time_s"] / 60,
+            "status": " ".join(warnings) if warnings else "clean commit, current code"}
+    verdict, path = _headline(recorded["result"], source.keys)
+    if verdict is None:
+        reason = recorded["result"].get("note") or f"no verdict at {' / '.join(source.keys)}"
+        return row | {"this book (95 % interval)": f"recorded without a verdict: {reason}", "verdict": "no verdict",
+                      "reference": reference, "MDE": math.nan}
+    level = f" at level {path[-1]}" if LARGEST_LEVEL in source.keys else ""
+    return row | {"this book (95 % interval)": _effect_text(verdict) + level, "verdict": verdict["label"],
+                  "reference": f"{_number(verdict['reference']):+.3g} ({verdict['reference_kind']})",
+                  "MDE": _number(verdict["mde"]), "seeds": int(verdict["n_seeds"])}
+
+
+def claims_at_a_glance(load: Loader, check: Checker, sources: Sequence[ClaimSource] = SOURCES) -> pd.DataFrame:
+    """One row per claim (indexed by its id), from the recorded results that ``load`` returns by name.
+
+    ``check`` returns the warnings of a provenance block (a dirty work tree, code changed since); they
+    go into the ``status`` column.
+    """
+    rows = []
+    for source in sources:
+        recorded = load(source.result)
+        rows.append(claim_row(source, recorded, check(recorded["provenance"]) if recorded is not None else []))
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def glance_markdown(table: pd.DataFrame) -> str:
+    """The verdict columns of the glance table as a MyST Markdown table, the chapters linked with the {doc} role."""
+    shown = pd.DataFrame({
+        "claim": table.index,
+        "paper's figure": table["paper's figure"],
+        "this book at `paper` (95 % interval)": table["this book (95 % interval)"],
+        "verdict": "**" + table["verdict"] + "**",
+        "reference": table["reference"],
+        "MDE": ["–" if math.isnan(mde) else f"{mde:.3g}" for mde in table["MDE"]],
+        "seeds": table["seeds"],
+        "chapter": [f"{{doc}}`chapter {number} <{stem}>`"
+                    for number, stem in zip(table["chapter"], table["chapter file"])],
+    })
+    return shown.to_markdown(index=False)
+
+
+PROVENANCE_COLUMNS = ("result file", "commit", "date", "device", "wall time (min)", "status")
+
+
+def provenance_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Where each row of the glance table comes from: file, full commit, date, device, wall time and status."""
+    return table.loc[:, list(PROVENANCE_COLUMNS)]
+
+
+class ProfileSections(Protocol):
+    """The sections of a profile the setup comparison reads (``book.profiles.Profile`` has them)."""
+
+    n_seeds: int
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    attack: AttackConfig
+    noise: NoiseSweepConfig
+    attribution: AttributionConfig
+    abc: ABCConfig
+
+
+#: The paper's side of the setup (arXiv 2409.01532, as summarised in the project's paper notes): what it
+#: reports, and "not reported" for every setting it leaves open.
+PAPER_SETUP: dict[str, str] = {
+    "data": "private NILM data set: simulated harmonic signals injected into a real building, 10,000 STFT "
+            "spectrograms; classes, sampling rate and STFT settings not reported",
+    "image size": "not reported",
+    "architecture": "ConvNeXt (variant not reported); the NSDE injects noise into its residual connections",
+    "training": "not reported",
+    "σ and noise shape": "σ not reported; \"appropriately shaped Brownian noise\"",
+    "test-time ensemble": "not reported",
+    "control model": "none",
+    "attack protocol": "APGD-CE in the L2 norm, accuracy against ε; iterations, restarts and EOT not reported",
+    "sample sizes": "not reported",
+    "seeds": "a single run per model",
+}
+
+
+def _count(n: float, noun: str) -> str:
+    return f"{n:g} {noun}{'s' * (n != 1)}"
+
+
+def _subset(size: int | None) -> str:
+    return "the whole test split" if size is None else f"{size} test images"
+
+
+def setup_differences(profile: ProfileSections) -> pd.DataFrame:
+    """The paper's setup beside this book's, one row per aspect; the book's side is read from ``profile``."""
+    data, model, train, sde, attack = profile.data, profile.model, profile.train, profile.model.sde, profile.attack
+    fractions = "/".join(f"{f:.0%}" for f in data.split_fractions)
+    shape = f"{sde.noise_shape} (β = {sde.spectral_exponent:g})" if sde.noise_shape == "coloured" else sde.noise_shape
+    cost = PAPER_VALUES["C1.convnext_clean_accuracy"] - PAPER_VALUES["C1.nsde_clean_accuracy"]
+    l2 = ", ".join(f"{eps:g}" for eps in attack.headline_epsilons.get("L2", ()))
+    book = {
+        "data": f"open simulation (chapter 1): {len(data.classes)} source classes, {data.n_samples:,} spectrograms, "
+                f"SNR {data.snr_db_range[0]:g} to {data.snr_db_range[1]:g} dB, split {fractions} by class",
+        "image size": f"{data.image_rows}×{data.image_cols} pixels in [0, 1] (levels {data.level_range_db[0]:g} to "
+                      f"{data.level_range_db[1]:g} dB)",
+        "architecture": f"timm {model.variant}, randomly initialised, one input channel; the NSDE makes every "
+                        f"residual connection {_count(sde.steps_per_block, 'Euler–Maruyama step')}",
+        "training": f"{train.epochs} epochs of AdamW (peak learning rate {train.lr:g}, weight decay "
+                    f"{train.weight_decay:g}, batch {train.batch_size}), warm-up over "
+                    f"{_count(train.warmup_epochs, 'epoch')}, then cosine decay",
+        "σ and noise shape": f"σ = {sde.sigma:g}, {sde.diffusion} diffusion, {shape} noise, chosen so that one "
+                             f"stochastic pass costs the paper's {100 * cost:.2f} points (chapter 3)",
+        "test-time ensemble": f"eval noise '{sde.eval_noise}', {sde.ensemble_size} passes averaged in probability",
+        "control model": f"ConvNeXt trained with Gaussian input noise of std {model.input_noise_std:g}",
+        "attack protocol": f"APGD-CE and APGD-DLR with EOT over {attack.eot_iter} draws, {attack.steps} steps, "
+                           f"{_count(attack.n_restarts, 'restart')}, worst case per image, at L2 ε {l2}; Square "
+                           f"({attack.square_queries} queries) and transfer from noise off as checks",
+        "sample sizes": f"noise sweep on {_subset(profile.noise.subset_size)}; "
+                        f"attacks on {_subset(attack.subset_size)}; attributions and ABC on "
+                        f"{profile.attribution.subset_size} test images, ABC with {profile.abc.samples} "
+                        "neighbours each",
+        "seeds": f"{profile.n_seeds} seeds per model; verdicts over seeds (the verdict rule)",
+    }
+    return pd.DataFrame({"the paper": PAPER_SETUP, "this book": book}).rename_axis("aspect")

@@ -1,0 +1,92 @@
+"""The training-set-size study: smaller sizes are independent data sets with keys of their own, and every
+model is scored on the main data set's test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.data.dataset import DataConfig, load_dataset
+from nsdelib.evaluation.data_size import (
+    CLEAN,
+    config_for_training_size,
+    data_size_study,
+    gaussian_condition,
+    size_seed,
+    training_count,
+    training_sizes,
+)
+from nsdelib.models.registry import ModelConfig
+from nsdelib.training.trainer import TrainConfig, train_or_load
+
+CPU = torch.device("cpu")
+TINY_DATA = DataConfig.build(classes=("smps", "dimmer"), n_samples=40, image_rows=32, image_cols=32)
+TINY_MODEL = ModelConfig.build(sde={"sigma": 0.1, "eval_noise": "ensemble", "ensemble_size": 2})
+TINY_TRAIN = TrainConfig.build(epochs=1, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0, eval_batch_size=64)
+
+
+def test_sizes_are_fractions_of_the_full_split_but_at_least_one_batch() -> None:
+    assert training_sizes(7000, 64) == (700, 1750, 3500, 7000)
+    assert training_sizes(160, 32) == (32, 40, 80, 160)
+    assert training_sizes(100, 64, (0.1, 0.2, 1.0)) == (64, 100)
+
+
+@pytest.mark.parametrize("fractions", [(0.0, 1.0), (0.5, 1.5), ()])
+def test_fractions_outside_zero_one_are_refused(fractions: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError, match=r"training fractions must lie in \(0, 1\]"):
+        training_sizes(1000, 32, fractions)
+
+
+@pytest.mark.parametrize("n_train", [1, 2, 7, 14, 32, 139, 700])
+def test_the_config_for_a_size_is_the_smallest_that_holds_it(n_train: int) -> None:
+    config = DataConfig.build(n_samples=2000)
+    sized = config_for_training_size(config, n_train)
+    assert sized.model_dump(exclude={"n_samples"}) == config.model_dump(exclude={"n_samples"})
+    classes = len(config.classes)
+    wanted = -(-n_train // classes)
+    assert training_count(sized.samples_per_class, config.split_fractions) >= wanted
+    for fewer in range(1, sized.samples_per_class):
+        too_few = training_count(fewer, config.split_fractions) < wanted
+        unsplittable = min(config.split_fractions) * fewer < 0.5
+        assert too_few or unsplittable, f"{fewer} samples per class would have done for {n_train}"
+
+
+def test_an_empty_training_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one sample, got 0"):
+        config_for_training_size(TINY_DATA, 0)
+
+
+def test_each_size_has_its_own_seed() -> None:
+    seeds = {size_seed(0, n) for n in (32, 40, 80)} | {size_seed(1, 32)}
+    assert len(seeds) == 4 and not seeds & {0, 1}
+    assert size_seed(0, 32) == size_seed(0, 32)
+
+
+def test_study_trains_distinct_data_sets_and_scores_every_model_on_the_main_test_split(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    main = load_dataset(TINY_DATA, 0, store)
+    full = train_or_load(main, "convnext", 0, TINY_MODEL, TINY_TRAIN, store, CPU, progress=False)
+    lines: list[str] = []
+    table = data_size_study(main, ("convnext", "nsde"), (0,), TINY_MODEL, TINY_TRAIN, store, CPU, noise_std=0.05,
+                            fractions=(0.5, 1.0), log=lines.append)
+
+    sizes = sorted(table["training samples"].unique())
+    assert sizes[-1] == len(main.train) and sizes[0] >= len(main.train) // 2 and len(sizes) == 2
+    assert len(table) == 2 * 2 * 1 * 2 and set(table["condition"]) == {CLEAN, gaussian_condition(0.05)}
+    assert (table["test images"] == len(main.test)).all()
+    assert table["accuracy"].between(0, 1).all()
+    assert len(lines) == 2 and "data seed" in lines[0]
+
+    seeds = dict(zip(table["training samples"], table["data seed"]))
+    assert seeds[len(main.train)] == main.seed and seeds[sizes[0]] == size_seed(main.seed, sizes[0])
+    assert len(list((tmp_path / "dataset").iterdir())) == 2, "one data set per size, none shared"
+    assert len(list((tmp_path / "trained").iterdir())) == 2 * 2, "one trained model per size and kind"
+    full_rows = table[(table["training samples"] == len(main.train)) & (table["model"] == "convnext")]
+    assert (full_rows["training wall time (s)"] == full.metrics["wall_time_s"]).all(), "the full model is reused"
+
+    smaller = load_dataset(config_for_training_size(TINY_DATA, sizes[0]), size_seed(main.seed, sizes[0]), store)
+    shared = (smaller.train.x.flatten(1)[:, None] == main.test.x.flatten(1)[None]).all(-1)
+    assert not shared.any(), "a test image of the main data set was trained on"

@@ -1,0 +1,134 @@
+"""The glance page's tables: recorded verdicts (present, missing, dirty or stale) and the setup comparison."""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import code_fingerprint, load_recorded, provenance_warnings, record_result
+from nsdelib.report.glance import (
+    NOT_RECORDED,
+    PAPER_SETUP,
+    SOURCES,
+    claims_at_a_glance,
+    glance_markdown,
+    provenance_table,
+    setup_differences,
+)
+from nsdelib.report.paper import CLAIMS, get_claim
+from nsdelib.report.stats import seed_effects_verdict
+
+COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
+MODULE = "report.claims"
+
+
+def prov(commit: str = COMMIT, library: str | None = None) -> dict[str, Any]:
+    """A provenance block as ``book.provenance.provenance`` writes it, current unless told otherwise."""
+    return {"profile": "paper", "seeds": [0, 1, 2], "device": "CPU x86_64, 2 threads", "wall_time_s": 600.0,
+            "commit": commit, "date": "2026-11-22T05:07:46+00:00", "library": library or code_fingerprint(MODULE),
+            "library_module": MODULE, "versions": {}}
+
+
+def verdict(claim: str, effects: tuple[float, ...] = (0.04, 0.05, 0.045)) -> dict[str, Any]:
+    return seed_effects_verdict(effects, get_claim(claim).reference, comparison="A − B").to_dict()
+
+
+def glance(root: Path):
+    load = functools.partial(load_recorded, profile="paper", root=root)
+    return claims_at_a_glance(load, provenance_warnings)
+
+
+def test_nothing_recorded_gives_a_row_per_claim_with_the_command_and_no_number(tmp_path: Path) -> None:
+    table = glance(tmp_path)
+    assert list(table.index) == [c.id for c in CLAIMS]
+    for source in SOURCES:
+        row = table.loc[source.claim]
+        assert row["verdict"] == NOT_RECORDED and row["status"] == NOT_RECORDED
+        assert row["this book (95 % interval)"] == (
+            f"{NOT_RECORDED}: run `make chapter CHAPTER={source.chapter} PROFILE=paper`")
+        assert math.isnan(row["MDE"]) and row["seeds"] == 0 and row["commit"] == "–"
+
+
+def test_a_clean_current_record_shows_its_verdict_interval_mde_and_provenance(tmp_path: Path) -> None:
+    c1 = verdict("C1")
+    record_result("clean_accuracy", {"verdict": c1}, prov(), root=tmp_path)
+    row = glance(tmp_path).loc["C1"]
+    assert row["verdict"] == c1["label"] == "reproduced"
+    assert row["this book (95 % interval)"] == f"{c1['effect']:+.3g} [{c1['low']:+.3g}, {c1['high']:+.3g}]"
+    assert row["MDE"] == pytest.approx(c1["mde"]) and row["seeds"] == 3
+    assert row["reference"] == "+0.0432 (paper's figure)"
+    assert row["commit"] == COMMIT and row["device"] == "CPU x86_64, 2 threads"
+    assert row["wall time (min)"] == pytest.approx(10.0)
+    assert row["status"] == "clean commit, current code"
+
+
+def test_dirty_and_stale_records_are_flagged(tmp_path: Path) -> None:
+    record_result("clean_accuracy", {"verdict": verdict("C1")}, prov(commit=COMMIT + "-dirty"), root=tmp_path)
+    record_result("noise_robustness", {"verdict": verdict("C2")}, prov(library="0+000000000000"), root=tmp_path)
+    table = provenance_table(glance(tmp_path))
+    assert table.loc["C1", "commit"] == COMMIT + "-dirty", "the full commit, suffix included"
+    assert "uncommitted changes" in table.loc["C1", "status"]
+    assert "the code has changed since the result was recorded" in table.loc["C2", "status"]
+    assert "uncommitted" not in table.loc["C2", "status"]
+
+
+def test_each_claim_is_read_from_its_own_headline_verdict(tmp_path: Path) -> None:
+    opposite = verdict("C3", (-0.2, -0.25, -0.22))
+    record_result("adversarial", {"verdicts": {"APGD-CE": verdict("C3"), "worst case": opposite}}, prov(),
+                  root=tmp_path)
+    record_result("abc", {"verdict": verdict("C4", (0.1, 0.11, 0.1)), "verdict_ensemble": opposite}, prov(),
+                  root=tmp_path)
+    c5 = verdict("C5", (0.2, 0.25, 0.22))
+    record_result("attribution_stability", {"verdicts": {"0.02": opposite, "0.1": c5, "0.05": opposite}}, prov(),
+                  root=tmp_path)
+    table = glance(tmp_path)
+    assert table.loc["C3", "verdict"] == "opposite", "C3 is judged against the worst case over all attacks"
+    assert table.loc["C4", "verdict"] == "reproduced", "C4 is judged on its headline verdict"
+    assert table.loc["C5", "verdict"] == c5["label"] == "reproduced", "C5 at its largest perturbation level"
+    assert table.loc["C5", "this book (95 % interval)"].endswith(" at level 0.1")
+
+
+def test_a_record_without_a_verdict_or_an_interval_says_why(tmp_path: Path) -> None:
+    note = "The baseline kept more than 5% robust accuracy at every headline L2 ε"
+    record_result("adversarial", {"verdicts": {}, "note": note}, prov(), root=tmp_path)
+    record_result("clean_accuracy", {"verdict": verdict("C1", (0.04,))}, prov(), root=tmp_path)
+    table = glance(tmp_path)
+    assert table.loc["C3", "verdict"] == "no verdict" and note in table.loc["C3", "this book (95 % interval)"]
+    assert table.loc["C1", "verdict"] == "inconclusive"
+    assert "no interval: one seed" in table.loc["C1", "this book (95 % interval)"]
+
+
+def test_the_markdown_table_links_every_claim_to_its_chapter(tmp_path: Path) -> None:
+    record_result("clean_accuracy", {"verdict": verdict("C1")}, prov(), root=tmp_path)
+    markdown = glance_markdown(glance(tmp_path))
+    lines = markdown.splitlines()
+    assert len(lines) == 2 + len(CLAIMS)
+    assert "{doc}`chapter 3 <ch03_training>`" in lines[2] and "**reproduced**" in lines[2]
+    assert all(f"{{doc}}`chapter {get_claim(s.claim).chapter} <{s.chapter}>`" in markdown for s in SOURCES)
+
+
+def test_sources_name_the_chapter_that_records_their_claim(repo_root: Path) -> None:
+    assert [s.claim for s in SOURCES] == [c.id for c in CLAIMS]
+    for source in SOURCES:
+        assert source.chapter.startswith(f"ch0{get_claim(source.claim).chapter}_"), source
+        chapter = (repo_root / "chapters" / f"{source.chapter}.py").read_text()
+        assert f'record_if_enabled(ctx, "{source.result}"' in chapter, f"{source.chapter} records no {source.result}"
+        assert f'"{source.keys[0]}":' in chapter, f"{source.chapter} records no {source.keys[0]!r} in {source.result}"
+
+
+def test_the_setup_comparison_reads_the_book_side_from_the_profile() -> None:
+    paper = get_profile("paper")
+    table = setup_differences(paper)
+    assert list(table.index) == list(PAPER_SETUP) and (table != "").all().all()
+    assert f"{paper.data.n_samples:,} spectrograms" in table.loc["data", "this book"]
+    assert f"σ = {paper.model.sde.sigma:g}" in table.loc["σ and noise shape", "this book"]
+    assert f"{paper.data.image_rows}×{paper.data.image_cols}" in table.loc["image size", "this book"]
+    assert "4.32 points" in table.loc["σ and noise shape", "this book"]
+    fewer = setup_differences(get_profile("paper", n_seeds=3))
+    assert fewer.loc["seeds", "this book"].startswith("3 seeds")
+    assert fewer.drop(index="seeds").equals(table.drop(index="seeds"))

@@ -324,8 +324,8 @@ record_if_enabled(ctx, "adversarial", {"accuracy": accuracy.to_dict(orient="list
 #    partly in a random direction; the attack wanders instead of climbing. The classifier is not
 #    harder to fool, the attack is weaker: EOT (and the worst case over attacks) removes the effect.
 #    ```
-# 3. Compare the L∞ and L2 panels at budgets of equal L2 size (an L∞ ε on F·T pixels has an L2
-#    norm of up to ε·√(F·T)). Which norm is the more natural threat for a spectrogram?
+# 3. Compare the L∞ and L2 panels at budgets of equal L2 size (an L∞ ε on n pixels has an L2
+#    norm of up to ε·√n). Which norm is the more natural threat for a spectrogram?
 #
 #    ```{admonition} Solution
 #    :class: dropdown

@@ -17,8 +17,25 @@
 # Confidence (ABC) {cite:p}`jha2019abc` asks instead whether the prediction survives when the
 # features the model relies on are taken away. The paper's fourth claim, **C4**, is that ABC is
 # higher for the NSDE-ConvNeXt's correct predictions than for the ConvNeXt's (0.599 against
-# 0.497 in {cite:t}`brogan2024nsde`). This chapter implements the algorithm, tests the claim over
-# several seeds, and asks a question the paper leaves open: does a low ABC flag wrong predictions?
+# 0.497 in {cite:t}`brogan2024nsde`). This chapter implements the algorithm, shows how ABC depends
+# on how many features it takes away, tests the claim at a budget fixed in advance, and asks what
+# ABC is for: does a low ABC flag wrong predictions better than the scores a model gives for free?
+#
+# ```{admonition} In this chapter
+# **You will learn** Algorithm 1 of {cite:t}`jha2019abc`; why its result depends on the number of
+# features each neighbour mutates, and how to fix that number by a rule instead of by the outcome;
+# and how to judge a confidence score as a detector of wrong predictions (AUROC with a bootstrap
+# interval, risk–coverage, reliability), against the maximum softmax probability and the NSDE's
+# own uncertainty.
+#
+# **From earlier chapters** you need the models of chapter 3, the Integrated Gradients maps of
+# chapter 6 (read back from the artifact store, or computed first), and the Gaussian input noise
+# of chapter 4.
+#
+# **Time to run:** a minute or two at `quick`. At `paper` ({glue:text}`paper_images:.0f` explained
+# images per seed, {glue:text}`paper_seeds:.0f` seeds), chapters 6 and 7 together are budgeted at a
+# quarter of an hour per seed on a 2-core CPU; `benchmarks/bench_attributions.py` measures it.
+# ```
 #
 # **Algorithm 1 of {cite:t}`jha2019abc`**, for a model $F$, an input $x$ with features $x_1, \dots, x_n$ (here
 # the pixels of a spectrogram) and a sample size $S$:
@@ -34,9 +51,26 @@
 # ($x_j = 0$) already equal the baseline and are given $P = 0$ (dividing by them is undefined).
 # And, as written, the probabilities of step 4 sum to one: a neighbour mutates **one pixel on
 # average**. A spectrogram has thousands of pixels, so this tests the prediction against the loss
-# of a single pixel. The book therefore also reports *rescaled* variants that mutate a larger
-# expected number $m$ of pixels (probability $\min(1, m P(x_j))$). They are a deviation from the
-# algorithm, labelled as such everywhere; the verdict on C4 is given for each.
+# of a single pixel. The book therefore also computes ABC with a larger expected number $m$ of
+# mutated pixels per neighbour (probability $\min(1, m P(x_j))$), over a grid of budgets from the
+# algorithm as written ($m = 1$) to a fifth of the pixels.
+#
+# ```{admonition} Where this chapter departs from the paper
+# :class: warning
+# - The paper does not say how many features its neighbours mutate. As written, ABC is close to 1
+#   for every model, far from the paper's values. The book shows ABC over the whole budget grid and
+#   judges C4 at the one budget that a rule, stated below and fixed before the NSDE's result is
+#   seen, derives from the paper's ConvNeXt value.
+# - The paper compares each model's own correct predictions; the book compares the images that both
+#   models classify correctly, so that the two means are over the same images.
+# - The NSDE classifies each neighbour with **one fresh noise draw** (a single stochastic pass), not
+#   with its {glue:text}`ensemble_size:.0f`-pass ensemble, which would cost
+#   {glue:text}`ensemble_size:.0f` times as much. That estimates how often *one pass* keeps the
+#   class, which is lower than the ensemble's keep-probability wherever its passes disagree. At C4's
+#   budget the chapter also scores the NSDE's neighbours with the full ensemble and shows both.
+# - Whether ABC detects wrong predictions is the book's question (open question 2), not the
+#   paper's. Clean errors are too few for it, so it is asked on inputs under Gaussian noise.
+# ```
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -47,21 +81,51 @@ device = "auto"
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.colors import LogNorm
 from myst_nb import glue
 
 import nsdelib
+from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, record_if_enabled
-from nsdelib.evaluation.abc import abc_seed_summary, abc_variants, cached_abc, mutation_probabilities
-from nsdelib.evaluation.attributions import explained_attributions
+from nsdelib.evaluation.abc import (
+    AS_WRITTEN,
+    abc_curve,
+    abc_variants,
+    at_budget,
+    cached_abc,
+    mutation_probabilities,
+)
+from nsdelib.evaluation.attributions import ExplainedModel, explained_attributions
+from nsdelib.evaluation.detectors import (
+    MSP,
+    cached_detector_scores,
+    detector_aurocs,
+    noisy_accuracy,
+    reliability_bins,
+    risk_coverage_curves,
+    score_costs,
+)
 from nsdelib.models.inference import headline_mode
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.report.claims import MODEL_LABELS, abc_claim, abc_summary
-from nsdelib.report.paper import PAPER_VALUES
-from nsdelib.report.plotting import show_spectrogram
+from nsdelib.report.claims import (
+    MODEL_LABELS,
+    abc_budget_curves,
+    abc_budget_verdicts,
+    abc_claim,
+    both_correct,
+    c4_budget,
+    detector_noise_level,
+)
+from nsdelib.report.paper import (
+    C4_BUDGET_RULE,
+    DETECTOR_MIN_ERRORS,
+    DETECTOR_NOISE_RULE,
+    PAPER_VALUES,
+)
+from nsdelib.report.plotting import abc_budget_figure, detector_figure, show_spectrogram
+from nsdelib.report.stats import verdicts_frame
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
@@ -76,26 +140,35 @@ start = time.perf_counter()
 data = ctx.data
 test = data.test
 runs = ctx.train_all()
+attribution, abc = ctx.profile.attribution, ctx.profile.abc
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
+targets = {(kind, run.seed): ExplainedModel(run.model, test.x, test.y, modes[kind], run.seed)
+           for kind in KINDS for run in runs[kind]}
 n_features = test.x[0].numel()
-variants = abc_variants(ctx.profile.abc, n_features)
-pd.Series({**ctx.profile.abc.model_dump(), "features per spectrogram": n_features,
-           "variants": list(variants), "NSDE evaluation mode": modes["nsde"].name}, name="value").to_frame()
+budgets = abc_variants(abc, n_features)
+glue("ensemble_size", ctx.profile.model.sde.ensemble_size, display=False)
+glue("paper_images", get_profile("paper").attribution.subset_size, display=False)
+glue("paper_seeds", get_profile("paper").n_seeds, display=False)
+pd.Series({**abc.model_dump(exclude={"detectors"}), "features per spectrogram": n_features, "budgets": list(budgets),
+           "NSDE evaluation mode": modes["nsde"].name}, name="value").to_frame()
 
 # %% [markdown]
 # ## Step 3 on one spectrogram
 #
-# The mutation probabilities $P(x_j)$ of one explained test spectrogram, for both models (first
-# seed), on a logarithmic colour scale. A neighbour drawn as written removes on average one pixel,
-# most likely one of the brightest in these maps.
+# The mutation probabilities $P(x_j)$ of one explained test spectrogram, for the three models
+# (first seed), on a logarithmic colour scale ({numref}`fig-ch7-probabilities`).
 
 # %%
-fig, axes = plt.subplots(1, 1 + len(KINDS), figsize=(4.3 * (1 + len(KINDS)), 3.6), sharey=True, layout="constrained")
 probabilities = {}
 for kind in KINDS:
-    subset, predicted, attributions = explained_attributions(ctx.store, ctx.profile.attribution, runs[kind][0].model, test.x, test.y, modes[kind],
-                                                             seed=runs[kind][0].seed, method=ctx.profile.abc.method)
-    probabilities[kind] = mutation_probabilities(attributions[:1], test.x[subset[:1]], ctx.profile.abc.zero_guard)
+    subset, predicted, attributions = explained_attributions(ctx.store, attribution, targets[kind, runs[kind][0].seed],
+                                                             method=abc.method)
+    probabilities[kind] = mutation_probabilities(attributions[:1], test.x[subset[:1]], abc.zero_guard)
+glue("n_features", n_features, display=False)
+glue("max_p", float(max(p.max() for p in probabilities.values())), display=False)
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 1 + len(KINDS), figsize=(4.3 * (1 + len(KINDS)), 3.6), sharey=True, layout="constrained")
 image = test.x[subset[0]]
 show_spectrogram(axes[0], image, data.freqs_hz, data.times_s, title=f"input ({data.class_names[test.y[subset[0]]]})")
 positive = float(min(p[p > 0].min() for p in probabilities.values()))
@@ -104,105 +177,225 @@ for ax, kind in zip(axes[1:], KINDS):
                              title=f"P(x_j), {MODEL_LABELS[kind]}", cmap="viridis", norm=LogNorm(vmin=positive, vmax=1.0))
     ax.set_ylabel("")
 fig.colorbar(drawn, ax=axes[1:], label="mutation probability P(x_j) (log scale)")
-glue("n_features", n_features, display=False)
-glue("max_p", float(max(p.max() for p in probabilities.values())), display=False)
+glue("fig_probabilities", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
+# ```{glue:figure} fig_probabilities
+# :name: "fig-ch7-probabilities"
+#
+# One explained test spectrogram (left) and the probability with which a neighbour drawn as
+# written mutates each of its pixels, per model. The probabilities of a map sum to one.
+# ```
+#
 # Over the {glue:text}`n_features:,.0f` pixels the probabilities sum to one; the largest is
-# {glue:text}`max_p:.3f`.
+# {glue:text}`max_p:.3f`. A neighbour drawn as written removes on average one pixel, most likely
+# one of the brightest in these maps.
 #
-# ## ABC of every explained spectrogram
+# ## ABC against the mutation budget
 #
-# For every seed and model, ABC of the explained test subset, as written and in the rescaled
-# variants. The NSDE classifies the input and its neighbours in its headline evaluation mode, so
-# its neighbours also change class when its own noise does; the deterministic ConvNeXt has no such
+# For every seed and model, ABC of the explained test subset at every budget of the grid. The NSDE
+# predicts in its headline evaluation mode and scores its neighbours with one noise draw each, so
+# its neighbours also change class when its own noise does; the deterministic models have no such
 # source of disagreement.
 
 # %%
-tables, rows = [], []
-for label, variant in variants.items():
-    for kind in KINDS:
-        for run in runs[kind]:
-            table = cached_abc(ctx.store, variant, ctx.profile.attribution, run.model, test.x, test.y, modes[kind],
-                               seed=run.seed)
-            tables.append(table.assign(variant=label, model=kind, seed=run.seed))
-            rows.append({"variant": label, "model": kind, "seed": run.seed, **abc_seed_summary(table)})
-scores = pd.concat(tables, ignore_index=True)
-per_seed = pd.DataFrame(rows)
-as_written = scores[(scores["variant"] == "as written") & (scores["model"] == "convnext")]
-glue("convnext_ones", float((as_written["abc"] == 1.0).mean()) * 100, display=False)
-per_seed.assign(model=per_seed["model"].map(MODEL_LABELS)).set_index(["variant", "model", "seed"]).style.format(precision=3)
+curve = pd.concat([abc_curve(ctx.store, abc, attribution, target).assign(model=kind, seed=s)
+                   for (kind, s), target in targets.items()], ignore_index=True)
+curves = abc_budget_curves(curve)
+rows_both = both_correct(curve[curve["budget"] == AS_WRITTEN])
+glue("n_both", int((rows_both["model"] == "convnext").sum()), display=False)
+glue("n_scored", int((curve[curve["budget"] == AS_WRITTEN]["model"] == "convnext").sum()), display=False)
+glue("c4_rule", C4_BUDGET_RULE, display=False)
+choice = c4_budget(curve)
+glue("c4_m", choice.value, display=False)
+glue("c4_share", 100 * choice.value / n_features, display=False)
+glue("c4_note", f"{choice.note}.", display=False)
+
+# %% tags=["hide-input"]
+paper_lines = {f"paper, {MODEL_LABELS[kind]} ({PAPER_VALUES[key]:.3f})": PAPER_VALUES[key]
+               for kind, key in (("convnext", "C4.convnext_abc_correct"), ("nsde", "C4.nsde_abc_correct"))}
+fig = abc_budget_figure(curves, KINDS, MODEL_LABELS, paper_lines, choice.value, n_features)
+glue("fig_budget", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
-# As written, {glue:text}`convnext_ones:.0f` % of the ConvNeXt's ABC values are exactly 1: for
-# those inputs not one of the $S$ neighbours, each missing about one pixel, changed the prediction.
+# ```{glue:figure} fig_budget
+# :name: "fig-ch7-budget"
 #
-# ## Claim C4: ABC of correct predictions
+# Mean ABC against the expected number of mutated pixels per neighbour (log scale; the leftmost
+# point is the algorithm as written). Solid lines with 95 % bands over seeds: the images that
+# ConvNeXt and the NSDE both classify correctly, every model on the same images. Dashed: each
+# model's own wrong predictions. Dotted and dash-dotted: the paper's values. Vertical line: the
+# budget of C4's verdict.
+# ```
 #
-# The mean ABC of the correct predictions of each seed, per model, against the paper's figures:
+# {numref}`fig-ch7-budget` is the whole trade-off: as written, ABC is near 1 for every model, and
+# it falls as each neighbour loses more of the pixels the model relies on. Where the paper's
+# values fall on these curves depends on the budget, which the paper does not report, so the
+# comparison needs a budget fixed in advance. The rule, stated in `nsdelib.report.paper`:
+#
+# > {glue:text}`c4_rule`
+#
+# Here that budget is $m$ = {glue:text}`c4_m:.3g` mutated pixels per neighbour
+# ({glue:text}`c4_share:.2g` % of the pixels): {glue:text}`c4_note`
+#
+# ## Claim C4 at the fixed budget
+#
+# ABC of every model at that budget, on the {glue:text}`n_both:.0f` seed × image pairs (of
+# {glue:text}`n_scored:.0f`) that both ConvNeXt and the NSDE classify correctly, against the paper:
 
 # %%
-verdicts = {label: abc_claim(scores[scores["variant"] == label]) for label in variants}
-c4_table, c4_verdict = verdicts["as written"]
+c4_cfg = at_budget(abc, choice.value)
+at_choice = pd.concat([cached_abc(ctx.store, c4_cfg, attribution, target).assign(model=kind, seed=s)
+                       for (kind, s), target in targets.items()], ignore_index=True)
+c4_table, c4_verdict = abc_claim(at_choice)
+ensemble_rows = pd.concat([at_choice[at_choice["model"] == "convnext"]] + [
+    cached_abc(ctx.store, c4_cfg.replace(neighbours="mode"), attribution, targets["nsde", run.seed])
+    .assign(model="nsde", seed=run.seed) for run in runs["nsde"]], ignore_index=True)
+ensemble_table, ensemble_verdict = abc_claim(ensemble_rows)
 glue("c4_verdict", c4_verdict.label, display=False)
+glue("c4_effect", c4_verdict.effect, display=False)
 glue("c4_convnext", float(c4_table.loc[MODEL_LABELS["convnext"], "this book (mean)"]), display=False)
 glue("c4_nsde", float(c4_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), display=False)
-glue("paper_convnext", PAPER_VALUES["C4.convnext_abc_correct"], display=False)
-glue("paper_nsde", PAPER_VALUES["C4.nsde_abc_correct"], display=False)
-c4_table.style.format(precision=3).set_caption(f"C4 as written, {ctx.profile.name} profile, built now")
+glue("c4_nsde_ensemble", float(ensemble_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), display=False)
+glue("c4_ensemble_verdict", ensemble_verdict.label, display=False)
+glue("paper_effect", PAPER_VALUES["C4.nsde_abc_correct"] - PAPER_VALUES["C4.convnext_abc_correct"], display=False)
+c4_table.style.format(precision=3).set_caption(
+    f"C4 at m = {choice.value:.3g}, {ctx.profile.name} profile, built now (NSDE neighbours: one draw each)")
 
 # %% [markdown]
-# As written, the images that both models classify correctly have a mean ABC of
-# {glue:text}`c4_nsde:.3f` under the NSDE-ConvNeXt and {glue:text}`c4_convnext:.3f` under the
-# ConvNeXt (paper, on each model's own correct predictions: {glue:text}`paper_nsde:.3f` and
-# {glue:text}`paper_convnext:.3f`). By the book's rule (paired per image within each seed, seeds as
-# replicates; `nsdelib.report.stats`), the verdict on C4 for the algorithm as written is
-# **{glue:text}`c4_verdict`**. The paper's values, far from 1, suggest that its implementation removed
-# many more features per neighbour than one. The verdict in every variant:
+# At this budget the images both models get right have a mean ABC of {glue:text}`c4_nsde:.3f`
+# under the NSDE-ConvNeXt and {glue:text}`c4_convnext:.3f` under the ConvNeXt (the paper:
+# {glue:text}`paper_effect:.3f` more for the NSDE). By the book's rule (paired per image within each
+# seed, seeds as replicates; `nsdelib.report.stats`), the verdict on C4 is
+# **{glue:text}`c4_verdict`** (NSDE − ConvNeXt = {glue:text}`c4_effect:+.3f`). Scoring the NSDE's
+# neighbours with its full ensemble instead of one draw gives it a mean ABC of
+# {glue:text}`c4_nsde_ensemble:.3f` and the verdict *{glue:text}`c4_ensemble_verdict`*. Both
+# verdicts, and how the first would move with the budget:
 
 # %%
-pd.DataFrame({label: {"C4 (NSDE > ConvNeXt)": v.label, "mean difference": v.effect, "95 % low": v.low,
-                      "95 % high": v.high, "smallest detectable": v.mde, "images both get right": v.n_pairs}
-              for label, (_, v) in verdicts.items()}).T
+by_budget = abc_budget_verdicts(curve)
+pd.concat([
+    verdicts_frame({f"C4's budget, m = {choice.value:.3g} (one draw)": c4_verdict,
+                    f"C4's budget, m = {choice.value:.3g} (NSDE's ensemble)": ensemble_verdict}, "budget"),
+    by_budget.drop(columns="m"),
+])[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]]
 
 # %% [markdown]
-# ## ABC of correct and of wrong predictions
+# The rows below the first two are not verdicts on C4: they show, for each budget of the grid,
+# what the verdict would have been had that budget been chosen.
 #
-# Histograms of ABC over the explained spectrograms of all seeds, split by whether the model's
-# prediction was right, per model and variant. A useful confidence puts the wrong predictions
-# (orange) to the left of the right ones.
+# ## Is ABC a useful detector of wrong predictions?
+#
+# ABC was proposed to flag predictions that should not be trusted. A fair test compares it with
+# what a model gives for free: the maximum softmax probability (MSP) of its prediction, the
+# entropy of its predictive distribution, and, for the NSDE, the disagreement of its stochastic
+# passes (the share of its {glue:text}`ensemble_size:.0f` passes whose class differs from the
+# ensemble's). Clean errors are few, so the test uses the explained images under Gaussian input
+# noise at a level fixed by a rule (`nsdelib.report.paper`):
+#
+# > {glue:text}`detector_rule`
+#
+# The plain ConvNeXt's accuracy on the explained images at each noise std of the grid, pooled
+# over seeds, which is all the rule reads:
 
 # %%
-grid = sns.displot(data=scores.assign(model=scores["model"].map(MODEL_LABELS),
-                                      prediction=np.where(scores["correct"], "correct", "wrong")),
-                   x="abc", hue="prediction", hue_order=["correct", "wrong"], row="variant", col="model",
-                   bins=np.linspace(0, 1, 11), stat="probability", common_norm=False, element="step",
-                   height=2.6, aspect=1.6, facet_kws={"sharey": False})
-grid.set_axis_labels("ABC", "share of predictions")
-grid.set_titles("{col_name}, {row_name}");
+glue("detector_rule", DETECTOR_NOISE_RULE, display=False)
+glue("c2_std", PAPER_VALUES["C2.noise_intensity"], display=False)
+accuracy = pd.concat([noisy_accuracy(ctx.store, attribution, targets["convnext", run.seed], abc.detectors.noise_stds)
+                      .assign(model="convnext", seed=run.seed) for run in runs["convnext"]], ignore_index=True)
+level = detector_noise_level(accuracy)
+glue("noise_std", level.value, display=False)
+glue("noise_note", level.note, display=False)
+accuracy.groupby("std")["correct"].mean().rename("ConvNeXt accuracy").to_frame().T
 
 # %%
-summary = abc_summary(per_seed)
-for kind in KINDS:
-    auroc = summary.loc[("as written", MODEL_LABELS[kind], "AUROC, wrong vs right"), "mean"]
-    glue(f"auroc_{kind}", f"{auroc:.2f}", display=False)  # text: "nan" when no seed had a wrong prediction
-summary.style.format(precision=3).set_caption(
-    "Mean over seeds with 95 % intervals (seeds without a wrong prediction are left out of the AUROC)")
+detector_budgets = {"ABC as written": budgets[AS_WRITTEN], "ABC at C4's budget": c4_cfg}
+scores = pd.concat([cached_detector_scores(ctx.store, attribution, detector_budgets, target, level.value)
+                    .assign(model=kind, seed=s) for (kind, s), target in targets.items()], ignore_index=True)
+aurocs = detector_aurocs(scores, list(detector_budgets), abc.detectors)
+wrong = (~scores["correct"].astype(bool)).groupby(scores["model"]).sum()
+glue("min_wrong", int(wrong.min()), display=False)
+glue("min_errors", DETECTOR_MIN_ERRORS, display=False)
+glue("n_resamples", abc.detectors.bootstrap_resamples, display=False)
+for kind in ("convnext", "nsde"):
+    for column, name in (("ABC at C4's budget", "abc"), (MSP, "msp")):
+        value = aurocs.loc[(aurocs["model"] == kind) & (aurocs["score"] == column), "AUROC"]
+        glue(f"auroc_{kind}_{name}", f"{value.iloc[0]:.2f}" if len(value) else "undefined", display=False)
+aurocs.assign(model=aurocs["model"].map(MODEL_LABELS)).set_index(["model", "score"]).style.format(
+    precision=3).set_caption(f"AUROC of each score for wrong predictions under Gaussian input noise of std "
+                             f"{level.value:.3g}, all seeds pooled, 95 % bootstrap intervals over images")
 
 # %% [markdown]
-# The AUROC reads ABC as a detector of wrong predictions: the probability that a randomly chosen
-# wrong prediction has a lower ABC than a randomly chosen right one (0.5 is chance, 1 perfect).
-# As written it is {glue:text}`auroc_nsde` for the NSDE-ConvNeXt and
-# {glue:text}`auroc_convnext` for the ConvNeXt. This is a first answer to the book's second
-# open question: whether ABC tracks reliability, and whether the NSDE's noise, by making unsure
-# predictions flip between passes, helps it do so.
+# The noise std is {glue:text}`noise_std:.3g` ({glue:text}`noise_note`). The fewest wrong
+# predictions of any model, pooled over seeds, are {glue:text}`min_wrong:.0f` (the rule aims at
+# {glue:text}`min_errors:.0f` or more at the `paper` profile; smaller profiles have fewer and wider
+# intervals). The AUROC is the probability that a randomly chosen wrong prediction gets a lower
+# confidence than a randomly chosen right one (0.5 is chance, 1 perfect); its interval comes from
+# {glue:text}`n_resamples:.0f` bootstrap resamples of the images, each image's rows of every seed
+# kept together. ABC at C4's budget reaches {glue:text}`auroc_nsde_abc` for the NSDE-ConvNeXt and
+# {glue:text}`auroc_convnext_abc` for the ConvNeXt; the free MSP reaches {glue:text}`auroc_nsde_msp`
+# and {glue:text}`auroc_convnext_msp`.
+#
+# Two more views of the same scores in {numref}`fig-ch7-detectors`: the risk–coverage curve (keep
+# only the most confident predictions; how many of the kept are wrong?) and the accuracy of the
+# predictions in bins of ABC, where a useful confidence climbs from left to right.
+
+# %%
+coverage = risk_coverage_curves(scores, list(detector_budgets))
+reliability = pd.concat([reliability_bins(rows[column], rows["correct"], abc.detectors.reliability_bins)
+                         .assign(model=kind, score=column)
+                         for kind, rows in scores.groupby("model", sort=False)
+                         for column in detector_budgets], ignore_index=True)
+
+# %% tags=["hide-input"]
+fig = detector_figure(coverage, reliability, KINDS, MODEL_LABELS)
+glue("fig_detectors", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_detectors
+# :name: "fig-ch7-detectors"
+#
+# Wrong-prediction detectors under Gaussian input noise, all seeds pooled, one column per model.
+# Top: risk–coverage curves (lower is better; at full coverage every curve ends at the model's
+# error rate). Bottom: accuracy of the predictions in equal-width bins of ABC, markers sized by the
+# number of predictions in the bin; the dotted diagonal is a perfectly calibrated score.
+# ```
+#
+# A detector is only worth its cost if it beats what comes for free. The cost of each score in
+# passes through the network per input, computed from this profile's configs (a backward pass
+# costs about two forward passes):
+
+# %%
+costs = pd.concat([score_costs(attribution, detector_budgets, modes[kind]).assign(model=MODEL_LABELS[kind])
+                   for kind in KINDS], ignore_index=True)
+glue("abc_cost_convnext", int(costs.loc[(costs["model"] == MODEL_LABELS["convnext"])
+                                        & (costs["score"] == "ABC at C4's budget"), "forward passes"].iloc[0]),
+     display=False)
+costs.set_index(["model", "score"])
+
+# %% [markdown]
+# For the ConvNeXt, ABC costs {glue:text}`abc_cost_convnext:.0f` forward passes per input (and the
+# backward passes of its Integrated Gradients) where the MSP costs the one forward pass that makes
+# the prediction.
 
 # %%
 record_if_enabled(ctx, "abc",
-                  {"per_seed": per_seed.to_dict(orient="list"), "c4": c4_table.reset_index().to_dict(orient="list"),
-                   "verdicts": {label: v.to_dict() for label, (_, v) in verdicts.items()},
-                   "summary": summary.reset_index().to_dict(orient="list")},
-                  ctx.seeds, time.perf_counter() - start)
+                  {"curves": curves.to_dict(orient="list"),
+                   "by_budget": by_budget.reset_index().to_dict(orient="list"),
+                   "c4_budget": {"m": choice.value, "crossed": choice.crossed, "note": choice.note,
+                                 "share_of_features": choice.value / n_features},
+                   "c4": c4_table.reset_index().to_dict(orient="list"), "verdict": c4_verdict.to_dict(),
+                   "c4_ensemble": ensemble_table.reset_index().to_dict(orient="list"),
+                   "verdict_ensemble": ensemble_verdict.to_dict(),
+                   "detector_noise": {"std": level.value, "crossed": level.crossed, "note": level.note},
+                   "convnext_accuracy_by_std": accuracy.groupby("std")["correct"].mean().reset_index()
+                   .to_dict(orient="list"),
+                   "aurocs": aurocs.to_dict(orient="list"), "costs": costs.to_dict(orient="list")},
+                  ctx.seeds, time.perf_counter() - start,
+                  module=("evaluation.abc", "evaluation.detectors", "evaluation.attributions", "report.claims"))
 
 # %% [markdown]
 # ## At the paper's scale
@@ -213,17 +406,69 @@ record_if_enabled(ctx, "abc",
 # %%
 recorded = announce_recorded("abc", "ch07_abc")
 if recorded is not None:
-    display(pd.DataFrame(recorded["result"]["c4"]).set_index("model").style.format(precision=3)
-            .set_caption("C4 at the paper profile (recorded): "
-                         + "; ".join(f"{k}: {v['label']}" for k, v in recorded["result"]["verdicts"].items())))
+    result = recorded["result"]
+    display(pd.DataFrame(result["c4"]).set_index("model").style.format(precision=3).set_caption(
+        f"C4 at m = {result['c4_budget']['m']:.3g}, paper profile (recorded): {result['verdict']['label']}; "
+        f"NSDE's neighbours scored by its ensemble: {result['verdict_ensemble']['label']}"))
+    display(pd.DataFrame(result["aurocs"]).set_index(["model", "score"]).style.format(precision=3).set_caption(
+        f"AUROC for wrong predictions at noise std {result['detector_noise']['std']:.3g}, paper profile (recorded)"))
 
 # %% [markdown]
+# ## Summary
+#
+# - ABC as written mutates about one pixel per neighbour and is close to 1 for every model; its value
+#   is set by the mutation budget ({numref}`fig-ch7-budget`), which the paper does not report.
+# - C4 is judged at the budget where the plain ConvNeXt's ABC matches the paper's ConvNeXt value, a
+#   rule that never reads the NSDE's ABC, on the images both models classify correctly.
+# - As a detector of wrong predictions, ABC is compared with the free MSP, the predictive entropy
+#   and the NSDE's disagreement by AUROC with bootstrap intervals, risk–coverage and reliability
+#   ({numref}`fig-ch7-detectors`), and by what each costs.
+#
 # ## Exercises
 #
-# 1. Plot the mean ABC of correct and wrong predictions against the expected number of mutated
-#    pixels $m$ (more `rescaled_fractions`). At which $m$ does ABC separate them best?
-# 2. Evaluate the NSDE with its noise off (`eval_noise="off"`) and recompute its ABC as written.
-#    How much of its ABC below 1 came from its own noise rather than from the mutations?
-# 3. Use saliency instead of Integrated Gradients for step 1 (`method="saliency"` in
-#    `ctx.profile.abc`). Why does the guard for $x_j = 0$ matter more then?
-# 4. Compute ABC for inputs with Gaussian noise of chapter 4 added. Does ABC fall as accuracy does?
+# 1. *(Costs about {glue:text}`ensemble_size:.0f` times the ABC computation of the NSDE.)* Score the
+#    NSDE's neighbours with its ensemble at every budget (`abc.replace(neighbours="mode")`). Where on
+#    {numref}`fig-ch7-budget` does its curve move, and why?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# Rerun the curve cell with `abc_curve(ctx.store, abc.replace(neighbours="mode"), attribution, target)`
+# for the NSDE's targets. The ensemble averages the softmax of its passes, so a neighbour on which
+# single passes disagree is kept more often by the ensemble than by one pass: the NSDE's curve moves
+# up, most at small budgets, where a neighbour is nearly the input and the disagreement of the
+# passes is all that changes the class.
+# ```
+#
+# 2. Evaluate the NSDE with its noise off (`ExplainedModel(..., mode=headline_mode("nsde",
+#    ctx.profile.model.sde.replace(eval_noise="off")), ...)`) and recompute its curve. How much of
+#    its ABC below 1 at small budgets came from its own noise rather than from the mutations?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# With the noise off the NSDE is deterministic, so its neighbours change class only through the
+# mutations. The gap between the noise-on and the noise-off curves at $m = 1$ is the share of
+# neighbours whose class one noisy pass changes on its own, close to the flip rate of chapter 3.
+# ```
+#
+# 3. Use saliency instead of Integrated Gradients for step 1 (`abc.replace(method="saliency")`). Why
+#    does the guard for $x_j = 0$ matter more then?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# IG is the gradient times the input, so $A_j / x_j$ is a gradient and is zero where $x_j = 0$
+# anyway. Saliency is the gradient itself, non-zero on the floor of the spectrogram, so
+# $|A_j / x_j|$ grows without bound as $x_j \to 0$: without the guard, nearly all of the mutation
+# probability would sit on the darkest pixels, which the baseline 0 cannot change.
+# ```
+#
+# 4. Judge the detectors at the C2 noise level, std {glue:text}`c2_std:.2f`, instead of the rule's level. How many
+#    wrong predictions are left, and do the intervals still separate the scores?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# Call `cached_detector_scores(..., std=PAPER_VALUES["C2.noise_intensity"])` for every target and `detector_aurocs` on the result.
+# At a weaker noise the models make fewer mistakes: the count of wrong predictions falls, the
+# bootstrap intervals widen, and differences between the scores that were resolved at the rule's
+# level may no longer be. This is why the rule fixes the level by the number of errors it yields,
+# not by the paper's noise intensity.
+# ```

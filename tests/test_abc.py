@@ -151,23 +151,27 @@ def test_cached_abc_scores_the_explained_subset_shares_attributions_and_is_read_
     from nsdelib.book.profiles import get_profile
     from nsdelib.common.artifacts import ArtifactStore
     from nsdelib.evaluation import abc as abc_module
-    from nsdelib.evaluation.attributions import cached_attribution_stability
+    from nsdelib.evaluation.attributions import (
+        ExplainedModel,
+        cached_attribution_stability,
+    )
     from nsdelib.models.inference import EvalMode
 
     profile, store = get_profile("ci"), ArtifactStore(tmp_path)
     attribution = profile.attribution
     cfg = profile.abc.replace(mutation="expected_count", expected_mutations=24.0)  # 24 of 64 toy pixels
     model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
-    mode = EvalMode("NSDE, single pass", "single")
-    table = abc_module.cached_abc(store, cfg, attribution, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    target = ExplainedModel(model, x, y, EvalMode("NSDE, single pass", "single"), seed=1, noise_control=toy_noise_control)
+    table = abc_module.cached_abc(store, cfg, attribution, target)
     assert list(table.columns) == ["example", "label", "predicted", "correct", "abc"]
     assert len(table) == attribution.subset_size
     assert table["label"].tolist() == y[table["example"]].tolist()
     assert table["abc"].between(0, 1).all() and table["abc"].nunique() > 1
-    cached_attribution_stability(store, attribution, model, x, y, mode, seed=1, noise_control=toy_noise_control)
-    assert len(list((tmp_path / "attributions").iterdir())) == 1  # ABC and stability explained the same inputs
+    assert len(list((tmp_path / "attributions").iterdir())) == 1  # the noisy maps ABC averages
+    cached_attribution_stability(store, attribution, target)
+    assert len(list((tmp_path / "attributions").iterdir())) == 2  # stability reused them and added the noise-off maps
     monkeypatch.setattr(abc_module, "abc_from_attributions", lambda *a, **k: pytest.fail("recomputed"))
-    again = abc_module.cached_abc(store, cfg, attribution, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    again = abc_module.cached_abc(store, cfg, attribution, target)
     assert again.equals(table)
 
 
@@ -186,9 +190,81 @@ def test_rescaled_variants_are_labelled_deviations() -> None:
     from nsdelib.evaluation.abc import abc_variants
 
     variants = abc_variants(abc_config(samples=4, rescaled_fractions=(0.01, 0.5)), n_features=200)
-    assert list(variants) == ["as written", "m = 2 (1% of features)", "m = 100 (50% of features)"]
+    assert list(variants) == ["as written", "m = 2 (1 % of features)", "m = 100 (50 % of features)"]
     assert variants["as written"].mutation == "as_written"
     assert [v.expected_mutations for v in variants.values()] == [None, 2.0, 100.0]
     for bad in ((0.5, 0.1), (0.1, 0.1), (0.5, 1.5), (0.0,)):
         with pytest.raises(ConfigError, match=r"rescaled_fractions.*strictly increasing values in \(0, 1\]"):
             abc_config(rescaled_fractions=bad)
+
+
+def test_abc_against_the_mutation_budget_follows_its_closed_form(tmp_path) -> None:
+    # On the one-feature toy the class survives a neighbour unless x_KEY mutates, with probability min(1, m·P_KEY):
+    # ABC(m) = 1 − min(1, m·P_KEY) at every budget of the grid, the algorithm as written (m = 1) included.
+    from nsdelib.common.artifacts import ArtifactStore
+    from nsdelib.evaluation.abc import abc_curve
+    from nsdelib.evaluation.attributions import ExplainedModel
+    from nsdelib.models.inference import EvalMode
+
+    x = toy_inputs([0.8, 0.9, 0.85])
+    target = ExplainedModel(OneFeatureDecides(), x, torch.zeros(3, dtype=torch.long), EvalMode("toy", "off"), seed=0)
+    cfg = abc_config(rescaled_fractions=(0.2, 0.3))  # m = 2 and 3 of the ten features
+    curve = abc_curve(ArtifactStore(tmp_path), cfg, attribution_config(), target)
+    assert sorted(curve["m"].unique()) == [1.0, 2.0, 3.0]
+    assert curve["correct"].all()
+    for m, rows in curve.groupby("m"):
+        expected = 1 - min(1.0, m * p_key_closed_form())
+        tolerance = 5 * math.sqrt(max(expected * (1 - expected), 1e-12) / 20_000) + 1e-9
+        assert (rows["abc"] - expected).abs().max() <= tolerance, (m, rows["abc"].tolist(), expected)
+    assert (curve.loc[curve["m"] == 3.0, "abc"] == 0).all()  # 3·P_KEY > 1: the decisive feature always mutates
+
+
+def test_log_crossing_interpolates_in_log_and_falls_back_to_the_nearest_end() -> None:
+    from nsdelib.evaluation.abc import log_crossing
+
+    crossing = log_crossing([1, 10, 100], [0.9, 0.7, 0.3], 0.5)
+    assert crossing.crossed and crossing.value == pytest.approx(10**1.5)
+    assert log_crossing([1, 10, 100], [0.9, 0.5, 0.3], 0.5).value == pytest.approx(10)
+    assert log_crossing([1, 10], [0.2, 0.8], 0.5).value == pytest.approx(10**0.5)  # rising curves cross too
+    above = log_crossing([1, 10, 100], [0.99, 0.95, 0.9], 0.5)
+    assert (above.value, above.crossed) == (100, False) and "never reaches 0.5" in above.note
+    below = log_crossing([1, 10, 100], [0.3, 0.2, 0.1], 0.5)
+    assert (below.value, below.crossed) == (1, False)
+    for xs, ys in (([1, 1, 2], [0.9, 0.8, 0.7]), ([0, 1], [0.9, 0.1]), ([1, 2], [0.9, float("nan")])):
+        with pytest.raises(ValueError, match="positive, strictly increasing grid and finite values"):
+            log_crossing(xs, ys, 0.5)
+    with pytest.raises(ValueError, match="as many values as grid points"):
+        log_crossing([1, 2], [0.5], 0.5)
+
+
+def test_budgets_must_grow_beyond_the_algorithm_as_written() -> None:
+    from nsdelib.evaluation.abc import abc_variants, at_budget, nominal_mutations
+
+    with pytest.raises(ConfigError, match=r"rescaled fraction 0.001 of 200 features is m = 0.2 mutations"):
+        abc_variants(abc_config(samples=4, rescaled_fractions=(0.001, 0.5)), n_features=200)
+    rescaled = at_budget(abc_config(samples=4, rescaled_fractions=(0.5,)), 7.5)
+    assert (rescaled.mutation, nominal_mutations(rescaled)) == ("expected_count", 7.5)
+    assert nominal_mutations(abc_config(samples=4)) == 1.0
+
+
+def test_one_draw_neighbours_are_scored_by_one_pass_of_a_stochastic_mode_only() -> None:
+    from nsdelib.evaluation.abc import neighbour_mode
+    from nsdelib.models.inference import EvalMode
+
+    ensemble, off = EvalMode("NSDE, ensemble", "ensemble", 8), EvalMode("ConvNeXt", "off")
+    assert neighbour_mode(abc_config(neighbours="one_draw"), ensemble).noise == "single"
+    assert neighbour_mode(abc_config(), ensemble) == ensemble
+    assert neighbour_mode(abc_config(neighbours="one_draw"), off) == off
+    with pytest.raises(ConfigError, match="parameter 'neighbours' = 'two_draws'"):
+        abc_config(neighbours="two_draws")
+
+
+def test_detector_settings_are_validated() -> None:
+    from nsdelib.evaluation.abc import DetectorConfig
+
+    assert DetectorConfig.build(noise_stds=(0.1, 0.3)).bootstrap_resamples == 1000
+    for stds in ((0.3, 0.1), (0.0, 0.1), (0.5, 1.5)):
+        with pytest.raises(ConfigError, match="noise_stds"):
+            DetectorConfig.build(noise_stds=stds)
+    with pytest.raises(ConfigError, match="bootstrap_resamples"):
+        DetectorConfig.build(noise_stds=(0.1,), bootstrap_resamples=10)

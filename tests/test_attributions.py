@@ -154,7 +154,7 @@ def test_attribution_change_and_its_normalisation() -> None:
 def test_stability_is_zero_without_perturbation_and_grows_with_it() -> None:
     model, x = NoisyMLP(sigma=0.5).eval(), inputs()
     table = attribution_stability(model, x, 0, config(), levels=(0.0, 0.02, 0.2), seed=3)
-    assert list(table.columns) == ["example", "level", "change", "log_change"]
+    assert list(table.columns) == ["example", "level", "change", "log_change", "raw_change", "log_raw_change"]
     assert len(table) == 3 * len(x)
     by_level = table.groupby("level")["change"]
     assert (table.loc[table.level == 0.0, "change"] == 0).all()
@@ -188,23 +188,27 @@ def test_invalid_parameters_fail_clearly() -> None:
         attribution_stability(model, x, 0, config(), levels=(0.1, -0.05))
 
 
-def test_cached_stability_covers_the_subset_at_every_level_and_is_read_back(tmp_path, monkeypatch) -> None:
+def test_cached_stability_covers_the_subset_at_every_level_and_variant_and_is_read_back(tmp_path, monkeypatch) -> None:
     from robustness_toys import toy_data, toy_noise_control, trained_toy
 
     from nsdelib.common.artifacts import ArtifactStore
     from nsdelib.evaluation import attributions as attributions_module
+    from nsdelib.evaluation.attributions import ExplainedModel
     from nsdelib.models.inference import EvalMode
 
     store, cfg = ArtifactStore(tmp_path), get_profile("ci").attribution
     model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
-    mode = EvalMode("NSDE, ensemble", "ensemble", 4)
-    table = attributions_module.cached_attribution_stability(store, cfg, model, x, y, mode, seed=1, noise_control=toy_noise_control)
-    assert list(table.columns) == ["example", "label", "level", "change", "log_change"]
-    assert len(table) == cfg.subset_size * len(cfg.perturbation_levels)
+    target = ExplainedModel(model, x, y, EvalMode("NSDE, ensemble", "ensemble", 4), seed=1, noise_control=toy_noise_control)
+    table = attributions_module.cached_attribution_stability(store, cfg, target)
+    assert list(table.columns) == ["example", "label", "level", "change", "log_change", "raw_change", "log_raw_change",
+                                   "variant", "reported"]
+    assert len(table) == cfg.subset_size * len(cfg.perturbation_levels) * 3
+    assert set(table["variant"]) == {"averaged over its noise", "one noise draw", "noise off"}
+    assert set(table.loc[table["reported"], "variant"]) == {"averaged over its noise"}
     assert table["label"].tolist() == y[table["example"]].tolist()
-    assert (table["change"] > 0).all()
-    monkeypatch.setattr(attributions_module, "attribution_stability", lambda *a, **k: pytest.fail("recomputed"))
-    again = attributions_module.cached_attribution_stability(store, cfg, model, x, y, mode, seed=1, noise_control=toy_noise_control)
+    assert (table["change"] > 0).all() and (table["raw_change"] > 0).all()
+    monkeypatch.setattr(attributions_module, "stability_controls", lambda *a, **k: pytest.fail("recomputed"))
+    again = attributions_module.cached_attribution_stability(store, cfg, target)
     assert again.equals(table)
 
 
@@ -244,3 +248,85 @@ def test_class_means_average_the_rows_of_each_class() -> None:
     means = class_means(values, torch.tensor([0, 0, 2]), n_classes=3)
     assert np.allclose(means[0], [2.0, 1.0]) and np.allclose(means[2], [5.0, 5.0])
     assert np.isnan(means[1]).all()
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency"])
+def test_matched_averaging_of_a_linear_model_gives_its_analytic_map(method: str) -> None:
+    # A linear model's IG map of x + ε is W ⊙ (x + ε − 0); averaged over D input-noise copies the noise term is
+    # W ⊙ ε̄ with ε̄ ~ N(0, s²/D): within 5 standard errors of the analytic W ⊙ x. Saliency is |W| for every copy.
+    model, x = linear_model(), inputs()
+    draws, stdev = 4000, 0.1
+    averaged = attribute(model, x, 2, method, config(smoothgrad_stdev=stdev, batch_size=4096), input_draws=draws)
+    weight = model[1].weight[2].view(1, *SHAPE)
+    expected = weight * x if method == "integrated_gradients" else weight.abs().expand_as(x)
+    tolerance = 5 * stdev / draws**0.5 * weight.abs().expand_as(x) + 1e-6
+    assert ((averaged - expected).abs() <= tolerance).all()
+    single = attribute(model, x, 2, method, config(smoothgrad_stdev=stdev), input_draws=1)
+    if method == "integrated_gradients":  # one noisy copy is visibly off the analytic map: the averaging did the work
+        assert (single - expected).abs().max() > 10 * (averaged - expected).abs().max()
+
+
+def test_averaging_n_noise_draws_shrinks_the_change_by_root_n() -> None:
+    # ScaledByNoise's IG map of one draw is W ⊙ x · (1 + Gaussian): with fresh noise at x and at x + 0·z the
+    # change is |W ⊙ x| times the absolute difference of two independent means of N Gaussian draws, whose
+    # expectation falls exactly as 1/√N. 16 times the draws: a quarter of the change (up to sampling error).
+    model, x = ScaledByNoise(), inputs(400)
+    change = {}
+    for draws in (1, 16):
+        cfg = config(noise_draws=draws, normalisation="none", common_noise=False, batch_size=512)
+        change[draws] = attribution_stability(model, x, 1, cfg, levels=(0.0,), seed=5)["change"].mean()
+    assert 3.4 < change[1] / change[16] < 4.7
+
+
+def test_the_change_of_an_average_is_at_most_the_average_change_of_its_draws() -> None:
+    from nsdelib.evaluation.attributions import perturbed_maps
+
+    model, x = NoisyMLP(sigma=0.5).eval(), inputs(8)
+    maps = perturbed_maps(model, x, 0, config(noise_draws=6), (0.1,), seed=2)  # [clean + 1 level, 6 draws, N, ...]
+    assert maps.shape == (2, 6, *x.shape)
+    of_mean = attribution_change(maps[0].mean(0), maps[1].mean(0), "none")
+    mean_of = torch.stack([attribution_change(maps[0, d], maps[1, d], "none") for d in range(6)]).mean(0)
+    assert (of_mean <= mean_of + 1e-6).all() and (of_mean < mean_of).any()
+
+
+def test_stability_controls_match_the_averaging_of_each_model() -> None:
+    from robustness_toys import toy_data, toy_noise_control, trained_toy
+
+    from nsdelib.evaluation.attributions import stability_controls
+    from nsdelib.models.inference import EvalMode
+
+    (x, _), cfg = toy_data(6, seed=3), config(noise_draws=3, perturbation_levels=(0.1,))
+    nsde, plain = trained_toy(sigma=0.3, steps=30), trained_toy(sigma=0.0, steps=30)
+    target = torch.zeros(len(x), dtype=torch.long)
+    ensemble = EvalMode("NSDE, ensemble", "ensemble", 3)
+    noisy = stability_controls(nsde, x, target, cfg, ensemble, seed=4, noise_control=toy_noise_control)
+    assert list(dict.fromkeys(noisy["variant"])) == ["averaged over its noise", "one noise draw", "noise off"]
+    assert noisy.groupby("variant")["reported"].first().to_dict() == {
+        "averaged over its noise": True, "one noise draw": False, "noise off": False}
+    one_draw = config(noise_draws=1, perturbation_levels=(0.1,))
+    single = stability_controls(nsde, x, target, one_draw, ensemble, seed=4, noise_control=toy_noise_control)
+    by_variant = single.set_index(["variant", "example"])["raw_change"]
+    # one draw averaged is that draw; the first of three draws is the same draw (same seed, same noise)
+    torch.testing.assert_close(torch.tensor(by_variant["averaged over its noise"].to_numpy()),
+                               torch.tensor(by_variant["one noise draw"].to_numpy()))
+    torch.testing.assert_close(torch.tensor(by_variant["one noise draw"].to_numpy()),
+                               torch.tensor(noisy.set_index(["variant", "example"])["raw_change"]["one noise draw"].to_numpy()))
+    off = stability_controls(nsde, x, target, cfg, EvalMode("NSDE, off", "off"), seed=4, noise_control=toy_noise_control)
+    assert set(off.loc[off["reported"], "variant"]) == {"noise off"}
+    deterministic = stability_controls(plain, x, target, cfg, EvalMode("ConvNeXt", "off"), seed=4,
+                                       noise_control=toy_noise_control)
+    assert list(dict.fromkeys(deterministic["variant"])) == ["one map", "averaged over input noise"]
+    assert set(deterministic.loc[deterministic["reported"], "variant"]) == {"one map"}
+    maps = deterministic.set_index(["variant", "example"])["raw_change"]
+    assert not torch.allclose(torch.tensor(maps["one map"].to_numpy()),
+                              torch.tensor(maps["averaged over input noise"].to_numpy()))
+
+
+def test_change_table_needs_one_state_per_level_and_the_clean_one() -> None:
+    from nsdelib.evaluation.attributions import change_table
+
+    maps = torch.rand(2, 3, *SHAPE, generator=torch.Generator().manual_seed(0))
+    table = change_table(maps, (0.1,), "l1")
+    torch.testing.assert_close(torch.tensor(table["raw_change"].to_numpy()), attribution_change(maps[0], maps[1], "none"))
+    with pytest.raises(ValueError, match="2 states of maps for 2 levels"):
+        change_table(maps, (0.1, 0.2), "l1")

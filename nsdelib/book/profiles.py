@@ -59,6 +59,7 @@ BASE: dict[str, Any] = {
     },
     "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
     "calibration": {"sigmas": (0.05, 0.1, 0.2, 0.4, 0.8, 1.6), "input_noise_stds": (0.05, 0.1, 0.2, 0.4)},
+    "abc": {"neighbours": "one_draw", "detectors": {"noise_stds": (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)}},
     "attack": {"epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
                "headline_epsilons": {"L2": (0.5, 1.0), "Linf": (0.01,)}, "sweep_steps": 10, "steps": 50,
                "eot_iter": 5, "score_draws": 20, "square_queries": 1000, "square_subset": 32},
@@ -77,9 +78,10 @@ PROFILES: dict[str, dict[str, Any]] = {
                         "shapes": ("coloured",), "subset_size": 16, "attack_steps": 2},
         "attribution": {
             "ig_steps": 4, "smoothgrad_samples": 4, "noise_draws": 2,
-            "perturbation_levels": (0.05, 0.1), "subset_size": 8, "batch_size": 64,
+            "perturbation_levels": (0.05, 0.1), "subset_size": 12, "batch_size": 64,
         },
-        "abc": {"samples": 8, "batch_size": 128, "rescaled_fractions": (0.05,)},
+        "abc": {"samples": 8, "batch_size": 128, "rescaled_fractions": (0.02, 0.2),
+                "detectors": {"noise_stds": (0.1, 0.3, 1.0), "bootstrap_resamples": 200}},
         "noise": {
             "gaussian_stds": (0.05, 0.2, 1.0), "structured_levels": (0.2, 1.0), "subset_size": 32, "batch_size": 64,
         },
@@ -98,9 +100,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "model": {"sde": {"ensemble_size": 4}},
         "attribution": {
             "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
-            "perturbation_levels": (0.02, 0.05, 0.1), "subset_size": 16, "batch_size": 64,
+            "perturbation_levels": (0.02, 0.1), "subset_size": 32, "batch_size": 64,
         },
-        "abc": {"samples": 16, "batch_size": 128, "rescaled_fractions": (0.01, 0.05)},
+        "abc": {"samples": 16, "batch_size": 256, "rescaled_fractions": (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)},
         "noise": {
             "gaussian_stds": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 1.0),
             "subset_size": 160, "batch_size": 160,
@@ -116,11 +118,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         "record_results": True,
         "data": {"n_samples": 10000, "image_rows": 64, "image_cols": 64},
         "train": {"epochs": 12},
+        # Chapters 6 and 7 per seed, in forward passes of one 64×64 image (≈ 2 ms on one CPU thread; a gradient
+        # ≈ 3): C5's 9 map sets (NSDE: 2 noise draws + noise off; each ConvNeXt: 1 map + 2 input-noise copies)
+        # × 3 states (clean, 2 levels) × 8 IG steps × 3 × 256 images ≈ 166 k; ABC's grid: 7 budgets × 16
+        # neighbours × 256 images × 3 models ≈ 86 k (the NSDE's neighbours one draw each); C4's budget: 3 × 16 × 256
+        # ≈ 12 k, plus the NSDE's neighbours scored by its 8-pass ensemble ≈ 33 k; the detector test: noisy IG maps
+        # (1 + 1 + 2) × 8 × 3 × 256 ≈ 25 k, ABC as written and at C4's budget 2 × 16 × 256 × 3 ≈ 25 k,
+        # predictions ≈ 5 k. Total ≈ 350 k passes ≈ 12 minutes (budget: 15; benchmarks/bench_attributions.py).
         "attribution": {
-            "ig_steps": 16, "smoothgrad_samples": 8, "noise_draws": 2,
-            "perturbation_levels": (0.02, 0.05, 0.1), "subset_size": 48, "batch_size": 64,
+            "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
+            "perturbation_levels": (0.02, 0.1), "subset_size": 256, "batch_size": 64,
         },
-        "abc": {"samples": 32, "batch_size": 128, "rescaled_fractions": (0.01, 0.05)},
+        "abc": {"samples": 16, "batch_size": 256, "rescaled_fractions": (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)},
         "noise": {
             "gaussian_stds": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 0.6, 1.0),
             "subset_size": None, "batch_size": 256,

@@ -14,18 +14,26 @@ average** (and none at all with probability ≈ 1/e when P is spread out). That 
 ``mutation="as_written"``. The named option ``mutation="expected_count"`` rescales the
 probabilities to ``min(1, m·P(x_j))`` with ``m = expected_mutations``, so that about ``m`` features
 mutate per neighbour; it is a deviation from the algorithm and is reported as such.
-``rescaled_fractions`` lists such variants (m as a fraction of the features) that chapter 7 shows
-beside the algorithm as written (:func:`abc_variants`).
+``rescaled_fractions`` is the grid of such budgets (m as a fraction of the features) over which
+chapter 7 draws ABC as a curve beside the algorithm as written (:func:`abc_variants`), and
+:func:`log_crossing` finds where such a curve reaches a value (the rule that fixes C4's budget).
 
 Guard for x_j = 0: a feature with ``|x_j| ≤ zero_guard`` gets P(x_j) = 0. With the default baseline
 0 such a feature already sits at its baseline, so mutating it would change nothing, and dividing by
 it is undefined. If no feature has a non-zero ratio (all attributions zero), P is uniform over the
 features above the guard; if no feature is above the guard, the neighbours equal x and ABC = 1.
+
+A stochastic model (the NSDE) classifies the neighbours in its evaluation mode (``neighbours="mode"``,
+e.g. its K-pass ensemble), or with one fresh noise draw per neighbour (``neighbours="one_draw"``,
+K times cheaper). One draw estimates the probability that *one pass* of the model still predicts i,
+not the ensemble's: where the passes disagree, the ensemble keeps its class more often than one pass.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,24 +44,46 @@ from torch import Tensor, nn
 
 from ..common.artifacts import ArtifactStore
 from ..common.config import Section
-from ..common.devices import model_device
+from ..common.errors import ConfigError
 from ..common.seeding import seeded_rng
-from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict_logits
+from ..models.inference import EvalMode, predict_logits
 from .attributions import (
     AttributionConfig,
     AttributionMethod,
+    ExplainedModel,
     attribute,
     explained_attributions,
-    explained_subset,
     resolve_baseline,
 )
-from .sweeps import content_digest, fetch_table, modes_key
+from .sweeps import check_sweep_values, fetch_table
 
 Mutation = Literal["as_written", "expected_count"]
+Neighbours = Literal["mode", "one_draw"]
+AS_WRITTEN = "as written"
+
+
+class DetectorConfig(Section):
+    """How ABC is tested as a detector of wrong predictions (chapter 7, ``evaluation.detectors``)."""
+
+    noise_stds: tuple[float, ...] = Field(
+        description="Gaussian input-noise stds (input units) among which the rule of report.paper picks the "
+        "level of the inputs whose wrong predictions are detected"
+    )
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000, description="bootstrap resamples of images")
+    bootstrap_seed: int = Field(default=0, ge=0, description="seed of the bootstrap")
+    reliability_bins: int = Field(default=10, ge=2, le=100, description="equal-width score bins of the reliability plot")
+
+    @field_validator("noise_stds")
+    @classmethod
+    def _increasing_stds(cls, stds: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < std <= 1.0 for std in stds):
+            raise ValueError("noise stds must lie in (0, 1]")
+        check_sweep_values(stds, "detector noise std")
+        return stds
 
 
 class ABCConfig(Section):
-    """Parameters of Algorithm 1; the defaults follow the algorithm as written."""
+    """Parameters of Algorithm 1 (the defaults follow the algorithm as written), its budget grid and detector test."""
 
     samples: int = Field(ge=1, le=100_000, description="S, the number of mutated neighbours per input")
     method: AttributionMethod = Field(default="integrated_gradients", description="attribution method of step 1")
@@ -65,12 +95,18 @@ class ABCConfig(Section):
     expected_mutations: float | None = Field(
         default=None, validate_default=True, description="m, only for mutation='expected_count'"
     )
+    neighbours: Neighbours = Field(
+        default="mode",
+        description="a stochastic model classifies the neighbours in its mode ('mode') or with one fresh noise "
+        "draw each ('one_draw': the keep-probability of one pass, K times cheaper than a K-pass ensemble)",
+    )
     zero_guard: float = Field(default=1e-6, gt=0.0, lt=1.0, description="features with |x_j| ≤ this get P(x_j) = 0")
     rescaled_fractions: tuple[float, ...] = Field(
         default=(),
-        description="rescaled variants shown beside the algorithm: m = fraction · features (abc_variants)",
+        description="the mutation-budget grid beside the algorithm as written: m = fraction · features (abc_variants)",
     )
     batch_size: int = Field(ge=1, le=65_536, description="neighbours per forward pass")
+    detectors: DetectorConfig | None = Field(default=None, description="the test of ABC as a detector of errors")
 
     @field_validator("expected_mutations")
     @classmethod
@@ -90,20 +126,75 @@ class ABCConfig(Section):
         return fractions
 
 
+def abc_key(config: ABCConfig) -> dict[str, Any]:
+    """What an ABC score depends on: the config without its budget grid and detector settings."""
+    return config.model_dump(mode="json", exclude={"rescaled_fractions", "detectors"})
+
+
+def at_budget(config: ABCConfig, m: float) -> ABCConfig:
+    """``config`` rescaled to ``m`` expected mutations per neighbour (``mutation="expected_count"``)."""
+    return config.replace(mutation="expected_count", expected_mutations=float(m))
+
+
+def nominal_mutations(config: ABCConfig) -> float:
+    """The expected number of mutated features per neighbour: 1 as written, else m (before clipping at P = 1)."""
+    return 1.0 if config.mutation == "as_written" else float(config.expected_mutations)
+
+
 def abc_variants(config: ABCConfig, n_features: int) -> dict[str, ABCConfig]:
-    """``config`` itself, then one ``expected_count`` variant per rescaled fraction, by label.
+    """The mutation-budget grid by label: ``config`` itself, then one ``expected_count`` config per rescaled fraction.
 
     A variant mutates ``m = fraction · n_features`` features per neighbour on average instead of the
-    one feature of the algorithm as written; it is a deviation, labelled as such.
+    one feature of the algorithm as written; it is a deviation, labelled as such. A fraction that
+    mutates no more than the configured budget raises ConfigError (the grid must grow).
     """
-    label = "as written" if config.mutation == "as_written" else f"m = {config.expected_mutations:g}"
+    label = AS_WRITTEN if config.mutation == "as_written" else f"m = {config.expected_mutations:.3g}"
     variants = {label: config}
     for fraction in config.rescaled_fractions:
         m = fraction * n_features
-        variants[f"m = {m:g} ({fraction:.0%} of features)"] = config.replace(
-            mutation="expected_count", expected_mutations=m, rescaled_fractions=()
-        )
+        if m <= nominal_mutations(config):
+            raise ConfigError(f"rescaled fraction {fraction:g} of {n_features} features is m = {m:.3g} mutations, no "
+                              f"more than {label} ({nominal_mutations(config):g}): use larger fractions")
+        variants[f"m = {m:.3g} ({100 * fraction:g} % of features)"] = at_budget(config, m)
     return variants
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a curve on a grid reaches a target: ``value`` on the grid's axis; ``crossed`` False at a grid end."""
+
+    value: float
+    crossed: bool
+    note: str
+
+
+def log_crossing(xs: Sequence[float], ys: Sequence[float], target: float) -> Crossing:
+    """The first x at which the curve ``ys(xs)`` reaches ``target``, interpolated linearly in log x.
+
+    Walking up the grid, the first pair of neighbouring points on either side of ``target`` (or on it)
+    gives the crossing. A curve that never reaches it gives the grid end whose y is nearest the
+    target, with ``crossed`` False and a note that says so. ``xs`` must be positive and strictly
+    increasing, ``ys`` finite and as many.
+    """
+    x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"a crossing needs as many values as grid points, at least one; got {x.size} and {y.size}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all() and (x > 0).all() and (np.diff(x) > 0).all()):
+        raise ValueError(f"a crossing needs a positive, strictly increasing grid and finite values; got {x.tolist()}, "
+                         f"{y.tolist()}")
+    gap = y - target
+    for k in range(x.size - 1):
+        if gap[k] == 0:
+            return Crossing(float(x[k]), True, f"the curve reaches {target:g} at the grid point {x[k]:g}")
+        if gap[k] * gap[k + 1] <= 0:
+            share = gap[k] / (gap[k] - gap[k + 1])
+            value = float(np.exp(np.log(x[k]) + share * (np.log(x[k + 1]) - np.log(x[k]))))
+            return Crossing(value, True, f"the curve crosses {target:g} between {x[k]:g} and {x[k + 1]:g}")
+    if gap[-1] == 0:
+        return Crossing(float(x[-1]), True, f"the curve reaches {target:g} at the grid point {x[-1]:g}")
+    end = 0 if abs(gap[0]) < abs(gap[-1]) else x.size - 1
+    return Crossing(float(x[end]), False, f"the curve never reaches {target:g} on the grid [{x[0]:g}, {x[-1]:g}]: "
+                    f"the grid end nearest to it, {x[end]:g} (value {y[end]:.3g}), is used instead")
 
 
 def mutation_probabilities(attributions: Tensor, x: Tensor, zero_guard: float) -> Tensor:
@@ -178,6 +269,25 @@ def abc_score(
     return abc_from_attributions(model, x, attributions, predicted, config, baseline, seed)
 
 
+def neighbour_mode(config: ABCConfig, mode: EvalMode) -> EvalMode:
+    """The mode the neighbours are classified in: ``mode`` itself, or one stochastic pass for ``one_draw``."""
+    if config.neighbours == "one_draw" and mode.stochastic:
+        return EvalMode(f"{mode.name}, one draw per neighbour", "single")
+    return mode
+
+
+def abc_in_mode(
+    target: ExplainedModel, x: Tensor, attributions: Tensor, predicted: Tensor, config: ABCConfig,
+    attribution: AttributionConfig,
+) -> Tensor:
+    """Steps 3–5 for inputs of ``target``'s split with the neighbours classified as ``config.neighbours`` says (CPU)."""
+    device, mode = target.device, neighbour_mode(config, target.mode)
+    inputs, maps, targets = (t.to(device) for t in (x, attributions, predicted))
+    with seeded_rng(target.seed, device), target.control(target.model, mode.noise, mode.ensemble_size):
+        return abc_from_attributions(target.model, inputs, maps, targets, config, attribution.baseline,
+                                     target.seed).cpu()
+
+
 def abc_by_correctness(abc: Tensor | np.ndarray, correct: Tensor | np.ndarray) -> pd.DataFrame:
     """Mean ABC and count of correct and of incorrect predictions (rows ``correct`` / ``incorrect``)."""
     table = pd.DataFrame({"abc": np.asarray(abc, dtype=float), "correct": np.asarray(correct, dtype=bool)})
@@ -195,50 +305,32 @@ def abc_error_auroc(abc: Tensor | np.ndarray, correct: Tensor | np.ndarray) -> f
     return float(roc_auc_score(wrong, -np.asarray(abc, dtype=float)))
 
 
-def cached_abc(
-    store: ArtifactStore,
-    cfg: ABCConfig,
-    attribution: AttributionConfig,
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    mode: EvalMode,
-    *,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """ABC of every input of the explained subset of ``(x, y)`` (``explained_subset``), stored as an artifact.
+def cached_abc(store: ArtifactStore, cfg: ABCConfig, attribution: AttributionConfig, target: ExplainedModel
+               ) -> pd.DataFrame:
+    """ABC of every input of the target's explained subset, stored as an artifact.
 
-    The prediction and the neighbours are classified in ``mode`` (for the NSDE: one stochastic
-    pass, or an ensemble), so a stochastic model's ABC also counts neighbours whose class its own
-    noise changed; the attributions of a stochastic mode are averaged over noise draws and shared
-    with the stability measure. ``cfg`` lets a chapter compare variants such as ``mutation="expected_count"``. One row per input: ``example`` (index
-    in ``x``), ``label``, ``predicted``, ``correct``, ``abc``. Keyed on both configs, the seed, the
-    mode and the content of the model and the subset.
+    The prediction is the model's in its mode; the neighbours are classified as ``cfg.neighbours``
+    says (:func:`neighbour_mode`); the attributions are those of ``explained_attributions``, shared
+    with the stability measure. One row per input: ``example`` (index in ``x``), ``label``,
+    ``predicted``, ``correct``, ``abc``. Keyed on :func:`abc_key` and the target's key.
     """
-    control = noise_control or default_noise_control()
-    subset = explained_subset(attribution, y)
-    key = {
-        "abc": cfg.model_dump(mode="json"),
-        "attribution": attribution.model_dump(mode="json"),
-        "seed": seed,
-        **modes_key((mode,), noise_control),
-        "content": content_digest(model, x[subset], y[subset]),
-    }
 
     def build() -> pd.DataFrame:
-        _, predicted, attributions = explained_attributions(
-            store, attribution, model, x, y, mode, seed=seed, method=cfg.method, noise_control=noise_control
-        )
-        device = model_device(model)
-        inputs, maps, targets = (t.to(device) for t in (x[subset], attributions, predicted))
-        with seeded_rng(seed, device), control(model, mode.noise, mode.ensemble_size):
-            abc = abc_from_attributions(model, inputs, maps, targets, cfg, attribution.baseline, seed).cpu()
-        labels = y[subset]
+        subset, predicted, attributions = explained_attributions(store, attribution, target, method=cfg.method)
+        abc = abc_in_mode(target, target.x[subset], attributions, predicted, cfg, attribution)
+        labels = target.y[subset]
         columns = {"example": subset, "label": labels, "predicted": predicted, "correct": predicted == labels, "abc": abc}
         return pd.DataFrame({name: values.numpy() for name, values in columns.items()})
 
-    return fetch_table(store, "abc", key, build)
+    return fetch_table(store, "abc", target.key(attribution, abc=abc_key(cfg)), build)
+
+
+def abc_curve(store: ArtifactStore, cfg: ABCConfig, attribution: AttributionConfig, target: ExplainedModel
+              ) -> pd.DataFrame:
+    """:func:`cached_abc` at every budget of :func:`abc_variants`, with its label ``budget`` and ``m`` (nominal mutations)."""
+    n_features = target.x[0].numel()
+    return pd.concat([cached_abc(store, variant, attribution, target).assign(budget=label, m=nominal_mutations(variant))
+                      for label, variant in abc_variants(cfg, n_features).items()], ignore_index=True)
 
 
 def abc_seed_summary(table: pd.DataFrame) -> dict[str, float]:

@@ -16,13 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..evaluation.abc import Crossing, log_crossing
 from ..evaluation.attacks import TRANSFER, WORST
-from .paper import PAPER_VALUES, get_claim
+from ..evaluation.attributions import (
+    INPUT_AVERAGED,
+    NOISE_AVERAGED,
+    NOISE_OFF,
+    ONE_DRAW,
+    ONE_MAP,
+)
+from .paper import DETECTOR_ACCURACY, PAPER_VALUES, get_claim
 from .stats import (
     Verdict,
     effect_verdict,
     effect_verdicts,
     mean_interval,
+    seed_intervals,
     verdicts_frame,
 )
 
@@ -172,20 +181,32 @@ def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str
     return AdversarialClaim(eps_star, verdicts, note)
 
 
+def both_correct(scores: pd.DataFrame, *, unit: str = "example", correct: str = "correct") -> pd.DataFrame:
+    """The rows of ``scores`` (every model's) on the images that ConvNeXt and the NSDE both classify correctly.
+
+    ``scores`` has columns ``model``, ``seed``, ``unit`` and ``correct``; an image counts per seed, and
+    rows repeated for several budgets of one image share its correctness.
+    """
+    pair = scores[scores["model"].isin([CONVNEXT, NSDE])]
+    flags = pair.groupby(["seed", unit, "model"])[correct].all().unstack("model")
+    kept = flags.reindex(columns=[CONVNEXT, NSDE]).eq(True).all(axis=1)
+    return scores[pd.MultiIndex.from_frame(scores[["seed", unit]]).isin(kept[kept].index)]
+
+
 def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "example", correct: str = "correct"
               ) -> tuple[pd.DataFrame, Verdict]:
     """C4: mean ABC of correct predictions per model against the paper, and the verdict on NSDE − ConvNeXt.
 
-    ``scores`` has columns ``model`` (``"convnext"`` and ``"nsde"``), ``seed``, ``unit`` (the explained
-    image), ``value`` (its ABC) and ``correct`` (whether the model classified it correctly), as
-    ``evaluation.abc.cached_abc`` returns them; only images that both models classify correctly
-    count, so the two means are over the same images. With ``unit=None``: one row per model and seed
-    with the seed's mean ABC of its correct predictions in ``value`` (e.g. ``abc_correct``).
-    The reference is the paper's difference, 0.599 − 0.497.
+    ``scores`` has columns ``model`` (``"convnext"`` and ``"nsde"``; other models are ignored), ``seed``,
+    ``unit`` (the explained image), ``value`` (its ABC) and ``correct`` (whether the model classified
+    it correctly), as ``evaluation.abc.cached_abc`` returns them; only images that both models
+    classify correctly count (:func:`both_correct`), so the two means are over the same images. With
+    ``unit=None``: one row per model and seed with the seed's mean ABC of its correct predictions in
+    ``value`` (e.g. ``abc_correct``). The reference is the paper's difference, 0.599 − 0.497.
     """
     rows = scores[scores["model"].isin([CONVNEXT, NSDE])]
     if unit is not None:
-        rows = rows[rows.groupby(["seed", unit])[correct].transform("sum") == 2]
+        rows = both_correct(rows, unit=unit, correct=correct)
     table = models_table(rows, {CONVNEXT: (MODEL_LABELS[CONVNEXT], PAPER_VALUES["C4.convnext_abc_correct"]),
                                 NSDE: (MODEL_LABELS[NSDE], PAPER_VALUES["C4.nsde_abc_correct"])}, value=value)
     verdict = effect_verdict(rows, NSDE, CONVNEXT, get_claim("C4").reference, value=value, unit=unit,
@@ -193,13 +214,54 @@ def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "e
     return table, verdict
 
 
+def c4_budget(curve: pd.DataFrame) -> Crossing:
+    """The mutation budget m of C4's verdict by ``C4_BUDGET_RULE``, from ABC at every budget of the grid.
+
+    ``curve`` has the columns of ``evaluation.abc.abc_curve`` (``m``, ``abc``, ``correct``, ...) with
+    ``model`` and ``seed``. Only the plain ConvNeXt's ABC on the images both models classify
+    correctly is read: its mean over seeds and images at every m, against the paper's ConvNeXt value.
+    """
+    rows = both_correct(curve)
+    means = rows[rows["model"] == CONVNEXT].groupby("m")["abc"].mean().sort_index()
+    if means.empty:
+        raise ValueError("no ConvNeXt rows on images both models classify correctly: C4's budget is undefined")
+    return log_crossing(means.index.to_numpy(), means.to_numpy(), PAPER_VALUES["C4.convnext_abc_correct"])
+
+
+def abc_budget_curves(curve: pd.DataFrame) -> pd.DataFrame:
+    """Mean ABC against the mutation budget with 95 % intervals over seeds, per model, for two sets of images.
+
+    ``images`` is ``"both correct"`` (the images ConvNeXt and the NSDE both classify correctly, every
+    model on the same ones) or ``"own wrong"`` (each model's own wrong predictions; seeds without one
+    are left out). Columns: ``images``, ``model``, ``m``, ``mean``, ``low``, ``high``, ``n`` (seeds).
+    """
+    sets = {"both correct": both_correct(curve), "own wrong": curve[~curve["correct"].astype(bool)]}
+    frames = []
+    for images, rows in sets.items():
+        if rows.empty:
+            continue
+        per_seed = rows.groupby(["model", "m", "seed"], as_index=False)["abc"].mean()
+        frames.append(seed_intervals(per_seed, ["model", "m"], value="abc").assign(images=images))
+    return pd.concat(frames, ignore_index=True)[["images", "model", "m", "mean", "low", "high", "n"]]
+
+
+def abc_budget_verdicts(curve: pd.DataFrame) -> pd.DataFrame:
+    """C4's verdict at every budget of the grid (how it would move with the budget), indexed by ``budget``, with ``m``."""
+    verdicts = {budget: abc_claim(rows)[1] for budget, rows in curve.groupby("budget", sort=False)}
+    frame = verdicts_frame(verdicts, "budget")
+    frame.insert(0, "m", curve.groupby("budget", sort=False)["m"].first().reindex(frame.index))
+    return frame.sort_values("m")
+
+
 def stability_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str | None = "example"
                     ) -> tuple[pd.DataFrame, dict[float, Verdict]]:
     """C5 per perturbation level: mean log attribution change per model, and the verdict on ConvNeXt − NSDE.
 
     ``stability`` has columns ``model`` (``"convnext"`` and ``"nsde"``), ``seed``, ``level``, ``unit``
-    (the explained image) and ``value`` (its natural-log summed attribution change), as
-    ``evaluation.attributions.cached_attribution_stability`` returns them; with ``unit=None`` one
+    (the explained image) and ``value`` (its natural-log summed attribution change), one map variant
+    per model: the rows of ``evaluation.attributions.cached_attribution_stability`` with ``reported``
+    true judge the claim as the models are reported (:func:`stability_controls_claim` judges the
+    other variants); with ``unit=None`` one
     row per model, seed and level with the seed's mean in ``value``. The claim is NSDE smaller, so
     the effect is ConvNeXt − NSDE; the reference is C5's smallest effect of interest.
     """
@@ -215,6 +277,76 @@ def stability_claim(stability: pd.DataFrame, *, value: str = "log_change", unit:
         columns={"this book (mean)": "mean log change"})
     table["C5 (NSDE < ConvNeXt)"] = [verdicts[level].label for level, _ in table.index]
     return table, verdicts
+
+
+#: C5's matched comparisons: (name, (model, map variant) claimed to change more, (model, map variant) claimed to
+#: change less). The map variants are ``evaluation.attributions``'; the first is the claim as the models are reported.
+C5_COMPARISONS: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
+    ("as reported: ConvNeXt vs NSDE averaged over its noise", (CONVNEXT, ONE_MAP), (NSDE, NOISE_AVERAGED)),
+    ("equal averaging: ConvNeXt averaged over input noise", (CONVNEXT, INPUT_AVERAGED), (NSDE, NOISE_AVERAGED)),
+    ("no averaging: one map each", (CONVNEXT, ONE_MAP), (NSDE, ONE_DRAW)),
+    ("NSDE's weights alone: its noise off", (CONVNEXT, ONE_MAP), (NSDE, NOISE_OFF)),
+    ("noise-trained control, equal averaging", ("convnext_noise", INPUT_AVERAGED), (NSDE, NOISE_AVERAGED)),
+    ("noise-trained control, no averaging", ("convnext_noise", ONE_MAP), (NSDE, ONE_DRAW)),
+    ("averaging alone: ConvNeXt one map vs averaged", (CONVNEXT, ONE_MAP), (CONVNEXT, INPUT_AVERAGED)),
+)
+
+
+def arm_label(model: str, variant: str) -> str:
+    """A model and the map variant it is explained with, for tables and figures."""
+    return f"{MODEL_LABELS[model]}, {variant}"
+
+
+def stability_controls_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str = "example"
+                             ) -> pd.DataFrame:
+    """C5's matched comparisons (:data:`C5_COMPARISONS`) per perturbation level, each judged by the verdict rule.
+
+    ``stability`` has the rows of ``evaluation.attributions.cached_attribution_stability`` with
+    ``model`` and ``seed``; each comparison pairs its two arms image by image within each seed. The
+    reference is C5's smallest effect of interest. Comparisons whose arms are missing are left out.
+    One row per (control, level), the control named as in :data:`C5_COMPARISONS`, with the fields of ``Verdict``.
+    """
+    arms = stability.assign(arm=stability["model"] + "|" + stability["variant"])
+    present = set(arms["arm"])
+    verdicts = {}
+    for name, a, b in C5_COMPARISONS:
+        first, second = "|".join(a), "|".join(b)
+        if not {first, second} <= present:
+            continue
+        for level, rows in arms[arms["arm"].isin([first, second])].groupby("level"):
+            verdicts[name, float(level)] = effect_verdict(
+                rows, first, second, get_claim("C5").reference, value=value, model="arm", unit=unit,
+                comparison=f"{arm_label(*a)} − {arm_label(*b)}")
+    return verdicts_frame(verdicts, ["control", "level"])
+
+
+def stability_by_arm(stability: pd.DataFrame) -> pd.DataFrame:
+    """Mean log change per model and map variant with 95 % intervals over seeds, for both measures, per level.
+
+    ``measure`` is ``"normalised"`` (``log_change``) or ``"literal"`` (``log_raw_change``, the raw maps).
+    Columns: ``measure``, ``level``, ``model``, ``variant``, ``arm``, ``reported``, ``mean``, ``low``, ``high``, ``n``.
+    """
+    frames = []
+    for measure, column in (("normalised", "log_change"), ("literal", "log_raw_change")):
+        per_seed = stability.groupby(["level", "model", "variant", "reported", "seed"], as_index=False)[column].mean()
+        frames.append(seed_intervals(per_seed, ["level", "model", "variant", "reported"], value=column)
+                      .assign(measure=measure))
+    table = pd.concat(frames, ignore_index=True)
+    table["arm"] = [arm_label(m, v) for m, v in zip(table["model"], table["variant"])]
+    return table[["measure", "level", "model", "variant", "arm", "reported", "mean", "low", "high", "n"]]
+
+
+def detector_noise_level(accuracy: pd.DataFrame) -> Crossing:
+    """The Gaussian input-noise std of the detector test by ``DETECTOR_NOISE_RULE``.
+
+    ``accuracy`` has rows ``model``, ``seed``, ``std``, ``example``, ``correct`` (``evaluation.detectors.
+    noisy_accuracy``); only the plain ConvNeXt's rows are read, pooled over seeds and images.
+    """
+    rows = accuracy[accuracy["model"] == CONVNEXT]
+    if rows.empty:
+        raise ValueError("the detector noise rule reads the plain ConvNeXt's accuracy, and there are no ConvNeXt rows")
+    means = rows.groupby("std")["correct"].mean().sort_index()
+    return log_crossing(means.index.to_numpy(), means.to_numpy(dtype=float), DETECTOR_ACCURACY)
 
 
 ABC_QUANTITIES = {"abc_correct": "mean ABC, correct", "abc_incorrect": "mean ABC, wrong",

@@ -271,7 +271,7 @@ def detector_figure(coverage: pd.DataFrame, reliability: pd.DataFrame, order: Se
     for column, model in enumerate(order):
         top, bottom = axes[0, column], axes[1, column]
         for score, line in coverage[coverage["model"] == model].groupby("score", sort=False):
-            top.step(line["coverage"], line["risk"], where="post", color=colours[score], label=score)
+            top.plot(line["coverage"], line["risk"], color=colours[score], label=score)
         top.set(title=labels[model], xlabel="coverage (share of predictions kept)", xlim=(0, 1))
         for score, bins in reliability[reliability["model"] == model].groupby("score", sort=False):
             centre = (bins["low"] + bins["high"]) / 2

@@ -1,0 +1,130 @@
+"""C4 across the mutation budget (the rule that fixes its budget, the curves, the verdict per budget), C5's matched
+controls, and the rule that fixes the input noise of the detector test, on small tables with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nsdelib.report.claims import (
+    C5_COMPARISONS,
+    abc_budget_curves,
+    abc_budget_verdicts,
+    both_correct,
+    c4_budget,
+    detector_noise_level,
+    stability_by_arm,
+    stability_controls_claim,
+)
+from nsdelib.report.paper import DETECTOR_ACCURACY, PAPER_VALUES
+
+BUDGETS = {"as written": 1.0, "m = 10": 10.0, "m = 100": 100.0}
+
+
+def abc_curve_rows(convnext: dict[float, float], nsde: dict[float, float], wrong_nsde: int | None = 3) -> pd.DataFrame:
+    """Three seeds × four images at every budget: ABC by model and m (± 0.01 per seed); the NSDE gets image
+    ``wrong_nsde`` wrong, and ConvNeXt's ABC there is 0 at every budget (it must not count)."""
+    rows = []
+    for seed, wobble in zip((0, 1, 2), (-0.01, 0.0, 0.01)):
+        for budget, m in BUDGETS.items():
+            for example in range(4):
+                left_out = example == wrong_nsde
+                for model, values in (("convnext", convnext), ("nsde", nsde), ("convnext_noise", convnext)):
+                    correct = not (left_out and model == "nsde")
+                    abc = 0.0 if left_out and model == "convnext" else values[m] + wobble
+                    rows.append({"model": model, "seed": seed, "example": example, "budget": budget, "m": m,
+                                 "correct": correct, "abc": abc})
+    return pd.DataFrame(rows)
+
+
+def test_both_correct_keeps_every_model_on_the_images_convnext_and_the_nsde_get_right() -> None:
+    rows = both_correct(abc_curve_rows({1: 0.9, 10: 0.6, 100: 0.3}, {1: 0.9, 10: 0.7, 100: 0.4}))
+    assert sorted(rows["example"].unique()) == [0, 1, 2]
+    assert set(rows["model"]) == {"convnext", "nsde", "convnext_noise"} and len(rows) == 3 * 3 * 3 * 3
+
+
+def test_c4_budget_is_where_convnext_reaches_the_papers_value_whatever_the_nsde_does() -> None:
+    convnext = {1: 0.99, 10: 0.6, 100: 0.3}
+    crossing = c4_budget(abc_curve_rows(convnext, {1: 0.99, 10: 0.9, 100: 0.8}))
+    target = PAPER_VALUES["C4.convnext_abc_correct"]
+    share = (0.6 - target) / (0.6 - 0.3)
+    assert crossing.crossed and crossing.value == pytest.approx(10 ** (1 + share))
+    # the NSDE's ABC never enters the rule
+    assert c4_budget(abc_curve_rows(convnext, {1: 0.1, 10: 0.1, 100: 0.1})).value == pytest.approx(crossing.value)
+    flat = c4_budget(abc_curve_rows({1: 0.99, 10: 0.95, 100: 0.9}, {1: 0.9, 10: 0.9, 100: 0.9}))
+    assert (flat.value, flat.crossed) == (100.0, False) and "never reaches" in flat.note
+    with pytest.raises(ValueError, match="no ConvNeXt rows"):
+        c4_budget(abc_curve_rows(convnext, convnext).query("model != 'convnext'"))
+
+
+def test_abc_curves_over_seeds_and_verdicts_per_budget() -> None:
+    curve = abc_curve_rows({1: 0.99, 10: 0.5, 100: 0.2}, {1: 0.99, 10: 0.6, 100: 0.2})
+    curves = abc_budget_curves(curve).set_index(["images", "model", "m"])
+    assert curves.loc[("both correct", "convnext", 10.0), "mean"] == pytest.approx(0.5)
+    assert curves.loc[("both correct", "convnext", 10.0), "n"] == 3
+    assert curves.loc[("own wrong", "nsde", 10.0), "mean"] == pytest.approx(0.6)
+    assert ("own wrong", "convnext", 10.0) not in curves.index  # ConvNeXt made no mistake
+    verdicts = abc_budget_verdicts(curve)
+    assert list(verdicts.index) == ["as written", "m = 10", "m = 100"] and verdicts["m"].tolist() == [1, 10, 100]
+    assert verdicts.loc["m = 10", "effect"] == pytest.approx(0.1) and verdicts.loc["m = 10", "n_pairs"] == 9
+    assert verdicts.loc["m = 100", "label"] == "inconclusive"  # no difference at all: no interval
+
+
+def c5_rows(change: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Stability rows of three seeds × five images at two levels, log change per arm (± seeded noise)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for (model, variant), value in change.items():
+        for seed in range(3):
+            for example in range(5):
+                for level in (0.02, 0.1):
+                    log_change = value + level + rng.normal(0, 0.02)
+                    rows.append({"model": model, "variant": variant, "seed": seed, "example": example, "level": level,
+                                 "log_change": log_change, "log_raw_change": 2 * log_change,
+                                 "reported": variant in ("one map", "averaged over its noise")})
+    return pd.DataFrame(rows)
+
+
+ARMS = {("convnext", "one map"): -1.0, ("convnext", "averaged over input noise"): -1.5,
+        ("nsde", "averaged over its noise"): -1.5, ("nsde", "one noise draw"): -1.0, ("nsde", "noise off"): -1.0}
+
+
+def test_c5_controls_separate_averaging_from_the_model() -> None:
+    # Here the NSDE is steadier only because its maps are averaged: equal averaging and single maps show no effect.
+    verdicts = stability_controls_claim(c5_rows(ARMS))
+    names = [name for name, *_ in C5_COMPARISONS]
+    assert list(dict.fromkeys(verdicts.index.get_level_values("control"))) == [
+        names[0], names[1], names[2], names[3], names[6]]  # the noise-trained control is absent
+    at = verdicts.xs(0.1, level="level")
+    assert at.loc[names[0], "effect"] == pytest.approx(0.5, abs=0.03) and at.loc[names[0], "label"] == "reproduced"
+    for name in (names[1], names[2], names[3]):
+        assert abs(at.loc[name, "effect"]) < 0.03 and at.loc[name, "label"] == "not reproduced"
+    assert at.loc[names[6], "effect"] == pytest.approx(0.5, abs=0.03)
+    assert at.loc[names[0], "comparison"] == "ConvNeXt, one map − NSDE-ConvNeXt, averaged over its noise"
+    literal = stability_controls_claim(c5_rows(ARMS), value="log_raw_change").xs(0.1, level="level")
+    assert literal.loc[names[0], "effect"] == pytest.approx(1.0, abs=0.06)
+
+
+def test_stability_by_arm_gives_both_measures_per_level() -> None:
+    table = stability_by_arm(c5_rows(ARMS)).set_index(["measure", "level", "arm"])
+    normalised = table.loc[("normalised", 0.1, "ConvNeXt, one map")]
+    assert normalised["mean"] == pytest.approx(-0.9, abs=0.03) and normalised["n"] == 3 and normalised["reported"]
+    assert table.loc[("literal", 0.1, "ConvNeXt, one map"), "mean"] == pytest.approx(-1.8, abs=0.06)
+    assert not table.loc[("normalised", 0.02, "NSDE-ConvNeXt, noise off"), "reported"]
+
+
+def test_detector_noise_level_reads_only_the_plain_convnext() -> None:
+    rows = []
+    for std, convnext, nsde in ((0.1, 0.9, 0.2), (0.2, 0.7, 0.2), (0.4, 0.5, 0.2)):
+        for seed in range(2):
+            for example in range(10):
+                rows.append({"model": "convnext", "seed": seed, "std": std, "example": example,
+                             "correct": example < 10 * convnext})
+                rows.append({"model": "nsde", "seed": seed, "std": std, "example": example,
+                             "correct": example < 10 * nsde})
+    crossing = detector_noise_level(pd.DataFrame(rows))
+    share = (0.7 - DETECTOR_ACCURACY) / (0.7 - 0.5)
+    assert crossing.crossed and crossing.value == pytest.approx(0.2 * 2**share)
+    with pytest.raises(ValueError, match="no ConvNeXt rows"):
+        detector_noise_level(pd.DataFrame(rows).query("model == 'nsde'"))

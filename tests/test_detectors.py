@@ -1,0 +1,176 @@
+"""Detectors of wrong predictions: AUROC and its bootstrap interval, risk–coverage, reliability, the free scores,
+the cost of each score, and the cached scores of a toy model under input noise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+from nsdelib.evaluation.detectors import (
+    DISAGREEMENT,
+    ENTROPY,
+    MSP,
+    auroc_interval,
+    pass_scores,
+    reliability_bins,
+    risk_coverage,
+)
+
+
+def test_a_perfectly_separating_score_has_auroc_one_and_a_constant_one_half() -> None:
+    correct = np.array([True] * 30 + [False] * 10)
+    confidence = np.where(correct, 0.9, 0.1) + np.linspace(0, 0.05, 40)
+    perfect = auroc_interval(confidence, correct, resamples=200)
+    assert (perfect.auroc, perfect.low, perfect.high) == pytest.approx((1.0, 1.0, 1.0))
+    assert (perfect.n_wrong, perfect.n_right) == (10, 30)
+    constant = auroc_interval(np.full(40, 0.7), correct, resamples=200)
+    assert (constant.auroc, constant.low, constant.high) == pytest.approx((0.5, 0.5, 0.5))
+    inverted = auroc_interval(-confidence, correct, resamples=200)
+    assert inverted.auroc == 0.0
+
+
+def test_the_bootstrap_interval_covers_a_known_auroc() -> None:
+    # Confidence of right predictions ~ N(d, 1), of wrong ones ~ N(0, 1): the AUROC is Φ(d / √2).
+    rng = np.random.default_rng(3)
+    d, n_right, n_wrong = 1.0, 300, 200
+    confidence = np.r_[rng.normal(d, 1, n_right), rng.normal(0, 1, n_wrong)]
+    correct = np.r_[np.ones(n_right, bool), np.zeros(n_wrong, bool)]
+    truth = norm.cdf(d / math.sqrt(2))
+    interval = auroc_interval(confidence, correct, resamples=1000, seed=1)
+    assert interval.low < truth < interval.high
+    assert 0.05 < interval.high - interval.low < 0.15  # about 4 standard errors of an AUROC on 500 cases
+    assert interval.resamples == 1000
+    again = auroc_interval(confidence, correct, resamples=1000, seed=1)
+    assert (again.low, again.high) == (interval.low, interval.high)
+
+
+def test_resampling_whole_images_widens_the_interval_of_repeated_rows() -> None:
+    # Each image appears five times (five seeds) with the same score: resampling rows treats them as independent
+    # and is too narrow; resampling images keeps them together.
+    rng = np.random.default_rng(4)
+    confidence, correct = rng.normal(0, 1, 60), rng.random(60) < 0.5
+    confidence[correct] += 1.0
+    repeated = np.tile(confidence, 5), np.tile(correct, 5)
+    rows = auroc_interval(*repeated, resamples=500)
+    images = auroc_interval(*repeated, groups=np.tile(np.arange(60), 5), resamples=500)
+    assert rows.auroc == images.auroc
+    assert (images.high - images.low) > 1.5 * (rows.high - rows.low)
+
+
+def test_auroc_is_undefined_without_both_outcomes_and_bad_input_fails() -> None:
+    interval = auroc_interval([0.1, 0.2, 0.3], [True, True, True])
+    assert math.isnan(interval.auroc) and (interval.n_wrong, interval.n_right) == (0, 3)
+    with pytest.raises(ValueError, match="as long as each other"):
+        auroc_interval([0.1, 0.2], [True])
+    with pytest.raises(ValueError, match="1 non-finite confidence values"):
+        auroc_interval([0.1, float("nan")], [True, False])
+    with pytest.raises(ValueError, match="at least one resample"):
+        auroc_interval([0.1, 0.2], [True, False], resamples=0)
+    with pytest.raises(ValueError, match="3 groups for 2 scores"):
+        auroc_interval([0.1, 0.2], [True, False], groups=[0, 1, 2])
+
+
+def test_risk_coverage_of_a_toy_and_its_ties() -> None:
+    curve = risk_coverage([0.6, 0.9, 0.7, 0.8], [True, True, False, True])
+    assert curve["coverage"].tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert curve["risk"].tolist() == pytest.approx([0.0, 0.0, 1 / 3, 1 / 4])
+    assert curve["threshold"].tolist() == [0.9, 0.8, 0.7, 0.6]
+    tied = risk_coverage([0.9, 0.5, 0.9], [True, True, False])  # the two 0.9s are kept or dropped together
+    assert tied["coverage"].tolist() == pytest.approx([2 / 3, 1.0])
+    assert tied["risk"].tolist() == pytest.approx([1 / 2, 1 / 3])
+    with pytest.raises(ValueError, match="non-empty"):
+        risk_coverage([], [])
+
+
+def test_reliability_bins_count_and_score_each_bin() -> None:
+    bins = reliability_bins([0.05, 0.15, 0.95, 1.0, 0.92], [False, True, True, True, False], bins=10)
+    assert bins["count"].tolist() == [1, 1, 0, 0, 0, 0, 0, 0, 0, 3]
+    assert bins.loc[9, "accuracy"] == pytest.approx(2 / 3) and bins.loc[0, "accuracy"] == 0.0
+    assert math.isnan(bins.loc[5, "accuracy"]) and bins.loc[9, "high"] == 1.0
+    with pytest.raises(ValueError, match=r"scores in \[0, 1\]"):
+        reliability_bins([1.2], [True])
+
+
+def test_free_scores_of_an_ensemble_and_of_one_pass() -> None:
+    passes = torch.tensor([[[0.7, 0.3], [0.4, 0.6]],
+                           [[0.9, 0.1], [0.8, 0.2]]])  # two passes, two inputs
+    scores = pass_scores(passes)
+    assert scores["predicted"].tolist() == [0, 0]  # input 1: mean (0.6, 0.4), though one pass says class 1
+    assert scores[MSP].tolist() == pytest.approx([0.8, 0.6])
+    assert scores[ENTROPY].tolist() == pytest.approx([-(0.8 * math.log(0.8) + 0.2 * math.log(0.2)),
+                                                       -(0.6 * math.log(0.6) + 0.4 * math.log(0.4))], rel=1e-5)
+    assert scores[DISAGREEMENT].tolist() == [0.0, 0.5]
+    assert pass_scores(passes[:1])[DISAGREEMENT].isna().all()
+    with pytest.raises(ValueError, match=r"\[K, N, C\]"):
+        pass_scores(passes[0])
+
+
+def test_the_cost_of_each_score_follows_from_the_configs() -> None:
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.evaluation.abc import at_budget
+    from nsdelib.evaluation.detectors import score_costs
+    from nsdelib.models.inference import EvalMode
+
+    profile = get_profile("ci")
+    attribution, abc = profile.attribution.replace(ig_steps=5, noise_draws=3), profile.abc.replace(samples=7)
+    budgets = {"ABC": abc, "ABC, ensemble-scored": at_budget(abc, 10).replace(neighbours="mode")}
+    nsde = score_costs(attribution, budgets, EvalMode("NSDE", "ensemble", 4)).set_index("score")
+    assert nsde.loc[MSP].tolist() == [4, 0] and nsde.loc[DISAGREEMENT].tolist() == [4, 0]
+    assert nsde.loc["ABC"].tolist() == [4 + 5 * 3 + 7 * 1, 5 * 3]  # prediction, IG per noise draw, one pass per neighbour
+    assert nsde.loc["ABC, ensemble-scored"].tolist() == [4 + 5 * 3 + 7 * 4, 5 * 3]
+    convnext = score_costs(attribution, {"ABC": abc}, EvalMode("ConvNeXt", "off")).set_index("score")
+    assert DISAGREEMENT not in convnext.index
+    assert convnext.loc["ABC"].tolist() == [1 + 5 + 7, 5]
+
+
+def test_cached_detector_scores_of_a_toy_under_input_noise(tmp_path, monkeypatch) -> None:
+    from robustness_toys import toy_data, toy_noise_control, trained_toy
+
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.common.artifacts import ArtifactStore
+    from nsdelib.evaluation import detectors
+    from nsdelib.evaluation.attributions import ExplainedModel
+    from nsdelib.models.inference import EvalMode
+
+    profile, store = get_profile("ci"), ArtifactStore(tmp_path)
+    attribution, abc = profile.attribution, profile.abc
+    model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
+    target = ExplainedModel(model, x, y, EvalMode("NSDE, ensemble", "ensemble", 3), seed=2, noise_control=toy_noise_control)
+    budgets = {"ABC as written": abc, "ABC, m = 8": abc.replace(mutation="expected_count", expected_mutations=8.0)}
+    scores = detectors.cached_detector_scores(store, attribution, budgets, target, std=0.4)
+    assert list(scores.columns) == ["example", "label", "predicted", "correct", MSP, ENTROPY, DISAGREEMENT,
+                                    "ABC as written", "ABC, m = 8"]
+    assert len(scores) == attribution.subset_size
+    assert scores[["ABC as written", "ABC, m = 8", MSP, DISAGREEMENT]].apply(lambda c: c.between(0, 1)).all().all()
+    assert scores["ABC, m = 8"].mean() <= scores["ABC as written"].mean()
+    clean = detectors.noisy_accuracy(store, attribution, target, (1e-6, 0.4))
+    assert clean.groupby("std")["correct"].mean()[0.4] == pytest.approx(scores["correct"].mean(), abs=0.35)
+    monkeypatch.setattr(detectors, "abc_in_mode", lambda *a, **k: pytest.fail("recomputed"))
+    assert detectors.cached_detector_scores(store, attribution, budgets, target, std=0.4).equals(scores)
+
+
+def test_detector_tables_orient_every_score_and_skip_undefined_ones() -> None:
+    import pandas as pd
+
+    from nsdelib.evaluation.abc import DetectorConfig
+    from nsdelib.evaluation.detectors import detector_aurocs, risk_coverage_curves
+
+    correct = np.array([True, True, True, False, False, False])
+    scores = pd.concat([pd.DataFrame({
+        "model": model, "example": range(6), "correct": correct,
+        "ABC": np.where(correct, 0.9, 0.2), MSP: np.where(correct, 0.4, 0.8),  # MSP backwards: AUROC 0
+        ENTROPY: np.where(correct, 0.1, 1.0), DISAGREEMENT: np.nan if model == "a" else np.where(correct, 0.0, 0.5),
+    }) for model in ("a", "b")], ignore_index=True)
+    table = detector_aurocs(scores, ["ABC"], DetectorConfig.build(noise_stds=(0.1,), bootstrap_resamples=100))
+    aurocs = table.set_index(["model", "score"])["AUROC"]
+    assert aurocs[("a", "ABC")] == 1.0 and aurocs[("a", MSP)] == 0.0 and aurocs[("a", ENTROPY)] == 1.0
+    assert ("a", DISAGREEMENT) not in aurocs.index and aurocs[("b", DISAGREEMENT)] == 1.0
+    assert table.set_index(["model", "score"]).loc[("b", "ABC"), ["wrong", "right"]].tolist() == [3, 3]
+    curves = risk_coverage_curves(scores, ["ABC"])
+    abc = curves[(curves["model"] == "a") & (curves["score"] == "ABC")]
+    assert abc["risk"].tolist() == pytest.approx([0.0, 0.5])  # the three right ones first, then everything
+    assert set(curves.loc[curves["model"] == "a", "score"]) == {"ABC", MSP, ENTROPY}

@@ -61,6 +61,7 @@ from nsdelib.evaluation.data_size import (
     training_count,
     training_sizes,
 )
+from nsdelib.evaluation.detectors import abc_against_free_scores
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.frontier import frontier_reading
@@ -164,8 +165,29 @@ glue("ch8_more_robust", "the control" if control[noise_column] > chosen[noise_co
 #
 # ## Is ABC a good reliability signal?
 #
-# This question is answered in {doc}`chapter 7 <ch07_abc>`, which measures how well
-# Attribution-Based Confidence separates the models' correct predictions from their wrong ones.
+# ABC exists to flag predictions that should not be trusted {cite:p}`jha2019abc`. {doc}`Chapter 7
+# <ch07_abc>` measures it as a detector of wrong predictions on noisy test inputs (clean errors are
+# too few), against the scores a classifier gives for free: the maximum softmax probability and,
+# for the NSDE, the entropy of its ensemble and the disagreement of its passes. The answer at the
+# paper's scale, from chapter 7's record: ABC at C4's budget against the best free score, by AUROC
+# with 95 % bootstrap intervals over images.
+
+# %%
+abc_record = announce_recorded("abc", "ch07_abc")
+if abc_record is not None:
+    usefulness = abc_against_free_scores(pd.DataFrame(abc_record["result"]["aurocs"]), "ABC at C4's budget")
+    usefulness["model"] = usefulness["model"].map(MODEL_LABELS)
+    readings = dict(zip(usefulness["model"], usefulness["ABC is"]))
+    glue("abc_useful", "; ".join(f"{model}: ABC is {reading}" for model, reading in readings.items()), display=False)
+    display(usefulness.set_index("model").style.format(precision=3).set_caption(
+        "ABC at C4's budget against the best free score as a detector of wrong predictions (recorded paper run)"))
+else:
+    glue("abc_useful", "not measured at the paper's scale yet (chapter 7's paper run records it)", display=False)
+
+# %% [markdown]
+# Against the best score the model already gives: {glue:text}`abc_useful`. ABC costs hundreds of
+# forward and backward passes per input (chapter 7's cost table), the free scores none beyond the
+# prediction, so ABC earns its cost only where it is clearly better.
 #
 # ## How much data does the NSDE need?
 #

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.stats import norm
@@ -174,3 +175,18 @@ def test_detector_tables_orient_every_score_and_skip_undefined_ones() -> None:
     abc = curves[(curves["model"] == "a") & (curves["score"] == "ABC")]
     assert abc["risk"].tolist() == pytest.approx([0.0, 0.5])  # the three right ones first, then everything
     assert set(curves.loc[curves["model"] == "a", "score"]) == {"ABC", MSP, ENTROPY}
+
+
+def test_abc_is_compared_with_the_best_free_score_by_their_intervals() -> None:
+    from nsdelib.evaluation.detectors import MSP, SCORE_DIRECTIONS, abc_against_free_scores
+
+    other = next(score for score in SCORE_DIRECTIONS if score != MSP)
+    rows = [("a", "ABC", 0.90, 0.85, 0.95), ("a", MSP, 0.70, 0.65, 0.75), ("a", other, 0.75, 0.70, 0.80),
+            ("b", "ABC", 0.60, 0.55, 0.65), ("b", MSP, 0.80, 0.75, 0.85),
+            ("c", "ABC", 0.70, 0.60, 0.80), ("c", MSP, 0.72, 0.66, 0.78)]
+    aurocs = pd.DataFrame(rows, columns=["model", "score", "AUROC", "low", "high"]).assign(wrong=200, right=800)
+    table = abc_against_free_scores(aurocs, "ABC").set_index("model")
+    assert list(table["ABC is"]) == ["better", "worse", "no clear difference"]
+    assert table.loc["a", "best free score"] == other and table.loc["a", "free"] == 0.75
+    with pytest.raises(ValueError, match="model 'a' needs the AUROC of 'ABC at 5 %'"):
+        abc_against_free_scores(aurocs, "ABC at 5 %")

@@ -286,3 +286,25 @@ def score_costs(attribution: AttributionConfig, budgets: Mapping[str, ABCConfig]
         per_neighbour = scoring.ensemble_size if scoring.noise == "ensemble" else 1
         rows[label] = (prediction + steps + cfg.samples * per_neighbour, steps)
     return pd.DataFrame([{"score": score, "forward passes": f, "backward passes": b} for score, (f, b) in rows.items()])
+
+
+def abc_against_free_scores(aurocs: pd.DataFrame, abc_score: str, *, by: str = "model") -> pd.DataFrame:
+    """Per ``by``: ABC's AUROC (``abc_score``) beside the best free score's, and which detects errors better.
+
+    ``aurocs`` is :func:`detector_aurocs`'s table. ABC is "better" or "worse" when its 95 % interval
+    lies wholly above or below the best free score's, and "no clear difference" when they overlap
+    (a conservative reading: overlapping intervals can still hide a difference a paired test finds).
+    """
+    rows = []
+    for key, table in aurocs.groupby(by, sort=False):
+        abc = table[table["score"] == abc_score]
+        free = table[table["score"].isin(list(SCORE_DIRECTIONS))]
+        if abc.empty or free.empty:
+            raise ValueError(f"{by} {key!r} needs the AUROC of {abc_score!r} and of at least one free score")
+        abc, best = abc.iloc[0], free.loc[free["AUROC"].idxmax()]
+        reading = ("better" if abc["low"] > best["high"] else "worse" if abc["high"] < best["low"]
+                   else "no clear difference")
+        rows.append({by: key, "ABC": abc["AUROC"], "ABC low": abc["low"], "ABC high": abc["high"],
+                     "best free score": best["score"], "free": best["AUROC"], "free low": best["low"],
+                     "free high": best["high"], "ABC is": reading, "wrong predictions": abc["wrong"]})
+    return pd.DataFrame(rows)

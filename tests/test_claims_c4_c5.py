@@ -1,5 +1,6 @@
 """C4 across the mutation budget (the rule that fixes its budget, the curves, the verdict per budget), C5's matched
-controls, and the rule that fixes the input noise of the detector test, on small tables with known answers."""
+controls and the order of their arms, the rule that fixes the input noise of the detector test, and the thinning of
+risk–coverage curves for the record, on small tables with known answers."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nsdelib.evaluation.detectors import risk_coverage
 from nsdelib.report.claims import (
     C5_COMPARISONS,
     abc_budget_curves,
     abc_budget_verdicts,
+    arm_order,
     both_correct,
     c4_budget,
     detector_noise_level,
     stability_by_arm,
     stability_controls_claim,
+    thin_risk_coverage,
 )
 from nsdelib.report.paper import DETECTOR_ACCURACY, PAPER_VALUES
 
@@ -112,6 +116,35 @@ def test_stability_by_arm_gives_both_measures_per_level() -> None:
     assert normalised["mean"] == pytest.approx(-0.9, abs=0.03) and normalised["n"] == 3 and normalised["reported"]
     assert table.loc[("literal", 0.1, "ConvNeXt, one map"), "mean"] == pytest.approx(-1.8, abs=0.06)
     assert not table.loc[("normalised", 0.02, "NSDE-ConvNeXt, noise off"), "reported"]
+
+
+def test_arm_order_is_by_model_then_variant_whatever_the_row_order() -> None:
+    by_arm = stability_by_arm(c5_rows(ARMS)).sample(frac=1.0, random_state=0)
+    assert arm_order(by_arm) == ["ConvNeXt, one map", "ConvNeXt, averaged over input noise",
+                                 "NSDE-ConvNeXt, averaged over its noise", "NSDE-ConvNeXt, one noise draw",
+                                 "NSDE-ConvNeXt, noise off"]
+    assert arm_order(by_arm[by_arm["model"] == "nsde"]) == ["NSDE-ConvNeXt, averaged over its noise",
+                                                            "NSDE-ConvNeXt, one noise draw", "NSDE-ConvNeXt, noise off"]
+    with pytest.raises(ValueError, match="unknown model or map variant"):
+        arm_order(by_arm.assign(variant="two maps"))
+
+
+def test_thin_risk_coverage_keeps_at_most_the_asked_rows_of_each_curve_with_its_ends() -> None:
+    rng = np.random.default_rng(0)
+    curves = pd.concat([risk_coverage(rng.random(500), rng.random(500) < 0.8).assign(model=model, score="msp")
+                        for model in ("a", "b")], ignore_index=True)
+    thin = thin_risk_coverage(curves, points=11)
+    for model, curve in curves.groupby("model"):
+        kept = thin[thin["model"] == model]
+        assert 2 <= len(kept) <= 11
+        assert kept["coverage"].iloc[0] == curve["coverage"].min() and kept["coverage"].iloc[-1] == 1.0
+        assert kept["coverage"].is_monotonic_increasing
+        assert set(kept["risk"]) <= set(curve["risk"])  # rows of the curve, not interpolated
+        assert (np.diff(kept["coverage"]) < 0.1 + 1 / 500).all()  # no gap wider than the grid's step
+    short = curves[curves["model"] == "a"].head(3)  # as few rows as points or fewer: kept whole
+    assert thin_risk_coverage(short, points=3).equals(short.reset_index(drop=True))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        thin_risk_coverage(curves, points=1)
 
 
 def test_detector_noise_level_reads_only_the_plain_convnext() -> None:

@@ -20,6 +20,7 @@ from ..evaluation.abc import Crossing, log_crossing
 from ..evaluation.attacks import TRANSFER, WORST
 from ..evaluation.attributions import (
     INPUT_AVERAGED,
+    MAP_VARIANTS,
     NOISE_AVERAGED,
     NOISE_OFF,
     ONE_DRAW,
@@ -336,6 +337,19 @@ def stability_by_arm(stability: pd.DataFrame) -> pd.DataFrame:
     return table[["measure", "level", "model", "variant", "arm", "reported", "mean", "low", "high", "n"]]
 
 
+def arm_order(by_arm: pd.DataFrame) -> list[str]:
+    """The arms of ``by_arm`` (:func:`stability_by_arm`'s rows) in a fixed order, by model and then map variant.
+
+    A figure drawn from a recorded table and one drawn from a fresh run then give each arm the same
+    place and colour. A model or variant this book does not know is an error, not a dropped arm.
+    """
+    present = set(zip(by_arm["model"], by_arm["variant"]))
+    unknown = {(m, v) for m, v in present if m not in MODEL_LABELS or v not in MAP_VARIANTS}
+    if unknown:
+        raise ValueError(f"unknown model or map variant in the arms: {sorted(unknown)}")
+    return [arm_label(m, v) for m in MODEL_LABELS for v in MAP_VARIANTS if (m, v) in present]
+
+
 def detector_noise_level(accuracy: pd.DataFrame) -> Crossing:
     """The Gaussian input-noise std of the detector test by ``DETECTOR_NOISE_RULE``.
 
@@ -347,6 +361,28 @@ def detector_noise_level(accuracy: pd.DataFrame) -> Crossing:
         raise ValueError("the detector noise rule reads the plain ConvNeXt's accuracy, and there are no ConvNeXt rows")
     means = rows.groupby("std")["correct"].mean().sort_index()
     return log_crossing(means.index.to_numpy(), means.to_numpy(dtype=float), DETECTOR_ACCURACY)
+
+
+def thin_risk_coverage(coverage: pd.DataFrame, points: int = 101, by: Sequence[str] = ("model", "score")
+                       ) -> pd.DataFrame:
+    """At most ``points`` rows of each risk–coverage curve, for a recorded result small enough to commit.
+
+    ``coverage`` has ``coverage`` and ``risk`` per ``by`` (``evaluation.detectors.risk_coverage_curves``),
+    one row per distinct confidence: as many as images for a continuous score. Of a longer curve it
+    keeps, for every one of ``points`` evenly spaced coverages in [0, 1], the first row at or above
+    it, so the rows kept are rows of the curve (never interpolated), its first and last among them.
+    """
+    if points < 2:
+        raise ValueError(f"a thinned curve needs at least 2 points (its ends), got {points}")
+    grid = np.linspace(0.0, 1.0, points)
+    kept = []
+    for _, curve in coverage.groupby(list(by), sort=False):
+        curve = curve.sort_values("coverage", kind="stable")
+        if len(curve) > points:
+            first_above = np.searchsorted(curve["coverage"].to_numpy(), grid)
+            curve = curve.iloc[np.unique(np.minimum(first_above, len(curve) - 1))]
+        kept.append(curve)
+    return pd.concat(kept).reset_index(drop=True)
 
 
 ABC_QUANTITIES = {"abc_correct": "mean ABC, correct", "abc_incorrect": "mean ABC, wrong",

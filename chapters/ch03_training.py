@@ -62,6 +62,7 @@ import seaborn as sns
 from myst_nb import glue
 
 import nsdelib
+from nsdelib.book.calibrate import CALIBRATE_COMMAND
 from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
 from nsdelib.evaluation.sweeps import per_image_outcomes
 from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
@@ -220,7 +221,7 @@ cost
 # record, with its provenance:
 
 # %% tags=["hide-input"]
-calibration = announce_recorded("calibration", "ch03_training")
+calibration = announce_recorded("calibration", "ch03_training", command=CALIBRATE_COMMAND)
 glue_figure("fig_calibration", calibration and calibration_frontier(
     pd.DataFrame(calibration["result"]["points"]), calibration["result"]["target_cost"], calibration["result"]["choice"]),
     "*No calibration sweep has been recorded yet: `nsdebook calibrate --profile paper` runs it.*")

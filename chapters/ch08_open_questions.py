@@ -51,6 +51,7 @@ import seaborn as sns
 from myst_nb import glue
 
 import nsdelib
+from nsdelib.book.calibrate import CALIBRATE_COMMAND
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, record_if_enabled
 from nsdelib.evaluation.data_size import (
@@ -85,7 +86,7 @@ glue("ch8_profile", ctx.profile.name, display=False)
 # Gaussian input noise and under a cheap APGD attack. The sweep is read from its record:
 
 # %%
-calibration = announce_recorded("calibration", "ch08_open_questions")
+calibration = announce_recorded("calibration", "ch08_open_questions", command=CALIBRATE_COMMAND)
 sweep = calibration["result"]
 points = pd.DataFrame(sweep["points"])
 reading = frontier_reading(points, sweep["target_cost"])

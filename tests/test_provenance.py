@@ -173,3 +173,10 @@ def test_recorded_results_are_strict_json(tmp_path) -> None:
     assert "NaN" not in text and "Infinity" not in text
     payload = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-strict constant {name}"))
     assert payload["result"] == {"a": [1.0, None], "b": {"c": None, "d": None}, "e": [2.0]}
+
+
+def test_a_missing_result_names_the_command_that_records_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert announce_recorded("calibration", "ch03_training", root=tmp_path, command="nsdebook calibrate") is None
+    assert capsys.readouterr().out == "No paper-profile run has been recorded yet: run `nsdebook calibrate`.\n"
+    assert announce_recorded("abc", "ch07_abc", root=tmp_path) is None
+    assert "run `make chapter CHAPTER=ch07_abc PROFILE=paper`." in capsys.readouterr().out

@@ -25,6 +25,8 @@ from .provenance import provenance, record_result
 
 #: The paper's clean-accuracy cost of the NSDE, the target of the calibration rule.
 TARGET_COST = get_claim("C1").reference.value
+#: The commands that measure the sweep's points and record them (resumable; see the README).
+CALIBRATE_COMMAND = "nsdebook calibrate --profile paper && nsdebook calibrate --profile paper --record"
 
 
 def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind, ModelConfig]]:

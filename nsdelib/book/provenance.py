@@ -207,11 +207,14 @@ def provenance_warnings(prov: dict[str, Any]) -> list[str]:
 
 
 def announce_recorded(
-    name: str, chapter: str, profile: str = "paper", root: Path = RESULTS_ROOT
+    name: str, chapter: str, profile: str = "paper", root: Path = RESULTS_ROOT, command: str | None = None
 ) -> dict[str, Any] | None:
-    """The recorded result ``name`` after printing its provenance and warnings, or None after saying how to get it."""
+    """The recorded result ``name`` after printing its provenance and warnings, or None after saying how to get it.
+
+    ``command`` records it (default: running ``chapter`` at ``profile``).
+    """
     recorded = load_recorded(name, profile, root)
-    command = f"`make chapter CHAPTER={chapter} PROFILE={profile}`"
+    command = f"`{command or f'make chapter CHAPTER={chapter} PROFILE={profile}'}`"
     if recorded is None:
         print(f"No {profile}-profile run has been recorded yet: run {command}.")
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -161,6 +162,7 @@ def test_pairs_must_be_complete_unique_and_finite() -> None:
         (0.05, 0.2, "reproduced", "reproduced"),
         (0.06, 0.2, "direction holds, size differs", "reproduced"),  # larger than the paper, beyond the smallest
         (math.nan, math.nan, "inconclusive", "inconclusive"),
+        (math.nan, 0.01, "inconclusive", "inconclusive"),  # one missing bound is no interval either
     ],
 )
 def test_labels_are_a_function_of_interval_and_reference(low: float, high: float, paper: str, smallest: str) -> None:
@@ -288,3 +290,33 @@ def test_to_dict_turns_only_nan_into_none_and_keeps_the_seed_effects() -> None:
     as_dict = seed_effects_verdict([0.1, 0.11, 0.12], C1, n_pairs=300, comparison="A − B").to_dict()
     assert as_dict["seed_effects"] == pytest.approx([0.1, 0.11, 0.12])
     assert as_dict["low"] == pytest.approx(0.0852, abs=1e-4) and isinstance(as_dict["effect"], float)
+
+
+def test_bad_per_seed_effects_are_refused_and_degenerate_ones_say_why() -> None:
+    for bad in ([], [math.nan, 0.1], [0.1, math.inf]):
+        with pytest.raises(ValueError, match=r"a verdict needs at least one per-seed effect, all finite; got \["):
+            seed_effects_verdict(bad, C1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one seed computes no spread at all (no degrees-of-freedom warning)
+        single = seed_effects_verdict([0.1], C1)
+    assert single.note == "one seed: no between-seed replication, so no interval and no test"
+    assert single.comparison == "effect"
+    flat = seed_effects_verdict([0.1, 0.1], C1)
+    assert flat.label == "inconclusive" and flat.note == (
+        "no variation between seeds: the t-interval is undefined, so no test")
+
+
+def test_intervals_keep_their_confidence() -> None:
+    assert mean_interval([0.1, 0.2, 0.4], confidence=0.9).confidence == 0.9
+    assert mean_interval([0.1], confidence=0.8).confidence == 0.8
+
+
+def test_unpaired_rows_are_counted_and_duplicates_found_whatever_their_values() -> None:
+    table = simulate(0.0, n_seeds=2, n_images=10, seed=1)
+    with pytest.raises(ValueError, match=r"2 of 20 \('seed', 'example'\) have only one of 'a' and 'b'"):
+        judge(table.iloc[2:])
+    with pytest.raises(ValueError, match=r"20 of 20 \('seed', 'example'\) have only one of 'a' and 'b'"):
+        judge(table[table["model"] == "a"])
+    clash = table.iloc[:1].assign(correct=~table.iloc[:1]["correct"])
+    with pytest.raises(ValueError, match="more than one row per model"):
+        judge(pd.concat([table, clash]))

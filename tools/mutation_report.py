@@ -30,8 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 MODULES: dict[str, tuple[str, ...]] = {
     "nsdelib/report/stats.py": ("tests/test_stats.py", "tests/test_claims.py", "tests/test_noise_robustness.py"),
     "nsdelib/evaluation/attacks.py": ("tests/test_attacks.py", "tests/test_properties.py"),
-    "nsdelib/report/claims.py": ("tests/test_claims.py",),
+    "nsdelib/report/claims.py": ("tests/test_claims.py", "tests/test_claims_c4_c5.py"),
     "nsdelib/evaluation/abc.py": ("tests/test_abc.py",),
+    "nsdelib/evaluation/detectors.py": ("tests/test_detectors.py",),
     "nsdelib/evaluation/input_noise.py": ("tests/test_noise_robustness.py",),
     "nsdelib/training/trainer.py": ("tests/test_training.py",),
     "nsdelib/training/metrics.py": ("tests/test_metrics.py",),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nsdelib.evaluation.attacks import WORST
+from nsdelib.evaluation.attacks import TRANSFER, WORST
 from nsdelib.report.claims import (
     abc_claim,
     abc_summary,
@@ -69,6 +69,9 @@ def test_c1_judges_convnext_minus_nsde_against_the_paper() -> None:
                       "convnext_noise": correct_with_accuracy([0.1, 0.1, 0.1])})
     claim, verdict = clean_accuracy_claim(table)
     assert list(claim.index) == ["ConvNeXt", "NSDE-ConvNeXt"]
+    assert list(claim.columns) == ["paper", "this book (mean)", "95 % low", "95 % high", "seeds"]
+    assert (claim["seeds"] == 3).all()
+    assert claim.loc["ConvNeXt", "95 % low"] < 0.87 < claim.loc["ConvNeXt", "95 % high"]
     assert claim.loc["ConvNeXt", "paper"] == PAPER_VALUES["C1.convnext_clean_accuracy"]
     assert claim.loc["NSDE-ConvNeXt", "this book (mean)"] == pytest.approx(0.83)
     assert verdict.effect == pytest.approx(0.04) and verdict.seed_effects == pytest.approx((0.04, 0.05, 0.03))
@@ -93,22 +96,32 @@ def test_c2_is_judged_at_the_papers_noise_std() -> None:
     assert verdict.label == "reproduced"
     with pytest.raises(ValueError, match="no Gaussian noise at the paper's std 0.05"):
         noise_claim(sweep[sweep["level"] != at], "NSDE", "ConvNeXt")
+    per_seed = sweep.groupby(["noise", "level", "mode", "seed"], as_index=False)["correct"].mean()
+    assert noise_claim(per_seed, "NSDE", "ConvNeXt", unit=None)[1].effect == pytest.approx(0.04)
+    # every Gaussian level, per image with the default columns ("correct" per "example")
+    levels = gaussian_noise_verdicts(sweep, "NSDE", "ConvNeXt").set_index("level")
+    assert list(levels.index) == [at, 0.5] and (levels["n_pairs"] == 300).all()
+    assert levels["effect"].tolist() == pytest.approx([0.04, -0.8])
+    assert levels["label"].tolist() == ["reproduced", "opposite"]
 
 
 def attack_outcomes(nsde: dict[str, float], baseline_worst: float = 0.0) -> pd.DataFrame:
     """Per-image full-protocol rows at L2 ε = 1 and 2 for three seeds: the baseline's worst case falls to
-    ``baseline_worst`` at ε = 2 (30 % at ε = 1); the NSDE keeps ``nsde[attack]`` of 200 images per attack."""
+    ``baseline_worst`` at ε = 2 (30 % at ε = 1); the NSDE keeps ``nsde[attack]`` of 200 images per attack at ε = 2
+    (20 points more at ε = 1)."""
     rows = []
     for seed, wobble in zip((0, 1, 2), (-0.01, 0.0, 0.01)):
         for eps in (1.0, 2.0):
             floor = 0.3 if eps == 1.0 else baseline_worst
+            lift = 0.2 if eps == 1.0 else 0.0
             rows.append(pd.DataFrame({"seed": seed, "norm": "L2", "eps": eps, "mode": "ConvNeXt", "attack": WORST,
                                       "protocol": "full", "example": range(200),
                                       "correct": correct_with_accuracy([floor], 200)[0]}))
             for attack, accuracy in nsde.items():
                 rows.append(pd.DataFrame({"seed": seed, "norm": "L2", "eps": eps, "mode": "NSDE", "attack": attack,
                                           "protocol": "full", "example": range(200),
-                                          "correct": correct_with_accuracy([max(accuracy + wobble, 0.0)], 200)[0]}))
+                                          "correct": correct_with_accuracy([max(accuracy + lift + wobble, 0.0)],
+                                                                           200)[0]}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -118,18 +131,51 @@ def test_c3_is_tested_where_the_baseline_collapses_against_the_worst_case() -> N
     assert claim.label == "reproduced" and claim.verdict is claim.verdicts[WORST]
     assert set(claim.verdicts) == {WORST, "APGD-CE", "APGD-DLR"} and "survives every attack" in claim.note
     assert list(claim.table.index) == [WORST, "APGD-CE", "APGD-DLR"]
+    assert claim.note == "The NSDE's advantage survives every attack, the worst case per image included."
+    assert claim.verdict.effect == pytest.approx(0.3)  # at ε = 2, where the NSDE keeps 30 % and the baseline none
+    assert claim.verdicts["APGD-CE"].effect == pytest.approx(0.5)
+    assert claim.verdict.comparison == "NSDE (worst case) − ConvNeXt"
+    assert claim.verdicts["APGD-DLR"].comparison == "NSDE (APGD-DLR) − ConvNeXt"
+
+
+def test_c3_reads_only_the_full_protocol_at_l2() -> None:
+    full = attack_outcomes({WORST: 0.3})
+    baseline = full[(full["mode"] == "ConvNeXt") & (full["eps"] == 1.0)]
+    # the baseline collapses at a smaller ε under another norm and in the sweep protocol: neither may count
+    others = pd.concat([baseline.assign(norm="Linf", eps=0.5, correct=0),
+                        baseline.assign(protocol="sweep", eps=0.25, correct=0)], ignore_index=True)
+    claim = adversarial_claim(pd.concat([full, others], ignore_index=True), "NSDE", "ConvNeXt")
+    assert claim.eps_star == 2.0 and claim.verdict.effect == pytest.approx(0.3)
+
+
+def test_c3_counts_a_baseline_exactly_at_the_threshold_as_collapsed() -> None:
+    claim = adversarial_claim(attack_outcomes({WORST: 0.3}), "NSDE", "ConvNeXt", threshold=0.0)
+    assert claim.eps_star == 2.0  # the baseline keeps 0 % there: "at most" the threshold
 
 
 def test_c3_flags_robustness_seen_only_against_a_weak_attack() -> None:
     claim = adversarial_claim(attack_outcomes({WORST: 0.0, "APGD-CE": 0.4}), "NSDE", "ConvNeXt")
     assert claim.label in {"not reproduced", "inconclusive"} and claim.verdicts["APGD-CE"].significant
     assert "the attack's weakness, not the model's robustness" in claim.note
+    # the note names every attack with a significant advantage, and only those
+    claim = adversarial_claim(attack_outcomes({WORST: 0.0, "APGD-CE": 0.4, "APGD-DLR": 0.3, TRANSFER: 0.0}),
+                              "NSDE", "ConvNeXt")
+    assert not claim.verdicts[TRANSFER].significant
+    assert claim.note == ("The NSDE looks more robust against APGD-CE, APGD-DLR alone, but not against the worst case "
+                          "over all attacks: that advantage is the attack's weakness, not the model's robustness.")
+
+
+def test_c3_says_so_when_no_attack_shows_an_advantage() -> None:
+    claim = adversarial_claim(attack_outcomes({WORST: 0.0, "APGD-CE": 0.0}), "NSDE", "ConvNeXt")
+    assert not any(v.significant for v in claim.verdicts.values())
+    assert claim.note == "No attack shows an advantage for the NSDE that the seeds can resolve at this ε."
 
 
 def test_c3_has_no_test_point_when_the_baseline_never_collapses() -> None:
     claim = adversarial_claim(attack_outcomes({WORST: 0.3}, baseline_worst=0.2), "NSDE", "ConvNeXt")
     assert claim.eps_star is None and claim.label == "inconclusive" and not claim.verdicts
-    assert "add a larger headline ε" in claim.note
+    assert claim.note == ("The baseline kept more than 5% robust accuracy at every headline L2 ε, so the claim has "
+                          "no test point here: add a larger headline ε.")
 
 
 def test_c4_compares_abc_on_images_both_models_classify_correctly() -> None:
@@ -143,6 +189,9 @@ def test_c4_compares_abc_on_images_both_models_classify_correctly() -> None:
     assert claim.loc["ConvNeXt", "this book (mean)"] == pytest.approx(0.5)  # the third image is left out
     assert verdict.n_pairs == 6 and verdict.effect == pytest.approx(0.11)
     assert verdict.reference == pytest.approx(0.102) and verdict.label == "reproduced"
+    assert verdict.comparison == "NSDE-ConvNeXt − ConvNeXt"
+    renamed = abc_claim(scores.rename(columns={"example": "image", "correct": "right"}), unit="image", correct="right")
+    assert renamed[1].n_pairs == 6 and renamed[1].effect == pytest.approx(0.11)
     per_seed = pd.DataFrame([{"model": kind, "seed": seed, "abc_correct": value + 0.01 * seed}
                              for seed in range(3) for kind, value in (("convnext", 0.5), ("nsde", 0.6))])
     claim, verdict = abc_claim(per_seed, value="abc_correct", unit=None)
@@ -162,6 +211,9 @@ def test_c5_judges_convnext_minus_nsde_log_change_per_level() -> None:
     assert verdicts[0.05].reference_kind == "smallest effect of interest"
     assert table.loc[(0.05, "nsde"), "mean log change"] == pytest.approx(-2.0 + noise.mean())
     assert table.loc[(0.1, "convnext"), "C5 (NSDE < ConvNeXt)"] == "opposite"
+    assert verdicts[0.05].comparison == "ConvNeXt − NSDE-ConvNeXt"
+    renamed = stability_claim(stability.rename(columns={"example": "image"}), unit="image")[1]
+    assert renamed[0.05].n_pairs == 60 and renamed[0.05].effect == pytest.approx(verdicts[0.05].effect)
 
 
 def test_every_claim_has_one_reference_and_smallest_effects_are_justified() -> None:
@@ -187,3 +239,19 @@ def test_abc_summary_leaves_out_undefined_seeds() -> None:
     assert summary.loc["mean ABC, correct", "mean"] == 0.6 and summary.loc["mean ABC, correct", "seeds"] == 3
     assert summary.loc["AUROC, wrong vs right", "mean"] == 0.7 and summary.loc["AUROC, wrong vs right", "seeds"] == 2
     assert math.isnan(summary.loc["mean ABC, wrong", "mean"]) and summary.loc["mean ABC, wrong", "seeds"] == 0
+
+
+def test_abc_summary_keeps_the_order_of_first_appearance_and_names_its_interval() -> None:
+    per_seed = pd.DataFrame({
+        "variant": ["rescaled"] * 3 + ["as written"] * 6, "model": ["nsde"] * 3 + ["convnext"] * 3 + ["nsde"] * 3,
+        "seed": [0, 1, 2] * 3, "abc_correct": [0.5, 0.6, 0.7] * 3, "abc_incorrect": [0.2] * 9,
+        "auroc_wrong": [0.8] * 9,
+    })
+    summary = abc_summary(per_seed)
+    assert list(summary.columns) == ["mean", "95 % low", "95 % high", "seeds"]
+    assert list(dict.fromkeys(summary.index.droplevel("quantity"))) == [
+        ("rescaled", "NSDE-ConvNeXt"), ("as written", "ConvNeXt"), ("as written", "NSDE-ConvNeXt")]
+    row = summary.loc[("rescaled", "NSDE-ConvNeXt", "mean ABC, correct")]
+    half = 4.3027 * 0.1 / math.sqrt(3)  # t(0.975, 2 df) · sd / √n
+    assert row["95 % low"] == pytest.approx(0.6 - half, abs=1e-4)
+    assert row["95 % high"] == pytest.approx(0.6 + half, abs=1e-4)

@@ -46,6 +46,9 @@ def test_both_correct_keeps_every_model_on_the_images_convnext_and_the_nsde_get_
     rows = both_correct(abc_curve_rows({1: 0.9, 10: 0.6, 100: 0.3}, {1: 0.9, 10: 0.7, 100: 0.4}))
     assert sorted(rows["example"].unique()) == [0, 1, 2]
     assert set(rows["model"]) == {"convnext", "nsde", "convnext_noise"} and len(rows) == 3 * 3 * 3 * 3
+    # without NSDE rows no image is known to be classified correctly by both
+    assert both_correct(abc_curve_rows({1: 0.9, 10: 0.6, 100: 0.3}, {1: 0.9, 10: 0.7, 100: 0.4}, wrong_nsde=None)
+                        .query("model != 'nsde'")).empty
 
 
 def test_c4_budget_is_where_convnext_reaches_the_papers_value_whatever_the_nsde_does() -> None:
@@ -58,21 +61,35 @@ def test_c4_budget_is_where_convnext_reaches_the_papers_value_whatever_the_nsde_
     assert c4_budget(abc_curve_rows(convnext, {1: 0.1, 10: 0.1, 100: 0.1})).value == pytest.approx(crossing.value)
     flat = c4_budget(abc_curve_rows({1: 0.99, 10: 0.95, 100: 0.9}, {1: 0.9, 10: 0.9, 100: 0.9}))
     assert (flat.value, flat.crossed) == (100.0, False) and "never reaches" in flat.note
-    with pytest.raises(ValueError, match="no ConvNeXt rows"):
+    with pytest.raises(ValueError,
+                       match=r"^no ConvNeXt rows on images both models classify correctly: C4's budget is undefined$"):
         c4_budget(abc_curve_rows(convnext, convnext).query("model != 'convnext'"))
 
 
 def test_abc_curves_over_seeds_and_verdicts_per_budget() -> None:
     curve = abc_curve_rows({1: 0.99, 10: 0.5, 100: 0.2}, {1: 0.99, 10: 0.6, 100: 0.2})
-    curves = abc_budget_curves(curve).set_index(["images", "model", "m"])
+    table = abc_budget_curves(curve)
+    assert table.index.equals(pd.RangeIndex(len(table)))
+    curves = table.set_index(["images", "model", "m"])
     assert curves.loc[("both correct", "convnext", 10.0), "mean"] == pytest.approx(0.5)
     assert curves.loc[("both correct", "convnext", 10.0), "n"] == 3
     assert curves.loc[("own wrong", "nsde", 10.0), "mean"] == pytest.approx(0.6)
     assert ("own wrong", "convnext", 10.0) not in curves.index  # ConvNeXt made no mistake
     verdicts = abc_budget_verdicts(curve)
     assert list(verdicts.index) == ["as written", "m = 10", "m = 100"] and verdicts["m"].tolist() == [1, 10, 100]
+    assert verdicts.index.name == "budget" and verdicts.columns[0] == "m"
     assert verdicts.loc["m = 10", "effect"] == pytest.approx(0.1) and verdicts.loc["m = 10", "n_pairs"] == 9
     assert verdicts.loc["m = 100", "label"] == "inconclusive"  # no difference at all: no interval
+
+
+def test_abc_curves_without_an_image_both_models_get_right_give_the_wrong_ones() -> None:
+    curve = abc_curve_rows({1: 0.99, 10: 0.5, 100: 0.2}, {1: 0.99, 10: 0.6, 100: 0.2})
+    curve["correct"] &= curve["model"] != "convnext"  # ConvNeXt gets every image wrong
+    curves = abc_budget_curves(curve)
+    assert set(curves["images"]) == {"own wrong"}
+    at = curves.set_index(["model", "m"])
+    assert at.loc[("convnext", 10.0), "mean"] == pytest.approx(3 * 0.5 / 4)  # its ABC is 0 on the fourth image
+    assert at.loc[("nsde", 10.0), "mean"] == pytest.approx(0.6)
 
 
 def c5_rows(change: dict[tuple[str, str], float]) -> pd.DataFrame:
@@ -108,10 +125,22 @@ def test_c5_controls_separate_averaging_from_the_model() -> None:
     assert at.loc[names[0], "comparison"] == "ConvNeXt, one map − NSDE-ConvNeXt, averaged over its noise"
     literal = stability_controls_claim(c5_rows(ARMS), value="log_raw_change").xs(0.1, level="level")
     assert literal.loc[names[0], "effect"] == pytest.approx(1.0, abs=0.06)
+    renamed = stability_controls_claim(c5_rows(ARMS).rename(columns={"example": "image"}), unit="image")
+    assert renamed["effect"].tolist() == pytest.approx(verdicts["effect"].tolist())
+    assert (renamed["n_pairs"] == 15).all()
+
+
+def test_c5_controls_judge_a_comparison_whose_arms_are_the_only_ones() -> None:
+    names = [name for name, *_ in C5_COMPARISONS]
+    verdicts = stability_controls_claim(c5_rows({("convnext", "one map"): -1.0,
+                                                 ("nsde", "averaged over its noise"): -1.5}))
+    assert verdicts.index.tolist() == [(names[0], 0.02), (names[0], 0.1)]
 
 
 def test_stability_by_arm_gives_both_measures_per_level() -> None:
-    table = stability_by_arm(c5_rows(ARMS)).set_index(["measure", "level", "arm"])
+    raw = stability_by_arm(c5_rows(ARMS))
+    assert raw.index.equals(pd.RangeIndex(len(raw))) and len(raw) == 2 * 2 * len(ARMS)
+    table = raw.set_index(["measure", "level", "arm"])
     normalised = table.loc[("normalised", 0.1, "ConvNeXt, one map")]
     assert normalised["mean"] == pytest.approx(-0.9, abs=0.03) and normalised["n"] == 3 and normalised["reported"]
     assert table.loc[("literal", 0.1, "ConvNeXt, one map"), "mean"] == pytest.approx(-1.8, abs=0.06)
@@ -145,6 +174,37 @@ def test_thin_risk_coverage_keeps_at_most_the_asked_rows_of_each_curve_with_its_
     assert thin_risk_coverage(short, points=3).equals(short.reset_index(drop=True))
     with pytest.raises(ValueError, match="at least 2 points"):
         thin_risk_coverage(curves, points=1)
+    ends = thin_risk_coverage(curves, points=2)
+    assert ends.groupby("model")["coverage"].agg(list).to_dict() == {
+        model: [curve["coverage"].min(), 1.0] for model, curve in curves.groupby("model")}
+
+
+def even_curve(n: int, model: str = "a", top: float = 1.0) -> pd.DataFrame:
+    """A risk–coverage curve of ``n`` rows at evenly spaced coverages up to ``top``, the risk naming the row."""
+    return pd.DataFrame({"coverage": np.arange(1, n + 1) * top / n, "risk": np.arange(n) / n, "model": model,
+                         "score": "msp"})
+
+
+def test_thin_risk_coverage_defaults_to_101_points_in_the_order_of_the_curves() -> None:
+    thin = thin_risk_coverage(pd.concat([even_curve(1000, "b"), even_curve(1000, "a")], ignore_index=True))
+    assert thin["model"].value_counts().to_dict() == {"b": 101, "a": 101}
+    assert thin["model"].iloc[0] == "b" and thin["model"].iloc[-1] == "a"  # curves in the order they come
+
+
+def test_thin_risk_coverage_keeps_the_last_row_of_a_curve_that_ends_below_full_coverage() -> None:
+    thin = thin_risk_coverage(even_curve(100, top=0.5), points=11)
+    # grid points 0, 0.1, …, 0.5 each keep a row; those above 0.5 all fall on the last one
+    assert len(thin) == 6 and thin["coverage"].iloc[0] == 0.005 and thin["coverage"].iloc[-1] == 0.5
+
+
+def test_thin_risk_coverage_keeps_the_first_listed_of_rows_at_equal_coverage() -> None:
+    rng = np.random.default_rng(0)
+    curve = pd.DataFrame({"coverage": rng.integers(0, 5, 60) / 4, "risk": np.arange(60) / 60, "model": "a",
+                          "score": "msp"})
+    thin = thin_risk_coverage(curve, points=3)
+    first = curve.groupby("coverage")["risk"].first()  # first in the order the rows come
+    assert thin["coverage"].tolist() == [0.0, 0.5, 1.0]
+    assert thin["risk"].tolist() == [first[0.0], first[0.5], first[1.0]]
 
 
 def test_detector_noise_level_reads_only_the_plain_convnext() -> None:
@@ -159,5 +219,6 @@ def test_detector_noise_level_reads_only_the_plain_convnext() -> None:
     crossing = detector_noise_level(pd.DataFrame(rows))
     share = (0.7 - DETECTOR_ACCURACY) / (0.7 - 0.5)
     assert crossing.crossed and crossing.value == pytest.approx(0.2 * 2**share)
-    with pytest.raises(ValueError, match="no ConvNeXt rows"):
+    with pytest.raises(ValueError, match=r"^the detector noise rule reads the plain ConvNeXt's accuracy, and there are "
+                                         r"no ConvNeXt rows$"):
         detector_noise_level(pd.DataFrame(rows).query("model == 'nsde'"))

@@ -39,8 +39,9 @@
 #
 # **It needs** the data set of chapter 1 and the models of chapter 2.
 #
-# **Time to run:** about 2 minutes at `ci`, 10–15 minutes at `quick` (training 3 models × 3 seeds),
-# hours at `paper` on a CPU (trained once, read back from the artifact store afterwards).
+# **Time to run:** minutes at `ci` and `quick` (it trains 3 models per seed), hours at `paper` on a
+# CPU (trained once, read back from the artifact store afterwards; the recorded run's time is in its
+# provenance line below).
 # ```
 #
 # ```{admonition} Where this book departs from the paper
@@ -63,6 +64,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.calibrate import CALIBRATE_COMMAND
+from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
 from nsdelib.evaluation.sweeps import per_image_outcomes
 from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
@@ -73,6 +75,7 @@ from nsdelib.report.plotting import calibration_frontier, training_curves
 from nsdelib.training.trainer import histories, runs_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -89,12 +92,14 @@ pd.Series(
 # %% [markdown]
 # ## The result at the paper's scale
 #
-# Training at the `paper` profile (10,000 spectrograms, five seeds, three models) takes hours on a
-# CPU, so it was run once and recorded with its provenance in `results/paper/clean_accuracy.json`.
+# Training at the `paper` profile ({glue:text}`paper_samples` spectrograms, {glue:text}`paper_seeds`
+# seeds, three models) takes hours on a CPU, so it was run once and recorded with its provenance in `results/paper/clean_accuracy.json`.
 # It is shown first; the rest of the chapter trains the models of this build's profile and repeats
 # every step, as the check that the code still produces what was recorded.
 
 # %% tags=["hide-input"]
+glue("paper_samples", f"{PAPER.data.n_samples:,}", display=False)
+glue("paper_seeds", PAPER.n_seeds, display=False)
 recorded = announce_recorded("clean_accuracy", "ch03_training")
 paper_curves = pd.DataFrame(recorded["result"]["histories"]) if recorded else None
 glue_figure("fig_training_paper", recorded and training_curves(

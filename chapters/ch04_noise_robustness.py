@@ -47,8 +47,8 @@
 #
 # **It needs** the trained models of chapter 3 and the verdict rule of `nsdelib.report.stats`.
 #
-# **Time to run:** under a minute at `ci`, a few minutes at `quick` (after chapter 3), about
-# 35 CPU-minutes at `paper` (`nsdebook precompute --stage noise` spreads it over the cores).
+# **Time to run:** under a minute at `ci`, a few minutes at `quick` (after chapter 3), tens of
+# CPU-minutes at `paper` (`nsdebook precompute --stage noise` spreads it over the cores).
 # ```
 #
 # ```{admonition} Where this book departs from the paper

@@ -44,7 +44,7 @@
 #
 # **It needs** the trained models of chapter 3 and the evaluation modes of chapter 4.
 #
-# **Time to run:** about a minute at `ci`, several minutes at `quick`, about 25 minutes per seed at
+# **Time to run:** about a minute at `ci`, several minutes at `quick`, tens of minutes per seed at
 # `paper` on a 2-core CPU (`nsdebook precompute --stage attack --workers 2` spreads it over the cores).
 # ```
 #
@@ -72,6 +72,7 @@ import torch
 from myst_nb import glue
 
 import nsdelib
+from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
 from nsdelib.evaluation.attacks import (
     accuracy_table,
@@ -88,6 +89,7 @@ from nsdelib.report.claims import MODEL_LABELS, adversarial_claim
 from nsdelib.report.plotting import robust_accuracy_curves, show_spectrogram
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
@@ -109,11 +111,13 @@ pd.Series({**attack_cfg.model_dump(), "attacked images": len(subset), "test imag
 # %% [markdown]
 # ## The result at the paper's scale
 #
-# The `paper` attacks (three models, five seeds, 256 test images per seed) were run once and
-# recorded with their provenance in `results/paper/adversarial.json`; they come first. The rest of
+# The `paper` attacks (three models, {glue:text}`paper_seeds` seeds, {glue:text}`paper_attacked` test
+# images per seed) were run once and recorded with their provenance in `results/paper/adversarial.json`; they come first. The rest of
 # the chapter repeats the protocol at this build's profile.
 
 # %% tags=["hide-input"]
+glue("paper_seeds", PAPER.n_seeds, display=False)
+glue("paper_attacked", PAPER.attack.subset_size, display=False)
 recorded = announce_recorded("adversarial", "ch05_adversarial")
 paper_accuracy = pd.DataFrame(recorded["result"]["accuracy"]) if recorded else None
 glue_figure("fig_attack_paper", recorded and robust_accuracy_curves(

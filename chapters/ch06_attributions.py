@@ -68,9 +68,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
 from nsdelib.evaluation.attributions import (
     ATTRIBUTION_METHODS,
-    ExplainedModel,
     attribute_in_mode,
-    cached_attribution_stability,
     class_means,
     explained_attributions,
     frequency_profile,
@@ -106,8 +104,7 @@ test = data.test
 runs = ctx.train_all()
 cfg = ctx.profile.attribution
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
-targets = {(kind, run.seed): ExplainedModel(run.model, test.x, test.y, modes[kind], run.seed)
-           for kind in KINDS for run in runs[kind]}
+targets = {(kind, run.seed): ctx.explained(run) for kind in KINDS for run in runs[kind]}
 glue("n_draws", cfg.noise_draws, display=False)
 glue("paper_images", get_profile("paper").attribution.subset_size, display=False)
 glue("paper_seeds", get_profile("paper").n_seeds, display=False)
@@ -309,8 +306,7 @@ plt.close(fig)
 # ```
 
 # %%
-stability = pd.concat([cached_attribution_stability(ctx.store, cfg, target).assign(model=kind, seed=s)
-                       for (kind, s), target in targets.items()], ignore_index=True)
+stability = pd.concat([ctx.attribution_stability(run) for kind in KINDS for run in runs[kind]], ignore_index=True)
 by_arm = stability_by_arm(stability)
 
 # %% tags=["hide-input"]

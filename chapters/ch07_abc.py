@@ -91,18 +91,13 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
 from nsdelib.evaluation.abc import (
     AS_WRITTEN,
-    abc_curve,
     abc_variants,
-    at_budget,
-    cached_abc,
     mutation_probabilities,
 )
-from nsdelib.evaluation.attributions import ExplainedModel, explained_attributions
+from nsdelib.evaluation.attributions import explained_attributions
 from nsdelib.evaluation.detectors import (
     MSP,
-    cached_detector_scores,
     detector_aurocs,
-    noisy_accuracy,
     reliability_bins,
     risk_coverage_curves,
     score_costs,
@@ -143,8 +138,6 @@ test = data.test
 runs = ctx.train_all()
 attribution, abc = ctx.profile.attribution, ctx.profile.abc
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
-targets = {(kind, run.seed): ExplainedModel(run.model, test.x, test.y, modes[kind], run.seed)
-           for kind in KINDS for run in runs[kind]}
 n_features = test.x[0].numel()
 budgets = abc_variants(abc, n_features)
 glue("ensemble_size", ctx.profile.model.sde.ensemble_size, display=False)
@@ -213,7 +206,7 @@ if recorded is not None:
 # %%
 probabilities = {}
 for kind in KINDS:
-    subset, predicted, attributions = explained_attributions(ctx.store, attribution, targets[kind, runs[kind][0].seed],
+    subset, predicted, attributions = explained_attributions(ctx.store, attribution, ctx.explained(runs[kind][0]),
                                                              method=abc.method)
     probabilities[kind] = mutation_probabilities(attributions[:1], test.x[subset[:1]], abc.zero_guard)
 glue("n_features", n_features, display=False)
@@ -252,8 +245,7 @@ plt.close(fig)
 # source of disagreement.
 
 # %%
-curve = pd.concat([abc_curve(ctx.store, abc, attribution, target).assign(model=kind, seed=s)
-                   for (kind, s), target in targets.items()], ignore_index=True)
+curve = pd.concat([ctx.abc_curve(run) for kind in KINDS for run in runs[kind]], ignore_index=True)
 curves = abc_budget_curves(curve)
 rows_both = both_correct(curve[curve["budget"] == AS_WRITTEN])
 glue("n_both", int((rows_both["model"] == "convnext").sum()), display=False)
@@ -296,13 +288,10 @@ glue_figure("fig_budget", abc_budget_figure(curves, KINDS, MODEL_LABELS, paper_l
 # {glue:text}`n_scored:.0f`) that both ConvNeXt and the NSDE classify correctly, against the paper:
 
 # %%
-c4_cfg = at_budget(abc, choice.value)
-at_choice = pd.concat([cached_abc(ctx.store, c4_cfg, attribution, target).assign(model=kind, seed=s)
-                       for (kind, s), target in targets.items()], ignore_index=True)
+at_choice = pd.concat([ctx.abc_at(run, choice.value) for kind in KINDS for run in runs[kind]], ignore_index=True)
 c4_table, c4_verdict = abc_claim(at_choice)
-ensemble_rows = pd.concat([at_choice[at_choice["model"] == "convnext"]] + [
-    cached_abc(ctx.store, c4_cfg.replace(neighbours="mode"), attribution, targets["nsde", run.seed])
-    .assign(model="nsde", seed=run.seed) for run in runs["nsde"]], ignore_index=True)
+ensemble_rows = pd.concat([at_choice[at_choice["model"] == "convnext"]]
+                          + [ctx.abc_at(run, choice.value, neighbours="mode") for run in runs["nsde"]], ignore_index=True)
 ensemble_table, ensemble_verdict = abc_claim(ensemble_rows)
 glue("c4_verdict", c4_verdict.label, display=False)
 glue("c4_effect", c4_verdict.effect, display=False)
@@ -353,17 +342,16 @@ pd.concat([
 # %%
 glue("detector_rule", DETECTOR_NOISE_RULE, display=False)
 glue("c2_std", PAPER_VALUES["C2.noise_intensity"], display=False)
-accuracy = pd.concat([noisy_accuracy(ctx.store, attribution, targets["convnext", run.seed], abc.detectors.noise_stds)
-                      .assign(model="convnext", seed=run.seed) for run in runs["convnext"]], ignore_index=True)
+accuracy = pd.concat([ctx.detector_accuracy(run) for run in runs["convnext"]], ignore_index=True)
 level = detector_noise_level(accuracy)
 glue("noise_std", level.value, display=False)
 glue("noise_note", level.note, display=False)
 accuracy.groupby("std")["correct"].mean().rename("ConvNeXt accuracy").to_frame().T
 
 # %%
-detector_budgets = {"ABC as written": budgets[AS_WRITTEN], "ABC at C4's budget": c4_cfg}
-scores = pd.concat([cached_detector_scores(ctx.store, attribution, detector_budgets, target, level.value)
-                    .assign(model=kind, seed=s) for (kind, s), target in targets.items()], ignore_index=True)
+detector_budgets = ctx.detector_budgets(choice.value)
+scores = pd.concat([ctx.detector_scores(run, choice.value, level.value) for kind in KINDS for run in runs[kind]],
+                   ignore_index=True)
 aurocs = detector_aurocs(scores, list(detector_budgets), abc.detectors)
 wrong = (~scores["correct"].astype(bool)).groupby(scores["model"]).sum()
 glue("min_wrong", int(wrong.min()), display=False)
@@ -468,8 +456,8 @@ record_if_enabled(ctx, "abc",
 #
 # ```{admonition} Solution
 # :class: dropdown
-# Rerun the curve cell with `abc_curve(ctx.store, abc.replace(neighbours="mode"), attribution, target)`
-# for the NSDE's targets. The ensemble averages the softmax of its passes, so a neighbour on which
+# Rerun the curve cell with `abc_curve(ctx.store, abc.replace(neighbours="mode"), attribution, ctx.explained(run))`
+# for the NSDE's runs. The ensemble averages the softmax of its passes, so a neighbour on which
 # single passes disagree is kept more often by the ensemble than by one pass: the NSDE's curve moves
 # up, most at small budgets, where a neighbour is nearly the input and the disagreement of the
 # passes is all that changes the class.

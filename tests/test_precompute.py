@@ -8,9 +8,9 @@ import pytest
 
 from nsdelib.book import cli
 from nsdelib.book.context import setup
-from nsdelib.book.precompute import run_share, stage_jobs
+from nsdelib.book.precompute import abc_choices, run_share, stage_jobs
 from nsdelib.common.errors import ConfigError
-from nsdelib.evaluation import input_noise
+from nsdelib.evaluation import abc, attributions, detectors, input_noise
 
 
 def test_workers_share_the_jobs_and_the_chapters_read_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,10 +31,38 @@ def test_workers_share_the_jobs_and_the_chapters_read_them_back(monkeypatch: pyt
     assert set(table["mode"]) == {"NSDE, noise off", "NSDE, single pass", "NSDE, 2-pass ensemble"}
 
 
+def test_the_attribution_and_abc_stages_fill_what_chapters_6_and_7_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = setup("ci", 0, "cpu")
+    run_share(ctx, "train", 0, 1, log=lambda _: None)
+    lines: list[str] = []
+    for stage in ("attribution", "abc"):
+        for worker in (0, 1):
+            run_share(ctx, stage, worker, 2, log=lines.append)
+    assert len(lines) == 2 * 3 * ctx.profile.n_seeds
+
+    def recomputed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the chapter recomputed a precomputed attribution or ABC")
+
+    for module, name in ((attributions, "attribute"), (abc, "abc_in_mode"), (detectors, "predict"),
+                         (detectors, "pass_probabilities"), (attributions, "stability_controls")):
+        monkeypatch.setattr(module, name, recomputed)
+    m, std = abc_choices(ctx)
+    for kind in ("convnext", "nsde", "convnext_noise"):
+        run = ctx.train(kind, ctx.seeds[-1])
+        assert set(ctx.attribution_stability(run)["model"]) == {kind}
+        assert not ctx.abc_curve(run).empty
+        assert not ctx.abc_at(run, m.value).empty
+        scores = ctx.detector_scores(run, m.value, std.value)
+        assert list(scores.columns[-4:]) == ["ABC as written", "ABC at C4's budget", "model", "seed"]
+    assert not ctx.abc_at(ctx.train("nsde", ctx.seeds[0]), m.value, neighbours="mode").empty
+    assert set(ctx.detector_accuracy(ctx.train("convnext", ctx.seeds[0]))["std"]) == set(
+        ctx.profile.abc.detectors.noise_stds)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack"),
+        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack, attribution, abc"),
         (["--stage", "train", "--worker", "3", "--workers", "2"], r"worker 3 must lie in \[0, workers = 2\)"),
         (["--stage", "train", "--profile", "fast"], "parameter 'profile' = 'fast'"),
     ],

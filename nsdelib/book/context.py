@@ -16,10 +16,13 @@ from ..common.artifacts import ArtifactStore
 from ..common.devices import resolve_device
 from ..common.seeding import seed_everything
 from ..data.dataset import SpectrogramData, load_dataset
+from ..evaluation.abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_variants, at_budget, cached_abc
 from ..evaluation.attacks import convergence_study, headline_first, robustness_sweep
+from ..evaluation.attributions import ExplainedModel, cached_attribution_stability
+from ..evaluation.detectors import cached_detector_scores, noisy_accuracy
 from ..evaluation.input_noise import noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
-from ..models.inference import EvalMode, eval_modes
+from ..models.inference import EvalMode, eval_modes, headline_mode
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..training.trainer import TrainedModel, train_or_load
 from .profiles import Profile, get_profile, validate_params
@@ -70,6 +73,44 @@ class Context:
 
     def _test_target(self, run: TrainedModel, modes: tuple[EvalMode, ...]) -> SweepTarget:
         return SweepTarget(run.model, self.data.test.x, self.data.test.y, modes, run.seed)
+
+    def explained(self, run: TrainedModel) -> ExplainedModel:
+        """``run`` as chapters 6 and 7 explain it: on the test split, in the mode of its headline accuracy."""
+        test = self.data.test
+        return ExplainedModel(run.model, test.x, test.y, headline_mode(run.kind, self.profile.model.sde), run.seed)
+
+    def attribution_stability(self, run: TrainedModel) -> pd.DataFrame:
+        """Chapter 6's attribution change under input noise of ``run``, with its map controls (cached)."""
+        return cached_attribution_stability(self.store, self.profile.attribution, self.explained(run)).assign(
+            model=run.kind, seed=run.seed)
+
+    def abc_curve(self, run: TrainedModel) -> pd.DataFrame:
+        """Chapter 7's ABC of ``run`` at every mutation budget of the profile's grid (cached)."""
+        return abc_curve(self.store, self.profile.abc, self.profile.attribution, self.explained(run)).assign(
+            model=run.kind, seed=run.seed)
+
+    def abc_at(self, run: TrainedModel, m: float, neighbours: Neighbours | None = None) -> pd.DataFrame:
+        """ABC of ``run`` at ``m`` expected mutations per neighbour, neighbours as ``neighbours`` says (cached)."""
+        cfg = at_budget(self.profile.abc, m)
+        if neighbours is not None:
+            cfg = cfg.replace(neighbours=neighbours)
+        return cached_abc(self.store, cfg, self.profile.attribution, self.explained(run)).assign(
+            model=run.kind, seed=run.seed)
+
+    def detector_accuracy(self, run: TrainedModel) -> pd.DataFrame:
+        """Whether ``run`` classifies each explained image correctly at every noise std of the detector test (cached)."""
+        attribution, stds = self.profile.attribution, self.profile.abc.detectors.noise_stds
+        return noisy_accuracy(self.store, attribution, self.explained(run), stds).assign(model=run.kind, seed=run.seed)
+
+    def detector_budgets(self, m: float) -> dict[str, ABCConfig]:
+        """The ABC variants tested as detectors: the algorithm as written and ABC at C4's budget ``m``."""
+        as_written = abc_variants(self.profile.abc, self.data.test.x[0].numel())[AS_WRITTEN]
+        return {"ABC as written": as_written, "ABC at C4's budget": at_budget(self.profile.abc, m)}
+
+    def detector_scores(self, run: TrainedModel, m: float, std: float) -> pd.DataFrame:
+        """Every detector score of ``run`` under Gaussian input noise of std ``std``, ABC at C4's budget ``m`` (cached)."""
+        return cached_detector_scores(self.store, self.profile.attribution, self.detector_budgets(m),
+                                      self.explained(run), std).assign(model=run.kind, seed=run.seed)
 
 
 def setup(profile: str = "quick", seed: int = 0, device: str = "auto") -> Context:

@@ -56,8 +56,6 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, record_if_enabled
 from nsdelib.evaluation.data_size import (
     CLEAN,
-    TRAINING_FRACTIONS,
-    data_size_study,
     gaussian_condition,
     training_count,
     training_sizes,
@@ -203,15 +201,22 @@ else:
 # from the main seed and the size (`nsdelib.evaluation.data_size`). Its validation split picks the
 # best epoch; its test split is not used. Every model is scored on chapter 1's test split, which no
 # model trained on, so every size is judged on the same images. The full size *is* chapter 1's data
-# set, so its models are chapter 3's, read back from the artifact store.
+# set, so its models are chapter 3's, read back from the artifact store. The sizes and the seeds
+# are the profile's `data_size` section: here {glue:text}`ch8_fractions` of the training split, on
+# {glue:text}`ch8_study_seeds:.0f` seeds. The `paper` profile runs the study on
+# {glue:text}`ch8_paper_study_seeds:.0f` of its {glue:text}`ch8_paper_seeds:.0f` seeds: its extra
+# models cost as much CPU time as chapter 3's, and this is an open question, not a claim whose
+# verdict needs the full replication.
 
 # %%
+glue("ch8_fractions", ", ".join(f"{f:g}" for f in ctx.profile.data_size.fractions), display=False)
+glue("ch8_study_seeds", len(ctx.data_size_seeds), display=False)
+glue("ch8_paper_study_seeds", get_profile("paper").data_size.n_seeds or get_profile("paper").n_seeds, display=False)
+glue("ch8_paper_seeds", get_profile("paper").n_seeds, display=False)
 study_start = time.perf_counter()
 noise_std = PAPER_VALUES["C2.noise_intensity"]
 noisy = gaussian_condition(noise_std)
-profile_cfg = ctx.profile
-sizes = data_size_study(ctx.data, MODEL_KINDS, ctx.seeds, profile_cfg.model, profile_cfg.train, ctx.store, ctx.device,
-                        noise_std, log=print)
+sizes = ctx.data_size_study(log=print)
 study_wall_s = time.perf_counter() - study_start
 intervals = seed_intervals(sizes, by=["training samples", "model", "condition"], value="accuracy")
 intervals.assign(model=intervals["model"].map(MODEL_LABELS)).set_index(["training samples", "condition", "model"])
@@ -230,9 +235,9 @@ verdicts_by_size = pd.concat({
         value="accuracy", unit=None, comparison="ConvNeXt − NSDE"), "training samples"),
 }, names=["claim"])
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
-                                     "fractions": list(TRAINING_FRACTIONS),
+                                     "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
-                  ctx.seeds, study_wall_s, module=("evaluation.data_size", "report.stats"))
+                  ctx.data_size_seeds, study_wall_s, module=("evaluation.data_size", "report.stats"))
 verdicts_by_size[["label", "effect", "low", "high", "mde", "n_seeds"]]
 
 # %%
@@ -319,15 +324,17 @@ plt.close(fig)
 # ## Exercises
 #
 # 1. *(retrains: every model of the study at the new size; at `quick` a few minutes)* Add a 5 %
-#    training set, `fractions=(0.05, *TRAINING_FRACTIONS)` in `data_size_study`. Does the NSDE's
+#    training set, `fractions=(0.05, *ctx.profile.data_size.fractions)` in `data_size_study`. Does the NSDE's
 #    advantage under noise grow or shrink as the data shrinks?
 #
 # ````{admonition} Solution
 # :class: dropdown
 #
 # ```python
-# more = data_size_study(ctx.data, MODEL_KINDS, ctx.seeds, profile_cfg.model, profile_cfg.train, ctx.store,
-#                        ctx.device, noise_std, fractions=(0.05, *TRAINING_FRACTIONS), log=print)
+# from nsdelib.evaluation.data_size import data_size_study
+# p = ctx.profile
+# more = data_size_study(ctx.data, MODEL_KINDS, ctx.data_size_seeds, p.model, p.train, ctx.store, ctx.device,
+#                        noise_std, fractions=(0.05, *p.data_size.fractions), log=print)
 # verdicts_frame(effect_verdicts(more[more["condition"] == noisy], "training samples", "nsde", "convnext",
 #                                get_claim("C2").reference, value="accuracy", unit=None), "training samples")
 # ```
@@ -340,7 +347,7 @@ plt.close(fig)
 #
 # 2. *(retrains: every model of the study; at `quick` about as long as chapter 3's training)* Give
 #    every size the same number of optimisation steps as the full set, by scaling the epochs
-#    (`profile_cfg.train.replace(epochs=...)` per size). Which curves move?
+#    (`ctx.profile.train.replace(epochs=...)` per size). Which curves move?
 #
 # ````{admonition} Solution
 # :class: dropdown
@@ -380,8 +387,9 @@ plt.close(fig)
 # %%
 quick = get_profile("quick")
 quick_full = training_count(quick.data.samples_per_class, quick.data.split_fractions) * len(quick.data.classes)
-quick_sizes = training_sizes(quick_full, quick.train.batch_size)
+quick_sizes = training_sizes(quick_full, quick.train.batch_size, quick.data_size.fractions)
 glue("ch8_extra_sizes", len(quick_sizes) - 1, display=False)
-glue("ch8_quick_models", (len(quick_sizes) - 1) * len(MODEL_KINDS) * quick.n_seeds, display=False)
+glue("ch8_quick_models", (len(quick_sizes) - 1) * len(MODEL_KINDS) * (quick.data_size.n_seeds or quick.n_seeds),
+     display=False)
 glue("ch8_quick_share", sum(quick_sizes[:-1]) / quick_sizes[-1], display=False)
 glue("ch8_runtime", time.perf_counter() - chapter_start, display=False)

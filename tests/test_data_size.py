@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.errors import ConfigError
 from nsdelib.data.dataset import DataConfig, load_dataset
 from nsdelib.evaluation.data_size import (
     CLEAN,
+    DataSizeConfig,
     config_for_training_size,
     data_size_study,
     gaussian_condition,
@@ -38,6 +40,18 @@ def test_sizes_are_fractions_of_the_full_split_but_at_least_one_batch() -> None:
 def test_fractions_outside_zero_one_are_refused(fractions: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match=r"training fractions must lie in \(0, 1\]"):
         training_sizes(1000, 32, fractions)
+
+
+@pytest.mark.parametrize(
+    ("fractions", "message"),
+    [((), r"must lie in \(0, 1\], got \[\]"), ((0.0, 1.0), r"must lie in \(0, 1\]"), ((0.5,), "end at 1"),
+     ((0.5, 0.25, 1.0), "must increase"), ((0.25, 1.0, 1.0), "must increase")],
+)
+def test_a_study_needs_increasing_fractions_that_end_at_the_full_split(fractions: tuple[float, ...], message: str
+                                                                      ) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DataSizeConfig.build(fractions=fractions)
+    assert DataSizeConfig.build(fractions=(0.25, 1.0)).fractions == (0.25, 1.0)
 
 
 @pytest.mark.parametrize("n_train", [1, 2, 7, 14, 32, 139, 700])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -11,6 +12,9 @@ from nsdelib.book.context import setup
 from nsdelib.book.precompute import abc_choices, run_share, stage_jobs
 from nsdelib.common.errors import ConfigError
 from nsdelib.evaluation import abc, attributions, detectors, input_noise
+from nsdelib.evaluation.data_size import DataSizeConfig
+from nsdelib.models.registry import MODEL_KINDS
+from nsdelib.training import trainer
 
 
 def test_workers_share_the_jobs_and_the_chapters_read_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,10 +63,27 @@ def test_the_attribution_and_abc_stages_fill_what_chapters_6_and_7_read(monkeypa
         ctx.profile.abc.detectors.noise_stds)
 
 
+def test_the_data_size_stage_trains_the_studys_models_for_its_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = setup("ci", 0, "cpu")
+    ctx = dataclasses.replace(ctx, profile=ctx.profile.replace(data_size=DataSizeConfig.build(fractions=(0.5, 1.0),
+                                                                                               n_seeds=1)))
+    assert stage_jobs(ctx, "data_size") == [(kind, ctx.seeds[0]) for kind in MODEL_KINDS]
+    for worker in (0, 1):
+        run_share(ctx, "data_size", worker, 2, log=lambda _: None)
+
+    def retrained(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the chapter retrained a precomputed model")
+
+    monkeypatch.setattr(trainer, "_train", retrained)
+    table = ctx.data_size_study()
+    assert table["seed"].unique().tolist() == [ctx.seeds[0]]
+    assert table["training samples"].nunique() == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack, attribution, abc"),
+        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack, attribution, abc, data_size"),
         (["--stage", "train", "--worker", "3", "--workers", "2"], r"worker 3 must lie in \[0, workers = 2\)"),
         (["--stage", "train", "--profile", "fast"], "parameter 'profile' = 'fast'"),
     ],

@@ -33,6 +33,12 @@ def test_profile_override_is_validated() -> None:
     assert get_profile("ci", n_seeds=4).n_seeds == 4
     with pytest.raises(ConfigError, match="n_seeds"):
         get_profile("ci", n_seeds=0)
+
+
+def test_the_size_study_cannot_ask_for_more_seeds_than_the_profile_has() -> None:
+    assert get_profile("paper").data_size.n_seeds == 3
+    with pytest.raises(ConfigError, match="the study's n_seeds = 6 exceeds the profile's n_seeds = 5"):
+        get_profile("paper", data_size={"n_seeds": 6})
     with pytest.raises(ConfigError, match="unknown parameter 'colour'"):
         get_profile("ci", colour="red")
 

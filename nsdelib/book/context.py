@@ -6,6 +6,7 @@ hands each stage only the pieces it uses: the stages never see the context itsel
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,11 +20,13 @@ from ..data.dataset import SpectrogramData, load_dataset
 from ..evaluation.abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_variants, at_budget, cached_abc
 from ..evaluation.attacks import convergence_study, headline_first, robustness_sweep
 from ..evaluation.attributions import ExplainedModel, cached_attribution_stability
+from ..evaluation.data_size import data_size_study
 from ..evaluation.detectors import cached_detector_scores, noisy_accuracy
 from ..evaluation.input_noise import noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
 from ..models.inference import EvalMode, eval_modes, headline_mode
 from ..models.registry import MODEL_KINDS, ModelKind
+from ..report.paper import PAPER_VALUES
 from ..training.trainer import TrainedModel, train_or_load
 from .profiles import Profile, get_profile, validate_params
 
@@ -41,6 +44,11 @@ class Context:
     def seeds(self) -> list[int]:
         """The seeds of multi-seed experiments: ``seed, seed+1, …`` (``profile.n_seeds`` of them)."""
         return [self.seed + k for k in range(self.profile.n_seeds)]
+
+    @property
+    def data_size_seeds(self) -> list[int]:
+        """The seeds of chapter 8's training-set-size study: the first ``profile.data_size.n_seeds`` of ``seeds``."""
+        return self.seeds[: self.profile.data_size.n_seeds]
 
     @cached_property
     def data(self) -> SpectrogramData:
@@ -112,9 +120,21 @@ class Context:
         return cached_detector_scores(self.store, self.profile.attribution, self.detector_budgets(m),
                                       self.explained(run), std).assign(model=run.kind, seed=run.seed)
 
+    def data_size_study(self, kinds: Sequence[ModelKind] = MODEL_KINDS, seeds: Sequence[int] | None = None,
+                        log: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """Chapter 8's training-set-size study of ``kinds`` (default: all) for ``seeds`` (default: the study's).
+
+        The models are cached; the scoring, clean and under Gaussian noise of claim C2's std, is redone.
+        """
+        profile = self.profile
+        seeds = self.data_size_seeds if seeds is None else seeds
+        return data_size_study(self.data, kinds, seeds, profile.model, profile.train, self.store, self.device,
+                               PAPER_VALUES["C2.noise_intensity"], profile.data_size.fractions, log)
+
 
 def setup(profile: str = "quick", seed: int = 0, device: str = "auto") -> Context:
     """Validate the chapter parameters and return the run's context (seeded, device resolved)."""
     params = validate_params(profile=profile, seed=seed, device=device)
     seed_everything(params.seed)
     return Context(profile=get_profile(params.profile), seed=params.seed, device=resolve_device(params.device))
+

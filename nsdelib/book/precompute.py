@@ -22,15 +22,16 @@ from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.claims import CONVNEXT, c4_budget, detector_noise_level
 from .context import Context
 
-Stage = Literal["train", "noise", "attack", "attribution", "abc"]
+Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size"]
 STAGES: tuple[str, ...] = get_args(Stage)
 
 
 def stage_jobs(ctx: Context, stage: str) -> list[tuple[ModelKind, int]]:
-    """The (model kind, seed) jobs of ``stage`` for the profile's seeds, seed by seed."""
+    """The (model kind, seed) jobs of ``stage`` for the profile's seeds (the size study's for ``data_size``), seed by seed."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; allowed stages: {', '.join(STAGES)}")
-    return [(kind, seed) for seed in ctx.seeds for kind in MODEL_KINDS]
+    seeds = ctx.data_size_seeds if stage == "data_size" else ctx.seeds
+    return [(kind, seed) for seed in seeds for kind in MODEL_KINDS]
 
 
 def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable[[str], None] = print) -> None:
@@ -38,7 +39,8 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
 
     The attack stage also runs chapter 5's convergence study on the first seed's NSDE. The
     attribution stage computes chapter 6's maps and stability measure and chapter 7's ABC curve; the
-    abc stage, from those, ABC at C4's budget and the detector scores.
+    abc stage, from those, ABC at C4's budget and the detector scores. The data_size stage trains one
+    kind and seed of chapter 8's study at every smaller training-set size.
     """
     if not 0 <= worker < workers:
         raise ConfigError(f"worker {worker} must lie in [0, workers = {workers})")
@@ -64,6 +66,8 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
             if kind == "nsde":
                 ctx.abc_at(run, c4_m.value, neighbours="mode")
             ctx.detector_scores(run, c4_m.value, detector_std.value)
+        elif stage == "data_size":
+            ctx.data_size_study((kind,), (seed,))
         log(f"{stage}: {'convergence study' if seed < 0 else kind} seed {run.seed} done "
             f"({time.perf_counter() - start:.0f} s)")
 

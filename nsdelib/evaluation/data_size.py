@@ -13,7 +13,8 @@ every size is judged on the same images. The full size is the main data set itse
 are the ones chapter 3 trains, read back from the store.
 
 The recipe (epochs, batch size, learning-rate schedule) stays the profile's: a smaller set gets
-proportionally fewer optimisation steps, as it would in practice.
+proportionally fewer optimisation steps, as it would in practice. The sizes and the number of seeds
+are the profile's ``data_size`` section (:class:`DataSizeConfig`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 import torch
+from pydantic import Field, field_validator
 
 from ..common.artifacts import ArtifactStore
+from ..common.config import Section
 from ..common.errors import ConfigError
 from ..common.seeding import derive_seed, generator
 from ..data.dataset import DataConfig, SpectrogramData, load_dataset, stratified_split
@@ -37,6 +40,25 @@ from .input_noise import add_noise, noise_pattern
 #: Training-set sizes of the study, as fractions of the profile's full training split.
 TRAINING_FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
 CLEAN = "clean"
+
+
+class DataSizeConfig(Section):
+    """Chapter 8's training-set-size study: the sizes, as fractions of the full training split, and its seeds."""
+
+    fractions: tuple[float, ...] = Field(
+        default=TRAINING_FRACTIONS, description="training-set sizes as fractions of the profile's full training "
+        "split, each in (0, 1], increasing, ending at 1 (the full split: chapter 3's models)")
+    n_seeds: int | None = Field(default=None, ge=1, description="seeds of the study, the first of the profile's; "
+                                "None: all of them")
+
+    @field_validator("fractions")
+    @classmethod
+    def _valid_fractions(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if not values or any(not 0 < f <= 1 for f in values):
+            raise ValueError(f"training fractions must lie in (0, 1], got {list(values)}")
+        if any(b <= a for a, b in zip(values, values[1:])) or values[-1] != 1.0:
+            raise ValueError(f"training fractions must increase and end at 1 (the full split), got {list(values)}")
+        return values
 
 
 def training_sizes(n_full: int, batch_size: int, fractions: Sequence[float] = TRAINING_FRACTIONS) -> tuple[int, ...]:

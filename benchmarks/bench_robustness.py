@@ -60,6 +60,10 @@ def main() -> None:
     parser.add_argument("--cols", type=int, help="image columns (default: the profile's data config)")
     parser.add_argument("--classes", type=int, help="classes of the untrained models (default: the profile's)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); see the note printed at the end")
+    parser.add_argument("--kinds", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS), help="models to time")
+    parser.add_argument("--images", type=int, help="time the attack on this many images instead of the profile's "
+                        "subset (Square keeps its subset when it fits), and scale the time up to the profile's subset")
+    parser.add_argument("--attack-only", action="store_true", help="skip the input-noise sweep")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,7 +72,12 @@ def main() -> None:
     seed_everything(args.seed)
     store = ArtifactStore(tempfile.mkdtemp(prefix="bench-robustness-"))
     noise, attack, ensemble_size = profile.noise, profile.attack, profile.model.sde.ensemble_size
-    modes = {kind: headline_first(kind, profile.model.sde) for kind in MODEL_KINDS}
+    full_subset = attack.subset_size
+    if args.images:
+        if full_subset is None or args.images >= full_subset:
+            parser.error(f"--images must be below the profile's attack subset ({full_subset})")
+        attack = attack.replace(subset_size=args.images, square_subset=min(attack.square_subset, args.images))
+    modes = {kind: headline_first(kind, profile.model.sde) for kind in args.kinds}
 
     inputs: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]
     if args.trained:
@@ -101,11 +110,20 @@ def main() -> None:
     for kind, (model, x, y) in inputs.items():
         print(f"{kind} ({', '.join(m.name for m in modes[kind])})")
         target = SweepTarget(model, x, y, modes[kind], args.seed)
-        timed(f"{kind}: noise sweep", lambda: cached_subset_sweep(store, noise, noise_sweep, target), log)
+        if not args.attack_only:
+            timed(f"{kind}: noise sweep", lambda: cached_subset_sweep(store, noise, noise_sweep, target), log)
         table = timed(f"{kind}: attack protocol", lambda: cached_subset_sweep(store, attack, robustness_sweep, target), log)
+        if args.images:
+            wall, cpu = log[f"{kind}: attack protocol"]
+            scale = full_subset / args.images
+            print(f"  {kind}: attack protocol scaled to {full_subset} images (×{scale:g}; an upper bound, since Square "
+                  f"keeps its {attack.square_subset} images): wall {wall * scale:.0f} s, cpu {cpu * scale:.0f} s")
+            log[f"{kind}: attack protocol"] = (wall * scale, cpu * scale)
         print(accuracy_table(table).groupby(["norm", "protocol", "attack"])["accuracy"].mean().to_string())
 
     wall, cpu = (sum(times) for times in zip(*log.values()))
+    if args.kinds != list(MODEL_KINDS):
+        print(f"(only {', '.join(args.kinds)}: the target is for all three models)")
     threads = torch.get_num_threads()
     unloaded = min(wall, cpu / threads)
     print(f"total wall {wall:.1f} s, CPU {cpu:.1f} s on {threads} threads; load average now {os.getloadavg()[0]:.1f}. "

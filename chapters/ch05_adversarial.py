@@ -44,8 +44,12 @@
 #
 # **It needs** the trained models of chapter 3 and the evaluation modes of chapter 4.
 #
-# **Time to run:** about a minute at `ci`, several minutes at `quick`, tens of minutes per seed at
-# `paper` on a 2-core CPU (`nsdebook precompute --stage attack --workers 2` spreads it over the cores).
+# **Time to run:** about a minute at `ci`, several minutes at `quick`. At `paper` the NSDE alone
+# takes far longer per seed than the 25 minutes the protocol was budgeted for on a 2-core CPU: its
+# EOT attacks and its scoring over 20 fresh noise draws of an 8-pass ensemble cost hundreds of
+# passes per image (`benchmarks/bench_robustness.py --profile paper --kinds nsde --images 32`
+# measures it), so the `paper` run belongs on a GPU (`nsdebook precompute --stage attack` spreads
+# it over workers where there is no GPU).
 # ```
 #
 # ```{admonition} Where this book departs from the paper

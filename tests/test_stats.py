@@ -22,8 +22,8 @@ from nsdelib.report.stats import (
     mean_interval,
     minimum_detectable_effect,
     paired_seed_effects,
-    seed_intervals,
     seed_effects_verdict,
+    seed_intervals,
     verdict_label,
     verdicts_frame,
 )

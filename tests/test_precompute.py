@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
 from nsdelib.book import cli
 from nsdelib.book.context import setup
-from nsdelib.book.precompute import abc_choices, run_share, stage_jobs
+from nsdelib.book.precompute import abc_choices, claim, claim_path, run_share, stage_jobs
 from nsdelib.common.errors import ConfigError
 from nsdelib.evaluation import abc, attributions, detectors, input_noise
 from nsdelib.evaluation.data_size import DataSizeConfig
@@ -33,6 +36,28 @@ def test_workers_share_the_jobs_and_the_chapters_read_them_back(monkeypatch: pyt
     monkeypatch.setattr(input_noise, "per_image_outcomes", recomputed)
     table = ctx.noise_sweep(ctx.train("nsde", ctx.seeds[-1]))
     assert set(table["mode"]) == {"NSDE, noise off", "NSDE, single pass", "NSDE, 2-pass ensemble"}
+
+
+def test_dynamic_workers_skip_a_job_a_live_worker_holds_and_take_over_a_dead_ones() -> None:
+    ctx = setup("ci", 0, "cpu")
+    run_share(ctx, "train", 0, 1, log=lambda _: None)
+    jobs = stage_jobs(ctx, "noise")
+    (held_kind, held_seed), (dead_kind, dead_seed) = jobs[0], jobs[1]
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    held, dead = claim_path(ctx, "noise", held_kind, held_seed), claim_path(ctx, "noise", dead_kind, dead_seed)
+    try:
+        held.parent.mkdir(parents=True, exist_ok=True)
+        held.write_text("1")  # init: alive, and not this process
+        dead.write_text(finished.stdout.strip())  # a process that has exited
+        lines: list[str] = []
+        run_share(ctx, "noise", 0, 1, log=lines.append, dynamic=True)
+        done = {re.sub(r" \(\d+ s\)$", "", line) for line in lines}
+        assert f"noise: {held_kind} seed {held_seed} done" not in done
+        assert f"noise: {dead_kind} seed {dead_seed} done" in done
+        assert len(done) == len(jobs) - 1
+        assert not claim(held) and claim(dead)
+    finally:
+        shutil.rmtree(held.parent.parent.parent)
 
 
 def test_the_attribution_and_abc_stages_fill_what_chapters_6_and_7_read(monkeypatch: pytest.MonkeyPatch) -> None:

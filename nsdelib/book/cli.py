@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
     sub.add_argument("--workers", type=int, default=1, help="workers sharing the jobs (default 1)")
+    sub.add_argument("--dynamic", action="store_true", help="share one queue: each worker claims the next free job")
     return parser
 
 
@@ -104,7 +105,8 @@ def _precompute(args: argparse.Namespace) -> int:
     """``nsdebook precompute``: one worker's share of one stage."""
     try:
         ctx = setup(profile=args.profile, seed=args.seed, device=args.device)
-        run_share(ctx, args.stage, args.worker, args.workers, log=lambda line: print(line, flush=True))
+        run_share(ctx, args.stage, args.worker, args.workers, log=lambda line: print(line, flush=True),
+                  dynamic=args.dynamic)
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2

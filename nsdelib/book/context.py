@@ -27,7 +27,7 @@ from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
 from ..models.inference import EvalMode, eval_modes, headline_mode
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.paper import PAPER_VALUES
-from ..training.trainer import TrainedModel, train_or_load
+from ..training.trainer import TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
 
 
@@ -59,6 +59,12 @@ class Context:
         """The profile's trained model of ``kind`` for ``seed`` (read back, resumed or trained)."""
         profile = self.profile
         return train_or_load(self.data, kind, seed, profile.model, profile.train, self.store, self.device, progress)
+
+    def is_trained(self, kind: ModelKind, seed: int) -> bool:
+        """Whether the profile's model of ``kind`` for ``seed`` is in the store (without loading or training it)."""
+        profile = self.profile
+        key = training_key(self.data, kind, seed, profile.model, profile.train)
+        return self.store.scoped(train_or_load.__module__).exists("trained", key)
 
     def train_all(self, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
         """Every model kind for every seed of the profile (``seeds``)."""

@@ -3,15 +3,21 @@
 A chapter runs its models one after another in one process. On a machine with several cores,
 ``nsdebook precompute --stage S --workers N`` (N processes, one thread each, one share of the jobs
 each) fills the artifact store first; the chapters then read every result back, so the build only
-renders. The jobs are the very cached calls the chapters make, so their keys are the chapters' keys.
+renders. With ``--dynamic`` the workers share one queue instead of fixed shares: each claims the next
+job that no live worker holds (a claim file in the store naming its process), so a worker that
+finishes early takes over the rest; a claim whose process has died is taken over. The jobs are the very cached calls the chapters make, so their keys are the chapters' keys.
 Run the stages in order (``train`` before the sweeps that evaluate the trained models, ``attribution``
 before ``abc``, whose budget and noise level are chosen from every model's ABC curve and accuracy).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Literal, get_args
 
 import pandas as pd
@@ -34,22 +40,26 @@ def stage_jobs(ctx: Context, stage: str) -> list[tuple[ModelKind, int]]:
     return [(kind, seed) for seed in seeds for kind in MODEL_KINDS]
 
 
-def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable[[str], None] = print) -> None:
+def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable[[str], None] = print,
+              dynamic: bool = False) -> None:
     """Run this worker's share (every ``workers``-th job, from ``worker``) of ``stage``; done jobs are read back.
 
-    The attack stage also runs chapter 5's convergence study on the first seed's NSDE. The
-    attribution stage computes chapter 6's maps and stability measure and chapter 7's ABC curve; the
-    abc stage, from those, ABC at C4's budget and the detector scores. The data_size stage trains one
-    kind and seed of chapter 8's study at every smaller training-set size.
+    With ``dynamic`` the share is whatever this process claims first from the common queue
+    (:func:`claimed_jobs`). The attack stage also runs chapter 5's convergence study on the first seed's
+    NSDE. The attribution stage computes chapter 6's maps and stability measure and chapter 7's ABC
+    curve; the abc stage, from those, ABC at C4's budget and the detector scores. The data_size stage
+    trains one kind and seed of chapter 8's study at every smaller training-set size.
     """
     if not 0 <= worker < workers:
         raise ConfigError(f"worker {worker} must lie in [0, workers = {workers})")
     jobs = stage_jobs(ctx, stage)
     if stage == "attack":
         jobs.append(("nsde", -1))  # the convergence study, marked by seed -1
+    with store_lock(ctx, "dataset"):  # two processes writing one artifact at once leave a checksum mismatch
+        _ = ctx.data
     if stage == "abc":
         c4_m, detector_std = abc_choices(ctx)
-    for kind, seed in jobs[worker::workers]:
+    for kind, seed in claimed_jobs(ctx, stage, jobs) if dynamic else jobs[worker::workers]:
         start = time.perf_counter()
         run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=False)
         if stage == "noise":
@@ -70,6 +80,77 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
             ctx.data_size_study((kind,), (seed,))
         log(f"{stage}: {'convergence study' if seed < 0 else kind} seed {run.seed} done "
             f"({time.perf_counter() - start:.0f} s)")
+
+
+@contextmanager
+def store_lock(ctx: Context, name: str) -> Iterator[None]:
+    """An exclusive lock (``flock``) shared by every process that uses the same artifact store."""
+    path = ctx.store.root / "precompute-claims" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def claim_path(ctx: Context, stage: str, kind: ModelKind, seed: int) -> Path:
+    """The claim file of one job of ``stage`` in the artifact store."""
+    return ctx.store.root / "precompute-claims" / ctx.profile.name / stage / f"{kind}-seed{seed}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(path: Path) -> bool:
+    """Claim the job of ``path`` for this process: True if it was free, already ours, or held by a dead process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "x") as handle:
+            handle.write(str(os.getpid()))
+        return True
+    except FileExistsError:
+        text = path.read_text().strip()
+        holder = int(text) if text.isdigit() else -1
+        if holder == os.getpid():
+            return True
+        if holder > 0 and _alive(holder):
+            return False
+        path.unlink(missing_ok=True)
+        return claim(path)
+
+
+def _model_ready(ctx: Context, kind: ModelKind, seed: int) -> bool:
+    """True when the model is trained, or when no other live worker is training it (then this process may)."""
+    return ctx.is_trained(kind, seed) or claim(claim_path(ctx, "train", kind, seed))
+
+
+def claimed_jobs(ctx: Context, stage: str, jobs: list[tuple[ModelKind, int]], wait_s: float = 30.0
+                 ) -> Iterator[tuple[ModelKind, int]]:
+    """The jobs this process claims, in order; a later stage's job waits while another live worker trains its model.
+
+    A job of a stage other than ``train`` whose model is claimed for training by another live process
+    goes to the back of the queue, and the queue sleeps ``wait_s`` when nothing else is left, so no
+    model is trained twice at once.
+    """
+    queue = list(jobs)
+    while queue:
+        kind, seed = queue.pop(0)
+        if stage != "train" and not _model_ready(ctx, kind, ctx.seeds[0] if seed < 0 else seed):
+            queue.append((kind, seed))
+            if not any(_model_ready(ctx, k, ctx.seeds[0] if s < 0 else s) for k, s in queue):
+                time.sleep(wait_s)
+            continue
+        if claim(claim_path(ctx, stage, kind, seed)):
+            yield kind, seed
 
 
 def abc_choices(ctx: Context) -> tuple[Crossing, Crossing]:

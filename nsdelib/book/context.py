@@ -20,7 +20,7 @@ from ..data.dataset import SpectrogramData, load_dataset
 from ..evaluation.abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_variants, at_budget, cached_abc
 from ..evaluation.attacks import convergence_study, headline_first, robustness_sweep
 from ..evaluation.attributions import ExplainedModel, cached_attribution_stability
-from ..evaluation.data_size import data_size_study
+from ..evaluation.data_size import data_for_size, data_size_study, training_sizes
 from ..evaluation.detectors import cached_detector_scores, noisy_accuracy
 from ..evaluation.input_noise import noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
@@ -125,6 +125,11 @@ class Context:
         """Every detector score of ``run`` under Gaussian input noise of std ``std``, ABC at C4's budget ``m`` (cached)."""
         return cached_detector_scores(self.store, self.profile.attribution, self.detector_budgets(m),
                                       self.explained(run), std).assign(model=run.kind, seed=run.seed)
+
+    def data_size_datasets(self) -> list[SpectrogramData]:
+        """The data sets of chapter 8's study, one per training-set size (built once, then read from the store)."""
+        sizes = training_sizes(len(self.data.train), self.profile.train.batch_size, self.profile.data_size.fractions)
+        return [data_for_size(self.data, n, self.store) for n in sizes]
 
     def data_size_study(self, kinds: Sequence[ModelKind] = MODEL_KINDS, seeds: Sequence[int] | None = None,
                         log: Callable[[str], None] | None = None) -> pd.DataFrame:

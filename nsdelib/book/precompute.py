@@ -56,7 +56,7 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
     if stage == "attack":
         jobs.append(("nsde", -1))  # the convergence study, marked by seed -1
     with store_lock(ctx, "dataset"):  # two processes writing one artifact at once leave a checksum mismatch
-        _ = ctx.data
+        _ = ctx.data_size_datasets() if stage == "data_size" else ctx.data
     if stage == "abc":
         c4_m, detector_std = abc_choices(ctx)
     for kind, seed in claimed_jobs(ctx, stage, jobs) if dynamic else jobs[worker::workers]:

@@ -116,8 +116,9 @@ pd.Series({**attack_cfg.model_dump(), "attacked images": len(subset), "test imag
 # ## The result at the paper's scale
 #
 # The `paper` attacks (three models, {glue:text}`paper_seeds` seeds, {glue:text}`paper_attacked` test
-# images per seed) were run once and recorded with their provenance in `results/paper/adversarial.json`; they come first. The rest of
-# the chapter repeats the protocol at this build's profile.
+# images per seed) are run once and recorded with their provenance in `results/paper/adversarial.json`;
+# where that record exists it comes first. The rest of the chapter repeats the protocol at this
+# build's profile.
 
 # %% tags=["hide-input"]
 glue("paper_seeds", PAPER.n_seeds, display=False)
@@ -126,7 +127,10 @@ recorded = announce_recorded("adversarial", "ch05_adversarial")
 paper_accuracy = pd.DataFrame(recorded["result"]["accuracy"]) if recorded else None
 glue_figure("fig_attack_paper", recorded and robust_accuracy_curves(
     paper_accuracy, f"Recorded paper run: mean and 95 % interval over {paper_accuracy['seed'].nunique()} seeds"),
-    "*No `paper` attack run has been recorded yet: `make chapter CHAPTER=ch05_adversarial PROFILE=paper` records it.*")
+    "*No `paper` attack run has been recorded yet. It is a GPU job: on a 2-core CPU the NSDE's EOT attacks and "
+    "its scoring over 20 noise draws of its ensemble take far longer per seed than the protocol's budget "
+    "(`benchmarks/bench_robustness.py` measures it; the README gives the figure). "
+    "`make chapter CHAPTER=ch05_adversarial PROFILE=paper` records it.*")
 if recorded is not None:
     result = recorded["result"]
     print(f"C3 at the paper profile (recorded), L2 ε = {result['eps_star']}: "

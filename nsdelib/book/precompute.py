@@ -5,7 +5,8 @@ A chapter runs its models one after another in one process. On a machine with se
 each) fills the artifact store first; the chapters then read every result back, so the build only
 renders. With ``--dynamic`` the workers share one queue instead of fixed shares: each claims the next
 job that no live worker holds (a claim file in the store naming its process), so a worker that
-finishes early takes over the rest; a claim whose process has died is taken over. The jobs are the very cached calls the chapters make, so their keys are the chapters' keys.
+finishes early takes over the rest; a claim whose process has died is taken over. The jobs are the
+very cached calls the chapters make, so their keys are the chapters' keys.
 Run the stages in order (``train`` before the sweeps that evaluate the trained models, ``attribution``
 before ``abc``, whose budget and noise level are chosen from every model's ABC curve and accuracy).
 """
@@ -25,7 +26,7 @@ import pandas as pd
 from ..common.errors import ConfigError
 from ..evaluation.abc import Crossing
 from ..models.registry import MODEL_KINDS, ModelKind
-from ..report.claims import CONVNEXT, c4_budget, detector_noise_level
+from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
 from .context import Context
 
 Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size"]
@@ -73,7 +74,7 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
                 ctx.detector_accuracy(run)
         elif stage == "abc":
             ctx.abc_at(run, c4_m.value)
-            if kind == "nsde":
+            if kind == NSDE:
                 ctx.abc_at(run, c4_m.value, neighbours="mode")
             ctx.detector_scores(run, c4_m.value, detector_std.value)
         elif stage == "data_size":

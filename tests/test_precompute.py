@@ -7,12 +7,21 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nsdelib.book import cli
 from nsdelib.book.context import setup
-from nsdelib.book.precompute import abc_choices, claim, claim_path, run_share, stage_jobs
+from nsdelib.book.precompute import (
+    PrecomputeFailed,
+    abc_choices,
+    claim,
+    claim_path,
+    run_in_workers,
+    run_share,
+    stage_jobs,
+)
 from nsdelib.common.errors import ConfigError
 from nsdelib.evaluation import abc, attributions, detectors, input_noise
 from nsdelib.evaluation.data_size import DataSizeConfig
@@ -122,3 +131,51 @@ def test_bad_input_is_one_error_with_exit_code_2(argv: list[str], message: str, 
 def test_unknown_stage_is_refused_before_any_work() -> None:
     with pytest.raises(ConfigError, match="unknown stage 'sweeps'"):
         stage_jobs(setup("ci", 0, "cpu"), "sweeps")
+
+
+def test_the_builds_workers_train_every_model_the_chapters_then_read_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(tmp_path))  # a fresh store: the workers must train, not read back
+    lines: list[str] = []
+    run_in_workers(["train", "noise"], 2, "ci", 0, "cpu", log=lines.append)  # two stages, as the build runs
+    ctx = setup("ci", 0, "cpu")
+    done = [re.sub(r"^worker [01]: | \(\d+ s\)$", "", line) for line in lines if re.search(r"done \(\d+ s\)$", line)]
+    expected = [f"{stage}: {kind} seed {seed} done" for stage in ("train", "noise") for kind, seed in stage_jobs(ctx, stage)]
+    assert sorted(done) == sorted(expected)
+    assert all(re.match(r"worker [01]: ", line) for line in lines)
+    assert any(re.search(r"epoch +\d+/\d+", line) for line in lines)  # training progress reaches the terminal
+
+    def retrained(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the chapter retrained a model the workers trained")
+
+    monkeypatch.setattr(trainer, "_train", retrained)
+    monkeypatch.setattr(input_noise, "per_image_outcomes", retrained)
+    runs = ctx.train_all()
+    assert {kind: len(kind_runs) for kind, kind_runs in runs.items()} == dict.fromkeys(MODEL_KINDS, ctx.profile.n_seeds)
+    assert not ctx.noise_sweep(runs["nsde"][-1]).empty
+
+
+@pytest.mark.parametrize(("workers", "precomputed"), [("2", [(("train", "data_size"), 2, "ci", 3, "cpu")]), ("1", [])])
+def test_the_build_trains_chapters_3_and_8s_models_in_workers_first(
+    monkeypatch: pytest.MonkeyPatch, workers: str, precomputed: list[tuple]
+) -> None:
+    calls: list[tuple] = []
+    monkeypatch.setattr(cli, "run_in_workers", lambda *args: calls.append(("workers", *args)))
+    monkeypatch.setattr(cli, "run_book", lambda **kwargs: calls.append(("book",)) or Path("stage"))
+    monkeypatch.setattr(cli, "build_html", lambda stage, out: calls.append(("html",)))
+    assert cli.main(["build", "--profile", "ci", "--seed", "3", "--device", "cpu", "--workers", workers]) == 0
+    assert calls == [*(("workers", *call) for call in precomputed), ("book",), ("html",)]
+
+
+def test_a_failing_worker_fails_the_build_naming_it() -> None:
+    lines: list[str] = []
+    with pytest.raises(PrecomputeFailed, match=r"precompute of train failed in worker\(s\) 0 \(exit code 1\), "
+                                                r"1 \(exit code 1\); see their output above"):
+        run_in_workers(["train"], 2, "ci", 0, "cuda:99", log=lines.append)
+    assert any(line.startswith("worker 1: ") and "cuda:99" in line for line in lines)
+
+
+def test_unknown_stage_is_refused_before_any_worker_starts() -> None:
+    with pytest.raises(ConfigError, match="unknown stage 'sweeps'; allowed stages: train, "):
+        run_in_workers(["train", "sweeps"], 2, "ci", 0, "cpu", log=print)

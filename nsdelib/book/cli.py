@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,8 +11,8 @@ from pathlib import Path
 from ..common.errors import ArtifactError, ConfigError
 from .calibrate import record, run_sweep
 from .context import setup
-from .precompute import STAGES, run_share
-from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, check_stages, run_in_workers, run_share
+from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 
 
@@ -30,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
         sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
         sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+        if name == "build":
+            sub.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                             help="processes (one thread each) that train the chapters' models before the chapters "
+                                  "run (default: one per usable core; 1: the chapters train them)")
     commands.add_parser("list", help="list the chapters in reading order")
     text = "train and measure the calibration sweep's points (resumable), or --record what is done"
     sub = commands.add_parser("calibrate", help=text, description=text)
@@ -41,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--trained-only", action="store_true", help="measure only the points whose model is trained")
     text = "compute one stage of the chapters' models and sweeps ahead of the build, shared among workers"
     sub = commands.add_parser("precompute", help=text, description=text)
-    sub.add_argument("--stage", required=True, help=f"one of {', '.join(STAGES)} (run them in this order)")
+    sub.add_argument("--stage", required=True, nargs="+",
+                     help=f"one or more of {', '.join(STAGES)}, run in the order given (this order)")
     sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
     sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
@@ -63,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "precompute":
         return _precompute(args)
     try:
+        if args.command == "build" and args.workers > 1:
+            validate_params(profile=args.profile, seed=args.seed, device=args.device)
+            print(f"training the chapters' models in {args.workers} worker processes ...", flush=True)
+            run_in_workers(BUILD_STAGES, args.workers, args.profile, args.seed, args.device)
         stage = run_book(
             entries=(args.chapters or None) if args.command == "run" else None,
             profile=args.profile,
@@ -76,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2
-    except (ChapterFailed, BookBuildFailed) as exc:
+    except (ChapterFailed, BookBuildFailed, PrecomputeFailed) as exc:
         print(f"nsdebook: {exc}", file=sys.stderr)
         return 1
     print(f"finished in {time.perf_counter() - start:.1f} s")
@@ -102,11 +112,13 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _precompute(args: argparse.Namespace) -> int:
-    """``nsdebook precompute``: one worker's share of one stage."""
+    """``nsdebook precompute``: one worker's share of each stage, in the order given."""
     try:
+        check_stages(args.stage)
         ctx = setup(profile=args.profile, seed=args.seed, device=args.device)
-        run_share(ctx, args.stage, args.worker, args.workers, log=lambda line: print(line, flush=True),
-                  dynamic=args.dynamic)
+        for stage in args.stage:
+            run_share(ctx, stage, args.worker, args.workers, log=lambda line: print(line, flush=True),
+                      dynamic=args.dynamic)
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2

@@ -9,14 +9,19 @@ finishes early takes over the rest; a claim whose process has died is taken over
 very cached calls the chapters make, so their keys are the chapters' keys.
 Run the stages in order (``train`` before the sweeps that evaluate the trained models, ``attribution``
 before ``abc``, whose budget and noise level are chosen from every model's ABC curve and accuracy).
+``nsdebook build`` starts such workers itself (:func:`run_in_workers`) for the training stages, most of
+the default build's time, which two one-thread processes get through faster than one two-thread one.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
@@ -31,12 +36,24 @@ from .context import Context
 
 Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size"]
 STAGES: tuple[str, ...] = get_args(Stage)
+#: What ``nsdebook build`` precomputes in workers: every model the chapters train (chapters 3 and 8).
+BUILD_STAGES: tuple[Stage, ...] = ("train", "data_size")
+
+
+class PrecomputeFailed(RuntimeError):
+    """A precompute worker exited with an error (its output, above, says which)."""
+
+
+def check_stages(stages: Sequence[str]) -> None:
+    """Refuse an unknown stage with one ConfigError naming the allowed ones, before any work starts."""
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage {unknown[0]!r}; allowed stages: {', '.join(STAGES)}")
 
 
 def stage_jobs(ctx: Context, stage: str) -> list[tuple[ModelKind, int]]:
     """The (model kind, seed) jobs of ``stage`` for the profile's seeds (the size study's for ``data_size``), seed by seed."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}; allowed stages: {', '.join(STAGES)}")
+    check_stages([stage])
     seeds = ctx.data_size_seeds if stage == "data_size" else ctx.seeds
     return [(kind, seed) for seed in seeds for kind in MODEL_KINDS]
 
@@ -62,7 +79,7 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
         c4_m, detector_std = abc_choices(ctx)
     for kind, seed in claimed_jobs(ctx, stage, jobs) if dynamic else jobs[worker::workers]:
         start = time.perf_counter()
-        run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=False)
+        run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=stage == "train")
         if stage == "noise":
             ctx.noise_sweep(run)
         elif stage == "attack":
@@ -81,6 +98,39 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
             ctx.data_size_study((kind,), (seed,))
         log(f"{stage}: {'convergence study' if seed < 0 else kind} seed {run.seed} done "
             f"({time.perf_counter() - start:.0f} s)")
+
+
+def run_in_workers(stages: Sequence[str], workers: int, profile: str, seed: int, device: str,
+                   log: Callable[[str], None] = print) -> None:
+    """Run ``stages`` in order in ``workers`` processes of one thread each, sharing one queue (``--dynamic``).
+
+    Each line a worker prints goes to ``log`` as it comes, prefixed with the worker's index. Raises
+    :class:`PrecomputeFailed` naming the workers that exited with an error; what they finished stays in
+    the store, and the chapters compute whatever is missing.
+    """
+    check_stages(stages)
+    command = [sys.executable, "-m", "nsdelib", "precompute", "--stage", *stages, "--profile", profile,
+               "--seed", str(seed), "--device", device, "--workers", str(workers), "--dynamic"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen([*command, "--worker", str(index)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, text=True, env=env) for index in range(workers)]
+
+    def forward(index: int, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            log(f"worker {index}: {line.rstrip()}")
+
+    readers = [threading.Thread(target=forward, args=item, daemon=True) for item in enumerate(processes)]
+    for reader in readers:
+        reader.start()
+    codes = [process.wait() for process in processes]
+    for reader in readers:
+        reader.join()
+    failed = {index: code for index, code in enumerate(codes) if code}
+    if failed:
+        workers_failed = ", ".join(f"{index} (exit code {code})" for index, code in failed.items())
+        raise PrecomputeFailed(f"precompute of {', '.join(stages)} failed in worker(s) {workers_failed}; "
+                               "see their output above")
 
 
 @contextmanager

@@ -9,6 +9,7 @@ in the working directory and writes its ``mutants/`` tree there. Not run in CI (
     python tools/mutation_report.py                                  # every module below
     python tools/mutation_report.py nsdelib/training/metrics.py      # some of them
     python tools/mutation_report.py --survivors nsdelib/evaluation/abc.py
+    python tools/mutation_report.py --jobs 1 ...                     # one mutant at a time (a busy machine)
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def mutmut_config(module: str, tests: list[str]) -> str:
     )
 
 
-def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors: bool) -> ModuleResult:
+def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors: bool,
+               jobs: int | None = None) -> ModuleResult:
     """mutmut on ``module`` with ``tests`` in a scratch copy of the repository."""
     with tempfile.TemporaryDirectory(prefix="nsdelib-mutation-") as scratch:
         root = Path(scratch)
@@ -77,7 +79,8 @@ def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors:
         shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")  # pytest's settings; no [tool.mutmut]
         (root / "setup.cfg").write_text(mutmut_config(module, tests))
         start = time.perf_counter()
-        subprocess.run([*mutmut, "run"], cwd=root, check=True, stdout=subprocess.DEVNULL)
+        limit = ["--max-children", str(jobs)] if jobs else []
+        subprocess.run([*mutmut, "run", *limit], cwd=root, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
         listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=root, check=True,
                                  capture_output=True, text=True).stdout
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: {', '.join(MODULES)})")
     parser.add_argument("--survivors", action="store_true", help="show the diff of every mutant no test killed")
+    parser.add_argument("--jobs", type=int, help="mutants tested at once (default: mutmut's, one per core)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown:
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.modules or MODULES:
         tests = [t for t in MODULES[module] if (REPO / t).exists()]
         print(f"mutating {module} against {', '.join(tests)} ...", flush=True)
-        results.append(run_module(module, tests, mutmut, args.survivors))
+        results.append(run_module(module, tests, mutmut, args.survivors, args.jobs))
     print(table(results))
     for r in results:
         for name, diff in r.survivor_diffs.items():

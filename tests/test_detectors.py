@@ -190,3 +190,73 @@ def test_abc_is_compared_with_the_best_free_score_by_their_intervals() -> None:
     assert table.loc["a", "best free score"] == other and table.loc["a", "free"] == 0.75
     with pytest.raises(ValueError, match="model 'a' needs the AUROC of 'ABC at 5 %'"):
         abc_against_free_scores(aurocs, "ABC at 5 %")
+
+
+def _bootstrap_by_repeating_rows(confidence: np.ndarray, correct: np.ndarray, resamples: int, seed: int,
+                                 level: float) -> tuple[float, float, int]:
+    """The percentile bootstrap of the AUROC computed independently: each resample's rows repeated, not weighted."""
+    from sklearn.metrics import roc_auc_score
+
+    draws = np.random.default_rng(seed).integers(0, len(confidence), size=(resamples, len(confidence)))
+    values = [roc_auc_score(~correct[rows], -confidence[rows]) for rows in draws
+              if (~correct[rows]).any() and correct[rows].any()]
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high), len(values)
+
+
+@pytest.mark.parametrize("level", [0.95, 0.5])
+def test_the_bootstrap_interval_equals_an_independent_resampling_of_the_rows(level: float) -> None:
+    generator = np.random.default_rng(3)
+    correct = np.array([True] * 9 + [False] * 2)  # few wrong: many resamples hold one wrong, some none
+    confidence = np.round(generator.normal(size=11) + correct, 2)
+    low, high, kept = _bootstrap_by_repeating_rows(confidence, correct, 1000, 0, level)
+    assert kept < 1000  # some resamples lacked a wrong prediction and were dropped
+    interval = auroc_interval(confidence, correct.astype(int).tolist(), level=level)  # defaults: 1000 resamples, seed 0
+    assert (interval.low, interval.high, interval.resamples) == (pytest.approx(low), pytest.approx(high), kept)
+    assert interval.confidence == level
+
+
+def test_undefined_auroc_and_the_bootstrap_settings_it_accepts() -> None:
+    undefined = auroc_interval([0.2, 0.7], [1, 1], level=0.9)
+    assert all(math.isnan(v) for v in (undefined.auroc, undefined.low, undefined.high))
+    assert (undefined.n_wrong, undefined.n_right, undefined.resamples, undefined.confidence) == (0, 2, 0, 0.9)
+    assert auroc_interval(np.linspace(0, 1, 10), [False] * 5 + [True] * 5, resamples=1).resamples == 1
+    for level in (0.0, 1.0):
+        with pytest.raises(ValueError, match="at least one resample and a level in \\(0, 1\\); got 10, "):
+            auroc_interval([0.2, 0.7], [False, True], resamples=10, level=level)
+    with pytest.raises(ValueError, match="^2 non-finite confidence values$"):
+        auroc_interval([0.2, np.nan, np.inf, 0.5], [False, True, True, False])
+
+
+def test_reliability_bins_equal_an_independent_histogram_edges_and_zero_included() -> None:
+    score = np.array([0.0, 0.05, 0.1, 0.35, 0.5, 0.5, 0.95, 1.0])
+    correct = np.array([0, 1, 1, 0, 1, 1, 1, 1])
+    table = reliability_bins(score, correct.tolist())
+    counts, edges = np.histogram(score, bins=10, range=(0.0, 1.0))  # numpy's bins: [a, b), the last [a, b]
+    assert list(table.columns) == ["low", "high", "count", "mean score", "accuracy"]
+    assert table["count"].dtype.kind == "i" and table["count"].tolist() == counts.tolist()
+    assert table["low"].tolist() == pytest.approx(edges[:-1]) and table["high"].tolist() == pytest.approx(edges[1:])
+    which = np.minimum((score * 10).astype(int), 9)
+    for b in range(10):
+        in_bin = which == b
+        expected = (correct[in_bin].mean(), score[in_bin].mean()) if in_bin.any() else (np.nan, np.nan)
+        assert table.loc[b, ["accuracy", "mean score"]].tolist() == pytest.approx(expected, nan_ok=True)
+    for bad, message in (([[0.1, 0.2]], "score and correct must be 1-d and as long as each other; got \\(1, 2\\)"),
+                         ([-0.01], "^reliability bins need scores in \\[0, 1\\]$")):
+        with pytest.raises(ValueError, match=message):
+            reliability_bins(bad, [[True, False]] if np.ndim(bad) == 2 else [True])
+
+
+def test_detector_tables_name_their_columns() -> None:
+    from nsdelib.evaluation.abc import DetectorConfig
+    from nsdelib.evaluation.detectors import abc_against_free_scores, detector_aurocs
+
+    correct = np.array([True, True, False, False, True, False])
+    scores = pd.DataFrame({"model": "a", "example": range(6), "correct": correct, "ABC": np.linspace(0, 1, 6),
+                           MSP: np.linspace(1, 0, 6), ENTROPY: np.linspace(0, 1, 6)})
+    aurocs = detector_aurocs(scores, ["ABC"], DetectorConfig.build(noise_stds=(0.1,), bootstrap_resamples=100))
+    assert list(aurocs.columns) == ["model", "score", "AUROC", "low", "high", "wrong", "right"]
+    table = abc_against_free_scores(aurocs, "ABC")
+    assert list(table.columns) == ["model", "ABC", "ABC low", "ABC high", "best free score", "free", "free low",
+                                   "free high", "ABC is", "wrong predictions"]
+    assert table.loc[0, "wrong predictions"] == 3

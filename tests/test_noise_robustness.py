@@ -225,3 +225,34 @@ def test_per_image_outcomes_score_every_image_in_every_mode(stochastic_toy, data
     for mode in STOCHASTIC:
         expected = predict(stochastic_toy, x, mode, batch_size=7, seed=0, noise_control=toy_noise_control) == y
         assert table.loc[table["mode"] == mode.name, "correct"].tolist() == expected.int().tolist()
+
+
+def test_noise_patterns_follow_their_generator_and_the_default_impulse_rate() -> None:
+    shape = (400, 1, 8, 50)
+    for kind in ("gaussian", "impulsive", "narrowband"):
+        first = noise_pattern(shape, kind, torch.Generator().manual_seed(3))
+        torch.manual_seed(99)  # the global generator must not matter
+        again = noise_pattern(shape, kind, torch.Generator().manual_seed(3))
+        assert torch.equal(first, again), kind
+    impulses = noise_pattern(shape, "impulsive", torch.Generator().manual_seed(0))
+    assert impulses.shape == (400, 1, 1, 50) and set(impulses.unique().tolist()) == {0.0, 1.0}
+    assert float(impulses.mean()) == pytest.approx(0.05, abs=0.01)  # 20,000 frames: the default rate, ±5 σ
+
+
+def test_noise_sweep_uses_the_configured_impulse_rate_and_a_fresh_index(stochastic_toy, data) -> None:
+    x, y = data
+    dense = config().replace(structured_kinds=("impulsive",), structured_levels=(0.3,), impulse_probability=1.0)
+    per_image = noise_sweep(SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, toy_noise_control), dense)
+    assert per_image.index.tolist() == list(range(len(per_image)))
+    impulsive = per_image[(per_image["noise"] == "impulsive") & (per_image["level"] == 0.3)]
+    expected = image_snr_db(x, add_noise(x, torch.ones(1, 1, 1, x.shape[-1]), 0.3))  # every frame carries the impulse
+    assert impulsive["image_snr_db"].unique().tolist() == pytest.approx([expected])
+
+
+def test_sweep_accuracy_keeps_models_and_seeds_apart_in_table_order() -> None:
+    table = pd.DataFrame({"noise": "gaussian", "level": 0.1, "image_snr_db": 20.0, "mode": "m",
+                          "model": ["b", "b", "a", "a", "b", "b"], "seed": [1, 1, 1, 1, 0, 0],
+                          "correct": [1, 1, 0, 0, 1, 0]})
+    accuracy = sweep_accuracy(table)
+    assert accuracy[["model", "seed", "accuracy", "n_samples"]].values.tolist() == [["b", 1, 1.0, 2], ["a", 1, 0.0, 2],
+                                                                                    ["b", 0, 0.5, 2]]

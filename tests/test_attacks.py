@@ -169,6 +169,16 @@ def outcome_rows(accuracies: dict[float, float], n: int = 100, attack: str = "AP
                                     "delta_norm": 0.5 * eps}) for eps, acc in accuracies.items()], ignore_index=True)
 
 
+def test_accuracy_table_counts_each_curve_point_and_keeps_its_largest_perturbation() -> None:
+    rows = outcome_rows({0.0: 0.9, 1.0: 0.4, 2.0: 0.25}, n=20)
+    rows["delta_norm"] = rows["eps"] * (rows["example"] + 1) / 20  # the last image reaches ε exactly
+    table = accuracy_table(pd.concat([rows, rows.assign(seed=1, correct=1.0)], ignore_index=True))
+    assert table[["seed", "eps"]].values.tolist() == [[0, 0.0], [0, 1.0], [0, 2.0], [1, 0.0], [1, 1.0], [1, 2.0]]
+    assert table["accuracy"].tolist() == pytest.approx([0.9, 0.4, 0.25, 1.0, 1.0, 1.0])
+    assert table["n_samples"].tolist() == [20] * 6
+    assert table["max_delta_norm"].tolist() == pytest.approx([0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
+
+
 def test_monotonicity_allows_sampling_noise_and_fails_beyond_it() -> None:
     falling = accuracy_table(outcome_rows({0.0: 0.9, 1.0: 0.5, 2.0: 0.52, 4.0: 0.1}))
     assert monotonicity_check(falling)["ok"].all(), "a 2-point rise on 100 images is sampling noise"

@@ -68,15 +68,21 @@ def mutmut_config(module: str, tests: list[str]) -> str:
     )
 
 
+def scratch_copy(root: Path) -> Path:
+    """``root`` holding a copy of the library, its tests, the book they read and pytest's settings, to change freely."""
+    ignore = shutil.ignore_patterns("__pycache__", ".hypothesis")
+    for folder in ("nsdelib", "tests", "chapters", "results"):
+        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    for name in ("pyproject.toml", "_toc.yml", "_config.yml"):  # pyproject: pytest's settings; no [tool.mutmut]
+        shutil.copy2(REPO / name, root / name)
+    return root
+
+
 def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors: bool,
                jobs: int | None = None) -> ModuleResult:
     """mutmut on ``module`` with ``tests`` in a scratch copy of the repository."""
     with tempfile.TemporaryDirectory(prefix="nsdelib-mutation-") as scratch:
-        root = Path(scratch)
-        ignore = shutil.ignore_patterns("__pycache__", ".hypothesis")
-        for folder in ("nsdelib", "tests"):
-            shutil.copytree(REPO / folder, root / folder, ignore=ignore)
-        shutil.copy2(REPO / "pyproject.toml", root / "pyproject.toml")  # pytest's settings; no [tool.mutmut]
+        root = scratch_copy(Path(scratch))
         (root / "setup.cfg").write_text(mutmut_config(module, tests))
         start = time.perf_counter()
         limit = ["--max-children", str(jobs)] if jobs else []

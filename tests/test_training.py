@@ -6,6 +6,7 @@ resuming on the ci profile's real data, through a killed subprocess.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -230,3 +231,59 @@ def test_invalid_training_config_fails_clearly(values: dict, field: str) -> None
 def test_batch_larger_than_data_fails_clearly(separable: SpectrogramData, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'batch_size' = 49 is larger than the 48 training samples"):
         train(separable, "convnext", tmp_path, tiny_train(batch_size=49))
+
+
+@pytest.mark.parametrize(("warmup_epochs", "epochs"), [(0.0, 3), (1.0, 3), (0.5, 2), (5.0, 2)])
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_zero(warmup_epochs: float, epochs: int) -> None:
+    steps_per_epoch, peak = 4, 0.01
+    cfg = tiny_train(epochs=epochs, lr=peak, warmup_epochs=warmup_epochs)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=peak)
+    schedule = trainer._schedule(optimizer, cfg, steps_per_epoch)
+    total = epochs * steps_per_epoch
+    warmup = min(round(warmup_epochs * steps_per_epoch), total - 1)  # never the whole run
+    lrs = []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    expected = [peak * (1e-3 + (1 - 1e-3) * t / warmup) if t < warmup
+                else peak * 0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup))) for t in range(total)]
+    assert lrs == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12), "decays to zero at the end of the run"
+
+
+def test_epoch_seeds_are_distinct_and_fixed() -> None:
+    # the seed of each epoch's shuffling and noise is part of every recorded model's recipe but not of its
+    # cache key: changing the formula would silently change what a cached model stands for
+    seeds = {trainer._epoch_seed(seed, epoch) for seed in range(5) for epoch in range(300)}
+    assert len(seeds) == 5 * 300
+    assert [trainer._epoch_seed(0, 0), trainer._epoch_seed(0, 7), trainer._epoch_seed(3, 2)] == [0, 7, 300_011]
+
+
+def fake_run(kind: ModelKind, seed: int, accuracy: float, by_mode: dict[str, float], epochs: int) -> TrainedModel:
+    """A trained-model record with the given metrics and a history of ``epochs`` rows (no weights needed)."""
+    history = pd.DataFrame({"epoch": range(1, epochs + 1),
+                            "val_accuracy": [accuracy / (epochs - e) for e in range(epochs)]})
+    metrics = {"accuracy": accuracy, "eval_noise": "ensemble" if kind == "nsde" else "off", "best_epoch": epochs,
+               "epochs": epochs, "wall_time_s": 10.0 * (seed + 1), "accuracy_by_eval_noise": by_mode}
+    return TrainedModel(kind, seed, torch.nn.Identity(), history, metrics)
+
+
+def test_runs_table_and_histories_keep_every_model_and_seed() -> None:
+    runs = {"convnext": [fake_run("convnext", 0, 0.8, {"off": 0.8}, 2),
+                         fake_run("convnext", 1, 0.7, {"off": 0.7}, 2)],
+            "nsde": [fake_run("nsde", 4, 0.6, {"off": 0.65, "ensemble": 0.6}, 3)]}
+    table = trainer.runs_table(runs)
+    fixed = ["model", "seed", "accuracy", "eval noise", "best epoch", "epochs", "wall time (s)"]
+    assert table.columns.tolist() == [*fixed, "accuracy, noise off", "accuracy, noise ensemble"]
+    assert table[fixed].values.tolist() == [["convnext", 0, 0.8, "off", 2, 2, 10.0],
+                                            ["convnext", 1, 0.7, "off", 2, 2, 20.0],
+                                            ["nsde", 4, 0.6, "ensemble", 3, 3, 50.0]]
+    assert table["accuracy, noise off"].tolist() == [0.8, 0.7, 0.65]
+    assert table["accuracy, noise ensemble"].iloc[:2].isna().all() and table["accuracy, noise ensemble"].iloc[2] == 0.6
+    long = trainer.histories(runs)
+    assert long[["model", "seed", "epoch"]].values.tolist() == [
+        ["convnext", 0, 1], ["convnext", 0, 2], ["convnext", 1, 1], ["convnext", 1, 2], ["nsde", 4, 1], ["nsde", 4, 2],
+        ["nsde", 4, 3]]
+    assert long["val_accuracy"].tolist() == pytest.approx([0.4, 0.8, 0.35, 0.7, 0.2, 0.3, 0.6])
+    assert long.index.tolist() == list(range(7))

@@ -10,11 +10,17 @@ in the working directory and writes its ``mutants/`` tree there. Not run in CI (
     python tools/mutation_report.py nsdelib/training/metrics.py      # some of them
     python tools/mutation_report.py --survivors nsdelib/evaluation/abc.py
     python tools/mutation_report.py --jobs 1 ...                     # one mutant at a time (a busy machine)
+    python tools/mutation_report.py --sample 80 nsdelib/training/trainer.py   # a seeded random 80 of its mutants
+
+``--sample`` estimates the score of a module whose every mutant retrains models (the trainer: hours on
+two cores) from a seeded random sample of its mutants, with a 95 % Wilson interval.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import re
 import shutil
 import subprocess
@@ -24,6 +30,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from scipy.stats import binomtest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,6 +47,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "nsdelib/training/metrics.py": ("tests/test_metrics.py",),
 }
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
+#: A mutant name that matches nothing: mutmut generates the mutants and maps tests to them, then stops.
+NO_MUTANT = "no.such.mutant__mutmut_0"
 
 
 @dataclass
@@ -49,6 +59,7 @@ class ModuleResult:
     statuses: dict[str, str]
     seconds: float
     survivor_diffs: dict[str, str]
+    population: int
 
     def count(self, status: str) -> int:
         return Counter(self.statuses.values())[status]
@@ -78,36 +89,59 @@ def scratch_copy(root: Path) -> Path:
     return root
 
 
+def generated_mutants(root: Path, module: str) -> list[str]:
+    """The names of every mutant mutmut generated for ``module`` in the scratch copy at ``root``."""
+    return sorted(json.loads((root / "mutants" / f"{module}.meta").read_text())["exit_code_by_key"])
+
+
 def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors: bool,
-               jobs: int | None = None) -> ModuleResult:
-    """mutmut on ``module`` with ``tests`` in a scratch copy of the repository."""
+               jobs: int | None = None, sample: int | None = None, seed: int = 0) -> ModuleResult:
+    """mutmut on ``module`` (every mutant, or a seeded random ``sample``) with ``tests`` in a scratch copy."""
     with tempfile.TemporaryDirectory(prefix="nsdelib-mutation-") as scratch:
         root = scratch_copy(Path(scratch))
         (root / "setup.cfg").write_text(mutmut_config(module, tests))
         start = time.perf_counter()
         limit = ["--max-children", str(jobs)] if jobs else []
-        subprocess.run([*mutmut, "run", *limit], cwd=root, check=True, stdout=subprocess.DEVNULL)
+        chosen: list[str] = []
+        if sample:
+            subprocess.run([*mutmut, "run", *limit, NO_MUTANT], cwd=root, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            population = generated_mutants(root, module)
+            if not population:
+                raise RuntimeError(f"mutmut generated no mutants of {module}")
+            chosen = random.Random(seed).sample(population, min(sample, len(population)))
+        subprocess.run([*mutmut, "run", *limit, *chosen], cwd=root, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
         listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=root, check=True,
                                  capture_output=True, text=True).stdout
         statuses = {m["name"]: m["status"] for m in map(RESULT_LINE.match, listing.splitlines()) if m}
+        generated = len(statuses)
+        if chosen:
+            statuses = {name: statuses[name] for name in chosen}
         diffs = {
             name: subprocess.run([*mutmut, "show", name], cwd=root, check=True, capture_output=True, text=True).stdout
             for name, status in statuses.items()
             if show_survivors and status != "killed"
         }
-    return ModuleResult(module, statuses, seconds, diffs)
+    return ModuleResult(module, statuses, seconds, diffs, generated)
 
 
 def table(results: list[ModuleResult]) -> str:
-    """One row per module: mutants, killed, survived, the rest (timeouts, no tests, ...), score and time."""
-    header = f"{'module':<36} {'mutants':>7} {'killed':>6} {'survived':>8} {'other':>5} {'score':>6} {'time (s)':>9}"
+    """One row per module: mutants tested (of those generated), killed, survived, the rest (timeouts, no tests, ...),
+    score, and for a sample its 95 % Wilson interval, and time."""
+    header = (f"{'module':<36} {'mutants':>9} {'killed':>6} {'survived':>8} {'other':>5} {'score':>6} "
+              f"{'95 % CI':>11} {'time (s)':>9}")
     rows = [header, "-" * len(header)]
     for r in results:
         total, killed, survived = len(r.statuses), r.count("killed"), r.count("survived")
         score = f"{killed / total:.0%}" if total else "-"
-        rows.append(f"{r.module:<36} {total:>7} {killed:>6} {survived:>8} {total - killed - survived:>5} "
-                    f"{score:>6} {r.seconds:>9.0f}")
+        tested = f"{total}/{r.population}" if total < r.population else str(total)
+        interval = "-"
+        if 0 < total < r.population:
+            ci = binomtest(killed, total).proportion_ci(method="wilson")
+            interval = f"{ci.low:.0%}-{ci.high:.0%}"
+        rows.append(f"{r.module:<36} {tested:>9} {killed:>6} {survived:>8} {total - killed - survived:>5} "
+                    f"{score:>6} {interval:>11} {r.seconds:>9.0f}")
     return "\n".join(rows)
 
 
@@ -117,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"modules to mutate (default: {', '.join(MODULES)})")
     parser.add_argument("--survivors", action="store_true", help="show the diff of every mutant no test killed")
     parser.add_argument("--jobs", type=int, help="mutants tested at once (default: mutmut's, one per core)")
+    parser.add_argument("--sample", type=int, help="test a seeded random sample of this many mutants per module")
+    parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown:
@@ -126,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.modules or MODULES:
         tests = [t for t in MODULES[module] if (REPO / t).exists()]
         print(f"mutating {module} against {', '.join(tests)} ...", flush=True)
-        results.append(run_module(module, tests, mutmut, args.survivors, args.jobs))
+        results.append(run_module(module, tests, mutmut, args.survivors, args.jobs, args.sample, args.seed))
     print(table(results))
     for r in results:
         for name, diff in r.survivor_diffs.items():

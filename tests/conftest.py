@@ -4,6 +4,7 @@ and the whole book built once per session for the slow tests."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,9 +22,17 @@ settings.register_profile("nsdelib", derandomize=True, database=None, deadline=N
 settings.load_profile("nsdelib")
 
 
+ARTIFACTS = pytest.StashKey[str]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Point the artifact store (and chapter kernels, which inherit the environment) at a fresh folder."""
-    os.environ["NSDE_ARTIFACTS"] = tempfile.mkdtemp(prefix="nsde-test-artifacts-")
+    config.stash[ARTIFACTS] = os.environ["NSDE_ARTIFACTS"] = tempfile.mkdtemp(prefix="nsde-test-artifacts-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Delete the session's artifact store: the book at ``ci`` alone leaves about 3 GB in it."""
+    shutil.rmtree(config.stash.get(ARTIFACTS, ""), ignore_errors=True)
 
 
 @pytest.fixture

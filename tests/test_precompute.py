@@ -145,6 +145,7 @@ def test_the_builds_workers_train_every_model_the_chapters_then_read_back(
     assert sorted(done) == sorted(expected)
     assert all(re.match(r"worker [01]: ", line) for line in lines)
     assert any(re.search(r"epoch +\d+/\d+", line) for line in lines)  # training progress reaches the terminal
+    assert not [line for line in lines if "it/s]" in line or "%|" in line], "progress bars flood a piped terminal"
 
     def retrained(*args: object, **kwargs: object) -> None:
         raise AssertionError("the chapter retrained a model the workers trained")

@@ -79,7 +79,8 @@ def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable
         c4_m, detector_std = abc_choices(ctx)
     for kind, seed in claimed_jobs(ctx, stage, jobs) if dynamic else jobs[worker::workers]:
         start = time.perf_counter()
-        run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=stage == "train")
+        # bars only on a terminal: piped to ``nsdebook build``, a worker's bars would flood it; epochs print anyway
+        run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=None if stage == "train" else False)
         if stage == "noise":
             ctx.noise_sweep(run)
         elif stage == "attack":

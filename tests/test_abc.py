@@ -211,6 +211,8 @@ def test_abc_against_the_mutation_budget_follows_its_closed_form(tmp_path) -> No
     cfg = abc_config(rescaled_fractions=(0.2, 0.3))  # m = 2 and 3 of the ten features
     curve = abc_curve(ArtifactStore(tmp_path), cfg, attribution_config(), target)
     assert sorted(curve["m"].unique()) == [1.0, 2.0, 3.0]
+    labels = ["as written", "m = 2 (20 % of features)", "m = 3 (30 % of features)"]
+    assert curve.drop_duplicates("m")["budget"].tolist() == labels and curve.index.tolist() == list(range(9))
     assert curve["correct"].all()
     for m, rows in curve.groupby("m"):
         expected = 1 - min(1.0, m * p_key_closed_form())
@@ -268,3 +270,94 @@ def test_detector_settings_are_validated() -> None:
             DetectorConfig.build(noise_stds=stds)
     with pytest.raises(ConfigError, match="bootstrap_resamples"):
         DetectorConfig.build(noise_stds=(0.1,), bootstrap_resamples=10)
+
+
+def test_log_crossing_hits_grid_points_exactly_and_says_where() -> None:
+    from nsdelib.evaluation.abc import Crossing, log_crossing
+
+    first = Crossing(1.0, True, "the curve reaches 0.5 at the grid point 1")
+    assert log_crossing([1, 10, 100], [0.5, 0.3, 0.1], 0.5) == first
+    assert log_crossing([3], [0.5], 0.5) == Crossing(3.0, True, "the curve reaches 0.5 at the grid point 3")
+    interior = log_crossing([1, 10, 100], [0.9, 0.5, 0.3], 0.5)  # the first pair that brackets it, from the left
+    assert interior.value == pytest.approx(10) and interior.note == "the curve crosses 0.5 between 1 and 10"
+    assert log_crossing([1, 10, 100], [0.9, 0.7, 0.3], 0.5).note == "the curve crosses 0.5 between 10 and 100"
+    assert log_crossing([0.1, 0.2, 0.4], [0.9, 0.7, 0.3], 0.5).value == pytest.approx(0.2 * 2**0.5)  # small steps
+    never = "the curve never reaches 0.5 on the grid [3, 3]: the grid end nearest to it, 3 (value 0.7), is used instead"
+    assert log_crossing([3], [0.7], 0.5) == Crossing(3.0, False, never)
+    with pytest.raises(ValueError, match="as many values as grid points, at least one; got 0 and 0"):
+        log_crossing([], [], 0.5)
+
+
+@pytest.mark.parametrize(("ys", "end"), [([0.45, 0.2, 0.3], 1.0), ([0.3, 0.1, 0.45], 100.0), ([0.7, 0.8, 0.7], 100.0)])
+def test_a_curve_that_never_reaches_the_target_falls_back_to_its_nearer_end(ys: list[float], end: float) -> None:
+    from nsdelib.evaluation.abc import log_crossing
+
+    crossing = log_crossing([1, 10, 100], ys, 0.5)  # a tie between the two ends goes to the larger budget
+    nearest = ys[0] if end == 1.0 else ys[-1]
+    assert (crossing.value, crossing.crossed) == (end, False)
+    assert crossing.note == (f"the curve never reaches 0.5 on the grid [1, 100]: the grid end nearest to it, {end:g} "
+                             f"(value {nearest:.3g}), is used instead")
+
+
+def test_the_abc_key_ignores_the_budget_grid_and_detector_settings_only() -> None:
+    from nsdelib.evaluation.abc import DetectorConfig, abc_key
+
+    base = abc_config(samples=4)
+    key = abc_key(base)
+    assert "rescaled_fractions" not in key and "detectors" not in key
+    assert abc_key(base.replace(rescaled_fractions=(0.1, 0.2))) == key
+    detectors = DetectorConfig.model_construct()
+    assert abc_key(base.model_copy(update={"detectors": detectors})) == key
+    assert abc_key(base.replace(samples=5)) != key and abc_key(base.replace(method="saliency")) != key
+
+
+def test_a_rescaled_config_labels_its_own_budget_and_a_grid_point_must_exceed_it() -> None:
+    from nsdelib.evaluation.abc import abc_variants
+
+    rescaled = abc_config(samples=4, mutation="expected_count", expected_mutations=3.0, rescaled_fractions=(0.5,))
+    assert list(abc_variants(rescaled, n_features=200)) == ["m = 3", "m = 100 (50 % of features)"]
+    with pytest.raises(ConfigError, match=r"rescaled fraction 0.01 of 100 features is m = 1 mutations, no more than "
+                                          r"as written \(1\)"):
+        abc_variants(abc_config(samples=4, rescaled_fractions=(0.01, 0.5)), n_features=100)  # m = 1 is no growth
+
+
+def test_abc_split_without_wrong_predictions_counts_zero_and_its_auroc_is_undefined_silently() -> None:
+    import warnings
+
+    table = abc_by_correctness(np.array([0.9, 0.8]), np.array([True, True]))
+    assert table.index.name == "prediction" and table.index.tolist() == ["correct", "incorrect"]
+    assert table["count"].tolist() == [2, 0] and table["count"].dtype.kind == "i"
+    assert math.isnan(table.loc["incorrect", "mean"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no library warning about a single class: the NaN is by design
+        assert math.isnan(abc_error_auroc(np.array([0.9, 0.8]), np.array([True, True])))
+        assert math.isnan(abc_error_auroc(np.array([0.9, 0.8]), np.array([False, False])))
+
+
+class NoisyWeights(nn.Module):
+    """A stochastic model whose gradients depend on its noise: the weights are scaled by a fresh draw on every call."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        weights = torch.stack([C + A * torch.nn.functional.one_hot(torch.tensor(KEY), 10), C.flip(0)], dim=1)
+        return x.flatten(1) @ (weights * (1 + torch.randn_like(weights)))
+
+
+def test_abc_score_attributes_with_its_own_baseline_and_seed() -> None:
+    model, x = NoisyWeights(), toy_inputs([0.8, 0.3, 0.6])
+    cfg, attribution = abc_config(samples=64, batch_size=64), attribution_config()
+
+    def by_hand(baseline: float, seed: int) -> Tensor:  # Algorithm 1's steps, from the same global noise state
+        torch.manual_seed(0)
+        predicted = model(x).argmax(1)
+        maps = attribute(model, x, predicted, cfg.method, attribution, baseline, seed)
+        return abc_from_attributions(model, x, maps, predicted, cfg, baseline, seed)
+
+    torch.manual_seed(0)
+    scored = abc_score(model, x, cfg, attribution, baseline=0.25, seed=3)
+    assert torch.equal(scored, by_hand(0.25, 3))
+
+    def scored_with(**seed: int) -> Tensor:
+        torch.manual_seed(0)
+        return abc_score(model, x, cfg, attribution, **seed)
+
+    assert torch.equal(scored_with(), scored_with(seed=0)) and not torch.equal(scored_with(), scored_with(seed=1))

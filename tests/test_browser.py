@@ -283,7 +283,7 @@ def test_search_finds_chapter_2(site: str, browser: Chromium) -> None:
     deadline = time.monotonic() + TIMEOUT_S
     while not (found := browser.evaluate(SEARCH_RESULTS)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    print(f"browser check: search for 'Euler' found {len(found)} pages")
+    print(f"browser check: search for 'Euler' found {len(found)} page(s): {', '.join(sorted(found))}")
     assert any(urlsplit(url).path.endswith("/chapters/ch02_nsde_theory.html") for url in found), found
 
 

@@ -11,6 +11,7 @@ in the working directory and writes its ``mutants/`` tree there. Not run in CI (
     python tools/mutation_report.py --survivors nsdelib/evaluation/abc.py
     python tools/mutation_report.py --jobs 1 ...                     # one mutant at a time (a busy machine)
     python tools/mutation_report.py --sample 80 nsdelib/training/trainer.py   # a seeded random 80 of its mutants
+    python tools/mutation_report.py --mutants 'nsdelib.evaluation.abc.x_log_crossing*' nsdelib/evaluation/abc.py
 
 ``--sample`` estimates the score of a module whose every mutant retrains models (the trainer: hours on
 two cores) from a seeded random sample of its mutants, with a 95 % Wilson interval.
@@ -19,6 +20,7 @@ two cores) from a seeded random sample of its mutants, with a 95 % Wilson interv
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import random
 import re
@@ -95,20 +97,23 @@ def generated_mutants(root: Path, module: str) -> list[str]:
 
 
 def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors: bool,
-               jobs: int | None = None, sample: int | None = None, seed: int = 0) -> ModuleResult:
-    """mutmut on ``module`` (every mutant, or a seeded random ``sample``) with ``tests`` in a scratch copy."""
+               jobs: int | None = None, sample: int | None = None, seed: int = 0,
+               patterns: list[str] | None = None) -> ModuleResult:
+    """mutmut on ``module`` with ``tests`` in a scratch copy: every mutant, a seeded random ``sample`` of them,
+    or those whose names match ``patterns`` (mutmut's globs, e.g. one function's after new tests)."""
     with tempfile.TemporaryDirectory(prefix="nsdelib-mutation-") as scratch:
         root = scratch_copy(Path(scratch))
         (root / "setup.cfg").write_text(mutmut_config(module, tests))
         start = time.perf_counter()
         limit = ["--max-children", str(jobs)] if jobs else []
-        chosen: list[str] = []
+        chosen: list[str] = list(patterns or [])
         if sample:
             subprocess.run([*mutmut, "run", *limit, NO_MUTANT], cwd=root, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-            population = generated_mutants(root, module)
+            population = [name for name in generated_mutants(root, module)
+                          if not patterns or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)]
             if not population:
-                raise RuntimeError(f"mutmut generated no mutants of {module}")
+                raise RuntimeError(f"no mutant of {module} to sample from (patterns: {patterns})")
             chosen = random.Random(seed).sample(population, min(sample, len(population)))
         subprocess.run([*mutmut, "run", *limit, *chosen], cwd=root, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
@@ -117,7 +122,8 @@ def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors:
         statuses = {m["name"]: m["status"] for m in map(RESULT_LINE.match, listing.splitlines()) if m}
         generated = len(statuses)
         if chosen:
-            statuses = {name: statuses[name] for name in chosen}
+            statuses = {name: status for name, status in statuses.items()
+                        if any(fnmatch.fnmatchcase(name, pattern) for pattern in chosen)}
         diffs = {
             name: subprocess.run([*mutmut, "show", name], cwd=root, check=True, capture_output=True, text=True).stdout
             for name, status in statuses.items()
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="mutants tested at once (default: mutmut's, one per core)")
     parser.add_argument("--sample", type=int, help="test a seeded random sample of this many mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    parser.add_argument("--mutants", nargs="+", metavar="GLOB", help="test only the mutants whose names match")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown:
@@ -162,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     for module in args.modules or MODULES:
         tests = [t for t in MODULES[module] if (REPO / t).exists()]
         print(f"mutating {module} against {', '.join(tests)} ...", flush=True)
-        results.append(run_module(module, tests, mutmut, args.survivors, args.jobs, args.sample, args.seed))
+        results.append(run_module(module, tests, mutmut, args.survivors, args.jobs, args.sample, args.seed,
+                                  args.mutants))
     print(table(results))
     for r in results:
         for name, diff in r.survivor_diffs.items():

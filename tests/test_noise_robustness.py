@@ -230,10 +230,14 @@ def test_per_image_outcomes_score_every_image_in_every_mode(stochastic_toy, data
 def test_noise_patterns_follow_their_generator_and_the_default_impulse_rate() -> None:
     shape = (400, 1, 8, 50)
     for kind in ("gaussian", "impulsive", "narrowband"):
+        torch.manual_seed(98)  # the global generator, in another state for each draw, must not matter
         first = noise_pattern(shape, kind, torch.Generator().manual_seed(3))
-        torch.manual_seed(99)  # the global generator must not matter
+        torch.manual_seed(99)
         again = noise_pattern(shape, kind, torch.Generator().manual_seed(3))
         assert torch.equal(first, again), kind
+    for seed in range(5):  # one input: its band is one of all eight bins, whichever was drawn
+        band = noise_pattern((1, 1, 8, 50), "narrowband", torch.Generator().manual_seed(seed))
+        assert band.shape == (1, 1, 8, 1) and band.sum() == 1 and set(band.unique().tolist()) == {0.0, 1.0}
     impulses = noise_pattern(shape, "impulsive", torch.Generator().manual_seed(0))
     assert impulses.shape == (400, 1, 1, 50) and set(impulses.unique().tolist()) == {0.0, 1.0}
     assert float(impulses.mean()) == pytest.approx(0.05, abs=0.01)  # 20,000 frames: the default rate, ±5 σ

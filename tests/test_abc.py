@@ -361,3 +361,39 @@ def test_abc_score_attributes_with_its_own_baseline_and_seed() -> None:
         return abc_score(model, x, cfg, attribution, **seed)
 
     assert torch.equal(scored_with(), scored_with(seed=0)) and not torch.equal(scored_with(), scored_with(seed=1))
+
+
+def test_abc_in_mode_mutates_towards_the_attribution_baseline_under_the_targets_seed() -> None:
+    from nsdelib.evaluation.abc import abc_in_mode
+    from nsdelib.evaluation.attributions import ExplainedModel
+    from nsdelib.models.inference import EvalMode
+
+    model, x = OneFeatureDecides(), toy_inputs([0.8, 0.9, 0.3])
+    cfg, attribution = abc_config(samples=64, batch_size=64), attribution_config()
+    predicted = model(x).argmax(1)
+    maps = attribute(model, x, predicted, cfg.method, attribution)
+    target = ExplainedModel(model, x, torch.zeros(3, dtype=torch.long), EvalMode("toy", "off"), seed=2)
+    scored = abc_in_mode(target, x, maps, predicted, cfg, attribution)
+    assert torch.equal(scored, abc_from_attributions(model, x, maps, predicted, cfg, attribution.baseline, 2))
+    assert not torch.equal(scored, abc_from_attributions(model, x, maps, predicted, cfg, attribution.baseline, 0))
+
+
+def test_mutation_probabilities_guard_and_fall_back_per_input() -> None:
+    x = torch.tensor([[0.25, 0.5, 0.5, 1.0], [0.25, 0.5, 0.5, 1.0]]).view(2, 1, 1, 4)
+    small = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.05, 0.01, 0.02, 0.01]]).view(2, 1, 1, 4)  # eligible Σ|A/x| < 1
+    p = mutation_probabilities(small, x, zero_guard=0.25)  # |x| = 0.25 is not above the guard: never mutated
+    torch.testing.assert_close(p[0], torch.tensor([0.0, 1 / 3, 1 / 3, 1 / 3]))  # no attribution: uniform on eligible
+    torch.testing.assert_close(p[1], torch.tensor([0.0, 2 / 7, 4 / 7, 1 / 7]))
+
+
+def test_one_draw_neighbours_name_their_mode_and_the_seed_summary_its_accuracy() -> None:
+    import pandas as pd
+
+    from nsdelib.evaluation.abc import abc_seed_summary, neighbour_mode
+    from nsdelib.models.inference import EvalMode
+
+    one_draw = neighbour_mode(abc_config(neighbours="one_draw"), EvalMode("NSDE, ensemble", "ensemble", 8))
+    assert one_draw.name == "NSDE, ensemble, one draw per neighbour"
+    summary = abc_seed_summary(pd.DataFrame({"abc": [0.9, 0.7, 0.2, 0.4], "correct": [True, True, False, True]}))
+    assert list(summary) == ["accuracy", "abc_correct", "abc_incorrect", "n_correct", "n_incorrect", "auroc_wrong"]
+    assert summary["accuracy"] == 0.75

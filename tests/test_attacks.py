@@ -276,3 +276,29 @@ def test_invalid_attack_config_fails_clearly(changes, message) -> None:
 def test_every_profile_attacks_in_both_norms_with_headline_budgets_in_the_grid(name) -> None:
     attack = get_profile(name).attack
     assert set(attack.epsilons) == {"L2", "Linf"} and set(attack.headline_epsilons) == {"L2", "Linf"}
+
+
+def test_headline_first_puts_the_reported_mode_first_and_keeps_the_others_once() -> None:
+    from nsdelib.evaluation.attacks import headline_first
+
+    sde = get_profile("ci").model.sde
+    for eval_noise in ("ensemble", "single", "off"):
+        modes = headline_first("nsde", sde.replace(eval_noise=eval_noise))
+        assert modes[0].noise == eval_noise
+        assert sorted(m.noise for m in modes) == ["ensemble", "off", "single"]
+    assert [m.noise for m in headline_first("convnext", sde)] == ["off"]
+
+
+@pytest.mark.parametrize(("headline", "norm", "eps"), [({"L2": (1.0, 2.0)}, "L2", 1.0),
+                                                        ({"L2": (), "Linf": (0.05,)}, "Linf", 0.05)])
+def test_convergence_study_attacks_the_first_mode_at_the_first_headline_epsilon(data, headline, norm, eps) -> None:
+    from nsdelib.evaluation.attacks import convergence_study
+
+    x, y = data
+    model = trained_toy(sigma=0.3)
+    target = SweepTarget(model, x, y, (ENSEMBLE, OFF), 0, toy_noise_control)
+    study = convergence_study(target, config(headline_epsilons=headline))
+    direct = convergence(model, x, y, config(headline_epsilons=headline), ENSEMBLE, norm=norm, eps=eps, seed=0,
+                         noise_control=toy_noise_control)
+    assert study.drop(columns=["norm", "eps", "mode"]).equals(direct)
+    assert (study["norm"] == norm).all() and (study["eps"] == eps).all() and (study["mode"] == ENSEMBLE.name).all()

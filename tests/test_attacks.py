@@ -302,3 +302,55 @@ def test_convergence_study_attacks_the_first_mode_at_the_first_headline_epsilon(
                          noise_control=toy_noise_control)
     assert study.drop(columns=["norm", "eps", "mode"]).equals(direct)
     assert (study["norm"] == norm).all() and (study["eps"] == eps).all() and (study["mode"] == ENSEMBLE.name).all()
+
+
+def test_convergence_attacks_each_setting_as_deployed_on_its_subset(data, monkeypatch) -> None:
+    x, y = data
+    seen: list[tuple[int, object]] = []
+    real = attacks.attacked_as
+
+    def recording(model, mode, eot_iter, noise_control=None):  # type: ignore[no-untyped-def]
+        seen.append((eot_iter, noise_control))
+        return real(model, mode, eot_iter, noise_control)
+
+    monkeypatch.setattr(attacks, "attacked_as", recording)
+    cfg = config(convergence_subset=6)
+    table = convergence(trained_toy(sigma=0.3), x, y, cfg, ENSEMBLE, norm="L2", eps=1.0, seed=0,
+                        noise_control=toy_noise_control)
+    assert seen == [(4, toy_noise_control), (4, toy_noise_control), (1, toy_noise_control), (4, toy_noise_control)]
+    assert table["n_samples"].tolist() == [6] * 4
+    seen.clear()
+    deterministic = convergence(trained_toy(sigma=0.0), x, y, cfg, OFF, norm="L2", eps=1.0, seed=0,
+                                noise_control=toy_noise_control)
+    assert deterministic["varied"].tolist() == ["steps", "steps"], "no EOT axis without noise"
+    assert len(seen) == 2
+
+
+def test_square_builds_torchattacks_square_with_the_given_budget(data, monkeypatch) -> None:
+    from nsdelib.evaluation.attacks import square
+
+    built: dict[str, object] = {}
+    real = attacks.torchattacks.Square
+
+    def recording(model, **kwargs):  # type: ignore[no-untyped-def]
+        built.update(kwargs)
+        return real(model, **kwargs)
+
+    monkeypatch.setattr(attacks.torchattacks, "Square", recording)
+    x, y = data
+    adversarial = square(trained_toy(sigma=0.0), x[:4], y[:4], norm="Linf", eps=0.2, n_queries=3, seed=5)
+    assert built == {"norm": "Linf", "eps": 0.2, "n_queries": 3, "seed": 5}
+    assert adversarial.shape == x[:4].shape
+
+
+def test_masking_gap_pairs_images_within_each_seed_and_epsilon() -> None:
+    rows = []
+    for seed, eps, square_correct in ((0, 1.0, 0.0), (1, 1.0, 1.0), (0, 2.0, 1.0)):
+        for attack, correct in (("APGD-CE", 0.5), (SQUARE, square_correct)):
+            rows.append(pd.DataFrame({"model": "m", "seed": seed, "norm": "L2", "eps": eps, "mode": "m",
+                                      "protocol": "full", "attack": attack, "example": range(4),
+                                      "correct": [correct, correct, 1.0, 0.0] if attack == SQUARE else 1.0,
+                                      "delta_norm": 0.5}))
+    gap = masking_gap(pd.concat(rows, ignore_index=True))
+    assert gap[["seed", "eps"]].values.tolist() == [[0, 1.0], [0, 2.0], [1, 1.0]]
+    assert gap["Square"].tolist() == [0.25, 0.75, 0.75] and gap["gradient attacks"].tolist() == [1.0, 1.0, 1.0]

@@ -177,6 +177,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     first = train(separable, "convnext", tmp_path, cfg)
     store = ArtifactStore(tmp_path).scoped(trainer.__name__)
     key = training_key(separable, "convnext", 0, TINY_MODEL, cfg)
+    kept = sorted(path.name for path in store.directory("checkpoint", key).iterdir())
+    assert kept == ["epoch_001.pt", "epoch_001.pt.meta.json", "epoch_002.pt", "epoch_002.pt.meta.json"]  # 2 kept
     latest = store.directory("checkpoint", key) / "epoch_002.pt"
     latest.write_bytes(latest.read_bytes()[:-10] + b"0123456789")
     (store.directory("trained", key) / "payload.pt").unlink()
@@ -287,3 +289,18 @@ def test_runs_table_and_histories_keep_every_model_and_seed() -> None:
         ["nsde", 4, 3]]
     assert long["val_accuracy"].tolist() == pytest.approx([0.4, 0.8, 0.35, 0.7, 0.2, 0.3, 0.6])
     assert long.index.tolist() == list(range(7))
+
+
+def test_the_training_key_names_everything_a_model_depends_on(separable: SpectrogramData) -> None:
+    # the key of every cached model: renaming a field silently retrains (or orphans) every recorded model
+    key = training_key(separable, "nsde", 3, TINY_MODEL, tiny_train())
+    assert list(key) == ["data", "data_seed", "model", "train", "kind", "seed"]
+    assert (key["data"], key["data_seed"]) == (separable.config.model_dump(mode="json"), separable.seed)
+    assert (key["model"], key["train"]) == (TINY_MODEL.model_dump(mode="json"), tiny_train().model_dump(mode="json"))
+    assert (key["kind"], key["seed"]) == ("nsde", 3)
+
+
+def test_evaluate_accuracy_is_the_share_of_correct_argmax_predictions() -> None:
+    x = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0], [1.0, 2.0]])
+    y = torch.tensor([0, 1, 1, 1, 0])  # predictions 0, 1, 0, 1, 1: three of five right
+    assert trainer.evaluate_accuracy(torch.nn.Identity(), x, y, batch_size=2, device=CPU) == pytest.approx(0.6)

@@ -397,3 +397,9 @@ def test_one_draw_neighbours_name_their_mode_and_the_seed_summary_its_accuracy()
     summary = abc_seed_summary(pd.DataFrame({"abc": [0.9, 0.7, 0.2, 0.4], "correct": [True, True, False, True]}))
     assert list(summary) == ["accuracy", "abc_correct", "abc_incorrect", "n_correct", "n_incorrect", "auroc_wrong"]
     assert summary["accuracy"] == 0.75
+
+
+def test_correctness_given_as_zeros_and_ones_reads_as_booleans() -> None:
+    abc, correct = np.array([0.9, 0.8, 0.7, 0.2, 0.1]), np.array([1, 1, 1, 0, 0])  # e.g. read back from a CSV
+    assert abc_error_auroc(abc, correct) == abc_error_auroc(abc, correct.astype(bool)) == 1.0
+    assert abc_by_correctness(abc, correct).equals(abc_by_correctness(abc, correct.astype(bool)))

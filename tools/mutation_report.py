@@ -62,6 +62,7 @@ class ModuleResult:
     seconds: float
     survivor_diffs: dict[str, str]
     population: int
+    sampled: bool = False
 
     def count(self, status: str) -> int:
         return Counter(self.statuses.values())[status]
@@ -129,12 +130,12 @@ def run_module(module: str, tests: list[str], mutmut: list[str], show_survivors:
             for name, status in statuses.items()
             if show_survivors and status != "killed"
         }
-    return ModuleResult(module, statuses, seconds, diffs, generated)
+    return ModuleResult(module, statuses, seconds, diffs, generated, bool(sample))
 
 
 def table(results: list[ModuleResult]) -> str:
     """One row per module: mutants tested (of those generated), killed, survived, the rest (timeouts, no tests, ...),
-    score, and for a sample its 95 % Wilson interval, and time."""
+    score, for a random sample its 95 % Wilson interval, and time."""
     header = (f"{'module':<36} {'mutants':>9} {'killed':>6} {'survived':>8} {'other':>5} {'score':>6} "
               f"{'95 % CI':>11} {'time (s)':>9}")
     rows = [header, "-" * len(header)]
@@ -143,7 +144,7 @@ def table(results: list[ModuleResult]) -> str:
         score = f"{killed / total:.0%}" if total else "-"
         tested = f"{total}/{r.population}" if total < r.population else str(total)
         interval = "-"
-        if 0 < total < r.population:
+        if r.sampled and 0 < total < r.population:
             ci = binomtest(killed, total).proportion_ci(method="wilson")
             interval = f"{ci.low:.0%}-{ci.high:.0%}"
         rows.append(f"{r.module:<36} {tested:>9} {killed:>6} {survived:>8} {total - killed - survived:>5} "

@@ -34,10 +34,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name nsdebook --display-name "Python (nsdebook)"
 	touch $(STAMP)
 
-# `make mutation` (not run in CI; minutes per module): mutation testing of the modules that decide what the
-# book reports, killed / survived per module. `make mutation MODULES=nsdelib/training/metrics.py` runs some.
+# `make mutation` (not run in CI; minutes to hours per module): mutation testing of the modules that decide
+# what the book reports, killed / survived per module. `make mutation MODULES=nsdelib/training/metrics.py` runs
+# some; `MUTATION_ARGS="--sample 200"` tests a seeded random sample of each module's mutants (the trainer's
+# every mutant retrains models: hours on two cores), `MUTATION_ARGS=--survivors` prints what survived.
 mutation: $(VENV)/.mutation-installed
-	$(BIN)/python tools/mutation_report.py $(MODULES)
+	$(BIN)/python tools/mutation_report.py $(MUTATION_ARGS) $(MODULES)
 
 # `make known-mutants` (not run in CI; minutes): the bugs an earlier mutation probe found that no test
 # caught, put back one at a time; each must be killed by the tests named beside it.

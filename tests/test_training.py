@@ -6,6 +6,7 @@ resuming on the ci profile's real data, through a killed subprocess.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import signal
@@ -304,3 +305,26 @@ def test_evaluate_accuracy_is_the_share_of_correct_argmax_predictions() -> None:
     x = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0], [1.0, 2.0]])
     y = torch.tensor([0, 1, 1, 1, 0])  # predictions 0, 1, 0, 1, 1: three of five right
     assert trainer.evaluate_accuracy(torch.nn.Identity(), x, y, batch_size=2, device=CPU) == pytest.approx(0.6)
+
+
+def test_a_partial_last_batch_still_ends_the_cosine_schedule_at_zero(separable: SpectrogramData, tmp_path: Path) -> None:
+    run = train(separable, "convnext", tmp_path, tiny_train(batch_size=32))  # 48 samples: 2 steps, the second of 16
+    assert run.history["lr"].iloc[-1] == pytest.approx(0.0, abs=1e-12)
+    assert run.history["lr"].iloc[0] > 0
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as tqdm checks before drawing bars."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("progress", "bars"), [(False, False), (True, True), (None, True)])
+def test_progress_bars_follow_the_progress_flag_and_else_the_terminal(
+    separable: SpectrogramData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, progress: bool | None, bars: bool
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train_or_load(separable, "convnext", 0, TINY_MODEL, tiny_train(epochs=1), ArtifactStore(tmp_path), CPU, progress)
+    assert ("epoch/s" in terminal.getvalue() or "it/s" in terminal.getvalue()) == bars

@@ -307,7 +307,9 @@ def test_evaluate_accuracy_is_the_share_of_correct_argmax_predictions() -> None:
     assert trainer.evaluate_accuracy(torch.nn.Identity(), x, y, batch_size=2, device=CPU) == pytest.approx(0.6)
 
 
-def test_a_partial_last_batch_still_ends_the_cosine_schedule_at_zero(separable: SpectrogramData, tmp_path: Path) -> None:
+def test_a_partial_last_batch_still_ends_the_cosine_schedule_at_zero(
+    separable: SpectrogramData, tmp_path: Path
+) -> None:
     run = train(separable, "convnext", tmp_path, tiny_train(batch_size=32))  # 48 samples: 2 steps, the second of 16
     assert run.history["lr"].iloc[-1] == pytest.approx(0.0, abs=1e-12)
     assert run.history["lr"].iloc[0] > 0

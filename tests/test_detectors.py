@@ -260,3 +260,51 @@ def test_detector_tables_name_their_columns() -> None:
     assert list(table.columns) == ["model", "ABC", "ABC low", "ABC high", "best free score", "free", "free low",
                                    "free high", "ABC is", "wrong predictions"]
     assert table.loc[0, "wrong predictions"] == 3
+
+
+def test_each_score_costs_what_its_method_and_ensemble_need() -> None:
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.evaluation.detectors import score_costs
+    from nsdelib.models.inference import EvalMode
+
+    profile = get_profile("ci")
+    attribution = profile.attribution.replace(ig_steps=5, smoothgrad_samples=6, noise_draws=3)
+    budgets = {method: profile.abc.replace(samples=7, method=method) for method in ("saliency", "smoothgrad")}
+    pair = score_costs(attribution, budgets, EvalMode("NSDE, 2 passes", "ensemble", 2))
+    assert pair.columns.tolist() == ["score", "forward passes", "backward passes"]
+    costs = pair.set_index("score")
+    assert costs.loc[ENTROPY].tolist() == [2, 0] and costs.loc[DISAGREEMENT].tolist() == [2, 0]  # K = 2 disagrees
+    assert costs.loc["saliency"].tolist() == [2 + 1 * 3 + 7, 1 * 3]
+    assert costs.loc["smoothgrad"].tolist() == [2 + 6 * 3 + 7, 6 * 3]
+
+
+def test_noisy_copies_are_fixed_by_their_seed_alone() -> None:
+    from nsdelib.evaluation.detectors import noisy_copies
+
+    x = torch.full((3, 1, 4, 4), 0.5)
+    torch.manual_seed(1)
+    first = noisy_copies(x, 0.1, seed=7)
+    torch.manual_seed(2)  # the global generator, in another state, must not matter
+    assert torch.equal(noisy_copies(x, 0.1, seed=7), first)
+    assert not torch.equal(noisy_copies(x, 0.1, seed=8), first)
+
+
+def test_detector_aurocs_bootstrap_images_with_the_configured_settings() -> None:
+    from nsdelib.evaluation.abc import DetectorConfig
+    from nsdelib.evaluation.detectors import detector_aurocs
+
+    rng = np.random.default_rng(0)
+    correct = rng.random(40) < 0.6
+    scores = pd.DataFrame({"model": "m", "example": np.repeat(np.arange(20), 2), "correct": correct,
+                           "ABC": correct + rng.normal(0, 0.8, 40), MSP: rng.random(40)})
+    config = DetectorConfig.build(noise_stds=(0.1,), bootstrap_resamples=150, bootstrap_seed=4)
+    table = detector_aurocs(scores, ["not scored", "ABC"], config).set_index("score")  # a missing column is skipped
+    expected = auroc_interval(scores["ABC"].to_numpy(), correct, groups=scores["example"].to_numpy(), resamples=150,
+                              seed=4)
+    assert table.loc["ABC", ["AUROC", "low", "high"]].tolist() == [expected.auroc, expected.low, expected.high]
+    assert list(table.index) == ["ABC", MSP]
+
+
+def test_risk_coverage_refuses_scores_and_outcomes_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match=r"must be 1-d, non-empty and as long as each other; got \(2,\), \(1,\)"):
+        risk_coverage([0.9, 0.8], [True])

@@ -139,6 +139,9 @@ def test_each_model_kind_learns_a_separable_task(separable: SpectrogramData, kin
         assert run.metrics["accuracy_by_eval_noise"][mode] == pytest.approx(trained)
     assert run.metrics["accuracy"] == run.metrics["accuracy_by_eval_noise"]["ensemble" if kind == "nsde" else "off"]
     assert run.history["train_loss"].iloc[-1] < 0.5 * run.history["train_loss"].iloc[0]
+    assert run.history.columns.tolist() == ["epoch", "train_loss", "train_accuracy", "val_accuracy", "lr",
+                                            "train_time_s", "wall_time_s"]
+    assert run.history["train_accuracy"].iloc[-1] >= 0.9 and run.history["val_accuracy"].iloc[-1] >= 0.9
 
 
 def test_interrupted_run_resumes_after_its_checkpoint_and_still_learns(

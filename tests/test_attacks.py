@@ -354,3 +354,26 @@ def test_masking_gap_pairs_images_within_each_seed_and_epsilon() -> None:
     gap = masking_gap(pd.concat(rows, ignore_index=True))
     assert gap[["seed", "eps"]].values.tolist() == [[0, 1.0], [0, 2.0], [1, 1.0]]
     assert gap["Square"].tolist() == [0.25, 0.75, 0.75] and gap["gradient attacks"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_sanity_checks_cover_every_attacked_epsilon_however_small() -> None:
+    curve = {0.0: 0.9, 0.25: 0.6, 0.5: 0.3}
+    rows = pd.concat([outcome_rows(curve), outcome_rows({0.25: 0.8, 0.5: 0.7}, attack=RANDOM)], ignore_index=True)
+    checks = attacks.sanity_checks(rows).loc[("m", "L2")]
+    assert checks["within bound"] and checks["attack ≤ random noise"] == 1.0
+    assert checks["mean attack − random"] == pytest.approx(-0.2)
+    rows.loc[(rows["eps"] == 0.25) & (rows["example"] == 3), "delta_norm"] = 0.3  # one image left its 0.25-ball
+    assert not attacks.sanity_checks(rows).loc[("m", "L2"), "within bound"]
+
+
+def test_monotonicity_tolerance_is_two_standard_errors_of_the_difference() -> None:
+    # 0.50 -> 0.67 on 100 images: a rise of 0.17 against 2·sqrt(0.5·0.5/100 + 0.67·0.33/100) = 0.137
+    check = monotonicity_check(accuracy_table(outcome_rows({0.0: 0.9, 1.0: 0.5, 2.0: 0.67})))
+    assert not check["ok"].all() and check["largest rise"].iloc[0] == pytest.approx(0.17)
+    assert monotonicity_check(accuracy_table(outcome_rows({0.0: 0.9, 1.0: 0.5, 2.0: 0.63})))["ok"].all()
+
+
+def test_attacking_no_images_returns_no_images(data) -> None:
+    x, y = data
+    adversarial = apgd(trained_toy(sigma=0.0), x[:0], y[:0], norm="L2", eps=1.0, loss="ce", steps=2, seed=0)
+    assert adversarial.shape == x[:0].shape

@@ -216,6 +216,16 @@ def test_the_bootstrap_interval_equals_an_independent_resampling_of_the_rows(lev
     assert interval.confidence == level
 
 
+@pytest.mark.parametrize("level", [0.95, 0.5])
+def test_the_bootstrap_quantiles_of_a_larger_sample_match_an_independent_resampling(level: float) -> None:
+    generator = np.random.default_rng(5)
+    correct = generator.random(60) < 0.7  # enough rows that neighbouring quantiles differ
+    confidence = generator.normal(size=60) + correct
+    low, high, kept = _bootstrap_by_repeating_rows(confidence, correct, 400, 2, level)
+    interval = auroc_interval(confidence, correct, resamples=400, seed=2, level=level)
+    assert (interval.low, interval.high, interval.resamples) == (pytest.approx(low), pytest.approx(high), kept)
+
+
 def test_undefined_auroc_and_the_bootstrap_settings_it_accepts() -> None:
     undefined = auroc_interval([0.2, 0.7], [1, 1], level=0.9)
     assert all(math.isnan(v) for v in (undefined.auroc, undefined.low, undefined.high))
@@ -225,7 +235,7 @@ def test_undefined_auroc_and_the_bootstrap_settings_it_accepts() -> None:
         with pytest.raises(ValueError, match="at least one resample and a level in \\(0, 1\\); got 10, "):
             auroc_interval([0.2, 0.7], [False, True], resamples=10, level=level)
     with pytest.raises(ValueError, match="^2 non-finite confidence values$"):
-        auroc_interval([0.2, np.nan, np.inf, 0.5], [False, True, True, False])
+        auroc_interval([0.2, np.nan, np.inf, 0.5, 0.1], [False, True, True, False, True])  # 3 finite, 2 not
 
 
 def test_reliability_bins_equal_an_independent_histogram_edges_and_zero_included() -> None:

@@ -149,9 +149,18 @@ def test_cached_detector_scores_of_a_toy_under_input_noise(tmp_path, monkeypatch
     assert scores[["ABC as written", "ABC, m = 8", MSP, DISAGREEMENT]].apply(lambda c: c.between(0, 1)).all().all()
     assert scores["ABC, m = 8"].mean() <= scores["ABC as written"].mean()
     clean = detectors.noisy_accuracy(store, attribution, target, (1e-6, 0.4))
+    assert clean.columns.tolist() == ["std", "example", "correct"] and clean.index.tolist() == list(range(len(clean)))
     assert clean.groupby("std")["correct"].mean()[0.4] == pytest.approx(scores["correct"].mean(), abs=0.35)
     monkeypatch.setattr(detectors, "abc_in_mode", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(detectors, "predict", lambda *a, **k: pytest.fail("recomputed"))
     assert detectors.cached_detector_scores(store, attribution, budgets, target, std=0.4).equals(scores)
+    assert detectors.noisy_accuracy(store, attribution, target, (1e-6, 0.4)).equals(clean)
+    for other in ({"std": 0.2}, {"budgets": {"ABC as written": abc}}):  # another noise or budget grid: computed anew
+        with pytest.raises(pytest.fail.Exception, match="recomputed"):
+            detectors.cached_detector_scores(store, attribution, other.get("budgets", budgets), target,
+                                             std=other.get("std", 0.4))
+    with pytest.raises(pytest.fail.Exception, match="recomputed"):
+        detectors.noisy_accuracy(store, attribution, target, (1e-6, 0.2))
 
 
 def test_detector_tables_orient_every_score_and_skip_undefined_ones() -> None:

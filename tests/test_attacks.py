@@ -290,6 +290,7 @@ def test_headline_first_puts_the_reported_mode_first_and_keeps_the_others_once()
 
 
 @pytest.mark.parametrize(("headline", "norm", "eps"), [({"L2": (1.0, 2.0)}, "L2", 1.0),
+                                                        ({"Linf": (0.05,), "L2": (1.0,)}, "L2", 1.0),
                                                         ({"L2": (), "Linf": (0.05,)}, "Linf", 0.05)])
 def test_convergence_study_attacks_the_first_mode_at_the_first_headline_epsilon(data, headline, norm, eps) -> None:
     from nsdelib.evaluation.attacks import convergence_study
@@ -377,3 +378,11 @@ def test_attacking_no_images_returns_no_images(data) -> None:
     x, y = data
     adversarial = apgd(trained_toy(sigma=0.0), x[:0], y[:0], norm="L2", eps=1.0, loss="ce", steps=2, seed=0)
     assert adversarial.shape == x[:0].shape
+
+
+def test_monotonicity_is_judged_within_each_seed() -> None:
+    # two falling curves at different levels: pooled across seeds, 0.5 (seed 0) -> 0.8 (seed 1) would look like a rise
+    rows = pd.concat([outcome_rows({0.0: 0.9, 1.0: 0.5, 2.0: 0.1}),
+                      outcome_rows({0.0: 0.95, 1.0: 0.8, 2.0: 0.6}).assign(seed=1)], ignore_index=True)
+    check = monotonicity_check(accuracy_table(rows))
+    assert check["ok"].all() and len(check) == 2

@@ -146,6 +146,8 @@ def test_cached_detector_scores_of_a_toy_under_input_noise(tmp_path, monkeypatch
     assert list(scores.columns) == ["example", "label", "predicted", "correct", MSP, ENTROPY, DISAGREEMENT,
                                     "ABC as written", "ABC, m = 8"]
     assert len(scores) == attribution.subset_size
+    subset = target.subset(attribution)
+    assert scores["example"].tolist() == subset.tolist() and scores["label"].tolist() == y[subset].tolist()
     assert scores[["ABC as written", "ABC, m = 8", MSP, DISAGREEMENT]].apply(lambda c: c.between(0, 1)).all().all()
     assert scores["ABC, m = 8"].mean() <= scores["ABC as written"].mean()
     clean = detectors.noisy_accuracy(store, attribution, target, (1e-6, 0.4))
@@ -183,6 +185,8 @@ def test_detector_tables_orient_every_score_and_skip_undefined_ones() -> None:
     curves = risk_coverage_curves(scores, ["ABC"])
     abc = curves[(curves["model"] == "a") & (curves["score"] == "ABC")]
     assert abc["risk"].tolist() == pytest.approx([0.0, 0.5])  # the three right ones first, then everything
+    assert abc["threshold"].tolist() == [0.9, 0.2]  # the ABC values themselves, not rescaled
+    assert curves.index.equals(pd.RangeIndex(len(curves)))  # one row label per row, for plotting
     assert set(curves.loc[curves["model"] == "a", "score"]) == {"ABC", MSP, ENTROPY}
 
 
@@ -192,10 +196,12 @@ def test_abc_is_compared_with_the_best_free_score_by_their_intervals() -> None:
     other = next(score for score in SCORE_DIRECTIONS if score != MSP)
     rows = [("a", "ABC", 0.90, 0.85, 0.95), ("a", MSP, 0.70, 0.65, 0.75), ("a", other, 0.75, 0.70, 0.80),
             ("b", "ABC", 0.60, 0.55, 0.65), ("b", MSP, 0.80, 0.75, 0.85),
-            ("c", "ABC", 0.70, 0.60, 0.80), ("c", MSP, 0.72, 0.66, 0.78)]
+            ("c", "ABC", 0.70, 0.60, 0.80), ("c", MSP, 0.72, 0.66, 0.78),
+            ("d", "ABC", 0.80, 0.75, 0.85), ("d", MSP, 0.70, 0.65, 0.75),  # intervals that touch overlap
+            ("e", "ABC", 0.60, 0.55, 0.65), ("e", MSP, 0.70, 0.65, 0.75)]
     aurocs = pd.DataFrame(rows, columns=["model", "score", "AUROC", "low", "high"]).assign(wrong=200, right=800)
     table = abc_against_free_scores(aurocs, "ABC").set_index("model")
-    assert list(table["ABC is"]) == ["better", "worse", "no clear difference"]
+    assert list(table["ABC is"]) == ["better", "worse"] + ["no clear difference"] * 3
     assert table.loc["a", "best free score"] == other and table.loc["a", "free"] == 0.75
     with pytest.raises(ValueError, match="model 'a' needs the AUROC of 'ABC at 5 %'"):
         abc_against_free_scores(aurocs, "ABC at 5 %")
@@ -214,12 +220,13 @@ def _bootstrap_by_repeating_rows(confidence: np.ndarray, correct: np.ndarray, re
 
 
 @pytest.mark.parametrize("level", [0.95, 0.5])
-def test_the_bootstrap_interval_equals_an_independent_resampling_of_the_rows(level: float) -> None:
+@pytest.mark.parametrize("rare", [False, True])
+def test_the_bootstrap_interval_equals_an_independent_resampling_of_the_rows(level: float, rare: bool) -> None:
     generator = np.random.default_rng(3)
-    correct = np.array([True] * 9 + [False] * 2)  # few wrong: many resamples hold one wrong, some none
+    correct = np.array([not rare] * 9 + [rare] * 2)  # two of one outcome: many resamples hold one of them, some none
     confidence = np.round(generator.normal(size=11) + correct, 2)
     low, high, kept = _bootstrap_by_repeating_rows(confidence, correct, 1000, 0, level)
-    assert kept < 1000  # some resamples lacked a wrong prediction and were dropped
+    assert kept < 1000  # some resamples lacked the rare outcome and were dropped
     interval = auroc_interval(confidence, correct.astype(int).tolist(), level=level)  # defaults: 1000 resamples, seed 0
     assert (interval.low, interval.high, interval.resamples) == (pytest.approx(low), pytest.approx(high), kept)
     assert interval.confidence == level

@@ -11,7 +11,8 @@ in the working directory and writes its ``mutants/`` tree there. Not run in CI (
     python tools/mutation_report.py --survivors nsdelib/evaluation/abc.py
     python tools/mutation_report.py --jobs 1 ...                     # one mutant at a time (a busy machine)
     python tools/mutation_report.py --sample 80 nsdelib/training/trainer.py   # a seeded random 80 of its mutants
-    python tools/mutation_report.py --mutants 'nsdelib.evaluation.abc.x_log_crossing*' nsdelib/evaluation/abc.py
+    python tools/mutation_report.py --mutants 'nsdelib.evaluation.abc.x_log_crossing*' --mutants '*x_abc_curve__*' \
+        nsdelib/evaluation/abc.py                                    # one function's mutants, another's
 
 ``--sample`` estimates the score of a module whose every mutant retrains models (the trainer: hours on
 two cores) from a seeded random sample of its mutants, with a 95 % Wilson interval.
@@ -152,7 +153,8 @@ def table(results: list[ModuleResult]) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked: known modules; one glob per ``--mutants`` so that it cannot swallow a module."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: {', '.join(MODULES)})")
@@ -160,11 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="mutants tested at once (default: mutmut's, one per core)")
     parser.add_argument("--sample", type=int, help="test a seeded random sample of this many mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
-    parser.add_argument("--mutants", nargs="+", metavar="GLOB", help="test only the mutants whose names match")
+    parser.add_argument("--mutants", action="append", metavar="GLOB",
+                        help="test only the mutants whose names match (repeat for several globs)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown:
         parser.error(f"not a module of this report: {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     mutmut = [sys.executable, "-m", "mutmut"]
     results = []
     for module in args.modules or MODULES:

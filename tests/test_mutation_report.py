@@ -1,0 +1,27 @@
+"""The command line of ``tools/mutation_report.py``: modules and mutant globs are read as meant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+
+from mutation_report import MODULES, arguments  # noqa: E402
+
+
+def test_a_glob_does_not_swallow_the_module_after_it() -> None:
+    args = arguments(["--mutants", "*x_abc_curve__*", "--mutants", "*x_log_crossing*", "nsdelib/evaluation/abc.py"])
+    assert args.modules == ["nsdelib/evaluation/abc.py"]
+    assert args.mutants == ["*x_abc_curve__*", "*x_log_crossing*"]
+    assert arguments([]).mutants is None and arguments([]).modules == []  # every module, every mutant
+
+
+def test_an_unknown_module_is_refused_by_name(capsys) -> None:
+    with pytest.raises(SystemExit):
+        arguments(["nsdelib/evaluation/nowhere.py"])
+    assert "not a module of this report: nsdelib/evaluation/nowhere.py" in capsys.readouterr().err
+    assert "nsdelib/report/stats.py" in MODULES

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from known_mutants import KNOWN_MUTANTS, KnownMutant, apply
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-
-from known_mutants import KNOWN_MUTANTS, KnownMutant, apply  # noqa: E402
 
 
 @pytest.mark.parametrize("mutant", KNOWN_MUTANTS, ids=lambda m: m.name)

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-
-from mutation_report import MODULES, arguments  # noqa: E402
+from mutation_report import MODULES, arguments
 
 
 def test_a_glob_does_not_swallow_the_module_after_it() -> None:

@@ -9,7 +9,7 @@ PROFILE ?= quick
 SEED ?= 0
 DEVICE ?= auto
 
-.PHONY: book test test-book env chapter mutation known-mutants lock clean
+.PHONY: book test test-book env chapter golden mutation known-mutants lock clean
 
 book: $(STAMP)
 	$(BIN)/nsdebook build --profile $(PROFILE) --seed $(SEED) --device $(DEVICE)
@@ -27,6 +27,11 @@ env: $(STAMP)
 # `make chapter CHAPTER=ch01_signals PROFILE=paper` executes one chapter without rendering.
 chapter: $(STAMP)
 	$(BIN)/nsdebook run $(CHAPTER) --profile $(PROFILE) --seed $(SEED) --device $(DEVICE)
+
+# `make golden`: regenerate tests/golden/ (every artifact kind's output at a tiny configuration) after bumping the
+# version of a kind whose output changed on purpose; `make test` fails while they disagree.
+golden: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python tests/golden_runs.py --write
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -33,8 +33,8 @@ from nsdelib.book.profiles import PROFILE_NAMES, get_profile
 from nsdelib.common.artifacts import ArtifactStore
 from nsdelib.common.devices import resolve_device
 from nsdelib.common.seeding import seed_everything
-from nsdelib.evaluation.attacks import accuracy_table, headline_first, robustness_sweep
-from nsdelib.evaluation.input_noise import noise_sweep
+from nsdelib.evaluation.attacks import ROBUSTNESS_SWEEP, accuracy_table, headline_first, robustness_sweep
+from nsdelib.evaluation.input_noise import NOISE_SWEEP, noise_sweep
 from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep
 from nsdelib.models.inference import predict
 from nsdelib.models.registry import MODEL_KINDS, build_model
@@ -111,8 +111,8 @@ def main() -> None:
         print(f"{kind} ({', '.join(m.name for m in modes[kind])})")
         target = SweepTarget(model, x, y, modes[kind], args.seed)
         if not args.attack_only:
-            timed(f"{kind}: noise sweep", lambda: cached_subset_sweep(store, noise, noise_sweep, target), log)
-        table = timed(f"{kind}: attack protocol", lambda: cached_subset_sweep(store, attack, robustness_sweep, target), log)
+            timed(f"{kind}: noise sweep", lambda: cached_subset_sweep(store, NOISE_SWEEP, noise, noise_sweep, target), log)
+        table = timed(f"{kind}: attack protocol", lambda: cached_subset_sweep(store, ROBUSTNESS_SWEEP, attack, robustness_sweep, target), log)
         if args.images:
             wall, cpu = log[f"{kind}: attack protocol"]
             scale = full_subset / args.images

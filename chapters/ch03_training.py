@@ -65,7 +65,7 @@ from myst_nb import glue
 import nsdelib
 from nsdelib.book.calibrate import CALIBRATE_COMMAND
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
+from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
 from nsdelib.evaluation.sweeps import per_image_outcomes
 from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
 from nsdelib.models.inference import headline_mode
@@ -293,8 +293,7 @@ table.assign(model=table["model"].map(MODEL_LABELS)).set_index(["model", "seed"]
 record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), "histories": curves.to_dict(orient="list"),
                                           "c1": c1_table.reset_index().to_dict(orient="list"),
                                           "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list")},
-                  ctx.seeds, float(table["wall time (s)"].sum()),
-                  module=("training.trainer", "evaluation.sweeps", "models.diagnostics", "report.claims"))
+                  ctx.seeds, float(table["wall time (s)"].sum()), model_digests(runs))
 
 # %% [markdown]
 # ## Calibrating the data's difficulty

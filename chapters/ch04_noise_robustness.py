@@ -74,7 +74,7 @@ import torch
 from myst_nb import glue
 
 import nsdelib
-from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
+from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
 from nsdelib.evaluation.input_noise import add_noise, noise_pattern, sweep_accuracy
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
@@ -284,7 +284,7 @@ structured_verdicts[["label", "effect", "low", "high", "mde"]].style.format(prec
 # %%
 record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient="list"), "c2": c2_table.reset_index().to_dict(
     orient="list"), "verdict": c2.to_dict(), "by_level": by_level.drop(columns="note").reset_index().to_dict(orient="list")},
-                  ctx.seeds, sweep_wall_s, module=("evaluation.input_noise", "evaluation.sweeps", "report.claims"))
+                  ctx.seeds, sweep_wall_s, model_digests(runs))
 
 # %% [markdown]
 # ## Summary

@@ -77,7 +77,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
+from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
 from nsdelib.evaluation.attacks import (
     accuracy_table,
     apgd,
@@ -305,7 +305,7 @@ fig.tight_layout()
 record_if_enabled(ctx, "adversarial", {"accuracy": accuracy.to_dict(orient="list"), "checks": checks.reset_index().to_dict(
     orient="list"), "convergence": study.to_dict(orient="list"), "masking_gap": gap.to_dict(orient="list"),
     "eps_star": claim.eps_star, "verdicts": {attack: v.to_dict() for attack, v in claim.verdicts.items()},
-    "note": claim.note}, ctx.seeds, attack_wall_s, module=("evaluation.attacks", "report.claims"))
+    "note": claim.note}, ctx.seeds, attack_wall_s, model_digests(runs))
 
 # %% [markdown]
 # ## Summary

@@ -65,7 +65,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
+from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
 from nsdelib.evaluation.attributions import (
     ATTRIBUTION_METHODS,
     attribute_in_mode,
@@ -392,8 +392,7 @@ record_if_enabled(ctx, "attribution_stability",
                    "controls": controls.reset_index().to_dict(orient="list"),
                    "controls_literal": literal_controls.reset_index().to_dict(orient="list"),
                    "share_on_brightest": shares.to_dict(orient="list")},
-                  ctx.seeds, time.perf_counter() - start,
-                  module=("evaluation.attributions", "report.claims"))
+                  ctx.seeds, time.perf_counter() - start, model_digests(runs))
 
 # %% [markdown]
 # ## Summary

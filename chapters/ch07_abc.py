@@ -88,7 +88,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, glue_figure, record_if_enabled
+from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
 from nsdelib.evaluation.abc import (
     AS_WRITTEN,
     abc_variants,
@@ -434,8 +434,7 @@ record_if_enabled(ctx, "abc",
                    "aurocs": aurocs.to_dict(orient="list"), "costs": costs.to_dict(orient="list"),
                    "coverage": coverage[["model", "score", "coverage", "risk"]].to_dict(orient="list"),
                    "reliability": reliability.to_dict(orient="list")},
-                  ctx.seeds, time.perf_counter() - start,
-                  module=("evaluation.abc", "evaluation.detectors", "evaluation.attributions", "report.claims"))
+                  ctx.seeds, time.perf_counter() - start, model_digests(runs))
 
 # %% [markdown]
 # ## Summary

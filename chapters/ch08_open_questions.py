@@ -53,7 +53,7 @@ from myst_nb import glue
 import nsdelib
 from nsdelib.book.calibrate import CALIBRATE_COMMAND
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, record_if_enabled
+from nsdelib.book.provenance import announce_recorded, record_if_enabled, table_digests
 from nsdelib.evaluation.data_size import (
     CLEAN,
     gaussian_condition,
@@ -237,7 +237,7 @@ verdicts_by_size = pd.concat({
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
                                      "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
-                  ctx.data_size_seeds, study_wall_s, module=("evaluation.data_size", "report.stats"))
+                  ctx.data_size_seeds, study_wall_s, table_digests(sizes, "training samples"))
 verdicts_by_size[["label", "effect", "low", "high", "mde", "n_seeds"]]
 
 # %%

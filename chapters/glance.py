@@ -114,8 +114,9 @@ provenance_table(glance)
 # :class: caution
 #
 # {glue:text}`glance_warned` of the recorded rows carry a warning. A result recorded from a dirty
-# work tree, or by code whose fingerprint differs from this build's, may not be what the current
-# code produces: treat its verdict as provisional until it is recorded again from a clean commit.
+# work tree, with artifact versions other than this build's, or without model digests may not be
+# what the current code produces: treat its verdict as provisional until it is recorded again from
+# a clean commit.
 # ```
 #
 # ## How this book's setup differs from the paper's

@@ -44,8 +44,8 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
-from nsdelib.book.provenance import load_recorded_index, package_versions
-from nsdelib.common.artifacts import LIBRARY_FINGERPRINT
+from nsdelib.book.provenance import artifact_versions, load_recorded_index, package_versions
+from nsdelib.common.artifacts import torch_series
 from nsdelib.common.devices import device_description
 
 chapter_start = time.perf_counter()
@@ -67,7 +67,6 @@ pd.Series(
         "seeds of multi-seed experiments": ctx.seeds,
         "device": device_description(ctx.device),
         "artifact store": str(ctx.store.root),
-        "library fingerprint": LIBRARY_FINGERPRINT,
     },
     name="value",
 ).to_frame()
@@ -80,6 +79,24 @@ pd.Series(
 
 # %%
 pd.Series(package_versions(), name="version").to_frame()
+
+# %% [markdown]
+# ## What the artifact store keys on
+#
+# Data sets, trained models and sweep tables are cached in the artifact store, each keyed by what it
+# means: its kind, the kind's version, its config, the digests of its inputs (a sweep keys on the
+# weights it evaluates) and torch's major.minor series. Editing a comment, renaming or moving code
+# changes no key. The version of a kind is bumped by hand when the code that produces it changes its
+# output; `make golden` regenerates the golden outputs that the tests compare against, so a change of
+# behaviour without a bump fails `make test`. The versions in force:
+
+# %%
+pd.Series(artifact_versions(), name="version").rename_axis("artifact kind").to_frame().assign(torch=torch_series())
+
+# %% [markdown]
+# Every recorded result cites the SHA-256 of the weights of each model it used. On a new machine,
+# `nsdebook verify --profile paper` retrains (or reads back) those models and compares the digests:
+# it exits with status 0 only when every model is bit-for-bit the one the records came from.
 
 # %% [markdown]
 # ## The three profiles
@@ -107,7 +124,7 @@ load_recorded_index()
 # `make book PROFILE=paper SEED=1` rebuilds at another profile or seed; and
 # `.venv/bin/nsdebook run ch01_signals --profile ci` executes a single chapter (its executed
 # notebook lands in `_build/book/`). Artifacts of earlier chapters are reused when their config
-# and the library are unchanged, and rebuilt otherwise.
+# and the versions of their kinds are unchanged, and rebuilt otherwise.
 #
 # ## On Binder
 #

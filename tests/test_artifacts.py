@@ -1,17 +1,36 @@
-"""The artifact store: atomic writes, checksums verified, stale and corrupt artifacts rebuilt."""
+"""The artifact store: keys by meaning, one atomic write per artifact, checksums verified, bad ones rebuilt."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
-from nsdelib.common.artifacts import ArtifactStore, atomic_write, config_hash
+from nsdelib.common.artifacts import (
+    KINDS,
+    ArtifactKind,
+    ArtifactStore,
+    artifact_key,
+    atomic_write,
+    content_digest,
+    torch_series,
+    weights_digest,
+)
 from nsdelib.common.errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 
+REPO = Path(__file__).resolve().parent.parent
 CONFIG = {"n": 3, "seed": 1}
+DATA = ArtifactKind("test_data", 1)
+DATA_V2 = ArtifactKind("test_data_v2", 2)
+TABLE = ArtifactKind("test_table", 1, "table.json")
+RACE = ArtifactKind("test_race", 1)
 
 
 @pytest.fixture
@@ -21,22 +40,37 @@ def store(tmp_path: Path) -> ArtifactStore:
 
 def test_roundtrip_torch_and_json(store: ArtifactStore) -> None:
     payload = {"x": torch.arange(6.0).reshape(2, 3), "labels": [1, 2]}
-    store.save("data", CONFIG, payload)
-    loaded = store.load("data", CONFIG)
+    path = store.save(DATA, CONFIG, payload)
+    assert path == store.directory(DATA, CONFIG) / "payload.pt"
+    loaded = store.load(DATA, CONFIG)
     assert torch.equal(loaded["x"], payload["x"]) and loaded["labels"] == [1, 2]
-    store.save("sweep", CONFIG, {"acc": [0.5, 0.25]}, name="sweep.json")
-    assert store.load("sweep", CONFIG, name="sweep.json") == {"acc": [0.5, 0.25]}
+    store.save(TABLE, CONFIG, {"acc": [0.5, 0.25]})
+    assert store.load(TABLE, CONFIG) == {"acc": [0.5, 0.25]}
+    assert sorted(p.name for p in store.directory(TABLE, CONFIG).iterdir()) == ["meta.json", "table.json"]
 
 
 def test_missing_artifact_raises(store: ArtifactStore) -> None:
-    with pytest.raises(ArtifactMissing, match="no data artifact"):
-        store.load("data", CONFIG)
+    with pytest.raises(ArtifactMissing, match="no test_data artifact"):
+        store.load(DATA, CONFIG)
 
 
-def test_key_depends_on_config_and_library() -> None:
-    assert config_hash(CONFIG) == config_hash(dict(reversed(list(CONFIG.items()))))
-    assert config_hash(CONFIG) != config_hash({**CONFIG, "seed": 2})
-    assert config_hash(CONFIG, library="a") != config_hash(CONFIG, library="b")
+def test_key_is_kind_version_config_and_torch_series() -> None:
+    assert artifact_key(DATA, CONFIG) == artifact_key(DATA, dict(reversed(list(CONFIG.items()))))
+    assert artifact_key(DATA, CONFIG) != artifact_key(DATA, {**CONFIG, "seed": 2})
+    assert artifact_key(DATA, CONFIG) != artifact_key(TABLE, CONFIG)
+    bumped = ArtifactKind.__new__(ArtifactKind)  # the same kind at another version, without registering it
+    object.__setattr__(bumped, "name", DATA.name)
+    object.__setattr__(bumped, "version", 2)
+    object.__setattr__(bumped, "file", DATA.file)
+    assert artifact_key(DATA, CONFIG) != artifact_key(bumped, CONFIG)
+    assert torch_series() == ".".join(torch.__version__.split(".")[:2])
+
+
+def test_a_kind_declared_twice_with_another_version_is_refused() -> None:
+    assert KINDS["test_data"] is DATA
+    assert ArtifactKind("test_data", 1) == DATA  # the same declaration again (a re-import) is fine
+    with pytest.raises(ValueError, match="declared twice"):
+        ArtifactKind("test_data", 7)
 
 
 def test_fetch_builds_once_then_reads(store: ArtifactStore) -> None:
@@ -46,9 +80,23 @@ def test_fetch_builds_once_then_reads(store: ArtifactStore) -> None:
         calls.append(1)
         return torch.ones(3)
 
-    assert torch.equal(store.fetch("data", CONFIG, build), torch.ones(3))
-    assert torch.equal(store.fetch("data", CONFIG, build), torch.ones(3))
+    assert torch.equal(store.fetch(DATA, CONFIG, build), torch.ones(3))
+    assert torch.equal(store.fetch(DATA, CONFIG, build), torch.ones(3))
     assert len(calls) == 1
+
+
+def test_a_second_writer_keeps_the_first_valid_result(store: ArtifactStore) -> None:
+    store.save(DATA, CONFIG, torch.zeros(3))
+    store.save(DATA, CONFIG, torch.ones(3))
+    assert torch.equal(store.load(DATA, CONFIG), torch.zeros(3))
+    assert [p.name for p in store.directory(DATA, CONFIG).parent.iterdir()] == [store.directory(DATA, CONFIG).name]
+
+
+def test_delete_removes_the_folder(store: ArtifactStore) -> None:
+    store.save(DATA, CONFIG, torch.zeros(3))
+    store.delete(DATA, CONFIG)
+    assert not store.exists(DATA, CONFIG) and not list(store.directory(DATA, CONFIG).parent.iterdir())
+    store.delete(DATA, CONFIG)  # absent: nothing happens
 
 
 def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path: Path) -> None:
@@ -65,60 +113,132 @@ def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
+def test_a_failing_build_leaves_nothing_behind(store: ArtifactStore) -> None:
+    def build() -> torch.Tensor:
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        store.fetch(DATA, CONFIG, build)
+    assert not store.exists(DATA, CONFIG)
+
+
 def test_checksum_mismatch_is_detected_and_rebuilt(store: ArtifactStore) -> None:
-    path = store.save("data", CONFIG, torch.zeros(100))
+    path = store.save(DATA, CONFIG, torch.zeros(100))
     raw = bytearray(path.read_bytes())
     raw[-5] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(ArtifactCorrupt, match="corrupt"):
-        store.load("data", CONFIG)
+        store.load(DATA, CONFIG)
     with pytest.warns(UserWarning, match="corrupt.*rebuilding"):
-        rebuilt = store.fetch("data", CONFIG, lambda: torch.full((100,), 2.0))
+        rebuilt = store.fetch(DATA, CONFIG, lambda: torch.full((100,), 2.0))
     assert torch.equal(rebuilt, torch.full((100,), 2.0))
-    assert torch.equal(store.load("data", CONFIG), rebuilt)
+    assert torch.equal(store.load(DATA, CONFIG), rebuilt)
 
 
-def test_unreadable_checksum_file_is_corrupt(store: ArtifactStore) -> None:
-    path = store.save("data", CONFIG, torch.zeros(3))
-    path.with_name(path.name + ".meta.json").write_text("{not json")
-    with pytest.raises(ArtifactCorrupt, match="checksum file is unreadable"):
-        store.load("data", CONFIG)
+def test_unreadable_metadata_is_corrupt(store: ArtifactStore) -> None:
+    store.save(DATA, CONFIG, torch.zeros(3))
+    (store.directory(DATA, CONFIG) / "meta.json").write_text("{not json")
+    with pytest.raises(ArtifactCorrupt, match="metadata file is unreadable"):
+        store.load(DATA, CONFIG)
 
 
-def test_stale_config_is_detected_and_rebuilt(store: ArtifactStore) -> None:
-    path = store.save("data", CONFIG, torch.zeros(3))
-    meta_path = path.with_name(path.name + ".meta.json")
+def test_metadata_of_another_config_or_version_is_stale(store: ArtifactStore) -> None:
+    store.save(DATA, CONFIG, torch.zeros(3))
+    meta_path = store.directory(DATA, CONFIG) / "meta.json"
     meta = json.loads(meta_path.read_text())
-    meta["config"]["n"] = 99
-    meta_path.write_text(json.dumps(meta))
+    meta_path.write_text(json.dumps({**meta, "config": {**CONFIG, "n": 99}}))
     with pytest.raises(ArtifactStale, match="another config"):
-        store.load("data", CONFIG)
+        store.load(DATA, CONFIG)
+    meta_path.write_text(json.dumps({**meta, "version": 0}))
+    with pytest.raises(ArtifactStale, match="version 0, now 1"):
+        store.load(DATA, CONFIG)
     with pytest.warns(UserWarning, match="rebuilding"):
-        assert torch.equal(store.fetch("data", CONFIG, lambda: torch.ones(3)), torch.ones(3))
+        assert torch.equal(store.fetch(DATA, CONFIG, lambda: torch.ones(3)), torch.ones(3))
+    assert torch.equal(store.load(DATA, CONFIG), torch.ones(3))
 
 
-def test_other_library_version_is_stale(tmp_path: Path) -> None:
-    old = ArtifactStore(tmp_path, library="0.0.1+old")
-    path = old.save("data", CONFIG, torch.zeros(3))
-    new = ArtifactStore(tmp_path, library="0.2.0+new")
-    # a new library never even looks at the old folder ...
-    with pytest.raises(ArtifactMissing, match="no data artifact 'payload.pt'"):
-        new.load("data", CONFIG)
-    # ... and an old file copied into its place is recognised as stale
-    target = new.directory("data", CONFIG)
-    target.mkdir(parents=True)
-    for file in path.parent.iterdir():
-        (target / file.name).write_bytes(file.read_bytes())
-    with pytest.raises(ArtifactStale, match="0.0.1\\+old"):
-        new.load("data", CONFIG)
+def test_another_version_never_reads_the_old_folder(store: ArtifactStore) -> None:
+    store.save(DATA, CONFIG, torch.zeros(3))
+    assert store.directory(DATA, CONFIG) != store.directory(DATA_V2, CONFIG)
+    with pytest.raises(ArtifactMissing):
+        store.load(DATA_V2, CONFIG)
 
 
-def test_scoped_fingerprint_follows_runtime_imports_only() -> None:
-    from nsdelib.common.artifacts import LIBRARY_FINGERPRINT, library_fingerprint, module_closure
+def test_weights_and_content_digests() -> None:
+    torch.manual_seed(0)
+    a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    assert weights_digest(a) != weights_digest(b)
+    b.load_state_dict(a.state_dict())
+    assert weights_digest(a) == weights_digest(b) == weights_digest(a.state_dict())
+    assert len(weights_digest(a)) == 64
+    assert content_digest(a) == content_digest(b)
+    b.extra_setting = 0.5  # a setting the weights do not show (the NSDE's σ, say) changes the content digest
+    assert content_digest(a) != content_digest(b)
+    assert content_digest(torch.zeros(3)) != content_digest(torch.zeros(4))
 
-    closure = module_closure("data.dataset")
-    assert {"data.dataset", "data.signals", "common.artifacts"} <= set(closure)
-    assert not {"evaluation.attacks", "training.trainer", "book.context"} & set(closure)
-    assert set(closure) < set(module_closure("training.trainer"))
-    assert library_fingerprint("data.dataset") != library_fingerprint("training.trainer") != LIBRARY_FINGERPRINT
-    assert ArtifactStore("x").scoped("nsdelib.data.dataset").library == library_fingerprint("data.dataset")
+
+def _write_many(root: str, worker: int, rounds: int) -> int:
+    """One of two racing writers: publish every artifact of the race, reading each back; count bad reads."""
+    store = ArtifactStore(root)
+    bad = 0
+    for index in range(rounds):
+        config = {"index": index}
+        store.save(RACE, config, {"worker": worker, "x": torch.full((2000,), float(index))})
+        try:
+            loaded = store.load(RACE, config)
+            bad += int(not torch.equal(loaded["x"], torch.full((2000,), float(index))))
+        except (ArtifactCorrupt, ArtifactStale, ArtifactMissing):
+            bad += 1
+    return bad
+
+
+def test_two_processes_writing_the_same_artifacts_leave_every_read_valid(tmp_path: Path) -> None:
+    rounds = 60
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        bad = pool.starmap(_write_many, [(str(tmp_path), worker, rounds) for worker in (0, 1)])
+    assert bad == [0, 0]
+    store = ArtifactStore(tmp_path)
+    writers = {store.load(RACE, {"index": index})["worker"] for index in range(rounds)}
+    assert writers <= {0, 1}
+    assert not [p for p in (tmp_path / RACE.name).iterdir() if p.name.startswith(".")], "leftover temporary folders"
+
+
+KEY_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from nsdelib.book.profiles import get_profile
+from nsdelib.common.artifacts import artifact_key
+from nsdelib.data.dataset import DATASET
+from nsdelib.training.trainer import CHECKPOINT, TRAINED, checkpoint_key
+profile = get_profile("ci")
+data_key = {"data": profile.data.model_dump(mode="json"), "seed": 0}
+train_key = {"data": profile.data.model_dump(mode="json"), "data_seed": 0, "model": profile.model.model_dump(mode="json"),
+             "train": profile.train.model_dump(mode="json"), "kind": "nsde", "seed": 0}
+print(json.dumps([artifact_key(DATASET, data_key), artifact_key(TRAINED, train_key),
+                  artifact_key(CHECKPOINT, checkpoint_key(train_key, 1))]))
+"""
+
+
+def _keys(package_parent: Path) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", KEY_SCRIPT, str(package_parent)], capture_output=True, text=True,
+                         check=True, cwd=package_parent)
+    return json.loads(out.stdout)
+
+
+def test_docstrings_comments_and_renames_change_no_key(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "nsdelib", tmp_path / "nsdelib", ignore=shutil.ignore_patterns("__pycache__"))
+    before = _keys(tmp_path)
+    edits = {
+        "models/nsde.py": ('"""', '"""An edited docstring.\n\n'),
+        "training/trainer.py": ('"""', '"""Another edited docstring.\n\n'),
+        "common/artifacts.py": ('"""', '"""A third edited docstring.\n\n'),
+    }
+    for relative, (old, new) in edits.items():
+        path = tmp_path / "nsdelib" / relative
+        source = path.read_text()
+        path.write_text("# a comment added by the test\n" + source.replace(old, new, 1))
+    trainer = tmp_path / "nsdelib" / "training" / "trainer.py"
+    trainer.write_text(trainer.read_text().replace("_prune_checkpoints", "_drop_old_checkpoints"))
+    assert _keys(tmp_path) == before
+    assert _keys(REPO) == before

@@ -14,6 +14,7 @@ from nsdelib.common.errors import ConfigError
 from nsdelib.evaluation import attacks
 from nsdelib.evaluation.attacks import (
     RANDOM,
+    ROBUSTNESS_SWEEP,
     SQUARE,
     TRANSFER,
     WORST,
@@ -142,13 +143,13 @@ def test_robustness_sweep_runs_the_protocol_and_its_checks_pass(data) -> None:
 def test_the_sweep_is_cached_by_content(toy, data, tmp_path, monkeypatch) -> None:
     x, y = data
     cfg, store = config(epsilons={"L2": (1.0, 2.0)}, headline_epsilons={}, subset_size=24), ArtifactStore(tmp_path)
-    first = cached_subset_sweep(store, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 0, toy_noise_control))
+    first = cached_subset_sweep(store, ROBUSTNESS_SWEEP, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 0, toy_noise_control))
     assert set(first["example"]) <= set(range(48)) and first.groupby(["norm", "eps", "attack"]).size().eq(24).all()
     monkeypatch.setattr(attacks, "apgd", lambda *a, **k: pytest.fail("attacked again"))
-    again = cached_subset_sweep(store, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 0, toy_noise_control))
+    again = cached_subset_sweep(store, ROBUSTNESS_SWEEP, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 0, toy_noise_control))
     pd.testing.assert_frame_equal(first, again)
     with pytest.raises(pytest.fail.Exception, match="attacked again"):
-        cached_subset_sweep(store, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 1, toy_noise_control))
+        cached_subset_sweep(store, ROBUSTNESS_SWEEP, cfg, robustness_sweep, SweepTarget(toy, x, y, DETERMINISTIC, 1, toy_noise_control))
 
 
 def test_convergence_varies_steps_and_eot_around_the_headline_setting(data) -> None:

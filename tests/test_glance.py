@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import code_fingerprint, load_recorded, provenance_warnings, record_result
+from nsdelib.book.provenance import artifact_versions, load_recorded, provenance_warnings, record_result
 from nsdelib.report.glance import (
     NOT_RECORDED,
     PAPER_SETUP,
@@ -24,14 +24,14 @@ from nsdelib.report.paper import CLAIMS, get_claim
 from nsdelib.report.stats import seed_effects_verdict
 
 COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
-MODULE = "report.claims"
+MODELS = [{"kind": "convnext", "seed": 0, "sha256": "0" * 64}]
 
 
-def prov(commit: str = COMMIT, library: str | None = None) -> dict[str, Any]:
+def prov(commit: str = COMMIT, versions: dict[str, int] | None = None) -> dict[str, Any]:
     """A provenance block as ``book.provenance.provenance`` writes it, current unless told otherwise."""
     return {"profile": "paper", "seeds": [0, 1, 2], "device": "CPU x86_64, 2 threads", "wall_time_s": 600.0,
-            "commit": commit, "date": "2026-11-22T05:07:46+00:00", "library": library or code_fingerprint(MODULE),
-            "library_module": MODULE, "versions": {}}
+            "commit": commit, "date": "2026-11-22T05:07:46+00:00", "models": MODELS,
+            "artifact_versions": versions or artifact_versions(), "versions": {}}
 
 
 def verdict(claim: str, effects: tuple[float, ...] = (0.04, 0.05, 0.045)) -> dict[str, Any]:
@@ -69,11 +69,11 @@ def test_a_clean_current_record_shows_its_verdict_interval_mde_and_provenance(tm
 
 def test_dirty_and_stale_records_are_flagged(tmp_path: Path) -> None:
     record_result("clean_accuracy", {"verdict": verdict("C1")}, prov(commit=COMMIT + "-dirty"), root=tmp_path)
-    record_result("noise_robustness", {"verdict": verdict("C2")}, prov(library="0+000000000000"), root=tmp_path)
+    record_result("noise_robustness", {"verdict": verdict("C2")}, prov(versions={**artifact_versions(), "trained": 0}), root=tmp_path)
     table = provenance_table(glance(tmp_path))
     assert table.loc["C1", "commit"] == COMMIT + "-dirty", "the full commit, suffix included"
     assert "uncommitted changes" in table.loc["C1", "status"]
-    assert "the code has changed since the result was recorded" in table.loc["C2", "status"]
+    assert "other artifact versions than this build's (trained 0 → 1)" in table.loc["C2", "status"]
     assert "uncommitted" not in table.loc["C2", "status"]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nsdelib.common.artifacts import imported_modules, module_names
+import import_graph as graph_source
+from import_graph import imported_modules, module_names
 
 #: The stages in the order of the data flow; a module may import its own stage and the ones before it.
 STAGES = ("common", "data", "models", "training", "evaluation", "report", "book")
@@ -71,8 +72,6 @@ def test_the_checks_catch_a_cycle_and_an_upward_import() -> None:
 
 
 def test_type_only_imports_are_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nsdelib.common import artifacts
-
     package = tmp_path / "pkg"
     (package / "data").mkdir(parents=True)
     (package / "book").mkdir()
@@ -81,7 +80,7 @@ def test_type_only_imports_are_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (package / "data" / "dataset.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..book.context import Context\n"
     )
-    monkeypatch.setattr(artifacts, "PACKAGE_DIR", package)
+    monkeypatch.setattr(graph_source, "PACKAGE_DIR", package)
     assert imported_modules("data.dataset") == set()
     assert imported_modules("data.dataset", type_only=True) == {"book.context"}
 

@@ -10,9 +10,10 @@ import torch
 from robustness_toys import ToyNet, toy_data, toy_noise_control, trained_toy
 
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
-from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.artifacts import ArtifactStore, content_digest
 from nsdelib.common.errors import ConfigError
 from nsdelib.evaluation.input_noise import (
+    NOISE_SWEEP,
     NoiseSweepConfig,
     add_noise,
     image_snr_db,
@@ -20,7 +21,7 @@ from nsdelib.evaluation.input_noise import (
     noise_sweep,
     sweep_accuracy,
 )
-from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep, content_digest, stratified_subset
+from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
 from nsdelib.models.nsde import SDEConfig
 from nsdelib.models.registry import MODEL_KINDS
@@ -131,16 +132,16 @@ def test_cached_sweep_reads_the_artifact_instead_of_recomputing(stochastic_toy, 
         return toy_noise_control(model, mode, ensemble_size)
 
     store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
-    first = cached_subset_sweep(store, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
+    first = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
     assert calls and (sweep_accuracy(first)["n_samples"] == 30).all()
     subset = stratified_subset(y, 30, cfg.subset_seed)
     assert set(first["example"]) == set(subset.tolist()), "rows name images by their index in the full split"
     calls.clear()
-    second = cached_subset_sweep(store, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
+    second = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
     assert not calls
     pd.testing.assert_frame_equal(first, second)
     retrained = trained_toy(sigma=0.5, steps=10)
-    cached_subset_sweep(store, cfg, noise_sweep, SweepTarget(retrained, x, y, STOCHASTIC, 0, counting_control))
+    cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep, SweepTarget(retrained, x, y, STOCHASTIC, 0, counting_control))
     assert calls, "other weights must not read the first model's artifact"
 
 

@@ -5,18 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
+from torch import nn
 
 from nsdelib.book import provenance as provenance_module
 from nsdelib.book.provenance import (
     announce_recorded,
     load_recorded,
     load_recorded_index,
+    model_digests,
     provenance,
+    provenance_warnings,
     record_result,
     recorded_caption,
+    table_digests,
 )
-from nsdelib.common.artifacts import LIBRARY_FINGERPRINT, library_fingerprint
+from nsdelib.training.trainer import TrainedModel
+from nsdelib.common.artifacts import KINDS, weights_digest
 from nsdelib.common.errors import ArtifactCorrupt
 
 COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
@@ -24,7 +31,9 @@ COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
 
 def test_provenance_has_every_field() -> None:
     prov = provenance("paper", [0, 1, 2], "cpu", 12.345)
-    assert {"profile", "seeds", "device", "wall_time_s", "commit", "date", "library", "versions"} <= prov.keys()
+    assert {"profile", "seeds", "device", "wall_time_s", "commit", "date", "models", "artifact_versions",
+            "versions"} <= prov.keys()
+    assert prov["artifact_versions"]["trained"] == KINDS["trained"].version
     assert prov["seeds"] == [0, 1, 2] and prov["wall_time_s"] == 12.35
     assert "torch" in prov["versions"]
 
@@ -63,12 +72,11 @@ def test_recorded_result_without_both_blocks_is_corrupt(tmp_path: Path, present:
         load_recorded("half", "paper", root=tmp_path)
 
 
-def recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: str, module: str | list[str] | None = None
-) -> Path:
-    """A recorded paper result under ``tmp_path`` whose provenance names ``commit``."""
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, commit: str) -> Path:
+    """A recorded paper result under ``tmp_path`` whose provenance names ``commit`` and one model."""
     monkeypatch.setattr(provenance_module, "git_commit", lambda: commit)
-    record_result("abc", {"verdict": "holds"}, provenance("paper", [0], "cpu", 60.0, module), root=tmp_path)
+    models = [{"kind": "convnext", "seed": 0, "sha256": "0" * 64}]
+    record_result("abc", {"verdict": "holds"}, provenance("paper", [0], "cpu", 60.0, models), root=tmp_path)
     return tmp_path
 
 
@@ -100,65 +108,42 @@ def test_result_from_a_dirty_tree_is_flagged(
     ]
 
 
-def test_result_from_other_library_code_is_flagged(
+def test_result_from_other_artifact_versions_is_flagged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = recorded(tmp_path, monkeypatch, COMMIT)
     path = root / "paper" / "abc.json"
     payload = json.loads(path.read_text())
-    payload["provenance"]["library"] = "2+000000000000"
+    payload["provenance"]["artifact_versions"]["abc"] = 0
+    payload["provenance"]["artifact_versions"]["retired_kind"] = 3
     path.write_text(json.dumps(payload))
     announce_recorded("abc", "ch07_abc", root=root)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == (
-        f"WARNING: recorded with nsdelib at fingerprint 2+000000000000, but this build's is {LIBRARY_FINGERPRINT}: "
-        "the code has changed since the result was recorded."
+        f"WARNING: recorded with other artifact versions than this build's (abc 0 → {KINDS['abc'].version}, "
+        "retired_kind 3 → gone): the code that produces them has changed since."
     )
     assert len(lines) == 3
 
 
-def test_result_is_compared_with_the_fingerprint_of_the_module_that_produced_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = recorded(tmp_path, monkeypatch, COMMIT, module="nsdelib.training.metrics")
+def test_a_record_without_model_digests_or_versions_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = recorded(tmp_path, monkeypatch, COMMIT)
     prov = load_recorded("abc", root=root)["provenance"]
-    assert prov["library_module"] == "training.metrics"
-    assert prov["library"] == library_fingerprint("training.metrics") != LIBRARY_FINGERPRINT
-    announce_recorded("abc", "ch07_abc", root=root)
-    assert "WARNING" not in capsys.readouterr().out
-    # the module's code changes: only its fingerprint (not the whole library's) is compared
-    monkeypatch.setattr(provenance_module, "library_fingerprint", lambda module: "2+111111111111")
-    announce_recorded("abc", "ch07_abc", root=root)
-    assert "WARNING: recorded with nsdelib.training.metrics at fingerprint" in capsys.readouterr().out
+    assert provenance_warnings(prov) == []
+    assert provenance_warnings({**prov, "models": []}) == [
+        "WARNING: the record cites no model digests, so `nsdebook verify` cannot check its models."]
+    del prov["artifact_versions"]
+    assert provenance_warnings(prov) == ["WARNING: recorded before artifacts were versioned: it carries no artifact versions."]
 
 
-def test_result_of_several_modules_is_stale_when_any_of_them_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    modules = ["nsdelib.training.metrics", "report.stats"]
-    root = recorded(tmp_path, monkeypatch, COMMIT, module=modules)
-    prov = load_recorded("abc", root=root)["provenance"]
-    assert prov["library_module"] == ["report.stats", "training.metrics"]
-    assert prov["library"] not in {library_fingerprint("training.metrics"), library_fingerprint("report.stats")}
-    announce_recorded("abc", "ch07_abc", root=root)
-    assert "WARNING" not in capsys.readouterr().out
-    real = provenance_module.library_fingerprint
-    monkeypatch.setattr(provenance_module, "library_fingerprint",
-                        lambda module: "2+111111111111" if module == "report.stats" else real(module))
-    announce_recorded("abc", "ch07_abc", root=root)
-    assert "WARNING: recorded with nsdelib.report.stats, nsdelib.training.metrics at fingerprint" in capsys.readouterr().out
-
-
-def test_result_of_a_module_that_no_longer_exists_is_flagged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = recorded(tmp_path, monkeypatch, COMMIT, module="training.metrics")
-    path = root / "paper" / "abc.json"
-    payload = json.loads(path.read_text())
-    payload["provenance"]["library_module"] = "training.gone"
-    path.write_text(json.dumps(payload))
-    announce_recorded("abc", "ch07_abc", root=root)
-    assert "but this build's is none (the module no longer exists)" in capsys.readouterr().out
+def test_model_digests_name_kind_seed_and_weights() -> None:
+    torch.manual_seed(0)
+    run = TrainedModel("convnext", 3, nn.Linear(2, 2), pd.DataFrame(), {})
+    assert model_digests({"convnext": [run]}) == [{"kind": "convnext", "seed": 3, "sha256": weights_digest(run.model)}]
+    table = pd.DataFrame({"model": ["nsde"] * 3, "seed": [0, 0, 1], "training samples": [70, 70, 70],
+                          "condition": ["clean", "noisy", "clean"], "weights sha256": ["a", "a", "b"]})
+    assert table_digests(table, "training samples") == [
+        {"kind": "nsde", "seed": 0, "n_train": 70, "sha256": "a"}, {"kind": "nsde", "seed": 1, "n_train": 70, "sha256": "b"}]
 
 
 def test_recorded_results_are_strict_json(tmp_path) -> None:

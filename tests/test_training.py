@@ -30,7 +30,15 @@ from nsdelib.models.inference import predict_logits
 from nsdelib.models.nsde import eval_noise
 from nsdelib.models.registry import MODEL_KINDS, ModelConfig, ModelKind, build_model
 from nsdelib.training import trainer
-from nsdelib.training.trainer import TrainConfig, TrainedModel, train_or_load, training_key
+from nsdelib.training.trainer import (
+    CHECKPOINT,
+    TRAINED,
+    TrainConfig,
+    TrainedModel,
+    checkpoint_key,
+    train_or_load,
+    training_key,
+)
 
 EPOCHS = 6
 TIMES = ["train_time_s", "wall_time_s"]  # measured durations differ between runs
@@ -66,17 +74,17 @@ def run_uninterrupted(root: Path) -> TrainedModel:
 def test_killed_run_resumes_to_identical_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     interrupted_root = tmp_path / "interrupted"
     ctx = ci_context(interrupted_root)
-    checkpoints = ctx.store.scoped("training.trainer").directory("checkpoint", training_key(ctx.data, "nsde", 0, ctx.profile.model, ctx.profile.train))
+    key = training_key(ctx.data, "nsde", 0, ctx.profile.model, ctx.profile.train)
     script = SCRIPT.format(tests=str(Path(__file__).parent), root=str(interrupted_root))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
-    while not list(checkpoints.glob("epoch_001.pt.meta.json")) and time.monotonic() < deadline:
+    while not ctx.store.exists(CHECKPOINT, checkpoint_key(key, 1)) and time.monotonic() < deadline:
         assert proc.poll() is None, "training subprocess ended before it could be interrupted"
         time.sleep(0.02)
     assert proc.poll() is None, "training finished before it was killed; the test would prove nothing"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not ctx.store.scoped("training.trainer").exists("trained", training_key(ctx.data, "nsde", 0, ctx.profile.model, ctx.profile.train))
+    assert not ctx.store.exists(TRAINED, key)
 
     resumed = run_uninterrupted(interrupted_root)
     assert "resuming after epoch" in capsys.readouterr().out
@@ -158,8 +166,8 @@ def test_interrupted_run_resumes_after_its_checkpoint_and_still_learns(
     with pytest.raises(KeyboardInterrupt):
         train(separable, "convnext", tmp_path / "interrupted", cfg)
     monkeypatch.undo()
-    store = ArtifactStore(tmp_path / "interrupted").scoped(trainer.__name__)
-    checkpoint = store.load("checkpoint", training_key(separable, "convnext", 0, TINY_MODEL, cfg), "epoch_000.pt")
+    store = ArtifactStore(tmp_path / "interrupted")
+    checkpoint = store.load(CHECKPOINT, checkpoint_key(training_key(separable, "convnext", 0, TINY_MODEL, cfg), 0))
     capsys.readouterr()
     resumed = train(separable, "convnext", tmp_path / "interrupted", cfg)
     out = capsys.readouterr().out
@@ -179,15 +187,15 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
 ) -> None:
     cfg = tiny_train(epochs=3)
     first = train(separable, "convnext", tmp_path, cfg)
-    store = ArtifactStore(tmp_path).scoped(trainer.__name__)
+    store = ArtifactStore(tmp_path)
     key = training_key(separable, "convnext", 0, TINY_MODEL, cfg)
-    kept = sorted(path.name for path in store.directory("checkpoint", key).iterdir())
-    assert kept == ["epoch_001.pt", "epoch_001.pt.meta.json", "epoch_002.pt", "epoch_002.pt.meta.json"]  # 2 kept
-    latest = store.directory("checkpoint", key) / "epoch_002.pt"
+    assert [epoch for epoch in range(3) if store.exists(CHECKPOINT, checkpoint_key(key, epoch))] == [1, 2]  # 2 kept
+    assert len(list((tmp_path / CHECKPOINT.name).iterdir())) == 2, "pruned checkpoints leave no folder behind"
+    latest = store.directory(CHECKPOINT, checkpoint_key(key, 2)) / CHECKPOINT.file
     latest.write_bytes(latest.read_bytes()[:-10] + b"0123456789")
-    (store.directory("trained", key) / "payload.pt").unlink()
+    (store.directory(TRAINED, key) / TRAINED.file).unlink()
     capsys.readouterr()
-    with pytest.warns(UserWarning, match="epoch_002.pt is corrupt.*falling back"):
+    with pytest.warns(UserWarning, match="checkpoint artifact .* is corrupt.*falling back"):
         again = train(separable, "convnext", tmp_path, cfg)
     out = capsys.readouterr().out
     assert "resuming after epoch 2 of 3" in out

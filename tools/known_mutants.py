@@ -38,6 +38,8 @@ class KnownMutant:
 
 TRAINING = ("tests/test_training.py",)
 ATTACKS = ("tests/test_attacks.py", "tests/test_properties.py")
+#: Behaviour changed behind an artifact kind without a bump of its version: the golden outputs notice.
+GOLDEN = ("tests/test_golden.py",)
 _FALLBACK_WARNING = "            warnings.warn(f\"{exc}; falling back to an earlier checkpoint\", stacklevel=3)\n"
 
 KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
@@ -66,6 +68,15 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
                 "    if attributions.shape != x.shape:\n", "    if False:\n", ("tests/test_abc.py",)),
     KnownMutant("the runner's chapter-parameters check disabled", "nsdelib/book/runner.py",
                 "    if sorted(declared) != sorted(expected):\n", "    if False:\n", ("tests/test_runner.py",)),
+    KnownMutant("label smoothing fixed at 0.1 whatever the config (training changed, 'trained' not bumped)",
+                "nsdelib/training/trainer.py", "nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)",
+                "nn.CrossEntropyLoss(label_smoothing=0.1)", GOLDEN),
+    KnownMutant("noisy inputs no longer clipped to [0, 1] (sweeps changed, their versions not bumped)",
+                "nsdelib/evaluation/input_noise.py", "    return (x + level * pattern.to(x.device)).clamp(0.0, 1.0)\n",
+                "    return x + level * pattern.to(x.device)\n", GOLDEN),
+    KnownMutant("spectrogram levels shifted by 1 dB (the data set changed, 'dataset' not bumped)",
+                "nsdelib/data/spectrograms.py", "return ((self.levels_db(x) - low) / (high - low))",
+                "return ((self.levels_db(x) - low + 1.0) / (high - low))", GOLDEN),
     KnownMutant("a recorded result without its provenance or result block accepted", "nsdelib/book/provenance.py",
                 '    if not {"provenance", "result"} <= payload.keys():\n', "    if False:\n",
                 ("tests/test_provenance.py",)),

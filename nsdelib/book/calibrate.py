@@ -47,7 +47,7 @@ def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind
 def is_trained(ctx: Context, kind: ModelKind, model: ModelConfig) -> bool:
     """Whether the sweep point's model is in the store already (nothing is trained or read)."""
     key = training_key(ctx.data, kind, ctx.profile.calibration.seed, model, ctx.profile.train)
-    return ctx.store.scoped(trainer.__name__).exists("trained", key)
+    return ctx.store.exists(trainer.TRAINED, key)
 
 
 def run_sweep(ctx: Context, worker: int = 0, workers: int = 1, trained_only: bool = False, log: Any = print) -> None:
@@ -92,6 +92,8 @@ def record(ctx: Context) -> dict[str, Any]:
               "choice": choice, "config": cfg.model_dump(mode="json")}
     wall = float(table["wall_time_s"].sum()) if not table.empty else 0.0
     device = torch.device(ctx.device)
-    record_result("calibration", result, provenance(ctx.profile.name, [cfg.seed], device, wall,
-                                                    module="evaluation.calibration"))
+    models = [{"kind": row["kind"], "seed": cfg.seed, "sha256": row["weights_sha256"],
+               "setting": {name: row[name] for name in ("diffusion", "noise_shape", "sigma", "input_noise_std")}}
+              for row in table.to_dict(orient="records")] if not table.empty else []
+    record_result("calibration", result, provenance(ctx.profile.name, [cfg.seed], device, wall, models))
     return result

@@ -18,16 +18,17 @@ from ..common.devices import resolve_device
 from ..common.seeding import seed_everything
 from ..data.dataset import SpectrogramData, load_dataset
 from ..evaluation.abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_variants, at_budget, cached_abc
-from ..evaluation.attacks import convergence_study, headline_first, robustness_sweep
+from ..evaluation.attacks import (CONVERGENCE_STUDY, ROBUSTNESS_SWEEP, convergence_study, headline_first,
+                                  robustness_sweep)
 from ..evaluation.attributions import ExplainedModel, cached_attribution_stability
 from ..evaluation.data_size import data_for_size, data_size_study, training_sizes
 from ..evaluation.detectors import cached_detector_scores, noisy_accuracy
-from ..evaluation.input_noise import noise_sweep
+from ..evaluation.input_noise import NOISE_SWEEP, noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
 from ..models.inference import EvalMode, eval_modes, headline_mode
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.paper import PAPER_VALUES
-from ..training.trainer import TrainedModel, train_or_load, training_key
+from ..training.trainer import TRAINED, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
 
 
@@ -64,7 +65,7 @@ class Context:
         """Whether the profile's model of ``kind`` for ``seed`` is in the store (without loading or training it)."""
         profile = self.profile
         key = training_key(self.data, kind, seed, profile.model, profile.train)
-        return self.store.scoped(train_or_load.__module__).exists("trained", key)
+        return self.store.exists(TRAINED, key)
 
     def train_all(self, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
         """Every model kind for every seed of the profile (``seeds``)."""
@@ -73,17 +74,20 @@ class Context:
     def noise_sweep(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 4's input-noise sweep of ``run`` on the test split, in every evaluation mode (cached)."""
         modes = eval_modes(run.kind, self.profile.model.sde)
-        return cached_subset_sweep(self.store, self.profile.noise, noise_sweep, self._test_target(run, modes))
+        return cached_subset_sweep(self.store, NOISE_SWEEP, self.profile.noise, noise_sweep,
+                                   self._test_target(run, modes))
 
     def attack_sweep(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 5's attack protocol on ``run``, the reported mode first (cached)."""
         modes = headline_first(run.kind, self.profile.model.sde)
-        return cached_subset_sweep(self.store, self.profile.attack, robustness_sweep, self._test_target(run, modes))
+        return cached_subset_sweep(self.store, ROBUSTNESS_SWEEP, self.profile.attack, robustness_sweep,
+                                   self._test_target(run, modes))
 
     def attack_convergence(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 5's convergence study of the attack on ``run``'s reported mode (cached)."""
         modes = headline_first(run.kind, self.profile.model.sde)
-        return cached_subset_sweep(self.store, self.profile.attack, convergence_study, self._test_target(run, modes))
+        return cached_subset_sweep(self.store, CONVERGENCE_STUDY, self.profile.attack, convergence_study,
+                                   self._test_target(run, modes))
 
     def _test_target(self, run: TrainedModel, modes: tuple[EvalMode, ...]) -> SweepTarget:
         return SweepTarget(run.model, self.data.test.x, self.data.test.y, modes, run.seed)

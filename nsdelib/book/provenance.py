@@ -8,12 +8,11 @@ chapters show them beside the freshly built numbers, labelled as recorded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,12 +23,13 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ..common.artifacts import LIBRARY_FINGERPRINT, atomic_write, library_fingerprint
+from ..common.artifacts import KINDS, atomic_write
 from ..common.devices import device_description
 from ..common.errors import ArtifactCorrupt
 from .profiles import PROFILE_NAMES
 
 if TYPE_CHECKING:
+    from ..training.trainer import TrainedModel
     from .context import Context
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -62,38 +62,35 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-Modules = str | Sequence[str] | None
+ModelDigest = dict[str, Any]
 
 
-def code_fingerprint(modules: Modules) -> str:
-    """The fingerprint of ``nsdelib.<module>`` (or of several) and what they import; of the whole library for None."""
-    if not modules:
-        return LIBRARY_FINGERPRINT
-    if isinstance(modules, str):
-        return library_fingerprint(modules)
-    parts = "|".join(library_fingerprint(module) for module in sorted(modules))
-    return f"{LIBRARY_FINGERPRINT.split('+')[0]}+{hashlib.sha256(parts.encode()).hexdigest()[:12]}"
+def model_digests(runs: Mapping[str, Sequence[TrainedModel]]) -> list[ModelDigest]:
+    """``{"kind", "seed", "sha256"}`` of every model in ``runs`` (kind -> its runs): what a record cites."""
+    return [{"kind": kind, "seed": run.seed, "sha256": run.digest} for kind, kind_runs in runs.items() for run in kind_runs]
 
 
-def module_names(modules: Modules) -> str | list[str] | None:
-    """``modules`` without the ``nsdelib.`` prefix, as stored in a provenance block."""
-    if not modules:
-        return None
-    if isinstance(modules, str):
-        return modules.removeprefix("nsdelib.")
-    return sorted(module.removeprefix("nsdelib.") for module in modules)
+def table_digests(table: pd.DataFrame, size_column: str) -> list[ModelDigest]:
+    """The models cited by a table with ``model``, ``seed``, ``size_column`` and ``weights sha256`` columns (one each)."""
+    models = table.drop_duplicates(["model", "seed", size_column])
+    return [{"kind": row["model"], "seed": int(row["seed"]), "n_train": int(row[size_column]),
+             "sha256": row["weights sha256"]} for row in models.to_dict(orient="records")]
+
+
+def artifact_versions() -> dict[str, int]:
+    """The version of every artifact kind the library produces (they are declared where the kinds are made)."""
+    return {name: kind.version for name, kind in sorted(KINDS.items())}
 
 
 def provenance(
-    profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float, module: Modules = None
+    profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float, models: Sequence[ModelDigest] = ()
 ) -> dict[str, Any]:
     """The provenance block stored with every recorded result.
 
-    ``module`` names the module (or modules) that produced the result (``"evaluation.attacks"`` or
-    its ``__name__``): then ``library`` is the fingerprint of those modules and what they import, so
-    editing unrelated code does not mark the result stale; without it, the whole library's fingerprint.
+    ``models`` lists the weights' SHA-256 of each model the result used (:func:`model_digests`), so
+    that ``nsdebook verify`` can prove a retrain elsewhere rebuilt the same models; the artifact
+    kinds' versions say which behaviour of the library produced it.
     """
-    module = module_names(module)
     return {
         "profile": profile,
         "seeds": list(seeds),
@@ -101,8 +98,8 @@ def provenance(
         "wall_time_s": round(float(wall_time_s), 2),
         "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "library": code_fingerprint(module),
-        "library_module": module,
+        "models": [dict(model) for model in models],
+        "artifact_versions": artifact_versions(),
         "versions": package_versions(),
     }
 
@@ -163,15 +160,13 @@ def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
 
 
 def record_if_enabled(
-    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float, module: Modules = None
+    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float,
+    models: Sequence[ModelDigest],
 ) -> Path | None:
-    """Record ``result`` with its provenance when the profile asks for it (the ``paper`` profile does).
-
-    ``module``, if given, names the module or modules that produced the result (see :func:`provenance`).
-    """
+    """Record ``result`` with its provenance and the digests of ``models`` when the profile asks for it (``paper`` does)."""
     if not ctx.profile.record_results:
         return None
-    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, module))
+    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models))
 
 
 def recorded_caption(recorded: dict[str, Any]) -> str:
@@ -184,25 +179,24 @@ def recorded_caption(recorded: dict[str, Any]) -> str:
 
 
 def provenance_warnings(prov: dict[str, Any]) -> list[str]:
-    """Why a recorded result may not come from the code of this build: a dirty tree, changed code."""
+    """Why a recorded result may not come from this build's code: a dirty tree, changed artifact versions, no digests."""
     warnings = []
     if prov["commit"].endswith("-dirty"):
         warnings.append(
             f"WARNING: recorded from a work tree with uncommitted changes (commit {prov['commit']}): "
             "that commit alone may not reproduce it."
         )
-    module = prov.get("library_module")
-    names = [module] if isinstance(module, str) else module or []
-    code = ", ".join(f"nsdelib.{name}" for name in names) or "nsdelib"
-    try:
-        current = code_fingerprint(module)
-    except FileNotFoundError:  # the module that produced it was renamed or removed
-        current = "none (the module no longer exists)"
-    if prov["library"] != current:
-        warnings.append(
-            f"WARNING: recorded with {code} at fingerprint {prov['library']}, but this build's is {current}: "
-            "the code has changed since the result was recorded."
-        )
+    recorded, current = prov.get("artifact_versions"), artifact_versions()
+    if recorded is None:
+        warnings.append("WARNING: recorded before artifacts were versioned: it carries no artifact versions.")
+    else:
+        changed = [f"{name} {version} → {current.get(name, 'gone')}" for name, version in sorted(recorded.items())
+                   if current.get(name) != version]
+        if changed:
+            warnings.append(f"WARNING: recorded with other artifact versions than this build's ({', '.join(changed)}): "
+                            "the code that produces them has changed since.")
+    if not prov.get("models"):
+        warnings.append("WARNING: the record cites no model digests, so `nsdebook verify` cannot check its models.")
     return warnings
 
 

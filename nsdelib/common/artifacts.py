@@ -1,115 +1,66 @@
-"""The artifact store: expensive results (datasets, checkpoints, sweeps) cached on disk.
+"""The artifact store: expensive results (data sets, trained models, sweeps) cached on disk, keyed by meaning.
 
-An artifact is addressed by its *kind* (``"dataset"``, ``"checkpoint"``, ...) and a hash of its
-config together with the library's fingerprint, so a changed config or a changed library never
-reads a stale file. Files are written atomically (temporary file, fsync, rename) and their SHA-256
-is recorded in a sidecar ``.meta.json`` written last; reads verify it. ``fetch`` rebuilds, with a
-warning, an artifact that is missing, corrupt or stale, and never overwrites a good one in place.
+An artifact's key is its kind, the kind's version (bumped by hand, beside the code that produces the
+kind, when that code's output changes; golden tests catch a forgotten bump), its canonical config,
+the keys or content digests of its inputs (part of the config) and torch's major.minor version.
+Editing a comment, renaming or moving code changes no key. Each artifact is one folder, written whole
+in a temporary folder and renamed into place in one step; when two writers race, the first one's
+valid result is kept. Reads verify the payload's SHA-256. Chapter: "Running this book".
 """
 
 from __future__ import annotations
 
-import ast
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from pydantic import BaseModel
+from torch import nn
 
 from .errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 
 T = TypeVar("T")
-#: Bump to invalidate every stored artifact at once (a change of file format, say).
-STORE_FORMAT = 2
+#: Bump to invalidate every stored artifact at once (a change of the folder layout, say).
+STORE_FORMAT = 3
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "_artifacts"
+META_FILE = "meta.json"
+
+#: Every artifact kind by name, filled as the modules that produce them are imported.
+KINDS: dict[str, ArtifactKind] = {}
 
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+@dataclass(frozen=True)
+class ArtifactKind:
+    """A kind of artifact: its name, the version of the code that makes it, the file that holds it.
 
-
-def module_path(module: str) -> Path:
-    """The source file of ``nsdelib.<module>`` (``module`` dotted, e.g. ``"training.trainer"``)."""
-    base = PACKAGE_DIR.joinpath(*module.split("."))
-    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
-
-
-def module_names() -> list[str]:
-    """Every module of the package, dotted and relative to it (``"__init__"`` for the top), sorted."""
-    names = []
-    for path in PACKAGE_DIR.rglob("*.py"):
-        parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
-        names.append(".".join(parts[:-1]) if parts[-1] == "__init__" and len(parts) > 1 else ".".join(parts))
-    return sorted(names)
-
-
-def imported_modules(module: str, type_only: bool = False) -> set[str]:
-    """The ``nsdelib`` modules that ``module`` imports (relative imports, resolved to dotted names).
-
-    Imports under ``if TYPE_CHECKING:`` count only with ``type_only=True``: they do not run, so they
-    do not change what an artifact depends on, but they still count as a dependency of the layout.
+    Declare one beside the code that produces it and bump ``version`` whenever that code's output
+    changes; ``tests/test_golden.py`` fails when the output changed and the version did not.
     """
-    path = module_path(module)
-    package = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
-    if module == "__init__":
-        package = []
-    known = set(module_names())
-    found: set[str] = set()
 
-    def visit(node: ast.AST) -> None:
-        if not type_only and isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            return
-        if isinstance(node, ast.ImportFrom) and node.level >= 1:
-            anchor = package[: len(package) - (node.level - 1)] if node.level > 1 else package
-            base = [*anchor, *(node.module.split(".") if node.module else [])]
-            for alias in node.names:
-                candidate = ".".join([*base, alias.name])
-                if candidate in known:
-                    found.add(candidate)
-                elif base:
-                    found.add(".".join(base))
-                else:
-                    found.add("__init__")
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+    name: str
+    version: int
+    file: str = "payload.pt"
 
-    visit(ast.parse(path.read_text()))
-    return found - {module}
+    def __post_init__(self) -> None:
+        known = KINDS.setdefault(self.name, self)
+        if known != self:
+            raise ValueError(f"artifact kind {self.name!r} is declared twice ({known} and {self})")
 
 
-def module_closure(module: str) -> list[str]:
-    """``module`` and every ``nsdelib`` module it depends on at run time, sorted."""
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(imported_modules(name) - seen)
-    return sorted(seen)
-
-
-def library_fingerprint(module: str | None = None) -> str:
-    """Hash of the store format and of the sources an artifact depends on.
-
-    With ``module`` (e.g. ``"training.trainer"``) only that module and what it imports count, so
-    editing the attack code does not invalidate trained models; without it, every source file counts.
-    """
-    names = module_closure(module) if module else module_names()
-    digest = hashlib.sha256(str(STORE_FORMAT).encode())
-    for name in names:
-        digest.update(name.encode())
-        digest.update(module_path(name).read_bytes())
-    return f"{STORE_FORMAT}+{digest.hexdigest()[:12]}"
-
-
-LIBRARY_FINGERPRINT = library_fingerprint()
+def torch_series() -> str:
+    """torch's major.minor version: numerics may change between series, so it is part of every key."""
+    return ".".join(torch.__version__.split("+")[0].split(".")[:2])
 
 
 def canonical_config(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
@@ -118,10 +69,11 @@ def canonical_config(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, sort_keys=True, default=str))
 
 
-def config_hash(config: BaseModel | Mapping[str, Any], library: str = LIBRARY_FINGERPRINT) -> str:
-    """Short, stable hash of a config and the library fingerprint."""
-    text = json.dumps({"config": canonical_config(config), "library": library}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def artifact_key(kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> str:
+    """Short, stable hash of what an artifact means: format, kind, version, config, torch series."""
+    text = json.dumps({"format": STORE_FORMAT, "kind": kind.name, "version": kind.version,
+                       "config": canonical_config(config), "torch": torch_series()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def sha256_file(path: Path) -> str:
@@ -131,6 +83,53 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    return f"{tuple(tensor.shape)}{tensor.dtype}".encode() + flat.view(torch.uint8).numpy().tobytes()
+
+
+def weights_digest(model: nn.Module | Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a model's weights (names, shapes, dtypes, bytes): the identity recorded results cite."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(_tensor_bytes(state[name]))
+    return digest.hexdigest()
+
+
+def _module_settings(model: nn.Module) -> dict[str, Any]:
+    """Public plain-value and config attributes of every submodule (e.g. the NSDE's σ), which weights do not show."""
+    settings: dict[str, Any] = {}
+    for prefix, module in model.named_modules():
+        for name, value in vars(module).items():
+            if name.startswith("_") or name == "training":
+                continue
+            if isinstance(value, BaseModel):
+                settings[f"{prefix}.{name}"] = value.model_dump(mode="json")
+            elif isinstance(value, (bool, int, float, str, tuple)):
+                settings[f"{prefix}.{name}"] = value
+    return settings
+
+
+def content_digest(*items: nn.Module | torch.Tensor | Mapping[str, Any]) -> str:
+    """SHA-256 of models (weights and settings), tensors and JSON-ready mappings: a sweep's input key.
+
+    Keying a sweep on what it computes with (not on names) means a retrained model or another data
+    subset never reads a stale result, and a bit-identical retrain invalidates nothing downstream.
+    """
+    digest = hashlib.sha256()
+    for item in items:
+        if isinstance(item, nn.Module):
+            digest.update(weights_digest(item).encode())
+            digest.update(json.dumps(_module_settings(item), sort_keys=True, default=str).encode())
+        elif isinstance(item, torch.Tensor):
+            digest.update(_tensor_bytes(item))
+        else:
+            digest.update(json.dumps(item, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -144,15 +143,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _serialize(obj: Any, path: Path, as_json: bool) -> None:
-    if as_json:
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _serialize(obj: Any, path: Path) -> None:
+    if path.suffix == ".json":
         path.write_text(json.dumps(obj, indent=2, sort_keys=True))
     else:
         torch.save(obj, path)
@@ -165,84 +168,111 @@ def _deserialize(path: Path) -> Any:
 
 
 class ArtifactStore:
-    """Content-addressed cache of expensive results under ``root`` (default ``_artifacts/``).
+    """Artifacts under ``root`` (default ``_artifacts/``, or ``$NSDE_ARTIFACTS``), one folder each."""
 
-    ``NSDE_ARTIFACTS`` in the environment moves the default root.
-    """
-
-    def __init__(self, root: Path | str | None = None, library: str = LIBRARY_FINGERPRINT) -> None:
+    def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
-        self.library = library
 
-    def scoped(self, module: str) -> ArtifactStore:
-        """The same store, keyed by the fingerprint of ``module`` (a ``__name__``) and its dependencies only."""
-        return ArtifactStore(self.root, library_fingerprint(module.removeprefix("nsdelib.")))
+    def directory(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> Path:
+        """The folder that holds the artifact ``(kind, config)``: its payload and its ``meta.json``."""
+        return self.root / kind.name / artifact_key(kind, config)
 
-    def directory(self, kind: str, config: BaseModel | Mapping[str, Any]) -> Path:
-        """The folder that holds every file of the artifact ``(kind, config)``."""
-        return self.root / kind / config_hash(config, self.library)
+    def save(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any], obj: Any) -> Path:
+        """Write ``obj`` and its metadata into a temporary folder, then rename it into place in one step.
 
-    def save(self, kind: str, config: BaseModel | Mapping[str, Any], obj: Any, name: str = "payload.pt") -> Path:
-        """Write ``obj`` atomically (``.json`` names as JSON, others with ``torch.save``) and its checksum."""
-        path = self.directory(kind, config) / name
-        atomic_write(path, lambda tmp: _serialize(obj, tmp, as_json=path.suffix == ".json"))
-        meta = {
-            "kind": kind,
-            "config": canonical_config(config),
-            "library": self.library,
-            "sha256": sha256_file(path),
-            "bytes": path.stat().st_size,
-            "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        atomic_write(self._meta_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
-        return path
+        If another writer published the same artifact first and it is valid, that one is kept and
+        ours discarded; a corrupt one in the way is replaced. Returns the payload's path.
+        """
+        final = self.directory(kind, config)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        try:
+            payload = staging / kind.file
+            _serialize(obj, payload)
+            _fsync(payload)
+            meta = {"kind": kind.name, "version": kind.version, "torch": torch_series(),
+                    "config": canonical_config(config), "sha256": sha256_file(payload),
+                    "bytes": payload.stat().st_size,
+                    "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            (staging / META_FILE).write_text(json.dumps(meta, indent=2))
+            _fsync(staging / META_FILE)
+            self._publish(staging, final, kind, config)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return final / kind.file
 
-    def exists(self, kind: str, config: BaseModel | Mapping[str, Any], name: str = "payload.pt") -> bool:
-        """Whether a (possibly unverified) artifact file and its checksum sidecar are present."""
-        path = self.directory(kind, config) / name
-        return path.exists() and self._meta_path(path).exists()
+    def _publish(self, staging: Path, final: Path, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> None:
+        if _rename_if_free(staging, final):
+            return
+        try:
+            self.verify(kind, config)
+            return  # another writer got there first with a valid result: keep it
+        except (ArtifactCorrupt, ArtifactStale, ArtifactMissing):
+            pass
+        self._discard(final)
+        _rename_if_free(staging, final)  # a writer that published meanwhile wins; ours is dropped
 
-    def load(self, kind: str, config: BaseModel | Mapping[str, Any], name: str = "payload.pt") -> Any:
-        """Read and verify an artifact; raise ArtifactMissing, ArtifactStale or ArtifactCorrupt."""
-        path = self.directory(kind, config) / name
-        meta_path = self._meta_path(path)
+    def _discard(self, folder: Path) -> None:
+        """Move ``folder`` out of the way in one rename, then delete it (readers never see half of it)."""
+        trash = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.discarded")
+        try:
+            os.rename(folder, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def exists(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> bool:
+        """Whether the artifact's folder holds a payload and its metadata (not yet verified)."""
+        folder = self.directory(kind, config)
+        return (folder / kind.file).exists() and (folder / META_FILE).exists()
+
+    def delete(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> None:
+        """Remove an artifact (superseded checkpoints, say); nothing happens if it is absent."""
+        self._discard(self.directory(kind, config))
+
+    def verify(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> Path:
+        """The payload's path after checking its metadata and checksum; raise ArtifactMissing, -Stale or -Corrupt."""
+        folder = self.directory(kind, config)
+        path, meta_path = folder / kind.file, folder / META_FILE
         if not path.exists() or not meta_path.exists():
-            raise ArtifactMissing(f"no {kind} artifact {name!r} at {path.parent}")
+            raise ArtifactMissing(f"no {kind.name} artifact at {folder}")
         try:
             meta = json.loads(meta_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ArtifactCorrupt(f"{kind} artifact {path}: its checksum file is unreadable ({exc})") from exc
-        if meta.get("config") != canonical_config(config) or meta.get("library") != self.library:
-            raise ArtifactStale(
-                f"{kind} artifact {path} was written for another config or library version "
-                f"(library {meta.get('library')!r}, now {self.library!r})"
-            )
+            raise ArtifactCorrupt(f"{kind.name} artifact {folder}: its metadata file is unreadable ({exc})") from exc
+        written = (meta.get("kind"), meta.get("version"), meta.get("config"))
+        if written != (kind.name, kind.version, canonical_config(config)):
+            raise ArtifactStale(f"{kind.name} artifact {folder} was written for another config or version "
+                                f"(version {meta.get('version')!r}, now {kind.version!r})")
         actual = sha256_file(path)
         if actual != meta.get("sha256"):
-            raise ArtifactCorrupt(
-                f"{kind} artifact {path} is corrupt: SHA-256 {actual[:12]}… does not match the "
-                f"recorded {str(meta.get('sha256'))[:12]}…"
-            )
-        return _deserialize(path)
+            raise ArtifactCorrupt(f"{kind.name} artifact {path} is corrupt: SHA-256 {actual[:12]}… does not match "
+                                  f"the recorded {str(meta.get('sha256'))[:12]}…")
+        return path
 
-    def fetch(
-        self,
-        kind: str,
-        config: BaseModel | Mapping[str, Any],
-        build: Callable[[], T],
-        name: str = "payload.pt",
-    ) -> T:
+    def load(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> Any:
+        """Read and verify an artifact; raise ArtifactMissing, ArtifactStale or ArtifactCorrupt."""
+        return _deserialize(self.verify(kind, config))
+
+    def fetch(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any], build: Callable[[], T]) -> T:
         """Load the artifact, or build and save it; a corrupt or stale one is rebuilt with a warning."""
         try:
-            return self.load(kind, config, name)
+            return self.load(kind, config)
         except ArtifactMissing:
             pass
         except (ArtifactCorrupt, ArtifactStale) as exc:
             warnings.warn(f"{exc}; rebuilding it", stacklevel=2)
         obj = build()
-        self.save(kind, config, obj, name)
+        self.save(kind, config, obj)
         return obj
 
-    @staticmethod
-    def _meta_path(path: Path) -> Path:
-        return path.with_name(path.name + ".meta.json")
+
+def _rename_if_free(source: Path, target: Path) -> bool:
+    """Rename folder ``source`` onto ``target`` unless a non-empty ``target`` is already there."""
+    try:
+        os.rename(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise

@@ -42,7 +42,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..common.config import Section
 from ..common.errors import ConfigError
 from ..common.seeding import seeded_rng
@@ -56,6 +56,9 @@ from .attributions import (
     resolve_baseline,
 )
 from .sweeps import check_sweep_values, fetch_table
+
+#: ABC of every explained image at one budget; bump when the score changes.
+ABC_TABLE = ArtifactKind("abc", 1, "table.json")
 
 Mutation = Literal["as_written", "expected_count"]
 Neighbours = Literal["mode", "one_draw"]
@@ -322,7 +325,7 @@ def cached_abc(store: ArtifactStore, cfg: ABCConfig, attribution: AttributionCon
         columns = {"example": subset, "label": labels, "predicted": predicted, "correct": predicted == labels, "abc": abc}
         return pd.DataFrame({name: values.numpy() for name, values in columns.items()})
 
-    return fetch_table(store, "abc", target.key(attribution, abc=abc_key(cfg)), build)
+    return fetch_table(store, ABC_TABLE, target.key(attribution, abc=abc_key(cfg)), build)
 
 
 def abc_curve(store: ArtifactStore, cfg: ABCConfig, attribution: AttributionConfig, target: ExplainedModel

@@ -38,12 +38,18 @@ import torchattacks
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
+from ..common.artifacts import ArtifactKind
 from ..common.config import Section
 from ..common.devices import model_device
 from ..common.seeding import derive_seed, seeded_rng
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, eval_modes, headline_mode, predict
 from ..models.nsde import SDEConfig
 from .sweeps import SweepTarget, check_sweep_values, stratified_subset
+
+#: Chapter 5's attack protocol table; bump when an attack or its scoring changes.
+ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 1, "table.json")
+#: Chapter 5's convergence study table; bump when it changes.
+CONVERGENCE_STUDY = ArtifactKind("convergence_study", 1, "table.json")
 
 Norm = Literal["L2", "Linf"]
 NORMS: tuple[Norm, ...] = ("L2", "Linf")

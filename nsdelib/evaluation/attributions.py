@@ -45,14 +45,21 @@ from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactKind, ArtifactStore, content_digest
 from ..common.config import Section
 from ..common.devices import model_device
 from ..common.errors import ConfigError
 from ..common.seeding import seeded_rng
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
 from ..models.nsde import EvalNoise
-from .sweeps import content_digest, fetch_table, modes_key, stratified_subset
+from .sweeps import fetch_table, modes_key, stratified_subset
+
+#: The predicted classes of the explained images; bump when prediction changes.
+EXPLAINED_PREDICTIONS = ArtifactKind("explained_predictions", 1, "table.json")
+#: The per-draw attribution maps; bump when an attribution method changes.
+ATTRIBUTIONS = ArtifactKind("attributions", 1, "attributions.pt")
+#: The attribution change under perturbation and its controls; bump when the measure changes.
+ATTRIBUTION_STABILITY = ArtifactKind("attribution_stability", 1, "table.json")
 
 AttributionMethod = Literal["integrated_gradients", "saliency", "smoothgrad"]
 ATTRIBUTION_METHODS: tuple[str, ...] = get_args(AttributionMethod)
@@ -456,7 +463,7 @@ def cached_predictions(store: ArtifactStore, cfg: AttributionConfig, target: Exp
                             noise_control=target.noise_control)
         return pd.DataFrame({"example": subset.numpy(), "predicted": predicted.numpy()})
 
-    table = fetch_table(store, "explained_predictions", target.key(cfg, kind="predictions"), build)
+    table = fetch_table(store, EXPLAINED_PREDICTIONS, target.key(cfg, kind="predictions"), build)
     return torch.tensor(table["predicted"].to_numpy(), dtype=torch.long)
 
 
@@ -477,7 +484,7 @@ def cached_attribution_draws(
             return attribute(target.model, target.x[subset].to(device), predicted.to(device), method, cfg,
                              seed=target.seed, keep_draws=True).cpu()
 
-    return store.scoped(__name__).fetch("attributions", key, build, name="attributions.pt")
+    return store.fetch(ATTRIBUTIONS, key, build)
 
 
 def explained_attributions(
@@ -516,7 +523,7 @@ def cached_attribution_stability(store: ArtifactStore, cfg: AttributionConfig, t
         table["example"] = subset.numpy()[position]
         return table
 
-    return fetch_table(store, "attribution_stability", target.key(cfg, kind="stability"), build)
+    return fetch_table(store, ATTRIBUTION_STABILITY, target.key(cfg, kind="stability"), build)
 
 
 def share_on_brightest(attributions: Tensor, x: Tensor, fraction: float = 0.1) -> Tensor:

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..common.config import Section
 from ..common.seeding import generator
 from ..data.dataset import SpectrogramData
@@ -34,6 +34,9 @@ from ..training.trainer import TrainConfig, train_or_load, training_key
 from .attacks import apgd
 from .input_noise import add_noise
 from .sweeps import stratified_subset
+
+#: One measured point of the σ sweep; bump when its measurement changes.
+CALIBRATION_POINT = ArtifactKind("calibration_point", 1, "point.json")
 
 
 class CalibrationConfig(Section):
@@ -104,6 +107,7 @@ def measure_point(
             "sigma": model.sde.sigma if kind == "nsde" else None,
             "input_noise_std": model.input_noise_std if kind == "convnext_noise" else None,
             "best_epoch": run.metrics["best_epoch"], "epochs": run.metrics["epochs"],
+            "weights_sha256": run.metrics["weights_sha256"],
             "train_time_per_epoch_s": float(history["train_time_s"].mean()), "wall_time_s": run.metrics["wall_time_s"],
             "clean": run.metrics["accuracy"],
             **{f"clean_{noise}": acc for noise, acc in run.metrics["accuracy_by_eval_noise"].items()},
@@ -121,10 +125,9 @@ def measure_point(
         row[f"apgd_l2_{cfg.attack_eps:g}"] = float((preds == y[subset]).float().mean())
         return row
 
-    scoped = store.scoped(__name__)
-    if only_stored and not scoped.exists("calibration_point", key, "point.json"):
+    if only_stored and not store.exists(CALIBRATION_POINT, key):
         return None
-    return scoped.fetch("calibration_point", key, build, name="point.json")
+    return store.fetch(CALIBRATION_POINT, key, build)
 
 
 def interpolate_setting(values: np.ndarray, costs: np.ndarray, target: float) -> float | None:

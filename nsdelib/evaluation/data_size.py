@@ -155,6 +155,7 @@ def data_size_study(
                         "model": kind, "seed": seed, "condition": condition,
                         "test images": len(test.y), "accuracy": float((predicted == test.y).float().mean()),
                         "training wall time (s)": run.metrics["wall_time_s"],
+                        "weights sha256": run.metrics["weights_sha256"],
                     })
     return pd.DataFrame(rows)
 

@@ -28,7 +28,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..common.seeding import seeded_rng
 from ..models.inference import EvalMode, predict
 from .abc import ABCConfig, DetectorConfig, abc_in_mode, abc_key, neighbour_mode
@@ -40,6 +40,11 @@ from .attributions import (
 )
 from .input_noise import add_noise, noise_pattern
 from .sweeps import fetch_table
+
+#: Correctness of each explained image under input noise; bump when it changes.
+NOISY_ACCURACY = ArtifactKind("noisy_accuracy", 1, "table.json")
+#: Every detector's score of each explained image; bump when a score changes.
+DETECTOR_SCORES = ArtifactKind("detector_scores", 1, "table.json")
 
 MSP, ENTROPY, DISAGREEMENT = "max softmax probability", "predictive entropy", "disagreement of passes"
 #: +1 where a higher score means more confidence, −1 where it means less; ABC columns are confidences.
@@ -198,7 +203,7 @@ def noisy_accuracy(store: ArtifactStore, cfg: AttributionConfig, target: Explain
             noise_control=target.noise_control) == y).numpy()}) for std in stds]
         return pd.concat(rows, ignore_index=True)
 
-    return fetch_table(store, "noisy_accuracy", target.key(cfg, kind="noisy_accuracy", stds=list(stds)), build)
+    return fetch_table(store, NOISY_ACCURACY, target.key(cfg, kind="noisy_accuracy", stds=list(stds)), build)
 
 
 def cached_detector_scores(
@@ -230,7 +235,7 @@ def cached_detector_scores(
         scores.insert(3, "correct", (predicted == labels).numpy())
         return scores
 
-    return fetch_table(store, "detector_scores", key, build)
+    return fetch_table(store, DETECTOR_SCORES, key, build)
 
 
 def detector_aurocs(scores: pd.DataFrame, abc_columns: Sequence[str], config: DetectorConfig, *, by: str = "model",

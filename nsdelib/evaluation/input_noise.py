@@ -31,8 +31,12 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
+from ..common.artifacts import ArtifactKind
 from ..common.config import Section
 from .sweeps import SweepTarget, check_sweep_values, per_image_outcomes
+
+#: Chapter 4's sweep table; bump when the sweep's numbers change.
+NOISE_SWEEP = ArtifactKind("noise_sweep", 1, "table.json")
 
 NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
 StructuredNoiseKind = Literal["impulsive", "narrowband"]

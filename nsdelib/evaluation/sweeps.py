@@ -8,18 +8,15 @@ table in the artifact store, so a rebuild reads it back and a retrained model ne
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
 import torch
-from pydantic import BaseModel
 from torch import nn
 
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactKind, ArtifactStore, content_digest
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
 
 
@@ -45,68 +42,22 @@ def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Ten
     return torch.cat(chosen).sort().values
 
 
-def content_digest(*items: nn.Module | torch.Tensor | Mapping[str, Any]) -> str:
-    """SHA-256 of models (structure and weights), tensors and JSON-ready mappings: a sweep's cache key.
-
-    Keying a sweep on what it computes with (not on names) means a retrained model or another
-    data subset can never read a stale result.
-    """
-    digest = hashlib.sha256()
-    for item in items:
-        if isinstance(item, nn.Module):
-            digest.update(repr(item).encode())
-            digest.update(json.dumps(_module_settings(item), sort_keys=True, default=str).encode())
-            for name, tensor in item.state_dict().items():
-                digest.update(name.encode())
-                digest.update(_tensor_bytes(tensor))
-        elif isinstance(item, torch.Tensor):
-            digest.update(_tensor_bytes(item))
-        else:
-            digest.update(json.dumps(item, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
-
-
-def _module_settings(model: nn.Module) -> dict[str, Any]:
-    """Public plain-value and config attributes of every submodule (e.g. the NSDE's σ), which weights do not show."""
-    settings: dict[str, Any] = {}
-    for prefix, module in model.named_modules():
-        for name, value in vars(module).items():
-            if name.startswith("_") or name == "training":
-                continue
-            if isinstance(value, BaseModel):
-                settings[f"{prefix}.{name}"] = value.model_dump(mode="json")
-            elif isinstance(value, (bool, int, float, str, tuple)):
-                settings[f"{prefix}.{name}"] = value
-    return settings
-
-
-def _tensor_bytes(tensor: torch.Tensor) -> bytes:
-    flat = tensor.detach().cpu().contiguous().reshape(-1)
-    return f"{tuple(tensor.shape)}{tensor.dtype}".encode() + flat.view(torch.uint8).numpy().tobytes()
-
-
 def modes_key(modes: tuple[EvalMode, ...], noise_control: NoiseControl | None) -> dict[str, Any]:
     """The evaluation modes and the noise control's name, as JSON-ready data for a cache key."""
     control = noise_control or default_noise_control()
-    return {
-        "modes": [asdict(mode) for mode in modes],
-        "noise_control": f"{control.__module__}.{getattr(control, '__qualname__', type(control).__name__)}",
-    }
+    return {"modes": [asdict(mode) for mode in modes],
+            "noise_control": getattr(control, "__name__", type(control).__name__)}
 
 
-def fetch_table(
-    store: ArtifactStore, kind: str, key: Mapping[str, Any], build: Callable[[], pd.DataFrame], depends_on: str | None = None
-) -> pd.DataFrame:
-    """A sweep's table from the artifact store, or ``build()`` stored as JSON (column order kept).
-
-    The artifact is fingerprinted by the module that computes it (``depends_on``, default ``build``'s).
-    """
+def fetch_table(store: ArtifactStore, kind: ArtifactKind, key: Mapping[str, Any], build: Callable[[], pd.DataFrame]
+                ) -> pd.DataFrame:
+    """A sweep's table from the artifact store, or ``build()`` stored as JSON (column order kept)."""
 
     def build_payload() -> dict[str, Any]:
         table = build()
         return {"columns": list(table.columns), "rows": table.to_dict(orient="list")}
 
-    payload = store.scoped(depends_on or build.__module__).fetch(kind, key, build_payload, name="table.json")
+    payload = store.fetch(kind, key, build_payload)
     return pd.DataFrame(payload["rows"])[payload["columns"]]
 
 
@@ -132,7 +83,8 @@ class SubsetSweep(Protocol):
     def __call__(self, target: SweepTarget, cfg: Any) -> pd.DataFrame: ...
 
 
-def cached_subset_sweep(store: ArtifactStore, cfg: Any, sweep: SubsetSweep, target: SweepTarget) -> pd.DataFrame:
+def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any, sweep: SubsetSweep, target: SweepTarget
+                        ) -> pd.DataFrame:
     """``sweep`` on ``cfg``'s stratified subset of the target's images, stored as an artifact and reused.
 
     Keyed on the sweep config, the seed, the evaluation modes and the content of the model and the
@@ -154,7 +106,7 @@ def cached_subset_sweep(store: ArtifactStore, cfg: Any, sweep: SubsetSweep, targ
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table
 
-    return fetch_table(store, sweep.__name__, key, build, depends_on=sweep.__module__)
+    return fetch_table(store, kind, key, build)
 
 
 def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...]:

@@ -25,7 +25,7 @@ from pydantic import Field
 from torch import nn
 from tqdm import tqdm
 
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactKind, ArtifactStore, weights_digest
 from ..common.config import Section
 from ..common.devices import device_description
 from ..common.errors import ArtifactError, ConfigError
@@ -36,6 +36,10 @@ from ..models.registry import ModelConfig, ModelKind, build_model
 from .metrics import classification_metrics
 
 EVAL_MODES = ("off", "single", "ensemble")
+#: A finished run: best weights, history, test metrics. Bump when training or its metrics change.
+TRAINED = ArtifactKind("trained", 1)
+#: One epoch's resumable state of a run; bump with ``TRAINED``.
+CHECKPOINT = ArtifactKind("checkpoint", 1)
 
 
 class TrainConfig(Section):
@@ -60,6 +64,11 @@ class TrainedModel:
     model: nn.Module
     history: pd.DataFrame
     metrics: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the weights: what recorded results cite and ``nsdebook verify`` compares."""
+        return weights_digest(self.model)
 
 
 def training_key(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
@@ -102,14 +111,18 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     return float((predict_logits(model, x, batch_size, device).argmax(1) == y).float().mean())
 
 
+def checkpoint_key(key: dict[str, Any], epoch: int) -> dict[str, Any]:
+    """The key of a run's checkpoint after ``epoch`` (counted from 0)."""
+    return {**key, "epoch": epoch}
+
+
 def _latest_checkpoint(store: ArtifactStore, key: dict[str, Any], epochs: int) -> dict[str, Any] | None:
     """The newest readable epoch checkpoint of this run; corrupt or stale ones are skipped with a warning."""
     for epoch in reversed(range(epochs)):
-        name = f"epoch_{epoch:03d}.pt"
-        if not store.exists("checkpoint", key, name):
+        if not store.exists(CHECKPOINT, checkpoint_key(key, epoch)):
             continue
         try:
-            return store.load("checkpoint", key, name)
+            return store.load(CHECKPOINT, checkpoint_key(key, epoch))
         except ArtifactError as exc:
             warnings.warn(f"{exc}; falling back to an earlier checkpoint", stacklevel=3)
     return None
@@ -128,7 +141,6 @@ def _train(
     scheduler = _schedule(optimizer, cfg, steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-    store = store.scoped(__name__)
     state = _latest_checkpoint(store, key, cfg.epochs)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": -1, "state_dict": None}
@@ -177,23 +189,22 @@ def _train(
         checkpoint = {"epoch": epoch, "model": {k: v.cpu() for k, v in model.state_dict().items()},
                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                       "history": history, "best": best, "wall_time_s": wall}
-        store.save("checkpoint", key, checkpoint, name=f"epoch_{epoch:03d}.pt")
+        store.save(CHECKPOINT, checkpoint_key(key, epoch), checkpoint)
         _prune_checkpoints(store, key, epoch - cfg.keep_checkpoints)
 
     model.load_state_dict(best["state_dict"])
     model.eval()
     metrics = _test_metrics(model, kind, data, model_cfg.sde.eval_noise, cfg, device)
     metrics.update({"best_epoch": best["epoch"], "epochs": cfg.epochs, "wall_time_s": wall,
+                    "weights_sha256": weights_digest(best["state_dict"]),
                     "device": device_description(device), "seed": seed, "kind": kind})
     return {"state_dict": best["state_dict"], "history": history, "metrics": metrics}
 
 
 def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: int) -> None:
     """Delete epoch checkpoints older than the ones kept (they are superseded)."""
-    folder = store.directory("checkpoint", key)
     for epoch in range(upto_epoch + 1):
-        for suffix in ("", ".meta.json"):
-            (folder / f"epoch_{epoch:03d}.pt{suffix}").unlink(missing_ok=True)
+        store.delete(CHECKPOINT, checkpoint_key(key, epoch))
 
 
 def _test_metrics(
@@ -231,8 +242,8 @@ def train_or_load(
     ``progress`` shows tqdm bars (None: only on a terminal); one line per epoch is printed either way.
     """
     key = training_key(data, kind, seed, model, train)
-    payload = store.scoped(__name__).fetch(
-        "trained", key, lambda: _train(data, kind, seed, model, train, store, device, progress)
+    payload = store.fetch(
+        TRAINED, key, lambda: _train(data, kind, seed, model, train, store, device, progress)
     )
     net = build_model(kind, model, len(data.class_names))
     net.load_state_dict(payload["state_dict"])

@@ -1,0 +1,54 @@
+"""The rule that sets the NSDE's σ and the control's input-noise std from the σ sweep, fixed before the outcome."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import load_recorded
+from nsdelib.evaluation.calibration import CalibrationConfig, choose_settings, interpolate_setting
+
+CFG = CalibrationConfig(sigmas=(0.1, 0.2, 0.4, 0.8), input_noise_stds=(0.05, 0.1, 0.2))
+
+
+def sweep() -> pd.DataFrame:
+    """A sweep whose right answer is known: ConvNeXt at 0.90, the chosen NSDE line crossing a 5-point cost
+    between σ = 0.4 (3 points) and 0.8 (10 points), the control between std 0.1 (4) and 0.2 (6)."""
+    rows = [{"kind": "convnext", "clean_off": 0.90}]
+    rows += [{"kind": "nsde", "diffusion": "relative", "noise_shape": "coloured", "sigma": sigma, "clean_single": 0.90 - cost}
+             for sigma, cost in zip(CFG.sigmas, (0.01, 0.02, 0.03, 0.10))]
+    rows += [{"kind": "nsde", "diffusion": "multiplicative", "noise_shape": "coloured", "sigma": sigma,
+              "clean_single": 0.90 - cost} for sigma, cost in zip(CFG.sigmas, (0.0, 0.06, 0.2, 0.5))]
+    rows += [{"kind": "convnext_noise", "input_noise_std": std, "clean_off": 0.90 - cost}
+             for std, cost in zip(CFG.input_noise_stds, (0.0, 0.04, 0.06))]
+    return pd.DataFrame(rows)
+
+
+def test_the_rule_interpolates_in_log_setting_where_the_cost_crosses_the_target() -> None:
+    sigma = 0.4 * 2 ** ((0.05 - 0.03) / (0.10 - 0.03))
+    std = 0.1 * 2 ** 0.5
+    choice = choose_settings(sweep(), CFG, 0.05)
+    assert choice == {"sigma": float(f"{sigma:.2g}"), "input_noise_std": float(f"{std:.2g}"), "convnext_accuracy": 0.90}
+    assert choice["sigma"] == 0.49 and choice["input_noise_std"] == 0.14
+
+
+def test_the_rule_reads_only_the_chosen_form_and_shape_and_says_none_when_nothing_brackets() -> None:
+    other = CFG.model_copy(update={"chosen_form": "multiplicative"})
+    assert choose_settings(sweep(), other, 0.05)["sigma"] == float(f"{0.1 * 2 ** (0.05 / 0.06):.2g}")
+    assert choose_settings(sweep(), CFG, 0.5) == {"sigma": None, "input_noise_std": None, "convnext_accuracy": 0.90}
+    assert interpolate_setting([0.1, 0.2], [0.02, 0.02], 0.02) is None
+
+
+def test_the_recorded_sweep_gives_the_profiles_sigma_and_control_std() -> None:
+    recorded = load_recorded("calibration")
+    if recorded is None:
+        pytest.skip("no paper-profile σ sweep recorded")
+    result = recorded["result"]
+    paper = get_profile("paper")
+    cfg = CalibrationConfig(**result["config"])
+    choice = choose_settings(pd.DataFrame(result["points"]), cfg, result["target_cost"])
+    assert choice["sigma"] == paper.model.sde.sigma and choice["input_noise_std"] == paper.model.input_noise_std
+    assert math.isclose(choice["convnext_accuracy"], result["choice"]["convnext_accuracy"])

@@ -256,7 +256,7 @@ def test_norm_bound_check_allows_float32_rounding_only() -> None:
     ("changes", "message"),
     [
         ({"epsilons": {"L2": (-0.5, 1.0)}}, r"epsilons.*finite and > 0"),
-        ({"epsilons": {"L2": ()}}, r"epsilons.*sweep is empty"),
+        ({"epsilons": {"L2": ()}}, r"epsilons.*at least 1 item"),
         ({"epsilons": {}}, r"epsilons.*no norm to attack"),
         ({"epsilons": {"L3": (1.0,)}}, r"epsilons.*'L2' or 'Linf'"),
         ({"epsilons": {"L2": (2.0, 1.0)}}, r"strictly increasing"),

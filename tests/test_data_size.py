@@ -44,8 +44,8 @@ def test_fractions_outside_zero_one_are_refused(fractions: tuple[float, ...]) ->
 
 @pytest.mark.parametrize(
     ("fractions", "message"),
-    [((), r"must lie in \(0, 1\], got \[\]"), ((0.0, 1.0), r"must lie in \(0, 1\]"), ((0.5,), "end at 1"),
-     ((0.5, 0.25, 1.0), "must increase"), ((0.25, 1.0, 1.0), "must increase")],
+    [((), r"must end at 1 \(the full split\), got \[\]"), ((0.0, 1.0), r"finite and > 0"), ((0.5,), "end at 1"),
+     ((0.5, 0.25, 1.0), "strictly increasing"), ((0.25, 1.0, 1.0), "strictly increasing"), ((0.5, 1.5), r"in \(0, 1\]")],
 )
 def test_a_study_needs_increasing_fractions_that_end_at_the_full_split(fractions: tuple[float, ...], message: str
                                                                       ) -> None:

@@ -8,7 +8,7 @@ A profile is one `Profile` object. Chapters never branch on its name; they read 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
@@ -25,7 +25,7 @@ from ..models.registry import ModelConfig
 from ..training.trainer import TrainConfig
 
 ProfileName = Literal["ci", "quick", "paper"]
-PROFILE_NAMES: tuple[str, ...] = ("ci", "quick", "paper")
+PROFILE_NAMES: tuple[str, ...] = get_args(ProfileName)
 DEFAULT_PROFILE: ProfileName = "quick"
 
 

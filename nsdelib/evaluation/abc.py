@@ -43,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
 from ..common.artifacts import ArtifactKind, ArtifactStore
-from ..common.config import Section
+from ..common.config import IncreasingFractions, Section
 from ..common.errors import ConfigError
 from ..common.seeding import seeded_rng
 from ..models.inference import EvalMode, predict_logits
@@ -55,7 +55,7 @@ from .attributions import (
     explained_attributions,
     resolve_baseline,
 )
-from .sweeps import check_sweep_values, fetch_table
+from .sweeps import fetch_table
 
 #: ABC of every explained image at one budget; bump when the score changes.
 ABC_TABLE = ArtifactKind("abc", 1, "table.json")
@@ -68,7 +68,8 @@ AS_WRITTEN = "as written"
 class DetectorConfig(Section):
     """How ABC is tested as a detector of wrong predictions (chapter 7, ``evaluation.detectors``)."""
 
-    noise_stds: tuple[float, ...] = Field(
+    noise_stds: IncreasingFractions = Field(
+        min_length=1,
         description="Gaussian input-noise stds (input units) among which the rule of report.paper picks the "
         "level of the inputs whose wrong predictions are detected"
     )
@@ -76,13 +77,6 @@ class DetectorConfig(Section):
     bootstrap_seed: int = Field(default=0, ge=0, description="seed of the bootstrap")
     reliability_bins: int = Field(default=10, ge=2, le=100, description="equal-width score bins of the reliability plot")
 
-    @field_validator("noise_stds")
-    @classmethod
-    def _increasing_stds(cls, stds: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0.0 < std <= 1.0 for std in stds):
-            raise ValueError("noise stds must lie in (0, 1]")
-        check_sweep_values(stds, "detector noise std")
-        return stds
 
 
 class ABCConfig(Section):
@@ -104,7 +98,7 @@ class ABCConfig(Section):
         "draw each ('one_draw': the keep-probability of one pass, K times cheaper than a K-pass ensemble)",
     )
     zero_guard: float = Field(default=1e-6, gt=0.0, lt=1.0, description="features with |x_j| ≤ this get P(x_j) = 0")
-    rescaled_fractions: tuple[float, ...] = Field(
+    rescaled_fractions: IncreasingFractions = Field(
         default=(),
         description="the mutation-budget grid beside the algorithm as written: m = fraction · features (abc_variants)",
     )
@@ -121,12 +115,6 @@ class ABCConfig(Section):
             raise ValueError("expected_mutations applies only with mutation='expected_count'; leave it unset")
         return value
 
-    @field_validator("rescaled_fractions")
-    @classmethod
-    def _increasing_fractions(cls, fractions: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0.0 < f <= 1.0 for f in fractions) or list(fractions) != sorted(set(fractions)):
-            raise ValueError("rescaled fractions must be strictly increasing values in (0, 1]")
-        return fractions
 
 
 def abc_key(config: ABCConfig) -> dict[str, Any]:

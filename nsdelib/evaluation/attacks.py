@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -39,12 +39,12 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from ..common.artifacts import ArtifactKind
-from ..common.config import Section
+from ..common.config import IncreasingPositive, Section, one_of
 from ..common.devices import model_device
 from ..common.seeding import derive_seed, seeded_rng
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, eval_modes, headline_mode, predict
 from ..models.nsde import SDEConfig
-from .sweeps import SweepTarget, check_sweep_values, stratified_subset
+from .sweeps import SweepTarget, stratified_subset
 
 #: Chapter 5's attack protocol table; bump when an attack or its scoring changes.
 ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 1, "table.json")
@@ -52,7 +52,7 @@ ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 1, "table.json")
 CONVERGENCE_STUDY = ArtifactKind("convergence_study", 1, "table.json")
 
 Norm = Literal["L2", "Linf"]
-NORMS: tuple[Norm, ...] = ("L2", "Linf")
+NORMS: tuple[Norm, ...] = get_args(Norm)
 #: Relative slack of the norm-bound check, for float32 rounding in the attack's projection.
 NORM_TOLERANCE = 1e-4
 GRADIENT_ATTACKS = ("APGD-CE", "APGD-DLR")
@@ -65,7 +65,8 @@ WORST = "worst case"
 class AttackConfig(Section):
     """The attacks of chapter 5: the ε grid, where the full protocol runs, its budgets and the subsets."""
 
-    epsilons: dict[Norm, tuple[float, ...]] = Field(description="ε grid of the cheap sweep per norm, increasing, > 0")
+    epsilons: dict[Norm, Annotated[IncreasingPositive, Field(min_length=1)]] = Field(
+        description="ε grid of the cheap sweep per norm")
     headline_epsilons: dict[Norm, tuple[float, ...]] = Field(
         description="ε values (from the grid) at which the full protocol runs"
     )
@@ -89,7 +90,6 @@ class AttackConfig(Section):
         if not value:
             raise ValueError(f"no norm to attack in; give ε values for at least one of {', '.join(NORMS)}")
         for norm, epsilons in value.items():
-            check_sweep_values(epsilons, f"{norm} ε")
             if norm == "Linf" and epsilons[-1] > 1:
                 raise ValueError(f"Linf ε must be <= 1 (inputs lie in [0, 1]), got {epsilons[-1]}")
         return value
@@ -103,17 +103,10 @@ class AttackConfig(Section):
         return self
 
 
-def check_norm(norm: str) -> Norm:
-    """``norm`` if it is one of the supported norms, else a ValueError naming them."""
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; allowed norms: {', '.join(NORMS)}")
-    return norm  # type: ignore[return-value]
-
-
 def perturbation_norms(x: torch.Tensor, x_adv: torch.Tensor, norm: Norm) -> torch.Tensor:
     """Per-sample ``norm`` of ``x_adv − x`` (computed in float64)."""
     delta = (x_adv.double() - x.double()).flatten(1)
-    return delta.norm(dim=1) if check_norm(norm) == "L2" else delta.abs().amax(dim=1)
+    return delta.norm(dim=1) if one_of(norm, Norm, "norm") == "L2" else delta.abs().amax(dim=1)
 
 
 def within_bound(norms: torch.Tensor, eps: float) -> bool:
@@ -123,7 +116,7 @@ def within_bound(norms: torch.Tensor, eps: float) -> bool:
 
 def random_direction(shape: torch.Size | tuple[int, ...], norm: Norm, generator: torch.Generator) -> torch.Tensor:
     """Random unit directions: Gaussian with unit L2 norm, or random signs (a vertex of the L∞ ball)."""
-    if check_norm(norm) == "L2":
+    if one_of(norm, Norm, "norm") == "L2":
         direction = torch.randn(tuple(shape), generator=generator)
         return direction / direction.flatten(1).norm(dim=1).view(-1, *[1] * (len(shape) - 1))
     return torch.randint(0, 2, tuple(shape), generator=generator).float() * 2 - 1
@@ -136,7 +129,7 @@ def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torc
     scale is found per sample by bisection; where [0, 1] does not leave room for ``eps`` the
     change is as large as clipping allows.
     """
-    if check_norm(norm) == "Linf":
+    if one_of(norm, Norm, "norm") == "Linf":
         return (x + eps * direction).clamp(0.0, 1.0)
     shape = (-1, *[1] * (x.dim() - 1))
 
@@ -183,15 +176,15 @@ def _batched(attack: torchattacks.Attack, x: torch.Tensor, y: torch.Tensor, seed
 def apgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: Norm, eps: float, loss: Literal["ce", "dlr"],
          steps: int, seed: int, n_restarts: int = 1, batch_size: int = 128) -> torch.Tensor:
     """APGD (torchattacks) on ``model`` as it is: for every image, the highest-loss point found within ``eps``."""
-    attack = torchattacks.APGD(model, norm=check_norm(norm), eps=eps, steps=steps, n_restarts=n_restarts, seed=seed,
-                               loss=loss)
+    attack = torchattacks.APGD(model, norm=one_of(norm, Norm, "norm"), eps=eps, steps=steps, n_restarts=n_restarts,
+                               seed=seed, loss=loss)
     return _batched(attack, x, y, seed, batch_size, best_loss=True)
 
 
 def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: Norm, eps: float, n_queries: int, seed: int,
            batch_size: int = 128) -> torch.Tensor:
     """The gradient-free Square attack (torchattacks) within ``eps``: it needs no gradient, so noise cannot mask one."""
-    attack = torchattacks.Square(model, norm=check_norm(norm), eps=eps, n_queries=n_queries, seed=seed)
+    attack = torchattacks.Square(model, norm=one_of(norm, Norm, "norm"), eps=eps, n_queries=n_queries, seed=seed)
     return _batched(attack, x, y, seed, batch_size, best_loss=False)
 
 

@@ -42,11 +42,11 @@ import numpy as np
 import pandas as pd
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
-from pydantic import Field, field_validator
+from pydantic import Field
 from torch import Tensor, nn
 
 from ..common.artifacts import ArtifactKind, ArtifactStore, content_digest
-from ..common.config import Section
+from ..common.config import IncreasingFractions, Section, one_of
 from ..common.devices import model_device
 from ..common.errors import ConfigError
 from ..common.seeding import seeded_rng
@@ -90,7 +90,7 @@ class AttributionConfig(Section):
     baseline: float = Field(
         default=0.0, ge=0.0, le=1.0, description="constant Integrated Gradients baseline (0 = silence)"
     )
-    perturbation_levels: tuple[float, ...] = Field(
+    perturbation_levels: IncreasingFractions = Field(
         min_length=1, description="standard deviations σ of the Gaussian perturbations δ, in input units"
     )
     normalisation: Normalisation = Field(
@@ -106,20 +106,6 @@ class AttributionConfig(Section):
     )
     subset_seed: int = Field(default=0, ge=0, description="seed of the subset (fixed across model seeds)")
     batch_size: int = Field(ge=1, le=4096, description="spectrograms per forward/backward pass")
-
-    @field_validator("perturbation_levels")
-    @classmethod
-    def _increasing_levels(cls, levels: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0.0 < level <= 1.0 for level in levels) or list(levels) != sorted(set(levels)):
-            raise ValueError("perturbation levels must be strictly increasing values in (0, 1]")
-        return levels
-
-
-def check_method(method: str) -> AttributionMethod:
-    """Return ``method`` if captum-backed attribution exists for it, else raise ConfigError."""
-    if method not in ATTRIBUTION_METHODS:
-        raise ConfigError(f"unknown attribution method {method!r}; allowed methods: {', '.join(ATTRIBUTION_METHODS)}")
-    return method  # type: ignore[return-value]
 
 
 def resolve_baseline(baseline: float | Tensor, x: Tensor) -> Tensor:
@@ -206,7 +192,7 @@ def attribute(
     Integrated Gradients only. Draws are taken chunk by chunk under ``seed``, so two calls with the
     same seed and input shape draw the same noise ("common random numbers").
     """
-    method = check_method(method)
+    method = one_of(method, AttributionMethod, "attribution method")
     base = resolve_baseline(config.baseline if baseline is None else baseline, x)
     targets = torch.as_tensor(target, device=x.device).long().expand(len(x))
     chunks = []
@@ -475,7 +461,7 @@ def cached_attribution_draws(
     Stored as an artifact (on the CPU): the stability measure reuses them as its unperturbed maps and
     ABC averages them, so both explain the same inputs with the same maps.
     """
-    key = target.key(cfg, kind="draws", method=check_method(method), noise=noise)
+    key = target.key(cfg, kind="draws", method=one_of(method, AttributionMethod, "attribution method"), noise=noise)
 
     def build() -> Tensor:
         subset, device = target.subset(cfg), target.device

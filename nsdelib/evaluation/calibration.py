@@ -23,7 +23,7 @@ import torch
 from pydantic import Field
 
 from ..common.artifacts import ArtifactKind, ArtifactStore
-from ..common.config import Section
+from ..common.config import IncreasingPositive, Section
 from ..common.seeding import generator
 from ..data.dataset import SpectrogramData
 from ..models.diagnostics import flip_rate
@@ -44,8 +44,8 @@ class CalibrationConfig(Section):
 
     forms: tuple[DiffusionForm, ...] = Field(default=("relative", "multiplicative"), description="diffusions swept")
     shapes: tuple[NoiseShape, ...] = Field(default=("white", "coloured"), description="noise shapes swept")
-    sigmas: tuple[float, ...] = Field(min_length=2, description="σ values, increasing")
-    input_noise_stds: tuple[float, ...] = Field(min_length=2, description="input-noise stds of the control, increasing")
+    sigmas: IncreasingPositive = Field(min_length=2, description="σ values")
+    input_noise_stds: IncreasingPositive = Field(min_length=2, description="input-noise stds of the control")
     chosen_form: DiffusionForm = Field(default="relative", description="the diffusion of the book's NSDE")
     chosen_shape: NoiseShape = Field(default="coloured", description="the noise shape of the book's NSDE")
     gaussian_stds: tuple[float, ...] = Field(default=(0.05, 0.2), description="input noise levels of the frontier")

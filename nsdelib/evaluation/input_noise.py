@@ -32,8 +32,8 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ..common.artifacts import ArtifactKind
-from ..common.config import Section
-from .sweeps import SweepTarget, check_sweep_values, per_image_outcomes
+from ..common.config import IncreasingPositive, Section
+from .sweeps import SweepTarget, per_image_outcomes
 
 #: Chapter 4's sweep table; bump when the sweep's numbers change.
 NOISE_SWEEP = ArtifactKind("noise_sweep", 1, "table.json")
@@ -46,25 +46,15 @@ NOISE_KINDS: tuple[NoiseKind, ...] = ("gaussian", "impulsive", "narrowband")
 class NoiseSweepConfig(Section):
     """The input-noise sweep of chapter 4: noise levels, the structured noises and the evaluated subset."""
 
-    gaussian_stds: tuple[float, ...] = Field(description="Gaussian noise std on the [0, 1] scale, increasing, > 0")
+    gaussian_stds: IncreasingPositive = Field(min_length=1, description="Gaussian noise std on the [0, 1] scale")
     structured_kinds: tuple[StructuredNoiseKind, ...] = Field(
         default=("impulsive", "narrowband"), description="structured noises swept besides the Gaussian one"
     )
-    structured_levels: tuple[float, ...] = Field(description="amplitudes added by the structured noises, increasing, > 0")
+    structured_levels: IncreasingPositive = Field(min_length=1, description="amplitudes added by the structured noises")
     impulse_probability: float = Field(default=0.05, gt=0, le=1, description="chance that a time frame carries an impulse")
     subset_size: int | None = Field(default=None, ge=1, description="stratified test subset size; None: the whole test set")
     subset_seed: int = Field(default=0, ge=0, description="seed of the subset (fixed across model seeds for paired results)")
     batch_size: int = Field(default=256, ge=1, description="samples per forward pass")
-
-    @field_validator("gaussian_stds")
-    @classmethod
-    def _valid_stds(cls, values: tuple[float, ...]) -> tuple[float, ...]:
-        return check_sweep_values(values, "Gaussian noise std")
-
-    @field_validator("structured_levels")
-    @classmethod
-    def _valid_levels(cls, values: tuple[float, ...]) -> tuple[float, ...]:
-        return check_sweep_values(values, "structured noise level")
 
     @field_validator("structured_kinds")
     @classmethod

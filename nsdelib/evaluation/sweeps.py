@@ -109,20 +109,6 @@ def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any, swee
     return fetch_table(store, kind, key, build)
 
 
-def check_sweep_values(values: tuple[float, ...], what: str) -> tuple[float, ...]:
-    """A sweep's values must be non-empty, finite, positive and strictly increasing (the clean point 0 is implied)."""
-    if not values:
-        raise ValueError(f"the {what} sweep is empty; give at least one value > 0")
-    bad = [v for v in values if not (v > 0 and v < float("inf"))]
-    if bad:
-        raise ValueError(f"every {what} must be finite and > 0 (the clean point 0 is always included), got {bad}")
-    if any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(f"the {what} values must be strictly increasing, got {list(values)}")
-    return values
-
-
-
-
 def per_image_outcomes(
     model: nn.Module,
     x: torch.Tensor,

@@ -30,6 +30,7 @@ from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.paper import PAPER_VALUES
 from ..training.trainer import TRAINED, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
+from .provenance import record_model
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,15 @@ class Context:
         return load_dataset(self.profile.data, self.seed, self.store)
 
     def train(self, kind: ModelKind, seed: int, progress: bool | None = None) -> TrainedModel:
-        """The profile's trained model of ``kind`` for ``seed`` (read back, resumed or trained)."""
+        """The profile's trained model of ``kind`` for ``seed`` (read back, resumed or trained).
+
+        A profile that records results (``paper``) records each model once, with its weights' digest.
+        """
         profile = self.profile
-        return train_or_load(self.data, kind, seed, profile.model, profile.train, self.store, self.device, progress)
+        run = train_or_load(self.data, kind, seed, profile.model, profile.train, self.store, self.device, progress)
+        if profile.record_results:
+            record_model(run, profile.name, self.device)
+        return run
 
     def is_trained(self, kind: ModelKind, seed: int) -> bool:
         """Whether the profile's model of ``kind`` for ``seed`` is in the store (without loading or training it)."""

@@ -125,6 +125,25 @@ def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root:
     return path
 
 
+def model_record_name(kind: str, seed: int) -> str:
+    """The name of one trained model's record: ``models/<kind>-seed<N>``."""
+    return f"models/{kind}-seed{seed}"
+
+
+def record_model(run: TrainedModel, profile: str, device: torch.device | str, root: Path = RESULTS_ROOT) -> Path | None:
+    """Record one trained model (its weights' SHA-256, test metrics, history) unless a record of it exists.
+
+    One file per model, so a run cut short keeps every model it finished and a later one adds the rest;
+    an existing record is never overwritten (``nsdebook verify`` compares a retrain with it instead).
+    """
+    name = model_record_name(run.kind, run.seed)
+    if (root / profile / f"{name}.json").exists():
+        return None
+    result = {"kind": run.kind, "seed": run.seed, "metrics": run.metrics, "history": run.history.to_dict(orient="list")}
+    digest = [{"kind": run.kind, "seed": run.seed, "sha256": run.digest}]
+    return record_result(name, result, provenance(profile, [run.seed], device, run.metrics["wall_time_s"], digest), root)
+
+
 def load_recorded(name: str, profile: str = "paper", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
     """A recorded result with its provenance, or None if that run has not been recorded."""
     path = root / profile / f"{name}.json"

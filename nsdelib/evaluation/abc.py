@@ -1,32 +1,8 @@
 """Attribution-Based Confidence (ABC), Algorithm 1 of Jha et al. (NeurIPS 2019), batched and seeded.
 
-For a model F, an input x with features x_1..x_n and a sample size S:
-
-1. attributions A_j of every feature (Integrated Gradients by default, ``ABCConfig.method``);
-2. the prediction i = F(x), and the attributions are taken for class i;
-3. P(x_j) = |A_j / x_j| / Σ_k |A_k / x_k|;
-4. S neighbours of x, each mutating feature j to its baseline value with probability P(x_j),
-   independently across features and neighbours;
-5. ABC = (number of neighbours still classified i) / S.
-
-As written, the probabilities of step 4 sum to one, so a neighbour mutates **one feature on
-average** (and none at all with probability ≈ 1/e when P is spread out). That is the default,
-``mutation="as_written"``. The named option ``mutation="expected_count"`` rescales the
-probabilities to ``min(1, m·P(x_j))`` with ``m = expected_mutations``, so that about ``m`` features
-mutate per neighbour; it is a deviation from the algorithm and is reported as such.
-``rescaled_fractions`` is the grid of such budgets (m as a fraction of the features) over which
-chapter 7 draws ABC as a curve beside the algorithm as written (:func:`abc_variants`), and
-:func:`log_crossing` finds where such a curve reaches a value (the rule that fixes C4's budget).
-
-Guard for x_j = 0: a feature with ``|x_j| ≤ zero_guard`` gets P(x_j) = 0. With the default baseline
-0 such a feature already sits at its baseline, so mutating it would change nothing, and dividing by
-it is undefined. If no feature has a non-zero ratio (all attributions zero), P is uniform over the
-features above the guard; if no feature is above the guard, the neighbours equal x and ABC = 1.
-
-A stochastic model (the NSDE) classifies the neighbours in its evaluation mode (``neighbours="mode"``,
-e.g. its K-pass ensemble), or with one fresh noise draw per neighbour (``neighbours="one_draw"``,
-K times cheaper). One draw estimates the probability that *one pass* of the model still predicts i,
-not the ensemble's: where the passes disagree, the ensemble keeps its class more often than one pass.
+``abc_score`` follows the algorithm as written (P(x_j) = |A_j / x_j| / Σ_k |A_k / x_k|, features with
+|x_j| at most ``zero_guard`` get P = 0); ``ABCConfig.mutation="expected_count"`` rescales the mutation
+budget to m features per neighbour. The algorithm, its budget rule and claim C4 are in chapter 7.
 """
 
 from __future__ import annotations

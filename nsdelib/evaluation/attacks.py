@@ -1,28 +1,8 @@
-"""Adversarial robustness (claim C3), attacked the way the strongest protocols for randomised defences do.
+"""Adversarial robustness (claim C3): the attack protocol for randomised models, with torchattacks.
 
-A randomised model is where robustness evaluations go wrong (Athalye et al. 2018; Tramèr et al.
-2020), so the protocol follows AutoAttack's version for randomised defences (Croce & Hein 2020),
-with torchattacks doing the attacking:
-
-- **Attack what is deployed.** Each model is attacked in the mode the book reports it in. A
-  deterministic mode is attacked as it is. A stochastic mode is attacked as the average of the
-  softmax over ``eot_iter`` independent noise draws — the expected softmax over the NSDE's noise,
-  estimated with Expectation over Transformation (EOT) inside every forward and backward pass. The
-  NSDE is also attacked in its other modes (one pass, noise off), and by a **transfer** attack crafted
-  on the NSDE with its noise off.
-- **Several attacks, worst case per image.** APGD with the cross-entropy loss (APGD-CE) and with the
-  difference-of-logits-ratio loss (APGD-DLR) in L2 (the paper's norm) and L∞, and the gradient-free
-  Square attack on a subset as the check for masked gradients. An image counts as robust only if it
-  survives every attack. Every attack keeps, for every image, the highest-loss point it found,
-  whether or not that point fooled a single pass (torchattacks' ``best_loss`` mode).
-- **Fresh noise for scoring.** A stochastic model is scored on ``score_draws`` noise draws the attack
-  never saw: per image, the share of draws it classifies correctly.
-- **Budgets.** The cheap sweep (APGD-CE, ``sweep_steps``) runs at every ε of the grid, each ε an
-  independent attack; the full protocol (``steps``, every attack) at the headline ε values.
-- **Sanity checks that can fail**: every perturbation within its ball; accuracy of independent
-  attacks non-increasing in ε up to sampling noise; every attack at least as strong as random noise
-  of the same norm; the undefended baseline near zero at the largest ε; and the gap between the
-  gradient-free attack and the gradient attacks (a large one is the signature of gradient masking).
+Each model is attacked in the mode it is reported in (a stochastic mode through EOT), by APGD-CE,
+APGD-DLR, a transfer attack and Square, worst case per image, scored on fresh noise draws; the
+sanity checks can fail. Chapter 5 explains the protocol and the checks.
 """
 
 from __future__ import annotations

@@ -1,35 +1,8 @@
-"""Attributions of a spectrogram classifier and their stability under input perturbations.
+"""Attributions (captum: Integrated Gradients, Saliency, SmoothGrad) and their stability (claim C5).
 
-Three captum methods explain the logit of one class per input:
-
-* ``integrated_gradients`` — Integrated Gradients (Sundararajan et al. 2017) from a constant
-  baseline (0, silence, by default); the method Attribution-Based Confidence uses. Signed; sums to
-  ``F(x) − F(baseline)`` (completeness).
-* ``saliency`` — the absolute input gradient |∂F/∂x| (Simonyan et al. 2014; captum's ``Saliency``).
-* ``smoothgrad`` — captum's ``NoiseTunnel`` around ``Saliency`` (``nt_type="smoothgrad"``): the mean
-  absolute gradient over copies of the input with Gaussian noise of standard deviation
-  ``smoothgrad_stdev`` (in input units, inputs lie in [0, 1]; Smilkov et al. 2017).
-
-A Neural SDE is random: each forward pass draws fresh Brownian increments from torch's global RNG.
-Its attribution is the mean over ``noise_draws`` computations, each with the model's noise on.
-Whether a model is random is checked, not assumed (:func:`is_stochastic`); for a deterministic model
-the attribution is computed once. Every call runs under its own ``seed`` in a forked RNG, so the
-same seed gives the same attributions and the caller's random state is left untouched.
-
-Stability (claim C5): for an input ``x`` and a perturbation ``δ`` of standard deviation ``σ`` the
-change of the attribution map is ``Σ_j |Â_j(x+δ) − Â_j(x)|`` and the book reports its natural
-logarithm, as the paper does. ``Â`` is the map after the stated normalisation: ``"l1"`` (default)
-divides each map by its own ``Σ_j |A_j|`` so the change lies in [0, 2] and is comparable between
-models whose logits have different scales; ``"none"`` keeps raw attributions. Every stability table
-carries both: ``change`` after the configured normalisation and ``raw_change`` of the raw maps, the
-paper's literal measure.
-
-Matched controls (:func:`stability_controls`). The change of an average of maps is at most the
-average of their changes (triangle inequality), so averaging alone makes a map steadier. A model
-whose maps are averaged over its noise draws is therefore compared with the same model's single
-draw and with its noise off, and a deterministic model is also explained by the mean of as many
-maps, each of a copy of the input with fresh Gaussian noise (SmoothGrad-style averaging, captum's
-``NoiseTunnel``): equal averaging on both sides separates "averaging" from "the model".
+A stochastic model's map is the mean over ``noise_draws`` seeded passes; the change of a map under a
+perturbation is ``Σ_j |Â_j(x+δ) − Â_j(x)|`` after the configured normalisation (the raw change, the
+paper's literal measure, is kept beside it), with matched averaging controls. Chapter 6.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
-"""How much data the NSDE needs (chapter 8): the three models trained on smaller training sets, all
+"""How much data each model needs (chapter 8): the three models trained on smaller training sets,
 scored on the same test images, clean and under Gaussian input noise.
 
-The trainer keys a trained model by its data set's config and seed, so a smaller training set must
-never be a subset of the main data set handed over under the main config: it would share the key
-of the model trained on the full set. Each smaller size is instead an *independent* data set drawn
-from the same recipe: the main config with ``n_samples`` set so that its stratified training split
-has the wanted size (``config_for_training_size``), and a seed of its own derived from the main
-seed and the size (``size_seed``). Its validation split picks the best epoch, as for the full model;
-its test split is not used. Every model, whatever it was trained on, is scored on the *main* data
-set's test split: independent draws from one distribution, so no test image was ever trained on and
-every size is judged on the same images. The full size is the main data set itself, so its models
-are the ones chapter 3 trains, read back from the store.
-
-The recipe (epochs, batch size, learning-rate schedule) stays the profile's: a smaller set gets
-proportionally fewer optimisation steps, as it would in practice. The sizes and the number of seeds
-are the profile's ``data_size`` section (:class:`DataSizeConfig`).
+Each smaller set is its own data set (its own config and seed), so its models never share the key
+of the models trained on the full set.
 """
 
 from __future__ import annotations

@@ -1,20 +1,5 @@
-"""Detectors of wrong predictions: does a score flag the predictions that should not be trusted?
-
-Attribution-Based Confidence was proposed for this (Jha et al. 2019). It is compared here with
-the scores a classifier gives for free: the maximum softmax probability (MSP) of the prediction,
-the entropy of the predictive distribution and, for a stochastic model read as a K-pass ensemble,
-the disagreement of its passes (the share of passes whose class differs from the ensemble's).
-Every score is oriented as a *confidence*: higher means more trust (:data:`SCORE_DIRECTIONS`).
-
-* :func:`auroc_interval` — the AUROC of low confidence as a detector of wrong predictions
-  (sklearn's ``roc_auc_score``) with a percentile bootstrap interval that resamples images (all
-  rows of an image, e.g. one per seed, travel together);
-* :func:`risk_coverage` — the error rate among the predictions kept when only the most confident
-  are kept, against the share kept;
-* :func:`reliability_bins` — accuracy in equal-width bins of a score in [0, 1];
-* :func:`cached_detector_scores` — every score of one model on its explained subset under Gaussian
-  input noise (clean errors are too few to judge a detector), stored as an artifact;
-* :func:`score_costs` — what each score costs in forward and backward passes per input, from the configs.
+"""Detectors of wrong predictions: ABC against the scores a classifier gives for free (MSP, entropy,
+an ensemble's disagreement), by AUROC with bootstrap intervals, risk–coverage and reliability. Chapter 7.
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
-"""Accuracy under input noise: white Gaussian noise (claim C2) and two noises of real power lines.
+"""Accuracy under input noise: white Gaussian noise (claim C2) and two structured noises of power lines.
 
-Every noise is added to the normalised spectrogram (values in [0, 1]) as ``x + level · pattern``
-and the result is clipped back to [0, 1], the range the models were trained on:
-
-- ``gaussian``: i.i.d. N(0, 1) per pixel, so ``level`` is the noise standard deviation on the
-  [0, 1] scale (the paper's "noise intensity 0.05" read as this std);
-- ``impulsive``: switching transients, the dominant noise on power lines, are broadband and short:
-  each time frame is hit independently with probability ``impulse_probability`` and a hit adds
-  ``level`` to every frequency bin of that frame (a bright vertical stripe);
-- ``narrowband``: a carrier or a switching supply's harmonic is a steady tone: one frequency bin,
-  drawn per sample, gets ``level`` added at every time frame (a bright horizontal line that can
-  mimic the harmonics the classes differ by).
-
-Each noise is also reported as an image SNR in dB, 10·log10(mean x² / mean (x̃ − x)²), from the
-noise actually added after clipping. This is the SNR of the *spectrogram image*, not the SNR of
-the injected signal in the building that the data set records per sample.
-
-Within one sweep the random pattern is drawn once and scaled ("common random numbers"), and the
-model's own noise is drawn with the same seed at every level, so the curve's steps come from the
-level, not from fresh randomness. Both models see the same noisy images for the same seed.
+Every noise is added to the [0, 1] spectrogram as ``x + level · pattern`` and clipped back to [0, 1];
+for Gaussian noise ``level`` is the standard deviation on that scale. Chapter 4.
 """
 
 from __future__ import annotations

@@ -1,125 +1,290 @@
-"""Precomputing a stage fills the artifact store with exactly what the chapters then read back."""
+"""The paper's task graph on real Dask clusters fills the artifact store with exactly what the chapters read back.
+
+Each cluster test starts from an empty store, so the workers must compute everything. A worker plugin
+logs every artifact a worker writes: each must be written exactly once (two workers training one
+model, or computing one sweep, would write it twice). The chapters' reads are then made in this
+process with the store's writes turned into errors, so that anything missing or unreadable fails.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import json
+import os
 import re
-import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import cloudpickle
 import pytest
+from distributed import Client, WorkerPlugin
 
 from nsdelib.book import cli
-from nsdelib.book.context import setup
-from nsdelib.book.precompute import (
-    PrecomputeFailed,
-    abc_choices,
-    claim,
-    claim_path,
-    run_in_workers,
-    run_share,
-    stage_jobs,
+from nsdelib.book.cluster import (
+    ONE_THREAD,
+    ClusterSpec,
+    SlurmJobs,
+    local_cluster,
+    scheduler_address,
+    slurm_cluster,
+    worker_device,
 )
+from nsdelib.book.context import Context, setup
+from nsdelib.book.precompute import (
+    BUILD_STAGES,
+    STAGES,
+    PrecomputeFailed,
+    Run,
+    Task,
+    abc_choices,
+    paper_graph,
+    run_graph,
+)
+from nsdelib.common.artifacts import KINDS, META_FILE, ArtifactStore
 from nsdelib.common.errors import ConfigError
-from nsdelib.evaluation import abc, attributions, detectors, input_noise
-from nsdelib.evaluation.data_size import DataSizeConfig
+from nsdelib.evaluation.data_size import training_sizes
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.training import trainer
+from nsdelib.report.claims import CONVNEXT, NSDE
+from nsdelib.training.trainer import TRAINED
+
+# The worker plugin travels to the workers by value: a `dask worker` process cannot import tests/.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def test_workers_share_the_jobs_and_the_chapters_read_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
+class LogWrites(WorkerPlugin):
+    """Appends ``kind folder`` to ``path`` for every artifact a worker saves."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def setup(self, worker: object) -> None:
+        from nsdelib.common import artifacts
+
+        save, path = artifacts.ArtifactStore.save, self.path
+
+        def logged_save(store: ArtifactStore, kind, config, *args, **kwargs):  # type: ignore[no-untyped-def]
+            written = save(store, kind, config, *args, **kwargs)
+            with open(path, "a") as log:
+                log.write(f"{kind.name} {store.directory(kind, config).name}\n")
+            return written
+
+        artifacts.ArtifactStore.save = logged_save  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
+    """An empty artifact store, the default of every context this test builds."""
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(tmp_path / "store"))
+    return ArtifactStore()
+
+
+def writes(log: Path) -> Counter[tuple[str, str]]:
+    """How often each artifact (kind, folder) was saved by a worker."""
+    return Counter(tuple(line.split()) for line in log.read_text().splitlines())  # type: ignore[misc]
+
+
+def expected_models(ctx: Context, stages: Sequence[str]) -> int:
+    """The models a graph of ``stages`` trains: every kind for every seed, and chapter 8's smaller ones."""
+    models = len(MODEL_KINDS) * len(ctx.seeds)
+    if "data_size" in stages:
+        sizes = training_sizes(len(ctx.data.train), ctx.profile.train.batch_size, ctx.profile.data_size.fractions)
+        models += len(MODEL_KINDS) * len(ctx.data_size_seeds) * (len(sizes) - 1)
+    return models
+
+
+def assert_each_artifact_written_once(log: Path, ctx: Context, stages: Sequence[str]) -> None:
+    counts = writes(log)
+    assert [item for item, count in counts.items() if count > 1] == [], "an artifact was computed twice"
+    assert sum(count for (kind, _), count in counts.items() if kind == TRAINED.name) == expected_models(ctx, stages)
+
+
+def read_like_the_chapters(ctx: Context, stages: Sequence[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cached call the chapters make for ``stages``, with any computation in this process an error."""
+
+    def computed(store: ArtifactStore, kind, config, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        raise AssertionError(f"the chapter computed a {kind.name} artifact the graph should have made")
+
+    monkeypatch.setattr(ArtifactStore, "save", computed)
+    runs = ctx.train_all(progress=False)
+    assert all(ctx.is_trained(kind, seed) for kind in MODEL_KINDS for seed in ctx.seeds)
+    budget, noise = abc_choices(ctx) if "abc" in stages else (None, None)
+    for kind in MODEL_KINDS:
+        for run in runs[kind]:
+            if "noise" in stages:
+                assert not ctx.noise_sweep(run).empty
+            if "attack" in stages:
+                assert not ctx.attack_sweep(run).empty
+            if "attribution" in stages:
+                assert set(ctx.attribution_stability(run)["model"]) == {kind}
+                assert not ctx.abc_curve(run).empty
+                if kind == CONVNEXT:
+                    assert not ctx.detector_accuracy(run).empty
+            if budget is not None and noise is not None:
+                assert not ctx.abc_at(run, budget.value).empty
+                if kind == NSDE:
+                    assert not ctx.abc_at(run, budget.value, neighbours="mode").empty
+                assert not ctx.detector_scores(run, budget.value, noise.value).empty
+    if "attack" in stages:
+        assert not ctx.attack_convergence(runs[NSDE][0]).empty
+    if "data_size" in stages:
+        assert set(ctx.data_size_study()["seed"]) == set(ctx.data_size_seeds)
+
+
+def assert_every_artifact_loads(store: ArtifactStore) -> None:
+    """Each artifact folder is where its metadata's key puts it, and its payload loads with a matching checksum."""
+    folders = [meta.parent for meta in store.root.rglob(META_FILE)
+               if not any(part.startswith(".") for part in meta.relative_to(store.root).parts)]
+    assert folders
+    for folder in folders:
+        meta = json.loads((folder / META_FILE).read_text())
+        kind = KINDS[meta["kind"]]
+        assert store.directory(kind, meta["config"]) == folder
+        store.load(kind, meta["config"])
+
+
+def test_a_local_cluster_runs_the_whole_graph_once_and_the_chapters_read_it_back(
+    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx = setup("ci", 0, "cpu")
-    run_share(ctx, "train", 0, 1, log=lambda _: None)
+    tasks = paper_graph(ctx)
+    run = Run("ci", 0, "cpu", str(store.root))
     lines: list[str] = []
-    for worker in (1, 0):
-        run_share(ctx, "noise", worker, 2, log=lines.append)
-    done = [re.sub(r" \(\d+ s\)$", "", line) for line in lines]
-    assert sorted(done) == sorted(f"noise: {kind} seed {seed} done" for kind, seed in stage_jobs(ctx, "noise"))
-    assert len(lines) == 3 * ctx.profile.n_seeds
-
-    def recomputed(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the chapter recomputed a precomputed sweep")
-
-    monkeypatch.setattr(input_noise, "per_image_outcomes", recomputed)
-    table = ctx.noise_sweep(ctx.train("nsde", ctx.seeds[-1]))
-    assert set(table["mode"]) == {"NSDE, noise off", "NSDE, single pass", "NSDE, 2-pass ensemble"}
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        client.register_plugin(LogWrites(str(tmp_path / "writes.log")))
+        results = run_graph(client, tasks, run, log=lines.append)
+    assert set(results) == {task.name for task in tasks}
+    for stage, total in Counter(task.stage for task in tasks).items():
+        assert f"{stage} {total}/{total}: " in "\n".join(lines)
+    assert_each_artifact_written_once(tmp_path / "writes.log", ctx, STAGES)
+    read_like_the_chapters(ctx, STAGES, monkeypatch)
 
 
-def test_dynamic_workers_skip_a_job_a_live_worker_holds_and_take_over_a_dead_ones() -> None:
-    ctx = setup("ci", 0, "cpu")
-    run_share(ctx, "train", 0, 1, log=lambda _: None)
-    jobs = stage_jobs(ctx, "noise")
-    (held_kind, held_seed), (dead_kind, dead_seed) = jobs[0], jobs[1]
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    held, dead = claim_path(ctx, "noise", held_kind, held_seed), claim_path(ctx, "noise", dead_kind, dead_seed)
+@pytest.fixture(scope="module")
+def scheduler_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A `dask scheduler` and two one-thread `dask worker` processes on 127.0.0.1, found through a scheduler file."""
+    path = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    common = ["--scheduler-file", str(path), "--host", "127.0.0.1", "--no-dashboard"]
+    processes = [subprocess.Popen([*dask, "scheduler", *common, "--port", "0"])]
     try:
-        held.parent.mkdir(parents=True, exist_ok=True)
-        held.write_text("1")  # init: alive, and not this process
-        dead.write_text(finished.stdout.strip())  # a process that has exited
-        lines: list[str] = []
-        run_share(ctx, "noise", 0, 1, log=lines.append, dynamic=True)
-        done = {re.sub(r" \(\d+ s\)$", "", line) for line in lines}
-        assert f"noise: {held_kind} seed {held_seed} done" not in done
-        assert f"noise: {dead_kind} seed {dead_seed} done" in done
-        assert len(done) == len(jobs) - 1
-        assert not claim(held) and claim(dead)
+        deadline = time.monotonic() + 120  # a bound against hanging, not a timing check
+        while not path.exists() and processes[0].poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        processes += [subprocess.Popen([*dask, "worker", *common, "--nthreads", "1", "--no-nanny"], env={**os.environ, **ONE_THREAD})
+                      for _ in range(2)]
+        with Client(scheduler_file=str(path), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield path
     finally:
-        shutil.rmtree(held.parent.parent.parent)
+        for process in reversed(processes):  # the workers first, while they can still say goodbye to the scheduler
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def test_the_attribution_and_abc_stages_fill_what_chapters_6_and_7_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_runs_the_graph_on_a_scheduler_and_workers_started_elsewhere(
+    store: ArtifactStore, scheduler_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    stages = ["train", "noise"]
+    with Client(scheduler_file=str(scheduler_file)) as client:
+        client.register_plugin(LogWrites(str(tmp_path / "writes.log")))
+        argv = ["precompute", "--profile", "ci", "--device", "cpu", "--scheduler-file", str(scheduler_file)]
+        assert cli.main([*argv, "--stage", *stages]) == 0
+    out = capsys.readouterr().out
+    assert f"connected to the scheduler at {scheduler_address(scheduler_file)} (2 workers now)" in out
     ctx = setup("ci", 0, "cpu")
-    run_share(ctx, "train", 0, 1, log=lambda _: None)
+    for stage, total in Counter(task.stage for task in paper_graph(ctx, stages)).items():
+        assert re.search(rf"\] {stage} {total}/{total}: ", out)
+    assert_each_artifact_written_once(tmp_path / "writes.log", ctx, stages)
+    read_like_the_chapters(ctx, stages, monkeypatch)
+
+    # the calibration sweep's points run on the same path (their tasks are tested in test_calibrate.py)
+    argv = ["calibrate", "--profile", "ci", "--device", "cpu", "--scheduler-file", str(scheduler_file), "--trained-only"]
+    assert cli.main(argv) == 0
+    assert "1 tasks: data 1\n" in capsys.readouterr().out  # no point of the sweep is trained, so none is measured
+
+
+def test_a_worker_killed_mid_run_leaves_a_complete_store_without_corrupt_artifacts(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = setup("ci", 0, "cpu")
+    stages = ["train"]
+    killed: list[str] = []
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        stop = threading.Event()
+
+        def kill_a_busy_worker() -> None:
+            while not stop.is_set() and not killed:
+                busy = [address for address, keys in client.processing().items()
+                        if any(key.startswith("train_") for key in keys)]
+                if busy:
+                    killed.append(busy[0])
+                    client.run(os._exit, 1, workers=busy[:1], on_error="ignore")
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_a_busy_worker)
+        killer.start()
+        try:
+            run_graph(client, paper_graph(ctx, stages), Run("ci", 0, "cpu", str(store.root)), log=lambda _: None)
+        finally:
+            stop.set()
+            killer.join()
+        assert killed and killed[0] not in client.scheduler_info()["workers"]
+    assert_every_artifact_loads(store)
+    read_like_the_chapters(ctx, stages, monkeypatch)
+
+
+def test_a_failing_task_is_named_by_stage_kind_and_seed_and_the_others_still_run(scheduler_file: Path) -> None:
+    def fail_for_nsde(run: Run, kind: str, seed: int, *_after: object) -> str:  # local: it travels by value
+        if kind == NSDE:
+            raise ValueError(f"no {kind} today")
+        return "fine"
+
+    tasks = [Task("train", fail_for_nsde, (kind, 1), kind, 1, torch=False) for kind in MODEL_KINDS]
+    tasks.append(Task("noise", fail_for_nsde, (CONVNEXT, 1), CONVNEXT, 1, after=(f"train {NSDE} seed 1",)))
     lines: list[str] = []
-    for stage in ("attribution", "abc"):
-        for worker in (0, 1):
-            run_share(ctx, stage, worker, 2, log=lines.append)
-    assert len(lines) == 2 * 3 * ctx.profile.n_seeds
-
-    def recomputed(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the chapter recomputed a precomputed attribution or ABC")
-
-    for module, name in ((attributions, "attribute"), (abc, "abc_in_mode"), (detectors, "predict"),
-                         (detectors, "pass_probabilities"), (attributions, "stability_controls")):
-        monkeypatch.setattr(module, name, recomputed)
-    m, std = abc_choices(ctx)
-    for kind in ("convnext", "nsde", "convnext_noise"):
-        run = ctx.train(kind, ctx.seeds[-1])
-        assert set(ctx.attribution_stability(run)["model"]) == {kind}
-        assert not ctx.abc_curve(run).empty
-        assert not ctx.abc_at(run, m.value).empty
-        scores = ctx.detector_scores(run, m.value, std.value)
-        assert list(scores.columns[-4:]) == ["ABC as written", "ABC at C4's budget", "model", "seed"]
-    assert not ctx.abc_at(ctx.train("nsde", ctx.seeds[0]), m.value, neighbours="mode").empty
-    assert set(ctx.detector_accuracy(ctx.train("convnext", ctx.seeds[0]))["std"]) == set(
-        ctx.profile.abc.detectors.noise_stds)
+    with Client(scheduler_file=str(scheduler_file)) as client:
+        with pytest.raises(PrecomputeFailed) as failed:
+            run_graph(client, tasks, Run("ci", 0, "cpu", "unused"), log=lines.append)
+    assert str(failed.value).startswith("1 of 4 tasks failed: train nsde seed 1 (stage train, kind nsde, seed 1): "
+                                        "ValueError: no nsde today. 1 tasks that need them were not run; the 2 "
+                                        "finished are in the artifact store unused")
+    assert sorted(re.sub(r"^\[[\d:]+\] |(?<=train )\d/", "", line) for line in lines[1:]) == [
+        "FAILED train nsde seed 1 (stage train, kind nsde, seed 1): ValueError: no nsde today",
+        "noise: noise convnext seed 1 not run (a task it needs failed)",
+        "train 3: train convnext seed 1: fine", "train 3: train convnext_noise seed 1: fine"]
 
 
-def test_the_data_size_stage_trains_the_studys_models_for_its_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = setup("ci", 0, "cpu")
-    ctx = dataclasses.replace(ctx, profile=ctx.profile.replace(data_size=DataSizeConfig.build(fractions=(0.5, 1.0),
-                                                                                               n_seeds=1)))
-    assert stage_jobs(ctx, "data_size") == [(kind, ctx.seeds[0]) for kind in MODEL_KINDS]
-    for worker in (0, 1):
-        run_share(ctx, "data_size", worker, 2, log=lambda _: None)
-
-    def retrained(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the chapter retrained a precomputed model")
-
-    monkeypatch.setattr(trainer, "_train", retrained)
-    table = ctx.data_size_study()
-    assert table["seed"].unique().tolist() == [ctx.seeds[0]]
-    assert table["training samples"].nunique() == 2
+def test_the_cli_reports_failed_tasks_with_exit_code_1(scheduler_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--profile", "ci", "--device", "cuda:99", "--scheduler-file", str(scheduler_file)]
+    assert cli.main(["precompute", "--stage", "train", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nsdebook: 1 of 7 tasks failed: data set (stage data, kind None, seed None): RuntimeError: "
+                          "device 'cuda:99' was requested") and "6 tasks that need them were not run" in err
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack, attribution, abc, data_size"),
-        (["--stage", "train", "--worker", "3", "--workers", "2"], r"worker 3 must lie in \[0, workers = 2\)"),
-        (["--stage", "train", "--profile", "fast"], "parameter 'profile' = 'fast'"),
+        (["--stage", "ablation"], "unknown stage 'ablation'; allowed stages: train, noise, attack, attribution, abc, "
+                                  "data_size"),
+        (["--profile", "fast"], "parameter 'profile' = 'fast'"),
+        (["--scheduler-file", "/nonexistent/scheduler.json"], "scheduler file /nonexistent/scheduler.json does not "
+                                                              "exist; start one with `dask scheduler --scheduler-file"),
+        (["--cluster", "slurm"], r"--cluster slurm needs --jobs N"),
+        (["--jobs", "2"], r"--jobs, --gpus-per-job and --sbatch apply to --cluster slurm only"),
+        (["--cluster", "slurm", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786"],
+         "choose one cluster: --scheduler and --cluster slurm were both given"),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
     ],
 )
 def test_bad_input_is_one_error_with_exit_code_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,55 +293,72 @@ def test_bad_input_is_one_error_with_exit_code_2(argv: list[str], message: str, 
     assert re.search(message, err) and err.count("error:") == 1
 
 
-def test_unknown_stage_is_refused_before_any_work() -> None:
-    with pytest.raises(ConfigError, match="unknown stage 'sweeps'"):
-        stage_jobs(setup("ci", 0, "cpu"), "sweeps")
+def test_a_file_that_is_no_scheduler_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_text("{}")
+    (tmp_path / "text.json").write_text("tcp://127.0.0.1:8786")
+    with pytest.raises(ConfigError, match=r"empty.json is not a Dask scheduler file \(it names no address\)"):
+        scheduler_address(tmp_path / "empty.json")
+    with pytest.raises(ConfigError, match=r"text.json is not a Dask scheduler file \("):
+        scheduler_address(tmp_path / "text.json")
 
 
-def test_the_builds_workers_train_every_model_the_chapters_then_read_back(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("NSDE_ARTIFACTS", str(tmp_path))  # a fresh store: the workers must train, not read back
-    lines: list[str] = []
-    run_in_workers(["train", "noise"], 2, "ci", 0, "cpu", log=lines.append)  # two stages, as the build runs
-    ctx = setup("ci", 0, "cpu")
-    done = [re.sub(r"^worker [01]: | \(\d+ s\)$", "", line) for line in lines if re.search(r"done \(\d+ s\)$", line)]
-    expected = [f"{stage}: {kind} seed {seed} done" for stage in ("train", "noise") for kind, seed in stage_jobs(ctx, stage)]
-    assert sorted(done) == sorted(expected)
-    assert all(re.match(r"worker [01]: ", line) for line in lines)
-    assert any(re.search(r"epoch +\d+/\d+", line) for line in lines)  # training progress reaches the terminal
-    assert not [line for line in lines if "it/s]" in line or "%|" in line], "progress bars flood a piped terminal"
-
-    def retrained(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the chapter retrained a model the workers trained")
-
-    monkeypatch.setattr(trainer, "_train", retrained)
-    monkeypatch.setattr(input_noise, "per_image_outcomes", retrained)
-    runs = ctx.train_all()
-    assert {kind: len(kind_runs) for kind, kind_runs in runs.items()} == dict.fromkeys(MODEL_KINDS, ctx.profile.n_seeds)
-    assert not ctx.noise_sweep(runs["nsde"][-1]).empty
-
-
-@pytest.mark.parametrize(("workers", "precomputed"), [("2", [(("train", "data_size"), 2, "ci", 3, "cpu")]), ("1", [])])
-def test_the_build_trains_chapters_3_and_8s_models_in_workers_first(
+@pytest.mark.parametrize(("workers", "precomputed"), [("2", [(BUILD_STAGES, "ci", 3, "cpu", ClusterSpec(workers=2))]),
+                                                      ("1", [])])
+def test_the_build_trains_chapters_3_and_8s_models_on_a_local_cluster_first(
     monkeypatch: pytest.MonkeyPatch, workers: str, precomputed: list[tuple]
 ) -> None:
     calls: list[tuple] = []
-    monkeypatch.setattr(cli, "run_in_workers", lambda *args: calls.append(("workers", *args)))
+    monkeypatch.setattr(cli, "run_precompute", lambda *args, log: calls.append(("precompute", *args)))
     monkeypatch.setattr(cli, "run_book", lambda **kwargs: calls.append(("book",)) or Path("stage"))
     monkeypatch.setattr(cli, "build_html", lambda stage, out: calls.append(("html",)))
     assert cli.main(["build", "--profile", "ci", "--seed", "3", "--device", "cpu", "--workers", workers]) == 0
-    assert calls == [*(("workers", *call) for call in precomputed), ("book",), ("html",)]
+    assert calls == [*(("precompute", *call) for call in precomputed), ("book",), ("html",)]
 
 
-def test_a_failing_worker_fails_the_build_naming_it() -> None:
-    lines: list[str] = []
-    with pytest.raises(PrecomputeFailed, match=r"precompute of train failed in worker\(s\) 0 \(exit code 1\), "
-                                                r"1 \(exit code 1\); see their output above"):
-        run_in_workers(["train"], 2, "ci", 0, "cuda:99", log=lines.append)
-    assert any(line.startswith("worker 1: ") and "cuda:99" in line for line in lines)
+def test_the_graph_puts_each_task_after_what_it_reads() -> None:
+    ctx = setup("ci", 0, "cpu")
+    tasks = paper_graph(ctx)
+    names = [task.name for task in tasks]
+    assert len(set(names)) == len(names)
+    assert all(names.index(before) < names.index(task.name) for task in tasks for before in task.after)
+    by_name = {task.name: task for task in tasks}
+    assert by_name["noise nsde seed 1"].after == ("train nsde seed 1",)
+    assert by_name["attack convergence study nsde seed 0"].after == ("train nsde seed 0",)
+    assert set(by_name["abc settings"].after) == {f"attribution {kind} seed {seed}" for kind in MODEL_KINDS
+                                                  for seed in ctx.seeds}
+    assert by_name["abc convnext seed 1"].after == ("train convnext seed 1", "abc settings")
+    assert by_name["data_size nsde seed 0"].after == ("train nsde seed 0", "data_size data sets")
+    assert [task.name for task in paper_graph(ctx, ["noise"])] == [
+        "data set", *(f"train {kind} seed {seed}" for seed in ctx.seeds for kind in MODEL_KINDS),
+        *(f"noise {kind} seed {seed}" for seed in ctx.seeds for kind in MODEL_KINDS)]
+    assert {task.stage for task in paper_graph(ctx, ["abc"])} == {"data", "train", "attribution", "abc"}
 
 
-def test_unknown_stage_is_refused_before_any_worker_starts() -> None:
-    with pytest.raises(ConfigError, match="unknown stage 'sweeps'; allowed stages: train, "):
-        run_in_workers(["train", "sweeps"], 2, "ci", 0, "cpu", log=print)
+def test_slurm_jobs_run_one_thread_per_core_or_one_worker_per_gpu() -> None:
+    gpu_jobs = SlurmJobs(jobs=4, gpus_per_job=2, cores_per_job=8, memory_per_job="32GB", walltime="02:00:00",
+                         directives=("--partition=gpu", "--account=nsde"))
+    with slurm_cluster(gpu_jobs) as cluster:
+        script = cluster.job_script()
+    for line in ("#SBATCH --cpus-per-task=8", "#SBATCH --mem=30G", "#SBATCH -t 02:00:00", "#SBATCH --gres=gpu:2",
+                 "#SBATCH --partition=gpu", "#SBATCH --account=nsde", "export OMP_NUM_THREADS=1"):
+        assert line in script.splitlines()
+    assert re.search(r"distributed.cli.dask_worker tcp://\S+ .*--nthreads 4 .*--nworkers 2 .*--resources GPU=1", script)
+    with slurm_cluster(SlurmJobs(jobs=1, cores_per_job=4)) as cluster:
+        script = cluster.job_script()
+    assert "#SBATCH --cpus-per-task=4" in script and "--gres" not in script and "--resources" not in script
+    assert re.search(r"--nthreads 1 .*--nworkers 4 ", script)
+
+
+@pytest.mark.parametrize(("jobs", "message"), [
+    (dict(jobs=0), "--jobs must be at least 1, got 0"),
+    (dict(jobs=1, gpus_per_job=4, cores_per_job=2), r"--cores-per-job \(2\) must be at least 1 and at least "
+                                                   r"--gpus-per-job \(4\)"),
+])
+def test_impossible_slurm_jobs_are_refused(jobs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SlurmJobs(**jobs)
+
+
+def test_outside_a_worker_the_device_is_kept() -> None:
+    assert worker_device("cpu") == "cpu"
+    assert worker_device("auto") == "auto"

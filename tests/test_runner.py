@@ -187,8 +187,10 @@ def test_cli_reports_bad_input_once_with_exit_code_2(
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["--worker", "2", "--workers", "2"], r"--worker 2 must lie in \[0, --workers = 2\)"),
-        (["--worker", "-1"], r"--worker -1 must lie in \[0, --workers = 1\)"),
+        (["--jobs", "2"], "--jobs, --gpus-per-job and --sbatch apply to --cluster slurm only"),
+        (["--scheduler-file", "/nonexistent.json"],
+         "scheduler file /nonexistent.json does not exist; start one with `dask scheduler --scheduler-file "
+         "/nonexistent.json`"),
         (["--profile", "ci", "--record"], "the ci profile does not record results; record the calibration at 'paper'"),
     ],
 )

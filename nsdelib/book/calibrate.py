@@ -1,14 +1,15 @@
 """Running the calibration sweep of ``evaluation.calibration`` at a profile, resumably, and recording it.
 
 Each point is an artifact (its trained model and its measured row), so a sweep that is stopped picks
-up where it was; ``workers`` processes can share the points (worker ``i`` takes every ``workers``-th
-one, in the order of ``priority``), and ``record`` collects whatever points exist into
-``results/<profile>/calibration.json`` with provenance, saying which are still missing.
+up where it was. The points are tasks of a Dask graph (one per point, after the data set, in the
+order of ``priority``), run on the same clusters as ``nsdebook precompute`` (``book.cluster``), and
+``record`` collects whatever points exist into ``results/<profile>/calibration.json`` with provenance,
+saying which are still missing.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -20,7 +21,9 @@ from ..models.registry import ModelConfig, ModelKind
 from ..report.paper import get_claim
 from ..training import trainer
 from ..training.trainer import training_key
+from .cluster import ClusterSpec
 from .context import Context
+from .precompute import Run, Task, make_dataset, run_on_cluster, worker_context
 from .provenance import provenance, record_result
 
 #: The paper's clean-accuracy cost of the NSDE, the target of the calibration rule.
@@ -50,22 +53,33 @@ def is_trained(ctx: Context, kind: ModelKind, model: ModelConfig) -> bool:
     return ctx.store.exists(trainer.TRAINED, key)
 
 
-def run_sweep(ctx: Context, worker: int = 0, workers: int = 1, trained_only: bool = False, log: Any = print) -> None:
-    """Train and measure this worker's share of the sweep's points (each read back if already done).
+def measure_calibration_point(run: Run, kind: ModelKind, model: ModelConfig, *_after: object) -> str:
+    """Train one point of the sweep (or read it back) and measure it, in a worker; its line for the log."""
+    ctx = worker_context(run)
+    row = measure_point(ctx.data, kind, model, ctx.profile.train, ctx.profile.calibration, ctx.store, ctx.device)
+    return (f"{kind} σ={row['sigma']} {row['diffusion']} {row['noise_shape']} std={row['input_noise_std']}: "
+            f"clean {row['clean']:.3f}, flip rate {row['flip_rate']:.3f}")
 
-    With ``trained_only``, points whose model is not trained yet are skipped: after a change to the
+
+def calibration_graph(ctx: Context, trained_only: bool = False) -> list[Task]:
+    """The data set, then one task per point of the sweep, in the order of ``priority``.
+
+    With ``trained_only``, points whose model is not trained yet are left out: after a change to the
     measuring code, the trained points are measured again without training any new one.
     """
     cfg = ctx.profile.calibration
-    points = [point for point in priority(cfg, ctx.profile.model) if not trained_only or is_trained(ctx, *point)]
-    for index, (kind, model) in enumerate(points):
-        if index % workers != worker:
-            continue
-        start = time.perf_counter()
-        row = measure_point(ctx.data, kind, model, ctx.profile.train, cfg, ctx.store, ctx.device)
-        log(f"[{index}] {kind} σ={row['sigma']} {row['diffusion']} {row['noise_shape']} "
-            f"std={row['input_noise_std']}: clean {row['clean']:.3f}, flip rate {row['flip_rate']:.3f} "
-            f"({time.perf_counter() - start:.0f} s)")
+    data = Task("data", make_dataset, what="set", torch=False)
+    points = [Task("calibration", measure_calibration_point, (kind, model), kind, cfg.seed, f"point {index}",
+                   after=(data.name,))
+              for index, (kind, model) in enumerate(priority(cfg, ctx.profile.model))
+              if not trained_only or is_trained(ctx, kind, model)]
+    return [data, *points]
+
+
+def run_calibration(profile: str, device: str, cluster: ClusterSpec, trained_only: bool = False,
+                    log: Callable[[str], None] = print) -> None:
+    """``nsdebook calibrate``: the sweep's points (:func:`calibration_graph`) on the cluster ``cluster`` names."""
+    run_on_cluster(lambda ctx: calibration_graph(ctx, trained_only), profile, 0, device, cluster, log)
 
 
 def collected(ctx: Context) -> tuple[pd.DataFrame, int]:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 from ..common.errors import ArtifactError, ConfigError
-from .calibrate import record, run_sweep
+from .calibrate import record, run_calibration
+from .cluster import ClusterSpec, SlurmJobs, usable_cores
 from .context import setup
-from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, check_stages, run_in_workers, run_share
-from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
+from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
+from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 
 
@@ -32,29 +32,58 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
         sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
         if name == "build":
-            sub.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
-                             help="processes (one thread each) that train the chapters' models before the chapters "
-                                  "run (default: one per usable core; 1: the chapters train them)")
+            sub.add_argument("--workers", type=int, default=usable_cores(),
+                             help="processes of a local Dask cluster (one thread each) that train the chapters' "
+                                  "models before the chapters run (default: one per usable core; 1: the chapters "
+                                  "train them)")
     commands.add_parser("list", help="list the chapters in reading order")
     text = "train and measure the calibration sweep's points (resumable), or --record what is done"
     sub = commands.add_parser("calibrate", help=text, description=text)
     sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
     sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
-    sub.add_argument("--workers", type=int, default=1, help="workers sharing the points (default 1)")
     sub.add_argument("--record", action="store_true", help="only record the points already measured")
     sub.add_argument("--trained-only", action="store_true", help="measure only the points whose model is trained")
-    text = "compute one stage of the chapters' models and sweeps ahead of the build, shared among workers"
+    _add_cluster_options(sub)
+    text = "compute the chapters' models and sweeps ahead of the build, as one Dask task graph"
     sub = commands.add_parser("precompute", help=text, description=text)
-    sub.add_argument("--stage", required=True, nargs="+",
-                     help=f"one or more of {', '.join(STAGES)}, run in the order given (this order)")
+    sub.add_argument("--stage", nargs="+", default=list(STAGES),
+                     help=f"one or more of {', '.join(STAGES)} (default: all), with the stages they need")
     sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
     sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    sub.add_argument("--worker", type=int, default=0, help="this worker's index (default 0)")
-    sub.add_argument("--workers", type=int, default=1, help="workers sharing the jobs (default 1)")
-    sub.add_argument("--dynamic", action="store_true", help="share one queue: each worker claims the next free job")
+    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N, resolved on each worker (default auto)")
+    _add_cluster_options(sub)
     return parser
+
+
+def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
+    """Where the task graph runs: a local cluster (the default), an existing scheduler, or Slurm jobs."""
+    group = sub.add_argument_group("cluster", "default: a local Dask cluster of one-thread worker processes")
+    group.add_argument("--workers", type=int, default=usable_cores(),
+                       help="worker processes of the local cluster (default: one per usable core)")
+    group.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
+    group.add_argument("--scheduler-file", type=Path, help="the file a running `dask scheduler --scheduler-file` wrote")
+    group.add_argument("--cluster", choices=("local", "slurm"), default="local",
+                       help="local (default) or slurm: submit Dask worker jobs with dask-jobqueue")
+    group.add_argument("--jobs", type=int, help="Slurm jobs to submit (with --cluster slurm)")
+    group.add_argument("--gpus-per-job", type=int, default=0, help="GPUs of each Slurm job, one worker each (default 0)")
+    group.add_argument("--cores-per-job", type=int, default=8, help="cores of each Slurm job (default 8)")
+    group.add_argument("--memory-per-job", default="32GB", help="memory of each Slurm job (default 32GB)")
+    group.add_argument("--walltime", default="08:00:00", help="time limit of each Slurm job (default 08:00:00)")
+    group.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
+                       help="a further #SBATCH option for each job, e.g. --sbatch=--partition=gpu (repeatable)")
+
+
+def _cluster_spec(args: argparse.Namespace) -> ClusterSpec:
+    """The cluster the options name; a Slurm option without ``--cluster slurm`` (or the reverse) is refused."""
+    if args.cluster == "slurm":
+        if args.jobs is None:
+            raise ConfigError("--cluster slurm needs --jobs N (the number of Slurm jobs to submit)")
+        slurm = SlurmJobs(args.jobs, args.gpus_per_job, args.cores_per_job, args.memory_per_job, args.walltime,
+                          tuple(args.sbatch))
+        return ClusterSpec(args.workers, args.scheduler, args.scheduler_file, slurm)
+    if args.jobs is not None or args.gpus_per_job or args.sbatch:
+        raise ConfigError("--jobs, --gpus-per-job and --sbatch apply to --cluster slurm only")
+    return ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return _precompute(args)
     try:
         if args.command == "build" and args.workers > 1:
-            validate_params(profile=args.profile, seed=args.seed, device=args.device)
             print(f"training the chapters' models in {args.workers} worker processes ...", flush=True)
-            run_in_workers(BUILD_STAGES, args.workers, args.profile, args.seed, args.device)
+            run_precompute(BUILD_STAGES, args.profile, args.seed, args.device, ClusterSpec(workers=args.workers),
+                           log=lambda line: print(line, flush=True))
         stage = run_book(
             entries=(args.chapters or None) if args.command == "run" else None,
             profile=args.profile,
@@ -94,34 +123,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    """``nsdebook calibrate``: one worker's share of the sweep, or the record of what is done."""
+    """``nsdebook calibrate``: the sweep's points as tasks on a Dask cluster, or the record of what is done."""
     try:
-        if not 0 <= args.worker < args.workers:
-            raise ConfigError(f"--worker {args.worker} must lie in [0, --workers = {args.workers})")
-        ctx = setup(profile=args.profile, seed=0, device=args.device)
+        cluster = _cluster_spec(args)
         if args.record:
-            result = record(ctx)
+            result = record(setup(profile=args.profile, seed=0, device=args.device))
             print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
                   f"choice: {result['choice']}")
         else:
-            run_sweep(ctx, args.worker, args.workers, trained_only=args.trained_only)
+            run_calibration(args.profile, args.device, cluster, trained_only=args.trained_only,
+                            log=lambda line: print(line, flush=True))
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2
+    except PrecomputeFailed as exc:
+        print(f"nsdebook: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _precompute(args: argparse.Namespace) -> int:
-    """``nsdebook precompute``: one worker's share of each stage, in the order given."""
+    """``nsdebook precompute``: the task graph of the stages given (and of what they need) on a Dask cluster."""
     try:
-        check_stages(args.stage)
-        ctx = setup(profile=args.profile, seed=args.seed, device=args.device)
-        for stage in args.stage:
-            run_share(ctx, stage, args.worker, args.workers, log=lambda line: print(line, flush=True),
-                      dynamic=args.dynamic)
+        run_precompute(args.stage, args.profile, args.seed, args.device, _cluster_spec(args),
+                       log=lambda line: print(line, flush=True))
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2
+    except PrecomputeFailed as exc:
+        print(f"nsdebook: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,47 +1,53 @@
-"""Paper-scale work split across processes: the chapters' models and sweeps, computed ahead of the build.
+"""The paper as a Dask task graph: the chapters' models and sweeps, computed ahead of the build.
 
-A chapter runs its models one after another in one process. On a machine with several cores,
-``nsdebook precompute --stage S --workers N`` (N processes, one thread each, one share of the jobs
-each) fills the artifact store first; the chapters then read every result back, so the build only
-renders. With ``--dynamic`` the workers share one queue instead of fixed shares: each claims the next
-job that no live worker holds (a claim file in the store naming its process), so a worker that
-finishes early takes over the rest; a claim whose process has died is taken over. The jobs are the
-very cached calls the chapters make, so their keys are the chapters' keys.
-Run the stages in order (``train`` before the sweeps that evaluate the trained models, ``attribution``
-before ``abc``, whose budget and noise level are chosen from every model's ABC curve and accuracy).
-``nsdebook build`` starts such workers itself (:func:`run_in_workers`) for the training stages, most of
-the default build's time, which two one-thread processes get through faster than one two-thread one.
+A chapter evaluates its models one after another in one process. ``nsdebook precompute`` runs the
+very same cached calls as the tasks of one graph on a Dask cluster (``book.cluster``): the data set,
+then each model (kind, seed), then each evaluation of a model once that model is trained. The two
+settings chapter 7 chooses from every model's results (C4's mutation budget and the detectors' noise
+level, ``report.claims``) are a task that gathers the attribution tasks, and the ABC tasks wait for
+it. Each task builds its context in the worker, calls the chapter's cached method, which writes the
+artifact store (a shared filesystem on a cluster), and returns a line of text, never a model; the
+chapters then read every result back, so the build only renders. ``nsdebook build`` runs the
+training stages this way first (:data:`BUILD_STAGES`), most of the default build's time.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import subprocess
-import sys
-import threading
+import dataclasses
+import functools
+import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Literal, get_args
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import pandas as pd
+from dask.base import tokenize
+from distributed import Client, Future, as_completed
 
+from ..common.artifacts import ArtifactStore
 from ..common.errors import ConfigError
 from ..evaluation.abc import Crossing
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
-from .context import Context
+from .cluster import GPU, ClusterSpec, connect, has_gpu_workers, worker_device
+from .context import Context, setup
+from .profiles import validate_params
 
 Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size"]
 STAGES: tuple[str, ...] = get_args(Stage)
-#: What ``nsdebook build`` precomputes in workers: every model the chapters train (chapters 3 and 8).
+#: What ``nsdebook build`` precomputes on a local cluster: every model the chapters train (chapters 3 and 8).
 BUILD_STAGES: tuple[Stage, ...] = ("train", "data_size")
+#: Stages whose results another stage gathers: ABC's settings are chosen from every model's attribution task.
+NEEDS: dict[str, tuple[Stage, ...]] = {"abc": ("attribution",)}
+#: Reruns of a task that raised (a full GPU, a hiccup of a shared filesystem). A task whose worker died is
+#: rerun on another worker by the scheduler itself (``distributed.scheduler.allowed-failures``).
+RETRIES = 2
 
 
 class PrecomputeFailed(RuntimeError):
-    """A precompute worker exited with an error (its output, above, says which)."""
+    """Tasks of the graph failed (each named by its stage, kind and seed); every finished result is in the store."""
 
 
 def check_stages(stages: Sequence[str]) -> None:
@@ -51,158 +57,99 @@ def check_stages(stages: Sequence[str]) -> None:
         raise ConfigError(f"unknown stage {unknown[0]!r}; allowed stages: {', '.join(STAGES)}")
 
 
-def stage_jobs(ctx: Context, stage: str) -> list[tuple[ModelKind, int]]:
-    """The (model kind, seed) jobs of ``stage`` for the profile's seeds (the size study's for ``data_size``), seed by seed."""
-    check_stages([stage])
-    seeds = ctx.data_size_seeds if stage == "data_size" else ctx.seeds
-    return [(kind, seed) for seed in seeds for kind in MODEL_KINDS]
+@dataclass(frozen=True)
+class Run:
+    """What every task needs to build its context in a worker: the chapter parameters and the store's folder."""
+
+    profile: str
+    seed: int
+    device: str
+    store: str
 
 
-def run_share(ctx: Context, stage: str, worker: int, workers: int, log: Callable[[str], None] = print,
-              dynamic: bool = False) -> None:
-    """Run this worker's share (every ``workers``-th job, from ``worker``) of ``stage``; done jobs are read back.
+@dataclass(frozen=True)
+class Task:
+    """One node of the graph: ``call(run, *args, *results of the tasks named in after)``, run in a worker.
 
-    With ``dynamic`` the share is whatever this process claims first from the common queue
-    (:func:`claimed_jobs`). The attack stage also runs chapter 5's convergence study on the first seed's
-    NSDE. The attribution stage computes chapter 6's maps and stability measure and chapter 7's ABC
-    curve; the abc stage, from those, ABC at C4's budget and the detector scores. The data_size stage
-    trains one kind and seed of chapter 8's study at every smaller training-set size.
+    ``torch`` marks work that runs models, which a cluster with GPU workers places on a GPU.
     """
-    if not 0 <= worker < workers:
-        raise ConfigError(f"worker {worker} must lie in [0, workers = {workers})")
-    jobs = stage_jobs(ctx, stage)
-    if stage == "attack":
-        jobs.append(("nsde", -1))  # the convergence study, marked by seed -1
-    with store_lock(ctx, "dataset"):  # two processes writing one artifact at once leave a checksum mismatch
-        _ = ctx.data_size_datasets() if stage == "data_size" else ctx.data
-    if stage == "abc":
-        c4_m, detector_std = abc_choices(ctx)
-    for kind, seed in claimed_jobs(ctx, stage, jobs) if dynamic else jobs[worker::workers]:
-        start = time.perf_counter()
-        # bars only on a terminal: piped to ``nsdebook build``, a worker's bars would flood it; epochs print anyway
-        run = ctx.train(kind, ctx.seeds[0] if seed < 0 else seed, progress=None if stage == "train" else False)
-        if stage == "noise":
-            ctx.noise_sweep(run)
-        elif stage == "attack":
-            (ctx.attack_convergence if seed < 0 else ctx.attack_sweep)(run)
-        elif stage == "attribution":
-            ctx.attribution_stability(run)
-            ctx.abc_curve(run)
-            if kind == CONVNEXT:
-                ctx.detector_accuracy(run)
-        elif stage == "abc":
-            ctx.abc_at(run, c4_m.value)
-            if kind == NSDE:
-                ctx.abc_at(run, c4_m.value, neighbours="mode")
-            ctx.detector_scores(run, c4_m.value, detector_std.value)
-        elif stage == "data_size":
-            ctx.data_size_study((kind,), (seed,))
-        log(f"{stage}: {'convergence study' if seed < 0 else kind} seed {run.seed} done "
-            f"({time.perf_counter() - start:.0f} s)")
+
+    stage: str
+    call: Callable[..., object]
+    args: tuple[Any, ...] = ()
+    kind: ModelKind | None = None
+    seed: int | None = None
+    what: str = ""
+    after: tuple[str, ...] = ()
+    torch: bool = True
+
+    @property
+    def name(self) -> str:
+        """How progress lines and errors name the task, e.g. ``attack convergence study nsde seed 0``."""
+        seed = "" if self.seed is None else f"seed {self.seed}"
+        return " ".join(part for part in (self.stage, self.what, self.kind or "", seed) if part)
 
 
-def run_in_workers(stages: Sequence[str], workers: int, profile: str, seed: int, device: str,
-                   log: Callable[[str], None] = print) -> None:
-    """Run ``stages`` in order in ``workers`` processes of one thread each, sharing one queue (``--dynamic``).
+@dataclass(frozen=True)
+class ABCSettings:
+    """Chapter 7's choices from every model's results: C4's mutation budget and the detector test's noise std."""
 
-    Each line a worker prints goes to ``log`` as it comes, prefixed with the worker's index. Raises
-    :class:`PrecomputeFailed` naming the workers that exited with an error; what they finished stays in
-    the store, and the chapters compute whatever is missing.
-    """
-    check_stages(stages)
-    command = [sys.executable, "-m", "nsdelib", "precompute", "--stage", *stages, "--profile", profile,
-               "--seed", str(seed), "--device", device, "--workers", str(workers), "--dynamic"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    processes = [subprocess.Popen([*command, "--worker", str(index)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, text=True, env=env) for index in range(workers)]
+    budget: float
+    noise_std: float
 
-    def forward(index: int, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            log(f"worker {index}: {line.rstrip()}")
-
-    readers = [threading.Thread(target=forward, args=item, daemon=True) for item in enumerate(processes)]
-    for reader in readers:
-        reader.start()
-    codes = [process.wait() for process in processes]
-    for reader in readers:
-        reader.join()
-    failed = {index: code for index, code in enumerate(codes) if code}
-    if failed:
-        workers_failed = ", ".join(f"{index} (exit code {code})" for index, code in failed.items())
-        raise PrecomputeFailed(f"precompute of {', '.join(stages)} failed in worker(s) {workers_failed}; "
-                               "see their output above")
+    def __str__(self) -> str:
+        return f"C4's budget {self.budget:g} mutations, the detectors' noise std {self.noise_std:g}"
 
 
-@contextmanager
-def store_lock(ctx: Context, name: str) -> Iterator[None]:
-    """An exclusive lock (``flock``) shared by every process that uses the same artifact store."""
-    path = ctx.store.root / "precompute-claims" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+@functools.lru_cache(maxsize=None)
+def worker_context(run: Run) -> Context:
+    """The context of ``run`` in this process, built once per process (its data set then stays in memory)."""
+    return dataclasses.replace(setup(run.profile, run.seed, worker_device(run.device)), store=ArtifactStore(run.store))
 
 
-def claim_path(ctx: Context, stage: str, kind: ModelKind, seed: int) -> Path:
-    """The claim file of one job of ``stage`` in the artifact store."""
-    return ctx.store.root / "precompute-claims" / ctx.profile.name / stage / f"{kind}-seed{seed}"
+def make_dataset(run: Run) -> str:
+    """The profile's data set (chapter 1), built once and then read from the store by every other task."""
+    data = worker_context(run).data
+    return f"{len(data.train)} training, {len(data.val)} validation, {len(data.test)} test spectrograms"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def train_model(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
+    """Chapter 3's model of ``kind`` for ``seed`` (trained, resumed or read back)."""
+    trained = worker_context(run).train(kind, seed, progress=False)
+    return f"test accuracy {trained.metrics['accuracy']:.3f}"
 
 
-def claim(path: Path) -> bool:
-    """Claim the job of ``path`` for this process: True if it was free, already ours, or held by a dead process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(path, "x") as handle:
-            handle.write(str(os.getpid()))
-        return True
-    except FileExistsError:
-        text = path.read_text().strip()
-        holder = int(text) if text.isdigit() else -1
-        if holder == os.getpid():
-            return True
-        if holder > 0 and _alive(holder):
-            return False
-        path.unlink(missing_ok=True)
-        return claim(path)
+def _rows(table: pd.DataFrame) -> str:
+    return f"{len(table)} rows"
 
 
-def _model_ready(ctx: Context, kind: ModelKind, seed: int) -> bool:
-    """True when the model is trained, or when no other live worker is training it (then this process may)."""
-    return ctx.is_trained(kind, seed) or claim(claim_path(ctx, "train", kind, seed))
+def sweep_noise(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
+    """Chapter 4's input-noise sweep of one model."""
+    ctx = worker_context(run)
+    return _rows(ctx.noise_sweep(ctx.train(kind, seed, progress=False)))
 
 
-def claimed_jobs(ctx: Context, stage: str, jobs: list[tuple[ModelKind, int]], wait_s: float = 30.0
-                 ) -> Iterator[tuple[ModelKind, int]]:
-    """The jobs this process claims, in order; a later stage's job waits while another live worker trains its model.
+def sweep_attacks(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
+    """Chapter 5's attack protocol on one model."""
+    ctx = worker_context(run)
+    return _rows(ctx.attack_sweep(ctx.train(kind, seed, progress=False)))
 
-    A job of a stage other than ``train`` whose model is claimed for training by another live process
-    goes to the back of the queue, and the queue sleeps ``wait_s`` when nothing else is left, so no
-    model is trained twice at once.
-    """
-    queue = list(jobs)
-    while queue:
-        kind, seed = queue.pop(0)
-        if stage != "train" and not _model_ready(ctx, kind, ctx.seeds[0] if seed < 0 else seed):
-            queue.append((kind, seed))
-            if not any(_model_ready(ctx, k, ctx.seeds[0] if s < 0 else s) for k, s in queue):
-                time.sleep(wait_s)
-            continue
-        if claim(claim_path(ctx, stage, kind, seed)):
-            yield kind, seed
+
+def study_attack_convergence(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
+    """Chapter 5's convergence study of the attack on one model (the first seed's NSDE)."""
+    ctx = worker_context(run)
+    return _rows(ctx.attack_convergence(ctx.train(kind, seed, progress=False)))
+
+
+def explain_model(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
+    """Chapter 6's attribution stability and chapter 7's ABC curve of one model (and, for ConvNeXt, its
+    accuracy under the detector test's noise): the results chapter 7's settings are chosen from."""
+    ctx = worker_context(run)
+    trained = ctx.train(kind, seed, progress=False)
+    ctx.attribution_stability(trained)
+    if kind == CONVNEXT:
+        ctx.detector_accuracy(trained)
+    return _rows(ctx.abc_curve(trained))
 
 
 def abc_choices(ctx: Context) -> tuple[Crossing, Crossing]:
@@ -214,3 +161,146 @@ def abc_choices(ctx: Context) -> tuple[Crossing, Crossing]:
     curve = pd.concat([ctx.abc_curve(run) for kind in MODEL_KINDS for run in runs[kind]], ignore_index=True)
     accuracy = pd.concat([ctx.detector_accuracy(run) for run in runs[CONVNEXT]], ignore_index=True)
     return c4_budget(curve), detector_noise_level(accuracy)
+
+
+def choose_abc_settings(run: Run, *_after: object) -> ABCSettings:
+    """Chapter 7's settings, once every model's attribution task is done (they are read back here)."""
+    budget, noise = abc_choices(worker_context(run))
+    return ABCSettings(budget.value, noise.value)
+
+
+def score_abc(run: Run, kind: ModelKind, seed: int, _trained: object, settings: ABCSettings) -> str:
+    """Chapter 7's ABC of one model at C4's budget (the NSDE's also with mode neighbours) and its detector scores."""
+    ctx = worker_context(run)
+    trained = ctx.train(kind, seed, progress=False)
+    ctx.abc_at(trained, settings.budget)
+    if kind == NSDE:
+        ctx.abc_at(trained, settings.budget, neighbours="mode")
+    return _rows(ctx.detector_scores(trained, settings.budget, settings.noise_std))
+
+
+def make_size_datasets(run: Run, *_after: object) -> str:
+    """The data sets of chapter 8's study, one per smaller training-set size."""
+    return f"{len(worker_context(run).data_size_datasets())} training-set sizes"
+
+
+def train_smaller(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
+    """Chapter 8's study for one kind and seed: its models at every smaller training-set size, scored."""
+    return _rows(worker_context(run).data_size_study((kind,), (seed,)))
+
+
+def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
+    """The tasks of ``stages`` and of what they need (the data set, the models, :data:`NEEDS`), each after its inputs.
+
+    The models come first, seed by seed, then each stage's tasks in the same order: where several are
+    ready, :func:`run_graph` runs the earlier one, so the first seed's results are complete first.
+    """
+    check_stages(stages)
+    wanted = set(stages).union(*(NEEDS.get(stage, ()) for stage in stages))
+    tasks: dict[str, Task] = {}
+
+    def add(task: Task) -> str:
+        return tasks.setdefault(task.name, task).name
+
+    data = add(Task("data", make_dataset, what="set", torch=False))
+
+    def model(kind: ModelKind, seed: int) -> str:
+        return add(Task("train", train_model, (kind, seed), kind, seed, after=(data,)))
+
+    def per_model(stage: str, call: Callable[..., object], seeds: Sequence[int], *after: str) -> list[str]:
+        return [add(Task(stage, call, (kind, seed), kind, seed, after=(model(kind, seed), *after)))
+                for seed in seeds for kind in MODEL_KINDS]
+
+    for seed in ctx.seeds if wanted != {"data_size"} else ctx.data_size_seeds:  # the models first
+        for kind in MODEL_KINDS:
+            model(kind, seed)
+    if "noise" in wanted:
+        per_model("noise", sweep_noise, ctx.seeds)
+    if "attack" in wanted:
+        per_model("attack", sweep_attacks, ctx.seeds)
+        first = ctx.seeds[0]
+        add(Task("attack", study_attack_convergence, (NSDE, first), NSDE, first, "convergence study",
+                 after=(model(NSDE, first),)))
+    if "attribution" in wanted:
+        explained = per_model("attribution", explain_model, ctx.seeds)
+        if "abc" in wanted:
+            settings = add(Task("abc", choose_abc_settings, what="settings", after=tuple(explained), torch=False))
+            per_model("abc", score_abc, ctx.seeds, settings)
+    if "data_size" in wanted:
+        sizes = add(Task("data_size", make_size_datasets, what="data sets", after=(data,), torch=False))
+        per_model("data_size", train_smaller, ctx.data_size_seeds, sizes)
+    return list(tasks.values())
+
+
+def task_key(task: Task, run: Run) -> str:
+    """The task's Dask key: its name and a token of the run, so two runs on one scheduler never share a key."""
+    return re.sub(r"\W+", "_", task.name) + f"-{tokenize(run)}"
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60:d}:{minutes % 60:02d}:{seconds:02d}"
+
+
+def run_graph(client: Client, tasks: Sequence[Task], run: Run, gpu: bool = False,
+              log: Callable[[str], None] = print) -> dict[str, object]:
+    """Run ``tasks`` on ``client``'s cluster, logging each as it finishes (done/total of its stage); their results by name.
+
+    Where several tasks are ready, the earlier in ``tasks`` runs first. With ``gpu`` each torch task
+    asks for one ``GPU`` resource. A task that fails after its retries is named (stage, kind, seed) as
+    it fails; the tasks that need it are not run, every other one is, and :class:`PrecomputeFailed`
+    then names all failures (what finished stays in the store).
+    """
+    futures: dict[str, Future] = {}
+    for index, task in enumerate(tasks):  # earlier tasks first where several are ready: the first seed's models
+        futures[task.name] = client.submit(task.call, run, *task.args, *(futures[name] for name in task.after),
+                                           key=task_key(task, run), priority=len(tasks) - index, retries=RETRIES,
+                                           resources={GPU: 1} if gpu and task.torch else None)
+    by_key = {future.key: task for task, future in zip(tasks, futures.values(), strict=True)}
+    total, done = Counter(task.stage for task in tasks), Counter[str]()
+    results: dict[str, object] = {}
+    failed, blocked = [], []
+    start = time.perf_counter()
+    log(f"{len(tasks)} tasks: " + ", ".join(f"{stage} {count}" for stage, count in total.items()))
+    for future in as_completed(list(futures.values())):
+        task = by_key[future.key]
+        clock = _clock(time.perf_counter() - start)
+        if future.status == "finished":
+            results[task.name] = future.result()
+            done[task.stage] += 1
+            log(f"[{clock}] {task.stage} {done[task.stage]}/{total[task.stage]}: {task.name}: {results[task.name]}")
+        elif any(futures[name].status != "finished" for name in task.after):
+            blocked.append(task.name)
+            log(f"[{clock}] {task.stage}: {task.name} not run (a task it needs failed)")
+        else:
+            error = future.exception()
+            failed.append(f"{task.name} (stage {task.stage}, kind {task.kind}, seed {task.seed}): "
+                          f"{type(error).__name__}: {error}")
+            log(f"[{clock}] FAILED {failed[-1]}")
+    if failed:
+        raise PrecomputeFailed(f"{len(failed)} of {len(tasks)} tasks failed: {'; '.join(failed)}. "
+                               f"{len(blocked)} tasks that need them were not run; the {len(results)} "
+                               f"finished are in the artifact store {run.store}")
+    return results
+
+
+def run_on_cluster(graph: Callable[[Context], list[Task]], profile: str, seed: int, device: str,
+                   cluster: ClusterSpec, log: Callable[[str], None] = print) -> dict[str, object]:
+    """Validate the parameters, build ``graph(ctx)`` here and run it on the cluster ``cluster`` names.
+
+    ``device`` is resolved by each task on its worker (``"auto"``: CUDA where the worker has it); on a
+    cluster with GPU workers the torch tasks are placed on them, unless ``device`` is the CPU.
+    """
+    params = validate_params(profile=profile, seed=seed, device=device)
+    ctx = setup(params.profile, params.seed, "cpu")  # the graph's shape; each task resolves ``device`` on its worker
+    run = Run(params.profile, params.seed, params.device, str(ctx.store.root.resolve()))
+    tasks = graph(ctx)
+    with connect(cluster, log) as client:
+        return run_graph(client, tasks, run, gpu=params.device != "cpu" and has_gpu_workers(client, cluster), log=log)
+
+
+def run_precompute(stages: Sequence[str], profile: str, seed: int, device: str, cluster: ClusterSpec,
+                   log: Callable[[str], None] = print) -> dict[str, object]:
+    """``nsdebook precompute``: the graph of ``stages`` (:func:`paper_graph`) on the cluster ``cluster`` names."""
+    check_stages(stages)
+    return run_on_cluster(lambda ctx: paper_graph(ctx, stages), profile, seed, device, cluster, log)

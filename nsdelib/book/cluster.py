@@ -1,0 +1,166 @@
+"""Where the book's task graph runs: a Dask cluster on this machine, an existing scheduler, or Slurm jobs.
+
+The same graph (``book.precompute``) runs on any of them. The default is a ``LocalCluster`` of one
+single-threaded worker process per usable core (two one-thread processes train faster than one
+two-thread process on the 2-core machine the book was developed on). ``--scheduler`` or
+``--scheduler-file`` connects to a cluster started elsewhere (``dask scheduler`` and ``dask worker``
+on any machines that share the artifact store's filesystem); ``--cluster slurm`` submits
+``dask-jobqueue`` jobs. Workers that have GPUs advertise a ``GPU`` resource, so that a mixed cluster
+places the torch work on them. Chapter: "Running this book".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from dask_jobqueue import SLURMCluster
+from distributed import Client, LocalCluster, get_worker
+
+from ..common.errors import ConfigError
+
+#: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
+GPU = "GPU"
+#: Threads of the numerical libraries in each worker process: one, since each worker runs one task at a time.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a batch system may restrict)."""
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class SlurmJobs:
+    """Slurm jobs that each start Dask workers: ``jobs`` of them, with ``gpus_per_job`` GPUs each (0: CPU only).
+
+    A CPU job runs one single-threaded worker per core; a GPU job runs one worker per GPU, which
+    advertises one ``GPU`` resource. ``directives`` are further ``#SBATCH`` options (a partition,
+    an account); anything else comes from dask-jobqueue's configuration (``~/.config/dask/jobqueue.yaml``).
+    """
+
+    jobs: int
+    gpus_per_job: int = 0
+    cores_per_job: int = 8
+    memory_per_job: str = "32GB"
+    walltime: str = "08:00:00"
+    directives: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {self.jobs}")
+        if self.gpus_per_job < 0:
+            raise ConfigError(f"--gpus-per-job must be 0 or more, got {self.gpus_per_job}")
+        if self.cores_per_job < max(1, self.gpus_per_job):
+            raise ConfigError(f"--cores-per-job ({self.cores_per_job}) must be at least 1 and at least "
+                              f"--gpus-per-job ({self.gpus_per_job})")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Which cluster runs the graph: a local one of ``workers`` processes, the scheduler at
+    ``scheduler`` or in ``scheduler_file``, or ``slurm`` jobs (at most one of the last three)."""
+
+    workers: int = field(default_factory=usable_cores)
+    scheduler: str | None = None
+    scheduler_file: Path | None = None
+    slurm: SlurmJobs | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [name for name, value in (("--scheduler", self.scheduler), ("--scheduler-file", self.scheduler_file),
+                                           ("--cluster slurm", self.slurm)) if value is not None]
+        if len(chosen) > 1:
+            raise ConfigError(f"choose one cluster: {' and '.join(chosen)} were both given")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+
+
+def local_cluster(workers: int) -> LocalCluster:
+    """``workers`` worker processes on this machine, one thread each (and one thread in their numerical libraries)."""
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=ONE_THREAD,
+                        dashboard_address=":0")
+
+
+def slurm_cluster(jobs: SlurmJobs) -> SLURMCluster:
+    """A dask-jobqueue cluster whose jobs match ``jobs`` (none submitted yet: ``cluster.scale(jobs=...)`` does).
+
+    ``cluster.job_script()`` shows the batch script each job runs.
+    """
+    processes = jobs.gpus_per_job or jobs.cores_per_job
+    directives = [f"--gres=gpu:{jobs.gpus_per_job}"] if jobs.gpus_per_job else []
+    return SLURMCluster(
+        cores=jobs.cores_per_job, processes=processes, memory=jobs.memory_per_job, walltime=jobs.walltime,
+        job_extra_directives=[*directives, *jobs.directives],
+        worker_extra_args=["--resources", f"{GPU}=1"] if jobs.gpus_per_job else [],
+        job_script_prologue=[f"export {name}={value}" for name, value in ONE_THREAD.items()],
+        scheduler_options={"dashboard_address": ":0"},
+    )
+
+
+def scheduler_address(path: Path) -> str:
+    """The scheduler's address in a scheduler file (``dask scheduler --scheduler-file``), or one ConfigError."""
+    try:
+        info = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"scheduler file {path} does not exist; start one with "
+                          f"`dask scheduler --scheduler-file {path}`") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"scheduler file {path} is not a Dask scheduler file ({exc})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("address"), str):
+        raise ConfigError(f"scheduler file {path} is not a Dask scheduler file (it names no address)")
+    return info["address"]
+
+
+@contextmanager
+def connect(spec: ClusterSpec, log: Callable[[str], None] = print) -> Iterator[Client]:
+    """A client of the cluster ``spec`` names, started here if it is local or Slurm, closed (and stopped) after."""
+    if spec.scheduler is not None or spec.scheduler_file is not None:
+        address = spec.scheduler or scheduler_address(spec.scheduler_file)
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as exc:
+            raise ConfigError(f"no Dask scheduler answers at {address} ({exc})") from None
+        with client:
+            log(f"connected to the scheduler at {address} ({len(client.scheduler_info()['workers'])} workers now)")
+            yield client
+        return
+    if spec.slurm is not None:
+        cluster = slurm_cluster(spec.slurm)
+        cluster.scale(jobs=spec.slurm.jobs)
+        log(f"submitted {spec.slurm.jobs} Slurm jobs; the scheduler is at {cluster.scheduler_address}")
+    else:
+        cluster = local_cluster(spec.workers)
+        log(f"started a local cluster of {spec.workers} worker processes, one thread each")
+    with cluster, Client(cluster) as client:
+        log(f"Dask dashboard (with bokeh installed): {client.dashboard_link}")
+        yield client
+
+
+def has_gpu_workers(client: Client, spec: ClusterSpec) -> bool:
+    """Whether the cluster offers GPUs as a resource: Slurm jobs with GPUs, or connected workers that advertise one."""
+    if spec.slurm is not None:
+        return spec.slurm.gpus_per_job > 0
+    return any(GPU in worker.get("resources", {}) for worker in client.scheduler_info()["workers"].values())
+
+
+def worker_device(device: str) -> str:
+    """The device a task asks for on this worker: a bare CUDA request is spread over the visible GPUs.
+
+    A worker named with a number at its end (``3``, ``SLURMCluster-0-3``: the number of the worker
+    among those a job or a local cluster started) takes GPU number mod the GPU count; otherwise, or
+    with at most one GPU, ``device`` is kept (``"auto"`` then resolves as in a chapter).
+    """
+    if device not in ("auto", "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return device
+    try:
+        name = str(get_worker().name)
+    except ValueError:  # not in a worker
+        return device
+    number = re.search(r"(\d+)$", name)
+    return f"cuda:{int(number.group(1)) % torch.cuda.device_count()}" if number else device

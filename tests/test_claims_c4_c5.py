@@ -80,6 +80,7 @@ def test_abc_curves_over_seeds_and_verdicts_per_budget() -> None:
     assert verdicts.index.name == "budget" and verdicts.columns[0] == "m"
     assert verdicts.loc["m = 10", "effect"] == pytest.approx(0.1) and verdicts.loc["m = 10", "n_pairs"] == 9
     assert verdicts.loc["m = 100", "label"] == "inconclusive"  # no difference at all: no interval
+    assert (verdicts["role"] == "exploratory").all() and (verdicts["family"] == "C4 budgets").all()
 
 
 def test_abc_curves_without_an_image_both_models_get_right_give_the_wrong_ones() -> None:
@@ -128,6 +129,10 @@ def test_c5_controls_separate_averaging_from_the_model() -> None:
     renamed = stability_controls_claim(c5_rows(ARMS).rename(columns={"example": "image"}), unit="image")
     assert renamed["effect"].tolist() == pytest.approx(verdicts["effect"].tolist())
     assert (renamed["n_pairs"] == 15).all()
+    # C5's primary verdict is the claim as reported at the largest level; every other row is one Holm family
+    assert verdicts.loc[(names[0], 0.1), "role"] == "primary" and (verdicts["role"] == "primary").sum() == 1
+    assert set(verdicts.loc[verdicts["role"] == "exploratory", "family"]) == {"C5 controls"}
+    assert (stability_controls_claim(c5_rows(ARMS), primary=False)["role"] == "exploratory").all()
 
 
 def test_c5_controls_judge_a_comparison_whose_arms_are_the_only_ones() -> None:

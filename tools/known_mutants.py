@@ -37,6 +37,7 @@ class KnownMutant:
 
 
 TRAINING = ("tests/test_training.py",)
+STATS = ("tests/test_stats.py",)
 ATTACKS = ("tests/test_attacks.py", "tests/test_properties.py")
 #: Behaviour changed behind an artifact kind without a bump of its version: the golden outputs notice.
 GOLDEN = ("tests/test_golden.py",)
@@ -53,8 +54,20 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
     KnownMutant("per-class accuracy computed as precision instead of recall", "nsdelib/training/metrics.py",
                 "support = confusion.sum(dim=1)", "support = confusion.sum(dim=0)", ("tests/test_metrics.py",)),
     KnownMutant("Student-t quantile of the paired interval replaced by the normal one", "nsdelib/report/stats.py",
-                "scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, n - 1)", "scipy_stats.norm.ppf(1 - ALPHA_ONE_SIDED)",
-                ("tests/test_stats.py",)),
+                "scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, estimate.df)", "scipy_stats.norm.ppf(1 - ALPHA_ONE_SIDED)",
+                STATS),
+    KnownMutant("'reproduced' when the interval merely reaches the smallest effect of interest (the lenient rule)",
+                "nsdelib/report/stats.py", "reaches, misses = low >= reference.value, high < reference.value",
+                "reaches, misses = high >= reference.value, high < reference.value", STATS),
+    KnownMutant("one run's prediction interval without the run's own variance (the mean's interval instead)",
+                "nsdelib/report/stats.py", "spread * math.sqrt(1 + 1 / n)", "spread / math.sqrt(n)", STATS),
+    KnownMutant("the images shared between seeds add no variance (images held fixed)", "nsdelib/report/stats.py",
+                "    variance = between / n_seeds + image_weight * image_covariance\n",
+                "    variance = between / n_seeds\n", STATS),
+    KnownMutant("a family adjusted by Benjamini-Hochberg instead of Holm", "nsdelib/report/stats.py",
+                'method="holm"', 'method="fdr_bh"', STATS),
+    KnownMutant("a verdict never flagged underpowered", "nsdelib/report/stats.py",
+                "underpowered=bool(mde > reference.value)", "underpowered=False", STATS),
     KnownMutant("Student-t quantile of the mean's interval replaced by the normal one", "nsdelib/report/stats.py",
                 "scipy_stats.t.ppf(0.5 + confidence / 2, data.size - 1)", "scipy_stats.norm.ppf(0.5 + confidence / 2)",
                 ("tests/test_stats.py",)),

@@ -4,8 +4,11 @@ Both models are evaluated on the same test images with the same seeds, so every 
 takes a long table of outcomes, one row per model (or evaluation mode), seed and image, and
 judges the claim on the paired differences with ``report.stats.effect_verdict`` against the
 claim's reference (``report.paper``). It returns the table for the book beside the verdict, which
-carries the effect, its interval, the one-sided p-value, the reference and the minimum detectable
-effect. With ``unit=None`` a function takes one already-aggregated value per model and seed instead.
+carries the effect, its interval, the one-sided p-value, the reference, one run's prediction interval
+and the minimum detectable effect. With ``unit=None`` a function takes one already-aggregated value
+per model and seed instead. Each claim has one primary verdict; a function that judges more rows
+(levels, attacks, budgets, controls) puts every other row in the claim's named family, Holm-adjusted
+and exploratory (``report.stats.holm_family``).
 """
 
 from __future__ import annotations
@@ -31,10 +34,16 @@ from .stats import (
     Verdict,
     effect_verdict,
     effect_verdicts,
+    holm_family,
     mean_interval,
+    primary_and_family,
     seed_intervals,
     verdicts_frame,
 )
+
+#: The named families of exploratory rows: every verdict that is not a claim's primary comparison is in one.
+C2_LEVELS, C2_STRUCTURED, C4_BUDGETS, C5_CONTROLS, SIZE_STUDY = (
+    "C2 levels", "C2 structured noise", "C4 budgets", "C5 controls", "size study")
 
 MODEL_LABELS = {"convnext": "ConvNeXt", "convnext_noise": "ConvNeXt + input noise", "nsde": "NSDE-ConvNeXt"}
 #: The effect of C1, C4 and C5 compares these two models (values of the ``model`` column).
@@ -104,20 +113,37 @@ def noise_claim(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, valu
     return table, verdict
 
 
-def gaussian_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
-                            unit: str | None = "example") -> pd.DataFrame:
-    """C2's verdict on NSDE − ConvNeXt accuracy at every Gaussian noise level, with C2's reference.
+def noise_level_verdicts(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[str, str]], *, value: str = "correct",
+                         unit: str | None = "example") -> pd.DataFrame:
+    """C2's comparisons at every Gaussian noise level, with C2's reference, indexed by (``models``, ``level``).
 
-    ``sweep`` as for ``noise_claim``; one row per level with ``level`` and the fields of ``Verdict``.
+    ``comparisons`` maps a name to (the mode claimed better, the other mode); ``sweep`` as for
+    ``noise_claim``. The first comparison at the paper's std is C2's primary verdict (``noise_claim``'s);
+    every other row is in the family C2 levels, Holm-adjusted and exploratory.
     """
     gaussian = sweep[sweep["noise"] == "gaussian"]
-    verdicts = effect_verdicts(gaussian, "level", nsde_mode, baseline_mode, get_claim("C2").reference, value=value,
-                               model="mode", unit=unit)
-    return verdicts_frame(verdicts, "level").reset_index()
+    verdicts = {(name, level): verdict for name, (a, b) in comparisons.items()
+                for level, verdict in effect_verdicts(gaussian, "level", a, b, get_claim("C2").reference, value=value,
+                                                      model="mode", unit=unit).items()}
+    first = next(iter(comparisons))
+    primary = next((key for key in verdicts if key[0] == first
+                    and np.isclose(key[1], PAPER_VALUES["C2.noise_intensity"])), None)
+    return verdicts_frame(primary_and_family(verdicts, C2_LEVELS, primary), ["models", "level"])
+
+
+def structured_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
+                              unit: str | None = "example") -> pd.DataFrame:
+    """NSDE − baseline under every structured noise and level above 0, with C2's reference, indexed by (``noise``,
+    ``level``): the family C2 structured noise, Holm-adjusted and exploratory (the claim is about Gaussian noise)."""
+    structured = sweep[(sweep["noise"] != "gaussian") & (sweep["level"] > 0)]
+    verdicts = effect_verdicts(structured, ["noise", "level"], nsde_mode, baseline_mode, get_claim("C2").reference,
+                               value=value, model="mode", unit=unit)
+    return verdicts_frame(holm_family(verdicts, C2_STRUCTURED), ["noise", "level"])
 
 
 #: The attacks C3 is judged against: the worst case over all attacks (the headline) first, then each alone.
 C3_ATTACKS = (WORST, "APGD-CE", "APGD-DLR", TRANSFER)
+C3_ATTACKS_FAMILY = "C3 attacks"
 
 
 @dataclass(frozen=True)
@@ -151,8 +177,9 @@ def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str
 
     ``outcomes`` are ``evaluation.attacks.robustness_sweep`` rows of both models with a ``seed``
     column. The baseline always counts with its worst case over every attack; the NSDE with its worst
-    case (the headline) and with each attack alone, so a reader sees which attack decides. The
-    reference is C3's smallest effect of interest.
+    case (the headline, C3's primary verdict) and with each attack alone (the family C3 attacks,
+    Holm-adjusted and exploratory), so a reader sees which attack decides. The reference is C3's
+    smallest effect of interest.
     """
     full = outcomes[(outcomes["protocol"] == "full") & (outcomes["norm"] == "L2")]
     baseline = full[(full["mode"] == baseline_mode) & (full["attack"] == WORST)]
@@ -171,6 +198,7 @@ def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str
                                comparison=f"{nsde_mode} ({attack}) − {baseline_mode}")
         for attack in C3_ATTACKS if (nsde["attack"] == attack).any()
     }
+    verdicts = primary_and_family(verdicts, C3_ATTACKS_FAMILY, WORST)
     weakest = {a: v for a, v in verdicts.items() if a != WORST and v.significant}
     if verdicts[WORST].significant:
         note = "The NSDE's advantage survives every attack, the worst case per image included."
@@ -247,9 +275,10 @@ def abc_budget_curves(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 def abc_budget_verdicts(curve: pd.DataFrame) -> pd.DataFrame:
-    """C4's verdict at every budget of the grid (how it would move with the budget), indexed by ``budget``, with ``m``."""
+    """C4's verdict at every budget of the grid (how it would move with the budget), indexed by ``budget``, with ``m``:
+    the family C4 budgets, Holm-adjusted and exploratory (C4's primary verdict is at the budget ``c4_budget`` fixes)."""
     verdicts = {budget: abc_claim(rows)[1] for budget, rows in curve.groupby("budget", sort=False)}
-    frame = verdicts_frame(verdicts, "budget")
+    frame = verdicts_frame(holm_family(verdicts, C4_BUDGETS), "budget")
     frame.insert(0, "m", curve.groupby("budget", sort=False)["m"].first().reindex(frame.index))
     return frame.sort_values("m")
 
@@ -298,14 +327,16 @@ def arm_label(model: str, variant: str) -> str:
     return f"{MODEL_LABELS[model]}, {variant}"
 
 
-def stability_controls_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str = "example"
-                             ) -> pd.DataFrame:
+def stability_controls_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str = "example",
+                             primary: bool = True) -> pd.DataFrame:
     """C5's matched comparisons (:data:`C5_COMPARISONS`) per perturbation level, each judged by the verdict rule.
 
     ``stability`` has the rows of ``evaluation.attributions.cached_attribution_stability`` with
     ``model`` and ``seed``; each comparison pairs its two arms image by image within each seed. The
     reference is C5's smallest effect of interest. Comparisons whose arms are missing are left out.
     One row per (control, level), the control named as in :data:`C5_COMPARISONS`, with the fields of ``Verdict``.
+    With ``primary``, the first comparison at the largest level is C5's primary verdict; every other row
+    is in the family C5 controls, Holm-adjusted and exploratory (all of them without ``primary``).
     """
     arms = stability.assign(arm=stability["model"] + "|" + stability["variant"])
     present = set(arms["arm"])
@@ -318,7 +349,8 @@ def stability_controls_claim(stability: pd.DataFrame, *, value: str = "log_chang
             verdicts[name, float(level)] = effect_verdict(
                 rows, first, second, get_claim("C5").reference, value=value, model="arm", unit=unit,
                 comparison=f"{arm_label(*a)} − {arm_label(*b)}")
-    return verdicts_frame(verdicts, ["control", "level"])
+    headline = (C5_COMPARISONS[0][0], max((level for _, level in verdicts), default=None))
+    return verdicts_frame(primary_and_family(verdicts, C5_CONTROLS, headline if primary else None), ["control", "level"])
 
 
 def stability_by_arm(stability: pd.DataFrame) -> pd.DataFrame:

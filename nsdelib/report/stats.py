@@ -1,51 +1,74 @@
-"""Intervals over seeds, and the one rule that turns a paired comparison into a verdict on a claim.
+"""Intervals over seeds and images, and the one rule that turns a paired comparison into a verdict on a claim.
 
-The paper reports single runs; the book repeats every experiment over several seeds. Both models
-of a comparison are evaluated on the same images with the same seeds, so a claim "A beats B" is
-judged on per-image differences A − B, averaged within each seed; the seeds are the unit of
-replication, and the Student-t interval over the per-seed means is the inference. The verdict
-compares that interval with zero and with a reference effect: the paper's own figure for the
-effect, or, where the paper gives none, a smallest effect of interest stated once with the claim
-(``report.paper``). ``VERDICT_RULE`` states the rule for the book to print.
+The paper reports single runs; the book repeats every experiment over several seeds and evaluates
+both models of a comparison on the same images, so a claim "A beats B" is judged on per-image
+differences A − B, averaged within each seed and then over seeds. Seeds and images are both random
+(another training seed and another set of test images would each move the result): the standard
+error of the effect comes from the crossed seed × image design (``crossed_moments``), which is the
+Student-t standard error over seeds when no image is shared between seeds. The verdict compares the
+interval with zero and with a reference effect (``report.paper``), compares the paper's single figure
+with a prediction interval for one run, flags a design too small to detect the reference, and
+adjusts every row that is not a claim's primary comparison with Holm's method within its named
+family. ``VERDICT_RULE`` states the rule for the book to print; chapter 4 works one example of each label.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
-from typing import Literal
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 
-Label = Literal["reproduced", "direction holds, size differs", "not reproduced", "opposite", "inconclusive"]
+Label = Literal["reproduced", "direction holds, size differs", "direction holds, size not shown", "not reproduced",
+                "opposite", "inconclusive"]
 ReferenceKind = Literal["paper's figure", "smallest effect of interest"]
+Role = Literal["primary", "exploratory"]
+Design = Literal["seeds", "seeds, images held fixed", "seeds × images, crossed", "seeds × images, partly crossed",
+                 "images nested in seeds"]
 
 #: Two-sided confidence of every interval; each of its tails is the level of a one-sided test.
 CONFIDENCE = 0.95
 ALPHA_ONE_SIDED = 0.025
+#: Familywise level of Holm's adjustment of the two-sided tests within a family of exploratory rows.
+FAMILY_ALPHA = 1 - CONFIDENCE
 #: Power at which the minimum detectable effect is stated.
 POWER = 0.8
+#: The labels under which the effect is significant in the claimed direction.
+DIRECTION_HOLDS: frozenset[str] = frozenset({"reproduced", "direction holds, size differs",
+                                             "direction holds, size not shown"})
 
 VERDICT_RULE = (
     "The effect is the claimed-better model minus the other, oriented so that positive is the claimed direction. "
-    "Both models see the same images and seeds: per-image differences are averaged within each seed (a claim "
-    "measured only per seed uses its per-seed values), and the seeds are the unit of replication. The effect is "
-    "the mean of the per-seed differences with its two-sided 95 % Student-t interval over seeds (df = seeds − 1). "
-    "It is significant in a direction when the interval excludes 0 on that side (one-sided t-test, α = 0.025). "
-    "The reference is the paper's figure for the effect or, where the paper gives none, the claim's smallest "
-    "effect of interest. 'reproduced': significant in the claimed direction and the paper's figure inside the "
-    "interval (for a smallest effect of interest: the interval reaches it). 'direction holds, size differs': "
-    "significant in the claimed direction, the paper's figure outside the interval (the interval wholly below "
-    "the smallest effect of interest). 'not reproduced': not significant in the claimed direction and the "
-    "interval wholly below the reference. 'opposite': significant against the claimed direction. "
-    "'inconclusive': the interval covers both 0 and the reference, or there is no interval (one seed, or no "
-    "variation between seeds). The minimum detectable effect is the true effect this test would detect with "
-    "80 % power at the observed standard error and degrees of freedom."
+    "Both models see the same images and seeds: per-image differences are averaged within each seed, and those "
+    "per-seed means over the seeds (a claim measured only per seed uses its per-seed values). Seeds and images are "
+    "both random: the standard error of the effect adds, to the spread of the per-seed means, the variance that "
+    "the images shared between seeds carry (a crossed seed × image design, estimated by the method of moments; "
+    "with no image shared it is the Student-t standard error over seeds), with Satterthwaite's degrees of freedom. "
+    "The 95 % interval is the effect ± t·SE; the effect is significant in a direction when the interval excludes 0 "
+    "on that side (one-sided test, α = 0.025). The reference is the paper's figure for the effect or, where the "
+    "paper gives none, the claim's smallest effect of interest (SESOI). Against a SESOI: 'reproduced' when the "
+    "interval's lower bound is at or above it (a minimum-effect test); 'direction holds, size differs' when "
+    "significant and the interval wholly below it; 'direction holds, size not shown' when significant and the "
+    "interval reaches it from below; 'not reproduced' when not significant and the interval wholly below it. "
+    "Against a paper's figure, which is a single run: 'reproduced' when significant and the figure inside this "
+    "setup's 95 % prediction interval for one run (the effect ± t·√(s² (1 + 1/n) + the variance a new set of "
+    "images adds), s the spread of the n per-seed effects); 'direction holds, size differs' when significant and "
+    "the figure outside it; 'not reproduced' when not significant and the figure above it. 'opposite': "
+    "significant against the claimed direction. 'inconclusive': otherwise, or without an interval (one seed, or "
+    "no variation between seeds). Beside the label, a plain column says whether the paper's figure is consistent "
+    "with one run of this setup (that prediction interval; consistency, not proof of equality). 'underpowered' "
+    "flags a verdict whose minimum detectable effect (the true effect that the one-sided test detects with 80 % "
+    "power at this standard error and degrees of freedom) exceeds the reference. Each claim has one primary "
+    "comparison, judged as above; every other row belongs to a named family (C2 levels, C3 attacks, C4 budgets, "
+    "C5 controls, the size study), is labelled exploratory, and its tests against 0 and against a SESOI are "
+    "Holm-adjusted over the whole family (familywise α = 0.05, two-sided); its interval is shown unadjusted."
 )
 
 
@@ -102,15 +125,156 @@ class Reference:
             raise ValueError(f"a reference effect lies in the claimed direction, so it must be > 0, got {self.value}")
 
 
+class CrossedMoments(NamedTuple):
+    """Method-of-moments estimates from per-image differences, one value per leading index (``crossed_moments``)."""
+
+    effect: np.ndarray
+    variance: np.ndarray
+    df: np.ndarray
+    prediction_variance: np.ndarray
+    prediction_df: np.ndarray
+    between_seeds: np.ndarray
+    image_weight: np.ndarray
+
+
+def _satterthwaite(terms: Sequence[tuple[np.ndarray, np.ndarray | float]]) -> np.ndarray:
+    """Degrees of freedom of a sum of independent mean-square terms (value, degrees of freedom) by Satterthwaite."""
+    total = sum(value for value, _ in terms)
+    spread = sum(value**2 / df for value, df in terms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(spread > 0, total**2 / np.where(spread > 0, spread, 1.0), np.nan)
+
+
+def crossed_moments(differences: np.ndarray) -> CrossedMoments:
+    """The effect, its variance and a new run's, from differences ``[..., seed, image]`` (NaN: image not in that seed).
+
+    Model: difference = effect + seed effect + image effect + noise, all independent. The effect is the
+    mean over seeds of each seed's mean over its images. Its variance is B / S + c·X: B the variance of the
+    S per-seed means, X the covariance of one image's differences across seeds (the image variance,
+    estimated from the images seeds share, floored at 0), c how much the shared images correlate the
+    per-seed means (0 when no image is shared, 1 / images when every seed has the same ones). A new run
+    (new seed, new images) differs from the effect by variance B (1 + 1 / S) + 2·c·X. Degrees of freedom by
+    Satterthwaite, with B on S − 1 and X as the difference of an image and a residual mean square; in the
+    balanced crossed design this is the two-way ANOVA estimator. Vectorised over the leading axes.
+    """
+    d = np.asarray(differences, dtype=float)
+    present = ~np.isnan(d)
+    per_seed = present.sum(-1)
+    n_seeds = d.shape[-2]
+    if n_seeds < 2 or (per_seed == 0).any():
+        raise ValueError(f"crossed_moments needs at least 2 seeds, each with an image; got per-seed counts {per_seed}")
+    seed_means = np.where(present, d, 0.0).sum(-1) / per_seed
+    between = seed_means.var(-1, ddof=1)
+    residuals = np.where(present, d - seed_means[..., None], 0.0)
+    squares = (residuals**2).sum((-2, -1))
+    within_df = (per_seed - 1).sum(-1)
+    within = squares / np.maximum(within_df, 1)
+    shared = present.astype(float)
+    overlap = np.einsum("...si,...ti->...st", shared, shared)
+    inverse = 1.0 / per_seed
+    outer = inverse[..., :, None] * inverse[..., None, :]
+    centring = 1.0 - inverse[..., :, None] - inverse[..., None, :] + overlap * outer
+    other = ~np.eye(n_seeds, dtype=bool)
+    pair_weight = (overlap * centring * other).sum((-2, -1)) / 2
+    cross = ((residuals.sum(-2) ** 2).sum(-1) - squares) / 2
+    image_covariance = np.where(pair_weight > 0, cross / np.where(pair_weight > 0, pair_weight, 1.0), 0.0)
+    image_covariance = np.maximum(image_covariance, 0.0)
+    image_weight = ((overlap * outer).sum((-2, -1)) / n_seeds - inverse.mean(-1)) / (n_seeds - 1)
+    image_df = np.maximum(present.any(-2).sum(-1) - 1, 1)
+    residual_df = np.maximum(within_df - image_df, 1)
+    image_square = within + (n_seeds - 1) * image_covariance
+    residual_square = within - image_covariance
+    image_share = image_weight / n_seeds * (image_covariance > 0)
+    variance = between / n_seeds + image_weight * image_covariance
+    prediction_variance = between * (1 + 1 / n_seeds) + 2 * image_weight * image_covariance
+    df = _satterthwaite([(between / n_seeds, n_seeds - 1), (image_share * image_square, image_df),
+                         (-image_share * residual_square, residual_df)])
+    prediction_df = _satterthwaite([(between * (1 + 1 / n_seeds), n_seeds - 1), (2 * image_share * image_square, image_df),
+                                    (-2 * image_share * residual_square, residual_df)])
+    return CrossedMoments(seed_means.mean(-1), variance, df, prediction_variance, prediction_df, between, image_weight)
+
+
+@dataclass(frozen=True)
+class EffectEstimate:
+    """An effect with what every verdict on it rests on: its standard error and degrees of freedom, the standard
+    deviation of one new run around it (``prediction_error``) with its degrees of freedom, and the design.
+    Without an interval the errors are NaN and ``note`` says why."""
+
+    effect: float
+    standard_error: float
+    df: float
+    prediction_error: float
+    prediction_df: float
+    n_seeds: int
+    n_pairs: int
+    seed_effects: tuple[float, ...]
+    design: Design
+    note: str = ""
+
+
+ONE_SEED = "one seed: no between-seed replication, so no interval and no test"
+NO_SEED_VARIATION = "no variation between seeds: the t-interval is undefined, so no test"
+
+
+def _no_interval(effect: float, n_seeds: int, n_pairs: int, seed_effects: tuple[float, ...], design: Design,
+                 note: str) -> EffectEstimate:
+    return EffectEstimate(effect, math.nan, math.nan, math.nan, math.nan, n_seeds, n_pairs, seed_effects, design, note)
+
+
+def seed_estimate(seed_effects: Sequence[float] | np.ndarray, n_pairs: int | None = None,
+                  design: Design = "seeds") -> EffectEstimate:
+    """The effect from per-seed effects (seeds independent): mean, Student-t standard error over seeds on n − 1
+    degrees of freedom, and a new run's standard deviation s·√(1 + 1/n)."""
+    effects = np.asarray(seed_effects, dtype=float).ravel()
+    if effects.size == 0 or not np.isfinite(effects).all():
+        raise ValueError(f"a verdict needs at least one per-seed effect, all finite; got {effects.tolist()}")
+    n, effect = int(effects.size), float(effects.mean())
+    pairs = n if n_pairs is None else int(n_pairs)
+    as_tuple = tuple(float(e) for e in effects)
+    if n < 2:
+        return _no_interval(effect, n, pairs, as_tuple, design, ONE_SEED)
+    spread = float(effects.std(ddof=1))
+    if spread == 0:
+        return _no_interval(effect, n, pairs, as_tuple, design, NO_SEED_VARIATION)
+    return EffectEstimate(effect, spread / math.sqrt(n), n - 1, spread * math.sqrt(1 + 1 / n), n - 1, n, pairs,
+                          as_tuple, design)
+
+
+def crossed_estimate(differences: pd.DataFrame) -> EffectEstimate:
+    """The effect from per-image differences, one row per seed and one column per image (NaN where a seed lacks
+    it), with seeds and images both random (:func:`crossed_moments`)."""
+    values = differences.to_numpy(dtype=float)
+    present = ~np.isnan(values)
+    seed_effects = tuple(float(e) for e in np.nanmean(values, axis=1))
+    n_seeds, n_pairs = len(seed_effects), int(present.sum())
+    shares = present.astype(int) @ present.T.astype(int)
+    off_diagonal = shares[~np.eye(n_seeds, dtype=bool)]
+    design: Design = ("images nested in seeds" if not off_diagonal.any() else
+                      "seeds × images, crossed" if (present == present[:1]).all() else
+                      "seeds × images, partly crossed")
+    if n_seeds < 2:
+        return _no_interval(seed_effects[0], 1, n_pairs, seed_effects, design, ONE_SEED)
+    moments = crossed_moments(values)
+    if float(moments.between_seeds) == 0:
+        return _no_interval(float(moments.effect), n_seeds, n_pairs, seed_effects, design, NO_SEED_VARIATION)
+    return EffectEstimate(float(moments.effect), math.sqrt(float(moments.variance)), float(moments.df),
+                          math.sqrt(float(moments.prediction_variance)), float(moments.prediction_df), n_seeds,
+                          n_pairs, seed_effects, design)
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The verdict on one claim with everything it rests on (``VERDICT_RULE``).
+    """The verdict on one comparison with everything it rests on (``VERDICT_RULE``).
 
     ``effect`` is the mean of ``seed_effects`` (the per-seed mean paired differences, positive = the
-    claimed direction), ``low``/``high`` its 95 % t-interval over seeds, ``p_value`` the one-sided
-    p-value for an effect in the claimed direction, ``mde`` the minimum detectable effect at 80 % power,
-    ``n_pairs`` the paired observations (seed × image, or seeds for per-seed values). Without an
-    interval the bounds, p-value and MDE are NaN and ``note`` says why.
+    claimed direction), ``low``/``high`` its 95 % interval (``standard_error`` on ``df`` degrees of
+    freedom), ``p_value`` the one-sided p-value for an effect in the claimed direction, ``mde`` the
+    minimum detectable effect at 80 % power, ``n_pairs`` the paired observations (seed × image, or seeds
+    for per-seed values). ``prediction_low``/``prediction_high`` bound one new run of this setup, and
+    ``paper_figure_in_prediction`` says whether the paper's figure lies inside (None for a smallest
+    effect of interest). An ``exploratory`` row's label comes from its ``family``'s Holm-adjusted tests
+    (``p_holm`` against 0, ``p_holm_reference`` against the smallest effect of interest). Without an
+    interval the bounds, p-values and MDE are NaN and ``note`` says why.
     """
 
     label: Label
@@ -126,11 +290,42 @@ class Verdict:
     n_pairs: int
     seed_effects: tuple[float, ...]
     note: str = ""
+    standard_error: float = math.nan
+    df: float = math.nan
+    prediction_low: float = math.nan
+    prediction_high: float = math.nan
+    prediction_df: float = math.nan
+    paper_figure_in_prediction: bool | None = None
+    underpowered: bool = False
+    design: Design = "seeds"
+    role: Role = "primary"
+    family: str = ""
+    p_holm: float = math.nan
+    p_holm_reference: float = math.nan
 
     @property
     def significant(self) -> bool:
-        """Whether the effect is significant in the claimed direction (the interval lies above 0)."""
-        return self.low > 0
+        """Whether the effect is significant in the claimed direction (Holm-adjusted for an exploratory row)."""
+        return self.label in DIRECTION_HOLDS
+
+    @property
+    def flags(self) -> str:
+        """The label with what qualifies it: underpowered, and exploratory with its family."""
+        parts = [self.label] + ["underpowered"] * self.underpowered
+        if self.role == "exploratory":
+            parts.append(f"exploratory (Holm within {self.family})")
+        return " · ".join(parts)
+
+    @property
+    def one_run(self) -> str:
+        """In plain words: is the paper's figure consistent with one run of this setup?"""
+        if self.reference_kind != "paper's figure":
+            return "the paper gives no figure for this effect"
+        if self.paper_figure_in_prediction is None:
+            return "no prediction interval"
+        where = "inside" if self.paper_figure_in_prediction else "outside"
+        return (f"{'yes' if self.paper_figure_in_prediction else 'no'}: the paper's {self.reference:+.3g} is {where} "
+                f"[{self.prediction_low:+.3g}, {self.prediction_high:+.3g}]")
 
     def to_dict(self) -> dict[str, object]:
         """The fields as plain Python values with NaN as None, for strict JSON."""
@@ -147,44 +342,81 @@ class Verdict:
         counts = f"{self.n_seeds} seed{'s' * (self.n_seeds != 1)}, {self.n_pairs} pair{'s' * (self.n_pairs != 1)}"
         reference = f"{self.reference_kind} {self.reference:+.3g}"
         if math.isnan(self.low):
-            return f"{self.label}: {self.comparison} = {self.effect:+.3g}, {self.note}; {reference}; {counts}"
-        return (f"{self.label}: {self.comparison} = {self.effect:+.3g}, 95 % CI [{self.low:+.3g}, {self.high:+.3g}], "
-                f"one-sided p = {self.p_value:.2g}; {reference}; MDE {self.mde:.3g}; {counts}")
+            return f"{self.flags}: {self.comparison} = {self.effect:+.3g}, {self.note}; {reference}; {counts}"
+        return (f"{self.flags}: {self.comparison} = {self.effect:+.3g}, 95 % CI [{self.low:+.3g}, {self.high:+.3g}], "
+                f"one-sided p = {self.p_value:.2g}; {reference}; one run [{self.prediction_low:+.3g}, "
+                f"{self.prediction_high:+.3g}]; MDE {self.mde:.3g}; {counts}")
 
 
-def verdict_label(low: float, high: float, reference: Reference) -> Label:
-    """The rule's label for a 95 % interval [low, high] of an effect (positive = claimed) and a reference.
+def rule_label(*, above_zero: bool, below_zero: bool, reaches: bool, misses: bool) -> Label:
+    """The label from the rule's decisions: the effect shown above or below 0, and its size shown to reach the
+    reference (``reaches``) or to miss it (``misses``; for a paper's figure: outside the prediction interval)."""
+    if below_zero:
+        return "opposite"
+    if above_zero:
+        if reaches:
+            return "reproduced"
+        return "direction holds, size differs" if misses else "direction holds, size not shown"
+    return "not reproduced" if misses else "inconclusive"
 
-    Bounds are inclusive: an interval ending at 0 does not exclude it. A paper's figure must lie inside
-    the interval for "reproduced"; a smallest effect of interest need only be reached by it.
+
+def verdict_label(low: float, high: float, reference: Reference, prediction_low: float = math.nan,
+                  prediction_high: float = math.nan) -> Label:
+    """The rule's label for a 95 % interval [low, high] of an effect (positive = claimed), a reference and, for a
+    paper's figure, the prediction interval for one run.
+
+    Bounds are inclusive: an interval ending at 0 does not exclude it, one starting at the smallest
+    effect of interest shows it, a paper's figure on a prediction bound is inside.
     """
     if math.isnan(low) or math.isnan(high):
         return "inconclusive"
-    if high < 0:
-        return "opposite"
-    below_reference = high < reference.value
-    if low > 0:
-        matches = not below_reference and (reference.kind == "smallest effect of interest" or low <= reference.value)
-        return "reproduced" if matches else "direction holds, size differs"
-    return "not reproduced" if below_reference else "inconclusive"
+    if reference.kind == "smallest effect of interest":
+        reaches, misses = low >= reference.value, high < reference.value
+    else:
+        reaches = prediction_low <= reference.value <= prediction_high
+        misses = not reaches
+    return rule_label(above_zero=low > 0, below_zero=high < 0, reaches=reaches, misses=misses)
 
 
 @cache
-def _noncentrality(df: int, power: float, alpha: float) -> float:
+def _noncentrality(df: float, power: float, alpha: float) -> float:
     """Noncentrality at which the one-sided level-``alpha`` t-test with ``df`` degrees of freedom has ``power``."""
     critical = scipy_stats.t.ppf(1 - alpha, df)
     return float(optimize.brentq(lambda nc: scipy_stats.nct.sf(critical, df, nc) - power, 0.0, 1e3))
 
 
 def minimum_detectable_effect(
-    standard_error: float, df: int, power: float = POWER, alpha: float = ALPHA_ONE_SIDED
+    standard_error: float, df: float, power: float = POWER, alpha: float = ALPHA_ONE_SIDED
 ) -> float:
     """The true effect that the one-sided level-``alpha`` t-test detects with ``power``, from the noncentral t.
 
-    With the standard error ``standard_error`` of the mean over ``df`` + 1 seeds, the t statistic of a
-    true effect δ is noncentral t with noncentrality δ / ``standard_error``; the MDE solves for δ.
+    With the standard error ``standard_error`` of the effect on ``df`` degrees of freedom, the t
+    statistic of a true effect δ is noncentral t with noncentrality δ / ``standard_error``; the MDE solves for δ.
     """
-    return _noncentrality(int(df), power, alpha) * standard_error
+    return _noncentrality(float(df), power, alpha) * standard_error
+
+
+def judge(estimate: EffectEstimate, reference: Reference, comparison: str = "effect") -> Verdict:
+    """The primary verdict on an estimated effect against ``reference`` (``VERDICT_RULE``)."""
+    common: dict[str, Any] = {
+        "comparison": comparison, "effect": estimate.effect, "reference": reference.value,
+        "reference_kind": reference.kind, "n_seeds": estimate.n_seeds, "n_pairs": estimate.n_pairs,
+        "seed_effects": estimate.seed_effects, "design": estimate.design}
+    if math.isnan(estimate.standard_error):
+        return Verdict("inconclusive", low=math.nan, high=math.nan, p_value=math.nan, mde=math.nan,
+                       note=estimate.note, **common)
+    half = float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, estimate.df)) * estimate.standard_error
+    one_run = float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, estimate.prediction_df)) * estimate.prediction_error
+    low, high = estimate.effect - half, estimate.effect + half
+    prediction_low, prediction_high = estimate.effect - one_run, estimate.effect + one_run
+    mde = minimum_detectable_effect(estimate.standard_error, estimate.df)
+    in_prediction = (prediction_low <= reference.value <= prediction_high
+                     if reference.kind == "paper's figure" else None)
+    return Verdict(verdict_label(low, high, reference, prediction_low, prediction_high), low=low, high=high,
+                   p_value=float(scipy_stats.t.sf(estimate.effect / estimate.standard_error, estimate.df)), mde=mde,
+                   note=estimate.note, standard_error=estimate.standard_error, df=estimate.df,
+                   prediction_low=prediction_low, prediction_high=prediction_high, prediction_df=estimate.prediction_df,
+                   paper_figure_in_prediction=in_prediction, underpowered=bool(mde > reference.value), **common)
 
 
 def seed_effects_verdict(
@@ -200,34 +432,105 @@ def seed_effects_verdict(
     seed, or none of the per-seed effects differing, there is no between-seed interval: the verdict
     is "inconclusive" and says so, rather than falling back on an interval over images.
     """
-    effects = np.asarray(seed_effects, dtype=float).ravel()
-    if effects.size == 0 or not np.isfinite(effects).all():
-        raise ValueError(f"a verdict needs at least one per-seed effect, all finite; got {effects.tolist()}")
-    n, effect = int(effects.size), float(effects.mean())
-    standard_error = float(effects.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    common = {"comparison": comparison, "effect": effect, "reference": reference.value,
-              "reference_kind": reference.kind, "n_seeds": n, "n_pairs": n if n_pairs is None else int(n_pairs),
-              "seed_effects": tuple(float(e) for e in effects)}
-    if n < 2 or standard_error == 0:
-        note = ("one seed: no between-seed replication, so no interval and no test" if n < 2 else
-                "no variation between seeds: the t-interval is undefined, so no test")
-        return Verdict("inconclusive", low=math.nan, high=math.nan, p_value=math.nan, mde=math.nan, note=note, **common)
-    half = float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, n - 1)) * standard_error
-    low, high = effect - half, effect + half
-    return Verdict(verdict_label(low, high, reference), low=low, high=high,
-                   p_value=float(scipy_stats.t.sf(effect / standard_error, n - 1)),
-                   mde=minimum_detectable_effect(standard_error, n - 1), **common)
+    return judge(seed_estimate(seed_effects, n_pairs), reference, comparison)
 
 
-def paired_seed_effects(
+def _two_sided_p(verdict: Verdict, at: float) -> float:
+    """The two-sided p-value of the t-test of ``verdict``'s effect against the value ``at``."""
+    return float(2 * scipy_stats.t.sf(abs(verdict.effect - at) / verdict.standard_error, verdict.df))
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def holm_family(verdicts: Mapping[K, Verdict], family: str) -> dict[K, Verdict]:
+    """The verdicts of one named family, re-labelled from Holm-adjusted tests and marked exploratory.
+
+    Every row with an interval contributes its two-sided test against 0 and, for a smallest effect of
+    interest, against it; Holm's method (statsmodels) adjusts them all together at familywise α = 0.05.
+    A row is significant in a direction, or shown above or below its smallest effect of interest, when
+    its adjusted test rejects; a paper's figure is still judged by the (unadjusted) prediction interval.
+    Intervals are left as they are; rows without one stay "inconclusive".
+    """
+    tests = [(key, at) for key, v in verdicts.items() if not math.isnan(v.standard_error)
+             for at in ((0.0, v.reference) if v.reference_kind == "smallest effect of interest" else (0.0,))]
+    p_values = [_two_sided_p(verdicts[key], at) for key, at in tests]
+    reject, adjusted = (multipletests(p_values, alpha=FAMILY_ALPHA, method="holm")[:2] if tests else ([], []))
+    decided = {(key, at): (bool(r), float(p)) for (key, at), r, p in zip(tests, reject, adjusted)}
+    relabelled = {}
+    for key, v in verdicts.items():
+        common = {"role": "exploratory", "family": family}
+        if (key, 0.0) not in decided:
+            relabelled[key] = replace(v, label="inconclusive", p_holm=math.nan, p_holm_reference=math.nan, **common)
+            continue
+        zero_rejected, p_zero = decided[key, 0.0]
+        if v.reference_kind == "smallest effect of interest":
+            reference_rejected, p_reference = decided[key, v.reference]
+            reaches = reference_rejected and v.effect > v.reference
+            misses = reference_rejected and v.effect < v.reference
+        else:
+            p_reference, reaches = math.nan, bool(v.paper_figure_in_prediction)
+            misses = not reaches
+        label = rule_label(above_zero=zero_rejected and v.effect > 0, below_zero=zero_rejected and v.effect < 0,
+                           reaches=reaches, misses=misses)
+        relabelled[key] = replace(v, label=label, p_holm=p_zero, p_holm_reference=p_reference, **common)
+    return relabelled
+
+
+def primary_and_family(verdicts: Mapping[K, Verdict], family: str, primary: K | None) -> dict[K, Verdict]:
+    """The verdict at key ``primary`` (a claim's primary comparison) as it is, every other one Holm-adjusted in
+    ``family`` (:func:`holm_family`); the order of ``verdicts`` is kept. ``primary=None``: all are in the family."""
+    others = holm_family({key: v for key, v in verdicts.items() if key != primary}, family)
+    return {key: verdicts[key] if key == primary else others[key] for key in verdicts}
+
+
+def _number(value: Any, default: float = math.nan) -> float:
+    """A stored number (None stands for NaN in strict JSON) as a float; ``default`` when absent."""
+    return default if value is None else float(value)
+
+
+def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
+    """The estimate behind a stored ``Verdict.to_dict()``, also one written before the crossed design.
+
+    An older verdict stores its interval over seeds, the images held fixed: its standard error is read
+    back from the interval on n − 1 degrees of freedom, and one run's spread is s·√(1 + 1/n).
+    """
+    n, effect = int(stored["n_seeds"]), float(stored["effect"])
+    seed_effects = tuple(float(e) for e in stored.get("seed_effects") or ())
+    n_pairs = int(stored.get("n_pairs") or n)
+    low, high = _number(stored.get("low")), _number(stored.get("high"))
+    if math.isnan(low) or math.isnan(high):
+        design = stored.get("design") or ("seeds" if n_pairs == n else "seeds, images held fixed")
+        return _no_interval(effect, n, n_pairs, seed_effects, design,
+                            stored.get("note") or (ONE_SEED if n < 2 else NO_SEED_VARIATION))
+    if "df" in stored:
+        return EffectEstimate(effect, float(stored["standard_error"]), float(stored["df"]),
+                              (float(stored["prediction_high"]) - float(stored["prediction_low"])) / 2
+                              / float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, float(stored["prediction_df"]))),
+                              float(stored["prediction_df"]), n, n_pairs, seed_effects, stored["design"],
+                              stored.get("note") or "")
+    standard_error = (high - low) / 2 / float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, n - 1))
+    return EffectEstimate(effect, standard_error, n - 1, standard_error * math.sqrt(n + 1), n - 1, n, n_pairs,
+                          seed_effects, "seeds" if n_pairs == n else "seeds, images held fixed")
+
+
+def verdict_from_dict(stored: Mapping[str, Any]) -> Verdict:
+    """A stored verdict judged again by today's rule, as a primary verdict (:func:`holm_family` makes it exploratory)."""
+    reference = Reference(float(stored["reference"]), stored["reference_kind"])
+    return judge(stored_estimate(stored), reference, stored.get("comparison") or "effect")
+
+
+VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
+
+
+def paired_differences(
     table: pd.DataFrame, a: str, b: str, *, value: str, model: str = "model", seed: str = "seed",
     unit: str | None = "example",
-) -> tuple[pd.Series, int]:
-    """Per-seed mean of the paired differences a − b, and the number of pairs.
+) -> pd.Series:
+    """The paired differences a − b, one per ``seed`` and ``unit`` (the image; per seed alone with ``unit=None``).
 
     ``table`` is long: one row per ``model`` (whose values include ``a`` and ``b``), ``seed`` and
-    ``unit`` (the image), with the outcome in ``value`` (0/1 or a score). ``unit=None`` takes one
-    already-aggregated value per model and seed. Every (seed, unit) must have both models.
+    ``unit``, with the outcome in ``value`` (0/1 or a score). Every (seed, unit) must have both models.
     """
     rows = table[table[model].isin([a, b])]
     keys = [seed] if unit is None else [seed, unit]
@@ -242,7 +545,15 @@ def paired_seed_effects(
     unpaired = wide.isna().any(axis=1)
     if unpaired.any():
         raise ValueError(f"{int(unpaired.sum())} of {len(wide)} {tuple(keys)} have only one of {a!r} and {b!r}")
-    differences = wide[a] - wide[b]
+    return wide[a] - wide[b]
+
+
+def paired_seed_effects(
+    table: pd.DataFrame, a: str, b: str, *, value: str, model: str = "model", seed: str = "seed",
+    unit: str | None = "example",
+) -> tuple[pd.Series, int]:
+    """Per-seed mean of the paired differences a − b (:func:`paired_differences`), and the number of pairs."""
+    differences = paired_differences(table, a, b, value=value, model=model, seed=seed, unit=unit)
     return differences.groupby(level=seed).mean(), len(differences)
 
 
@@ -250,13 +561,18 @@ def effect_verdict(
     table: pd.DataFrame, a: str, b: str, reference: Reference, *, value: str, model: str = "model",
     seed: str = "seed", unit: str | None = "example", comparison: str | None = None,
 ) -> Verdict:
-    """The verdict on "``a`` exceeds ``b``" from a long table of paired outcomes (``paired_seed_effects``).
+    """The verdict on "``a`` exceeds ``b``" from a long table of paired outcomes (:func:`paired_differences`).
 
-    The effect a − b is analysed per seed and judged by ``VERDICT_RULE`` against ``reference``;
+    Per image, seeds and images are both random (:func:`crossed_estimate`); with ``unit=None`` the
+    per-seed values are analysed over seeds. Judged by ``VERDICT_RULE`` against ``reference``;
     ``comparison`` names it (default "a − b").
     """
-    effects, n_pairs = paired_seed_effects(table, a, b, value=value, model=model, seed=seed, unit=unit)
-    return seed_effects_verdict(effects.to_numpy(), reference, n_pairs=n_pairs, comparison=comparison or f"{a} − {b}")
+    differences = paired_differences(table, a, b, value=value, model=model, seed=seed, unit=unit)
+    if unit is None:
+        estimate = seed_estimate(differences.to_numpy(), len(differences))
+    else:
+        estimate = crossed_estimate(differences.unstack(unit))
+    return judge(estimate, reference, comparison or f"{a} − {b}")
 
 
 def effect_verdicts(
@@ -270,11 +586,14 @@ def effect_verdicts(
 
 
 def verdicts_frame(verdicts: Mapping[Hashable, Verdict], names: str | list[str]) -> pd.DataFrame:
-    """Verdicts as a table, one row per key (index named ``names``), the fields of ``Verdict.to_dict`` as columns.
+    """Verdicts as a table, one row per key (index named ``names``): ``verdict`` (the label with its flags),
+    ``paper's figure in one run`` (:attr:`Verdict.one_run`) and the fields of ``Verdict.to_dict`` as columns.
 
     The per-seed effects are left out (they are in each ``Verdict``); NaN stays NaN for display.
     """
     keys = list(verdicts)
     index = pd.Index(keys, name=names) if isinstance(names, str) else pd.MultiIndex.from_tuples(keys, names=names)
-    rows = [{name: value for name, value in asdict(v).items() if name != "seed_effects"} for v in verdicts.values()]
+    rows = [{"verdict": v.flags, "paper's figure in one run": v.one_run,
+             **{name: value for name, value in asdict(v).items() if name != "seed_effects"}}
+            for v in verdicts.values()]
     return pd.DataFrame(rows, index=index)

@@ -1,0 +1,190 @@
+"""Per-image outcomes: the compact store beside a record, the simulation with a known truth, the worked examples of
+the verdict rule, and recorded results judged again by today's rule."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nsdelib.report.outcomes import (
+    RECORD_PLANS,
+    RULE_EXAMPLES,
+    outcomes_frame,
+    outcomes_path,
+    read_outcomes,
+    relabel,
+    rule_examples,
+    simulate_paired_outcomes,
+    write_outcomes,
+)
+from nsdelib.report.stats import verdict_from_dict
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "paper"
+
+
+def sweep_outcomes(n_images: int = 37) -> pd.DataFrame:
+    """A long table like a noise sweep's: noise, level, mode, seed, example, correct (seed 1 on other images)."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for level in (0.0, 0.05):
+        for mode in ("ConvNeXt", "NSDE (ensemble)"):
+            for seed in (0, 1):
+                images = np.arange(n_images) + 100 * seed
+                frames.append(pd.DataFrame({"noise": "gaussian", "level": level, "mode": mode, "seed": seed,
+                                            "example": images[::-1], "correct": rng.random(n_images) < 0.7}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_outcomes_round_trip_exactly_as_bits(tmp_path: Path) -> None:
+    table = sweep_outcomes()
+    path = write_outcomes(tmp_path / "outcomes" / "noise_robustness.json", table, keys=["noise", "level", "mode", "seed"])
+    payload = json.loads(path.read_text())
+    assert payload["encoding"] == "bits" and len(payload["example_sets"]) == 2, "one image list per seed, shared"
+    assert len(payload["groups"]) == 8
+    back = read_outcomes(path)
+    expected = table.sort_values(["level", "mode", "seed", "example"], kind="stable").reset_index(drop=True)
+    got = back.sort_values(["level", "mode", "seed", "example"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert back["correct"].dtype == bool and list(back.columns) == list(table.columns)
+    assert not list(tmp_path.glob("outcomes/.*.tmp")), "written through a temporary file, renamed into place"
+
+
+def test_scores_are_stored_as_float32_and_zeros_and_ones_as_bits(tmp_path: Path) -> None:
+    table = sweep_outcomes(5).assign(log_change=lambda t: np.linspace(-3, 1, len(t)))
+    table.loc[3, "log_change"] = math.nan
+    path = write_outcomes(tmp_path / "x.json", table, keys=["level", "mode", "seed"], value="log_change")
+    back = read_outcomes(path)
+    assert json.loads(path.read_text())["encoding"] == "float32"
+    merged = table.merge(back, on=["level", "mode", "seed", "example"], suffixes=("", "_read"))
+    assert np.allclose(merged["log_change"], merged["log_change_read"], rtol=1e-6, equal_nan=True)
+    as_int = table.assign(correct=table["correct"].astype(int))
+    assert json.loads(write_outcomes(tmp_path / "y.json", as_int, keys=["level", "mode", "seed"]).read_text())[
+        "encoding"] == "bits"
+
+
+def test_outcome_tables_are_checked_before_they_are_written(tmp_path: Path) -> None:
+    table = sweep_outcomes(4)
+    with pytest.raises(ValueError, match=r"lacks the columns \['run'\]"):
+        write_outcomes(tmp_path / "x.json", table, keys=["run"])
+    with pytest.raises(ValueError, match="more than one outcome per"):
+        write_outcomes(tmp_path / "x.json", table, keys=["mode", "seed"])
+    with pytest.raises(ValueError, match="integer image indices"):
+        write_outcomes(tmp_path / "x.json", table.assign(example=table["example"] + 0.5),
+                       keys=["level", "mode", "seed"])
+    (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="is not a version-1"):
+        read_outcomes(tmp_path / "other.json")
+
+
+def test_outcomes_live_one_folder_below_their_record() -> None:
+    record = Path("results/paper/noise_robustness.json")
+    assert outcomes_path(record) == Path("results/paper/outcomes/noise_robustness.json")
+
+
+def test_a_paper_scale_sweep_fits_in_git() -> None:
+    # 3 noises × 8 levels × 5 modes × 5 seeds × 1,504 images, as the paper profile's noise sweep
+    rng = np.random.default_rng(1)
+    n = 1504
+    rows = [{"noise": noise, "level": level, "mode": mode, "seed": seed}
+            for noise in range(3) for level in range(8) for mode in range(5) for seed in range(5)]
+    keys = pd.DataFrame(rows).loc[lambda t: t.index.repeat(n)].reset_index(drop=True)
+    table = keys.assign(example=np.tile(np.arange(n), len(rows)), correct=rng.random(len(keys)) < 0.8)
+    with tempfile.TemporaryDirectory() as folder:
+        size = write_outcomes(Path(folder) / "sweep.json", table, keys=["noise", "level", "mode", "seed"]).stat().st_size
+    assert size < 200_000, f"{size} bytes for {len(table)} outcomes"
+
+
+def test_simulated_outcomes_have_the_known_effect_and_stay_in_range() -> None:
+    a, b = simulate_paired_outcomes(0.03, n_seeds=4, n_images=3000, n_sims=20, rng=np.random.default_rng(2))
+    assert a.shape == b.shape == (20, 4, 3000) and a.dtype == bool
+    difference = (a.astype(float) - b).mean()
+    assert difference == pytest.approx(0.03, abs=0.005)
+    agreement = (a == b).mean()
+    assert 0.8 < agreement < 0.95, "most pairs share their draw, so paired models mostly agree"
+    with pytest.raises(ValueError, match="leave \\[0, 1\\]"):
+        simulate_paired_outcomes(0.1, n_seeds=2, n_images=10, rng=np.random.default_rng(0), image_spread=0.3)
+    frame = outcomes_frame(a[0], b[0])
+    assert list(frame.columns) == ["model", "seed", "example", "correct"] and len(frame) == 2 * 4 * 3000
+
+
+def test_every_worked_example_shows_the_label_it_is_named_for() -> None:
+    examples = rule_examples()
+    expected = {
+        "reproduced (smallest effect of interest)": "reproduced",
+        "reproduced (the paper's figure inside one run's prediction interval)": "reproduced",
+        "direction holds, size differs": "direction holds, size differs",
+        "direction holds, size not shown": "direction holds, size not shown",
+        "not reproduced": "not reproduced",
+        "opposite": "opposite",
+        "inconclusive, underpowered": "inconclusive · underpowered",
+        "Holm: the real effect, judged alone": "direction holds, size not shown",
+        "Holm: the real effect, Holm-adjusted in its family":
+            "inconclusive · exploratory (Holm within the Holm example)",
+    }
+    assert {name: verdict.flags for name, verdict in examples.items()} == expected
+    assert len(RULE_EXAMPLES) == 7
+    paper = examples["reproduced (the paper's figure inside one run's prediction interval)"]
+    assert paper.high < paper.reference, "the mean's interval misses the figure; one run's interval holds it"
+    holm = examples["Holm: the real effect, Holm-adjusted in its family"]
+    alone = examples["Holm: the real effect, judged alone"]
+    assert alone.p_value < 0.025 and holm.p_holm > 0.05 and (holm.low, holm.high) == (alone.low, alone.high)
+
+
+def recorded(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def test_relabel_judges_the_recorded_noise_sweep_by_todays_rule() -> None:
+    record = recorded("noise_robustness")
+    again = relabel(record, RECORD_PLANS["noise_robustness"])
+    assert record["result"]["verdict"]["label"] == "not reproduced" and "underpowered" not in record["result"]["verdict"]
+    assert again["result"]["verdict"]["label"] == "not reproduced" and again["result"]["verdict"]["underpowered"]
+    assert again["result"]["verdict"]["role"] == "primary"
+    by_level = pd.DataFrame(again["result"]["by_level"])
+    old = pd.DataFrame(record["result"]["by_level"])
+    assert len(by_level) == len(old) == 32 and list(old.columns) == [c for c in by_level.columns if c in old.columns]
+    primary = (by_level["models"] == "NSDE ensemble − ConvNeXt (C2)") & np.isclose(by_level["level"], 0.05)
+    assert by_level.loc[primary, "role"].tolist() == ["primary"], "the row that repeats C2's verdict stays primary"
+    exploratory = by_level[~primary]
+    assert (exploratory["role"] == "exploratory").all() and (exploratory["family"] == "C2 levels").all()
+    two_sided = 2 * np.minimum(exploratory["p_value"], 1 - exploratory["p_value"])
+    assert (exploratory["p_holm"] >= two_sided - 1e-12).all() and exploratory["p_holm"].notna().all()
+    # the two rows that read "reproduced" only because their interval reached the 2 points of interest
+    for models, level in (("NSDE ensemble − ConvNeXt + input noise", 0.0), ("NSDE ensemble − ConvNeXt (C2)", 1.0)):
+        row = (old["models"] == models) & np.isclose(old["level"], level)
+        assert old.loc[row, "label"].item() == "reproduced" and by_level.loc[row, "label"].item() != "reproduced"
+        alone = verdict_from_dict(old.loc[row].iloc[0].to_dict())
+        assert alone.label == "direction holds, size not shown"
+    assert record["result"]["by_level"]["label"] == old["label"].tolist(), "the record itself is left as it was"
+
+
+def test_relabel_puts_the_c5_controls_in_one_family_and_the_largest_level_first() -> None:
+    record = recorded("attribution_stability")
+    again = relabel(record, RECORD_PLANS["attribution_stability"])["result"]
+    assert again["verdicts"]["0.1"]["role"] == "primary" and again["verdicts"]["0.02"]["role"] == "exploratory"
+    controls = pd.DataFrame(again["controls"])
+    assert (controls["role"] == "primary").sum() == 1, "the first control at the largest level is the primary verdict"
+    assert set(controls.loc[controls["role"] == "exploratory", "family"]) == {"C5 controls"}
+    literal = pd.DataFrame(again["controls_literal"])
+    assert (literal["role"] == "exploratory").all()
+    # a test stored twice (a level's verdict and its control row) is one test, judged once
+    as_reported = literal[literal["control"] == literal["control"].iloc[0]].set_index("level")
+    for level, stored in again["verdicts_literal"].items():
+        assert stored["label"] == as_reported.loc[float(level), "label"]
+        assert stored["p_holm"] == as_reported.loc[float(level), "p_holm"]
+
+
+def test_relabel_needs_no_primary_and_keeps_what_it_does_not_know() -> None:
+    record = recorded("data_size")
+    again = relabel(record, RECORD_PLANS["data_size"])["result"]
+    assert set(again["verdicts"]["role"]) == {"exploratory"} and set(again["verdicts"]["family"]) == {"size study"}
+    assert again["fractions"] == record["result"]["fractions"]
+    clean = relabel(recorded("clean_accuracy"), RECORD_PLANS["clean_accuracy"])["result"]["verdict"]
+    assert clean["label"] == "reproduced" and clean["paper_figure_in_prediction"] is True
+    json.dumps(clean, allow_nan=False)

@@ -63,10 +63,14 @@ glue("glance_profile", ctx.profile.name, display=False)
 # ## The five claims
 #
 # One row per claim: the paper's figure, this book's effect at the `paper` profile with its 95 %
-# interval over seeds, the label the verdict rule gives it, the reference the rule compares it with
-# (the paper's own figure for the effect, or the claim's smallest effect of interest), the minimum
-# detectable effect (MDE, the true effect the design detects with 80 % power), the seeds, and the
-# chapter that tests it. Effects are oriented so that positive is the direction the paper claims.
+# interval (seeds and images both random), the label the verdict rule gives the claim's primary
+# comparison, flagged "underpowered" where the design could not be expected to detect the reference,
+# whether the paper's single figure is consistent with one run of this setup (its 95 % prediction
+# interval for one run), the reference the rule compares with (the paper's own figure for the effect,
+# or the claim's smallest effect of interest), the minimum detectable effect (MDE, the true effect
+# the design detects with 80 % power), the seeds, and the chapter that tests it. Effects are oriented
+# so that positive is the direction the paper claims. A result recorded under an earlier version of
+# the rule is judged again by today's rule from what it stores.
 
 # %%
 glance = claims_at_a_glance(load_recorded, provenance_warnings)
@@ -87,7 +91,10 @@ glue("verdict_rule", VERDICT_RULE, display=False)
 # result. A row that reads "{glue:text}`glance_not_recorded`" names the command that records it
 # (it trains and evaluates at the paper's scale: hours on a CPU). C5 is judged at every perturbation
 # level of chapter 6; the row shows the largest, where chapter 6 states its headline, and chapter 6
-# gives the others. The effects are measured as follows (the units of the interval and the MDE):
+# gives the others. Only these primary comparisons are shown here: every other row of the chapters
+# (noise levels, attacks, budgets, controls, training sizes) is exploratory and adjusted for
+# multiplicity within its family. The effects are measured as follows (the units of the interval and
+# the MDE):
 
 # %%
 glance[["statement", "effect judged (positive = claimed)"]]
@@ -144,8 +151,9 @@ setup_differences(get_profile("paper"))
 #
 # ## Exercise
 #
-# 1. A claim's MDE is larger than the paper's effect. What verdict do you expect, even if the claim
-#    is true, and what would you change to get a more informative one?
+# 1. A claim's MDE is larger than the paper's effect (its row is flagged "underpowered"). What
+#    verdict do you expect, even if the claim is true, and what would you change to get a more
+#    informative one?
 #
 # ```{admonition} Solution
 # :class: dropdown
@@ -160,8 +168,9 @@ setup_differences(get_profile("paper"))
 # ## Summary
 #
 # - The table above gives, for each claim, the paper's figure, the book's effect with its interval,
-#   the verdict and the MDE, from the recorded `paper` results; a claim not yet recorded says so and
-#   names the command that records it.
+#   the verdict of its primary comparison with its underpowered flag, whether the paper's single run
+#   is consistent with this setup, and the MDE, from the recorded `paper` results; a claim not yet
+#   recorded says so and names the command that records it.
 # - Every row shows where it was recorded and warns when its commit was dirty or its code has changed.
 # - The setup comparison lists every setting the book had to choose because the paper does not report it.
 

@@ -13,6 +13,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import artifact_versions, load_recorded, provenance_warnings, record_result
 from nsdelib.report.glance import (
     NOT_RECORDED,
+    ONE_RUN,
     PAPER_SETUP,
     SOURCES,
     claims_at_a_glance,
@@ -132,3 +133,25 @@ def test_the_setup_comparison_reads_the_book_side_from_the_profile() -> None:
     fewer = setup_differences(get_profile("paper", n_seeds=3))
     assert fewer.loc["seeds", "this book"].startswith("3 seeds")
     assert fewer.drop(index="seeds").equals(table.drop(index="seeds"))
+
+
+def test_a_record_is_judged_again_by_todays_rule_with_its_flag_and_one_runs_interval(tmp_path: Path) -> None:
+    # C1 as recorded under the old rule: +2.03 [+0.94, +3.13] points read "direction holds, size differs", but the
+    # paper's single run (4.32) lies inside this setup's prediction interval for one run
+    old = {**verdict("C1"), "label": "direction holds, size differs", "effect": 0.020346, "low": 0.009384,
+           "high": 0.031308, "n_seeds": 5, "n_pairs": 7520}
+    for field in ("df", "standard_error", "prediction_low", "prediction_high", "prediction_df", "design"):
+        old.pop(field)
+    record_result("clean_accuracy", {"verdict": old}, prov(), root=tmp_path)
+    c4 = {**verdict("C4"), "effect": -0.0373, "low": -0.128, "high": 0.0537, "n_seeds": 5}
+    for field in ("df", "standard_error"):
+        c4.pop(field)
+    record_result("abc", {"verdict": c4}, prov(), root=tmp_path)
+    table = glance(tmp_path)
+    assert table.loc["C1", "verdict"] == "reproduced" and not table.loc["C1", "underpowered"]
+    assert table.loc["C1", ONE_RUN] == "yes: the paper's +0.0432 is inside [-0.00651, +0.0472]"
+    assert table.loc["C4", "verdict"] == "inconclusive" and table.loc["C4", "underpowered"]
+    assert table.loc["C2", ONE_RUN] == "–" and not table.loc["C2", "underpowered"]
+    markdown = glance_markdown(table)
+    assert "**inconclusive** · underpowered" in markdown and ONE_RUN in markdown.splitlines()[0]
+    assert "| **reproduced** " in markdown

@@ -1,9 +1,12 @@
 """Results at a glance: the claims' recorded verdicts in one table, and how the book's setup differs from the paper's.
 
 The glance page, right after the introduction, is what a reviewer reads first. For every claim it
-gives the paper's figure, the book's effect with its 95 % interval, the verdict of
-``report.stats.VERDICT_RULE``, the minimum detectable effect and the chapter that tests it, all read
-from the recorded ``paper`` results, with their provenance. A claim that has not been recorded yet
+gives the paper's figure, the book's effect with its 95 % interval, the label of the claim's primary
+comparison by ``report.stats.VERDICT_RULE`` with its underpowered flag, whether the paper's single
+figure is consistent with one run of this setup, the minimum detectable effect and the chapter that
+tests it, all read from the recorded ``paper`` results, with their provenance. A recorded verdict is
+judged again by today's rule (``report.stats.verdict_from_dict``), so a record written under an
+older rule shows today's label. A claim that has not been recorded yet
 gets a row that says so and gives the command that records it. The report stage sits below the
 book machinery, so the page passes in how a result is loaded and how its provenance is checked
 (``book.provenance.load_recorded`` and ``provenance_warnings``).
@@ -20,16 +23,15 @@ import pandas as pd
 
 from ..data.dataset import DataConfig
 from ..evaluation.abc import ABCConfig
-from ..evaluation.attacks import WORST, AttackConfig
+from ..evaluation.attacks import AttackConfig
 from ..evaluation.attributions import AttributionConfig
 from ..evaluation.input_noise import NoiseSweepConfig
 from ..models.registry import ModelConfig
 from ..training.trainer import TrainConfig
+from .outcomes import LARGEST_LEVEL, RECORD_PLANS
 from .paper import PAPER_VALUES, get_claim
+from .stats import Verdict, verdict_from_dict
 
-#: A key that selects the largest level among numeric keys: C5 is judged at every perturbation level, and the
-#: glance shows the largest, where chapter 6 states its headline.
-LARGEST_LEVEL = "<largest level>"
 #: How a missing ``paper`` result is recorded (``make chapter`` executes one chapter at a profile).
 RECORD_COMMAND = "make chapter CHAPTER={chapter} PROFILE=paper"
 NOT_RECORDED = "not recorded at paper yet"
@@ -41,14 +43,17 @@ Checker = Callable[[Mapping[str, Any]], list[str]]
 
 @dataclass(frozen=True)
 class ClaimSource:
-    """Where a claim's headline verdict is recorded: the result's name, the keys that lead from its
-    ``result`` block to a ``Verdict.to_dict()`` (``LARGEST_LEVEL`` picks the largest numeric key), and the
-    chapter (stem) that records it."""
+    """Where a claim's primary verdict is recorded: the result's name and the chapter (stem) that records it."""
 
     claim: str
     result: str
-    keys: tuple[str, ...]
     chapter: str
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys from the result's ``result`` block to its primary ``Verdict.to_dict()`` (``RECORD_PLANS``;
+        ``LARGEST_LEVEL`` picks the largest numeric key)."""
+        return RECORD_PLANS[self.result].primary
 
     @property
     def command(self) -> str:
@@ -57,17 +62,14 @@ class ClaimSource:
 
 
 SOURCES: tuple[ClaimSource, ...] = (
-    ClaimSource("C1", "clean_accuracy", ("verdict",), "ch03_training"),
-    ClaimSource("C2", "noise_robustness", ("verdict",), "ch04_noise_robustness"),
-    ClaimSource("C3", "adversarial", ("verdicts", WORST), "ch05_adversarial"),
-    ClaimSource("C4", "abc", ("verdict",), "ch07_abc"),
-    ClaimSource("C5", "attribution_stability", ("verdicts", LARGEST_LEVEL), "ch06_attributions"),
+    ClaimSource("C1", "clean_accuracy", "ch03_training"),
+    ClaimSource("C2", "noise_robustness", "ch04_noise_robustness"),
+    ClaimSource("C3", "adversarial", "ch05_adversarial"),
+    ClaimSource("C4", "abc", "ch07_abc"),
+    ClaimSource("C5", "attribution_stability", "ch06_attributions"),
 )
-
-
-def _number(value: Any) -> float:
-    """A recorded number (None stands for NaN in strict JSON) as a float."""
-    return math.nan if value is None else float(value)
+#: The column that says, beside the label about the mean, whether the paper's single run fits this setup.
+ONE_RUN = "paper's figure consistent with one run of this setup"
 
 
 def _headline(result: Mapping[str, Any], keys: Sequence[str]) -> tuple[Mapping[str, Any] | None, list[str]]:
@@ -84,12 +86,11 @@ def _headline(result: Mapping[str, Any], keys: Sequence[str]) -> tuple[Mapping[s
     return (node if isinstance(node, Mapping) and "label" in node else None), path
 
 
-def _effect_text(verdict: Mapping[str, Any]) -> str:
+def _effect_text(verdict: Verdict) -> str:
     """The effect with its 95 % interval, or with the reason it has none."""
-    effect, low, high = (_number(verdict[k]) for k in ("effect", "low", "high"))
-    if math.isnan(low) or math.isnan(high):
-        return f"{effect:+.3g} (no interval: {verdict.get('note') or 'see the chapter'})"
-    return f"{effect:+.3g} [{low:+.3g}, {high:+.3g}]"
+    if math.isnan(verdict.low) or math.isnan(verdict.high):
+        return f"{verdict.effect:+.3g} (no interval: {verdict.note or 'see the chapter'})"
+    return f"{verdict.effect:+.3g} [{verdict.low:+.3g}, {verdict.high:+.3g}]"
 
 
 def claim_row(source: ClaimSource, recorded: Recorded | None, warnings: Sequence[str]) -> dict[str, Any]:
@@ -102,23 +103,26 @@ def claim_row(source: ClaimSource, recorded: Recorded | None, warnings: Sequence
         "effect judged (positive = claimed)": claim.effect, "chapter": claim.chapter, "chapter file": source.chapter,
         "result file": f"results/paper/{source.result}.json", "recorded": recorded is not None,
     }
+    unjudged = {"underpowered": False, ONE_RUN: "–", "reference": reference, "MDE": math.nan}
     if recorded is None:
-        return row | {"this book (95 % interval)": f"{NOT_RECORDED}: run `{source.command}`", "verdict": NOT_RECORDED,
-                      "reference": reference, "MDE": math.nan, "seeds": 0, "commit": "–", "date": "–",
-                      "device": "–", "wall time (min)": math.nan, "status": NOT_RECORDED}
+        return row | unjudged | {"this book (95 % interval)": f"{NOT_RECORDED}: run `{source.command}`",
+                                 "verdict": NOT_RECORDED, "seeds": 0, "commit": "–", "date": "–", "device": "–",
+                                 "wall time (min)": math.nan, "status": NOT_RECORDED}
     prov = recorded["provenance"]
     row |= {"seeds": len(prov["seeds"]), "commit": prov["commit"], "date": prov["date"], "device": prov["device"],
             "wall time (min)": prov["wall_time_s"] / 60,
             "status": " ".join(warnings) if warnings else "clean commit, current code"}
-    verdict, path = _headline(recorded["result"], source.keys)
-    if verdict is None:
+    stored, path = _headline(recorded["result"], source.keys)
+    if stored is None:
         reason = recorded["result"].get("note") or f"no verdict at {' / '.join(source.keys)}"
-        return row | {"this book (95 % interval)": f"recorded without a verdict: {reason}", "verdict": "no verdict",
-                      "reference": reference, "MDE": math.nan}
+        return row | unjudged | {"this book (95 % interval)": f"recorded without a verdict: {reason}",
+                                 "verdict": "no verdict"}
+    verdict = verdict_from_dict(stored)
     level = f" at level {path[-1]}" if LARGEST_LEVEL in source.keys else ""
-    return row | {"this book (95 % interval)": _effect_text(verdict) + level, "verdict": verdict["label"],
-                  "reference": f"{_number(verdict['reference']):+.3g} ({verdict['reference_kind']})",
-                  "MDE": _number(verdict["mde"]), "seeds": int(verdict["n_seeds"])}
+    return row | {"this book (95 % interval)": _effect_text(verdict) + level, "verdict": verdict.label,
+                  "underpowered": verdict.underpowered, ONE_RUN: verdict.one_run,
+                  "reference": f"{verdict.reference:+.3g} ({verdict.reference_kind})", "MDE": verdict.mde,
+                  "seeds": verdict.n_seeds}
 
 
 def claims_at_a_glance(load: Loader, check: Checker, sources: Sequence[ClaimSource] = SOURCES) -> pd.DataFrame:
@@ -135,12 +139,14 @@ def claims_at_a_glance(load: Loader, check: Checker, sources: Sequence[ClaimSour
 
 
 def glance_markdown(table: pd.DataFrame) -> str:
-    """The verdict columns of the glance table as a MyST Markdown table, the chapters linked with the {doc} role."""
+    """The verdict columns of the glance table as a MyST Markdown table, the chapters linked with the {doc} role;
+    the underpowered flag stands beside the label it qualifies."""
     shown = pd.DataFrame({
         "claim": table.index,
         "paper's figure": table["paper's figure"],
         "this book at `paper` (95 % interval)": table["this book (95 % interval)"],
-        "verdict": "**" + table["verdict"] + "**",
+        "verdict": "**" + table["verdict"] + "**" + table["underpowered"].map({True: " · underpowered", False: ""}),
+        ONE_RUN: table[ONE_RUN],
         "reference": table["reference"],
         "MDE": ["–" if math.isnan(mde) else f"{mde:.3g}" for mde in table["MDE"]],
         "seeds": table["seeds"],

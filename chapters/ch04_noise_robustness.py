@@ -289,7 +289,8 @@ structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style
 # %%
 record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient="list"), "c2": c2_table.reset_index().to_dict(
     orient="list"), "verdict": c2.to_dict(), "by_level": by_level.drop(columns="note").reset_index().to_dict(orient="list")},
-                  ctx.seeds, sweep_wall_s, model_digests(runs))
+                  ctx.seeds, sweep_wall_s, model_digests(runs),
+                  outcomes=sweep, outcome_keys=["model", "noise", "level", "mode", "seed"])
 
 # %% [markdown]
 # ## The verdict rule, worked on simulated outcomes

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -165,3 +167,21 @@ def test_a_missing_result_names_the_command_that_records_it(tmp_path: Path, caps
     assert capsys.readouterr().out == "No paper-profile run has been recorded yet: run `nsdebook calibrate`.\n"
     assert announce_recorded("abc", "ch07_abc", root=tmp_path) is None
     assert "run `make chapter CHAPTER=ch07_abc PROFILE=paper`." in capsys.readouterr().out
+
+
+def test_recording_stores_the_per_image_outcomes_beside_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.book.provenance import record_if_enabled
+    from nsdelib.report.outcomes import outcomes_path, read_outcomes
+
+    monkeypatch.setattr(provenance_module, "record_result", functools.partial(record_result, root=tmp_path))
+    ctx = SimpleNamespace(profile=get_profile("paper"), device=torch.device("cpu"))
+    outcomes = pd.DataFrame({"seed": [0, 0, 1, 1], "level": [0.1] * 4, "example": [3, 7, 3, 7],
+                             "correct": [1, 0, 1, 1]})
+    path = record_if_enabled(ctx, "noise_robustness", {"value": 1}, [0, 1], 1.0, [], outcomes, ["seed", "level"])
+    assert path == tmp_path / "paper" / "noise_robustness.json"
+    stored = read_outcomes(outcomes_path(path))
+    assert stored["correct"].astype(int).tolist() == [1, 0, 1, 1] and stored["example"].tolist() == [3, 7, 3, 7]
+    quiet = SimpleNamespace(profile=get_profile("ci"), device=torch.device("cpu"))
+    assert record_if_enabled(quiet, "noise_robustness", {"value": 1}, [0], 1.0, [], outcomes, ["seed"]) is None

@@ -1,4 +1,4 @@
-"""Command line: ``nsdebook build|run|list|calibrate|precompute`` (also ``python -m nsdelib``)."""
+"""Command line: ``nsdebook build|run|list|calibrate|precompute|verify`` (also ``python -m nsdelib``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from .cluster import ClusterSpec, SlurmJobs, usable_cores
 from .context import setup
 from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from .provenance import RESULTS_ROOT
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
+from .verify import verify
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N, resolved on each worker (default auto)")
     _add_cluster_options(sub)
+    text = "retrain (or read back) the models the recorded results cite and compare their weights' SHA-256"
+    sub = commands.add_parser("verify", help=text, description=text)
+    sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)} (default paper)")
+    sub.add_argument("--kind", help="only the models of this kind")
+    sub.add_argument("--seed", type=int, help="only the models of this seed")
+    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    sub.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of recorded results (default results/)")
     return parser
 
 
@@ -97,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return _calibrate(args)
     if args.command == "precompute":
         return _precompute(args)
+    if args.command == "verify":
+        return _verify(args)
     try:
         if args.command == "build" and args.workers > 1:
             print(f"training the chapters' models in {args.workers} worker processes ...", flush=True)
@@ -119,6 +130,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nsdebook: {exc}", file=sys.stderr)
         return 1
     print(f"finished in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """``nsdebook verify``: 0 when every cited model matches, 1 naming the first mismatch, 2 for bad input."""
+    try:
+        ctx = setup(profile=args.profile, seed=0, device=args.device)
+        mismatches = verify(ctx, args.kind, args.seed, args.results, log=lambda line: print(line, flush=True))
+    except (ConfigError, ArtifactError) as exc:
+        print(f"nsdebook: error: {exc}", file=sys.stderr)
+        return 2
+    if mismatches:
+        first = mismatches[0]
+        print(f"nsdebook: {len(mismatches)} model(s) differ from the records; first: {first.label}, "
+              f"cited by {', '.join(first.records)}", file=sys.stderr)
+        return 1
     return 0
 
 

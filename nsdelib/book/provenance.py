@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -26,11 +26,11 @@ from matplotlib.figure import Figure
 from ..common.artifacts import KINDS, atomic_write
 from ..common.devices import device_description
 from ..common.errors import ArtifactCorrupt
-from .profiles import PROFILE_NAMES
+from ..report.outcomes import outcomes_path, write_outcomes
+from .profiles import PROFILE_NAMES, Profile
 
 if TYPE_CHECKING:
     from ..training.trainer import TrainedModel
-    from .context import Context
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 RESULTS_ROOT = REPO_ROOT / "results"
@@ -178,14 +178,28 @@ def load_recorded_index(root: Path = RESULTS_ROOT) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+class Recording(Protocol):
+    """What recording needs of a chapter's context (the context itself sits above this module)."""
+
+    profile: Profile
+    device: torch.device
+
+
 def record_if_enabled(
-    ctx: Context, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float,
-    models: Sequence[ModelDigest],
+    ctx: Recording, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float,
+    models: Sequence[ModelDigest], outcomes: pd.DataFrame | None = None, outcome_keys: Sequence[str] = (),
 ) -> Path | None:
-    """Record ``result`` with its provenance and the digests of ``models`` when the profile asks for it (``paper`` does)."""
+    """Record ``result`` with its provenance and the digests of ``models`` when the profile asks for it (``paper`` does).
+
+    ``outcomes``, one row per image (``example``, ``correct``) and group (``outcome_keys``: seed, model,
+    level, ...), are stored beside the record so its verdicts can be judged again per image.
+    """
     if not ctx.profile.record_results:
         return None
-    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models))
+    path = record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models))
+    if outcomes is not None:
+        write_outcomes(outcomes_path(path), outcomes, keys=outcome_keys)
+    return path
 
 
 def recorded_caption(recorded: dict[str, Any]) -> str:

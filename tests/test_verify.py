@@ -1,0 +1,112 @@
+"""A retrain proves itself: fresh processes train the same weights, and `nsdebook verify` checks records against them."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nsdelib.book import context as context_module
+from nsdelib.book.cli import main
+from nsdelib.book.context import Context
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import provenance, record_model, record_result
+from nsdelib.book.verify import RecordsDisagree, cited_models
+from nsdelib.common.artifacts import ArtifactStore
+
+TRAIN = """
+import nsdelib
+ctx = nsdelib.setup(profile="ci", seed=0, device="cpu")
+print(ctx.train("convnext", 0, progress=False).digest)
+"""
+
+
+def train_in_fresh_process(store: Path) -> str:
+    env = {**os.environ, "NSDE_ARTIFACTS": str(store), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, check=True,
+                         stdin=subprocess.DEVNULL)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The ci ConvNeXt of seed 0 trained in two fresh processes with empty stores: one store and the digest."""
+    first, second = (tmp_path_factory.mktemp(name) for name in ("store-a", "store-b"))
+    digests = {train_in_fresh_process(first), train_in_fresh_process(second)}
+    assert len(digests) == 1, f"two fresh processes trained different weights: {digests}"
+    return first, digests.pop()
+
+
+def write_record(root: Path, name: str, models: list[dict]) -> None:
+    record_result(name, {"value": 1}, provenance("ci", [0], "cpu", 1.0, models), root=root)
+
+
+def test_two_fresh_processes_train_the_same_digest(trained: tuple[Path, str]) -> None:
+    _, digest = trained
+    assert len(digest) == 64 and int(digest, 16) >= 0
+
+
+def test_verify_accepts_matching_records_and_names_a_tampered_one(
+    trained: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, digest = trained
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(store))
+    write_record(tmp_path, "clean_accuracy", [{"kind": "convnext", "seed": 0, "sha256": digest}])
+    assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 0
+    assert f"convnext seed 0: matches {digest[:12]}… (clean_accuracy.json)" in capsys.readouterr().out
+
+    path = tmp_path / "ci" / "clean_accuracy.json"
+    payload = json.loads(path.read_text())
+    payload["provenance"]["models"][0]["sha256"] = "f" * 64
+    path.write_text(json.dumps(payload))
+    assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert f"convnext seed 0: MISMATCH: this machine's weights {digest[:12]}…, recorded ffffffffffff…" in captured.out
+    assert "first: convnext seed 0, cited by clean_accuracy.json" in captured.err
+
+
+def test_verify_refuses_when_nothing_matching_is_cited(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_record(tmp_path, "abc", [{"kind": "convnext", "seed": 0, "sha256": "a" * 64}])
+    assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--kind", "nsde"]) == 2
+    assert "no recorded ci result under" in capsys.readouterr().err
+    assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--kind", "resnet"]) == 2
+    assert "unknown model kind 'resnet'" in capsys.readouterr().err
+
+
+def test_records_citing_different_weights_for_one_model_disagree(tmp_path: Path) -> None:
+    write_record(tmp_path, "abc", [{"kind": "nsde", "seed": 1, "sha256": "a" * 64}])
+    write_record(tmp_path, "data_size", [{"kind": "nsde", "seed": 1, "n_train": 70, "sha256": "b" * 64},
+                                         {"kind": "nsde", "seed": 1, "sha256": "a" * 64}])
+    models, skipped = cited_models("ci", tmp_path)
+    assert {(m.label, m.records) for m in models} == {
+        ("nsde seed 1", ("abc.json", "data_size.json")), ("nsde seed 1 trained on 70 samples", ("data_size.json",))}
+    assert skipped == []
+    write_record(tmp_path, "noise_robustness", [{"kind": "nsde", "seed": 1, "sha256": "c" * 64}])
+    with pytest.raises(RecordsDisagree, match="nsde seed 1: abc.json, data_size.json cite weights aaaaaaaaaaaa…, "
+                                              "noise_robustness.json cites cccccccccccc…"):
+        cited_models("ci", tmp_path)
+
+
+def test_a_recording_profile_records_each_model_once_and_verify_reads_those_records(
+    trained: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, digest = trained
+    monkeypatch.setattr(context_module, "record_model", functools.partial(record_model, root=tmp_path))
+    ctx = Context(get_profile("ci", record_results=True), 0, torch.device("cpu"), ArtifactStore(store))
+    run = ctx.train("convnext", 0, progress=False)
+    path = tmp_path / "ci" / "models" / "convnext-seed0.json"
+    record = json.loads(path.read_text())
+    assert record["provenance"]["models"] == [{"kind": "convnext", "seed": 0, "sha256": digest}]
+    assert record["result"]["metrics"]["accuracy"] == run.metrics["accuracy"]
+    path.write_text(path.read_text().replace(digest, "e" * 64))
+    ctx.train("convnext", 0, progress=False)
+    assert "e" * 64 in path.read_text(), "an existing record is never overwritten"
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(store))
+    assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 1
+    assert "cited by models/convnext-seed0.json" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import provenance, record_model, record_result
 from nsdelib.book.verify import RecordsDisagree, cited_models
 from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.devices import described_threads, device_description
 
 TRAIN = """
 import nsdelib
@@ -110,3 +111,24 @@ def test_a_recording_profile_records_each_model_once_and_verify_reads_those_reco
     monkeypatch.setenv("NSDE_ARTIFACTS", str(store))
     assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 1
     assert "cited by models/convnext-seed0.json" in capsys.readouterr().err
+
+
+def test_a_retrain_uses_the_thread_count_the_model_was_trained_with(
+    trained: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, digest = trained  # trained with one thread; this process retrains it with two unless verify sets one
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(tmp_path / "empty-store"))
+    models = [{"kind": "convnext", "seed": 0, "sha256": digest}]
+    result = {"kind": "convnext", "seed": 0, "metrics": {"device": "CPU x86_64 (AVX512), 1 threads"}}
+    record_result("models/convnext-seed0", result, provenance("ci", [0], "cpu", 1.0, models), root=tmp_path)
+    torch.set_num_threads(2)
+    try:
+        assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 0
+        assert torch.get_num_threads() == 2, "the caller's thread count is restored"
+    finally:
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
+
+
+def test_the_thread_count_is_read_from_a_device_description() -> None:
+    assert described_threads(device_description("cpu")) == torch.get_num_threads()
+    assert described_threads("NVIDIA H200 (CUDA 12.4)") is None

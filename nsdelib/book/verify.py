@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from ..common.devices import described_threads, device_description
 from ..common.errors import ConfigError
 from ..evaluation.data_size import data_for_size
 from ..models.registry import MODEL_KINDS
@@ -29,6 +32,7 @@ class CitedModel:
     n_train: int | None
     sha256: str
     records: tuple[str, ...]
+    trained_on: str | None = None
 
     @property
     def label(self) -> str:
@@ -60,18 +64,27 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
                 raise RecordsDisagree(f"{known.label}: {', '.join(known.records)} cite weights {known.sha256[:12]}…, "
                                       f"{name}.json cites {entry['sha256'][:12]}…")
             records = (*known.records, f"{name}.json") if known else (f"{name}.json",)
-            found[key] = CitedModel(*key, entry["sha256"], records)
+            trained_on = recorded["result"].get("metrics", {}).get("device") if name.startswith("models/") else None
+            found[key] = CitedModel(*key, entry["sha256"], records, trained_on or (known and known.trained_on))
     return list(found.values()), skipped
 
 
 def rebuild(ctx: Context, model: CitedModel, progress: bool | None = None) -> TrainedModel:
-    """The cited model as this machine trains it (read back from the store when it is there)."""
-    if model.n_train is None:
-        return ctx.train(model.kind, model.seed, progress)  # type: ignore[arg-type]
-    sized = data_for_size(ctx.data, model.n_train, ctx.store)
-    profile = ctx.profile
-    return train_or_load(sized, model.kind, model.seed, profile.model, profile.train,  # type: ignore[arg-type]
-                         ctx.store, ctx.device, progress)
+    """The cited model as this machine trains it (read back from the store when it is there).
+
+    Float sums depend on the thread count, so a retrain uses the threads the record says it was trained with.
+    """
+    threads, recorded_threads = torch.get_num_threads(), described_threads(model.trained_on or "")
+    torch.set_num_threads(recorded_threads or threads)
+    try:
+        if model.n_train is None:
+            return ctx.train(model.kind, model.seed, progress)  # type: ignore[arg-type]
+        sized = data_for_size(ctx.data, model.n_train, ctx.store)
+        profile = ctx.profile
+        return train_or_load(sized, model.kind, model.seed, profile.model, profile.train,  # type: ignore[arg-type]
+                             ctx.store, ctx.device, progress)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def verify(ctx: Context, kind: str | None = None, seed: int | None = None, root: Path = RESULTS_ROOT,
@@ -95,7 +108,8 @@ def verify(ctx: Context, kind: str | None = None, seed: int | None = None, root:
         else:
             mismatches.append(model)
             log(f"{model.label}: MISMATCH: this machine's weights {digest[:12]}…, recorded {model.sha256[:12]}… "
-                f"in {', '.join(model.records)}")
+                f"in {', '.join(model.records)} (trained on {model.trained_on or 'an unrecorded device'}; "
+                f"here {device_description(ctx.device)}: bits agree only on the same kind of processor)")
     for entry in skipped if kind is None and seed is None else ():
         log(f"not checked (a model of the σ sweep, which verify does not rebuild): {entry}")
     return mismatches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 
 import torch
 from torch import nn
@@ -24,7 +25,13 @@ def device_description(device: torch.device | str = "cpu") -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
     cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+    return f"CPU {cpu} ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads"
+
+
+def described_threads(description: str) -> int | None:
+    """The thread count a :func:`device_description` names (None for a GPU or an older description)."""
+    match = re.search(r", (\d+) threads$", description)
+    return int(match.group(1)) if match else None
 
 
 def model_device(model: nn.Module) -> torch.device:

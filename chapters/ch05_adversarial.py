@@ -97,8 +97,8 @@ PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
 
 # %% [markdown]
-# The attack budget of this profile. Every model and seed is attacked on the same fixed,
-# class-stratified subset of the test split:
+# The attack budget of this profile. Each seed draws its own class-stratified subset of the test
+# split, and every model of that seed is attacked on it:
 
 # %%
 data = ctx.data

@@ -34,7 +34,7 @@ from .attributions import (
 from .sweeps import fetch_table
 
 #: ABC of every explained image at one budget; bump when the score changes.
-ABC_TABLE = ArtifactKind("abc", 1, "table.json")
+ABC_TABLE = ArtifactKind("abc", 2, "table.json")
 
 Mutation = Literal["as_written", "expected_count"]
 Neighbours = Literal["mode", "one_draw"]

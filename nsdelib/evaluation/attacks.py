@@ -27,9 +27,9 @@ from ..models.nsde import SDEConfig
 from .sweeps import SweepTarget, stratified_subset
 
 #: Chapter 5's attack protocol table; bump when an attack or its scoring changes.
-ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 1, "table.json")
+ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 2, "table.json")
 #: Chapter 5's convergence study table; bump when it changes.
-CONVERGENCE_STUDY = ArtifactKind("convergence_study", 1, "table.json")
+CONVERGENCE_STUDY = ArtifactKind("convergence_study", 2, "table.json")
 
 Norm = Literal["L2", "Linf"]
 NORMS: tuple[Norm, ...] = get_args(Norm)
@@ -61,7 +61,7 @@ class AttackConfig(Section):
     convergence_eot: tuple[int, ...] = Field(default=(1, 5, 20), description="EOT draws of the convergence study")
     convergence_subset: int = Field(default=64, ge=1, description="images of the convergence study (stratified)")
     subset_size: int | None = Field(default=None, ge=1, description="stratified test subset size; None: the whole test set")
-    subset_seed: int = Field(default=0, ge=0, description="seed of the subset (fixed across model seeds for paired results)")
+    subset_seed: int = Field(default=0, ge=0, description="seed of the subsets (each model seed draws its own)")
     batch_size: int = Field(default=128, ge=1, description="images per attack batch")
 
     @field_validator("epsilons")

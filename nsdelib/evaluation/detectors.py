@@ -27,9 +27,9 @@ from .input_noise import add_noise, noise_pattern
 from .sweeps import fetch_table
 
 #: Correctness of each explained image under input noise; bump when it changes.
-NOISY_ACCURACY = ArtifactKind("noisy_accuracy", 1, "table.json")
+NOISY_ACCURACY = ArtifactKind("noisy_accuracy", 2, "table.json")
 #: Every detector's score of each explained image; bump when a score changes.
-DETECTOR_SCORES = ArtifactKind("detector_scores", 1, "table.json")
+DETECTOR_SCORES = ArtifactKind("detector_scores", 2, "table.json")
 
 MSP, ENTROPY, DISAGREEMENT = "max softmax probability", "predictive entropy", "disagreement of passes"
 #: +1 where a higher score means more confidence, −1 where it means less; ABC columns are confidences.

@@ -19,7 +19,7 @@ from ..common.config import IncreasingPositive, Section
 from .sweeps import SweepTarget, per_image_outcomes
 
 #: Chapter 4's sweep table; bump when the sweep's numbers change.
-NOISE_SWEEP = ArtifactKind("noise_sweep", 1, "table.json")
+NOISE_SWEEP = ArtifactKind("noise_sweep", 2, "table.json")
 
 NoiseKind = Literal["gaussian", "impulsive", "narrowband"]
 StructuredNoiseKind = Literal["impulsive", "narrowband"]
@@ -36,7 +36,7 @@ class NoiseSweepConfig(Section):
     structured_levels: IncreasingPositive = Field(min_length=1, description="amplitudes added by the structured noises")
     impulse_probability: float = Field(default=0.05, gt=0, le=1, description="chance that a time frame carries an impulse")
     subset_size: int | None = Field(default=None, ge=1, description="stratified test subset size; None: the whole test set")
-    subset_seed: int = Field(default=0, ge=0, description="seed of the subset (fixed across model seeds for paired results)")
+    subset_seed: int = Field(default=0, ge=0, description="seed of the subsets (each model seed draws its own)")
     batch_size: int = Field(default=256, ge=1, description="samples per forward pass")
 
     @field_validator("structured_kinds")

@@ -1,7 +1,8 @@
-"""What every evaluation sweep shares: a fixed test subset, the sweep's cache key, its stored table.
+"""What every evaluation sweep shares: each seed's test subset, the sweep's cache key, its stored table.
 
 Sweeps (input noise, attacks, attributions, ABC) run on a class-stratified subset of the test split
-that is fixed across model seeds, so that results are paired. Each is keyed on what it computes with
+drawn afresh for each model seed and shared by every model of that seed, so that results are paired
+within a seed and images vary between seeds like the seeds do. Each is keyed on what it computes with
 (config, seed, evaluation modes, and the *content* of the model and the subset) and stored as a
 table in the artifact store, so a rebuild reads it back and a retrained model never reads a stale one.
 """
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ..common.artifacts import ArtifactKind, ArtifactStore, content_digest
+from ..common.seeding import derive_seed
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
 
 
@@ -40,6 +42,15 @@ def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Ten
         members = (y == label).nonzero().flatten()
         chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
     return torch.cat(chosen).sort().values
+
+
+def seed_subset(y: torch.Tensor, size: int | None, subset_seed: int, seed: int) -> torch.Tensor:
+    """The stratified subset of ``size`` images that the models of seed ``seed`` are evaluated on.
+
+    Each seed draws its own (from ``subset_seed`` and ``seed``), so a verdict over seeds also
+    averages over images; every model of one seed sees the same images, so they stay paired.
+    """
+    return stratified_subset(y, size, derive_seed(subset_seed, "subset", seed))
 
 
 def modes_key(modes: tuple[EvalMode, ...], noise_control: NoiseControl | None) -> dict[str, Any]:
@@ -78,7 +89,7 @@ class SweepTarget:
 
 
 class SubsetSweep(Protocol):
-    """A sweep run on a fixed subset: ``sweep(target, cfg)`` returns its table."""
+    """A sweep run on a subset: ``sweep(target, cfg)`` returns its table."""
 
     def __call__(self, target: SweepTarget, cfg: Any) -> pd.DataFrame: ...
 
@@ -91,7 +102,7 @@ def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any, swee
     subset, so a rerun with the same inputs reads the table instead of recomputing, and a retrained
     model or a changed σ never reads a stale one.
     """
-    subset = stratified_subset(target.y, cfg.subset_size, cfg.subset_seed)
+    subset = seed_subset(target.y, cfg.subset_size, cfg.subset_seed, target.seed)
     target = target.subset(subset)
     key = {
         "sweep": cfg.model_dump(mode="json"),

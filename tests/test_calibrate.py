@@ -22,7 +22,7 @@ def test_trained_only_measures_the_trained_points_and_trains_nothing(tmp_path: P
                                                            for index, (kind, _) in enumerate(points))]
     assert all(task.after == ("data set",) for task in graph[1:])
     assert [task.name for task in calibration_graph(ctx, trained_only=True)] == ["data set"]
-    line = measure_calibration_point(Run("ci", 0, "cpu", str(tmp_path)), *points[1])  # as a worker runs it
+    line = measure_calibration_point(Run.of(ctx, "cpu"), *points[1])  # as a worker runs it
     assert line.startswith("nsde σ=0.1 ") and ", flip rate " in line
     assert [is_trained(ctx, *point) for point in points] == [False, True, False, False, False]
     assert [task.name for task in calibration_graph(ctx, trained_only=True)] == [

@@ -8,6 +8,7 @@ process with the store's writes turned into errors, so that anything missing or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -46,7 +47,7 @@ from nsdelib.book.precompute import (
 )
 from nsdelib.common.artifacts import KINDS, META_FILE, ArtifactStore
 from nsdelib.common.errors import ConfigError
-from nsdelib.evaluation.data_size import training_sizes
+from nsdelib.evaluation.data_size import DataSizeConfig, training_sizes
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import CONVNEXT, NSDE
 from nsdelib.training.trainer import TRAINED
@@ -149,13 +150,14 @@ def assert_every_artifact_loads(store: ArtifactStore) -> None:
 def test_a_local_cluster_runs_the_whole_graph_once_and_the_chapters_read_it_back(
     store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = setup("ci", 0, "cpu")
+    ctx = setup("ci", 0, "cpu")  # chapter 8's study on one seed and two sizes: every kind of task, at half the cost
+    ctx = dataclasses.replace(ctx, profile=ctx.profile.replace(
+        data_size=DataSizeConfig.build(fractions=(0.5, 1.0), n_seeds=1)))
     tasks = paper_graph(ctx)
-    run = Run("ci", 0, "cpu", str(store.root))
     lines: list[str] = []
     with local_cluster(2) as cluster, Client(cluster) as client:
         client.register_plugin(LogWrites(str(tmp_path / "writes.log")))
-        results = run_graph(client, tasks, run, log=lines.append)
+        results = run_graph(client, tasks, Run.of(ctx, "cpu"), log=lines.append)
     assert set(results) == {task.name for task in tasks}
     for stage, total in Counter(task.stage for task in tasks).items():
         assert f"{stage} {total}/{total}: " in "\n".join(lines)
@@ -184,8 +186,8 @@ def scheduler_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             process.terminate()
         for process in reversed(processes):
             try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a worker without a nanny is one process: nothing is left behind
                 process.kill()
                 process.wait()
 
@@ -234,7 +236,7 @@ def test_a_worker_killed_mid_run_leaves_a_complete_store_without_corrupt_artifac
         killer = threading.Thread(target=kill_a_busy_worker)
         killer.start()
         try:
-            run_graph(client, paper_graph(ctx, stages), Run("ci", 0, "cpu", str(store.root)), log=lambda _: None)
+            run_graph(client, paper_graph(ctx, stages), Run.of(ctx, "cpu"), log=lambda _: None)
         finally:
             stop.set()
             killer.join()
@@ -254,10 +256,11 @@ def test_a_failing_task_is_named_by_stage_kind_and_seed_and_the_others_still_run
     lines: list[str] = []
     with Client(scheduler_file=str(scheduler_file)) as client:
         with pytest.raises(PrecomputeFailed) as failed:
-            run_graph(client, tasks, Run("ci", 0, "cpu", "unused"), log=lines.append)
+            run = Run.of(dataclasses.replace(setup("ci", 0, "cpu"), store=ArtifactStore("/unused")), "cpu")
+            run_graph(client, tasks, run, log=lines.append)
     assert str(failed.value).startswith("1 of 4 tasks failed: train nsde seed 1 (stage train, kind nsde, seed 1): "
                                         "ValueError: no nsde today. 1 tasks that need them were not run; the 2 "
-                                        "finished are in the artifact store unused")
+                                        "finished are in the artifact store /unused")
     assert sorted(re.sub(r"^\[[\d:]+\] |(?<=train )\d/", "", line) for line in lines[1:]) == [
         "FAILED train nsde seed 1 (stage train, kind nsde, seed 1): ValueError: no nsde today",
         "noise: noise convnext seed 1 not run (a task it needs failed)",

@@ -13,7 +13,6 @@ training stages this way first (:data:`BUILD_STAGES`), most of the default build
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import time
@@ -27,13 +26,15 @@ from dask.base import tokenize
 from distributed import Client, Future, as_completed
 
 from ..common.artifacts import ArtifactStore
+from ..common.devices import resolve_device
 from ..common.errors import ConfigError
+from ..common.seeding import seed_everything
 from ..evaluation.abc import Crossing
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
 from .cluster import GPU, ClusterSpec, connect, has_gpu_workers, worker_device
 from .context import Context, setup
-from .profiles import validate_params
+from .profiles import Profile, validate_params
 
 Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size"]
 STAGES: tuple[str, ...] = get_args(Stage)
@@ -57,14 +58,31 @@ def check_stages(stages: Sequence[str]) -> None:
         raise ConfigError(f"unknown stage {unknown[0]!r}; allowed stages: {', '.join(STAGES)}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Run:
-    """What every task needs to build its context in a worker: the chapter parameters and the store's folder."""
+    """What every task needs to build its context in a worker: the profile itself (a profile is data), the base
+    seed, the device asked for (each worker resolves it) and the artifact store's folder."""
 
-    profile: str
+    profile: Profile
     seed: int
     device: str
     store: str
+
+    @classmethod
+    def of(cls, ctx: Context, device: str) -> Run:
+        """The run of ``ctx``'s profile, seed and store, on ``device`` as each worker resolves it."""
+        return cls(ctx.profile, ctx.seed, device, str(ctx.store.root.resolve()))
+
+    @property
+    def token(self) -> str:
+        """A digest of the run, the same in every process."""
+        return tokenize(self.profile.model_dump_json(), self.seed, self.device, self.store)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.token == self.token
+
+    def __hash__(self) -> int:  # a profile holds dicts, so the fields themselves do not hash
+        return hash(self.token)
 
 
 @dataclass(frozen=True)
@@ -101,10 +119,11 @@ class ABCSettings:
         return f"C4's budget {self.budget:g} mutations, the detectors' noise std {self.noise_std:g}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=4)  # a long-lived worker serves many runs: keep the data sets of the last few only
 def worker_context(run: Run) -> Context:
     """The context of ``run`` in this process, built once per process (its data set then stays in memory)."""
-    return dataclasses.replace(setup(run.profile, run.seed, worker_device(run.device)), store=ArtifactStore(run.store))
+    seed_everything(run.seed)
+    return Context(run.profile, run.seed, resolve_device(worker_device(run.device)), ArtifactStore(run.store))
 
 
 def make_dataset(run: Run) -> str:
@@ -234,7 +253,7 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
 
 def task_key(task: Task, run: Run) -> str:
     """The task's Dask key: its name and a token of the run, so two runs on one scheduler never share a key."""
-    return re.sub(r"\W+", "_", task.name) + f"-{tokenize(run)}"
+    return re.sub(r"\W+", "_", task.name) + f"-{run.token}"
 
 
 def _clock(seconds: float) -> str:
@@ -293,8 +312,7 @@ def run_on_cluster(graph: Callable[[Context], list[Task]], profile: str, seed: i
     """
     params = validate_params(profile=profile, seed=seed, device=device)
     ctx = setup(params.profile, params.seed, "cpu")  # the graph's shape; each task resolves ``device`` on its worker
-    run = Run(params.profile, params.seed, params.device, str(ctx.store.root.resolve()))
-    tasks = graph(ctx)
+    run, tasks = Run.of(ctx, params.device), graph(ctx)
     with connect(cluster, log) as client:
         return run_graph(client, tasks, run, gpu=params.device != "cpu" and has_gpu_workers(client, cluster), log=log)
 

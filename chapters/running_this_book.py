@@ -22,8 +22,8 @@
 # :class: tip
 #
 # **You will learn** what a profile, a seed and a device are, which versions and settings this build
-# used, which paper-scale results have been recorded, and how to rerun one chapter or the whole
-# book, locally or on Binder.
+# used, which paper-scale results have been recorded, how to rerun one chapter or the whole
+# book, locally or on Binder, and how long the paper's computations take on more workers.
 #
 # **You need** nothing from the chapters.
 #
@@ -44,6 +44,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.book.projection import PAPER_TASK_COSTS, load_task_costs, projected_wall_times
 from nsdelib.book.provenance import artifact_versions, load_recorded_index, package_versions
 from nsdelib.common.artifacts import torch_series
 from nsdelib.common.devices import device_description
@@ -126,6 +127,40 @@ load_recorded_index()
 # notebook lands in `_build/book/`). Artifacts of earlier chapters are reused when their config
 # and the versions of their kinds are unchanged, and rebuilt otherwise.
 #
+# ## The paper's scale on many workers
+#
+# `nsdebook precompute --profile paper` computes every model and sweep the chapters read as one Dask
+# task graph, on this machine, on a cluster started elsewhere or on Slurm jobs (the README shows the
+# three commands); `nsdebook build` trains this build's models the same way first. More workers help
+# only as far as the graph allows: a task waits for the model it evaluates, and the longest such
+# chain of tasks, the *critical path*, takes as long however many workers there are. The table
+# projects the `paper` graph's wall time by simulating workers that each start the first ready task
+# of the graph whenever they are free (the order `nsdebook precompute` asks Dask for), from the cost
+# of each kind of task in `benchmarks/paper_task_costs.json`; the second table lists those costs and
+# where each comes from. `benchmarks/bench_precompute.py` rewrites that file and prints the same
+# projection.
+
+# %%
+task_costs = load_task_costs(PAPER_TASK_COSTS)
+projection = projected_wall_times(PAPER_TASK_COSTS, workers=(2, 16, 64))
+largest = projection.iloc[-1]
+glue("projection_largest_workers", int(projection.index[-1]), display=False)
+glue("projection_largest_wall_h", largest["projected wall time (h)"], display=False)
+glue("projection_critical_path_h", largest["critical path (h)"], display=False)
+projection.round(2)
+
+# %% [markdown]
+# On the largest cluster of the table, {glue:text}`projection_largest_workers` workers, the projected
+# wall time is {glue:text}`projection_largest_wall_h:.1f` h against a critical path of
+# {glue:text}`projection_critical_path_h:.1f` h; the column *workers busy* is the share of the
+# workers' time spent on tasks. The costs are seconds of one single-threaded CPU worker, the
+# largest first:
+
+# %%
+pd.DataFrame({"seconds": task_costs.seconds, "source": task_costs.sources}).rename_axis("task").sort_values(
+    "seconds", ascending=False)
+
+# %% [markdown]
 # ## On Binder
 #
 # Every chapter's *Launch* button (the rocket in the header) starts JupyterLab on

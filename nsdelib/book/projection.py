@@ -1,0 +1,119 @@
+"""How long the paper's task graph takes on N workers, projected from measured task costs ("Running this book").
+
+A task's cost is looked up by what the task is (its stage, what it computes and its model kind, not
+its seed: :func:`cost_key`) in a JSON file of costs in seconds of one single-threaded worker, each
+with its source (``benchmarks/bench_precompute.py`` writes it). A list scheduler of N workers that
+always starts the ready task that comes first in the graph, as :func:`book.precompute.run_graph`
+asks Dask to, gives the projected wall time; the critical path (the longest chain of tasks each
+waiting for the one before) bounds the wall time from below however many workers there are.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..common.errors import ConfigError
+from .context import Context
+from .precompute import Task, paper_graph
+from .profiles import get_profile
+from .runner import REPO_ROOT
+
+#: The committed costs of the ``paper`` graph's tasks, with their sources.
+PAPER_TASK_COSTS = REPO_ROOT / "benchmarks" / "paper_task_costs.json"
+HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class TaskCosts:
+    """Seconds of one worker per kind of task (by :func:`cost_key`), where each figure comes from, and by whom."""
+
+    profile: str
+    seconds: dict[str, float]
+    sources: dict[str, str]
+    provenance: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content: the profile, the provenance and one entry per kind of task."""
+        costs = {key: {"seconds": round(self.seconds[key], 1), "source": self.sources[key]} for key in self.seconds}
+        return {"profile": self.profile, "unit": "seconds of one single-threaded worker",
+                "provenance": self.provenance, "costs": costs}
+
+
+def cost_key(task: Task) -> str:
+    """What a task's cost depends on: its name without the seed, e.g. ``attack convergence study nsde``."""
+    return " ".join(part for part in (task.stage, task.what, task.kind or "") if part)
+
+
+def load_task_costs(path: Path = PAPER_TASK_COSTS) -> TaskCosts:
+    """The task costs written by ``benchmarks/bench_precompute.py``."""
+    data = json.loads(Path(path).read_text())
+    costs = data["costs"]
+    return TaskCosts(data["profile"], {key: float(entry["seconds"]) for key, entry in costs.items()},
+                     {key: entry["source"] for key, entry in costs.items()}, data["provenance"])
+
+
+def task_seconds(tasks: Sequence[Task], costs: Mapping[str, float]) -> dict[str, float]:
+    """Each task's cost by its name; one ConfigError names every kind of task the costs lack."""
+    missing = sorted({cost_key(task) for task in tasks} - set(costs))
+    if missing:
+        raise ConfigError(f"no measured cost for {', '.join(repr(key) for key in missing)}")
+    return {task.name: costs[cost_key(task)] for task in tasks}
+
+
+def critical_path(tasks: Sequence[Task], seconds: Mapping[str, float]) -> float:
+    """The longest chain of tasks that wait for each other: the wall time with unlimited workers."""
+    finish: dict[str, float] = {}
+    for task in tasks:  # a graph lists every task after the ones it waits for
+        finish[task.name] = max((finish[name] for name in task.after), default=0.0) + seconds[task.name]
+    return max(finish.values(), default=0.0)
+
+
+def list_schedule(tasks: Sequence[Task], seconds: Mapping[str, float], workers: int) -> float:
+    """The wall time of ``tasks`` on ``workers`` workers that each start the first ready task of the list when free."""
+    order = {task.name: index for index, task in enumerate(tasks)}
+    waiting = {task.name: set(task.after) for task in tasks}
+    dependents: dict[str, list[str]] = {task.name: [] for task in tasks}
+    for task in tasks:
+        for name in task.after:
+            dependents[name].append(task.name)
+    ready = [order[name] for name, needs in waiting.items() if not needs]
+    heapq.heapify(ready)
+    running: list[tuple[float, str]] = []
+    now = 0.0
+    while ready or running:
+        while ready and len(running) < workers:
+            name = tasks[heapq.heappop(ready)].name
+            heapq.heappush(running, (now + seconds[name], name))
+        now, done = heapq.heappop(running)
+        for name in dependents[done]:
+            waiting[name].discard(done)
+            if not waiting[name]:
+                heapq.heappush(ready, order[name])
+    return now
+
+
+def projection_table(tasks: Sequence[Task], seconds: Mapping[str, float], workers: Sequence[int] = (2, 16, 64)
+                     ) -> pd.DataFrame:
+    """The projected wall time on each number of workers beside its two lower bounds, in hours."""
+    total, longest = sum(seconds.values()), critical_path(tasks, seconds)
+    rows = []
+    for n in workers:
+        wall = list_schedule(tasks, seconds, n)
+        rows.append({"workers": n, "projected wall time (h)": wall / HOUR, "work / workers (h)": total / n / HOUR,
+                     "critical path (h)": longest / HOUR, "workers busy": total / (n * wall)})
+    return pd.DataFrame(rows).set_index("workers")
+
+
+def projected_wall_times(path: Path = PAPER_TASK_COSTS, workers: Sequence[int] = (2, 16, 64)) -> pd.DataFrame:
+    """:func:`projection_table` of the whole graph of the profile the costs in ``path`` were measured at."""
+    costs = load_task_costs(path)
+    tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
+    return projection_table(tasks, task_seconds(tasks, costs.seconds), workers)

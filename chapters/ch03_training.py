@@ -262,7 +262,7 @@ outcomes = pd.concat(
 c1_table, c1_verdict = clean_accuracy_claim(outcomes)
 convnext_mean = float(c1_table.loc[MODEL_LABELS["convnext"], "this book (mean)"])
 in_band = CALIBRATION_BAND[0] <= convnext_mean <= CALIBRATION_BAND[1]
-glue("c1_verdict", c1_verdict.label, display=False)
+glue("c1_verdict", c1_verdict.flags, display=False)
 glue("c1_convnext", convnext_mean * 100, display=False)
 glue("c1_nsde", float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]) * 100, display=False)
 glue("c1_difference", float(c1_verdict.effect) * 100, display=False)

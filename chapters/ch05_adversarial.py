@@ -249,12 +249,12 @@ full.pivot_table(index=["norm", "eps", "model", "mode"], columns="attack", value
 # %%
 claim = adversarial_claim(outcomes, modes["nsde"][0].name, MODEL_LABELS["convnext"], threshold=0.05)
 control = adversarial_claim(outcomes, modes["nsde"][0].name, MODEL_LABELS["convnext_noise"], threshold=1.0)
-glue("c3_verdict", claim.label, display=False)
+glue("c3_verdict", claim.flags, display=False)
 glue("c3_note", claim.note, display=False)
 glue("eps_star", float(claim.eps_star) if claim.eps_star is not None else float("nan"), display=False)
 glue("c3_effect", float(claim.verdict.effect * 100) if claim.verdict else float("nan"), display=False)
 glue("c3_mde", float(claim.verdict.mde * 100) if claim.verdict else float("nan"), display=False)
-glue("c3_control", control.label, display=False)
+glue("c3_control", control.flags, display=False)
 claim.table[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=4).set_caption(
     f"NSDE − ConvNeXt robust accuracy at L2 ε = {claim.eps_star}, paired per image within each seed")
 

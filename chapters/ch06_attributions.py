@@ -338,9 +338,9 @@ levels = sorted(c5_verdicts)
 holding = sum(v.significant for v in c5_verdicts.values())
 glue("c5_holding", holding, display=False)
 glue("c5_levels", len(levels), display=False)
-glue("c5_low", c5_verdicts[levels[0]].label, display=False)
-glue("c5_high", c5_verdicts[levels[-1]].label, display=False)
-glue("c5_literal_high", literal_verdicts[levels[-1]].label, display=False)
+glue("c5_low", c5_verdicts[levels[0]].flags, display=False)
+glue("c5_high", c5_verdicts[levels[-1]].flags, display=False)
+glue("c5_literal_high", literal_verdicts[levels[-1]].flags, display=False)
 glue("level_low", levels[0], display=False)
 glue("level_high", levels[-1], display=False)
 c5_both.rename(index=MODEL_LABELS, level="model").style.format(precision=3).set_caption(
@@ -356,7 +356,7 @@ c5_both.rename(index=MODEL_LABELS, level="model").style.format(precision=3).set_
 
 # %%
 controls = stability_controls_claim(stability)
-literal_controls = stability_controls_claim(stability, value="log_raw_change")
+literal_controls = stability_controls_claim(stability, value="log_raw_change", primary=False)
 equal = controls.xs(C5_COMPARISONS[1][0], level="control")
 alone = controls.xs(C5_COMPARISONS[-1][0], level="control")
 glue("c5_equal_high", equal.loc[levels[-1], "label"], display=False)

@@ -62,11 +62,11 @@ from nsdelib.evaluation.data_size import (
 )
 from nsdelib.evaluation.detectors import abc_against_free_scores
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.report.claims import MODEL_LABELS
+from nsdelib.report.claims import MODEL_LABELS, SIZE_STUDY
 from nsdelib.report.frontier import frontier_reading
 from nsdelib.report.paper import PAPER_VALUES, get_claim
 from nsdelib.report.plotting import calibration_frontier
-from nsdelib.report.stats import effect_verdicts, seed_intervals, verdicts_frame
+from nsdelib.report.stats import effect_verdicts, holm_family, seed_intervals, verdicts_frame
 
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -226,19 +226,22 @@ intervals.assign(model=intervals["model"].map(MODEL_LABELS)).set_index(["trainin
 # images (claim C1)? The book's verdict rule, applied per training size to the per-seed accuracies:
 
 # %%
-verdicts_by_size = pd.concat({
-    "C2: NSDE − ConvNeXt under noise": verdicts_frame(effect_verdicts(
+by_claim = {
+    "C2: NSDE − ConvNeXt under noise": effect_verdicts(
         sizes[sizes["condition"] == noisy], "training samples", "nsde", "convnext", get_claim("C2").reference,
-        value="accuracy", unit=None, comparison="NSDE − ConvNeXt"), "training samples"),
-    "C1: ConvNeXt − NSDE, clean": verdicts_frame(effect_verdicts(
+        value="accuracy", unit=None, comparison="NSDE − ConvNeXt"),
+    "C1: ConvNeXt − NSDE, clean": effect_verdicts(
         sizes[sizes["condition"] == CLEAN], "training samples", "convnext", "nsde", get_claim("C1").reference,
-        value="accuracy", unit=None, comparison="ConvNeXt − NSDE"), "training samples"),
-}, names=["claim"])
+        value="accuracy", unit=None, comparison="ConvNeXt − NSDE"),
+}
+verdicts_by_size = verdicts_frame(holm_family({(claim, n): verdict for claim, verdicts in by_claim.items()
+                                               for n, verdict in verdicts.items()}, SIZE_STUDY),
+                                  ["claim", "training samples"])
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
                                      "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
                   ctx.data_size_seeds, study_wall_s, table_digests(sizes, "training samples"))
-verdicts_by_size[["label", "effect", "low", "high", "mde", "n_seeds"]]
+verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]]
 
 # %%
 smallest, full = sizes["training samples"].min(), sizes["training samples"].max()

@@ -150,7 +150,7 @@ def attack_outcomes(nsde: dict[str, float], baseline_worst: float = 0.0) -> pd.D
 def test_c3_is_tested_where_the_baseline_collapses_against_the_worst_case() -> None:
     claim = adversarial_claim(attack_outcomes({WORST: 0.3, "APGD-CE": 0.5, "APGD-DLR": 0.35}), "NSDE", "ConvNeXt")
     assert claim.eps_star == 2.0
-    assert claim.label == "reproduced" and claim.verdict is claim.verdicts[WORST]
+    assert claim.verdict.label == "reproduced" and claim.flags.startswith("reproduced") and claim.verdict is claim.verdicts[WORST]
     assert set(claim.verdicts) == {WORST, "APGD-CE", "APGD-DLR"} and "survives every attack" in claim.note
     assert list(claim.table.index) == [WORST, "APGD-CE", "APGD-DLR"]
     assert claim.note == "The NSDE's advantage survives every attack, the worst case per image included."
@@ -179,7 +179,7 @@ def test_c3_counts_a_baseline_exactly_at_the_threshold_as_collapsed() -> None:
 
 def test_c3_flags_robustness_seen_only_against_a_weak_attack() -> None:
     claim = adversarial_claim(attack_outcomes({WORST: 0.0, "APGD-CE": 0.4}), "NSDE", "ConvNeXt")
-    assert claim.label in {"not reproduced", "inconclusive"} and claim.verdicts["APGD-CE"].significant
+    assert claim.verdict.label in {"not reproduced", "inconclusive"} and claim.verdicts["APGD-CE"].significant
     assert "the attack's weakness, not the model's robustness" in claim.note
     # the note names every attack with a significant advantage, and only those
     claim = adversarial_claim(attack_outcomes({WORST: 0.0, "APGD-CE": 0.4, "APGD-DLR": 0.3, TRANSFER: 0.0}),
@@ -197,7 +197,7 @@ def test_c3_says_so_when_no_attack_shows_an_advantage() -> None:
 
 def test_c3_has_no_test_point_when_the_baseline_never_collapses() -> None:
     claim = adversarial_claim(attack_outcomes({WORST: 0.3}, baseline_worst=0.2), "NSDE", "ConvNeXt")
-    assert claim.eps_star is None and claim.label == "inconclusive" and not claim.verdicts
+    assert claim.eps_star is None and claim.flags == "inconclusive" and not claim.verdicts
     assert claim.note == ("The baseline kept more than 5% robust accuracy at every headline L2 ε, so the claim has "
                           "no test point here: add a larger headline ε.")
 

@@ -160,9 +160,9 @@ class AdversarialClaim:
         return self.verdicts.get(WORST)
 
     @property
-    def label(self) -> str:
-        """The headline label; "inconclusive" without a test point."""
-        return self.verdict.label if self.verdict else "inconclusive"
+    def flags(self) -> str:
+        """The headline label with its flags (underpowered, exploratory); "inconclusive" without a test point."""
+        return self.verdict.flags if self.verdict else "inconclusive"
 
     @property
     def table(self) -> pd.DataFrame:

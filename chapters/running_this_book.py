@@ -145,8 +145,8 @@ task_costs = load_task_costs(PAPER_TASK_COSTS)
 projection = projected_wall_times(PAPER_TASK_COSTS, workers=(2, 16, 64))
 largest = projection.iloc[-1]
 glue("projection_largest_workers", int(projection.index[-1]), display=False)
-glue("projection_largest_wall_h", largest["projected wall time (h)"], display=False)
-glue("projection_critical_path_h", largest["critical path (h)"], display=False)
+glue("projection_largest_wall_h", float(largest["projected wall time (h)"]), display=False)
+glue("projection_critical_path_h", float(largest["critical path (h)"]), display=False)
 projection.round(2)
 
 # %% [markdown]

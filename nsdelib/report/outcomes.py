@@ -16,7 +16,6 @@ import base64
 import copy
 import json
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..common.artifacts import atomic_write
 from ..evaluation.attacks import WORST
 from .claims import C2_LEVELS, C3_ATTACKS_FAMILY, C4_BUDGETS, C5_CONTROLS, SIZE_STUDY
 from .stats import (
@@ -88,10 +88,7 @@ def write_outcomes(path: Path, table: pd.DataFrame, *, keys: Sequence[str], exam
                "encoding": "bits" if binary else "float32", "example_sets": [list(s) for s in example_sets],
                "groups": groups}
     text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
 
 

@@ -135,7 +135,7 @@ curves = histories(runs).assign(model=lambda d: d["model"].map(MODEL_LABELS))
 fig = training_curves(curves, f"This build ({ctx.profile.name} profile): mean ± s.d. over {ctx.profile.n_seeds} seeds")
 glue("fig_training_fresh", fig, display=False)
 plt.close(fig)
-last_third = curves[curves["epoch"] > ctx.profile.train.epochs * 2 / 3].groupby(["model", "seed"])["val_accuracy"]
+last_third = curves[curves["epoch"] > ctx.profile.train.max_epochs * 2 / 3].groupby(["model", "seed"])["val_accuracy"]
 glue("late_gain", float((last_third.max() - last_third.min()).mean()) * 100, display=False)
 
 # %% [markdown]

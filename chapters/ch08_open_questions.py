@@ -350,7 +350,7 @@ plt.close(fig)
 #
 # 2. *(retrains: every model of the study; at `quick` about as long as chapter 3's training)* Give
 #    every size the same number of optimisation steps as the full set, by scaling the epochs
-#    (`ctx.profile.train.replace(epochs=...)` per size). Which curves move?
+#    (`ctx.profile.train.replace(max_epochs=...)` per size). Which curves move?
 #
 # ````{admonition} Solution
 # :class: dropdown

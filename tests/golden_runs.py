@@ -45,7 +45,7 @@ VOLATILE = ("time", "device", "written", "date")
 TINY: dict[str, Any] = {
     "n_seeds": 1,
     "data": {"n_samples": 96},
-    "train": {"epochs": 2, "batch_size": 16, "warmup_epochs": 0.5, "keep_checkpoints": 1},
+    "train": {"max_epochs": 2, "patience": 1, "batch_size": 16, "warmup_epochs": 0.5, "keep_checkpoints": 1},
     "noise": {"gaussian_stds": (0.05, 0.5), "structured_levels": (0.5,), "subset_size": 8, "batch_size": 8},
     "attack": {"subset_size": 6, "square_subset": 4, "convergence_subset": 4, "score_draws": 2, "square_queries": 10},
     "attribution": {"subset_size": 6},

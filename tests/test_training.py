@@ -30,6 +30,7 @@ from nsdelib.models.inference import predict_logits
 from nsdelib.models.nsde import eval_noise
 from nsdelib.models.registry import MODEL_KINDS, ModelConfig, ModelKind, build_model
 from nsdelib.training import trainer
+from nsdelib.training.learning_rate import choose_learning_rate, learning_rate_table
 from nsdelib.training.trainer import (
     CHECKPOINT,
     TRAINED,
@@ -51,7 +52,7 @@ CPU = torch.device("cpu")
 def ci_context(root: Path, epochs: int = EPOCHS) -> Context:
     """The ci profile with a private artifact store and enough epochs to be interrupted."""
     base = nsdelib.setup(profile="ci", seed=0, device="cpu")
-    profile = base.profile.replace(train={**base.profile.train.model_dump(), "epochs": epochs})
+    profile = base.profile.replace(train={**base.profile.train.model_dump(), "max_epochs": epochs, "patience": epochs})
     return Context(profile=profile, seed=0, device=torch.device("cpu"), store=ArtifactStore(root))
 
 
@@ -115,8 +116,8 @@ def separable() -> SpectrogramData:
 
 
 def tiny_train(**changes: object) -> TrainConfig:
-    """Two epochs in batches of 16, no warm-up: enough for the tiny task."""
-    return TrainConfig.build(**{"epochs": 2, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.0, "warmup_epochs": 0,
+    """Two epochs in batches of 16, no warm-up, no early stop: enough for the tiny task."""
+    return TrainConfig.build(**{"max_epochs": 2, "patience": 50, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.0, "warmup_epochs": 0,
                                 **changes})
 
 
@@ -155,7 +156,7 @@ def test_each_model_kind_learns_a_separable_task(separable: SpectrogramData, kin
 def test_interrupted_run_resumes_after_its_checkpoint_and_still_learns(
     separable: SpectrogramData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = tiny_train(epochs=3)
+    cfg = tiny_train(max_epochs=3)
     prune = trainer._prune_checkpoints
 
     def killed_after_first_epoch(*args: object) -> None:
@@ -171,7 +172,7 @@ def test_interrupted_run_resumes_after_its_checkpoint_and_still_learns(
     capsys.readouterr()
     resumed = train(separable, "convnext", tmp_path / "interrupted", cfg)
     out = capsys.readouterr().out
-    assert "resuming after epoch 1 of 3" in out
+    assert "resuming after epoch 1 of at most 3" in out
     assert "epoch   1/3" not in out and "epoch   2/3" in out and "epoch   3/3" in out
     # epoch 1 comes from the checkpoint, wall time included: it was not trained again
     assert resumed.history.iloc[:1].equals(pd.DataFrame(checkpoint["history"]))
@@ -185,7 +186,7 @@ def test_interrupted_run_resumes_after_its_checkpoint_and_still_learns(
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     separable: SpectrogramData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = tiny_train(epochs=3)
+    cfg = tiny_train(max_epochs=3)
     first = train(separable, "convnext", tmp_path, cfg)
     store = ArtifactStore(tmp_path)
     key = training_key(separable, "convnext", 0, TINY_MODEL, cfg)
@@ -198,7 +199,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     with pytest.warns(UserWarning, match="checkpoint artifact .* is corrupt.*falling back"):
         again = train(separable, "convnext", tmp_path, cfg)
     out = capsys.readouterr().out
-    assert "resuming after epoch 2 of 3" in out
+    assert "resuming after epoch 2 of at most 3" in out
     assert "epoch   1/3" not in out and "epoch   2/3" not in out and "epoch   3/3" in out
     # epochs 1 and 2 come from the checkpoint, wall times included: they were not trained again
     assert again.history.iloc[:2].equals(first.history.iloc[:2])
@@ -208,9 +209,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
 def test_finished_run_is_read_back_not_retrained(
     separable: SpectrogramData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = train(separable, "convnext", tmp_path, tiny_train(epochs=1))
+    first = train(separable, "convnext", tmp_path, tiny_train(max_epochs=1))
     capsys.readouterr()
-    second = train(separable, "convnext", tmp_path, tiny_train(epochs=1))
+    second = train(separable, "convnext", tmp_path, tiny_train(max_epochs=1))
     assert "epoch" not in capsys.readouterr().out
     assert first.metrics == second.metrics
     assert second.model.training is False
@@ -220,7 +221,7 @@ def test_finished_run_is_read_back_not_retrained(
 
 def test_test_metrics_are_those_of_the_returned_model(separable: SpectrogramData, tmp_path: Path) -> None:
     # one short epoch at a tiny learning rate: a model that still makes mistakes, so recall differs by class
-    run = train(separable, "convnext", tmp_path, tiny_train(epochs=1, lr=1e-4))
+    run = train(separable, "convnext", tmp_path, tiny_train(max_epochs=1, lr=1e-4))
     y = separable.test.y
     predictions = predict_logits(run.model, separable.test.x, batch_size=64).argmax(1)
     classes = list(range(len(ROWS)))
@@ -234,10 +235,11 @@ def test_test_metrics_are_those_of_the_returned_model(separable: SpectrogramData
 
 @pytest.mark.parametrize(
     ("values", "field"),
-    [({"epochs": 0}, "epochs"), ({"lr": -1e-3}, "lr"), ({"batch_size": 0}, "batch_size")],
+    [({"max_epochs": 0}, "max_epochs"), ({"patience": 0}, "patience"), ({"lr": -1e-3}, "lr"),
+     ({"batch_size": 0}, "batch_size")],
 )
 def test_invalid_training_config_fails_clearly(values: dict, field: str) -> None:
-    good = {"epochs": 2, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0}
+    good = {"max_epochs": 2, "patience": 2, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0}
     with pytest.raises(ConfigError, match=f"parameter '{field}'"):
         TrainConfig.build(**{**good, **values})
 
@@ -250,7 +252,7 @@ def test_batch_larger_than_data_fails_clearly(separable: SpectrogramData, tmp_pa
 @pytest.mark.parametrize(("warmup_epochs", "epochs"), [(0.0, 3), (1.0, 3), (0.5, 2), (5.0, 2)])
 def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_zero(warmup_epochs: float, epochs: int) -> None:
     steps_per_epoch, peak = 4, 0.01
-    cfg = tiny_train(epochs=epochs, lr=peak, warmup_epochs=warmup_epochs)
+    cfg = tiny_train(max_epochs=epochs, lr=peak, warmup_epochs=warmup_epochs)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=peak)
     schedule = trainer._schedule(optimizer, cfg, steps_per_epoch)
     total = epochs * steps_per_epoch
@@ -339,5 +341,47 @@ def test_progress_bars_follow_the_progress_flag_and_else_the_terminal(
 ) -> None:
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    train_or_load(separable, "convnext", 0, TINY_MODEL, tiny_train(epochs=1), ArtifactStore(tmp_path), CPU, progress)
+    train_or_load(separable, "convnext", 0, TINY_MODEL, tiny_train(max_epochs=1), ArtifactStore(tmp_path), CPU, progress)
     assert ("epoch/s" in terminal.getvalue() or "it/s" in terminal.getvalue()) == bars
+
+
+def test_training_stops_after_patience_epochs_without_improvement_and_keeps_the_best(
+        separable: SpectrogramData, tmp_path: Path) -> None:
+    run = train(separable, "convnext", tmp_path, tiny_train(max_epochs=40, patience=2, lr=4e-3))
+    val = run.history["val_accuracy"].tolist()
+    best = run.metrics["best_epoch"]
+    assert run.metrics["stopped_early"] and len(val) == best + 2 < 40, "the stop fires two epochs after the best"
+    assert max(val[:best]) == val[best - 1] == run.metrics["best_val_accuracy"]
+    assert max(val[best:]) <= val[best - 1], "no later epoch beat the kept one"
+    assert run.metrics["epochs"] == len(val) and run.metrics["max_epochs"] == 40
+    torch.manual_seed(0)
+    assert accuracy(run.model, separable.val) == pytest.approx(val[best - 1]), "the best epoch's weights are kept"
+
+
+@pytest.mark.parametrize(("done", "best", "patience", "stop"), [(5, 3, 2, True), (4, 3, 2, False), (3, 3, 1, False),
+                                                               (9, 1, 8, True), (1, 1, 1, False)])
+def test_stopping_rule_counts_epochs_since_the_best(done: int, best: int, patience: int, stop: bool) -> None:
+    assert trainer.stopped(done, best, patience) is stop
+
+
+def rate_run(val: float) -> TrainedModel:
+    return TrainedModel("convnext", 0, torch.nn.Identity(), pd.DataFrame(),
+                        {"best_val_accuracy": val, "best_epoch": 3, "epochs": 5})
+
+
+def test_learning_rate_rule_takes_the_best_validation_accuracy_and_the_smaller_rate_on_a_tie() -> None:
+    assert choose_learning_rate({1e-3: rate_run(0.80), 2e-3: rate_run(0.85), 4e-3: rate_run(0.84)}) == 2e-3
+    assert choose_learning_rate({4e-3: rate_run(0.9), 1e-3: rate_run(0.9), 2e-3: rate_run(0.5)}) == 1e-3
+    table = learning_rate_table({"nsde": {2e-3: rate_run(0.7), 1e-3: rate_run(0.75)}})
+    assert table[["learning rate", "chosen"]].values.tolist() == [[1e-3, True], [2e-3, False]]
+
+
+def test_context_trains_every_kind_at_its_grid_choice(tmp_path: Path) -> None:
+    ctx = ci_context(tmp_path, epochs=2)
+    ctx = Context(ctx.profile.replace(lr_grid=(1e-3, 2e-3)), 0, CPU, ArtifactStore(tmp_path))
+    grid = ctx.learning_rate_grid("convnext", progress=False)
+    chosen = choose_learning_rate(grid)
+    assert ctx.train_config("convnext").lr == chosen
+    assert ctx.train("convnext", 0, progress=False).digest == grid[chosen].digest, "seed 0 is the grid's own run"
+    with pytest.raises(ConfigError, match=r"does not hold train.lr = 0.002"):
+        ctx.profile.replace(lr_grid=(1e-3, 4e-3))

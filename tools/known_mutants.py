@@ -50,7 +50,7 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
                 "nsdelib/training/trainer.py",
                 _FALLBACK_WARNING, _FALLBACK_WARNING + "            return None\n", TRAINING),
     KnownMutant("every checkpoint ignored: training always starts from scratch", "nsdelib/training/trainer.py",
-                "    state = _latest_checkpoint(store, key, cfg.epochs)\n", "    state = None\n", TRAINING),
+                "    state = _latest_checkpoint(store, key, cfg.max_epochs)\n", "    state = None\n", TRAINING),
     KnownMutant("per-class accuracy computed as precision instead of recall", "nsdelib/training/metrics.py",
                 "support = confusion.sum(dim=1)", "support = confusion.sum(dim=0)", ("tests/test_metrics.py",)),
     KnownMutant("Student-t quantile of the paired interval replaced by the normal one", "nsdelib/report/stats.py",

@@ -49,14 +49,14 @@ def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind
 
 def is_trained(ctx: Context, kind: ModelKind, model: ModelConfig) -> bool:
     """Whether the sweep point's model is in the store already (nothing is trained or read)."""
-    key = training_key(ctx.data, kind, ctx.profile.calibration.seed, model, ctx.profile.train)
+    key = training_key(ctx.data, kind, ctx.profile.calibration.seed, model, ctx.train_config(kind))
     return ctx.store.exists(trainer.TRAINED, key)
 
 
 def measure_calibration_point(run: Run, kind: ModelKind, model: ModelConfig, *_after: object) -> str:
     """Train one point of the sweep (or read it back) and measure it, in a worker; its line for the log."""
     ctx = worker_context(run)
-    row = measure_point(ctx.data, kind, model, ctx.profile.train, ctx.profile.calibration, ctx.store, ctx.device)
+    row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store, ctx.device)
     return (f"{kind} σ={row['sigma']} {row['diffusion']} {row['noise_shape']} std={row['input_noise_std']}: "
             f"clean {row['clean']:.3f}, flip rate {row['flip_rate']:.3f}")
 
@@ -87,7 +87,7 @@ def collected(ctx: Context) -> tuple[pd.DataFrame, int]:
     cfg = ctx.profile.calibration
     rows, missing = [], 0
     for kind, model in priority(cfg, ctx.profile.model):
-        row = measure_point(ctx.data, kind, model, ctx.profile.train, cfg, ctx.store, ctx.device, only_stored=True)
+        row = measure_point(ctx.data, kind, model, ctx.train_config(kind), cfg, ctx.store, ctx.device, only_stored=True)
         if row is None:
             missing += 1
         else:

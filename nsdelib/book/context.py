@@ -28,7 +28,8 @@ from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
 from ..models.inference import EvalMode, eval_modes, headline_mode
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.paper import PAPER_VALUES
-from ..training.trainer import TRAINED, TrainedModel, train_or_load, training_key
+from ..training.learning_rate import choose_learning_rate
+from ..training.trainer import TRAINED, TrainConfig, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
 from .provenance import record_model
 
@@ -41,6 +42,7 @@ class Context:
     seed: int
     device: torch.device
     store: ArtifactStore = field(default_factory=ArtifactStore)
+    _learning_rates: dict[ModelKind, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def seeds(self) -> list[int]:
@@ -57,21 +59,38 @@ class Context:
         """The profile's data set for the chapter's seed (built once, then read from the store)."""
         return load_dataset(self.profile.data, self.seed, self.store)
 
+    def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, TrainedModel]:
+        """``kind`` trained on the first seed at every rate of the profile's grid (read back, resumed or trained)."""
+        profile = self.profile
+        return {lr: train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
+                                  self.device, progress) for lr in profile.lr_grid}
+
+    def learning_rate(self, kind: ModelKind) -> float:
+        """The training rule's learning rate for ``kind``: the grid's best on the first seed's validation split."""
+        if kind not in self._learning_rates:
+            grid = self.profile.lr_grid
+            self._learning_rates[kind] = grid[0] if len(grid) == 1 else choose_learning_rate(self.learning_rate_grid(kind))
+        return self._learning_rates[kind]
+
+    def train_config(self, kind: ModelKind) -> TrainConfig:
+        """The profile's optimisation settings for ``kind``, at the rate the training rule chose for it."""
+        return self.profile.train.replace(lr=self.learning_rate(kind))
+
     def train(self, kind: ModelKind, seed: int, progress: bool | None = None) -> TrainedModel:
         """The profile's trained model of ``kind`` for ``seed`` (read back, resumed or trained).
 
         A profile that records results (``paper``) records each model once, with its weights' digest.
         """
         profile = self.profile
-        run = train_or_load(self.data, kind, seed, profile.model, profile.train, self.store, self.device, progress)
+        run = train_or_load(self.data, kind, seed, profile.model, self.train_config(kind), self.store, self.device,
+                            progress)
         if profile.record_results:
             record_model(run, profile.name, self.device)
         return run
 
     def is_trained(self, kind: ModelKind, seed: int) -> bool:
         """Whether the profile's model of ``kind`` for ``seed`` is in the store (without loading or training it)."""
-        profile = self.profile
-        key = training_key(self.data, kind, seed, profile.model, profile.train)
+        key = training_key(self.data, kind, seed, self.profile.model, self.train_config(kind))
         return self.store.exists(TRAINED, key)
 
     def train_all(self, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
@@ -150,7 +169,7 @@ class Context:
         """
         profile = self.profile
         seeds = self.data_size_seeds if seeds is None else seeds
-        return data_size_study(self.data, kinds, seeds, profile.model, profile.train, self.store, self.device,
+        return data_size_study(self.data, kinds, seeds, profile.model, self.train_config, self.store, self.device,
                                PAPER_VALUES["C2.noise_intensity"], profile.data_size.fractions, log)
 
 

@@ -32,6 +32,7 @@ from ..common.seeding import seed_everything
 from ..evaluation.abc import Crossing
 from ..models.registry import MODEL_KINDS, ModelKind
 from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
+from ..training.trainer import train_or_load
 from .cluster import GPU, ClusterSpec, connect, has_gpu_workers, worker_device
 from .context import Context, setup
 from .profiles import Profile, validate_params
@@ -132,6 +133,14 @@ def make_dataset(run: Run) -> str:
     return f"{len(data.train)} training, {len(data.val)} validation, {len(data.test)} test spectrograms"
 
 
+def train_at_rate(run: Run, kind: ModelKind, lr: float, *_after: object) -> str:
+    """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr``."""
+    ctx = worker_context(run)
+    trained = train_or_load(ctx.data, kind, ctx.seed, ctx.profile.model, ctx.profile.train.replace(lr=lr), ctx.store,
+                            ctx.device, progress=False)
+    return f"best validation accuracy {trained.metrics['best_val_accuracy']:.3f} at epoch {trained.metrics['best_epoch']}"
+
+
 def train_model(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
     """Chapter 3's model of ``kind`` for ``seed`` (trained, resumed or read back)."""
     trained = worker_context(run).train(kind, seed, progress=False)
@@ -223,8 +232,14 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
 
     data = add(Task("data", make_dataset, what="set", torch=False))
 
+    def rate_grid(kind: ModelKind) -> tuple[str, ...]:
+        grid = ctx.profile.lr_grid
+        return () if len(grid) == 1 else tuple(
+            add(Task("train", train_at_rate, (kind, lr), kind, ctx.seed, f"learning rate {lr:g}", after=(data,)))
+            for lr in grid)
+
     def model(kind: ModelKind, seed: int) -> str:
-        return add(Task("train", train_model, (kind, seed), kind, seed, after=(data,)))
+        return add(Task("train", train_model, (kind, seed), kind, seed, after=(data, *rate_grid(kind))))
 
     def per_model(stage: str, call: Callable[..., object], seeds: Sequence[int], *after: str) -> list[str]:
         return [add(Task(stage, call, (kind, seed), kind, seed, after=(model(kind, seed), *after)))

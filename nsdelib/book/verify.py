@@ -80,9 +80,8 @@ def rebuild(ctx: Context, model: CitedModel, progress: bool | None = None) -> Tr
         if model.n_train is None:
             return ctx.train(model.kind, model.seed, progress)  # type: ignore[arg-type]
         sized = data_for_size(ctx.data, model.n_train, ctx.store)
-        profile = ctx.profile
-        return train_or_load(sized, model.kind, model.seed, profile.model, profile.train,  # type: ignore[arg-type]
-                             ctx.store, ctx.device, progress)
+        return train_or_load(sized, model.kind, model.seed, ctx.profile.model,  # type: ignore[arg-type]
+                             ctx.train_config(model.kind), ctx.store, ctx.device, progress)  # type: ignore[arg-type]
     finally:
         torch.set_num_threads(threads)
 

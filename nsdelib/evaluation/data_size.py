@@ -107,7 +107,7 @@ def data_size_study(
     kinds: Sequence[ModelKind],
     seeds: Sequence[int],
     model: ModelConfig,
-    train: TrainConfig,
+    train: Callable[[ModelKind], TrainConfig],
     store: ArtifactStore,
     device: torch.device,
     noise_std: float,
@@ -122,7 +122,8 @@ def data_size_study(
     """
     test = data.test
     rows = []
-    for n_train in training_sizes(len(data.train), train.batch_size, fractions):
+    batch_size = train(kinds[0]).batch_size
+    for n_train in training_sizes(len(data.train), batch_size, fractions):
         sized = data_for_size(data, n_train, store)
         if log is not None:
             log(f"training set of {len(sized.train)} samples (data seed {sized.seed}): "
@@ -130,11 +131,11 @@ def data_size_study(
         for kind in kinds:
             mode = headline_mode(kind, model.sde)
             for seed in seeds:
-                run = train_or_load(sized, kind, seed, model, train, store, device, progress=False)
+                run = train_or_load(sized, kind, seed, model, train(kind), store, device, progress=False)
                 pattern = noise_pattern(test.x.shape, "gaussian", generator(seed, "data size", "gaussian"))
                 inputs = {CLEAN: test.x, gaussian_condition(noise_std): add_noise(test.x, pattern, noise_std)}
                 for condition, x in inputs.items():
-                    predicted = predict(run.model, x, mode, batch_size=train.eval_batch_size, seed=seed)
+                    predicted = predict(run.model, x, mode, batch_size=train(kind).eval_batch_size, seed=seed)
                     rows.append({
                         "training samples": len(sized.train),
                         "share of the full split": len(sized.train) / len(data.train), "data seed": sized.seed,

@@ -171,6 +171,7 @@ class ProfileSections(Protocol):
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    lr_grid: tuple[float, ...]
     attack: AttackConfig
     noise: NoiseSweepConfig
     attribution: AttributionConfig
@@ -216,9 +217,11 @@ def setup_differences(profile: ProfileSections) -> pd.DataFrame:
                       f"{data.level_range_db[1]:g} dB)",
         "architecture": f"timm {model.variant}, randomly initialised, one input channel; the NSDE makes every "
                         f"residual connection {_count(sde.steps_per_block, 'Euler–Maruyama step')}",
-        "training": f"{train.epochs} epochs of AdamW (peak learning rate {train.lr:g}, weight decay "
-                    f"{train.weight_decay:g}, batch {train.batch_size}), warm-up over "
-                    f"{_count(train.warmup_epochs, 'epoch')}, then cosine decay",
+        "training": f"AdamW (weight decay {train.weight_decay:g}, batch {train.batch_size}), warm-up over "
+                    f"{_count(train.warmup_epochs, 'epoch')}, then cosine decay over at most {train.max_epochs} "
+                    f"epochs; stopped after {train.patience} without a better validation accuracy, best epoch "
+                    f"kept; peak learning rate per model from {', '.join(f'{lr:g}' for lr in profile.lr_grid)} "
+                    f"on the first seed's validation split",
         "σ and noise shape": f"σ = {sde.sigma:g}, {sde.diffusion} diffusion, {shape} noise, chosen so that one "
                              f"stochastic pass costs the paper's {100 * cost:.2f} points (chapter 3)",
         "test-time ensemble": f"eval noise '{sde.eval_noise}', {sde.ensemble_size} passes averaged in probability",

@@ -1,4 +1,7 @@
-"""Training ConvNeXt and NSDE-ConvNeXt: AdamW with warm-up + cosine schedule, resumable, cached.
+"""Training ConvNeXt and NSDE-ConvNeXt: AdamW with warm-up + cosine schedule, early stopping, resumable, cached.
+
+One rule for every model: train until the validation accuracy has not improved for ``patience``
+epochs (at most ``max_epochs``, over which the cosine schedule runs) and keep the best epoch.
 
 Every epoch ends with a checkpoint written atomically through the artifact store. A run that is
 killed and started again resumes from its latest readable checkpoint (a corrupt one is skipped
@@ -37,15 +40,16 @@ from .metrics import classification_metrics
 
 EVAL_MODES = ("off", "single", "ensemble")
 #: A finished run: best weights, history, test metrics. Bump when training or its metrics change.
-TRAINED = ArtifactKind("trained", 1)
+TRAINED = ArtifactKind("trained", 2)
 #: One epoch's resumable state of a run; bump with ``TRAINED``.
-CHECKPOINT = ArtifactKind("checkpoint", 1)
+CHECKPOINT = ArtifactKind("checkpoint", 2)
 
 
 class TrainConfig(Section):
     """Optimisation settings; chosen by measurement on the CPU (see chapter 3)."""
 
-    epochs: int = Field(ge=1, le=500, description="passes over the training split")
+    max_epochs: int = Field(ge=1, le=500, description="most passes over the training split (the cosine schedule's length)")
+    patience: int = Field(ge=1, description="stop after this many epochs without a better validation accuracy")
     batch_size: int = Field(ge=1, description="training mini-batch size")
     lr: float = Field(gt=0, le=1, description="peak AdamW learning rate")
     weight_decay: float = Field(ge=0, description="AdamW decoupled weight decay")
@@ -89,7 +93,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def _schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-step linear warm-up followed by cosine decay to zero."""
-    total = cfg.epochs * steps_per_epoch
+    total = cfg.max_epochs * steps_per_epoch
     warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1))
     if warmup == 0:
@@ -141,7 +145,7 @@ def _train(
     scheduler = _schedule(optimizer, cfg, steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
-    state = _latest_checkpoint(store, key, cfg.epochs)
+    state = _latest_checkpoint(store, key, cfg.max_epochs)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": -1, "state_dict": None}
     start_epoch, wall = 0, 0.0
@@ -151,11 +155,13 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         history, best, wall = state["history"], state["best"], state["wall_time_s"]
         start_epoch = state["epoch"] + 1
-        print(f"{kind} seed {seed}: resuming after epoch {start_epoch} of {cfg.epochs}")
+        print(f"{kind} seed {seed}: resuming after epoch {start_epoch} of at most {cfg.max_epochs}")
 
     hide_bars = None if progress is None else not progress
-    epochs = tqdm(range(start_epoch, cfg.epochs), desc=f"{kind} seed {seed}", unit="epoch", disable=hide_bars)
+    epochs = tqdm(range(start_epoch, cfg.max_epochs), desc=f"{kind} seed {seed}", unit="epoch", disable=hide_bars)
     for epoch in epochs:
+        if history and stopped(len(history), best["epoch"], cfg.patience):
+            break
         start = time.perf_counter()
         torch.manual_seed(_epoch_seed(seed, epoch))
         loader = make_loader(data.train, cfg.batch_size, shuffle=True, seed=_epoch_seed(seed, epoch))
@@ -184,7 +190,7 @@ def _train(
         if val_accuracy > best["val_accuracy"]:
             best = {"val_accuracy": val_accuracy, "epoch": epoch + 1,
                     "state_dict": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
-        print(f"{kind} seed {seed} epoch {epoch + 1:3d}/{cfg.epochs}: loss {row['train_loss']:.3f}  "
+        print(f"{kind} seed {seed} epoch {epoch + 1:3d}/{cfg.max_epochs}: loss {row['train_loss']:.3f}  "
               f"train acc {row['train_accuracy']:.3f}  val acc {val_accuracy:.3f}  ({wall:.0f} s)")
         checkpoint = {"epoch": epoch, "model": {k: v.cpu() for k, v in model.state_dict().items()},
                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -195,10 +201,16 @@ def _train(
     model.load_state_dict(best["state_dict"])
     model.eval()
     metrics = _test_metrics(model, kind, data, model_cfg.sde.eval_noise, cfg, device)
-    metrics.update({"best_epoch": best["epoch"], "epochs": cfg.epochs, "wall_time_s": wall,
+    metrics.update({"best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"], "epochs": len(history),
+                    "max_epochs": cfg.max_epochs, "stopped_early": len(history) < cfg.max_epochs, "wall_time_s": wall,
                     "weights_sha256": weights_digest(best["state_dict"]),
                     "device": device_description(device), "seed": seed, "kind": kind})
     return {"state_dict": best["state_dict"], "history": history, "metrics": metrics}
+
+
+def stopped(epochs_done: int, best_epoch: int, patience: int) -> bool:
+    """The early-stopping rule: ``patience`` epochs have passed since the best validation accuracy."""
+    return epochs_done - best_epoch >= patience
 
 
 def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: int) -> None:

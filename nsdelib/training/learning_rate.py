@@ -1,0 +1,32 @@
+"""The learning rate of each model kind: a small grid, compared on the validation split of one seed.
+
+Part of the one training rule every model follows (chapter 3): for each kind, train the first seed
+at every learning rate of the profile's grid (each with early stopping) and keep the rate with the
+best validation accuracy; the other seeds then train at that rate. Test data are never looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..models.registry import ModelKind
+from .trainer import TrainedModel
+
+
+def choose_learning_rate(runs: Mapping[float, TrainedModel]) -> float:
+    """The rate whose run reached the best validation accuracy; a tie goes to the smaller rate."""
+    return min(runs, key=lambda lr: (-runs[lr].metrics["best_val_accuracy"], lr))
+
+
+def learning_rate_table(grids: Mapping[ModelKind, Mapping[float, TrainedModel]]) -> pd.DataFrame:
+    """One row per kind and rate: best validation accuracy, its epoch, epochs run, and whether the rule chose it."""
+    rows = []
+    for kind, runs in grids.items():
+        chosen = choose_learning_rate(runs)
+        for lr, run in sorted(runs.items()):
+            rows.append({"model": kind, "learning rate": lr, "best val accuracy": run.metrics["best_val_accuracy"],
+                         "best epoch": run.metrics["best_epoch"], "epochs run": run.metrics["epochs"],
+                         "chosen": lr == chosen})
+    return pd.DataFrame(rows)

@@ -44,10 +44,13 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import load_recorded, provenance_warnings
+from nsdelib.book.precompute import FRONTIER_COMMAND
+from nsdelib.book.provenance import load_frontier, load_recorded, provenance_warnings
+from nsdelib.report.frontier import matched_accuracy_verdicts
 from nsdelib.report.glance import (
     NOT_RECORDED,
     claims_at_a_glance,
+    findings_at_a_glance,
     glance_markdown,
     provenance_table,
     setup_differences,
@@ -106,6 +109,20 @@ glance[["statement", "effect judged (positive = claimed)"]]
 # {glue:text}`verdict_rule`
 # ```
 #
+# ## The book's own findings
+#
+# Two comparisons the paper does not make and a reviewer asks for first. The NSDE against the control
+# trained with input noise **at matched clean accuracy**, along the clean–robust frontier of
+# {doc}`chapter 8 <ch08_open_questions>` (primary measure: Gaussian noise at the paper's std); and
+# **where the NSDE's robustness comes from**, the 2 × 2 design of {doc}`chapter 4 <ch04_noise_robustness>`
+# (noise in training × noise at test time; its rows are Holm-adjusted within their family).
+
+# %%
+frontier = load_frontier("paper")
+matched = None if frontier.empty else matched_accuracy_verdicts(frontier, get_profile("paper").model.sde.sigma)
+findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAND)
+
+# %% [markdown]
 # ## Where each row comes from
 #
 # Every recorded result carries its provenance: the full commit it was recorded from (with

@@ -95,10 +95,11 @@ claims_table()
 # - **Attributions and confidence.** Integrated Gradients {cite:p}`sundararajan2017ig`, SmoothGrad
 #   {cite:p}`smilkov2017smoothgrad` and Attribution-Based Confidence {cite:p}`jha2019abc`, implemented
 #   exactly as published and checked on a model whose answer is known.
-# - **Beyond the paper.** Several seeds with intervals instead of single runs; white, coloured,
-#   Brownian and attribution-shaped noise {cite:p}`jha2021smoother,jha2022shaping` compared; ABC as a
-#   detector of wrong predictions; and, in {doc}`chapter 8 <ch08_open_questions>`, what the noise
-#   costs and buys along the whole σ sweep and how much training data each model needs.
+# - **Beyond the paper.** Several seeds with intervals instead of single runs; a control trained with
+#   input noise beside every comparison; where the NSDE's robustness comes from (noise in training
+#   against noise at test time); ABC as a detector of wrong predictions; and, in
+#   {doc}`chapter 8 <ch08_open_questions>`, white against Brownian-shaped noise along σ, the
+#   clean–robust frontier at matched clean accuracy, and how much training data each model needs.
 #
 # ```{admonition} Where the book departs from the paper
 # :class: caution

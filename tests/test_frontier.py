@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nsdelib.report.frontier import frontier_reading
+from nsdelib.book.profiles import get_profile
+from nsdelib.evaluation.calibration import frontier_points
+from nsdelib.models.nsde import SDEConfig
+from nsdelib.report.frontier import (MATCHED_FAMILY, frontier_reading, frontier_seed_counts, matched_accuracy_effects,
+                                     matched_accuracy_verdicts)
+from nsdelib.report.noise_source import design_cells, design_table, design_verdicts
+
+SDE = SDEConfig.build(ensemble_size=8)
 
 
 def point(kind: str, clean: float, gaussian: float, sigma: float | None = None, std: float | None = None,
@@ -57,3 +64,74 @@ def test_a_sweep_without_its_convnext_is_refused() -> None:
     points = sweep()
     with pytest.raises(ValueError, match="exactly one ConvNeXt point .* found 0"):
         frontier_reading(points[points["kind"] != "convnext"], target_cost=0.0432)
+
+
+def frontier_seed(seed: int, nsde_clean: float, nsde_gauss: float, control: list[tuple[float, float, float]]
+                  ) -> list[dict[str, object]]:
+    """One seed's frontier rows: the NSDE at σ 0.43 (clean = its ensemble) and the control at (std, clean, robust)."""
+    rows = [{"kind": "nsde", "seed": seed, "sigma": 0.43, "input_noise_std": None, "clean": nsde_clean,
+             "clean_off": nsde_clean + 0.01, "gaussian_0.05": nsde_gauss, "apgd_l2_1": 0.2}]
+    rows += [{"kind": "convnext_noise", "seed": seed, "sigma": None, "input_noise_std": std, "clean": clean,
+              "clean_off": clean, "gaussian_0.05": robust, "apgd_l2_1": 0.1} for std, clean, robust in control]
+    return rows
+
+
+def test_matched_accuracy_interpolates_the_control_to_the_nsde_clean_accuracy_and_never_extrapolates() -> None:
+    control = [(0.1, 0.90, 0.70), (0.2, 0.86, 0.78), (0.4, 0.80, 0.80)]
+    points = pd.DataFrame(frontier_seed(0, 0.88, 0.80, control) + frontier_seed(1, 0.95, 0.9, control))
+    effects = matched_accuracy_effects(points, 0.43, "gaussian_0.05")
+    first = effects.iloc[0]
+    assert first["matched clean accuracy"] == 0.88 and first["control at that clean accuracy"] == pytest.approx(0.74)
+    assert first["NSDE − control"] == pytest.approx(0.06)
+    assert math.isnan(effects.iloc[1]["NSDE − control"]), "0.95 lies above every control point: no extrapolation"
+
+
+def test_matched_accuracy_verdicts_find_a_control_ahead_and_name_the_primary_measure() -> None:
+    rng = np.random.default_rng(0)
+    control = [(0.1, 0.90, 0.80), (0.4, 0.80, 0.90)]
+    points = pd.DataFrame([row for seed in range(5)
+                           for row in frontier_seed(seed, 0.85, 0.70 + 0.005 * rng.standard_normal(), control)])
+    verdicts = matched_accuracy_verdicts(points, 0.43)
+    assert list(verdicts.index) == ["gaussian_0.05", "apgd_l2_1"]
+    primary = verdicts.loc["gaussian_0.05"]
+    assert primary["effect"] == pytest.approx(-0.15, abs=0.01) and primary["high"] < 0
+    assert primary["label"] == "opposite"
+    assert primary["family"] != MATCHED_FAMILY and verdicts.loc["apgd_l2_1", "family"] == MATCHED_FAMILY
+
+
+def design_sweep(sde_effect: float, weight_effect: float) -> pd.DataFrame:
+    """A per-image sweep of the 2 × 2 design: 5 seeds × 200 images, the noise effects as shifts of P(correct)."""
+    rng = np.random.default_rng(1)
+    cells = design_cells(SDE)
+    base = {cells["no", "no"]: 0.6, cells["no", "yes"]: 0.6, cells["yes", "no"]: 0.6 + weight_effect,
+            cells["yes", "yes"]: 0.6 + weight_effect + sde_effect}
+    rows = [{"noise": "gaussian", "level": level, "mode": mode, "seed": seed, "example": image,
+             "correct": float(rng.random() < p - level)}
+            for seed in range(5) for image in range(200) for level in (0.0, 0.2, 0.3) for mode, p in base.items()]
+    return pd.DataFrame(rows)
+
+
+def test_design_separates_what_the_weights_and_the_test_time_noise_each_do() -> None:
+    sweep = design_sweep(sde_effect=0.0, weight_effect=0.3)
+    table = design_table(sweep, SDE)
+    assert table.loc[("yes", "no"), 0.0] - table.loc[("no", "no"), 0.0] == pytest.approx(0.3, abs=0.06)
+    verdicts = design_verdicts(sweep, SDE)
+    weights = verdicts.loc[("noise in training (test-time noise off)", 0.0)]
+    assert weights["low"] > 0.02 and weights["label"] == "reproduced"
+    assert 0.3 not in verdicts.index.get_level_values("Gaussian std"), "only the design's levels are judged"
+    for effect in ("test-time noise, NSDE", "test-time noise, ConvNeXt"):
+        assert verdicts.loc[(effect, 0.0), "low"] < 0 < verdicts.loc[(effect, 0.0), "high"]
+
+
+def test_frontier_points_at_the_profile_settings_are_chapter_3s_models() -> None:
+    profile = get_profile("paper")
+    points = frontier_points(profile.calibration, profile.model)
+    own = [point for kind, point in points if point == profile.model]
+    assert len(own) == 3, "ConvNeXt, the control at its std and the NSDE at its σ reuse chapter 3's models"
+    assert {kind for kind, _ in points} == {"convnext", "convnext_noise", "nsde"}
+
+
+def test_seed_counts_name_each_point_of_the_frontier() -> None:
+    control = [(0.1, 0.90, 0.70), (0.2, 0.86, 0.78)]
+    points = pd.DataFrame(frontier_seed(0, 0.88, 0.8, control) + frontier_seed(1, 0.88, 0.8, control[:1]))
+    assert frontier_seed_counts(points).to_dict() == {"NSDE σ 0.43": 2, "control std 0.1": 2, "control std 0.2": 1}

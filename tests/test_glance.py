@@ -7,11 +7,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import artifact_versions, load_recorded, provenance_warnings, record_result
 from nsdelib.report.glance import (
+    findings_at_a_glance,
     NOT_RECORDED,
     ONE_RUN,
     PAPER_SETUP,
@@ -22,7 +25,9 @@ from nsdelib.report.glance import (
     setup_differences,
 )
 from nsdelib.report.paper import CLAIMS, get_claim
-from nsdelib.report.stats import seed_effects_verdict
+from nsdelib.training.trainer import TRAINED
+from nsdelib.report.frontier import matched_accuracy_verdicts
+from nsdelib.report.stats import Reference, seed_effects_verdict, verdicts_frame
 
 COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
 MODELS = [{"kind": "convnext", "seed": 0, "sha256": "0" * 64}]
@@ -74,7 +79,7 @@ def test_dirty_and_stale_records_are_flagged(tmp_path: Path) -> None:
     table = provenance_table(glance(tmp_path))
     assert table.loc["C1", "commit"] == COMMIT + "-dirty", "the full commit, suffix included"
     assert "uncommitted changes" in table.loc["C1", "status"]
-    assert "other artifact versions than this build's (trained 0 → 1)" in table.loc["C2", "status"]
+    assert f"other artifact versions than this build's (trained 0 → {TRAINED.version})" in table.loc["C2", "status"]
     assert "uncommitted" not in table.loc["C2", "status"]
 
 
@@ -155,3 +160,25 @@ def test_a_record_is_judged_again_by_todays_rule_with_its_flag_and_one_runs_inte
     markdown = glance_markdown(table)
     assert "**inconclusive** · underpowered" in markdown and ONE_RUN in markdown.splitlines()[0]
     assert "| **reproduced** " in markdown
+
+
+def test_findings_say_how_to_record_what_is_missing_and_show_recorded_design_rows() -> None:
+    missing = findings_at_a_glance(None, None, "nsdebook precompute --profile paper --stage frontier")
+    assert list(missing["verdict"]) == [NOT_RECORDED, NOT_RECORDED]
+    assert "--stage frontier" in missing.iloc[0]["this book (95 % interval)"]
+    rng = np.random.default_rng(0)
+    control = [(0.1, 0.90, 0.80), (0.4, 0.80, 0.90)]
+    rows = []
+    for seed in range(4):
+        rows += [{"kind": "nsde", "seed": seed, "sigma": 0.43, "input_noise_std": None, "clean": 0.85,
+                  "clean_off": 0.86, "gaussian_0.05": 0.7 + 0.01 * rng.standard_normal()}]
+        rows += [{"kind": "convnext_noise", "seed": seed, "sigma": None, "input_noise_std": std, "clean": clean,
+                  "clean_off": clean, "gaussian_0.05": robust} for std, clean, robust in control]
+    matched = matched_accuracy_verdicts(pd.DataFrame(rows), 0.43)
+    design = verdicts_frame({("test-time noise, NSDE", 0.5): seed_effects_verdict([0.1, 0.12, 0.11], Reference(
+        0.02, "smallest effect of interest"))}, ["effect of", "Gaussian std"])
+    record = {"result": {"design_verdicts": design.reset_index().to_dict(orient="list")}}
+    found = findings_at_a_glance(matched, record, "unused")
+    assert found.loc["NSDE − control at matched clean accuracy (gaussian_0.05)", "verdict"] == "opposite"
+    assert found.loc["test-time noise, NSDE, Gaussian std 0.5", "verdict"].startswith("reproduced")
+    assert found.loc["test-time noise, NSDE, Gaussian std 0.5", "seeds"] == 3

@@ -22,7 +22,7 @@ from nsdelib.models.nsde import (
     residual_drift,
     set_noise_scale_map,
 )
-from nsdelib.models.registry import ModelConfig, build_model
+from nsdelib.models.registry import ModelConfig, build_model, with_injected_noise
 
 CLASSES = 5
 SIZE = 32
@@ -232,3 +232,21 @@ def test_sde_config_defaults_are_valid_and_frozen() -> None:
     with pytest.raises(ValidationError, match="Instance is frozen"):
         cfg.sigma = 1.0  # type: ignore[misc]
     assert cfg.replace(sigma=0.2).sigma == 0.2
+
+
+def test_injected_noise_runs_the_convnext_weights_with_the_nsde_noise_and_leaves_the_convnext_alone() -> None:
+    baseline, _ = pair()
+    wake_up_layer_scale(NSDEConvNeXt(baseline.net, SDEConfig.build()))  # shares baseline.net: a trained-looking one
+    x = spectrograms()
+    reference = baseline.eval()(x)
+    injected = with_injected_noise(baseline, SDEConfig.build(sigma=0.3, eval_noise="single"))
+    assert torch.equal(baseline.eval()(x), reference)
+    with eval_noise(injected, "off"):
+        assert torch.equal(injected(x), reference), "with its noise off it is the ConvNeXt"
+    torch.manual_seed(0)
+    assert not torch.allclose(injected(x), reference)
+    injected.net.stem[0].weight.data.zero_()
+    assert torch.equal(baseline.eval()(x), reference), "a copy: the ConvNeXt's weights are untouched"
+    for other in ("nsde", "convnext_noise"):
+        with pytest.raises(ConfigError, match="injected into a plain ConvNeXt"):
+            with_injected_noise(build_model(other, ModelConfig.build(), CLASSES), SDEConfig.build())

@@ -47,6 +47,7 @@ from nsdelib.book.precompute import (
 )
 from nsdelib.common.artifacts import KINDS, META_FILE, ArtifactStore
 from nsdelib.common.errors import ConfigError
+from nsdelib.evaluation.calibration import frontier_points
 from nsdelib.evaluation.data_size import DataSizeConfig, training_sizes
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import CONVNEXT, NSDE
@@ -94,6 +95,10 @@ def expected_models(ctx: Context, stages: Sequence[str]) -> int:
     if "data_size" in stages:
         sizes = training_sizes(len(ctx.data.train), ctx.profile.train.batch_size, ctx.profile.data_size.fractions)
         models += len(MODEL_KINDS) * len(ctx.data_size_seeds) * (len(sizes) - 1)
+    if "frontier" in stages:
+        cfg = ctx.profile.calibration
+        others = len(frontier_points(cfg, ctx.profile.model)) - len(MODEL_KINDS)  # beside chapter 3's own settings
+        models += others * min(cfg.frontier_seeds, len(ctx.seeds))
     return models
 
 
@@ -117,6 +122,8 @@ def read_like_the_chapters(ctx: Context, stages: Sequence[str], monkeypatch: pyt
         for run in runs[kind]:
             if "noise" in stages:
                 assert not ctx.noise_sweep(run).empty
+                if kind == CONVNEXT:
+                    assert not ctx.injected_noise_sweep(run).empty
             if "attack" in stages:
                 assert not ctx.attack_sweep(run).empty
             if "attribution" in stages:
@@ -133,6 +140,8 @@ def read_like_the_chapters(ctx: Context, stages: Sequence[str], monkeypatch: pyt
         assert not ctx.attack_convergence(runs[NSDE][0]).empty
     if "data_size" in stages:
         assert set(ctx.data_size_study()["seed"]) == set(ctx.data_size_seeds)
+    if "frontier" in stages:
+        assert len(ctx.frontier()) == len(frontier_points(ctx.profile.calibration, ctx.profile.model)) * 2
 
 
 def assert_every_artifact_loads(store: ArtifactStore) -> None:
@@ -335,6 +344,20 @@ def test_the_graph_puts_each_task_after_what_it_reads() -> None:
         "data set", *(f"train {kind} seed {seed}" for seed in ctx.seeds for kind in MODEL_KINDS),
         *(f"noise {kind} seed {seed}" for seed in ctx.seeds for kind in MODEL_KINDS)]
     assert {task.stage for task in paper_graph(ctx, ["abc"])} == {"data", "train", "attribution", "abc"}
+    frontier = [task for task in paper_graph(ctx, ["frontier"]) if task.stage == "frontier"]
+    cfg = ctx.profile.calibration
+    per_seed = 1 + len(cfg.frontier_input_noise_stds) + len(cfg.frontier_sigmas)
+    assert len(frontier) == per_seed * min(cfg.frontier_seeds, len(ctx.seeds))
+    assert all(task.after == (f"train {task.kind} seed {task.seed}",) for task in frontier)
+
+
+def test_the_rate_grid_runs_before_every_model_of_its_kind() -> None:
+    ctx = setup("ci", 0, "cpu")
+    ctx = Context(ctx.profile.replace(lr_grid=(1e-3, 2e-3)), 0, ctx.device, ctx.store)
+    by_name = {task.name: task for task in paper_graph(ctx, ["train"])}
+    grid = ("train learning rate 0.001 nsde seed 0", "train learning rate 0.002 nsde seed 0")
+    assert by_name["train nsde seed 1"].after == ("data set", *grid)
+    assert all(by_name[name].args == ("nsde", lr) for name, lr in zip(grid, (1e-3, 2e-3)))
 
 
 def test_slurm_jobs_run_one_thread_per_core_or_one_worker_per_gpu() -> None:

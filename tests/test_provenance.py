@@ -15,11 +15,13 @@ from torch import nn
 from nsdelib.book import provenance as provenance_module
 from nsdelib.book.provenance import (
     announce_recorded,
+    load_frontier,
     load_recorded,
     load_recorded_index,
     model_digests,
     provenance,
     provenance_warnings,
+    record_frontier_point,
     record_result,
     recorded_caption,
     table_digests,
@@ -185,3 +187,29 @@ def test_recording_stores_the_per_image_outcomes_beside_the_record(tmp_path: Pat
     assert stored["correct"].astype(int).tolist() == [1, 0, 1, 1] and stored["example"].tolist() == [3, 7, 3, 7]
     quiet = SimpleNamespace(profile=get_profile("ci"), device=torch.device("cpu"))
     assert record_if_enabled(quiet, "noise_robustness", {"value": 1}, [0], 1.0, [], outcomes, ["seed"]) is None
+
+
+def test_each_frontier_point_is_recorded_once_per_seed_with_its_model_digest(tmp_path: Path) -> None:
+    row = {"kind": "nsde", "seed": 2, "sigma": 0.55, "input_noise_std": None, "weights_sha256": "ab" * 32,
+           "wall_time_s": 12.0, "clean": 0.8}
+    path = record_frontier_point(row, "paper", "cpu", tmp_path)
+    assert path == tmp_path / "paper" / "frontier" / "nsde-sigma0.55-seed2.json"
+    recorded = json.loads(path.read_text())
+    assert recorded["result"]["clean"] == 0.8
+    assert recorded["provenance"]["models"] == [{"kind": "nsde", "seed": 2, "sha256": "ab" * 32,
+                                                 "setting": {"sigma": 0.55}}]
+    assert record_frontier_point({**row, "clean": 0.1}, "paper", "cpu", tmp_path) is None
+    assert json.loads(path.read_text())["result"]["clean"] == 0.8, "a record is never overwritten"
+    control = {**row, "kind": "convnext_noise", "sigma": None, "input_noise_std": 0.1}
+    assert record_frontier_point(control, "paper", "cpu", tmp_path).name == "convnext_noise-std0.1-seed2.json"
+
+
+def test_recorded_frontier_points_load_as_one_table(tmp_path: Path) -> None:
+    assert load_frontier("paper", tmp_path).empty
+    for seed in (0, 1):
+        record_frontier_point({"kind": "convnext", "seed": seed, "sigma": None, "input_noise_std": None,
+                               "weights_sha256": "cd" * 32, "wall_time_s": 1.0, "clean": 0.5 + seed / 10},
+                              "paper", "cpu", tmp_path)
+    table = load_frontier("paper", tmp_path)
+    assert table[["seed", "clean"]].values.tolist() == [[0, 0.5], [1, 0.6]]
+    assert {"commit", "device"} <= set(table.columns)

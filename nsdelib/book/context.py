@@ -21,12 +21,13 @@ from ..evaluation.abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_v
 from ..evaluation.attacks import (CONVERGENCE_STUDY, ROBUSTNESS_SWEEP, convergence_study, headline_first,
                                   robustness_sweep)
 from ..evaluation.attributions import ExplainedModel, cached_attribution_stability
+from ..evaluation.calibration import frontier_points, measure_point
 from ..evaluation.data_size import data_for_size, data_size_study, training_sizes
 from ..evaluation.detectors import cached_detector_scores, noisy_accuracy
 from ..evaluation.input_noise import NOISE_SWEEP, noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
-from ..models.inference import EvalMode, eval_modes, headline_mode
-from ..models.registry import MODEL_KINDS, ModelKind
+from ..models.inference import EvalMode, eval_modes, headline_mode, injected_noise_modes
+from ..models.registry import MODEL_KINDS, ModelKind, with_injected_noise
 from ..report.paper import PAPER_VALUES
 from ..training.learning_rate import choose_learning_rate
 from ..training.trainer import TRAINED, TrainConfig, TrainedModel, train_or_load, training_key
@@ -103,6 +104,14 @@ class Context:
         return cached_subset_sweep(self.store, NOISE_SWEEP, self.profile.noise, noise_sweep,
                                    self._test_target(run, modes))
 
+    def injected_noise_sweep(self, run: TrainedModel) -> pd.DataFrame:
+        """Chapter 4's input-noise sweep of the ConvNeXt ``run`` with the NSDE's noise injected at test time only,
+        on the same images and noise as its own sweep, in the NSDE's every evaluation mode (cached)."""
+        sde = self.profile.model.sde
+        target = SweepTarget(with_injected_noise(run.model, sde), self.data.test.x, self.data.test.y,
+                             injected_noise_modes(sde), run.seed)
+        return cached_subset_sweep(self.store, NOISE_SWEEP, self.profile.noise, noise_sweep, target)
+
     def attack_sweep(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 5's attack protocol on ``run``, the reported mode first (cached)."""
         modes = headline_first(run.kind, self.profile.model.sde)
@@ -155,6 +164,15 @@ class Context:
         """Every detector score of ``run`` under Gaussian input noise of std ``std``, ABC at C4's budget ``m`` (cached)."""
         return cached_detector_scores(self.store, self.profile.attribution, self.detector_budgets(m),
                                       self.explained(run), std).assign(model=run.kind, seed=run.seed)
+
+    def frontier(self, only_stored: bool = False) -> pd.DataFrame:
+        """The clean–robust frontier (chapters 4 and 8): every point for each of its seeds, measured or read back;
+        with ``only_stored``, only the points already in the store (nothing is trained)."""
+        cfg = self.profile.calibration
+        rows = [measure_point(self.data, kind, model, self.train_config(kind), cfg, self.store, self.device,
+                              only_stored, seed)
+                for seed in self.seeds[: cfg.frontier_seeds] for kind, model in frontier_points(cfg, self.profile.model)]
+        return pd.DataFrame([row for row in rows if row is not None])
 
     def data_size_datasets(self) -> list[SpectrogramData]:
         """The data sets of chapter 8's study, one per training-set size (built once, then read from the store)."""

@@ -30,19 +30,23 @@ from ..common.devices import resolve_device
 from ..common.errors import ConfigError
 from ..common.seeding import seed_everything
 from ..evaluation.abc import Crossing
-from ..models.registry import MODEL_KINDS, ModelKind
+from ..evaluation.calibration import frontier_points, measure_point
+from ..models.registry import MODEL_KINDS, ModelConfig, ModelKind
 from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
 from ..training.trainer import train_or_load
 from .cluster import GPU, ClusterSpec, connect, has_gpu_workers, worker_device
 from .context import Context, setup
 from .profiles import Profile, validate_params
+from .provenance import frontier_record_name, record_frontier_point
 
-Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size"]
+Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size", "frontier"]
 STAGES: tuple[str, ...] = get_args(Stage)
 #: What ``nsdebook build`` precomputes on a local cluster: every model the chapters train (chapters 3 and 8).
 BUILD_STAGES: tuple[Stage, ...] = ("train", "data_size")
 #: Stages whose results another stage gathers: ABC's settings are chosen from every model's attribution task.
 NEEDS: dict[str, tuple[Stage, ...]] = {"abc": ("attribution",)}
+#: The command that trains and records the clean–robust frontier (resumable: only missing points are computed).
+FRONTIER_COMMAND = "nsdebook precompute --profile paper --stage frontier"
 #: Reruns of a task that raised (a full GPU, a hiccup of a shared filesystem). A task whose worker died is
 #: rerun on another worker by the scheduler itself (``distributed.scheduler.allowed-failures``).
 RETRIES = 2
@@ -152,9 +156,12 @@ def _rows(table: pd.DataFrame) -> str:
 
 
 def sweep_noise(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
-    """Chapter 4's input-noise sweep of one model."""
+    """Chapter 4's input-noise sweep of one model (of ConvNeXt also with the NSDE's noise injected at test time)."""
     ctx = worker_context(run)
-    return _rows(ctx.noise_sweep(ctx.train(kind, seed, progress=False)))
+    trained = ctx.train(kind, seed, progress=False)
+    if kind == CONVNEXT:
+        ctx.injected_noise_sweep(trained)
+    return _rows(ctx.noise_sweep(trained))
 
 
 def sweep_attacks(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
@@ -205,6 +212,16 @@ def score_abc(run: Run, kind: ModelKind, seed: int, _trained: object, settings: 
     if kind == NSDE:
         ctx.abc_at(trained, settings.budget, neighbours="mode")
     return _rows(ctx.detector_scores(trained, settings.budget, settings.noise_std))
+
+
+def measure_frontier_point(run: Run, kind: ModelKind, model: ModelConfig, seed: int, *_after: object) -> str:
+    """One point of the clean–robust frontier for one seed (chapters 4 and 8), recorded at a recording profile."""
+    ctx = worker_context(run)
+    row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store, ctx.device,
+                        seed=seed)
+    if ctx.profile.record_results:
+        record_frontier_point(row, ctx.profile.name, ctx.device)
+    return f"{frontier_record_name(row)}: clean {row['clean']:.3f}"
 
 
 def make_size_datasets(run: Run, *_after: object) -> str:
@@ -260,6 +277,13 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
         if "abc" in wanted:
             settings = add(Task("abc", choose_abc_settings, what="settings", after=tuple(explained), torch=False))
             per_model("abc", score_abc, ctx.seeds, settings)
+    if "frontier" in wanted:
+        cfg = ctx.profile.calibration
+        for seed in ctx.seeds[: cfg.frontier_seeds]:
+            for kind, point in frontier_points(cfg, ctx.profile.model):
+                setting = point.sde.sigma if kind == NSDE else point.input_noise_std if kind == "convnext_noise" else None
+                add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
+                         "point" if setting is None else f"point {setting:g}", after=(model(kind, seed),)))
     if "data_size" in wanted:
         sizes = add(Task("data_size", make_size_datasets, what="data sets", after=(data,), torch=False))
         per_model("data_size", train_smaller, ctx.data_size_seeds, sizes)

@@ -102,7 +102,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "train": {"max_epochs": 4, "patience": 2, "batch_size": 32, "warmup_epochs": 0.5},
         "model": {"sde": {"ensemble_size": 2}},
         "calibration": {"sigmas": (0.1, 0.4), "input_noise_stds": (0.1, 0.4), "forms": ("relative",),
-                        "shapes": ("coloured",), "subset_size": 16, "attack_steps": 2},
+                        "shapes": ("coloured",), "subset_size": 16, "attack_steps": 2,
+                        "frontier_sigmas": (0.2, 0.43), "frontier_input_noise_stds": (0.1, 0.23), "frontier_seeds": 2},
         "attribution": {
             "ig_steps": 4, "smoothgrad_samples": 4, "noise_draws": 2,
             "perturbation_levels": (0.05, 0.1), "subset_size": 12, "batch_size": 64,

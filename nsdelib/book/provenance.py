@@ -144,6 +144,39 @@ def record_model(run: TrainedModel, profile: str, device: torch.device | str, ro
     return record_result(name, result, provenance(profile, [run.seed], device, run.metrics["wall_time_s"], digest), root)
 
 
+def frontier_record_name(row: dict[str, Any]) -> str:
+    """The name of one frontier point's record: ``frontier/<kind>[-sigma<σ>|-std<std>]-seed<N>``."""
+    names = {"nsde": ("sigma", "sigma"), "convnext_noise": ("std", "input_noise_std")}
+    setting = f"-{names[row['kind']][0]}{row[names[row['kind']][1]]:g}" if row["kind"] in names else ""
+    return f"frontier/{row['kind']}{setting}-seed{row['seed']}"
+
+
+def record_frontier_point(row: dict[str, Any], profile: str, device: torch.device | str,
+                          root: Path = RESULTS_ROOT) -> Path | None:
+    """Record one measured frontier point (``evaluation.calibration.measure_point``) unless a record of it exists.
+
+    One file per point and seed, each citing the digest of the model it measured, so a run cut short
+    keeps every point it finished and a later one adds only the missing ones.
+    """
+    name = frontier_record_name(row)
+    if (root / profile / f"{name}.json").exists():
+        return None
+    setting = {key: row[key] for key in ("sigma", "input_noise_std") if row[key] is not None}
+    digest = [{"kind": row["kind"], "seed": row["seed"], "sha256": row["weights_sha256"], "setting": setting}]
+    return record_result(name, row, provenance(profile, [row["seed"]], device, row["wall_time_s"], digest), root)
+
+
+def load_frontier(profile: str = "paper", root: Path = RESULTS_ROOT) -> pd.DataFrame:
+    """Every recorded frontier point of ``profile`` (one row per point and seed, with its record's commit and
+    device); empty when none is recorded yet."""
+    rows = []
+    for path in sorted((root / profile / "frontier").glob("*.json")):
+        recorded = load_recorded(f"frontier/{path.stem}", profile, root)
+        prov = recorded["provenance"]
+        rows.append({**recorded["result"], "commit": prov["commit"], "device": prov["device"]})
+    return pd.DataFrame(rows)
+
+
 def load_recorded(name: str, profile: str = "paper", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
     """A recorded result with its provenance, or None if that run has not been recorded."""
     path = root / profile / f"{name}.json"

@@ -3,7 +3,7 @@
 The paper gives neither σ nor the form of the diffusion, but it does give the NSDE's clean-accuracy
 cost: 87.20 % for ConvNeXt against 82.88 % for the NSDE, 4.32 points. The rule, fixed before any
 model was trained: sweep σ for the diffusions whose size is relative to the stream they perturb
-(``relative``: σ·RMS(h), and ``multiplicative``: σ·h) with white and Brownian-shaped (1/f²) noise,
+(``relative``: σ·RMS(h); ``multiplicative``, σ·h, was planned and cut) with white and Brownian-shaped (1/f²) noise,
 train one NSDE per point at the ``paper`` scale, and take as the book's NSDE the Brownian-shaped
 ``relative`` configuration whose single-pass clean accuracy is that many points below ConvNeXt's
 (interpolated in log σ between the two sweep points that bracket it). The control, ConvNeXt trained
@@ -36,19 +36,20 @@ from .input_noise import add_noise
 from .sweeps import stratified_subset
 
 #: One measured point of the σ sweep; bump when its measurement changes.
-CALIBRATION_POINT = ArtifactKind("calibration_point", 1, "point.json")
+CALIBRATION_POINT = ArtifactKind("calibration_point", 2, "point.json")
 
 
 class CalibrationConfig(Section):
     """The points of the σ sweep and what is measured at each (chapter 3)."""
 
-    forms: tuple[DiffusionForm, ...] = Field(default=("relative", "multiplicative"), description="diffusions swept")
+    forms: tuple[DiffusionForm, ...] = Field(
+        default=("relative",), description="diffusions swept (the multiplicative line was cut: chapter 8 says why)")
     shapes: tuple[NoiseShape, ...] = Field(default=("white", "coloured"), description="noise shapes swept")
     sigmas: IncreasingPositive = Field(min_length=2, description="σ values")
     input_noise_stds: IncreasingPositive = Field(min_length=2, description="input-noise stds of the control")
     chosen_form: DiffusionForm = Field(default="relative", description="the diffusion of the book's NSDE")
     chosen_shape: NoiseShape = Field(default="coloured", description="the noise shape of the book's NSDE")
-    gaussian_stds: tuple[float, ...] = Field(default=(0.05, 0.2), description="input noise levels of the frontier")
+    gaussian_stds: tuple[float, ...] = Field(default=(0.05, 0.2, 0.5), description="input noise levels of the frontier")
     attack_eps: float = Field(default=1.0, gt=0, description="L2 budget of the cheap APGD-CE attack")
     attack_steps: int = Field(default=10, ge=1, description="its iterations (one noise draw per step, no EOT)")
     subset_size: int = Field(default=256, ge=1, description="test images attacked")
@@ -60,6 +61,11 @@ class CalibrationConfig(Section):
         default=0.1, ge=0, description="input-noise std carried by the points that do not use it (ConvNeXt, the NSDE)"
     )
     batch_size: int = Field(default=256, ge=1)
+    frontier_sigmas: IncreasingPositive = Field(
+        default=(0.3, 0.43, 0.55, 0.7), description="σ of the frontier's NSDEs: around the book's, finer toward the cliff")
+    frontier_input_noise_stds: IncreasingPositive = Field(
+        default=(0.1, 0.23, 0.4), description="input-noise stds of the frontier's controls, around the book's")
+    frontier_seeds: int = Field(default=3, ge=1, description="seeds per frontier point (the first of the profile's)")
 
 
 def sweep_points(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind, ModelConfig]]:
@@ -78,6 +84,15 @@ def sweep_points(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[Model
     return points
 
 
+def frontier_points(cfg: CalibrationConfig, model: ModelConfig) -> list[tuple[ModelKind, ModelConfig]]:
+    """The frontier's models: ConvNeXt, the control at each std and the NSDE at each σ of ``cfg``, all else
+    ``model`` (the profile's), so the points at the profile's own σ and std are chapter 3's models."""
+    points: list[tuple[ModelKind, ModelConfig]] = [("convnext", model)]
+    points += [("convnext_noise", model.replace(input_noise_std=std)) for std in cfg.frontier_input_noise_stds]
+    points += [("nsde", model.replace(sde={**model.sde.model_dump(), "sigma": sigma})) for sigma in cfg.frontier_sigmas]
+    return points
+
+
 def measure_point(
     data: SpectrogramData,
     kind: ModelKind,
@@ -87,22 +102,25 @@ def measure_point(
     store: ArtifactStore,
     device: torch.device,
     only_stored: bool = False,
+    seed: int | None = None,
 ) -> dict[str, Any] | None:
-    """Train one point of the sweep (or read it back) and measure it; the row is stored as an artifact.
+    """Train one point of the sweep or frontier (or read it back) and measure it; the row is stored as an artifact.
 
-    With ``only_stored`` nothing is computed: the stored row, or None if the point has not been measured.
+    ``seed`` is the training seed (default: the sweep's ``cfg.seed``). With ``only_stored`` nothing is
+    computed: the stored row, or None if the point has not been measured.
     """
-    key = {"training": training_key(data, kind, cfg.seed, model, train),
+    seed = cfg.seed if seed is None else seed
+    key = {"training": training_key(data, kind, seed, model, train),
            "measure": cfg.model_dump(mode="json", include={"gaussian_stds", "attack_eps", "attack_steps", "subset_size",
                                                            "batch_size"})}
 
     def build() -> dict[str, Any]:
-        run = train_or_load(data, kind, cfg.seed, model, train, store, device, progress=False)
+        run = train_or_load(data, kind, seed, model, train, store, device, progress=False)
         mode = headline_mode(kind, model.sde)
         x, y = data.test.x, data.test.y
         history = run.history
         row: dict[str, Any] = {
-            "kind": kind, "diffusion": model.sde.diffusion if kind == "nsde" else None,
+            "kind": kind, "seed": seed, "diffusion": model.sde.diffusion if kind == "nsde" else None,
             "noise_shape": model.sde.noise_shape if kind == "nsde" else None,
             "sigma": model.sde.sigma if kind == "nsde" else None,
             "input_noise_std": model.input_noise_std if kind == "convnext_noise" else None,
@@ -111,17 +129,17 @@ def measure_point(
             "train_time_per_epoch_s": float(history["train_time_s"].mean()), "wall_time_s": run.metrics["wall_time_s"],
             "clean": run.metrics["accuracy"],
             **{f"clean_{noise}": acc for noise, acc in run.metrics["accuracy_by_eval_noise"].items()},
-            "flip_rate": flip_rate(run.model, x, batch_size=cfg.batch_size, seed=cfg.seed) if kind == "nsde" else 0.0,
+            "flip_rate": flip_rate(run.model, x, batch_size=cfg.batch_size, seed=seed) if kind == "nsde" else 0.0,
         }
-        pattern = torch.randn(x.shape, generator=generator(cfg.seed, "calibration", "gaussian"))
+        pattern = torch.randn(x.shape, generator=generator(seed, "calibration", "gaussian"))
         for std in cfg.gaussian_stds:
-            preds = predict(run.model, add_noise(x, pattern, std), mode, batch_size=cfg.batch_size, seed=cfg.seed)
+            preds = predict(run.model, add_noise(x, pattern, std), mode, batch_size=cfg.batch_size, seed=seed)
             row[f"gaussian_{std:g}"] = float((preds == y).float().mean())
-        subset = stratified_subset(y, cfg.subset_size, cfg.seed)
+        subset = stratified_subset(y, cfg.subset_size, seed)
         with eval_noise(run.model, "single"):
             adversarial = apgd(run.model, x[subset], y[subset], norm="L2", eps=cfg.attack_eps, loss="ce",
-                               steps=cfg.attack_steps, seed=cfg.seed, batch_size=cfg.batch_size)
-        preds = predict(run.model, adversarial, mode, batch_size=cfg.batch_size, seed=cfg.seed + 1)
+                               steps=cfg.attack_steps, seed=seed, batch_size=cfg.batch_size)
+        preds = predict(run.model, adversarial, mode, batch_size=cfg.batch_size, seed=seed + 1)
         row[f"apgd_l2_{cfg.attack_eps:g}"] = float((preds == y[subset]).float().mean())
         return row
 

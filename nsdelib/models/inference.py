@@ -55,6 +55,13 @@ def nsde_mode(noise: EvalNoise, ensemble_size: int) -> EvalMode:
     return EvalMode(f"NSDE, {label}", noise, ensemble_size if noise == "ensemble" else None)
 
 
+def injected_noise_modes(sde: SDEConfig) -> tuple[EvalMode, ...]:
+    """A ConvNeXt with the NSDE's noise injected at test time only (``registry.with_injected_noise``): one pass
+    and the ensemble (with the noise off it is the ConvNeXt itself)."""
+    return tuple(EvalMode(f"ConvNeXt + test-time noise, {mode.name.split(', ')[1]}", mode.noise, mode.ensemble_size)
+                 for mode in (nsde_mode("single", sde.ensemble_size), nsde_mode("ensemble", sde.ensemble_size)))
+
+
 #: How the deterministic models are labelled in tables and figures.
 DETERMINISTIC_LABELS = {"convnext": "ConvNeXt", "convnext_noise": "ConvNeXt + input noise"}
 

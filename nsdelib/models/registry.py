@@ -7,6 +7,7 @@ an Euler–Maruyama step of a Neural SDE (``nsde``).
 
 from __future__ import annotations
 
+import copy
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator
@@ -52,3 +53,13 @@ def build_model(kind: ModelKind, cfg: ModelConfig, num_classes: int) -> nn.Modul
     if kind == "convnext_noise":
         return NoiseAugmentedConvNeXt(net, cfg.input_noise_std)
     return NSDEConvNeXt(net, cfg.sde)
+
+
+def with_injected_noise(model: nn.Module, sde: SDEConfig) -> NSDEConvNeXt:
+    """A trained ConvNeXt's own weights run through the NSDE's solver with noise ``sde``: noise at test time only.
+
+    The network is copied, so ``model`` is untouched; with its noise off the result is ``model`` again.
+    """
+    if not isinstance(model, ConvNeXtClassifier) or isinstance(model, NoiseAugmentedConvNeXt):
+        raise ConfigError(f"test-time noise is injected into a plain ConvNeXt, not a {type(model).__name__}")
+    return NSDEConvNeXt(copy.deepcopy(model.net), sde).eval()

@@ -8,6 +8,11 @@ accuracy against log₂ of the setting, ``scipy.stats.linregress``), that steepe
 the largest fall of clean accuracy between two neighbouring settings; none where accuracy never
 falls), the setting at which the cost reaches the paper's (interpolated as the calibration rule
 does), and the gain under every robustness measure of the sweep at the last setting before the cliff.
+
+The frontier (``evaluation.calibration.frontier_points``, several seeds per point) answers the first
+question a reviewer asks of any robustness gain: does it hold at matched clean accuracy? Per seed,
+the control's robust accuracy is interpolated along its line of input-noise stds at the clean
+accuracy of the book's NSDE (its reported ensemble), and the difference is judged over seeds.
 """
 
 from __future__ import annotations
@@ -19,8 +24,14 @@ import pandas as pd
 from scipy import stats
 
 from ..evaluation.calibration import interpolate_setting
+from .paper import PAPER_VALUES, get_claim
+from .stats import Reference, primary_and_family, seed_effects_verdict, verdicts_frame
 
 ROBUST_PREFIXES = ("gaussian_", "apgd_")
+#: The Holm family of the matched-accuracy verdicts; its primary measure is the paper's own noise level (C2's std).
+MATCHED_FAMILY = "matched clean accuracy"
+#: Smallest effect of interest at matched clean accuracy: C2's (two points; its justification is C2's).
+MATCHED_REFERENCE = Reference(get_claim("C2").reference.value, "smallest effect of interest")
 
 
 def _lines(points: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
@@ -72,3 +83,53 @@ def frontier_reading(points: pd.DataFrame, target_cost: float) -> pd.DataFrame:
                 for column in robust}
         rows.append(row)
     return pd.DataFrame(rows).set_index("line")
+
+
+def robust_measures(points: pd.DataFrame) -> list[str]:
+    """The robustness columns of measured points (Gaussian input noise per std, the cheap APGD-L2 attack)."""
+    return [column for column in points.columns if column.startswith(ROBUST_PREFIXES)]
+
+
+def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
+    """How many seeds each point of the frontier has, by line and setting (e.g. ``NSDE σ 0.43``)."""
+    setting = np.where(points["kind"] == "nsde", "NSDE σ " + points["sigma"].map("{:g}".format, na_action="ignore"),
+                       np.where(points["kind"] == "convnext_noise",
+                                "control std " + points["input_noise_std"].map("{:g}".format, na_action="ignore"),
+                                "ConvNeXt"))
+    return points.assign(point=setting).groupby("point", sort=False)["seed"].nunique()
+
+
+def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str) -> pd.DataFrame:
+    """Per seed: the NSDE at σ = ``chosen_sigma`` against the control interpolated to the NSDE's clean accuracy.
+
+    ``points`` are frontier rows (``measure_point``'s, with ``seed``): the NSDE's clean accuracy is its
+    reported ``clean`` (the ensemble), the control's its ``clean_off``. The control's ``measure`` is
+    interpolated linearly in clean accuracy between its two stds that bracket the NSDE's; a seed whose
+    NSDE lies outside the control's measured range gets NaN (nothing is extrapolated).
+    """
+    rows = []
+    for seed, group in points.groupby("seed", sort=True):
+        nsde = group[(group["kind"] == "nsde") & np.isclose(group["sigma"].astype(float), chosen_sigma)]
+        control = group[group["kind"] == "convnext_noise"].sort_values("clean_off")
+        if nsde.empty or len(control) < 2:
+            continue
+        level, nsde_value = float(nsde["clean"].iloc[0]), float(nsde[measure].iloc[0])
+        clean = control["clean_off"].to_numpy(float)
+        inside = clean.min() <= level <= clean.max()
+        control_value = float(np.interp(level, clean, control[measure].to_numpy(float))) if inside else math.nan
+        rows.append({"seed": seed, "measure": measure, "matched clean accuracy": level, "NSDE": nsde_value,
+                     "control at that clean accuracy": control_value, "NSDE − control": nsde_value - control_value})
+    return pd.DataFrame(rows)
+
+
+def matched_accuracy_verdicts(points: pd.DataFrame, chosen_sigma: float) -> pd.DataFrame:
+    """NSDE − control at matched clean accuracy under every robustness measure, judged over seeds (Holm family
+    ``MATCHED_FAMILY``; primary: Gaussian noise at C2's std); seeds outside the control's range are left out."""
+    primary = f"gaussian_{PAPER_VALUES['C2.noise_intensity']:g}"
+    verdicts = {}
+    for measure in robust_measures(points):
+        effects = matched_accuracy_effects(points, chosen_sigma, measure)["NSDE − control"].dropna()
+        verdicts[measure] = seed_effects_verdict(effects.to_numpy(), MATCHED_REFERENCE,
+                                                 comparison="NSDE − control at matched clean accuracy")
+    return verdicts_frame(primary_and_family(verdicts, MATCHED_FAMILY, primary if primary in verdicts else None),
+                          "measure")

@@ -318,3 +318,32 @@ def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def clean_robust_frontier(points: pd.DataFrame, measures: Sequence[str]) -> Figure:
+    """Clean against robust accuracy along each line of the frontier (mean ± s.d. over seeds, each setting labelled).
+
+    ``points`` are frontier rows (``evaluation.calibration.measure_point`` with ``seed``): the NSDE per σ at
+    its reported clean accuracy (the ensemble), the control per input-noise std, ConvNeXt as one point.
+    """
+    lines = {"NSDE (σ)": (points[points["kind"] == "nsde"], "sigma", "clean"),
+             "ConvNeXt + input noise (std)": (points[points["kind"] == "convnext_noise"], "input_noise_std", "clean_off"),
+             "ConvNeXt": (points[points["kind"] == "convnext"].assign(setting=0.0), "setting", "clean_off")}
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.4 * len(measures), 3.8), squeeze=False)
+    for ax, measure in zip(axes.flat, measures):
+        for (label, (line, setting, clean)), colour in zip(lines.items(), sns.color_palette(n_colors=len(lines))):
+            if line.empty:
+                continue
+            means = line.groupby(setting)[[clean, measure]].agg(["mean", "std"]).sort_index()
+            ax.errorbar(means[(clean, "mean")], means[(measure, "mean")], xerr=means[(clean, "std")],
+                        yerr=means[(measure, "std")], marker="o", color=colour, label=label, capsize=2)
+            if label != "ConvNeXt":
+                for value, row in means.iterrows():
+                    ax.annotate(f"{value:g}", (row[(clean, "mean")], row[(measure, "mean")]), fontsize=7,
+                                textcoords="offset points", xytext=(4, 4))
+        kind, level = measure.rsplit("_", 1)
+        ax.set(xlabel="clean test accuracy", ylabel="accuracy",
+               title=f"Gaussian input noise, std {level}" if kind == "gaussian" else f"APGD-CE (L2), ε = {level}")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

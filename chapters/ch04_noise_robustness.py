@@ -84,7 +84,7 @@ from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
 from nsdelib.report.claims import MODEL_LABELS, noise_claim, noise_level_verdicts, structured_noise_verdicts
 from nsdelib.report.frontier import frontier_seed_counts, matched_accuracy_verdicts
-from nsdelib.report.noise_source import DESIGN_FAMILY, DESIGN_LEVELS, design_table, design_verdicts
+from nsdelib.report.noise_source import DESIGN_FAMILY, design_table, design_verdicts
 from nsdelib.report.outcomes import HOLM_EXAMPLE, rule_examples
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import accuracy_curves, gaussian_noise_curves, show_spectrogram
@@ -311,11 +311,12 @@ design_rows = design_verdicts(design_sweep, sde)
 weights_clean = design_rows.loc[("noise in training (test-time noise off)", 0.0)]
 glue("design_weights_clean", float(weights_clean["effect"] * 100), display=False)
 glue("design_weights_clean_verdict", weights_clean["verdict"], display=False)
+design_top = float(design_rows.index.get_level_values("Gaussian std").max())
 for effect, key in {"test-time noise, NSDE": "nsde", "test-time noise, ConvNeXt": "convnext"}.items():
-    row = design_rows.loc[(effect, DESIGN_LEVELS[-1])]
+    row = design_rows.loc[(effect, design_top)]
     glue(f"design_{key}_noisy", float(row["effect"] * 100), display=False)
     glue(f"design_{key}_noisy_verdict", row["verdict"], display=False)
-glue("design_level", float(DESIGN_LEVELS[-1]), display=False)
+glue("design_level", design_top, display=False)
 display((100 * design).style.format("{:.1f}").set_caption(
     "Accuracy (%) of the four cells, clean and under Gaussian input noise (mean over seeds)"))
 design_rows[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4).set_caption(

@@ -44,6 +44,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
+from nsdelib.book.adversarial_records import load_claim_record
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.provenance import load_frontier, load_recorded, provenance_warnings
 from nsdelib.report.frontier import matched_accuracy_verdicts
@@ -76,7 +77,7 @@ glue("glance_profile", ctx.profile.name, display=False)
 # the rule is judged again by today's rule from what it stores.
 
 # %%
-glance = claims_at_a_glance(load_recorded, provenance_warnings)
+glance = claims_at_a_glance(load_claim_record, provenance_warnings)
 glue("glance_table", Markdown(glance_markdown(glance)), display=False)
 glue("glance_recorded", int(glance["recorded"].sum()), display=False)
 glue("glance_claims", len(glance), display=False)

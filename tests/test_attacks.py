@@ -16,13 +16,16 @@ from nsdelib.evaluation.attacks import (
     RANDOM,
     ROBUSTNESS_SWEEP,
     SQUARE,
+    STRONG,
     TRANSFER,
     WORST,
     AttackConfig,
     SanityCheckFailed,
     accuracy_table,
     apgd,
+    attack_plateau,
     attacked_as,
+    cascade_attacks,
     check_attacks,
     convergence,
     expected_correct,
@@ -126,12 +129,17 @@ def test_robustness_sweep_runs_the_protocol_and_its_checks_pass(data) -> None:
     assert set(sweep.loc[sweep["eps"] > 0, "mode"]) == {ENSEMBLE.name}
     full = table[table["protocol"] == "full"]
     headline_attacks = set(full.loc[full["mode"] == ENSEMBLE.name, "attack"])
-    assert headline_attacks == {"APGD-CE", "APGD-DLR", SQUARE, TRANSFER, WORST}
+    assert headline_attacks <= {"APGD-CE", "APGD-DLR", SQUARE, TRANSFER, STRONG, WORST}
+    assert {"APGD-CE", WORST} <= headline_attacks
     assert set(full.loc[full["mode"] == OFF.name, "attack"]) == {"APGD-CE", WORST}
-    assert len(full[(full["attack"] == SQUARE)]) == cfg.square_subset
+    assert len(full[(full["attack"] == SQUARE)]) <= cfg.square_subset
     worst = full[(full["mode"] == ENSEMBLE.name) & (full["attack"] == WORST)].set_index("example")["correct"]
+    assert len(worst) == len(y), "the worst case covers every image"
     each = full[(full["mode"] == ENSEMBLE.name) & ~full["attack"].isin([WORST])].groupby("example")["correct"].min()
-    assert worst.equals(each.loc[worst.index]), "robust only if it survives every attack"
+    assert (worst.loc[each.index] <= each).all(), "robust only if it survives every attack"
+    cascade = table[table["protocol"] == "cascade"].groupby("attack", sort=False)["correct"].mean()
+    assert list(cascade.index) == [a for a in cascade_attacks(True) if a in cascade.index]
+    assert (cascade.diff().dropna() <= 0).all(), "each attack of the cascade can only lower the worst case"
     assert within_bound(torch.tensor(table.loc[table["eps"] > 0, "delta_norm"].to_numpy()) /
                         torch.tensor(table.loc[table["eps"] > 0, "eps"].to_numpy()), 1.0)
     checks = check_attacks(table.assign(model="toy", seed=0), baseline="toy", threshold=1.0)
@@ -387,3 +395,67 @@ def test_monotonicity_is_judged_within_each_seed() -> None:
                       outcome_rows({0.0: 0.95, 1.0: 0.8, 2.0: 0.6}).assign(seed=1)], ignore_index=True)
     check = monotonicity_check(accuracy_table(rows))
     assert check["ok"].all() and len(check) == 2
+
+
+def fake_outcome(x: torch.Tensor, salt: float) -> torch.Tensor:
+    """A per-image value in {0, 1/4, …, 1} that depends on the image alone (and on ``salt``), never on its batch."""
+    return ((x.flatten(1).sum(1) * 7.3 + salt).sin().abs() * 5).floor().clamp(max=4) / 4
+
+
+@pytest.mark.parametrize("modes", [(ENSEMBLE, SINGLE, OFF), DETERMINISTIC])
+def test_the_cascade_finds_the_same_worst_case_as_every_attack_on_every_image(data, monkeypatch, modes) -> None:
+    """Attacks and scores that depend on each image alone: the cascade's bookkeeping is then all that differs."""
+    x, y = data
+    salts = {"ce": 1.0, "dlr": 2.0, "square": 3.0}
+
+    def fake_apgd(model, x, y, *, loss, steps, eps, **_):  # type: ignore[no-untyped-def]
+        salt = salts[loss] + steps / 7 + eps
+        return (x + 1e-3 * fake_outcome(x, salt).view(-1, 1, 1, 1)).clamp(0, 1)
+
+    def fake_square(model, x, y, *, eps, **_):  # type: ignore[no-untyped-def]
+        return (x + 1e-3 * fake_outcome(x, salts["square"] + eps).view(-1, 1, 1, 1)).clamp(0, 1)
+
+    def fake_score(model, x, y, mode, **_):  # type: ignore[no-untyped-def]
+        return fake_outcome(x, 0.1 * len(mode.name))
+
+    monkeypatch.setattr(attacks, "apgd", fake_apgd)
+    monkeypatch.setattr(attacks, "square", fake_square)
+    monkeypatch.setattr(attacks, "expected_correct", fake_score)
+    cfg = config(square_subset=48)
+    table = robustness_sweep(SweepTarget(trained_toy(sigma=0.3), x, y, modes, 0, toy_noise_control), cfg)
+    headline = modes[0]
+    at = table[(table["norm"] == "L2") & (table["mode"] == headline.name)]
+    worst = at[(at["attack"] == WORST)].set_index("example")["correct"].sort_index()
+    # every attack on every image: the clean score, the sweep at ε ≤ 1 and each attack of the full protocol
+    candidates = [fake_score(None, x, y, headline)]
+    candidates += [fake_score(None, fake_apgd(None, x, y, loss="ce", steps=cfg.sweep_steps, eps=eps), y, headline)
+                   for eps in cfg.epsilons["L2"] if eps <= 1.0]
+    for name in cascade_attacks(headline.stochastic):
+        if name == SQUARE:
+            adversarial = fake_square(None, x, y, eps=1.0)
+        else:
+            adversarial = fake_apgd(None, x, y, loss="dlr" if name == "APGD-DLR" else "ce", eps=1.0,
+                                    steps=cfg.strong_steps if name == STRONG else cfg.steps)
+        candidates.append(fake_score(None, adversarial, y, headline))
+    expected = torch.stack(candidates).min(0).values
+    assert torch.equal(torch.tensor(worst.to_numpy(), dtype=expected.dtype), expected)
+    attacked = at[(at["protocol"] == "full") & ~at["attack"].isin([WORST])]
+    assert len(attacked) < len(cascade_attacks(headline.stochastic)) * len(y), "the cascade skipped broken images"
+
+
+def test_monte_carlo_error_comes_from_the_draws_and_vanishes_for_a_deterministic_mode() -> None:
+    rows = pd.DataFrame({"norm": "L2", "eps": 1.0, "mode": "m", "attack": WORST, "protocol": "full",
+                         "example": range(100), "correct": [0.5, 0.25, 1.0, 0.0] * 25, "delta_norm": 0.9, "draws": 4})
+    table = accuracy_table(rows)
+    variance = 25 * (0.25 / 3 + 0.1875 / 3)  # p(1−p)/(draws−1) per image: 0 where every draw agrees
+    assert table["mc_se"].iloc[0] == pytest.approx(variance ** 0.5 / 100)
+    assert accuracy_table(rows.assign(draws=1))["mc_se"].iloc[0] == 0.0
+
+
+def test_plateau_is_flat_within_monte_carlo_error_and_not_beyond() -> None:
+    study = pd.DataFrame({"model": "m", "varied": "steps", "steps": [10, 50, 100], "eot": 5,
+                          "accuracy": [0.5, 0.40, 0.38], "mc_se": [0.01, 0.01, 0.01], "n_samples": 256})
+    assert attack_plateau(study)["flat"].tolist() == [True]  # 0.02 ≤ 2 × √2 × 0.01
+    falling = study.assign(accuracy=[0.5, 0.40, 0.30])
+    row = attack_plateau(falling).iloc[0]
+    assert not row["flat"] and row["change"] == pytest.approx(-0.10) and row["budgets"] == "50 → 100"

@@ -6,6 +6,7 @@ hands each stage only the pieces it uses: the stages never see the context itsel
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,10 +29,12 @@ from ..evaluation.input_noise import NOISE_SWEEP, noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
 from ..models.inference import EvalMode, eval_modes, headline_mode, injected_noise_modes
 from ..models.registry import MODEL_KINDS, ModelKind, with_injected_noise
+from ..report.claims import MODEL_LABELS
 from ..report.paper import PAPER_VALUES
 from ..training.learning_rate import choose_learning_rate
 from ..training.trainer import TRAINED, TrainConfig, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
+from .adversarial_records import record_adversarial_seed
 from .provenance import record_model
 
 
@@ -117,6 +120,21 @@ class Context:
         modes = headline_first(run.kind, self.profile.model.sde)
         return cached_subset_sweep(self.store, ROBUSTNESS_SWEEP, self.profile.attack, robustness_sweep,
                                    self._test_target(run, modes))
+
+    def adversarial_seed(self, seed: int) -> pd.DataFrame:
+        """Chapter 5's protocol on every model of ``seed`` (cached), with ``model`` and ``seed`` columns; a profile
+        that records results records the seed once it is done, with the convergence studies of the first seed."""
+        start = time.perf_counter()
+        runs = {kind: self.train(kind, seed, progress=False) for kind in MODEL_KINDS}
+        table = pd.concat([self.attack_sweep(run).assign(model=MODEL_LABELS[kind], seed=seed) for kind, run in runs.items()],
+                          ignore_index=True)
+        if self.profile.record_results:
+            study = pd.concat([self.attack_convergence(run).assign(model=MODEL_LABELS[kind])
+                               for kind, run in runs.items()], ignore_index=True) if seed == self.seed else None
+            digests = [{"kind": kind, "seed": seed, "sha256": run.digest} for kind, run in runs.items()]
+            record_adversarial_seed(seed, table, study, digests, self.profile.name, self.device,
+                                    time.perf_counter() - start)
+        return table
 
     def attack_convergence(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 5's convergence study of the attack on ``run``'s reported mode (cached)."""

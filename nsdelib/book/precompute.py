@@ -170,6 +170,11 @@ def sweep_attacks(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
     return _rows(ctx.attack_sweep(ctx.train(kind, seed, progress=False)))
 
 
+def record_attacks(run: Run, seed: int, *_after: object) -> str:
+    """Chapter 5's protocol of one seed, read back from its tasks, recorded once at a recording profile."""
+    return _rows(worker_context(run).adversarial_seed(seed))
+
+
 def study_attack_convergence(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
     """Chapter 5's convergence study of the attack on one model (the first seed's NSDE)."""
     ctx = worker_context(run)
@@ -268,10 +273,14 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
     if "noise" in wanted:
         per_model("noise", sweep_noise, ctx.seeds)
     if "attack" in wanted:
-        per_model("attack", sweep_attacks, ctx.seeds)
+        attacked = per_model("attack", sweep_attacks, ctx.seeds)
         first = ctx.seeds[0]
-        add(Task("attack", study_attack_convergence, (NSDE, first), NSDE, first, "convergence study",
-                 after=(model(NSDE, first),)))
+        studies = [add(Task("attack", study_attack_convergence, (kind, first), kind, first, "convergence study",
+                            after=(model(kind, first),))) for kind in MODEL_KINDS]
+        for seed in ctx.seeds:  # one record per seed, as soon as its three models are attacked
+            own = [name for name in attacked if name.endswith(f" seed {seed}")]
+            add(Task("attack", record_attacks, (seed,), None, seed, "record",
+                     after=(*own, *(studies if seed == first else ())), torch=False))
     if "attribution" in wanted:
         explained = per_model("attribution", explain_model, ctx.seeds)
         if "abc" in wanted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Literal, get_args
 
 import numpy as np
@@ -27,9 +28,9 @@ from ..models.nsde import SDEConfig
 from .sweeps import SweepTarget, stratified_subset
 
 #: Chapter 5's attack protocol table; bump when an attack or its scoring changes.
-ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 2, "table.json")
+ROBUSTNESS_SWEEP = ArtifactKind("robustness_sweep", 3, "table.json")
 #: Chapter 5's convergence study table; bump when it changes.
-CONVERGENCE_STUDY = ArtifactKind("convergence_study", 2, "table.json")
+CONVERGENCE_STUDY = ArtifactKind("convergence_study", 3, "table.json")
 
 Norm = Literal["L2", "Linf"]
 NORMS: tuple[Norm, ...] = get_args(Norm)
@@ -40,6 +41,8 @@ TRANSFER = "transfer from noise off"
 SQUARE = "Square"
 RANDOM = "random noise"
 WORST = "worst case"
+#: The last attack of the cascade: APGD-CE with AutoAttack ``rand``'s budget, on the images every other attack left.
+STRONG = "APGD-CE, AutoAttack budget"
 
 
 class AttackConfig(Section):
@@ -54,7 +57,9 @@ class AttackConfig(Section):
     steps: int = Field(ge=1, description="APGD iterations of the full protocol")
     n_restarts: int = Field(default=1, ge=1, description="APGD random restarts")
     eot_iter: int = Field(ge=1, description="noise draws averaged in every forward pass of an attack on a stochastic mode")
-    score_draws: int = Field(default=20, ge=1, description="fresh noise draws a stochastic model is scored on")
+    score_draws: int = Field(default=4, ge=1, description="fresh noise draws a stochastic model is scored on")
+    strong_steps: int = Field(default=100, ge=1, description="APGD-CE steps of the cascade's last attack (AutoAttack rand)")
+    strong_eot: int = Field(default=20, ge=1, description="its EOT draws on a stochastic mode (AutoAttack rand)")
     square_queries: int = Field(default=1000, ge=1, description="queries of the gradient-free Square attack")
     square_subset: int = Field(default=32, ge=1, description="images attacked by Square (stratified)")
     convergence_steps: tuple[int, ...] = Field(default=(10, 50, 100), description="steps of the convergence study")
@@ -142,6 +147,8 @@ def attacked_as(model: nn.Module, mode: EvalMode, eot_iter: int, noise_control: 
 def _batched(attack: torchattacks.Attack, x: torch.Tensor, y: torch.Tensor, seed: int, batch_size: int,
              best_loss: bool) -> torch.Tensor:
     """Run a torchattacks attack in batches on a forked, seeded generator; the images come back on the CPU."""
+    if len(x) == 0:
+        return x.detach().cpu().clone()
     device = model_device(attack.model)
     attack.model.eval()
     out = []
@@ -185,64 +192,133 @@ def expected_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: E
 
 
 def _rows(x: torch.Tensor, adversarial: torch.Tensor, correct: torch.Tensor, examples: torch.Tensor, *, norm: Norm,
-          eps: float, mode: EvalMode, attack: str, protocol: str) -> pd.DataFrame:
+          eps: float, mode: EvalMode, attack: str, protocol: str, draws: int) -> pd.DataFrame:
     return pd.DataFrame({"norm": norm, "eps": eps, "mode": mode.name, "attack": attack, "protocol": protocol,
                          "example": examples.numpy(), "correct": correct.numpy(),
-                         "delta_norm": perturbation_norms(x, adversarial, norm).numpy()})
+                         "delta_norm": perturbation_norms(x, adversarial, norm).numpy(),
+                         "draws": draws if mode.stochastic else 1})
+
+
+def cascade_attacks(stochastic: bool) -> tuple[str, ...]:
+    """The full protocol's attacks in the order they run, each only on the images every earlier one left correct."""
+    return ("APGD-CE", "APGD-DLR", *((TRANSFER,) if stochastic else ()), SQUARE, STRONG)
+
+
+@dataclass
+class _Cascade:
+    """The full protocol at one ε on the reported mode: the worst score per image so far, and its perturbation."""
+
+    worst: torch.Tensor
+    delta: torch.Tensor
+
+    def alive(self) -> torch.Tensor:
+        """The images some noise draw still classifies correctly: the only ones a further attack can change."""
+        return torch.nonzero(self.worst > 0).flatten()
+
+    def lower(self, part: torch.Tensor, score: torch.Tensor, delta: torch.Tensor) -> None:
+        """Take, image by image, the smaller of the score so far and ``score`` (found on the images ``part``)."""
+        lower = score < self.worst[part]
+        self.worst[part] = torch.minimum(self.worst[part], score)
+        self.delta[part] = torch.where(lower, delta, self.delta[part])
 
 
 def robustness_sweep(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
     """Per-image robust outcomes of the target's model; ``target.modes[0]`` is the mode it is reported in.
 
-    Rows: ``norm``, ``eps``, ``mode``, ``attack``, ``protocol`` (``"sweep"`` or ``"full"``), ``example``
-    (index in ``x``), ``correct`` (share of fresh noise draws classified correctly) and ``delta_norm``.
-    The sweep attacks the reported mode with APGD-CE at every ε of the grid, beside random noise of
-    the same norm; the full protocol, at the headline ε, attacks the reported mode with APGD-CE,
-    APGD-DLR, Square (on a stratified subset) and, for a stochastic mode, the transfer attack crafted
-    with the noise off, then adds the worst case per image; any other mode gets APGD-CE.
+    Rows: ``norm``, ``eps``, ``mode``, ``attack``, ``protocol`` (``"sweep"``, ``"full"`` or ``"cascade"``),
+    ``example`` (index in ``x``), ``correct`` (share of ``draws`` fresh noise draws classified correctly)
+    and ``delta_norm``. Clean inputs are scored once per mode. The sweep attacks the reported mode with
+    APGD-CE at every ε of the grid, beside random noise of the same norm. At a headline ε the full
+    protocol is an AutoAttack-style cascade on the reported mode (``cascade_attacks``): each attack
+    runs only on the images still correct after the clean inputs, the sweep's attacks at this and
+    smaller ε and every earlier attack, and its ``"full"`` rows hold its own scores there; the
+    ``"cascade"`` rows hold the worst case per image after each attack, over every image, and
+    ``WORST`` the last of them. As the worst case is a minimum, skipping an image that is already at 0
+    changes nothing. Another mode of a stochastic model is scored on the reported mode's APGD-CE
+    examples (the same EOT surface), the noise-off mode on the transfer attack's (its own surface);
+    each gets ``"APGD-CE"`` and ``WORST`` rows, never above its clean score.
     """
     model, x, modes, seed, noise_control = target.model, target.x, target.modes, target.seed, target.noise_control
     score_kw = {"draws": cfg.score_draws, "batch_size": cfg.batch_size, "noise_control": noise_control}
-    attack_kw = {"n_restarts": cfg.n_restarts, "batch_size": cfg.batch_size}
     headline, y = modes[0], target.y.cpu()
     examples = torch.arange(len(y))
-    square_part = stratified_subset(y, cfg.square_subset, cfg.subset_seed)
-    tables = [_rows(x, x, expected_correct(model, x, y, mode, seed=seed, **score_kw), examples, norm=norm, eps=0.0,
-                    mode=mode, attack="clean", protocol="sweep") for norm in cfg.epsilons for mode in modes]
+    square_part = torch.zeros(len(y), dtype=torch.bool)
+    square_part[stratified_subset(y, cfg.square_subset, cfg.subset_seed)] = True
+    clean = {mode: expected_correct(model, x, y, mode, seed=seed, **score_kw) for mode in modes}
+    row_kw = {"draws": cfg.score_draws}
+    tables = [_rows(x, x, clean[mode], examples, norm=norm, eps=0.0, mode=mode, attack="clean", protocol="sweep", **row_kw)
+              for norm in cfg.epsilons for mode in modes]
     for norm, grid in cfg.epsilons.items():
         direction = random_direction(x.shape, norm, torch.Generator().manual_seed(seed))
+        swept: list[tuple[torch.Tensor, torch.Tensor]] = []
         for eps in grid:
             noisy = random_perturbation(x, eps, norm, direction)
             tables.append(_rows(x, noisy, expected_correct(model, noisy, y, headline, seed=seed, **score_kw), examples,
-                                norm=norm, eps=eps, mode=headline, attack=RANDOM, protocol="sweep"))
+                                norm=norm, eps=eps, mode=headline, attack=RANDOM, protocol="sweep", **row_kw))
             with attacked_as(model, headline, cfg.eot_iter, noise_control):
-                adversarial = apgd(model, x, y, norm=norm, eps=eps, loss="ce", steps=cfg.sweep_steps, seed=seed, **attack_kw)
-            tables.append(_rows(x, adversarial, expected_correct(model, adversarial, y, headline, seed=seed, **score_kw),
-                                examples, norm=norm, eps=eps, mode=headline, attack="APGD-CE", protocol="sweep"))
-            if eps not in cfg.headline_epsilons.get(norm, ()):
-                continue
-            for mode in modes:
-                attacks = [*GRADIENT_ATTACKS, SQUARE, *([TRANSFER] if mode.stochastic else [])] if mode == headline else ["APGD-CE"]
-                outcomes = []
-                for name in attacks:
-                    part = square_part if name == SQUARE else examples
-                    surface = EvalMode("noise off", "off") if name == TRANSFER else mode
-                    with attacked_as(model, surface, cfg.eot_iter, noise_control):
-                        if name == SQUARE:
-                            adversarial = square(model, x[part], y[part], norm=norm, eps=eps, n_queries=cfg.square_queries,
-                                                 seed=seed, batch_size=cfg.batch_size)
-                        else:
-                            loss = "dlr" if name == "APGD-DLR" else "ce"
-                            adversarial = apgd(model, x, y, norm=norm, eps=eps, loss=loss, steps=cfg.steps, seed=seed, **attack_kw)
-                    correct = expected_correct(model, adversarial, y[part], mode, seed=seed, **score_kw)
-                    outcomes.append(_rows(x[part], adversarial, correct, part, norm=norm, eps=eps, mode=mode, attack=name,
-                                          protocol="full"))
-                tables += outcomes
-                worst = pd.concat(outcomes).groupby("example", as_index=False).agg(correct=("correct", "min"),
-                                                                                    delta_norm=("delta_norm", "max"))
-                tables.append(worst.assign(norm=norm, eps=eps, mode=mode.name, attack=WORST, protocol="full"))
+                adversarial = apgd(model, x, y, norm=norm, eps=eps, loss="ce", steps=cfg.sweep_steps, seed=seed,
+                                   n_restarts=cfg.n_restarts, batch_size=cfg.batch_size)
+            score = expected_correct(model, adversarial, y, headline, seed=seed, **score_kw)
+            swept.append((score, perturbation_norms(x, adversarial, norm)))
+            tables.append(_rows(x, adversarial, score, examples, norm=norm, eps=eps, mode=headline, attack="APGD-CE",
+                                protocol="sweep", **row_kw))
+            if eps in cfg.headline_epsilons.get(norm, ()):
+                tables += _full_protocol(target, cfg, norm, eps, clean, swept, square_part)
     return pd.concat(tables, ignore_index=True)[["norm", "eps", "mode", "attack", "protocol", "example", "correct",
-                                                 "delta_norm"]]
+                                                 "delta_norm", "draws"]]
+
+
+def _full_protocol(target: SweepTarget, cfg: AttackConfig, norm: Norm, eps: float, clean: dict[EvalMode, torch.Tensor],
+                   swept: list[tuple[torch.Tensor, torch.Tensor]], square_part: torch.Tensor) -> list[pd.DataFrame]:
+    """``robustness_sweep``'s full protocol at one ε: the cascade on the reported mode, the other modes rescored."""
+    model, x, modes, seed, noise_control = target.model, target.x, target.modes, target.seed, target.noise_control
+    headline, y = modes[0], target.y.cpu()
+    score_kw = {"draws": cfg.score_draws, "batch_size": cfg.batch_size, "noise_control": noise_control}
+    row_kw = {"norm": norm, "eps": eps, "draws": cfg.score_draws}
+    off = next((mode for mode in modes if not mode.stochastic), None) if headline.stochastic else None
+    cascade = _Cascade(clean[headline].clone(), torch.zeros(len(y), dtype=torch.float64))
+    for score, delta in swept:  # the sweep's examples at this and smaller ε lie in this ball too
+        cascade.lower(torch.arange(len(y)), score, delta)
+    tables, steps = [], {STRONG: cfg.strong_steps}
+    for name in cascade_attacks(headline.stochastic):
+        part = cascade.alive()
+        if name == "APGD-CE" and headline.stochastic:  # the stochastic modes share this EOT surface: attack what
+            shared = torch.stack([clean[mode] > 0 for mode in modes if mode.stochastic]).any(0)  # any gets right
+            part = torch.nonzero(shared | (cascade.worst > 0)).flatten()
+        if name == TRANSFER and off is not None:  # the noise-off mode is scored on the transfer attack's examples
+            part = torch.nonzero((cascade.worst > 0) | (clean[off] > 0)).flatten()
+        if name == SQUARE:
+            part = part[square_part[part]]
+        surface = EvalMode("noise off", "off") if name == TRANSFER else headline
+        with attacked_as(model, surface, cfg.strong_eot if name == STRONG else cfg.eot_iter, noise_control):
+            if name == SQUARE:
+                adversarial = square(model, x[part], y[part], norm=norm, eps=eps, n_queries=cfg.square_queries, seed=seed,
+                                     batch_size=cfg.batch_size)
+            else:
+                adversarial = apgd(model, x[part], y[part], norm=norm, eps=eps, loss="dlr" if name == "APGD-DLR" else "ce",
+                                   steps=steps.get(name, cfg.steps), seed=seed, n_restarts=cfg.n_restarts,
+                                   batch_size=cfg.batch_size)
+        delta = perturbation_norms(x[part], adversarial, norm)
+        for mode in modes[1:]:
+            if (name == "APGD-CE" and mode.stochastic) or (name == TRANSFER and mode == off):
+                score = torch.minimum(clean[mode][part], expected_correct(model, adversarial, y[part], mode, seed=seed,
+                                                                          **score_kw))
+                worst = torch.zeros(len(y))
+                worst[part] = score
+                rows = _rows(x, x, worst, torch.arange(len(y)), mode=mode, attack="APGD-CE", protocol="full", **row_kw)
+                rows.loc[part.numpy(), "delta_norm"] = delta.numpy()
+                tables += [rows, rows.assign(attack=WORST)]
+        alive = cascade.worst[part] > 0
+        part, adversarial, delta = part[alive], adversarial[alive], delta[alive]
+        score = expected_correct(model, adversarial, y[part], headline, seed=seed, **score_kw)
+        tables.append(_rows(x[part], adversarial, score, part, mode=headline, attack=name, protocol="full", **row_kw))
+        cascade.lower(part, score, delta)
+        tables.append(pd.DataFrame({"norm": norm, "eps": eps, "mode": headline.name, "attack": name, "protocol": "cascade",
+                                    "example": range(len(y)), "correct": cascade.worst.numpy(),
+                                    "delta_norm": cascade.delta.numpy(),
+                                    "draws": cfg.score_draws if headline.stochastic else 1}))
+    tables.append(tables[-1].assign(attack=WORST, protocol="full"))
+    return tables
 
 
 def convergence(
@@ -272,16 +348,27 @@ def convergence(
             adversarial = apgd(model, x, y, norm=norm, eps=eps, loss="ce", steps=steps, seed=seed, batch_size=cfg.batch_size)
         correct = expected_correct(model, adversarial, y, mode, draws=cfg.score_draws, seed=seed, batch_size=cfg.batch_size,
                                    noise_control=noise_control)
+        draws = cfg.score_draws if mode.stochastic else 1
+        variance = float((correct * (1 - correct)).sum()) / (draws - 1) if draws > 1 else 0.0
         rows.append({"steps": steps, "eot": eot, "varied": varied, "accuracy": float(correct.mean()),
+                     "mc_se": variance ** 0.5 / max(len(y), 1),
                      "headline": steps == cfg.steps and eot == cfg.eot_iter, "n_samples": len(y)})
     return pd.DataFrame(rows)
 
 
 def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Robust accuracy per (norm, ε, mode, attack, protocol) and any model/seed columns, from per-image rows."""
+    """Robust accuracy per (norm, ε, mode, attack, protocol) and any model/seed columns, from per-image rows, with
+    its Monte-Carlo standard error (``mc_se``): the spread that scoring on a finite number of noise draws adds."""
     keys = [k for k in ("model", "seed", "norm", "eps", "mode", "attack", "protocol") if k in outcomes.columns]
-    return outcomes.groupby(keys, sort=False).agg(accuracy=("correct", "mean"), n_samples=("correct", "size"),
-                                                  max_delta_norm=("delta_norm", "max")).reset_index()
+    draws = outcomes["draws"] if "draws" in outcomes.columns else pd.Series(1, index=outcomes.index)
+    share = outcomes["correct"]
+    # unbiased per-image variance of a share of `draws` Bernoulli draws, divided by the draws: Var of that share
+    variance = (share * (1 - share) / (draws - 1).clip(lower=1)).where(draws > 1, 0.0)
+    table = outcomes.assign(_variance=variance).groupby(keys, sort=False).agg(
+        accuracy=("correct", "mean"), n_samples=("correct", "size"), max_delta_norm=("delta_norm", "max"),
+        _variance=("_variance", "sum")).reset_index()
+    table["mc_se"] = np.sqrt(table.pop("_variance")) / table["n_samples"]
+    return table
 
 
 class SanityCheckFailed(AssertionError):
@@ -376,6 +463,25 @@ def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat([square_acc, worst], axis=1).reset_index()
     table["Square − gradient"] = table["Square"] - table["gradient attacks"]
     return table
+
+
+def attack_plateau(study: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
+    """Per model (if the study has a ``model`` column) and varied budget: the change of robust accuracy between the
+    two largest budgets, its Monte-Carlo error, and whether it is flat (within ``z`` errors, or one image)."""
+    keys = [k for k in ("model", "varied") if k in study.columns]
+    rows = []
+    for key, line in study.groupby(keys, sort=False):
+        budget = "steps" if line["varied"].iloc[0] == "steps" else "eot"
+        line = line.sort_values(budget)
+        if len(line) < 2:
+            continue
+        last, before = line.iloc[-1], line.iloc[-2]
+        error = float(np.hypot(last["mc_se"], before["mc_se"]))
+        change = float(last["accuracy"] - before["accuracy"])
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                     "budgets": f"{before[budget]:g} → {last[budget]:g}", "change": change, "mc error": error,
+                     "flat": abs(change) <= max(z * error, 1 / last["n_samples"])})
+    return pd.DataFrame(rows)
 
 
 def convergence_study(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:

@@ -34,6 +34,8 @@ from .stats import Verdict, verdict_from_dict
 
 #: How a missing ``paper`` result is recorded (``make chapter`` executes one chapter at a profile).
 RECORD_COMMAND = "make chapter CHAPTER={chapter} PROFILE=paper"
+#: How C3's seeds are recorded: one record per seed, each as soon as its three models are attacked.
+ATTACK_COMMAND = "nsdebook precompute --profile paper --stage attack"
 NOT_RECORDED = "not recorded at paper yet"
 
 Recorded = Mapping[str, Any]
@@ -48,6 +50,7 @@ class ClaimSource:
     claim: str
     result: str
     chapter: str
+    record_command: str = RECORD_COMMAND
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -58,13 +61,13 @@ class ClaimSource:
     @property
     def command(self) -> str:
         """The command that records this claim's result at the ``paper`` profile."""
-        return RECORD_COMMAND.format(chapter=self.chapter)
+        return self.record_command.format(chapter=self.chapter)
 
 
 SOURCES: tuple[ClaimSource, ...] = (
     ClaimSource("C1", "clean_accuracy", "ch03_training"),
     ClaimSource("C2", "noise_robustness", "ch04_noise_robustness"),
-    ClaimSource("C3", "adversarial", "ch05_adversarial"),
+    ClaimSource("C3", "adversarial", "ch05_adversarial", ATTACK_COMMAND),
     ClaimSource("C4", "abc", "ch07_abc"),
     ClaimSource("C5", "attribution_stability", "ch06_attributions"),
 )

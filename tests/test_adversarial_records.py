@@ -1,0 +1,83 @@
+"""Chapter 5's protocol recorded seed by seed: merging the seed files gives the record computed in one go, and a
+seed whose models are not the book's is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_claims import attack_outcomes
+
+from nsdelib.book.adversarial_records import c3_record, merged_adversarial, record_adversarial_seed, seed_record_name
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import model_record_name, provenance, record_result
+from nsdelib.common.errors import ArtifactCorrupt
+from nsdelib.evaluation.attacks import WORST
+from nsdelib.models.inference import headline_mode
+from nsdelib.report.claims import adversarial_claim
+
+SDE = get_profile("paper").model.sde
+NSDE, CONVNEXT = headline_mode("nsde", SDE).name, headline_mode("convnext", SDE).name
+
+
+def outcomes() -> pd.DataFrame:
+    """Two models' per-image attack rows for three seeds, named as the paper profile names its modes."""
+    table = attack_outcomes({WORST: 0.3, "APGD-CE": 0.5}).replace({"mode": {"NSDE": NSDE, "ConvNeXt": CONVNEXT}})
+    return table.assign(model=table["mode"], delta_norm=0.0, draws=4)
+
+
+def digest(kind: str, seed: int) -> str:
+    return f"{kind}{seed}".ljust(64, "0")
+
+
+def record_models(root: Path, seeds: range) -> None:
+    for seed in seeds:
+        for kind in ("nsde", "convnext"):
+            models = [{"kind": kind, "seed": seed, "sha256": digest(kind, seed)}]
+            record_result(model_record_name(kind, seed), {}, provenance("paper", [seed], "cpu", 1.0, models), root)
+
+
+def record_seeds(root: Path, table: pd.DataFrame, tamper: int | None = None) -> None:
+    for seed, rows in table.groupby("seed"):
+        models = [{"kind": kind, "seed": seed, "sha256": digest(kind, seed) if seed != tamper else "f" * 64}
+                  for kind in ("nsde", "convnext")]
+        record_adversarial_seed(int(seed), rows, None, models, "paper", "cpu", 60.0, root)
+
+
+def test_merged_seed_records_give_the_verdict_computed_in_one_go(tmp_path: Path) -> None:
+    table = outcomes()
+    record_models(tmp_path, range(3))
+    record_seeds(tmp_path, table)
+    merged, provenances = merged_adversarial("paper", tmp_path)
+    assert [p["seeds"] for p in provenances] == [[0], [1], [2]]
+    at_once = adversarial_claim(table, NSDE, CONVNEXT)
+    from_seeds = adversarial_claim(merged, NSDE, CONVNEXT)
+    assert from_seeds.verdict.to_dict() == at_once.verdict.to_dict()
+    record = c3_record("paper", tmp_path)
+    assert record["result"]["verdicts"][WORST] == at_once.verdict.to_dict()
+    assert record["provenance"]["seeds"] == [0, 1, 2] and record["provenance"]["wall_time_s"] == 180.0
+
+
+def test_a_seed_is_recorded_once_and_a_run_adds_only_the_missing_ones(tmp_path: Path) -> None:
+    table = outcomes()
+    record_models(tmp_path, range(3))
+    record_seeds(tmp_path, table[table["seed"] == 0])
+    first = (tmp_path / "paper" / f"{seed_record_name(0)}.json").read_text()
+    assert record_adversarial_seed(0, table[table["seed"] == 0].assign(correct=0.0), None, [], "paper", "cpu", 1.0,
+                                   tmp_path) is None
+    assert (tmp_path / "paper" / f"{seed_record_name(0)}.json").read_text() == first
+    record_seeds(tmp_path, table)
+    assert len(merged_adversarial("paper", tmp_path)[1]) == 3
+
+
+def test_a_seed_file_whose_model_digest_differs_is_refused_by_name(tmp_path: Path) -> None:
+    record_models(tmp_path, range(3))
+    record_seeds(tmp_path, outcomes(), tamper=1)
+    with pytest.raises(ArtifactCorrupt, match=r"seed-1\.json attacked nsde seed 1 with weights ffffffffffff…, but the "
+                                              r"book's model \(models/nsde-seed1\.json\)"):
+        merged_adversarial("paper", tmp_path)
+
+
+def test_no_seed_recorded_means_no_c3_record(tmp_path: Path) -> None:
+    assert c3_record("paper", tmp_path) is None

@@ -13,9 +13,15 @@ def test_environment_yml_matches_pyproject(repo_root: Path) -> None:
     expected = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
     environment = yaml.safe_load((repo_root / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
-    listed = {d for d in pip_section if not d.startswith("-e")}
+    listed = {d for d in pip_section if not d.startswith("-")}
     assert listed == expected
     assert "-e ." in pip_section
+
+
+def test_binder_installs_the_cpu_only_torch(repo_root: Path) -> None:
+    environment = yaml.safe_load((repo_root / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip_section
 
 
 def test_jupyter_book_is_pinned_below_2(repo_root: Path) -> None:

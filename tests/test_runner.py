@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -51,6 +52,16 @@ def test_executes_chapters_with_injected_parameters(tmp_path: Path) -> None:
     second = json.loads((stage / "chapters" / "second.ipynb").read_text())
     results = ["".join(o["data"]["text/plain"]) for c in second["cells"] for o in c.get("outputs", []) if "data" in o]
     assert results == ["14"]
+
+
+def test_the_kernel_talks_over_local_sockets_and_leaves_nothing_behind(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    project = make_project(tmp_path / "book", {"only": "# %%\nprint('ran')\n"})
+    run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None)
+    assert "without encryption" not in capfd.readouterr().err, "ipykernel warned of a TCP kernel"
+    assert list((tmp_path / "tmp").iterdir()) == [], "the kernel's sockets and their folder are removed"
 
 
 def test_chapter_stdout_is_streamed_while_it_runs_but_not_its_stderr(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -24,6 +25,7 @@ import jupytext
 import nbformat
 import papermill
 import yaml
+from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
@@ -175,6 +177,7 @@ def execute_chapter(
             progress_bar=progress,
             stdout_file=stdout,
             cwd=str(root),
+            kernel_manager_class=IPCKernelManager,
         )
     except PapermillExecutionError as exc:
         raise ChapterFailed(_failure_message(name, exc)) from None
@@ -183,6 +186,49 @@ def execute_chapter(
             stdout.close()
     prepare_for_download(output)
     return output
+
+
+#: Public hosts whose repository pages, issue trackers and Binder builds the book's header buttons can open.
+PUBLIC_HOSTS = ("github.com", "gitlab.com", "codeberg.org", "bitbucket.org")
+
+
+def repository_address(root: Path) -> str | None:
+    """The https address of the git remote ``origin`` of ``root`` when it is on a public host, else None."""
+    result = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True)
+    match = re.fullmatch(r"(?:https://|ssh://git@|git@)([\w.-]+)[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?",
+                         result.stdout.strip())
+    if result.returncode != 0 or match is None or match.group(1) not in PUBLIC_HOSTS:
+        return None
+    return f"https://{match.group(1)}/{match.group(2)}"
+
+
+def staged_config(path: Path, repository: str | None) -> None:
+    """Point the staged ``_config.yml`` at ``repository`` (the header's source, issue and Binder buttons), or,
+    without a public repository, leave those buttons out instead of linking an address that does not exist."""
+    config = yaml.safe_load(path.read_text())
+    html = config.setdefault("html", {})
+    if repository is None:
+        config.pop("repository", None)
+        config.pop("launch_buttons", None)
+        html["use_repository_button"] = html["use_issues_button"] = False
+    else:
+        config["repository"] = {**config.get("repository", {}), "url": repository}
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """The chapters' kernel on local IPC sockets in a private temporary folder instead of TCP ports: nothing
+    listens on the network, and ipykernel has no unencrypted-transport warning to print."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self.ip = str(Path(tempfile.mkdtemp(prefix="nsdebook-kernel-")) / "kernel")
+
+    def cleanup_ipc_files(self) -> None:
+        """Remove the sockets and their folder once the kernel is gone."""
+        super().cleanup_ipc_files()
+        shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
 
 
 def run_book(
@@ -209,6 +255,7 @@ def run_book(
     stage.mkdir(parents=True, exist_ok=True)
     for filename in BOOK_FILES:
         shutil.copy2(root / filename, stage / filename)
+    staged_config(stage / "_config.yml", repository_address(root))
     for index, entry in enumerate(chosen, start=1):
         source = chapter_source(entry, root)
         target = stage / (entry + (".ipynb" if is_notebook(source) else ".md"))

@@ -46,9 +46,10 @@
 #
 # ```{admonition} Where this book departs from the paper
 # :class: caution
-# The paper trains on recorded power-line spectrograms at 224 × 224 with an unreported σ; this book
-# trains on simulated 64 × 64 spectrograms (chapter 1), from scratch, with σ set by a stated rule
-# (below). Its numbers are comparable with the paper's in direction and rough size, not digit by digit.
+# The paper trains on recorded power-line spectrograms, with neither their image size nor σ reported;
+# this book trains on simulated spectrograms (chapter 1; their size at each profile is in the settings
+# table below), from scratch, with σ set by a stated rule (below). Its numbers are comparable with the
+# paper's in direction and rough size, not digit by digit.
 # ```
 
 # %% tags=["parameters"]

@@ -361,16 +361,19 @@ equal = controls.xs(C5_COMPARISONS[1][0], level="control")
 alone = controls.xs(C5_COMPARISONS[-1][0], level="control")
 glue("c5_equal_high", equal.loc[levels[-1], "label"], display=False)
 glue("c5_equal_effect", float(equal.loc[levels[-1], "effect"]), display=False)
-glue("c5_reported_effect", c5_verdicts[levels[-1]].effect, display=False)
-glue("averaging_alone", float(alone.loc[levels[-1], "effect"]), display=False)
+for name, effect in {"c5_reported": c5_verdicts[levels[-1]].effect,
+                     "averaging_alone": float(alone.loc[levels[-1], "effect"])}.items():
+    glue(f"{name}_effect", abs(float(effect)), display=False)
+    glue(f"{name}_direction", "steadier" if effect > 0 else "less steady", display=False)
 controls[["comparison", "label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(
     precision=3).set_caption("C5's matched comparisons on the normalised measure (effect = first − second arm)")
 
 # %% [markdown]
-# At ζ = {glue:text}`level_high:.2f` the NSDE as reported is steadier than the ConvNeXt by
-# {glue:text}`c5_reported_effect:.3f` in log change. Averaging the ConvNeXt's own maps over input
-# noise, with nothing else changed, makes them steadier by {glue:text}`averaging_alone:.3f`: that
-# much of a difference comes from the measurement, not the model. With equal averaging on both sides
+# At ζ = {glue:text}`level_high:.2f` the NSDE as reported is {glue:text}`c5_reported_direction` than the
+# ConvNeXt by {glue:text}`c5_reported_effect:.3f` in log change. Averaging the ConvNeXt's own maps over
+# input noise, with nothing else changed, makes them {glue:text}`averaging_alone_direction` by
+# {glue:text}`averaging_alone_effect:.3f`: that much of a difference comes from the measurement, not
+# the model. With equal averaging on both sides
 # the difference is {glue:text}`c5_equal_effect:.3f` and the verdict *{glue:text}`c5_equal_high`*.
 # The rows with one map each and with the NSDE's noise off say whether the NSDE's weights, without
 # the averaging, are steadier; the noise-trained ConvNeXt says whether noise during training is
@@ -397,8 +400,10 @@ record_if_enabled(ctx, "attribution_stability",
 # %% [markdown]
 # ## Summary
 #
-# - IG, saliency and SmoothGrad show where a model's evidence lies; on these spectrograms it sits
-#   largely on the sources' own lines and bands ({numref}`fig-ch6-methods`, {numref}`fig-ch6-frequencies`).
+# - IG, saliency and SmoothGrad show where a model's evidence lies: on these spectrograms the
+#   brightest tenth of the pixels carries {glue:text}`share_convnext:.0f` % of the ConvNeXt's IG
+#   attribution and {glue:text}`share_nsde:.0f` % of the NSDE's ({numref}`fig-ch6-methods`,
+#   {numref}`fig-ch6-frequencies`).
 # - The NSDE's maps are means over noise draws, and a mean of maps is steadier by construction. The
 #   claim as reported (C5) is therefore judged beside matched controls: the same averaging for the
 #   ConvNeXt, and the NSDE without it ({numref}`fig-ch6-c5-controls`).

@@ -116,7 +116,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
         "attack": {"epsilons": {"L2": (0.5, 2.0, 8.0), "Linf": (0.01, 0.05, 0.3)},
                    "headline_epsilons": {"L2": (2.0,), "Linf": (0.05,)}, "sweep_steps": 3, "steps": 5, "eot_iter": 2,
-                   "score_draws": 3, "square_queries": 20, "square_subset": 8, "convergence_steps": (2, 5),
+                   "score_draws": 3, "square_queries": 20, "square_subset": 8, "strong_steps": 10, "strong_eot": 2,
+                   "convergence_steps": (2, 5),
                    "convergence_eot": (1, 2), "convergence_subset": 8, "subset_size": 16, "batch_size": 64},
     },
     "quick": {
@@ -145,6 +146,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # stays within its ten minutes: the NSDE's ensemble costs ensemble_size × eot_iter passes per attack step and
         # ensemble_size × score_draws per scoring, and dominates (benchmarks/bench_robustness.py --profile quick).
         "attack": {**ATTACK_GRID, "sweep_steps": 5, "steps": 10, "eot_iter": 2, "score_draws": 3, "square_queries": 100,
+                   "strong_steps": 10, "strong_eot": 2,
                    "square_subset": 16, "convergence_steps": (5, 10, 20), "convergence_eot": (1, 2, 4),
                    "convergence_subset": 16, "subset_size": 32, "batch_size": 32},
     },

@@ -17,7 +17,7 @@
 # ConvNeXt trained with Gaussian input noise (the control), and NSDE-ConvNeXt — sets the NSDE's
 # noise scale σ from what the paper reports, checks that the trained NSDE really is stochastic, and
 # tests the paper's first claim, **C1**: the NSDE variant is slightly less accurate on clean data
-# than the plain ConvNeXt (82.88 % against 87.20 % in {cite:t}`brogan2024nsde`). All three share one
+# than the plain ConvNeXt ({glue:text}`paper_nsde_acc:.2f` % against {glue:text}`paper_convnext_acc:.2f` % in {cite:t}`brogan2024nsde`). All three share one
 # training recipe, so that any difference comes from the noise alone.
 #
 # **Recipe.** AdamW {cite:p}`loshchilov2019adamw` with decoupled weight decay, a linear warm-up
@@ -72,7 +72,7 @@ from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
 from nsdelib.models.inference import headline_mode
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS, clean_accuracy_claim
-from nsdelib.report.paper import CALIBRATION_BAND
+from nsdelib.report.paper import CALIBRATION_BAND, PAPER_VALUES
 from nsdelib.report.plotting import calibration_frontier, training_curves
 from nsdelib.report.stats import mean_interval
 from nsdelib.training.learning_rate import learning_rate_table
@@ -127,6 +127,9 @@ rates.assign(model=rates["model"].map(MODEL_LABELS)).set_index(["model", "learni
 
 # %% tags=["hide-input"]
 glue("paper_samples", f"{PAPER.data.n_samples:,}", display=False)
+glue("paper_convnext_acc", PAPER_VALUES["C1.convnext_clean_accuracy"] * 100, display=False)
+glue("paper_nsde_acc", PAPER_VALUES["C1.nsde_clean_accuracy"] * 100, display=False)
+glue("band", f"{CALIBRATION_BAND[0]:.0%}–{CALIBRATION_BAND[1]:.0%}".replace("%", " %"), display=False)
 glue("paper_seeds", PAPER.n_seeds, display=False)
 recorded = announce_recorded("clean_accuracy", "ch03_training")
 paper_curves = pd.DataFrame(recorded["result"]["histories"]) if recorded else None
@@ -249,7 +252,7 @@ cost
 # ## Setting σ: the calibration sweep
 #
 # The paper gives neither σ nor the diffusion, but it gives the NSDE's clean-accuracy cost,
-# 87.20 % → 82.88 %. The rule, fixed before any model was trained (`nsdelib.evaluation.calibration`):
+# {glue:text}`paper_convnext_acc:.2f` % → {glue:text}`paper_nsde_acc:.2f` %. The rule, fixed before any model was trained (`nsdelib.evaluation.calibration`):
 # train one NSDE per σ at the `paper` scale for the relative and multiplicative diffusions with white
 # and Brownian-shaped noise; take as the book's NSDE the Brownian-shaped relative configuration whose
 # *single-pass* clean accuracy is that many points below ConvNeXt's (interpolated in log σ between
@@ -347,7 +350,7 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
 #
 # A task that both models solve perfectly cannot show any robustness difference, so the data's
 # difficulty knobs (chapter 1) were set so that, at the `paper` profile, the ConvNeXt lands in the
-# paper's regime of 80–92 % clean accuracy; the training recipe was left alone. The knobs in use:
+# paper's regime of {glue:text}`band` clean accuracy; the training recipe was left alone. The knobs in use:
 
 # %%
 pd.Series(ctx.profile.data.model_dump(), name="value").to_frame()
@@ -385,15 +388,15 @@ pd.Series(ctx.profile.data.model_dump(), name="value").to_frame()
 #    for each k. The ensemble recovers most of what one pass loses, because averaging softmaxes
 #    cancels the noise's flips; the stochasticity table shows it for the trained models.
 #    ```
-# 3. *(retrains)* Make the data easier (a higher SNR range) until both models are near 100 %. What
+# 3. *(retrains)* Make the data easier (a higher SNR range) until both models are near perfect. What
 #    happens to the difference between them, and why does that make robustness comparisons harder?
 #
 #    ```{admonition} Solution
 #    :class: dropdown
-#    Both accuracies approach 100 % and their difference shrinks to nothing: a ceiling leaves no
+#    Both accuracies approach the ceiling and their difference shrinks to nothing: a ceiling leaves no
 #    room for an effect, and the per-image pairs are then almost all (correct, correct), which
 #    carry no information about which model is better. This is why chapter 1 sets the difficulty
-#    so that ConvNeXt lands in the paper's 80–92 % regime.
+#    so that ConvNeXt lands in the paper's regime.
 #    ```
 # 4. Kill a `paper`-profile training run half way (Ctrl-C) and start it again. Check in the
 #    artifact store which epoch it resumed from.

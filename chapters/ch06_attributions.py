@@ -68,6 +68,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
 from nsdelib.evaluation.attributions import (
     ATTRIBUTION_METHODS,
+    BRIGHTEST_FRACTION,
     attribute_in_mode,
     class_means,
     explained_attributions,
@@ -211,14 +212,15 @@ plt.close(fig)
 #
 # Two summaries of the IG maps of the explained test subset ({glue:text}`n_explained:.0f`
 # spectrograms, stratified by class, each explained for the class the model predicts), per model
-# and seed. First, the share of the absolute attribution that falls on the brightest 10 % of a
-# spectrogram's pixels: 10 % means the model ignores where the signal is, 100 % means it looks
-# only at the signal.
+# and seed. First, the share of the absolute attribution that falls on the brightest
+# {glue:text}`bright_fraction:.0f` % of a spectrogram's pixels: a share equal to that fraction means
+# the model ignores where the signal is, a share of one means it looks only at the signal.
 
 # %%
 explained = {key: explained_attributions(ctx.store, cfg, target) for key, target in targets.items()}
 subset = explained["convnext", runs["convnext"][0].seed][0]
 glue("n_explained", len(subset), display=False)
+glue("bright_fraction", BRIGHTEST_FRACTION * 100, display=False)
 shares = pd.DataFrame([{"model": kind, "seed": s, "share": float(share_on_brightest(a, test.x[idx]).mean())}
                        for (kind, s), (idx, _, a) in explained.items()])
 share_intervals = {kind: mean_interval(shares.loc[shares["model"] == kind, "share"]) for kind in KINDS}

@@ -361,8 +361,8 @@ plt.close(fig)
 #
 # ## Exercises
 #
-# 1. *(retrains: every model of the study at the new size; at `quick` a few minutes)* Add a 5 %
-#    training set, `fractions=(0.05, *ctx.profile.data_size.fractions)` in `data_size_study`. Does the NSDE's
+# 1. *(retrains: every model of the study at the new size; at `quick` a few minutes)* Add a training set
+#    of a twentieth of the split, `fractions=(0.05, *ctx.profile.data_size.fractions)` in `data_size_study`. Does the NSDE's
 #    advantage under noise grow or shrink as the data shrinks?
 #
 # ````{admonition} Solution

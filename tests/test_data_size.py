@@ -27,7 +27,7 @@ from nsdelib.training.trainer import TrainConfig, train_or_load
 CPU = torch.device("cpu")
 TINY_DATA = DataConfig.build(classes=("smps", "dimmer"), n_samples=40, image_rows=32, image_cols=32)
 TINY_MODEL = ModelConfig.build(sde={"sigma": 0.1, "eval_noise": "ensemble", "ensemble_size": 2})
-TINY_TRAIN = TrainConfig.build(epochs=1, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0, eval_batch_size=64)
+TINY_TRAIN = TrainConfig.build(max_epochs=1, patience=1, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0, eval_batch_size=64)
 
 
 def test_sizes_are_fractions_of_the_full_split_but_at_least_one_batch() -> None:
@@ -84,7 +84,7 @@ def test_study_trains_distinct_data_sets_and_scores_every_model_on_the_main_test
     main = load_dataset(TINY_DATA, 0, store)
     full = train_or_load(main, "convnext", 0, TINY_MODEL, TINY_TRAIN, store, CPU, progress=False)
     lines: list[str] = []
-    table = data_size_study(main, ("convnext", "nsde"), (0,), TINY_MODEL, TINY_TRAIN, store, CPU, noise_std=0.05,
+    table = data_size_study(main, ("convnext", "nsde"), (0,), TINY_MODEL, lambda kind: TINY_TRAIN, store, CPU, noise_std=0.05,
                             fractions=(0.5, 1.0), log=lines.append)
 
     sizes = sorted(table["training samples"].unique())

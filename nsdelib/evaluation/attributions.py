@@ -489,7 +489,11 @@ def cached_attribution_stability(store: ArtifactStore, cfg: AttributionConfig, t
     return fetch_table(store, ATTRIBUTION_STABILITY, target.key(cfg, kind="stability"), build)
 
 
-def share_on_brightest(attributions: Tensor, x: Tensor, fraction: float = 0.1) -> Tensor:
+#: The brightest share of a spectrogram's pixels that ``share_on_brightest`` counts as "the source's lines".
+BRIGHTEST_FRACTION = 0.1
+
+
+def share_on_brightest(attributions: Tensor, x: Tensor, fraction: float = BRIGHTEST_FRACTION) -> Tensor:
     """Per input, the share of Σ|A| that falls on its brightest ``fraction`` of pixels; shape ``[N]``.
 
     In a spectrogram the brightest pixels are the source's harmonic lines and bursts. A share near

@@ -171,7 +171,11 @@ class AdversarialClaim:
         return verdicts_frame(self.verdicts, "NSDE attacked with")
 
 
-def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = 0.05
+#: ConvNeXt has "collapsed" at an ε where its worst-case robust accuracy is at most this (C3's test point).
+C3_COLLAPSE = 0.05
+
+
+def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = C3_COLLAPSE
                       ) -> AdversarialClaim:
     """C3: at the smallest headline L2 ε where the baseline's worst-case robust accuracy is at most ``threshold``,
     is the NSDE (in ``nsde_mode``) more accurate? Judged per image within each seed, seeds as replicates.

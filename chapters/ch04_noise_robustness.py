@@ -167,9 +167,15 @@ for ax, (title, image) in zip(axes.flat, panels):
 for ax in axes.flat[len(panels):]:
     ax.axis("off")
 fig.tight_layout()
+glue_figure("fig_noise_examples", fig, "")
 
 # %% [markdown]
-# Gaussian noise lifts the dark background everywhere and, at high levels, buries the harmonic
+# ```{glue:figure} fig_noise_examples
+# :name: fig-noise-examples
+# One test spectrogram, clean and under each noise of the sweep at a middle and at the largest level.
+# ```
+#
+# In {numref}`fig-noise-examples`, Gaussian noise lifts the dark background everywhere and, at high levels, buries the harmonic
 # lines; impulses are vertical stripes at random frames; the interferer is one bright line at a
 # random frequency.
 #
@@ -281,13 +287,21 @@ for ax, kind in zip(axes.flat, kinds):
 axes.flat[0].legend(fontsize=8, loc="lower left")
 fig.suptitle(f"Structured noise: mean and 95 % interval over {ctx.profile.n_seeds} seeds")
 fig.tight_layout()
+glue_figure("fig_structured_noise", fig, "")
 structured_verdicts = structured_noise_verdicts(sweep, ensemble_mode.name, baseline_mode.name)
 structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4).set_caption(
     "NSDE ensemble − ConvNeXt accuracy under structured noise, paired per image within each seed "
     "(exploratory: Holm-adjusted within the family C2 structured noise)")
 
 # %% [markdown]
-# Whatever the NSDE gains against white noise need not carry over to structured noise: its
+# ```{glue:figure} fig_structured_noise
+# :name: fig-structured-noise
+# Accuracy under impulsive and narrowband noise at this build's profile, against the level of each
+# noise (mean and 95 % interval over seeds), for every model and mode.
+# ```
+#
+# Whatever the NSDE gains against white noise need not carry over to structured noise
+# ({numref}`fig-structured-noise`): its
 # training noise is injected inside the network, not shaped like stripes or tones in the input.
 # The table gives the paired verdict at every level; compare it with the Gaussian one above. A
 # narrowband line is the harder case for a harmonic classifier, because it looks like signal.

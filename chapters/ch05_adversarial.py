@@ -193,12 +193,19 @@ for ax, varied in zip(axes, ("steps", "EOT draws")):
 axes[0].legend(fontsize=8)
 fig.suptitle(f"APGD-CE, {study['norm'].iloc[0]} ε = {study['eps'].iloc[0]:g}")
 fig.tight_layout()
+glue_figure("fig_convergence", fig, "")
 plateau = attack_plateau(study)
 glue("convergence_flat", f"{int(plateau['flat'].sum())} of {len(plateau)}", display=False)
 plateau.style.format(precision=4)
 
 # %% [markdown]
-# Between its two largest budgets, the robust accuracy is flat within twice its Monte-Carlo error
+# ```{glue:figure} fig_convergence
+# :name: fig-convergence
+# Robust accuracy of APGD-CE on each model's reported mode against its iterations (left) and its EOT
+# draws per step (right), first seed, with the Monte-Carlo error of scoring on finitely many draws.
+# ```
+#
+# In {numref}`fig-convergence`, between its two largest budgets, the robust accuracy is flat within twice its Monte-Carlo error
 # for {glue:text}`convergence_flat` of the model-and-budget lines above; a line that still falls
 # means the headline attack is too weak for that model and its numbers below overstate robustness.
 #
@@ -301,9 +308,17 @@ for row, (kind, run) in zip(axes, first.items()):
     show_spectrogram(row[2], adversarial[0], data.freqs_hz, data.times_s, title=f"adversarial → {after}")
 fig.suptitle(f"True class: {data.class_names[int(label)]}; L2 budget ε = {eps_show:.3g}")
 fig.tight_layout()
+glue_figure("fig_attack_example", fig, "")
 
 # %% [markdown]
-# The perturbation is spread thinly over the whole image, far below what the eye notices at this
+# ```{glue:figure} fig_attack_example
+# :name: fig-attack-example
+# One test spectrogram attacked with APGD-CE in the L2 norm at the test point, each first-seed model in
+# its reported mode: the clean image, the perturbation (red adds energy, blue removes it) and the
+# adversarial image, each with the model's prediction.
+# ```
+#
+# In {numref}`fig-attack-example` the perturbation is spread thinly over the whole image, far below what the eye notices at this
 # colour scale, and where it concentrates tells which time-frequency cells the model relies on.
 
 # %% [markdown]

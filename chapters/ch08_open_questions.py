@@ -66,7 +66,7 @@ from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS, SIZE_STUDY
 from nsdelib.report.frontier import frontier_reading, frontier_seed_counts, matched_accuracy_verdicts, robust_measures
 from nsdelib.report.paper import PAPER_VALUES, get_claim
-from nsdelib.report.plotting import calibration_frontier, clean_robust_frontier
+from nsdelib.report.plotting import clean_robust_frontier
 from nsdelib.report.stats import effect_verdicts, holm_family, seed_intervals, verdicts_frame
 
 chapter_start = time.perf_counter()
@@ -91,11 +91,6 @@ sweep = calibration["result"]
 points = pd.DataFrame(sweep["points"])
 reading = frontier_reading(points, sweep["target_cost"])
 reading
-
-# %% tags=["hide-input"]
-fig = calibration_frontier(points, sweep["target_cost"], sweep["choice"])
-glue("fig_ch8_frontier", fig, display=False)
-plt.close(fig)
 
 # %%
 chosen = reading.loc[f"NSDE, {sweep['config']['chosen_form']}, {sweep['config']['chosen_shape']}"]
@@ -123,16 +118,8 @@ glue("ch8_lines", len(reading), display=False)
 glue("ch8_more_robust", "the control" if control[noise_column] > chosen[noise_column] else "the NSDE", display=False)
 
 # %% [markdown]
-# ```{glue:figure} fig_ch8_frontier
-# :name: fig-ch8-frontier
 #
-# The calibration sweep at the `paper` scale: clean accuracy (one stochastic pass and the ensemble),
-# the flip rate, and accuracy under Gaussian input noise and a cheap APGD-L2 attack, against σ for
-# each diffusion and noise shape. Solid line: ConvNeXt; dashed: the paper's accuracy cost below it;
-# dotted: the σ the calibration rule chooses.
-# ```
-#
-# Along the book's noise ({glue:text}`ch8_chosen_line`, {numref}`fig-ch8-frontier`), one stochastic
+# Along the book's noise ({glue:text}`ch8_chosen_line`, {numref}`fig-calibration` of chapter 3), one stochastic
 # pass loses {glue:text}`ch8_chosen_per_doubling:.1f` points of clean accuracy per doubling of σ up to
 # σ = {glue:text}`ch8_chosen_last:g`; between σ = {glue:text}`ch8_chosen_cliff_from:g` and
 # σ = {glue:text}`ch8_chosen_cliff_to:g` it falls by {glue:text}`ch8_chosen_cliff_fall:.0f` points:
@@ -415,7 +402,7 @@ plt.close(fig)
 # ## Summary
 #
 # - Along the σ sweep, the clean cost of the noise grows slowly up to a cliff
-#   ({numref}`fig-ch8-frontier`); the reading above says where the paper's cost, and so the book's
+#   ({numref}`fig-calibration` of chapter 3); the reading above says where the paper's cost, and so the book's
 #   σ, falls relative to it, and the control trained with input noise tells what internal noise adds.
 # - Whether ABC flags wrong predictions is answered in {doc}`chapter 7 <ch07_abc>`.
 # - The three models' clean and noisy accuracy against the size of the training set, each size an

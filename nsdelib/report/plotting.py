@@ -216,7 +216,7 @@ def stability_arms_figure(by_arm: pd.DataFrame, order: Sequence[str]) -> Figure:
             ax.errorbar(x, line["mean"], yerr=[line["mean"] - line["low"], line["high"] - line["mean"]], fmt="o",
                         color=colours[arm], markerfacecolor=colours[arm] if reported else "white", capsize=2,
                         label=arm + (" (reported)" if reported else ""))
-        ax.set_xticks(range(len(levels)), [f"σ = {level:g}" for level in levels])
+        ax.set_xticks(range(len(levels)), [f"ζ = {level:g}" for level in levels])
         ax.set(ylabel="mean log Δ (natural log)", title=f"{measure} measure")
     axes[0, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()

@@ -35,7 +35,7 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import time
 
 import pandas as pd
@@ -76,7 +76,7 @@ glue("glance_profile", ctx.profile.name, display=False)
 # so that positive is the direction the paper claims. A result recorded under an earlier version of
 # the rule is judged again by today's rule from what it stores.
 
-# %%
+# %% tags=["remove-input"]
 glance = claims_at_a_glance(load_claim_record, provenance_warnings)
 glue("glance_table", Markdown(glance_markdown(glance)), display=False)
 glue("glance_recorded", int(glance["recorded"].sum()), display=False)
@@ -100,7 +100,7 @@ glue("verdict_rule", VERDICT_RULE, display=False)
 # multiplicity within its family. The effects are measured as follows (the units of the interval and
 # the MDE):
 
-# %%
+# %% tags=["hide-input"]
 glance[["statement", "effect judged (positive = claimed)"]]
 
 # %% [markdown]
@@ -118,7 +118,7 @@ glance[["statement", "effect judged (positive = claimed)"]]
 # **where the NSDE's robustness comes from**, the 2 × 2 design of {doc}`chapter 4 <ch04_noise_robustness>`
 # (noise in training × noise at test time; its rows are Holm-adjusted within their family).
 
-# %%
+# %% tags=["remove-input"]
 frontier = load_frontier("paper")
 matched = None if frontier.empty else matched_accuracy_verdicts(frontier, get_profile("paper").model.sde.sigma)
 findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAND)
@@ -131,7 +131,7 @@ findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAN
 # The status says whether that commit alone reproduces it and whether the code that produced it has
 # changed since.
 
-# %%
+# %% tags=["hide-input"]
 provenance_table(glance)
 
 # %% [markdown]
@@ -150,7 +150,7 @@ provenance_table(glance)
 # them (every choice is a field of the profile). On the left what the paper states, on the right the
 # book's `paper` profile, read from the profile itself:
 
-# %%
+# %% tags=["hide-input"]
 setup_differences(get_profile("paper"))
 
 # %% [markdown]
@@ -192,5 +192,5 @@ setup_differences(get_profile("paper"))
 # - Every row shows where it was recorded and warns when its commit was dirty or its code has changed.
 # - The setup comparison lists every setting the book had to choose because the paper does not report it.
 
-# %%
+# %% tags=["remove-input"]
 glue("glance_runtime", time.perf_counter() - chapter_start, display=False)

@@ -226,7 +226,8 @@ def setup_differences(profile: ProfileSections) -> pd.DataFrame:
                     f"kept; peak learning rate per model from {', '.join(f'{lr:g}' for lr in profile.lr_grid)} "
                     f"on the first seed's validation split",
         "σ and noise shape": f"σ = {sde.sigma:g}, {sde.diffusion} diffusion, {shape} noise, chosen so that one "
-                             f"stochastic pass costs the paper's {100 * cost:.2f} points (chapter 3)",
+                             f"stochastic pass costs the paper's {100 * cost:.2f} points on the one seed of the "
+                             f"calibration sweep (chapter 3 gives the cost over seeds)",
         "test-time ensemble": f"eval noise '{sde.eval_noise}', {sde.ensemble_size} passes averaged in probability",
         "control model": f"ConvNeXt trained with Gaussian input noise of std {model.input_noise_std:g}",
         "attack protocol": f"APGD-CE and APGD-DLR with EOT over {attack.eot_iter} draws, {attack.steps} steps, "

@@ -156,6 +156,18 @@ def paper_costs(attack_images: int, convergence_images: int) -> TaskCosts:
     cost("attack convergence study nsde", measured, untrained.format(study="the convergence study",
                                                                      images=convergence_images, kind=NSDE, full=full))
     cost("abc settings", 60.0, "estimate (not timed): it reads back every model and its cached ABC and accuracy tables")
+    for kind in MODEL_KINDS:
+        cost(f"train learning rate {kind}", seconds[f"train {kind}"], f"as 'train {kind}': one more model of that kind "
+             "(the old recipe's fixed 12 epochs; the training rule's early stop changes it either way)")
+        cost(f"attack convergence study {kind}", seconds.get(f"attack convergence study {kind}", 100.0),
+             "estimate (not timed): a deterministic model has no EOT budgets to vary, only the steps")
+    point = ("estimate (not timed): as 'train {kind}' for a model of another setting, plus about a minute to score it "
+             "(an upper bound: the points at the book's own settings are chapter 3's models)")
+    for kind in ("convnext_noise", NSDE):
+        cost(f"frontier point {kind}", seconds[f"train {kind}"] + 60.0, point.format(kind=kind))
+    cost(f"frontier point {CONVNEXT}", 60.0, "estimate (not timed): chapter 3's model, scored clean, under noise and "
+         "under the cheap attack")
+    cost("attack record", 5.0, "estimate (not timed): it reads back one seed's three attack tables and writes them")
     data_seconds, sizes_seconds = time_data_sets()
     cost("data set", data_seconds, "measured here: building the paper data set (one thread)")
     cost("data_size data sets", sizes_seconds, "measured here: building the study's smaller data sets (one thread)")

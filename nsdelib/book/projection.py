@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,10 @@ class TaskCosts:
 
 
 def cost_key(task: Task) -> str:
-    """What a task's cost depends on: its name without the seed, e.g. ``attack convergence study nsde``."""
-    return " ".join(part for part in (task.stage, task.what, task.kind or "") if part)
+    """What a task's cost depends on: its name without the seed or a setting's value, e.g. ``attack convergence
+    study nsde`` or ``train learning rate nsde`` (any rate of the grid)."""
+    what = re.sub(r"\s*\d[\d.e-]*$", "", task.what)
+    return " ".join(part for part in (task.stage, what, task.kind or "") if part)
 
 
 def load_task_costs(path: Path = PAPER_TASK_COSTS) -> TaskCosts:

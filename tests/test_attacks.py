@@ -402,9 +402,11 @@ def fake_outcome(x: torch.Tensor, salt: float) -> torch.Tensor:
     return ((x.flatten(1).sum(1) * 7.3 + salt).sin().abs() * 5).floor().clamp(max=4) / 4
 
 
+@pytest.mark.parametrize("profile", ["toy", "ci"])
 @pytest.mark.parametrize("modes", [(ENSEMBLE, SINGLE, OFF), DETERMINISTIC])
-def test_the_cascade_finds_the_same_worst_case_as_every_attack_on_every_image(data, monkeypatch, modes) -> None:
-    """Attacks and scores that depend on each image alone: the cascade's bookkeeping is then all that differs."""
+def test_the_cascade_finds_the_same_worst_case_as_every_attack_on_every_image(data, monkeypatch, modes, profile) -> None:
+    """Attacks and scores that depend on each image alone: the cascade's bookkeeping is then all that differs.
+    ``profile``: this file's toy budgets, or the ci profile's (its grids, headline ε and cascade budgets)."""
     x, y = data
     salts = {"ce": 1.0, "dlr": 2.0, "square": 3.0}
 
@@ -421,20 +423,21 @@ def test_the_cascade_finds_the_same_worst_case_as_every_attack_on_every_image(da
     monkeypatch.setattr(attacks, "apgd", fake_apgd)
     monkeypatch.setattr(attacks, "square", fake_square)
     monkeypatch.setattr(attacks, "expected_correct", fake_score)
-    cfg = config(square_subset=48)
+    cfg = config(square_subset=len(y)) if profile == "toy" else get_profile("ci").attack.replace(square_subset=len(y))
+    eps = cfg.headline_epsilons["L2"][0]
     table = robustness_sweep(SweepTarget(trained_toy(sigma=0.3), x, y, modes, 0, toy_noise_control), cfg)
     headline = modes[0]
-    at = table[(table["norm"] == "L2") & (table["mode"] == headline.name)]
+    at = table[(table["norm"] == "L2") & (table["mode"] == headline.name) & (table["eps"] == eps)]
     worst = at[(at["attack"] == WORST)].set_index("example")["correct"].sort_index()
     # every attack on every image: the clean score, the sweep at ε ≤ 1 and each attack of the full protocol
     candidates = [fake_score(None, x, y, headline)]
-    candidates += [fake_score(None, fake_apgd(None, x, y, loss="ce", steps=cfg.sweep_steps, eps=eps), y, headline)
-                   for eps in cfg.epsilons["L2"] if eps <= 1.0]
+    candidates += [fake_score(None, fake_apgd(None, x, y, loss="ce", steps=cfg.sweep_steps, eps=smaller), y, headline)
+                   for smaller in cfg.epsilons["L2"] if smaller <= eps]
     for name in cascade_attacks(headline.stochastic):
         if name == SQUARE:
-            adversarial = fake_square(None, x, y, eps=1.0)
+            adversarial = fake_square(None, x, y, eps=eps)
         else:
-            adversarial = fake_apgd(None, x, y, loss="dlr" if name == "APGD-DLR" else "ce", eps=1.0,
+            adversarial = fake_apgd(None, x, y, loss="dlr" if name == "APGD-DLR" else "ce", eps=eps,
                                     steps=cfg.strong_steps if name == STRONG else cfg.steps)
         candidates.append(fake_score(None, adversarial, y, headline))
     expected = torch.stack(candidates).min(0).values

@@ -132,4 +132,4 @@ def test_the_calibration_points_do_not_depend_on_the_chosen_noise() -> None:
     chosen = ModelConfig.build(sde={"sigma": 0.43}, input_noise_std=0.23)
     assert sweep_points(cfg, chosen) == sweep_points(cfg, ModelConfig.build())
     kinds = [kind for kind, _ in sweep_points(cfg, chosen)]
-    assert kinds == ["convnext", "convnext_noise", "convnext_noise"] + ["nsde"] * 8
+    assert kinds == ["convnext", "convnext_noise", "convnext_noise"] + ["nsde"] * len(cfg.forms) * len(cfg.shapes) * 2

@@ -20,6 +20,7 @@ from nsdelib.book.provenance import provenance, record_model, record_result
 from nsdelib.book.verify import RecordsDisagree, cited_models
 from nsdelib.common.artifacts import ArtifactStore
 from nsdelib.common.devices import described_threads, device_description
+from nsdelib.training.trainer import train_or_load
 
 TRAIN = """
 import nsdelib
@@ -105,6 +106,7 @@ def test_a_recording_profile_records_each_model_once_and_verify_reads_those_reco
     record = json.loads(path.read_text())
     assert record["provenance"]["models"] == [{"kind": "convnext", "seed": 0, "sha256": digest}]
     assert record["result"]["metrics"]["accuracy"] == run.metrics["accuracy"]
+    assert record["result"]["train"] == ctx.train_config("convnext").model_dump(mode="json"), "with the rule's rate"
     path.write_text(path.read_text().replace(digest, "e" * 64))
     ctx.train("convnext", 0, progress=False)
     assert "e" * 64 in path.read_text(), "an existing record is never overwritten"
@@ -132,3 +134,19 @@ def test_a_retrain_uses_the_thread_count_the_model_was_trained_with(
 def test_the_thread_count_is_read_from_a_device_description() -> None:
     assert described_threads(device_description("cpu")) == torch.get_num_threads()
     assert described_threads("NVIDIA H200 (CUDA 12.4)") is None
+
+
+def test_a_retrain_uses_the_training_settings_its_record_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A record trained at another rate than this profile's rule gives (a grid elsewhere) is rebuilt at its own."""
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(tmp_path / "store"))
+    ctx = Context(get_profile("ci"), 0, torch.device("cpu"), ArtifactStore(tmp_path / "store"))
+    train = ctx.train_config("convnext").replace(lr=1e-3, max_epochs=1, patience=1)
+    digest = train_or_load(ctx.data, "convnext", 0, ctx.profile.model, train, ctx.store, ctx.device).digest
+    result = {"kind": "convnext", "seed": 0, "metrics": {"device": device_description("cpu")},
+              "train": train.model_dump(mode="json")}
+    models = [{"kind": "convnext", "seed": 0, "sha256": digest}]
+    record_result("models/convnext-seed0", result, provenance("ci", [0], "cpu", 1.0, models), root=tmp_path)
+    assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 0
+    assert "matches" in capsys.readouterr().out
+    assert cited_models("ci", tmp_path)[0][0].train == train.model_dump(mode="json")

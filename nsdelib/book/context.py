@@ -85,11 +85,10 @@ class Context:
 
         A profile that records results (``paper``) records each model once, with its weights' digest.
         """
-        profile = self.profile
-        run = train_or_load(self.data, kind, seed, profile.model, self.train_config(kind), self.store, self.device,
-                            progress)
+        profile, train = self.profile, self.train_config(kind)
+        run = train_or_load(self.data, kind, seed, profile.model, train, self.store, self.device, progress)
         if profile.record_results:
-            record_model(run, profile.name, self.device)
+            record_model(run, profile.name, self.device, train)
         return run
 
     def is_trained(self, kind: ModelKind, seed: int) -> bool:

@@ -30,7 +30,7 @@ from ..report.outcomes import outcomes_path, write_outcomes
 from .profiles import PROFILE_NAMES, Profile
 
 if TYPE_CHECKING:
-    from ..training.trainer import TrainedModel
+    from ..training.trainer import TrainConfig, TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 RESULTS_ROOT = REPO_ROOT / "results"
@@ -130,8 +130,10 @@ def model_record_name(kind: str, seed: int) -> str:
     return f"models/{kind}-seed{seed}"
 
 
-def record_model(run: TrainedModel, profile: str, device: torch.device | str, root: Path = RESULTS_ROOT) -> Path | None:
-    """Record one trained model (its weights' SHA-256, test metrics, history) unless a record of it exists.
+def record_model(run: TrainedModel, profile: str, device: torch.device | str, train: TrainConfig | None = None,
+                 root: Path = RESULTS_ROOT) -> Path | None:
+    """Record one trained model (its weights' SHA-256, test metrics, history, and the optimisation settings it was
+    trained with, the rule's learning rate among them) unless a record of it exists.
 
     One file per model, so a run cut short keeps every model it finished and a later one adds the rest;
     an existing record is never overwritten (``nsdebook verify`` compares a retrain with it instead).
@@ -139,7 +141,8 @@ def record_model(run: TrainedModel, profile: str, device: torch.device | str, ro
     name = model_record_name(run.kind, run.seed)
     if (root / profile / f"{name}.json").exists():
         return None
-    result = {"kind": run.kind, "seed": run.seed, "metrics": run.metrics, "history": run.history.to_dict(orient="list")}
+    result = {"kind": run.kind, "seed": run.seed, "metrics": run.metrics, "history": run.history.to_dict(orient="list"),
+              "train": None if train is None else train.model_dump(mode="json")}
     digest = [{"kind": run.kind, "seed": run.seed, "sha256": run.digest}]
     return record_result(name, result, provenance(profile, [run.seed], device, run.metrics["wall_time_s"], digest), root)
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,7 +19,7 @@ from ..common.devices import described_threads, device_description
 from ..common.errors import ConfigError
 from ..evaluation.data_size import data_for_size
 from ..models.registry import MODEL_KINDS
-from ..training.trainer import TrainedModel, train_or_load
+from ..training.trainer import TrainConfig, TrainedModel, train_or_load
 from .context import Context
 from .provenance import RESULTS_ROOT, load_recorded
 
@@ -33,6 +34,7 @@ class CitedModel:
     sha256: str
     records: tuple[str, ...]
     trained_on: str | None = None
+    train: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -50,7 +52,7 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
     found: dict[tuple[str, int, int | None], CitedModel] = {}
     skipped: list[str] = []
     folder = root / profile
-    for path in sorted([*folder.glob("*.json"), *folder.glob("models/*.json")]):
+    for path in sorted([*folder.glob("*.json"), *folder.glob("models/*.json"), *folder.glob("adversarial/*.json")]):
         name = path.relative_to(folder).with_suffix("").as_posix()
         recorded = load_recorded(name, profile, root)
         assert recorded is not None
@@ -64,8 +66,10 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
                 raise RecordsDisagree(f"{known.label}: {', '.join(known.records)} cite weights {known.sha256[:12]}…, "
                                       f"{name}.json cites {entry['sha256'][:12]}…")
             records = (*known.records, f"{name}.json") if known else (f"{name}.json",)
-            trained_on = recorded["result"].get("metrics", {}).get("device") if name.startswith("models/") else None
-            found[key] = CitedModel(*key, entry["sha256"], records, trained_on or (known and known.trained_on))
+            own = recorded["result"] if name.startswith("models/") else {}
+            trained_on = own.get("metrics", {}).get("device") or (known and known.trained_on)
+            found[key] = CitedModel(*key, entry["sha256"], records, trained_on,
+                                    own.get("train") or (known.train if known else None))
     return list(found.values()), skipped
 
 
@@ -77,6 +81,9 @@ def rebuild(ctx: Context, model: CitedModel, progress: bool | None = None) -> Tr
     threads, recorded_threads = torch.get_num_threads(), described_threads(model.trained_on or "")
     torch.set_num_threads(recorded_threads or threads)
     try:
+        if model.n_train is None and model.train is not None:  # the settings it was trained with, its rate included
+            return train_or_load(ctx.data, model.kind, model.seed, ctx.profile.model,  # type: ignore[arg-type]
+                                 TrainConfig.model_validate(model.train), ctx.store, ctx.device, progress)
         if model.n_train is None:
             return ctx.train(model.kind, model.seed, progress)  # type: ignore[arg-type]
         sized = data_for_size(ctx.data, model.n_train, ctx.store)

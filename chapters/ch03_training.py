@@ -75,6 +75,7 @@ from nsdelib.report.claims import MODEL_LABELS, clean_accuracy_claim
 from nsdelib.report.paper import CALIBRATION_BAND, PAPER_VALUES
 from nsdelib.report.plotting import calibration_frontier, training_curves
 from nsdelib.report.stats import mean_interval
+from nsdelib.report.tables import settings_table
 from nsdelib.training.learning_rate import learning_rate_table
 from nsdelib.training.trainer import histories, runs_table
 
@@ -87,11 +88,9 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 # %%
 data = ctx.data
-pd.Series(
+settings_table(
     {**ctx.profile.train.model_dump(), "training samples": len(data.train.y), "validation samples": len(data.val.y),
-     "test samples": len(data.test.y), "classes": len(data.class_names), "seeds": ctx.seeds},
-    name="value",
-).to_frame()
+     "test samples": len(data.test.y), "classes": len(data.class_names), "seeds": ctx.seeds})
 
 # %% [markdown]
 # ## The training rule
@@ -267,8 +266,10 @@ glue_figure("fig_calibration", calibration and calibration_frontier(
     "*No calibration sweep has been recorded yet: `nsdebook calibrate --profile paper` runs it.*")
 if calibration is not None:
     sweep_points = pd.DataFrame(calibration["result"]["points"])
-    print(f"points measured: {len(sweep_points)}, still missing: {calibration['result']['missing_points']}; "
-          f"the rule chooses {calibration['result']['choice']}")
+    choice = calibration["result"]["choice"]
+    print(f"points measured: {len(sweep_points)}, not run: {calibration['result']['missing_points']}; the rule chooses "
+          f"σ = {choice['sigma']:g} and the control's input noise std {choice['input_noise_std']:g} (against the "
+          f"sweep's ConvNeXt at {100 * choice['convnext_accuracy']:.1f} % clean accuracy)")
     print(f"this profile uses σ = {ctx.profile.model.sde.sigma:g} ({ctx.profile.model.sde.diffusion}, "
           f"{ctx.profile.model.sde.noise_shape}) and input noise std {ctx.profile.model.input_noise_std:g} for the control")
 
@@ -353,7 +354,7 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
 # paper's regime of {glue:text}`band` clean accuracy; the training recipe was left alone. The knobs in use:
 
 # %%
-pd.Series(ctx.profile.data.model_dump(), name="value").to_frame()
+settings_table(ctx.profile.data.model_dump())
 
 # %% [markdown]
 # ## Summary

@@ -88,6 +88,7 @@ from nsdelib.report.noise_source import DESIGN_FAMILY, design_table, design_verd
 from nsdelib.report.outcomes import HOLM_EXAMPLE, rule_examples
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import accuracy_curves, gaussian_noise_curves, show_spectrogram
+from nsdelib.report.tables import settings_table
 from nsdelib.report.stats import DIRECTION_HOLDS, VERDICT_RULE, seed_intervals, verdict_from_dict, verdicts_frame
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -110,11 +111,9 @@ modes = {kind: eval_modes(kind, ctx.profile.model.sde) for kind in runs}
 baseline_mode, control_mode = modes["convnext"][0], modes["convnext_noise"][0]
 off_mode, single_mode, ensemble_mode = modes["nsde"]
 subset = stratified_subset(data.test.y, noise_cfg.subset_size, noise_cfg.subset_seed)
-pd.Series(
+settings_table(
     {**noise_cfg.model_dump(), "evaluated samples": len(subset), "test samples": len(data.test.y),
-     "NSDE ensemble size K": ensemble_size, "seeds": ctx.seeds},
-    name="value",
-).to_frame()
+     "NSDE ensemble size K": ensemble_size, "seeds": ctx.seeds})
 
 # %% [markdown]
 # ## The result at the paper's scale

@@ -94,6 +94,7 @@ from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import headline_mode, predict
 from nsdelib.report.claims import C3_COLLAPSE, MODEL_LABELS, adversarial_claim
 from nsdelib.report.plotting import robust_accuracy_curves, show_spectrogram
+from nsdelib.report.tables import settings_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
@@ -112,8 +113,8 @@ subset = stratified_subset(data.test.y, attack_cfg.subset_size, attack_cfg.subse
 glue("n_attacked", len(subset), display=False)
 glue("eot_iter", attack_cfg.eot_iter, display=False)
 glue("score_draws", attack_cfg.score_draws, display=False)
-pd.Series({**attack_cfg.model_dump(), "attacked images": len(subset), "test images": len(data.test.y),
-           "seeds": ctx.seeds}, name="value", dtype=object).to_frame()
+settings_table({**attack_cfg.model_dump(), "attacked images": len(subset), "test images": len(data.test.y),
+                "seeds": ctx.seeds})
 
 # %% [markdown]
 # ## The result at the paper's scale

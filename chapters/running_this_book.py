@@ -48,6 +48,7 @@ from nsdelib.book.projection import PAPER_TASK_COSTS, load_task_costs, projected
 from nsdelib.book.provenance import artifact_versions, load_recorded_index, package_versions
 from nsdelib.common.artifacts import torch_series
 from nsdelib.common.devices import device_description
+from nsdelib.report.tables import settings_table
 
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -106,7 +107,7 @@ pd.Series(artifact_versions(), name="version").rename_axis("artifact kind").to_f
 # scale. The table lists every field of each profile.
 
 # %%
-pd.DataFrame({name: get_profile(name).model_dump() for name in PROFILE_NAMES})
+settings_table({}, **{name: get_profile(name).model_dump() for name in PROFILE_NAMES})
 
 # %% [markdown]
 # ## Recorded results

@@ -137,9 +137,9 @@ glue_figure("fig_training_paper", recorded and training_curves(
     "*No `paper` run has been recorded yet: `make chapter CHAPTER=ch03_training PROFILE=paper` records it.*")
 if recorded is not None:
     paper_verdict = recorded["result"]["verdict"]
-    display(pd.DataFrame(recorded["result"]["c1"]).set_index("model").style.format(precision=4)
+    display(pd.DataFrame(recorded["result"]["c1"]).set_index("model").style.format(precision=4, na_rep="–")
             .set_caption(f"C1 at the paper profile (recorded): {paper_verdict['label']}"))
-    display(pd.DataFrame(recorded["result"]["stochasticity"]).set_index("seed").style.format(precision=3)
+    display(pd.DataFrame(recorded["result"]["stochasticity"]).set_index("seed").style.format(precision=3, na_rep="–")
             .set_caption("The recorded NSDEs' noise: accuracy per mode, flip rate, noise-to-signal per stage"))
     if "learning_rates" in recorded["result"]:
         display(pd.DataFrame(recorded["result"]["learning_rates"]).set_index(["model", "learning rate"])
@@ -228,7 +228,7 @@ stochasticity = pd.DataFrame([
 glue("flip_rate", float(stochasticity["flip rate"].mean()) * 100, display=False)
 glue("off_minus_single", float((stochasticity["accuracy, noise off"] - stochasticity["accuracy, noise single"]).mean()) * 100,
      display=False)
-stochasticity.style.format(precision=3).set_caption(f"The trained NSDEs' noise, {ctx.profile.name} profile")
+stochasticity.style.format(precision=3, na_rep="–").set_caption(f"The trained NSDEs' noise, {ctx.profile.name} profile")
 
 # %% [markdown]
 # On average over seeds, two stochastic passes disagree on {glue:text}`flip_rate:.1f` % of the test
@@ -306,7 +306,7 @@ glue("c1_low", float(c1_verdict.low) * 100, display=False)
 glue("c1_high", float(c1_verdict.high) * 100, display=False)
 glue("c1_mde", float(c1_verdict.mde) * 100, display=False)
 glue("c1_band", "inside" if in_band else "outside", display=False)
-c1_table.style.format(precision=4).set_caption(f"C1 at the {ctx.profile.name} profile, built now: {c1_verdict}")
+c1_table.style.format(precision=4, na_rep="–").set_caption(f"C1 at the {ctx.profile.name} profile, built now: {c1_verdict}")
 
 # %% [markdown]
 # At this profile the ConvNeXt reaches {glue:text}`c1_convnext:.2f` % and the NSDE-ConvNeXt
@@ -337,7 +337,7 @@ glue("single_low", single_cost.low * 100, display=False)
 glue("single_high", single_cost.high * 100, display=False)
 
 # %%
-table.assign(model=table["model"].map(MODEL_LABELS)).set_index(["model", "seed"])
+table.assign(model=table["model"].map(MODEL_LABELS)).set_index(["model", "seed"]).style.format(precision=3, na_rep="–")
 
 # %%
 record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), "histories": curves.to_dict(orient="list"),

@@ -130,7 +130,7 @@ glue_figure("fig_noise_paper", recorded and gaussian_noise_curves(
     f"Recorded paper run: mean and 95 % interval over {paper_accuracy['seed'].nunique()} seeds"),
     "*No `paper` sweep has been recorded yet: `make chapter CHAPTER=ch04_noise_robustness PROFILE=paper` records it.*")
 if recorded is not None:
-    display(pd.DataFrame(recorded["result"]["c2"]).style.format(precision=4).set_caption(
+    display(pd.DataFrame(recorded["result"]["c2"]).style.format(precision=4, na_rep="–").set_caption(
         f"C2 at the paper profile (recorded, judged by today's rule): "
         f"{verdict_from_dict(recorded['result']['verdict']).flags} at std {PAPER_VALUES['C2.noise_intensity']}"))
 
@@ -245,7 +245,7 @@ glue("largest_std", float(largest), display=False)
 glue("largest_convnext", float(point.loc[(largest, baseline_mode.name), "mean"] * 100), display=False)
 glue("largest_nsde", float(point.loc[(largest, ensemble_mode.name), "mean"] * 100), display=False)
 glue("chance", float(100 / len(data.class_names)), display=False)
-by_level[["verdict", "effect", "low", "high", "mde", "p_holm", "n_seeds", "n_pairs"]].style.format(precision=4).set_caption(
+by_level[["verdict", "effect", "low", "high", "mde", "p_holm", "n_seeds", "n_pairs"]].style.format(precision=4, na_rep="–").set_caption(
     "Differences in accuracy per Gaussian noise std, paired per image within each seed, seeds and images random; "
     "every row but C2's own is exploratory, its label Holm-adjusted within the family C2 levels")
 
@@ -288,7 +288,7 @@ fig.suptitle(f"Structured noise: mean and 95 % interval over {ctx.profile.n_seed
 fig.tight_layout()
 glue_figure("fig_structured_noise", fig, "")
 structured_verdicts = structured_noise_verdicts(sweep, ensemble_mode.name, baseline_mode.name)
-structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4).set_caption(
+structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4, na_rep="–").set_caption(
     "NSDE ensemble − ConvNeXt accuracy under structured noise, paired per image within each seed "
     "(exploratory: Holm-adjusted within the family C2 structured noise)")
 
@@ -332,7 +332,7 @@ for effect, key in {"test-time noise, NSDE": "nsde", "test-time noise, ConvNeXt"
 glue("design_level", design_top, display=False)
 display((100 * design).style.format("{:.1f}").set_caption(
     "Accuracy (%) of the four cells, clean and under Gaussian input noise (mean over seeds)"))
-design_rows[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4).set_caption(
+design_rows[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4, na_rep="–").set_caption(
     "The design's effects, paired per image within each seed (exploratory: Holm-adjusted within the family "
     f"{DESIGN_FAMILY})")
 
@@ -361,7 +361,7 @@ if frontier.empty:
 else:
     matched = matched_accuracy_verdicts(frontier, PAPER.model.sde.sigma)
     display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
-    display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4).set_caption(
+    display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–").set_caption(
         "Recorded paper frontier: NSDE − control at the NSDE's clean accuracy, per robustness measure "
         f"(primary: Gaussian std {PAPER_VALUES['C2.noise_intensity']:g}; the others Holm-adjusted)"))
 

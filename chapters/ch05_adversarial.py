@@ -139,7 +139,7 @@ if paper_provenances:
     print(recorded_caption({"provenance": merged_provenance(paper_provenances)}))
     paper_claim = adversarial_claim(paper_outcomes, headline_mode("nsde", PAPER.model.sde).name,
                                     MODEL_LABELS["convnext"])
-    display(paper_claim.table[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4)
+    display(paper_claim.table[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–")
             .set_caption(f"C3 at the paper profile (recorded seeds), L2 ε = {paper_claim.eps_star}"))
 
 # %% [markdown]
@@ -170,7 +170,7 @@ accuracy = accuracy_table(outcomes)
 
 # %%
 checks = check_attacks(outcomes, baseline=MODEL_LABELS["convnext"], threshold=C3_COLLAPSE)
-checks.style.format(precision=3)
+checks.style.format(precision=3, na_rep="–")
 
 # %% [markdown]
 # ## Has the attack converged?
@@ -197,7 +197,7 @@ fig.tight_layout()
 glue_figure("fig_convergence", fig, "")
 plateau = attack_plateau(study)
 glue("convergence_flat", f"{int(plateau['flat'].sum())} of {len(plateau)}", display=False)
-plateau.style.format(precision=4)
+plateau.style.format(precision=4, na_rep="–")
 
 # %% [markdown]
 # ```{glue:figure} fig_convergence
@@ -221,7 +221,7 @@ gap = masking_gap(outcomes)
 glue("masking_gap_min", float(gap["Square − gradient"].min()) * 100, display=False)
 glue("masking_gap_max", float(gap["Square − gradient"].max()) * 100, display=False)
 gap.groupby(["model", "norm", "eps", "mode"])[["Square", "gradient attacks", "Square − gradient"]].mean().style.format(
-    precision=3)
+    precision=3, na_rep="–")
 
 # %% [markdown]
 # Square only runs on the images the gradient attacks left correct, so it can only add to them.
@@ -253,7 +253,7 @@ glue_figure("fig_attack_fresh", robust_accuracy_curves(
 
 # %%
 full = accuracy[accuracy["protocol"] == "full"]
-full.pivot_table(index=["norm", "eps", "model", "mode"], columns="attack", values="accuracy").style.format(precision=3)
+full.pivot_table(index=["norm", "eps", "model", "mode"], columns="attack", values="accuracy").style.format(precision=3, na_rep="–")
 
 # %% [markdown]
 # ## Claim C3
@@ -268,7 +268,7 @@ glue("eps_star", float(claim.eps_star) if claim.eps_star is not None else float(
 glue("c3_effect", float(claim.verdict.effect * 100) if claim.verdict else float("nan"), display=False)
 glue("c3_mde", float(claim.verdict.mde * 100) if claim.verdict else float("nan"), display=False)
 glue("c3_control", control.flags, display=False)
-claim.table[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=4).set_caption(
+claim.table[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=4, na_rep="–").set_caption(
     f"NSDE − ConvNeXt robust accuracy at L2 ε = {claim.eps_star}, paired per image within each seed")
 
 # %% [markdown]

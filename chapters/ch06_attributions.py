@@ -132,9 +132,9 @@ if recorded is not None:
     verdict_columns = ["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]
     measures = {"normalised (verdict)": "verdicts", "literal (raw maps)": "verdicts_literal"}
     display(pd.concat({measure: pd.DataFrame.from_dict(result[key], orient="index")[verdict_columns]
-                       for measure, key in measures.items()}, names=["measure", "level"]).style.format(precision=3)
+                       for measure, key in measures.items()}, names=["measure", "level"]).style.format(precision=3, na_rep="–")
             .set_caption("C5 as reported, paper profile (recorded): ConvNeXt − NSDE in log change per level"))
-    display(pd.DataFrame(result["controls"]).set_index(["control", "level"])[verdict_columns].style.format(precision=3)
+    display(pd.DataFrame(result["controls"]).set_index(["control", "level"])[verdict_columns].style.format(precision=3, na_rep="–")
             .set_caption("C5's matched comparisons on the normalised measure, paper profile (recorded)"))
 
 # %% [markdown]
@@ -345,7 +345,7 @@ glue("c5_high", c5_verdicts[levels[-1]].flags, display=False)
 glue("c5_literal_high", literal_verdicts[levels[-1]].flags, display=False)
 glue("level_low", levels[0], display=False)
 glue("level_high", levels[-1], display=False)
-c5_both.rename(index=MODEL_LABELS, level="model").style.format(precision=3).set_caption(
+c5_both.rename(index=MODEL_LABELS, level="model").style.format(precision=3, na_rep="–").set_caption(
     f"C5 as reported, {ctx.profile.name} profile, built now (NSDE < ConvNeXt)")
 
 # %% [markdown]
@@ -368,7 +368,7 @@ for name, effect in {"c5_reported": c5_verdicts[levels[-1]].effect,
     glue(f"{name}_effect", abs(float(effect)), display=False)
     glue(f"{name}_direction", "steadier" if effect > 0 else "less steady", display=False)
 controls[["comparison", "label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(
-    precision=3).set_caption("C5's matched comparisons on the normalised measure (effect = first − second arm)")
+    precision=3, na_rep="–").set_caption("C5's matched comparisons on the normalised measure (effect = first − second arm)")
 
 # %% [markdown]
 # At ζ = {glue:text}`level_high:.2f` the NSDE as reported is {glue:text}`c5_reported_direction` than the
@@ -382,7 +382,7 @@ controls[["comparison", "label", "effect", "low", "high", "mde", "n_seeds", "n_p
 # enough. The same comparisons on the literal measure:
 
 # %%
-literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(precision=3).set_caption(
+literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(precision=3, na_rep="–").set_caption(
     "C5's matched comparisons on the literal measure (raw maps)")
 
 # %%

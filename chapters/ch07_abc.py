@@ -170,12 +170,12 @@ glue_figure("fig_detectors_paper", recorded and detector_figure(
 if recorded is not None:
     display(pd.DataFrame.from_dict({"NSDE's neighbours: one draw each": result["verdict"],
                                     "NSDE's neighbours: its ensemble": result["verdict_ensemble"]}, orient="index")[
-        ["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=3).set_caption(
+        ["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=3, na_rep="–").set_caption(
         f"C4 (NSDE − ConvNeXt) at m = {result['c4_budget']['m']:.3g}, paper profile (recorded)"))
-    display(pd.DataFrame(result["c4"]).set_index("model").style.format(precision=3).set_caption(
+    display(pd.DataFrame(result["c4"]).set_index("model").style.format(precision=3, na_rep="–").set_caption(
         "Mean ABC on the images both models classify correctly, paper profile (recorded; NSDE: one draw)"))
     paper_aurocs = pd.DataFrame(result["aurocs"]).assign(model=lambda d: d["model"].map(MODEL_LABELS))
-    display(paper_aurocs.set_index(["model", "score"]).style.format(precision=3).set_caption(
+    display(paper_aurocs.set_index(["model", "score"]).style.format(precision=3, na_rep="–").set_caption(
         f"AUROC for wrong predictions at noise std {result['detector_noise']['std']:.3g}, paper profile (recorded)"))
 
 # %% [markdown]
@@ -300,7 +300,7 @@ glue("c4_nsde", float(c4_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), d
 glue("c4_nsde_ensemble", float(ensemble_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), display=False)
 glue("c4_ensemble_verdict", ensemble_verdict.flags, display=False)
 glue("paper_effect", PAPER_VALUES["C4.nsde_abc_correct"] - PAPER_VALUES["C4.convnext_abc_correct"], display=False)
-c4_table.style.format(precision=3).set_caption(
+c4_table.style.format(precision=3, na_rep="–").set_caption(
     f"C4 at m = {choice.value:.3g}, {ctx.profile.name} profile, built now (NSDE neighbours: one draw each)")
 
 # %% [markdown]
@@ -362,7 +362,7 @@ for kind in ("convnext", "nsde"):
         value = aurocs.loc[(aurocs["model"] == kind) & (aurocs["score"] == column), "AUROC"]
         glue(f"auroc_{kind}_{name}", f"{value.iloc[0]:.2f}" if len(value) else "undefined", display=False)
 aurocs.assign(model=aurocs["model"].map(MODEL_LABELS)).set_index(["model", "score"]).style.format(
-    precision=3).set_caption(f"AUROC of each score for wrong predictions under Gaussian input noise of std "
+    precision=3, na_rep="–").set_caption(f"AUROC of each score for wrong predictions under Gaussian input noise of std "
                              f"{level.value:.3g}, all seeds pooled, 95 % bootstrap intervals over images")
 
 # %% [markdown]

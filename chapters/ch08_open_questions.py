@@ -169,7 +169,7 @@ else:
     display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
     glue_figure("fig_ch8_matched", clean_robust_frontier(frontier, robust_measures(frontier)), "")
     matched = matched_accuracy_verdicts(frontier, PAPER.model.sde.sigma)
-    display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4).set_caption(
+    display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–").set_caption(
         "NSDE − control at the NSDE's clean accuracy, per robustness measure, over seeds (recorded)"))
 
 # %% [markdown]
@@ -200,7 +200,7 @@ if abc_record is not None:
     usefulness["model"] = usefulness["model"].map(MODEL_LABELS)
     readings = dict(zip(usefulness["model"], usefulness["ABC is"]))
     glue("abc_useful", "; ".join(f"{model}: ABC is {reading}" for model, reading in readings.items()), display=False)
-    display(usefulness.set_index("model").style.format(precision=3).set_caption(
+    display(usefulness.set_index("model").style.format(precision=3, na_rep="–").set_caption(
         "ABC at C4's budget against the best free score as a detector of wrong predictions (recorded paper run)"))
 else:
     glue("abc_useful", "not measured at the paper's scale yet (chapter 7's paper run records it)", display=False)

@@ -209,8 +209,12 @@ class Context:
 
 
 def setup(profile: str = "quick", seed: int = 0, device: str = "auto") -> Context:
-    """Validate the chapter parameters and return the run's context (seeded, device resolved)."""
+    """Validate the chapter parameters and return the run's context (seeded, device resolved).
+
+    Tables a chapter styles show a missing value as a dash, not "nan" (pandas' Styler default).
+    """
     params = validate_params(profile=profile, seed=seed, device=device)
     seed_everything(params.seed)
+    pd.set_option("styler.format.na_rep", "–")
     return Context(profile=get_profile(params.profile), seed=params.seed, device=resolve_device(params.device))
 

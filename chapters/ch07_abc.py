@@ -319,7 +319,7 @@ pd.concat([
     verdicts_frame({f"C4's budget, m = {choice.value:.3g} (one draw)": c4_verdict,
                     f"C4's budget, m = {choice.value:.3g} (NSDE's ensemble)": ensemble_verdict}, "budget"),
     by_budget.drop(columns="m"),
-])[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]]
+])[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=3, na_rep="–")
 
 # %% [markdown]
 # The rows below the first two are not verdicts on C4: they show, for each budget of the grid,

@@ -121,7 +121,7 @@ glance[["statement", "effect judged (positive = claimed)"]]
 # %% tags=["remove-input"]
 frontier = load_frontier("paper")
 matched = None if frontier.empty else matched_accuracy_verdicts(frontier, get_profile("paper").model.sde.sigma)
-findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAND)
+findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAND).style.format(precision=3, na_rep="–")
 
 # %% [markdown]
 # ## Where each row comes from
@@ -132,7 +132,7 @@ findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAN
 # changed since.
 
 # %% tags=["hide-input"]
-provenance_table(glance)
+provenance_table(glance).style.format(precision=1, na_rep="–")
 
 # %% [markdown]
 # ```{admonition} Reading a warning

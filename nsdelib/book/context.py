@@ -65,9 +65,13 @@ class Context:
 
     def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, TrainedModel]:
         """``kind`` trained on the first seed at every rate of the profile's grid (read back, resumed or trained)."""
+        return {lr: self.train_at_rate(kind, lr, progress) for lr in self.profile.lr_grid}
+
+    def train_at_rate(self, kind: ModelKind, lr: float, progress: bool | None = None) -> TrainedModel:
+        """One point of the learning-rate grid: ``kind`` on the first seed at rate ``lr``."""
         profile = self.profile
-        return {lr: train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
-                                  self.device, progress) for lr in profile.lr_grid}
+        return train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
+                             self.device, progress)
 
     def learning_rate(self, kind: ModelKind) -> float:
         """The training rule's learning rate for ``kind``: the grid's best on the first seed's validation split."""

@@ -33,7 +33,6 @@ from ..evaluation.abc import Crossing
 from ..evaluation.calibration import frontier_points, measure_point
 from ..models.registry import MODEL_KINDS, ModelConfig, ModelKind
 from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
-from ..training.trainer import train_or_load
 from .cluster import GPU, ClusterSpec, connect, has_gpu_workers, worker_device
 from .context import Context, setup
 from .profiles import Profile, validate_params
@@ -139,9 +138,7 @@ def make_dataset(run: Run) -> str:
 
 def train_at_rate(run: Run, kind: ModelKind, lr: float, *_after: object) -> str:
     """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr``."""
-    ctx = worker_context(run)
-    trained = train_or_load(ctx.data, kind, ctx.seed, ctx.profile.model, ctx.profile.train.replace(lr=lr), ctx.store,
-                            ctx.device, progress=False)
+    trained = worker_context(run).train_at_rate(kind, lr, progress=False)
     return f"best validation accuracy {trained.metrics['best_val_accuracy']:.3f} at epoch {trained.metrics['best_epoch']}"
 
 

@@ -348,12 +348,17 @@ def convergence(
             adversarial = apgd(model, x, y, norm=norm, eps=eps, loss="ce", steps=steps, seed=seed, batch_size=cfg.batch_size)
         correct = expected_correct(model, adversarial, y, mode, draws=cfg.score_draws, seed=seed, batch_size=cfg.batch_size,
                                    noise_control=noise_control)
-        draws = cfg.score_draws if mode.stochastic else 1
-        variance = float((correct * (1 - correct)).sum()) / (draws - 1) if draws > 1 else 0.0
+        draws = pd.Series(cfg.score_draws if mode.stochastic else 1, index=range(len(y)))
+        variance = float(share_variance(pd.Series(correct.numpy()), draws).sum())
         rows.append({"steps": steps, "eot": eot, "varied": varied, "accuracy": float(correct.mean()),
                      "mc_se": variance ** 0.5 / max(len(y), 1),
                      "headline": steps == cfg.steps and eot == cfg.eot_iter, "n_samples": len(y)})
     return pd.DataFrame(rows)
+
+
+def share_variance(share: pd.Series, draws: pd.Series) -> pd.Series:
+    """Per image, the unbiased variance of a share of ``draws`` Bernoulli noise draws (0 for a single draw)."""
+    return (share * (1 - share) / (draws - 1).clip(lower=1)).where(draws > 1, 0.0)
 
 
 def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -362,9 +367,7 @@ def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     keys = [k for k in ("model", "seed", "norm", "eps", "mode", "attack", "protocol") if k in outcomes.columns]
     draws = outcomes["draws"] if "draws" in outcomes.columns else pd.Series(1, index=outcomes.index)
     share = outcomes["correct"]
-    # unbiased per-image variance of a share of `draws` Bernoulli draws, divided by the draws: Var of that share
-    variance = (share * (1 - share) / (draws - 1).clip(lower=1)).where(draws > 1, 0.0)
-    table = outcomes.assign(_variance=variance).groupby(keys, sort=False).agg(
+    table = outcomes.assign(_variance=share_variance(share, draws)).groupby(keys, sort=False).agg(
         accuracy=("correct", "mean"), n_samples=("correct", "size"), max_delta_norm=("delta_norm", "max"),
         _variance=("_variance", "sum")).reset_index()
     table["mc_se"] = np.sqrt(table.pop("_variance")) / table["n_samples"]

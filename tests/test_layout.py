@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import import_graph as graph_source
 from import_graph import imported_modules, module_names
 
 #: The stages in the order of the data flow; a module may import its own stage and the ones before it.
-STAGES = ("common", "data", "models", "training", "evaluation", "report", "book")
+STAGES = ("common", "data", "models", "training", "evaluation", "report", "claims", "book")
 HEAVY = ("timm", "torchsde", "torchattacks", "captum", "torchvision", "papermill", "jupytext")
 
 
@@ -104,3 +105,33 @@ def test_chapters_define_no_function_or_class(chapter: str, repo_root: Path) -> 
     asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
     assert not defined, f"{chapter} defines {defined}: move them into nsdelib, where tests cover them"
     assert not asserts, f"{chapter} asserts on lines {asserts}: checks belong in nsdelib, with tests"
+
+
+#: Chapters whose code is the lesson (signals, the SDE solver) may show more of it.
+CODE_IS_THE_LESSON = ("ch01_signals.py", "ch02_nsde_theory.py")
+MAX_VISIBLE_CODE_LINES = 70
+
+
+def visible_code_lines(source: str) -> int:
+    """Non-blank lines of the code cells a reader sees (cells not tagged remove-input, hide-input or remove-cell)."""
+    count = 0
+    for cell in re.split(r"^# %%", source, flags=re.M)[1:]:
+        header, _, body = cell.partition("\n")
+        if "[markdown]" in header or any(tag in header for tag in ("remove-input", "hide-input", "remove-cell")):
+            continue
+        count += sum(1 for line in body.splitlines() if line.strip())
+    return count
+
+
+def test_visible_code_lines_counts_only_shown_code_cells() -> None:
+    source = "# %% [markdown]\n# text\n\n# %%\nx = 1\n\ny = 2\n# %% tags=[\"remove-input\"]\nz = 3\n"
+    assert visible_code_lines(source) == 2
+
+
+@pytest.mark.parametrize("chapter", sorted(p.name for p in (Path(__file__).parent.parent / "chapters").glob("ch*.py")
+                                           if p.name not in CODE_IS_THE_LESSON))
+def test_chapters_show_science_not_plumbing(chapter: str, repo_root: Path) -> None:
+    shown = visible_code_lines((repo_root / "chapters" / chapter).read_text())
+    assert shown <= MAX_VISIBLE_CODE_LINES, (
+        f"{chapter} shows {shown} lines of code; hide imports and glue cells (tags remove-input) and move "
+        f"plumbing into nsdelib so that at most {MAX_VISIBLE_CODE_LINES} remain")

@@ -290,6 +290,14 @@ def announce_recorded(
     return recorded
 
 
+def glue_all(values: Mapping[str, Any]) -> None:
+    """Glue every value of a mapping under its key, for the chapter's prose (nothing displayed)."""
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, value, display=False)
+
+
 def glue_figure(name: str, fig: Figure | None, missing: str) -> None:
     """Glue ``fig`` as ``name`` for a numbered ``{glue:figure}``; without a figure (nothing recorded), ``missing``.
 

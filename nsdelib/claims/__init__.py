@@ -1,0 +1,1 @@
+"""One module per claim of the paper (C1-C5): its settings, measurement, verdict and record."""

@@ -48,6 +48,7 @@ PAGE_REPORT = """(async () => {
   await Promise.all(images.map(img => { img.loading = "eager"; return img.decode().catch(() => null); }));
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
   const maths = [...document.querySelectorAll(".math")];
+  const article = document.querySelector("article.bd-article") || document.body;
   return {
     images: images.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth})),
     maths: maths.length,
@@ -58,6 +59,15 @@ PAGE_REPORT = """(async () => {
       .concat([...document.querySelectorAll("a[name]")].map(a => a.name)),
     downloads: [...document.querySelectorAll("a.btn-download-source-button")].map(a => a.href),
     overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    figures: [...document.querySelectorAll("figure")].map(f => ({
+      numbered: !!f.querySelector(".caption-number"), image: !!f.querySelector("img"),
+      caption: (f.querySelector("figcaption") || {textContent: ""}).textContent.trim().slice(0, 80)})),
+    nan_cells: [...document.querySelectorAll("td, th")].filter(c => /^\\s*(nan|NaN|None)\\s*$/.test(c.textContent)).length,
+    reprs: [...document.querySelectorAll("td, div.cell_output pre, article p")].map(c => c.textContent)
+      .filter(t => /\\{'|\\('[^']*', /.test(t)).map(t => t.slice(0, 80)),
+    wide_tables: [...document.querySelectorAll("article table")]
+      .filter(t => t.getBoundingClientRect().width > article.clientWidth + 1 || t.scrollWidth > t.clientWidth + 1)
+      .map(t => t.innerText.slice(0, 60)),
   };
 })()"""
 
@@ -301,4 +311,25 @@ def test_each_chapter_offers_its_executed_notebook_for_download(built_book: Buil
         if metadata["kernelspec"]["name"] != "python3" or "papermill" not in metadata:
             problems.append(f"{entry}: {offered[0]} is not the executed notebook with the python3 kernel")
     print(f"browser check: {len(chapters) - len(problems)} of {len(chapters)} chapters offer their notebook")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_figure_is_numbered_captioned_and_shows_an_image(pages: dict[str, dict[str, Any]]) -> None:
+    figures = [(name, figure) for name, page in pages.items() for figure in page["figures"]]
+    problems = [f"{name}: {figure}" for name, figure in figures
+                if not (figure["numbered"] and figure["caption"] and figure["image"])]
+    print(f"browser check: {len(figures)} figures numbered, captioned and drawn")
+    assert figures
+    assert not problems, "\n".join(problems)
+
+
+def test_tables_show_no_nan_and_no_raw_repr(pages: dict[str, dict[str, Any]]) -> None:
+    problems = [f"{name}: {page['nan_cells']} table cells read nan/None" for name, page in pages.items()
+                if page["nan_cells"]]
+    problems += [f"{name}: raw repr {text!r}" for name, page in pages.items() for text in page["reprs"]]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_table_is_wider_than_the_text_column_at_1280_px(pages: dict[str, dict[str, Any]]) -> None:
+    problems = [f"{name}: {text!r}" for name, page in pages.items() for text in page["wide_tables"]]
     assert not problems, "\n".join(problems)

@@ -4,9 +4,9 @@ Target: at the ``paper`` profile, everything the two chapters compute for one se
 models takes at most 15 minutes on a 2-core CPU:
 
 * chapter 6: the example maps of every method and class, and the stability of every map variant
-  (:func:`nsdelib.evaluation.attributions.cached_attribution_stability`: the NSDE averaged over its
+  (:func:`nsdelib.claims.c5_stability.cached_attribution_stability`: the NSDE averaged over its
   noise, one draw and noise off; each deterministic model one map and averaged over input noise);
-* chapter 7: ABC over the budget grid (:func:`nsdelib.evaluation.abc.abc_curve`), ABC at C4's budget
+* chapter 7: ABC over the budget grid (:func:`nsdelib.claims.c4_abc.abc_curve`), ABC at C4's budget
   (with the NSDE's neighbours scored by one draw and by its ensemble), the ConvNeXt's accuracy over
   the detector noise grid and every detector score under input noise, and the bootstrap AUROCs.
 
@@ -43,26 +43,22 @@ from torch import nn
 
 from nsdelib.book.context import Context
 from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile
+from nsdelib.common import resolve_device, seed_everything
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.common.devices import resolve_device
-from nsdelib.common.seeding import seed_everything
-from nsdelib.evaluation import detectors
-from nsdelib.evaluation.abc import (
+from nsdelib.claims import error_detection as detectors
+from nsdelib.claims.c4_abc import (
     AS_WRITTEN,
     abc_curve,
     abc_variants,
     at_budget,
+    c4_budget,
     cached_abc,
 )
-from nsdelib.evaluation.attributions import (
-    ATTRIBUTION_METHODS,
-    ExplainedModel,
-    attribute_in_mode,
-    cached_attribution_stability,
-)
+from nsdelib.claims.c5_stability import cached_attribution_stability
+from nsdelib.evaluation.attributions import ATTRIBUTION_METHODS, attribute_in_mode
+from nsdelib.evaluation.sweeps import SweepTarget
 from nsdelib.models.inference import headline_mode
 from nsdelib.models.registry import MODEL_KINDS, build_model
-from nsdelib.report.claims import c4_budget, detector_noise_level
 
 TARGET_S = 900.0
 KINDS = MODEL_KINDS
@@ -120,7 +116,7 @@ def main() -> None:
     models, x, y = (trained_inputs if args.trained else untrained_inputs)(profile, args.seed)
     store = ArtifactStore(tempfile.mkdtemp(prefix="bench-attr-"))
     attribution, abc = profile.attribution, profile.abc
-    targets = {kind: ExplainedModel(model, x, y, headline_mode(kind, profile.model.sde), args.seed)
+    targets = {kind: SweepTarget(model, x, y, (headline_mode(kind, profile.model.sde),), args.seed)
                for kind, model in models.items()}
     source = "trained models, test split" if args.trained else "UNTRAINED models, random spectrograms"
     print(f"profile={args.profile} seed={args.seed}: {source}; {profile.model.variant}, image {tuple(x.shape[1:])}, "
@@ -154,7 +150,7 @@ def main() -> None:
           lambda: cached_abc(store, c4_cfg.replace(neighbours="mode"), attribution, targets["nsde"]), log)
     accuracy = timed("ch7 convnext: accuracy over the detector noise grid", lambda: detectors.noisy_accuracy(
         store, attribution, targets["convnext"], abc.detectors.noise_stds), log)
-    level = detector_noise_level(accuracy.assign(model="convnext", seed=args.seed))
+    level = detectors.detector_noise_level(accuracy.assign(model="convnext", seed=args.seed))
     budgets = {"ABC as written": abc_variants(abc, x[0].numel())[AS_WRITTEN], "ABC at C4's budget": c4_cfg}
     scores = pd.concat([timed(f"ch7 {kind}: detector scores at noise std {level.value:.3g}", partial(
         detectors.cached_detector_scores, store, attribution, budgets, target, level.value), log).assign(model=kind)

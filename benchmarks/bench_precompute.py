@@ -48,8 +48,8 @@ from nsdelib.book.precompute import STAGES, Run, Task, paper_graph, run_graph, t
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
 from nsdelib.book.projection import PAPER_TASK_COSTS, TaskCosts, cost_key, load_task_costs, projected_wall_times
 from nsdelib.book.runner import REPO_ROOT
+from nsdelib.claims.c3_attacks import AttackConfig, convergence_study, headline_first, robustness_sweep
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.evaluation.attacks import AttackConfig, convergence_study, headline_first, robustness_sweep
 from nsdelib.evaluation.sweeps import SweepTarget, stratified_subset
 from nsdelib.models.inference import predict
 from nsdelib.models.registry import MODEL_KINDS, ModelKind, build_model
@@ -194,7 +194,7 @@ def untrained_attack_seconds(kind: ModelKind, study: Callable[[SweepTarget, Atta
     labels = predict(model, x, modes[0], batch_size=attack.batch_size, seed=0)
     target = SweepTarget(model, x, labels, modes, 0)
     if study is not convergence_study:  # the protocol runs on the subset that ``cached_subset_sweep`` picks
-        target = target.subset(stratified_subset(labels, images, attack.subset_seed))
+        target = target.on(stratified_subset(labels, images, attack.subset_seed))
     start = time.process_time()
     study(target, cfg)
     return (time.process_time() - start) * full / images, full

@@ -32,13 +32,12 @@ from torch import nn
 
 from nsdelib.book.context import Context
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
+from nsdelib.claims import c3_attacks
+from nsdelib.claims.c2_noise import NOISE_SWEEP, noise_sweep
+from nsdelib.claims.c3_attacks import (ROBUSTNESS_SWEEP, SQUARE, STRONG, AttackConfig, accuracy_table, headline_first,
+                                       robustness_sweep)
+from nsdelib.common import resolve_device, seed_everything
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.common.devices import resolve_device
-from nsdelib.common.seeding import seed_everything
-from nsdelib.evaluation import attacks
-from nsdelib.evaluation.attacks import (ROBUSTNESS_SWEEP, SQUARE, STRONG, AttackConfig, accuracy_table, headline_first,
-                                        robustness_sweep)
-from nsdelib.evaluation.input_noise import NOISE_SWEEP, noise_sweep
 from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep
 from nsdelib.models.inference import predict
 from nsdelib.models.registry import MODEL_KINDS, build_model
@@ -80,9 +79,9 @@ class PartTimes:
         return timed_call
 
     def install(self) -> None:
-        attacks.apgd = self.part("APGD", attacks.apgd)
-        attacks.square = self.part(SQUARE, attacks.square)
-        attacks.expected_correct = self.part("scoring on fresh noise", attacks.expected_correct)
+        c3_attacks.apgd = self.part("APGD", c3_attacks.apgd)
+        c3_attacks.square = self.part(SQUARE, c3_attacks.square)
+        c3_attacks.expected_correct = self.part("scoring on fresh noise", c3_attacks.expected_correct)
 
     def report(self, scale: float = 1.0) -> None:
         total = sum(self.cpu.values())

@@ -81,7 +81,7 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
-from nsdelib.common.seeding import generator
+from nsdelib.common import generator
 from nsdelib.data import wiring
 from nsdelib.data.dataset import record_examples, sample_table
 from nsdelib.data.dsp import strongest_window

@@ -57,24 +57,21 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from myst_nb import glue
 
 import nsdelib
-from nsdelib.book.calibrate import CALIBRATE_COMMAND, TARGET_COST
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
-from nsdelib.evaluation.sweeps import per_image_outcomes
+from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
+from nsdelib.claims.c1_clean_accuracy import clean_accuracy_claim, clean_outcomes, single_pass_cost
+from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, TARGET_COST
 from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
-from nsdelib.models.inference import headline_mode
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.report.claims import MODEL_LABELS, clean_accuracy_claim
+from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.paper import CALIBRATION_BAND, PAPER_VALUES
 from nsdelib.report.plotting import calibration_frontier, training_curves
-from nsdelib.report.stats import mean_interval
 from nsdelib.report.tables import settings_table
 from nsdelib.training.learning_rate import learning_rate_table
 from nsdelib.training.trainer import histories, runs_table
@@ -105,12 +102,9 @@ settings_table(
 # smaller rate). At `paper` the grid has {glue:text}`paper_lr_grid`; smaller profiles use one rate.
 
 # %% tags=["hide-input"]
-train_cfg = ctx.profile.train
-glue("max_epochs", train_cfg.max_epochs, display=False)
-glue("patience", train_cfg.patience, display=False)
-glue("lr_grid", ", ".join(f"{lr:g}" for lr in ctx.profile.lr_grid), display=False)
-glue("paper_lr_grid", " ".join([f"{len(PAPER.lr_grid)} rates,", ", ".join(f"{lr:g}" for lr in PAPER.lr_grid)]),
-     display=False)
+glue_all({"max_epochs": ctx.profile.train.max_epochs, "patience": ctx.profile.train.patience,
+          "lr_grid": ", ".join(f"{lr:g}" for lr in ctx.profile.lr_grid),
+          "paper_lr_grid": f"{len(PAPER.lr_grid)} rates, " + ", ".join(f"{lr:g}" for lr in PAPER.lr_grid)})
 rates = learning_rate_table({kind: ctx.learning_rate_grid(kind, progress=False) for kind in MODEL_KINDS})
 rates.assign(model=rates["model"].map(MODEL_LABELS)).set_index(["model", "learning rate"]).style.format(
     {"best val accuracy": "{:.2%}"}).set_caption(
@@ -125,16 +119,13 @@ rates.assign(model=rates["model"].map(MODEL_LABELS)).set_index(["model", "learni
 # every step, as the check that the code still produces what was recorded.
 
 # %% tags=["hide-input"]
-glue("paper_samples", f"{PAPER.data.n_samples:,}", display=False)
-glue("paper_convnext_acc", PAPER_VALUES["C1.convnext_clean_accuracy"] * 100, display=False)
-glue("paper_nsde_acc", PAPER_VALUES["C1.nsde_clean_accuracy"] * 100, display=False)
-glue("band", f"{CALIBRATION_BAND[0]:.0%}–{CALIBRATION_BAND[1]:.0%}".replace("%", " %"), display=False)
-glue("paper_seeds", PAPER.n_seeds, display=False)
-recorded = announce_recorded("clean_accuracy", "ch03_training")
-paper_curves = pd.DataFrame(recorded["result"]["histories"]) if recorded else None
-glue_figure("fig_training_paper", recorded and training_curves(
-    paper_curves, f"Recorded paper run: mean ± s.d. over {paper_curves['seed'].nunique()} seeds"),
-    "*No `paper` run has been recorded yet: `make chapter CHAPTER=ch03_training PROFILE=paper` records it.*")
+glue_all({"paper_samples": f"{PAPER.data.n_samples:,}", "paper_seeds": PAPER.n_seeds,
+          "paper_convnext_acc": PAPER_VALUES["C1.convnext_clean_accuracy"] * 100,
+          "paper_nsde_acc": PAPER_VALUES["C1.nsde_clean_accuracy"] * 100,
+          "band": f"{CALIBRATION_BAND[0]:.0%}–{CALIBRATION_BAND[1]:.0%}".replace("%", " %")})
+recorded = announce_recorded("clean_accuracy", "ch03_training", {"fig_training_paper": lambda result: training_curves(
+    pd.DataFrame(result["histories"]),
+    f"Recorded paper run: mean ± s.d. over {pd.DataFrame(result['histories'])['seed'].nunique()} seeds")})
 if recorded is not None:
     paper_verdict = recorded["result"]["verdict"]
     display(pd.DataFrame(recorded["result"]["c1"]).set_index("model").style.format(precision=4, na_rep="–")
@@ -165,12 +156,10 @@ table = runs_table(runs)
 curves = histories(runs).assign(model=lambda d: d["model"].map(MODEL_LABELS))
 
 # %% tags=["hide-input"]
-fig = training_curves(curves, f"This build ({ctx.profile.name} profile): mean ± s.d. over {ctx.profile.n_seeds} seeds")
-glue("fig_training_fresh", fig, display=False)
-plt.close(fig)
-stopped_early = int((table["epochs"] < ctx.profile.train.max_epochs).sum())
-glue("stopped_early", f"{stopped_early} of {len(table)}", display=False)
-glue("best_epochs", f"{int(table['best epoch'].min())} to {int(table['best epoch'].max())}", display=False)
+glue_figure("fig_training_fresh", training_curves(
+    curves, f"This build ({ctx.profile.name} profile): mean ± s.d. over {ctx.profile.n_seeds} seeds"))
+glue_all({"stopped_early": f"{int((table['epochs'] < ctx.profile.train.max_epochs).sum())} of {len(table)}",
+          "best_epochs": f"{int(table['best epoch'].min())} to {int(table['best epoch'].max())}"})
 
 # %% [markdown]
 # ```{glue:figure} fig_training_fresh
@@ -225,10 +214,11 @@ stochasticity = pd.DataFrame([
      **stage_noise_to_signal(run.model, probe)}
     for run in runs["nsde"]
 ]).set_index("seed")
-glue("flip_rate", float(stochasticity["flip rate"].mean()) * 100, display=False)
-glue("off_minus_single", float((stochasticity["accuracy, noise off"] - stochasticity["accuracy, noise single"]).mean()) * 100,
-     display=False)
 stochasticity.style.format(precision=3, na_rep="–").set_caption(f"The trained NSDEs' noise, {ctx.profile.name} profile")
+
+# %% tags=["remove-input"]
+glue_all({"flip_rate": float(stochasticity["flip rate"].mean()) * 100, "off_minus_single": float(
+    (stochasticity["accuracy, noise off"] - stochasticity["accuracy, noise single"]).mean()) * 100})
 
 # %% [markdown]
 # On average over seeds, two stochastic passes disagree on {glue:text}`flip_rate:.1f` % of the test
@@ -251,7 +241,7 @@ cost
 # ## Setting σ: the calibration sweep
 #
 # The paper gives neither σ nor the diffusion, but it gives the NSDE's clean-accuracy cost,
-# {glue:text}`paper_convnext_acc:.2f` % → {glue:text}`paper_nsde_acc:.2f` %. The rule, fixed before any model was trained (`nsdelib.evaluation.calibration`):
+# {glue:text}`paper_convnext_acc:.2f` % → {glue:text}`paper_nsde_acc:.2f` %. The rule, fixed before any model was trained (`nsdelib.claims.sigma_tuning`):
 # train one NSDE per σ at the `paper` scale for the relative and multiplicative diffusions with white
 # and Brownian-shaped noise; take as the book's NSDE the Brownian-shaped relative configuration whose
 # *single-pass* clean accuracy is that many points below ConvNeXt's (interpolated in log σ between
@@ -260,10 +250,8 @@ cost
 # record, with its provenance:
 
 # %% tags=["hide-input"]
-calibration = announce_recorded("calibration", "ch03_training", command=CALIBRATE_COMMAND)
-glue_figure("fig_calibration", calibration and calibration_frontier(
-    pd.DataFrame(calibration["result"]["points"]), calibration["result"]["target_cost"], calibration["result"]["choice"]),
-    "*No calibration sweep has been recorded yet: `nsdebook calibrate --profile paper` runs it.*")
+calibration = announce_recorded("calibration", "ch03_training", {"fig_calibration": lambda result: calibration_frontier(
+    pd.DataFrame(result["points"]), result["target_cost"], result["choice"])}, command=CALIBRATE_COMMAND)
 if calibration is not None:
     sweep_points = pd.DataFrame(calibration["result"]["points"])
     choice = calibration["result"]["choice"]
@@ -288,25 +276,20 @@ if calibration is not None:
 # ## Claim C1: clean accuracy
 
 # %%
-test = data.test
-outcomes = pd.concat(
-    [per_image_outcomes(run.model, test.x, test.y, (headline_mode(kind, ctx.profile.model.sde),),
-                        batch_size=ctx.profile.train.eval_batch_size, seed=run.seed).assign(model=kind, seed=run.seed)
-     for kind, kind_runs in runs.items() for run in kind_runs],
-    ignore_index=True,
-)
+outcomes = clean_outcomes(runs, data.test.x, data.test.y, ctx.profile.model.sde, ctx.profile.train.eval_batch_size)
 c1_table, c1_verdict = clean_accuracy_claim(outcomes)
-convnext_mean = float(c1_table.loc[MODEL_LABELS["convnext"], "this book (mean)"])
-in_band = CALIBRATION_BAND[0] <= convnext_mean <= CALIBRATION_BAND[1]
-glue("c1_verdict", c1_verdict.flags, display=False)
-glue("c1_convnext", convnext_mean * 100, display=False)
-glue("c1_nsde", float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]) * 100, display=False)
-glue("c1_difference", float(c1_verdict.effect) * 100, display=False)
-glue("c1_low", float(c1_verdict.low) * 100, display=False)
-glue("c1_high", float(c1_verdict.high) * 100, display=False)
-glue("c1_mde", float(c1_verdict.mde) * 100, display=False)
-glue("c1_band", "inside" if in_band else "outside", display=False)
+single_cost = single_pass_cost(table)
 c1_table.style.format(precision=4, na_rep="–").set_caption(f"C1 at the {ctx.profile.name} profile, built now: {c1_verdict}")
+
+# %% tags=["remove-input"]
+convnext_mean = float(c1_table.loc[MODEL_LABELS["convnext"], "this book (mean)"])
+glue_all({"c1_verdict": c1_verdict.flags, "c1_convnext": convnext_mean * 100,
+          "c1_nsde": float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]) * 100,
+          "c1_difference": float(c1_verdict.effect) * 100, "c1_low": float(c1_verdict.low) * 100,
+          "c1_high": float(c1_verdict.high) * 100, "c1_mde": float(c1_verdict.mde) * 100,
+          "c1_band": "inside" if CALIBRATION_BAND[0] <= convnext_mean <= CALIBRATION_BAND[1] else "outside",
+          "paper_cost": TARGET_COST * 100, "single_cost": single_cost.mean * 100,
+          "single_low": single_cost.low * 100, "single_high": single_cost.high * 100})
 
 # %% [markdown]
 # At this profile the ConvNeXt reaches {glue:text}`c1_convnext:.2f` % and the NSDE-ConvNeXt
@@ -327,19 +310,10 @@ c1_table.style.format(precision=4, na_rep="–").set_caption(f"C1 at the {ctx.pr
 # matched clean accuracy, which is why chapter 8 compares them along the whole clean–robust frontier.
 # Every model in every evaluation mode, per seed (the control is a deterministic ConvNeXt):
 
-# %% tags=["hide-input"]
-single_cost = mean_interval(
-    table[table["model"] == "convnext"].set_index("seed")["accuracy"]
-    - table[table["model"] == "nsde"].set_index("seed")["accuracy, noise single"])
-glue("paper_cost", TARGET_COST * 100, display=False)
-glue("single_cost", single_cost.mean * 100, display=False)
-glue("single_low", single_cost.low * 100, display=False)
-glue("single_high", single_cost.high * 100, display=False)
-
 # %%
 table.assign(model=table["model"].map(MODEL_LABELS)).set_index(["model", "seed"]).style.format(precision=3, na_rep="–")
 
-# %%
+# %% tags=["remove-input"]
 record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), "histories": curves.to_dict(orient="list"),
                                           "c1": c1_table.reset_index().to_dict(orient="list"),
                                           "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list"),

@@ -65,37 +65,37 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
-from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import (announce_recorded, glue_figure, load_frontier, model_digests,
+from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, model_digests,
                                      record_if_enabled)
-from nsdelib.evaluation.input_noise import add_noise, noise_pattern, sweep_accuracy
+from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, c2_comparisons, design_table, design_verdicts,
+                                     frontier_seed_counts, matched_accuracy_verdicts, noise_claim,
+                                     noise_level_verdicts, structured_noise_verdicts, sweep_accuracy)
+from nsdelib.evaluation.input_noise import add_noise, noise_pattern
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
-from nsdelib.report.claims import MODEL_LABELS, noise_claim, noise_level_verdicts, structured_noise_verdicts
-from nsdelib.report.frontier import frontier_seed_counts, matched_accuracy_verdicts
-from nsdelib.report.noise_source import DESIGN_FAMILY, design_table, design_verdicts
+from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.outcomes import HOLM_EXAMPLE, rule_examples
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import accuracy_curves, gaussian_noise_curves, show_spectrogram
-from nsdelib.report.tables import settings_table
 from nsdelib.report.stats import DIRECTION_HOLDS, VERDICT_RULE, seed_intervals, verdict_from_dict, verdicts_frame
+from nsdelib.report.tables import settings_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
+PAPER_POINT = (C2_STD, PAPER_VALUES["C2.nsde_accuracy_at_noise"])
 sns.set_theme(style="whitegrid", context="notebook")
-glue("paper_c2_accuracy", float(PAPER_VALUES["C2.nsde_accuracy_at_noise"] * 100), display=False)
-glue("paper_c2_intensity", float(PAPER_VALUES["C2.noise_intensity"]), display=False)
+glue_all({"paper_c2_accuracy": float(PAPER_POINT[1] * 100), "paper_c2_intensity": float(C2_STD)})
 
 # %% [markdown]
 # The sweep of this profile: the noise levels, and the fixed, class-stratified subset of the test
@@ -105,15 +105,13 @@ glue("paper_c2_intensity", float(PAPER_VALUES["C2.noise_intensity"]), display=Fa
 # %%
 data = ctx.data
 runs = ctx.train_all()
-noise_cfg = ctx.profile.noise
-ensemble_size = ctx.profile.model.sde.ensemble_size
-modes = {kind: eval_modes(kind, ctx.profile.model.sde) for kind in runs}
+noise_cfg, sde = ctx.profile.noise, ctx.profile.model.sde
+modes = {kind: eval_modes(kind, sde) for kind in runs}
 baseline_mode, control_mode = modes["convnext"][0], modes["convnext_noise"][0]
 off_mode, single_mode, ensemble_mode = modes["nsde"]
 subset = stratified_subset(data.test.y, noise_cfg.subset_size, noise_cfg.subset_seed)
-settings_table(
-    {**noise_cfg.model_dump(), "evaluated samples": len(subset), "test samples": len(data.test.y),
-     "NSDE ensemble size K": ensemble_size, "seeds": ctx.seeds})
+settings_table({**noise_cfg.model_dump(), "evaluated samples": len(subset), "test samples": len(data.test.y),
+                "NSDE ensemble size K": sde.ensemble_size, "seeds": ctx.seeds})
 
 # %% [markdown]
 # ## The result at the paper's scale
@@ -123,16 +121,14 @@ settings_table(
 # first. The rest of the chapter repeats the sweep at this build's profile.
 
 # %% tags=["hide-input"]
-recorded = announce_recorded("noise_robustness", "ch04_noise_robustness")
-paper_accuracy = pd.DataFrame(recorded["result"]["accuracy"]) if recorded else None
-glue_figure("fig_noise_paper", recorded and gaussian_noise_curves(
-    paper_accuracy, 1 / len(data.class_names), (PAPER_VALUES["C2.noise_intensity"], PAPER_VALUES["C2.nsde_accuracy_at_noise"]),
-    f"Recorded paper run: mean and 95 % interval over {paper_accuracy['seed'].nunique()} seeds"),
-    "*No `paper` sweep has been recorded yet: `make chapter CHAPTER=ch04_noise_robustness PROFILE=paper` records it.*")
+recorded = announce_recorded("noise_robustness", "ch04_noise_robustness", {
+    "fig_noise_paper": lambda result: gaussian_noise_curves(
+        pd.DataFrame(result["accuracy"]), 1 / len(data.class_names), PAPER_POINT,
+        f"Recorded paper run: mean and 95 % interval over {pd.DataFrame(result['accuracy'])['seed'].nunique()} seeds")})
 if recorded is not None:
     display(pd.DataFrame(recorded["result"]["c2"]).style.format(precision=4, na_rep="–").set_caption(
         f"C2 at the paper profile (recorded, judged by today's rule): "
-        f"{verdict_from_dict(recorded['result']['verdict']).flags} at std {PAPER_VALUES['C2.noise_intensity']}"))
+        f"{verdict_from_dict(recorded['result']['verdict']).flags} at std {C2_STD}"))
 
 # %% [markdown]
 # ```{glue:figure} fig_noise_paper
@@ -148,15 +144,13 @@ if recorded is not None:
 # One test spectrogram under each noise, at a low and a high level (the first row is the clean
 # image and the paper's Gaussian intensity):
 
-# %%
+# %% tags=["hide-input"]
 example = data.test.x[subset[:1]]
 generator = torch.Generator().manual_seed(ctx.seed)
 patterns = {kind: noise_pattern(example.shape, kind, generator, noise_cfg.impulse_probability)
             for kind in ("gaussian", *noise_cfg.structured_kinds)}
 names = {"gaussian": "Gaussian, std", "impulsive": "impulsive, level", "narrowband": "narrowband, level"}
-panels = [("clean", example[0]),
-          (f"{names['gaussian']} {PAPER_VALUES['C2.noise_intensity']}",
-           add_noise(example, patterns["gaussian"], PAPER_VALUES["C2.noise_intensity"])[0])]
+panels = [("clean", example[0]), (f"{names['gaussian']} {C2_STD}", add_noise(example, patterns["gaussian"], C2_STD)[0])]
 panels += [(f"{names[kind]} {level}", add_noise(example, pattern, level)[0])
            for kind, pattern in patterns.items()
            for level in dict.fromkeys((noise_cfg.levels(kind)[len(noise_cfg.levels(kind)) // 2], noise_cfg.levels(kind)[-1]))]
@@ -166,7 +160,7 @@ for ax, (title, image) in zip(axes.flat, panels):
 for ax in axes.flat[len(panels):]:
     ax.axis("off")
 fig.tight_layout()
-glue_figure("fig_noise_examples", fig, "")
+glue_figure("fig_noise_examples", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_noise_examples
@@ -185,22 +179,15 @@ glue_figure("fig_noise_examples", fig, "")
 
 # %%
 start = time.perf_counter()
-sweep = pd.concat(
-    [ctx.noise_sweep(run).assign(model=MODEL_LABELS[kind], seed=run.seed)
-     for kind, kind_runs in runs.items() for run in kind_runs],
-    ignore_index=True,
-)
+sweep = pd.concat([ctx.noise_sweep(run).assign(model=MODEL_LABELS[kind], seed=run.seed)
+                   for kind, kind_runs in runs.items() for run in kind_runs], ignore_index=True)
 sweep_wall_s = time.perf_counter() - start
 accuracy = sweep_accuracy(sweep)
 curves = seed_intervals(accuracy, ["noise", "level", "mode"])
 curves = curves.merge(accuracy.groupby(["noise", "level"], as_index=False)["image_snr_db"].mean(), on=["noise", "level"])
-mode_order = [baseline_mode.name, control_mode.name, off_mode.name, single_mode.name, ensemble_mode.name]
-
 chance = 1 / len(data.class_names)
-gaussian = curves[curves["noise"] == "gaussian"]
-paper_point = (PAPER_VALUES["C2.noise_intensity"], PAPER_VALUES["C2.nsde_accuracy_at_noise"])
 glue_figure("fig_noise_fresh", gaussian_noise_curves(
-    accuracy, chance, paper_point, f"This build ({ctx.profile.name}): mean and 95 % interval over {ctx.profile.n_seeds} seeds"), "")
+    accuracy, chance, PAPER_POINT, f"This build ({ctx.profile.name}): mean and 95 % interval over {ctx.profile.n_seeds} seeds"))
 
 # %% [markdown]
 # ```{glue:figure} fig_noise_fresh
@@ -215,39 +202,29 @@ glue_figure("fig_noise_fresh", gaussian_noise_curves(
 # the same data against the image SNR (the clean point has no finite SNR and is left out).
 
 # %%
-at = PAPER_VALUES["C2.noise_intensity"]
 c2_table, c2 = noise_claim(sweep, ensemble_mode.name, baseline_mode.name)
-comparisons = {"NSDE ensemble − ConvNeXt (C2)": (ensemble_mode, baseline_mode),
-               "NSDE single pass − ConvNeXt": (single_mode, baseline_mode),
-               "NSDE noise off − ConvNeXt": (off_mode, baseline_mode),
-               "NSDE ensemble − ConvNeXt + input noise": (ensemble_mode, control_mode)}
-by_level = noise_level_verdicts(sweep, {name: (a.name, b.name) for name, (a, b) in comparisons.items()})
-control_verdict = by_level.loc[("NSDE ensemble − ConvNeXt + input noise", at)]
-point = gaussian.set_index(["level", "mode"])
-largest = noise_cfg.gaussian_stds[-1]
-glue("c2_verdict", c2.flags, display=False)
-glue("c2_one_run", c2.one_run, display=False)
-glue("c2_difference", float(c2.effect * 100), display=False)
-glue("c2_low", float(c2.low * 100), display=False)
-glue("c2_high", float(c2.high * 100), display=False)
-glue("c2_mde", float(c2.mde * 100), display=False)
-glue("c2_reference", float(c2.reference * 100), display=False)
-glue("c2_single_verdict", by_level.loc[("NSDE single pass − ConvNeXt", at), "verdict"], display=False)
-glue("c2_control_verdict", control_verdict["verdict"], display=False)
-glue("c2_control_difference", float(control_verdict["effect"] * 100), display=False)
-for name, mode in {"convnext": baseline_mode, "control": control_mode, "nsde": ensemble_mode,
-                   "nsde_single": single_mode, "nsde_off": off_mode}.items():
-    glue(f"c2_{name}", float(point.loc[(at, mode.name), "mean"] * 100), display=False)
-significant = by_level.loc["NSDE ensemble − ConvNeXt (C2)"].query("level > 0")["label"].isin(DIRECTION_HOLDS)
-glue("c2_levels_holding", int(significant.sum()), display=False)
-glue("c2_levels", len(significant), display=False)
-glue("largest_std", float(largest), display=False)
-glue("largest_convnext", float(point.loc[(largest, baseline_mode.name), "mean"] * 100), display=False)
-glue("largest_nsde", float(point.loc[(largest, ensemble_mode.name), "mean"] * 100), display=False)
-glue("chance", float(100 / len(data.class_names)), display=False)
+by_level = noise_level_verdicts(sweep, c2_comparisons(sde))
 by_level[["verdict", "effect", "low", "high", "mde", "p_holm", "n_seeds", "n_pairs"]].style.format(precision=4, na_rep="–").set_caption(
     "Differences in accuracy per Gaussian noise std, paired per image within each seed, seeds and images random; "
     "every row but C2's own is exploratory, its label Holm-adjusted within the family C2 levels")
+
+# %% tags=["remove-input"]
+largest = noise_cfg.gaussian_stds[-1]
+point = 100 * curves[curves["noise"] == "gaussian"].set_index(["level", "mode"])["mean"]
+control_verdict = by_level.loc[("NSDE ensemble − ConvNeXt + input noise", C2_STD)]
+significant = by_level.loc["NSDE ensemble − ConvNeXt (C2)"].query("level > 0")["label"].isin(DIRECTION_HOLDS)
+glue_all({"c2_verdict": c2.flags, "c2_one_run": c2.one_run, "c2_difference": float(c2.effect * 100),
+          "c2_low": float(c2.low * 100), "c2_high": float(c2.high * 100), "c2_mde": float(c2.mde * 100),
+          "c2_reference": float(c2.reference * 100),
+          "c2_single_verdict": by_level.loc[("NSDE single pass − ConvNeXt", C2_STD), "verdict"],
+          "c2_control_verdict": control_verdict["verdict"],
+          "c2_control_difference": float(control_verdict["effect"] * 100),
+          **{f"c2_{name}": float(point[(C2_STD, mode.name)]) for name, mode in {
+              "convnext": baseline_mode, "control": control_mode, "nsde": ensemble_mode, "nsde_single": single_mode,
+              "nsde_off": off_mode}.items()},
+          "c2_levels_holding": int(significant.sum()), "c2_levels": len(significant), "largest_std": float(largest),
+          "largest_convnext": float(point[(largest, baseline_mode.name)]),
+          "largest_nsde": float(point[(largest, ensemble_mode.name)]), "chance": float(100 * chance)})
 
 # %% [markdown]
 # ## Claim C2
@@ -276,9 +253,10 @@ by_level[["verdict", "effect", "low", "high", "mde", "p_holm", "n_seeds", "n_pai
 #
 # ## Structured noise: impulses and a narrowband interferer
 
-# %%
+# %% tags=["hide-input"]
 structured = curves[curves["noise"] != "gaussian"]
 kinds = list(noise_cfg.structured_kinds)
+mode_order = [mode.name for mode in (baseline_mode, control_mode, off_mode, single_mode, ensemble_mode)]
 fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(6 * max(len(kinds), 1), 4.2), squeeze=False)
 for ax, kind in zip(axes.flat, kinds):
     accuracy_curves(ax, structured[structured["noise"] == kind], "level", mode_order, chance)
@@ -286,7 +264,9 @@ for ax, kind in zip(axes.flat, kinds):
 axes.flat[0].legend(fontsize=8, loc="lower left")
 fig.suptitle(f"Structured noise: mean and 95 % interval over {ctx.profile.n_seeds} seeds")
 fig.tight_layout()
-glue_figure("fig_structured_noise", fig, "")
+glue_figure("fig_structured_noise", fig)
+
+# %%
 structured_verdicts = structured_noise_verdicts(sweep, ensemble_mode.name, baseline_mode.name)
 structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4, na_rep="–").set_caption(
     "NSDE ensemble − ConvNeXt accuracy under structured noise, paired per image within each seed "
@@ -318,23 +298,22 @@ structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style
 injected = pd.concat([ctx.injected_noise_sweep(run).assign(model=MODEL_LABELS["convnext"], seed=run.seed)
                       for run in runs["convnext"]], ignore_index=True)
 design_sweep = pd.concat([sweep, injected], ignore_index=True)
-sde = ctx.profile.model.sde
 design = design_table(design_sweep, sde)
 design_rows = design_verdicts(design_sweep, sde)
-weights_clean = design_rows.loc[("noise in training (test-time noise off)", 0.0)]
-glue("design_weights_clean", float(weights_clean["effect"] * 100), display=False)
-glue("design_weights_clean_verdict", weights_clean["verdict"], display=False)
-design_top = float(design_rows.index.get_level_values("Gaussian std").max())
-for effect, key in {"test-time noise, NSDE": "nsde", "test-time noise, ConvNeXt": "convnext"}.items():
-    row = design_rows.loc[(effect, design_top)]
-    glue(f"design_{key}_noisy", float(row["effect"] * 100), display=False)
-    glue(f"design_{key}_noisy_verdict", row["verdict"], display=False)
-glue("design_level", design_top, display=False)
 display((100 * design).style.format("{:.1f}").set_caption(
     "Accuracy (%) of the four cells, clean and under Gaussian input noise (mean over seeds)"))
 design_rows[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(precision=4, na_rep="–").set_caption(
     "The design's effects, paired per image within each seed (exploratory: Holm-adjusted within the family "
     f"{DESIGN_FAMILY})")
+
+# %% tags=["remove-input"]
+weights_clean = design_rows.loc[("noise in training (test-time noise off)", 0.0)]
+design_top = float(design_rows.index.get_level_values("Gaussian std").max())
+glue_all({"design_weights_clean": float(weights_clean["effect"] * 100),
+          "design_weights_clean_verdict": weights_clean["verdict"], "design_level": design_top})
+for effect, key in {"test-time noise, NSDE": "nsde", "test-time noise, ConvNeXt": "convnext"}.items():
+    row = design_rows.loc[(effect, design_top)]
+    glue_all({f"design_{key}_noisy": float(row["effect"] * 100), f"design_{key}_noisy_verdict": row["verdict"]})
 
 # %% [markdown]
 # On clean inputs, noisy training alone (the NSDE with its noise off against ConvNeXt) changes the
@@ -352,7 +331,7 @@ design_rows[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(
 # several input-noise stds, several seeds each, at the `paper` scale. Per seed the control's
 # robust accuracy is interpolated along its line of stds to the clean accuracy of the book's NSDE,
 # and the difference is judged over seeds against C2's smallest effect of interest
-# (`nsdelib.report.frontier`). It is read from its records, one per point and seed:
+# (`nsdelib.claims.c2_noise`). It is read from its records, one per point and seed:
 
 # %% tags=["hide-input"]
 frontier = load_frontier("paper")
@@ -363,9 +342,9 @@ else:
     display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
     display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–").set_caption(
         "Recorded paper frontier: NSDE − control at the NSDE's clean accuracy, per robustness measure "
-        f"(primary: Gaussian std {PAPER_VALUES['C2.noise_intensity']:g}; the others Holm-adjusted)"))
+        f"(primary: Gaussian std {C2_STD:g}; the others Holm-adjusted)"))
 
-# %%
+# %% tags=["remove-input"]
 record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient="list"), "c2": c2_table.reset_index().to_dict(
     orient="list"), "verdict": c2.to_dict(), "by_level": by_level.drop(columns="note").reset_index().to_dict(orient="list"),
     "design": (100 * design).reset_index().to_dict(orient="list"),
@@ -384,20 +363,22 @@ record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient=
 
 # %%
 examples = verdicts_frame(rule_examples(), "example")
-for key, name in {"sesoi": "reproduced (smallest effect of interest)",
-                  "paper": "reproduced (the paper's figure inside one run's prediction interval)",
-                  "differs": "direction holds, size differs", "not_shown": "direction holds, size not shown",
-                  "weak": "inconclusive, underpowered", "alone": "Holm: the real effect, judged alone",
-                  "holm": "Holm: the real effect, Holm-adjusted in its family"}.items():
-    for column in ("low", "high", "reference", "prediction_low", "prediction_high", "mde", "p_value", "p_holm"):
-        glue(f"ex_{key}_{column}", float(examples.loc[name, column]), display=False)
-    glue(f"ex_{key}_verdict", examples.loc[name, "verdict"], display=False)
-    glue(f"ex_{key}_seeds", int(examples.loc[name, "n_seeds"]), display=False)
-    glue(f"ex_{key}_images", int(examples.loc[name, "n_pairs"] // examples.loc[name, "n_seeds"]), display=False)
-glue("ex_holm_family", len(HOLM_EXAMPLE), display=False)
-glue("ex_holm_nulls", len(HOLM_EXAMPLE) - 1, display=False)
 examples[["comparison", "verdict", "effect", "low", "high", "prediction_low", "prediction_high", "reference",
           "reference_kind", "mde", "p_holm"]].style.format(precision=3, na_rep="–")
+
+# %% tags=["remove-input"]
+shown = {"sesoi": "reproduced (smallest effect of interest)",
+         "paper": "reproduced (the paper's figure inside one run's prediction interval)",
+         "differs": "direction holds, size differs", "not_shown": "direction holds, size not shown",
+         "weak": "inconclusive, underpowered", "alone": "Holm: the real effect, judged alone",
+         "holm": "Holm: the real effect, Holm-adjusted in its family"}
+for key, name in shown.items():
+    row = examples.loc[name]
+    glue_all({**{f"ex_{key}_{column}": float(row[column]) for column in
+                 ("low", "high", "reference", "prediction_low", "prediction_high", "mde", "p_value", "p_holm")},
+              f"ex_{key}_verdict": row["verdict"], f"ex_{key}_seeds": int(row["n_seeds"]),
+              f"ex_{key}_images": int(row["n_pairs"] // row["n_seeds"])})
+glue_all({"ex_holm_family": len(HOLM_EXAMPLE), "ex_holm_nulls": len(HOLM_EXAMPLE) - 1})
 
 # %% [markdown]
 # How to read the rows:

@@ -19,7 +19,7 @@
 # wrong: noise in the forward pass makes the gradient noisy, and an attack that follows one noisy
 # gradient can fail although the model is not robust {cite:p}`athalye2018obfuscated,tramer2020adaptive`.
 # So this chapter follows the protocol for randomised defences of AutoAttack {cite:p}`croce2020apgd`,
-# with torchattacks {cite:p}`kim2020torchattacks` doing the attacking (`nsdelib.evaluation.attacks`):
+# with torchattacks {cite:p}`kim2020torchattacks` doing the attacking (`nsdelib.claims.c3_attacks`):
 #
 # - **Attack what is deployed.** Each model is attacked in the mode the book reports it in. The NSDE
 #   is reported as its ensemble, so it is attacked as the average of its softmax over several noise
@@ -66,37 +66,25 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
-import time
-
+# %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
-from myst_nb import glue
 
 import nsdelib
-from nsdelib.book.profiles import get_profile
 from nsdelib.book.adversarial_records import merged_adversarial, merged_provenance
-from nsdelib.report.glance import ATTACK_COMMAND
-from nsdelib.book.provenance import glue_figure, recorded_caption
-from nsdelib.evaluation.attacks import (
-    accuracy_table,
-    attack_plateau,
-    apgd,
-    attacked_as,
-    check_attacks,
-    headline_first,
-    masking_gap,
-    perturbation_norms,
-)
+from nsdelib.book.glance import ATTACK_COMMAND
+from nsdelib.book.profiles import get_profile
+from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption
+from nsdelib.claims.c3_attacks import (C3_COLLAPSE, accuracy_table, adversarial_claim, apgd, attack_plateau,
+                                       attacked_as, check_attacks, headline_first, masking_gap, perturbation_norms)
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import headline_mode, predict
-from nsdelib.report.claims import C3_COLLAPSE, MODEL_LABELS, adversarial_claim
+from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.plotting import robust_accuracy_curves, show_spectrogram
 from nsdelib.report.tables import settings_table
 
-ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -105,16 +93,18 @@ sns.set_theme(style="whitegrid", context="notebook")
 # split, and every model of that seed is attacked on it:
 
 # %%
-data = ctx.data
-runs = ctx.train_all()
-attack_cfg = ctx.profile.attack
+ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
+data, runs, attack_cfg = ctx.data, ctx.train_all(), ctx.profile.attack
 modes = {kind: headline_first(kind, ctx.profile.model.sde) for kind in runs}
 subset = stratified_subset(data.test.y, attack_cfg.subset_size, attack_cfg.subset_seed)
-glue("n_attacked", len(subset), display=False)
-glue("eot_iter", attack_cfg.eot_iter, display=False)
-glue("score_draws", attack_cfg.score_draws, display=False)
 settings_table({**attack_cfg.model_dump(), "attacked images": len(subset), "test images": len(data.test.y),
                 "seeds": ctx.seeds})
+
+# %% tags=["remove-input"]
+paper_outcomes, paper_provenances = merged_adversarial("paper")
+glue_all({"n_attacked": len(subset), "eot_iter": attack_cfg.eot_iter, "score_draws": attack_cfg.score_draws,
+          "paper_seeds": PAPER.n_seeds, "paper_attacked": PAPER.attack.subset_size,
+          "paper_recorded_seeds": f"{len(paper_provenances)} of {PAPER.n_seeds}"})
 
 # %% [markdown]
 # ## The result at the paper's scale
@@ -127,10 +117,6 @@ settings_table({**attack_cfg.model_dump(), "attacked images": len(subset), "test
 # build's profile.
 
 # %% tags=["hide-input"]
-glue("paper_seeds", PAPER.n_seeds, display=False)
-glue("paper_attacked", PAPER.attack.subset_size, display=False)
-paper_outcomes, paper_provenances = merged_adversarial("paper")
-glue("paper_recorded_seeds", f"{len(paper_provenances)} of {PAPER.n_seeds}", display=False)
 glue_figure("fig_attack_paper", None if not paper_provenances else robust_accuracy_curves(
     accuracy_table(paper_outcomes), f"Recorded paper run: mean and 95 % interval over {len(paper_provenances)} seeds"),
     f"*No `paper` seed has been recorded yet: `{ATTACK_COMMAND}` records every missing seed (on a GPU when one is "
@@ -184,6 +170,10 @@ checks.style.format(precision=3, na_rep="–")
 # %%
 study = pd.concat([ctx.attack_convergence(kind_runs[0]).assign(model=MODEL_LABELS[kind])
                    for kind, kind_runs in runs.items()], ignore_index=True)
+plateau = attack_plateau(study)
+plateau.style.format(precision=4, na_rep="–")
+
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
 for ax, varied in zip(axes, ("steps", "EOT draws")):
     rows = study[study["varied"] == varied]
@@ -195,9 +185,7 @@ axes[0].legend(fontsize=8)
 fig.suptitle(f"APGD-CE, {study['norm'].iloc[0]} ε = {study['eps'].iloc[0]:g}")
 fig.tight_layout()
 glue_figure("fig_convergence", fig, "")
-plateau = attack_plateau(study)
-glue("convergence_flat", f"{int(plateau['flat'].sum())} of {len(plateau)}", display=False)
-plateau.style.format(precision=4, na_rep="–")
+glue_all({"convergence_flat": f"{int(plateau['flat'].sum())} of {len(plateau)}"})
 
 # %% [markdown]
 # ```{glue:figure} fig_convergence
@@ -218,10 +206,12 @@ plateau.style.format(precision=4, na_rep="–")
 
 # %%
 gap = masking_gap(outcomes)
-glue("masking_gap_min", float(gap["Square − gradient"].min()) * 100, display=False)
-glue("masking_gap_max", float(gap["Square − gradient"].max()) * 100, display=False)
 gap.groupby(["model", "norm", "eps", "mode"])[["Square", "gradient attacks", "Square − gradient"]].mean().style.format(
     precision=3, na_rep="–")
+
+# %% tags=["remove-input"]
+glue_all({"masking_gap_min": float(gap["Square − gradient"].min()) * 100,
+          "masking_gap_max": float(gap["Square − gradient"].max()) * 100})
 
 # %% [markdown]
 # Square only runs on the images the gradient attacks left correct, so it can only add to them.
@@ -261,15 +251,14 @@ full.pivot_table(index=["norm", "eps", "model", "mode"], columns="attack", value
 # %%
 claim = adversarial_claim(outcomes, modes["nsde"][0].name, MODEL_LABELS["convnext"], threshold=C3_COLLAPSE)
 control = adversarial_claim(outcomes, modes["nsde"][0].name, MODEL_LABELS["convnext_noise"], threshold=1.0)
-glue("c3_verdict", claim.flags, display=False)
-glue("c3_note", claim.note, display=False)
-glue("c3_threshold", C3_COLLAPSE * 100, display=False)
-glue("eps_star", float(claim.eps_star) if claim.eps_star is not None else float("nan"), display=False)
-glue("c3_effect", float(claim.verdict.effect * 100) if claim.verdict else float("nan"), display=False)
-glue("c3_mde", float(claim.verdict.mde * 100) if claim.verdict else float("nan"), display=False)
-glue("c3_control", control.flags, display=False)
 claim.table[["label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(precision=4, na_rep="–").set_caption(
     f"NSDE − ConvNeXt robust accuracy at L2 ε = {claim.eps_star}, paired per image within each seed")
+
+# %% tags=["remove-input"]
+glue_all({"c3_verdict": claim.flags, "c3_note": claim.note, "c3_threshold": C3_COLLAPSE * 100,
+          "eps_star": float(claim.eps_star) if claim.eps_star is not None else float("nan"),
+          "c3_effect": float(claim.verdict.effect * 100) if claim.verdict else float("nan"),
+          "c3_mde": float(claim.verdict.mde * 100) if claim.verdict else float("nan"), "c3_control": control.flags})
 
 # %% [markdown]
 # The test point is the smallest headline L2 budget at which ConvNeXt's worst-case robust accuracy

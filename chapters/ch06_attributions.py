@@ -47,44 +47,31 @@
 #
 # The NSDE is random: every forward pass draws new Brownian increments. Its attribution is the mean
 # of single-pass attributions over several noise draws; the deterministic models are explained
-# once. All of this is `nsdelib.evaluation.attributions`.
+# once. The maps are `nsdelib.evaluation.attributions`; the test of C5 is `nsdelib.claims.c5_stability`.
 
 # %% tags=["parameters"]
 profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
-from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import announce_recorded, glue_figure, model_digests, record_if_enabled
-from nsdelib.evaluation.attributions import (
-    ATTRIBUTION_METHODS,
-    BRIGHTEST_FRACTION,
-    attribute_in_mode,
-    class_means,
-    explained_attributions,
-    frequency_profile,
-    share_on_brightest,
-)
+from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
+from nsdelib.claims.c5_stability import (C5_COMPARISONS, arm_order, stability_by_arm, stability_claim,
+                                         stability_controls_claim, stability_record)
+from nsdelib.evaluation.attributions import (ATTRIBUTION_METHODS, BRIGHTEST_FRACTION, attribute_in_mode, class_means,
+                                             explained_attributions, frequency_profile, share_on_brightest)
 from nsdelib.models.inference import headline_mode
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.report.claims import (
-    C5_COMPARISONS,
-    MODEL_LABELS,
-    arm_order,
-    stability_by_arm,
-    stability_claim,
-    stability_controls_claim,
-)
+from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.plotting import show_spectrogram, stability_arms_figure
 from nsdelib.report.stats import mean_interval
 
@@ -92,6 +79,7 @@ ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
 KINDS = MODEL_KINDS
 METHOD_LABELS = {"integrated_gradients": "IG", "saliency": "Saliency", "smoothgrad": "SmoothGrad"}
+start = time.perf_counter()
 
 # %% [markdown]
 # The models are the ones trained in chapter 3 (read back from the artifact store). Each is
@@ -99,18 +87,17 @@ METHOD_LABELS = {"integrated_gradients": "IG", "saliency": "Saliency", "smoothgr
 # `noise_draws` draws of its noise. The settings of this profile:
 
 # %%
-start = time.perf_counter()
-data = ctx.data
-test = data.test
+data, test = ctx.data, ctx.data.test
 runs = ctx.train_all()
 cfg = ctx.profile.attribution
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
 targets = {(kind, run.seed): ctx.explained(run) for kind in KINDS for run in runs[kind]}
-glue("n_draws", cfg.noise_draws, display=False)
-glue("paper_images", get_profile("paper").attribution.subset_size, display=False)
-glue("paper_seeds", get_profile("paper").n_seeds, display=False)
-glue("sg_stdev", cfg.smoothgrad_stdev, display=False)
 pd.Series({**cfg.model_dump(), "NSDE evaluation mode": modes["nsde"].name}, name="value").to_frame()
+
+# %% tags=["remove-input"]
+paper = get_profile("paper")
+glue_all({"n_draws": cfg.noise_draws, "paper_images": paper.attribution.subset_size, "paper_seeds": paper.n_seeds,
+          "sg_stdev": cfg.smoothgrad_stdev})
 
 # %% [markdown]
 # ## The result at the paper's scale
@@ -188,8 +175,7 @@ axes[0, 0].set_title("spectrogram", fontsize="small")
 fig.colorbar(spectrogram, ax=axes, shrink=0.3, label="image value (fixed dB scale)")
 fig.colorbar(scales[True], ax=axes, shrink=0.3, label="IG / max |IG|")
 fig.colorbar(scales[False], ax=axes, shrink=0.3, label="|gradient| / max (Saliency, SmoothGrad)")
-glue("fig_methods", fig, display=False)
-plt.close(fig)
+glue_figure("fig_methods", fig, "")
 
 # %% [markdown]
 # ```{glue:figure} fig_methods
@@ -219,15 +205,15 @@ plt.close(fig)
 # %%
 explained = {key: explained_attributions(ctx.store, cfg, target) for key, target in targets.items()}
 subset = explained["convnext", runs["convnext"][0].seed][0]
-glue("n_explained", len(subset), display=False)
-glue("bright_fraction", BRIGHTEST_FRACTION * 100, display=False)
 shares = pd.DataFrame([{"model": kind, "seed": s, "share": float(share_on_brightest(a, test.x[idx]).mean())}
                        for (kind, s), (idx, _, a) in explained.items()])
 share_intervals = {kind: mean_interval(shares.loc[shares["model"] == kind, "share"]) for kind in KINDS}
-for kind, interval in share_intervals.items():
-    glue(f"share_{kind}", interval.mean * 100, display=False)
 pd.DataFrame({MODEL_LABELS[k]: {"mean share": i.mean, "95 % low": i.low, "95 % high": i.high, "seeds": i.n}
               for k, i in share_intervals.items()}).T
+
+# %% tags=["remove-input"]
+glue_all({"n_explained": len(subset), "bright_fraction": BRIGHTEST_FRACTION * 100,
+          **{f"share_{kind}": interval.mean * 100 for kind, interval in share_intervals.items()}})
 
 # %% [markdown]
 # On average {glue:text}`share_convnext:.0f` % of the ConvNeXt's, {glue:text}`share_convnext_noise:.0f` %
@@ -254,8 +240,7 @@ for ax, (title, profile_map) in zip(axes, columns.items()):
     ax.grid(False)
     fig.colorbar(drawn, ax=ax, label="share per frequency row")
 axes[0].set_ylabel("frequency (kHz)")
-glue("fig_frequencies", fig, display=False)
-plt.close(fig)
+glue_figure("fig_frequencies", fig, "")
 
 # %% [markdown]
 # ```{glue:figure} fig_frequencies
@@ -336,17 +321,14 @@ reported = stability[stability["reported"]]
 c5_table, c5_verdicts = stability_claim(reported)
 literal_table, literal_verdicts = stability_claim(reported, value="log_raw_change")
 c5_both = pd.concat({"normalised (verdict)": c5_table, "literal (raw maps)": literal_table}, axis=1)
-levels = sorted(c5_verdicts)
-holding = sum(v.significant for v in c5_verdicts.values())
-glue("c5_holding", holding, display=False)
-glue("c5_levels", len(levels), display=False)
-glue("c5_low", c5_verdicts[levels[0]].flags, display=False)
-glue("c5_high", c5_verdicts[levels[-1]].flags, display=False)
-glue("c5_literal_high", literal_verdicts[levels[-1]].flags, display=False)
-glue("level_low", levels[0], display=False)
-glue("level_high", levels[-1], display=False)
 c5_both.rename(index=MODEL_LABELS, level="model").style.format(precision=3, na_rep="–").set_caption(
     f"C5 as reported, {ctx.profile.name} profile, built now (NSDE < ConvNeXt)")
+
+# %% tags=["remove-input"]
+levels = sorted(c5_verdicts)
+glue_all({"c5_holding": sum(v.significant for v in c5_verdicts.values()), "c5_levels": len(levels),
+          "c5_low": c5_verdicts[levels[0]].flags, "c5_high": c5_verdicts[levels[-1]].flags,
+          "c5_literal_high": literal_verdicts[levels[-1]].flags, "level_low": levels[0], "level_high": levels[-1]})
 
 # %% [markdown]
 # By the book's rule (`nsdelib.report.stats`), the NSDE's maps as reported are significantly
@@ -359,16 +341,16 @@ c5_both.rename(index=MODEL_LABELS, level="model").style.format(precision=3, na_r
 # %%
 controls = stability_controls_claim(stability)
 literal_controls = stability_controls_claim(stability, value="log_raw_change", primary=False)
-equal = controls.xs(C5_COMPARISONS[1][0], level="control")
-alone = controls.xs(C5_COMPARISONS[-1][0], level="control")
-glue("c5_equal_high", equal.loc[levels[-1], "label"], display=False)
-glue("c5_equal_effect", float(equal.loc[levels[-1], "effect"]), display=False)
-for name, effect in {"c5_reported": c5_verdicts[levels[-1]].effect,
-                     "averaging_alone": float(alone.loc[levels[-1], "effect"])}.items():
-    glue(f"{name}_effect", abs(float(effect)), display=False)
-    glue(f"{name}_direction", "steadier" if effect > 0 else "less steady", display=False)
 controls[["comparison", "label", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]].style.format(
     precision=3, na_rep="–").set_caption("C5's matched comparisons on the normalised measure (effect = first − second arm)")
+
+# %% tags=["remove-input"]
+equal = controls.xs(C5_COMPARISONS[1][0], level="control").loc[levels[-1]]
+effects = {"c5_reported": float(c5_verdicts[levels[-1]].effect),
+           "averaging_alone": float(controls.xs(C5_COMPARISONS[-1][0], level="control").loc[levels[-1], "effect"])}
+glue_all({"c5_equal_high": equal["label"], "c5_equal_effect": float(equal["effect"]),
+          **{f"{name}_effect": abs(effect) for name, effect in effects.items()},
+          **{f"{name}_direction": "steadier" if effect > 0 else "less steady" for name, effect in effects.items()}})
 
 # %% [markdown]
 # At ζ = {glue:text}`level_high:.2f` the NSDE as reported is {glue:text}`c5_reported_direction` than the
@@ -385,19 +367,9 @@ controls[["comparison", "label", "effect", "low", "high", "mde", "n_seeds", "n_p
 literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(precision=3, na_rep="–").set_caption(
     "C5's matched comparisons on the literal measure (raw maps)")
 
-# %%
-per_seed = stability.groupby(["model", "variant", "reported", "seed", "level"], as_index=False)[
-    ["log_change", "log_raw_change"]].mean()
-record_if_enabled(ctx, "attribution_stability",
-                  {"per_seed": per_seed.to_dict(orient="list"), "by_arm": by_arm.to_dict(orient="list"),
-                   "c5": c5_table.reset_index().to_dict(orient="list"),
-                   "c5_literal": literal_table.reset_index().to_dict(orient="list"),
-                   "verdicts": {str(k): v.to_dict() for k, v in c5_verdicts.items()},
-                   "verdicts_literal": {str(k): v.to_dict() for k, v in literal_verdicts.items()},
-                   "controls": controls.reset_index().to_dict(orient="list"),
-                   "controls_literal": literal_controls.reset_index().to_dict(orient="list"),
-                   "share_on_brightest": shares.to_dict(orient="list")},
-                  ctx.seeds, time.perf_counter() - start, model_digests(runs))
+# %% tags=["remove-input"]
+record_if_enabled(ctx, "attribution_stability", stability_record(stability, shares), ctx.seeds,
+                  time.perf_counter() - start, model_digests(runs))
 
 # %% [markdown]
 # ## Summary

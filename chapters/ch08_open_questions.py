@@ -42,29 +42,24 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from myst_nb import glue
 
 import nsdelib
-from nsdelib.book.calibrate import CALIBRATE_COMMAND
+from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, robust_measures
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
-from nsdelib.book.provenance import announce_recorded, glue_figure, load_frontier, record_if_enabled, table_digests
-from nsdelib.evaluation.data_size import (
-    CLEAN,
-    gaussian_condition,
-    training_count,
-    training_sizes,
-)
-from nsdelib.evaluation.detectors import abc_against_free_scores
+from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
+                                      table_digests)
+from nsdelib.evaluation.data_size import CLEAN, gaussian_condition, training_count, training_sizes
+from nsdelib.claims.error_detection import abc_against_free_scores
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS, SIZE_STUDY
-from nsdelib.report.frontier import frontier_reading, frontier_seed_counts, matched_accuracy_verdicts, robust_measures
+from nsdelib.claims.c2_noise import frontier_seed_counts, matched_accuracy_verdicts
 from nsdelib.report.paper import PAPER_VALUES, get_claim
 from nsdelib.report.plotting import clean_robust_frontier
 from nsdelib.report.stats import effect_verdicts, holm_family, seed_intervals, verdicts_frame
@@ -74,7 +69,6 @@ ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
 pd.set_option("display.max_colwidth", None)
-glue("ch8_profile", ctx.profile.name, display=False)
 
 # %% [markdown]
 # ## Noise shape and σ: what the noise costs and what it buys
@@ -92,30 +86,31 @@ points = pd.DataFrame(sweep["points"])
 reading = frontier_reading(points, sweep["target_cost"])
 reading
 
-# %%
-chosen = reading.loc[f"NSDE, {sweep['config']['chosen_form']}, {sweep['config']['chosen_shape']}"]
+# %% tags=["remove-input"]
+config = sweep["config"]
+chosen = reading.loc[f"NSDE, {config['chosen_form']}, {config['chosen_shape']}"]
 control = reading.loc["ConvNeXt + input noise"]
-noise_column = f"gain there, gaussian_{max(sweep['config']['gaussian_stds']):g} (points)"
-attack_column = f"gain there, apgd_l2_{sweep['config']['attack_eps']:g} (points)"
+noise_column = f"gain there, gaussian_{max(config['gaussian_stds']):g} (points)"
+attack_column = f"gain there, apgd_l2_{config['attack_eps']:g} (points)"
 columns = {"per_doubling": "cost per doubling before the cliff (points)", "cliff_from": "cliff from",
            "cliff_to": "cliff to", "cliff_fall": "cliff: fall (points)", "last": "last setting before the cliff",
            "cost_there": "clean cost there (points)", "noise_gain": noise_column, "attack_gain": attack_column}
-for name, row in {"chosen": chosen, "control": control}.items():
-    for key, column in columns.items():
-        glue(f"ch8_{name}_{key}", float(row[column]), display=False)
-glue("ch8_sigma_at_cost", float(chosen["setting at the paper's cost"]), display=False)
 on_cliff = chosen["cliff from"] <= chosen["setting at the paper's cost"] <= chosen["cliff to"]
-position = ("on the way down the cliff, so the calibration rule puts the book's NSDE where clean accuracy is most "
-            "sensitive to σ" if on_cliff else "away from the cliff")
-glue("ch8_cost_position", position, display=False)
-glue("ch8_chosen_line", chosen.name, display=False)
-glue("ch8_noise_std", max(sweep["config"]["gaussian_stds"]), display=False)
-glue("ch8_attack_eps", sweep["config"]["attack_eps"], display=False)
-glue("ch8_paper_cost", 100 * sweep["target_cost"], display=False)
-glue("ch8_missing_points", sweep["missing_points"], display=False)
-glue("ch8_measured_points", len(points), display=False)
-glue("ch8_lines", len(reading), display=False)
-glue("ch8_more_robust", "the control" if control[noise_column] > chosen[noise_column] else "the NSDE", display=False)
+glue_all({
+    **{f"ch8_{name}_{key}": float(row[column]) for name, row in {"chosen": chosen, "control": control}.items()
+       for key, column in columns.items()},
+    "ch8_sigma_at_cost": float(chosen["setting at the paper's cost"]),
+    "ch8_cost_position": "on the way down the cliff, so the calibration rule puts the book's NSDE where clean "
+                         "accuracy is most sensitive to σ" if on_cliff else "away from the cliff",
+    "ch8_chosen_line": chosen.name,
+    "ch8_noise_std": max(config["gaussian_stds"]),
+    "ch8_attack_eps": config["attack_eps"],
+    "ch8_paper_cost": 100 * sweep["target_cost"],
+    "ch8_missing_points": sweep["missing_points"],
+    "ch8_measured_points": len(points),
+    "ch8_lines": len(reading),
+    "ch8_more_robust": "the control" if control[noise_column] > chosen[noise_column] else "the NSDE",
+})
 
 # %% [markdown]
 #
@@ -198,12 +193,13 @@ abc_record = announce_recorded("abc", "ch07_abc")
 if abc_record is not None:
     usefulness = abc_against_free_scores(pd.DataFrame(abc_record["result"]["aurocs"]), "ABC at C4's budget")
     usefulness["model"] = usefulness["model"].map(MODEL_LABELS)
-    readings = dict(zip(usefulness["model"], usefulness["ABC is"]))
-    glue("abc_useful", "; ".join(f"{model}: ABC is {reading}" for model, reading in readings.items()), display=False)
     display(usefulness.set_index("model").style.format(precision=3, na_rep="–").set_caption(
         "ABC at C4's budget against the best free score as a detector of wrong predictions (recorded paper run)"))
-else:
-    glue("abc_useful", "not measured at the paper's scale yet (chapter 7's paper run records it)", display=False)
+
+# %% tags=["remove-input"]
+glue_all({"abc_useful": "; ".join(f"{model}: ABC is {verdict}" for model, verdict in
+                                  zip(usefulness["model"], usefulness["ABC is"])) if abc_record is not None
+          else "not measured at the paper's scale yet (chapter 7's paper run records it)"})
 
 # %% [markdown]
 # Against the best score the model already gives: {glue:text}`abc_useful`. ABC costs hundreds of
@@ -231,10 +227,6 @@ else:
 # verdict needs the full replication.
 
 # %%
-glue("ch8_fractions", ", ".join(f"{f:g}" for f in ctx.profile.data_size.fractions), display=False)
-glue("ch8_study_seeds", len(ctx.data_size_seeds), display=False)
-glue("ch8_paper_study_seeds", get_profile("paper").data_size.n_seeds or get_profile("paper").n_seeds, display=False)
-glue("ch8_paper_seeds", get_profile("paper").n_seeds, display=False)
 study_start = time.perf_counter()
 noise_std = PAPER_VALUES["C2.noise_intensity"]
 noisy = gaussian_condition(noise_std)
@@ -259,23 +251,16 @@ by_claim = {
 verdicts_by_size = verdicts_frame(holm_family({(claim, n): verdict for claim, verdicts in by_claim.items()
                                                for n, verdict in verdicts.items()}, SIZE_STUDY),
                                   ["claim", "training samples"])
+verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]]
+
+# %% tags=["remove-input"]
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
                                      "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
                   ctx.data_size_seeds, study_wall_s, table_digests(sizes, "training samples"))
-verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]]
-
-# %%
 smallest, full = sizes["training samples"].min(), sizes["training samples"].max()
 noise_verdicts = verdicts_by_size.loc["C2: NSDE − ConvNeXt under noise"]
-for name, n in {"small": smallest, "full": full}.items():
-    glue(f"ch8_n_{name}", int(n), display=False)
-    glue(f"ch8_noise_effect_{name}", 100 * float(noise_verdicts.loc[n, "effect"]), display=False)
-    glue(f"ch8_noise_label_{name}", noise_verdicts.loc[n, "label"], display=False)
-    glue(f"ch8_clean_effect_{name}", 100 * float(verdicts_by_size.loc[("C1: ConvNeXt − NSDE, clean", n), "effect"]),
-         display=False)
-glue("ch8_noise_std_c2", noise_std, display=False)
-
+clean_verdicts = verdicts_by_size.loc["C1: ConvNeXt − NSDE, clean"]
 recorded = announce_recorded("data_size", "ch08_open_questions")
 if recorded is None:
     paper_sentence = ("The study has not been recorded at the paper profile yet "
@@ -292,8 +277,21 @@ else:
                       f"({paper_noise.loc[high_n, 'label']}) with {high_n:,}.")
     prov = recorded["provenance"]
     paper_time = f"{prov['wall_time_s'] / 3600:.1f} h on {prov['device']} (recorded)"
-glue("ch8_paper_sentence", paper_sentence, display=False)
-glue("ch8_paper_time", paper_time, display=False)
+glue_all({
+    "ch8_fractions": ", ".join(f"{f:g}" for f in ctx.profile.data_size.fractions),
+    "ch8_study_seeds": len(ctx.data_size_seeds),
+    "ch8_paper_study_seeds": PAPER.data_size.n_seeds or PAPER.n_seeds,
+    "ch8_paper_seeds": PAPER.n_seeds,
+    **{f"ch8_n_{name}": int(n) for name, n in {"small": smallest, "full": full}.items()},
+    **{f"ch8_noise_effect_{name}": 100 * float(noise_verdicts.loc[n, "effect"])
+       for name, n in {"small": smallest, "full": full}.items()},
+    **{f"ch8_noise_label_{name}": noise_verdicts.loc[n, "label"] for name, n in {"small": smallest, "full": full}.items()},
+    **{f"ch8_clean_effect_{name}": 100 * float(clean_verdicts.loc[n, "effect"])
+       for name, n in {"small": smallest, "full": full}.items()},
+    "ch8_noise_std_c2": noise_std,
+    "ch8_paper_sentence": paper_sentence,
+    "ch8_paper_time": paper_time,
+})
 
 # %% tags=["hide-input"]
 panels = {f"this build ({ctx.profile.name})": intervals}
@@ -316,8 +314,7 @@ for row, (title, frame) in zip(axes, panels.items()):
         ax.minorticks_off()
 axes[0, 0].legend(fontsize="small")
 fig.tight_layout()
-glue("fig_ch8_data_size", fig, display=False)
-plt.close(fig)
+glue_figure("fig_ch8_data_size", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_ch8_data_size
@@ -409,12 +406,11 @@ plt.close(fig)
 #   independent data set scored on the same test images, shows whether the NSDE's advantage under
 #   noise depends on how much data it is trained on ({numref}`fig-ch8-data-size`).
 
-# %%
+# %% tags=["remove-input"]
 quick = get_profile("quick")
 quick_full = training_count(quick.data.samples_per_class, quick.data.split_fractions) * len(quick.data.classes)
 quick_sizes = training_sizes(quick_full, quick.train.batch_size, quick.data_size.fractions)
-glue("ch8_extra_sizes", len(quick_sizes) - 1, display=False)
-glue("ch8_quick_models", (len(quick_sizes) - 1) * len(MODEL_KINDS) * (quick.data_size.n_seeds or quick.n_seeds),
-     display=False)
-glue("ch8_quick_share", sum(quick_sizes[:-1]) / quick_sizes[-1], display=False)
-glue("ch8_runtime", time.perf_counter() - chapter_start, display=False)
+glue_all({"ch8_profile": ctx.profile.name, "ch8_extra_sizes": len(quick_sizes) - 1,
+          "ch8_quick_models": (len(quick_sizes) - 1) * len(MODEL_KINDS) * (quick.data_size.n_seeds or quick.n_seeds),
+          "ch8_quick_share": sum(quick_sizes[:-1]) / quick_sizes[-1],
+          "ch8_runtime": time.perf_counter() - chapter_start})

@@ -40,15 +40,14 @@ import time
 
 import pandas as pd
 from IPython.display import Markdown
-from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.adversarial_records import load_claim_record
 from nsdelib.book.precompute import FRONTIER_COMMAND
-from nsdelib.book.provenance import load_frontier, load_recorded, provenance_warnings
-from nsdelib.report.frontier import matched_accuracy_verdicts
-from nsdelib.report.glance import (
+from nsdelib.book.provenance import glue_all, load_frontier, load_recorded, provenance_warnings
+from nsdelib.claims.c2_noise import matched_accuracy_verdicts
+from nsdelib.book.glance import (
     NOT_RECORDED,
     claims_at_a_glance,
     findings_at_a_glance,
@@ -61,7 +60,6 @@ from nsdelib.report.stats import VERDICT_RULE
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 pd.set_option("display.max_colwidth", None)
-glue("glance_profile", ctx.profile.name, display=False)
 
 # %% [markdown]
 # ## The five claims
@@ -78,13 +76,10 @@ glue("glance_profile", ctx.profile.name, display=False)
 
 # %% tags=["remove-input"]
 glance = claims_at_a_glance(load_claim_record, provenance_warnings)
-glue("glance_table", Markdown(glance_markdown(glance)), display=False)
-glue("glance_recorded", int(glance["recorded"].sum()), display=False)
-glue("glance_claims", len(glance), display=False)
 warned = glance["recorded"] & (glance["status"] != "clean commit, current code")
-glue("glance_warned", int(warned.sum()), display=False)
-glue("glance_not_recorded", NOT_RECORDED, display=False)
-glue("verdict_rule", VERDICT_RULE, display=False)
+glue_all({"glance_table": Markdown(glance_markdown(glance)), "glance_recorded": int(glance["recorded"].sum()),
+          "glance_claims": len(glance), "glance_warned": int(warned.sum()), "glance_not_recorded": NOT_RECORDED,
+          "verdict_rule": VERDICT_RULE})
 
 # %% [markdown]
 # ```{glue:md} glance_table
@@ -193,4 +188,4 @@ setup_differences(get_profile("paper"))
 # - The setup comparison lists every setting the book had to choose because the paper does not report it.
 
 # %% tags=["remove-input"]
-glue("glance_runtime", time.perf_counter() - chapter_start, display=False)
+glue_all({"glance_profile": ctx.profile.name, "glance_runtime": time.perf_counter() - chapter_start})

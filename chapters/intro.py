@@ -54,19 +54,18 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import time
 
 import pandas as pd
-from myst_nb import glue
 
 import nsdelib
+from nsdelib.book.provenance import glue_all
 from nsdelib.report.paper import claims_table
 
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 pd.set_option("display.max_colwidth", None)
-glue("intro_profile", ctx.profile.name, display=False)
 
 # %% [markdown]
 # ## What the paper claims
@@ -131,5 +130,5 @@ claims_table()
 # ```{tableofcontents}
 # ```
 
-# %%
-glue("intro_runtime", time.perf_counter() - chapter_start, display=False)
+# %% tags=["remove-input"]
+glue_all({"intro_profile": ctx.profile.name, "intro_runtime": time.perf_counter() - chapter_start})

@@ -36,23 +36,21 @@ profile = "quick"
 seed = 0
 device = "auto"
 
-# %%
+# %% tags=["remove-input"]
 import time
 
 import pandas as pd
-from myst_nb import glue
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
 from nsdelib.book.projection import PAPER_TASK_COSTS, load_task_costs, projected_wall_times
-from nsdelib.book.provenance import artifact_versions, load_recorded_index, package_versions
+from nsdelib.book.provenance import artifact_versions, glue_all, load_recorded_index, package_versions
+from nsdelib.common import device_description
 from nsdelib.common.artifacts import torch_series
-from nsdelib.common.devices import device_description
 from nsdelib.report.tables import settings_table
 
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
-glue("running_profile", ctx.profile.name, display=False)
 
 # %% [markdown]
 # ## Profile, seed and device
@@ -128,6 +126,14 @@ load_recorded_index()
 # notebook lands in `_build/book/`). Artifacts of earlier chapters are reused when their config
 # and the versions of their kinds are unchanged, and rebuilt otherwise.
 #
+# The chapters are jupytext text sources without outputs. The runner executes each in the registered
+# `nsdebook` kernel with the parameters injected, prints what the chapter prints while it runs, and
+# writes the executed notebook into a staging copy of the book under `_build/book/`; a chapter must
+# declare exactly the three parameters above. Jupyter Book then renders that staging copy without
+# executing anything, so the HTML shows exactly the outputs the runner produced, and any Sphinx warning
+# fails the build. The notebooks readers download name the standard `python3` kernel and keep the
+# parameters the book was built with.
+#
 # ## The paper's scale on many workers
 #
 # `nsdebook precompute --profile paper` computes every model and sweep the chapters read as one Dask
@@ -140,15 +146,34 @@ load_recorded_index()
 # of each kind of task in `benchmarks/paper_task_costs.json`; the second table lists those costs and
 # where each comes from. `benchmarks/bench_precompute.py` rewrites that file and prints the same
 # projection.
+#
+# The graph holds the very calls the chapters make, which the chapters otherwise make one after
+# another in one process: the data set first, then each model (kind and seed), then each evaluation of
+# a model once that model is trained. The two settings chapter 7 chooses from every model's results
+# (C4's mutation budget and the detectors' noise level) are one task that waits for every attribution
+# task, and the ABC tasks wait for it. Where several tasks are ready, the earlier in the graph (the
+# first seed's) starts first. Each task writes its results to the artifact store (on a cluster, a
+# filesystem every worker shares) and returns a line of text for the log, never a model; a task that
+# fails is retried twice, and then the tasks that need it are skipped while every other one runs. The
+# chapters then read every result back, so the build only renders.
+#
+# By default the graph runs on a Dask cluster on this machine of one single-threaded worker process
+# per usable core (on two cores, two one-thread processes train faster than one two-thread process).
+# `--scheduler` or `--scheduler-file` connects to a cluster started elsewhere (`dask scheduler` and
+# `dask worker` on machines that share the artifact store's filesystem), and `--cluster slurm` submits
+# Dask worker jobs with dask-jobqueue. Workers with GPUs advertise a `GPU` resource, so a mixed
+# cluster places the work that runs models on them.
 
 # %%
 task_costs = load_task_costs(PAPER_TASK_COSTS)
 projection = projected_wall_times(PAPER_TASK_COSTS, workers=(2, 16, 64))
-largest = projection.iloc[-1]
-glue("projection_largest_workers", int(projection.index[-1]), display=False)
-glue("projection_largest_wall_h", float(largest["projected wall time (h)"]), display=False)
-glue("projection_critical_path_h", float(largest["critical path (h)"]), display=False)
 projection.round(2)
+
+# %% tags=["remove-input"]
+largest = projection.iloc[-1]
+glue_all({"projection_largest_workers": int(projection.index[-1]),
+          "projection_largest_wall_h": float(largest["projected wall time (h)"]),
+          "projection_critical_path_h": float(largest["critical path (h)"])})
 
 # %% [markdown]
 # On the largest cluster of the table, {glue:text}`projection_largest_workers` workers, the projected
@@ -200,5 +225,5 @@ pd.DataFrame({"seconds": task_costs.seconds, "source": task_costs.sources}).rena
 # - Single chapters can be rerun at any profile, locally or on Binder; expensive artifacts are reused
 #   only when their config and code are unchanged.
 
-# %%
-glue("running_runtime", time.perf_counter() - chapter_start, display=False)
+# %% tags=["remove-input"]
+glue_all({"running_profile": ctx.profile.name, "running_runtime": time.perf_counter() - chapter_start})

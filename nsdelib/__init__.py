@@ -1,10 +1,7 @@
-"""nsdelib: the compact library behind the book reproducing Brogan et al., arXiv 2409.01532.
+"""nsdelib: the library behind the book reproducing Brogan et al., arXiv 2409.01532.
 
-The sub-packages follow the data flow, each importing only the ones before it:
-``common`` (configs, errors, seeds, the artifact store) → ``data`` (signals, wiring, spectrograms,
-data set) → ``models`` (ConvNeXt, the NSDE, its noise) → ``training`` → ``evaluation`` (input noise,
-attacks, attributions, ABC) → ``report`` (statistics, claims and verdicts, figures) → ``book``
-(profiles, context, provenance, runner, CLI). ``nsdelib.setup`` is the first call of every chapter.
+Stages import only earlier ones: common → data → models → training → evaluation → report → claims → book
+(the README's layout section describes each). ``nsdelib.setup`` is the first call of every chapter.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def __getattr__(name: str) -> Any:
-    """``nsdelib.setup`` without importing the book machinery (and every stage) on ``import nsdelib``."""
+    """``nsdelib.setup`` without importing every stage on ``import nsdelib``."""
     if name == "setup":
         from .book.context import setup
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from nsdelib.book.context import Context
 from nsdelib.book.profiles import BASE, PROFILES, Profile, merged
 from nsdelib.common.artifacts import KINDS, ArtifactKind, ArtifactStore
-from nsdelib.evaluation.calibration import measure_point
+from nsdelib.claims.sigma_tuning import measure_point
 from nsdelib.models.registry import MODEL_KINDS
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"

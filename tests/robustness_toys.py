@@ -8,7 +8,7 @@ and in ``"ensemble"`` mode it returns the log of the mean softmax of K passes, l
 one draw's input gradient is dominated by noise while its predictions barely change, the textbook
 case in which only an EOT attack (averaging gradients over draws) finds the true direction.
 ``toy_noise_control`` sets the noise mode, playing the role of ``nsdelib.models.eval_noise``.
-``within_norm_ball`` is the tests' own norm-bound check (independent of the library's ``within_bound``).
+``within_norm_ball`` is the tests' own norm-bound check (independent of the library's sanity checks).
 """
 
 from __future__ import annotations

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
 
-from nsdelib.common.errors import ConfigError
-from nsdelib.evaluation.abc import (
-    ABCConfig,
-    abc_by_correctness,
-    abc_error_auroc,
-    abc_from_attributions,
-    abc_score,
-    mutation_probabilities,
-)
+from nsdelib.claims.c4_abc import ABCConfig, abc_from_attributions, mutation_probabilities
+from nsdelib.common import ConfigError
 from nsdelib.evaluation.attributions import AttributionConfig, attribute
 
 SHAPE = (1, 2, 5)  # ten features
@@ -46,6 +38,13 @@ def abc_config(**changes: object) -> ABCConfig:
     return ABCConfig.build(**{"samples": 20_000, "batch_size": 4096, **changes})
 
 
+def abc_score(model: nn.Module, x: Tensor, cfg: ABCConfig, baseline: float | Tensor = 0.0, seed: int = 0) -> Tensor:
+    """Algorithm 1 end to end: the model's prediction, its attributions, then ABC."""
+    predicted = model(x).argmax(1)
+    maps = attribute(model, x, predicted, cfg.method, attribution_config(), baseline, seed)
+    return abc_from_attributions(model, x, maps, predicted, cfg, baseline, seed)
+
+
 def toy_inputs(key_values: list[float]) -> Tensor:
     x = torch.linspace(0.2, 1.0, 10).repeat(len(key_values), 1)
     x[:, KEY] = torch.tensor(key_values)
@@ -67,7 +66,7 @@ def p_key_closed_form() -> float:
 )
 def test_abc_matches_its_closed_form_on_a_one_feature_model(changes: dict, mutations: float) -> None:
     x = toy_inputs([0.8, 0.9, 0.3])  # classes 0, 0, 1
-    abc = abc_score(OneFeatureDecides(), x, abc_config(**changes), attribution_config(), seed=0)
+    abc = abc_score(OneFeatureDecides(), x, abc_config(**changes), seed=0)
     expected = 1 - min(1.0, mutations * p_key_closed_form())  # class 0 survives unless x_KEY is mutated
     tolerance = 5 * math.sqrt(expected * (1 - expected) / 20_000)
     assert 0.1 < expected < 0.9  # neither trivial outcome
@@ -94,7 +93,7 @@ def test_all_zero_input_is_never_mutated(changes: dict) -> None:
     x = torch.zeros(2, *SHAPE)
     model = OneFeatureDecides()
     assert model(x).argmax(1).tolist() == [1, 1] and model(torch.ones(1, *SHAPE)).argmax(1).item() == 0
-    abc = abc_score(model, x, abc_config(samples=400, **changes), attribution_config(), baseline=1.0)
+    abc = abc_score(model, x, abc_config(samples=400, **changes), baseline=1.0)
     assert torch.equal(abc, torch.ones(2))
 
 
@@ -108,14 +107,12 @@ def test_attributions_must_match_the_inputs() -> None:
             abc_from_attributions(model, x, wrong, predicted, abc_config(samples=4))
 
 
-def test_same_seed_same_abc_and_precomputed_attributions_agree() -> None:
+def test_same_seed_same_abc() -> None:
     model, x = OneFeatureDecides(), toy_inputs([0.8] * 8)
-    cfg, attr_cfg = abc_config(samples=40), attribution_config()
-    first = abc_score(model, x, cfg, attr_cfg, seed=5)
-    assert torch.equal(first, abc_score(model, x, cfg, attr_cfg, seed=5))
-    assert not torch.equal(first, abc_score(model, x, cfg, attr_cfg, seed=6))
-    given = attribute(model, x, 0, "integrated_gradients", attr_cfg, seed=5)
-    assert torch.equal(first, abc_score(model, x, cfg, attr_cfg, seed=5, attributions=given))
+    cfg = abc_config(samples=40)
+    first = abc_score(model, x, cfg, seed=5)
+    assert torch.equal(first, abc_score(model, x, cfg, seed=5))
+    assert not torch.equal(first, abc_score(model, x, cfg, seed=6))
 
 
 def test_invalid_parameters_fail_clearly() -> None:
@@ -124,44 +121,32 @@ def test_invalid_parameters_fail_clearly() -> None:
         abc_config(samples=0)
     with pytest.raises(ConfigError, match="parameter 'method' = 'deep_lift'"):
         abc_config(method="deep_lift")
-    with pytest.raises(ConfigError, match="expected_mutations.*needs a positive"):
-        abc_config(mutation="expected_count")
-    with pytest.raises(ConfigError, match="expected_mutations.*only with"):
-        abc_config(expected_mutations=3.0)
+    for changes in ({"mutation": "expected_count"}, {"expected_mutations": 3.0}):
+        with pytest.raises(ConfigError, match="expected_mutations.*with mutation='expected_count' and only then"):
+            abc_config(**changes)
+    with pytest.raises(ConfigError, match="expected_mutations.*greater than 0"):
+        abc_config(mutation="expected_count", expected_mutations=-1.0)
+    maps = attribute(model, x, 0, "integrated_gradients", attribution_config())
     with pytest.raises(ConfigError, match=r"baseline of shape \(3,\).*expected"):
-        abc_score(model, x, abc_config(samples=4), attribution_config(), baseline=torch.zeros(3))
-
-
-def test_abc_split_by_correctness_and_its_auroc() -> None:
-    abc = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
-    correct = np.array([True, True, True, False, False])
-    table = abc_by_correctness(abc, correct)
-    assert table.loc["correct", "mean"] == pytest.approx(0.8)
-    assert table.loc["incorrect", "mean"] == pytest.approx(0.15)
-    assert table["count"].tolist() == [3, 2]
-    assert abc_error_auroc(abc, correct) == 1.0
-    assert abc_error_auroc(abc, ~correct) == 0.0
-    assert abc_error_auroc(np.array([0.5, 0.6, 0.5, 0.6]), np.array([True, True, False, False])) == 0.5
-    assert math.isnan(abc_error_auroc(abc, np.ones(5, dtype=bool)))
+        abc_from_attributions(model, x, maps, model(x).argmax(1), abc_config(samples=4), baseline=torch.zeros(3))
 
 
 def test_cached_abc_scores_the_explained_subset_shares_attributions_and_is_read_back(tmp_path, monkeypatch) -> None:
     from robustness_toys import toy_data, toy_noise_control, trained_toy
 
     from nsdelib.book.profiles import get_profile
+    from nsdelib.claims import c4_abc as abc_module
+    from nsdelib.claims.c5_stability import cached_attribution_stability
     from nsdelib.common.artifacts import ArtifactStore
-    from nsdelib.evaluation import abc as abc_module
-    from nsdelib.evaluation.attributions import (
-        ExplainedModel,
-        cached_attribution_stability,
-    )
+    from nsdelib.evaluation.sweeps import SweepTarget
     from nsdelib.models.inference import EvalMode
 
     profile, store = get_profile("ci"), ArtifactStore(tmp_path)
     attribution = profile.attribution
     cfg = profile.abc.replace(mutation="expected_count", expected_mutations=24.0)  # 24 of 64 toy pixels
     model, (x, y) = trained_toy(sigma=0.3, steps=60), toy_data(30, seed=9)
-    target = ExplainedModel(model, x, y, EvalMode("NSDE, single pass", "single"), seed=1, noise_control=toy_noise_control)
+    mode = EvalMode("NSDE, single pass", "single")
+    target = SweepTarget(model, x, y, (mode,), seed=1, noise_control=toy_noise_control)
     table = abc_module.cached_abc(store, cfg, attribution, target)
     assert list(table.columns) == ["example", "label", "predicted", "correct", "abc"]
     assert len(table) == attribution.subset_size
@@ -175,19 +160,8 @@ def test_cached_abc_scores_the_explained_subset_shares_attributions_and_is_read_
     assert again.equals(table)
 
 
-def test_abc_seed_summary_splits_by_correctness() -> None:
-    import pandas as pd
-
-    from nsdelib.evaluation.abc import abc_seed_summary
-
-    table = pd.DataFrame({"abc": [0.9, 0.7, 0.2], "correct": [True, True, False]})
-    summary = abc_seed_summary(table)
-    assert summary["abc_correct"] == pytest.approx(0.8) and summary["abc_incorrect"] == pytest.approx(0.2)
-    assert (summary["n_correct"], summary["n_incorrect"], summary["auroc_wrong"]) == (2, 1, 1.0)
-
-
 def test_rescaled_variants_are_labelled_deviations() -> None:
-    from nsdelib.evaluation.abc import abc_variants
+    from nsdelib.claims.c4_abc import abc_variants
 
     variants = abc_variants(abc_config(samples=4, rescaled_fractions=(0.01, 0.5)), n_features=200)
     assert list(variants) == ["as written", "m = 2 (1 % of features)", "m = 100 (50 % of features)"]
@@ -201,13 +175,13 @@ def test_rescaled_variants_are_labelled_deviations() -> None:
 def test_abc_against_the_mutation_budget_follows_its_closed_form(tmp_path) -> None:
     # On the one-feature toy the class survives a neighbour unless x_KEY mutates, with probability min(1, m·P_KEY):
     # ABC(m) = 1 − min(1, m·P_KEY) at every budget of the grid, the algorithm as written (m = 1) included.
+    from nsdelib.claims.c4_abc import abc_curve
     from nsdelib.common.artifacts import ArtifactStore
-    from nsdelib.evaluation.abc import abc_curve
-    from nsdelib.evaluation.attributions import ExplainedModel
+    from nsdelib.evaluation.sweeps import SweepTarget
     from nsdelib.models.inference import EvalMode
 
     x = toy_inputs([0.8, 0.9, 0.85])
-    target = ExplainedModel(OneFeatureDecides(), x, torch.zeros(3, dtype=torch.long), EvalMode("toy", "off"), seed=0)
+    target = SweepTarget(OneFeatureDecides(), x, torch.zeros(3, dtype=torch.long), (EvalMode("toy", "off"),), seed=0)
     cfg = abc_config(rescaled_fractions=(0.2, 0.3))  # m = 2 and 3 of the ten features
     curve = abc_curve(ArtifactStore(tmp_path), cfg, attribution_config(), target)
     assert sorted(curve["m"].unique()) == [1.0, 2.0, 3.0]
@@ -222,7 +196,7 @@ def test_abc_against_the_mutation_budget_follows_its_closed_form(tmp_path) -> No
 
 
 def test_log_crossing_interpolates_in_log_and_falls_back_to_the_nearest_end() -> None:
-    from nsdelib.evaluation.abc import log_crossing
+    from nsdelib.claims.c4_abc import log_crossing
 
     crossing = log_crossing([1, 10, 100], [0.9, 0.7, 0.3], 0.5)
     assert crossing.crossed and crossing.value == pytest.approx(10**1.5)
@@ -232,15 +206,10 @@ def test_log_crossing_interpolates_in_log_and_falls_back_to_the_nearest_end() ->
     assert (above.value, above.crossed) == (100, False) and "never reaches 0.5" in above.note
     below = log_crossing([1, 10, 100], [0.3, 0.2, 0.1], 0.5)
     assert (below.value, below.crossed) == (1, False)
-    for xs, ys in (([1, 1, 2], [0.9, 0.8, 0.7]), ([0, 1], [0.9, 0.1]), ([1, 2], [0.9, float("nan")])):
-        with pytest.raises(ValueError, match="positive, strictly increasing grid and finite values"):
-            log_crossing(xs, ys, 0.5)
-    with pytest.raises(ValueError, match="as many values as grid points"):
-        log_crossing([1, 2], [0.5], 0.5)
 
 
 def test_budgets_must_grow_beyond_the_algorithm_as_written() -> None:
-    from nsdelib.evaluation.abc import abc_variants, at_budget, nominal_mutations
+    from nsdelib.claims.c4_abc import abc_variants, at_budget, nominal_mutations
 
     with pytest.raises(ConfigError, match=r"rescaled fraction 0.001 of 200 features is m = 0.2 mutations"):
         abc_variants(abc_config(samples=4, rescaled_fractions=(0.001, 0.5)), n_features=200)
@@ -250,7 +219,7 @@ def test_budgets_must_grow_beyond_the_algorithm_as_written() -> None:
 
 
 def test_one_draw_neighbours_are_scored_by_one_pass_of_a_stochastic_mode_only() -> None:
-    from nsdelib.evaluation.abc import neighbour_mode
+    from nsdelib.claims.c4_abc import neighbour_mode
     from nsdelib.models.inference import EvalMode
 
     ensemble, off = EvalMode("NSDE, ensemble", "ensemble", 8), EvalMode("ConvNeXt", "off")
@@ -262,7 +231,7 @@ def test_one_draw_neighbours_are_scored_by_one_pass_of_a_stochastic_mode_only() 
 
 
 def test_detector_settings_are_validated() -> None:
-    from nsdelib.evaluation.abc import DetectorConfig
+    from nsdelib.claims.c4_abc import DetectorConfig
 
     assert DetectorConfig.build(noise_stds=(0.1, 0.3)).bootstrap_resamples == 1000
     for stds in ((0.3, 0.1), (0.0, 0.1), (0.5, 1.5)):
@@ -273,7 +242,7 @@ def test_detector_settings_are_validated() -> None:
 
 
 def test_log_crossing_hits_grid_points_exactly_and_says_where() -> None:
-    from nsdelib.evaluation.abc import Crossing, log_crossing
+    from nsdelib.claims.c4_abc import Crossing, log_crossing
 
     first = Crossing(1.0, True, "the curve reaches 0.5 at the grid point 1")
     assert log_crossing([1, 10, 100], [0.5, 0.3, 0.1], 0.5) == first
@@ -284,13 +253,11 @@ def test_log_crossing_hits_grid_points_exactly_and_says_where() -> None:
     assert log_crossing([0.1, 0.2, 0.4], [0.9, 0.7, 0.3], 0.5).value == pytest.approx(0.2 * 2**0.5)  # small steps
     never = "the curve never reaches 0.5 on the grid [3, 3]: the grid end nearest to it, 3 (value 0.7), is used instead"
     assert log_crossing([3], [0.7], 0.5) == Crossing(3.0, False, never)
-    with pytest.raises(ValueError, match="as many values as grid points, at least one; got 0 and 0"):
-        log_crossing([], [], 0.5)
 
 
 @pytest.mark.parametrize(("ys", "end"), [([0.45, 0.2, 0.3], 1.0), ([0.3, 0.1, 0.45], 100.0), ([0.7, 0.8, 0.7], 100.0)])
 def test_a_curve_that_never_reaches_the_target_falls_back_to_its_nearer_end(ys: list[float], end: float) -> None:
-    from nsdelib.evaluation.abc import log_crossing
+    from nsdelib.claims.c4_abc import log_crossing
 
     crossing = log_crossing([1, 10, 100], ys, 0.5)  # a tie between the two ends goes to the larger budget
     nearest = ys[0] if end == 1.0 else ys[-1]
@@ -300,7 +267,7 @@ def test_a_curve_that_never_reaches_the_target_falls_back_to_its_nearer_end(ys: 
 
 
 def test_the_abc_key_ignores_the_budget_grid_and_detector_settings_only() -> None:
-    from nsdelib.evaluation.abc import DetectorConfig, abc_key
+    from nsdelib.claims.c4_abc import DetectorConfig, abc_key
 
     base = abc_config(samples=4)
     key = abc_key(base)
@@ -312,7 +279,7 @@ def test_the_abc_key_ignores_the_budget_grid_and_detector_settings_only() -> Non
 
 
 def test_a_rescaled_config_labels_its_own_budget_and_a_grid_point_must_exceed_it() -> None:
-    from nsdelib.evaluation.abc import abc_variants
+    from nsdelib.claims.c4_abc import abc_variants
 
     rescaled = abc_config(samples=4, mutation="expected_count", expected_mutations=3.0, rescaled_fractions=(0.5,))
     assert list(abc_variants(rescaled, n_features=200)) == ["m = 3", "m = 100 (50 % of features)"]
@@ -321,58 +288,16 @@ def test_a_rescaled_config_labels_its_own_budget_and_a_grid_point_must_exceed_it
         abc_variants(abc_config(samples=4, rescaled_fractions=(0.01, 0.5)), n_features=100)  # m = 1 is no growth
 
 
-def test_abc_split_without_wrong_predictions_counts_zero_and_its_auroc_is_undefined_silently() -> None:
-    import warnings
-
-    table = abc_by_correctness(np.array([0.9, 0.8]), np.array([True, True]))
-    assert table.index.name == "prediction" and table.index.tolist() == ["correct", "incorrect"]
-    assert table["count"].tolist() == [2, 0] and table["count"].dtype.kind == "i"
-    assert math.isnan(table.loc["incorrect", "mean"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no library warning about a single class: the NaN is by design
-        assert math.isnan(abc_error_auroc(np.array([0.9, 0.8]), np.array([True, True])))
-        assert math.isnan(abc_error_auroc(np.array([0.9, 0.8]), np.array([False, False])))
-
-
-class NoisyWeights(nn.Module):
-    """A stochastic model whose gradients depend on its noise: the weights are scaled by a fresh draw on every call."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        weights = torch.stack([C + A * torch.nn.functional.one_hot(torch.tensor(KEY), 10), C.flip(0)], dim=1)
-        return x.flatten(1) @ (weights * (1 + torch.randn_like(weights)))
-
-
-def test_abc_score_attributes_with_its_own_baseline_and_seed() -> None:
-    model, x = NoisyWeights(), toy_inputs([0.8, 0.3, 0.6])
-    cfg, attribution = abc_config(samples=64, batch_size=64), attribution_config()
-
-    def by_hand(baseline: float, seed: int) -> Tensor:  # Algorithm 1's steps, from the same global noise state
-        torch.manual_seed(0)
-        predicted = model(x).argmax(1)
-        maps = attribute(model, x, predicted, cfg.method, attribution, baseline, seed)
-        return abc_from_attributions(model, x, maps, predicted, cfg, baseline, seed)
-
-    torch.manual_seed(0)
-    scored = abc_score(model, x, cfg, attribution, baseline=0.25, seed=3)
-    assert torch.equal(scored, by_hand(0.25, 3))
-
-    def scored_with(**seed: int) -> Tensor:
-        torch.manual_seed(0)
-        return abc_score(model, x, cfg, attribution, **seed)
-
-    assert torch.equal(scored_with(), scored_with(seed=0)) and not torch.equal(scored_with(), scored_with(seed=1))
-
-
 def test_abc_in_mode_mutates_towards_the_attribution_baseline_under_the_targets_seed() -> None:
-    from nsdelib.evaluation.abc import abc_in_mode
-    from nsdelib.evaluation.attributions import ExplainedModel
+    from nsdelib.claims.c4_abc import abc_in_mode
+    from nsdelib.evaluation.sweeps import SweepTarget
     from nsdelib.models.inference import EvalMode
 
     model, x = OneFeatureDecides(), toy_inputs([0.8, 0.9, 0.3])
     cfg, attribution = abc_config(samples=64, batch_size=64), attribution_config()
     predicted = model(x).argmax(1)
     maps = attribute(model, x, predicted, cfg.method, attribution)
-    target = ExplainedModel(model, x, torch.zeros(3, dtype=torch.long), EvalMode("toy", "off"), seed=2)
+    target = SweepTarget(model, x, torch.zeros(3, dtype=torch.long), (EvalMode("toy", "off"),), seed=2)
     scored = abc_in_mode(target, x, maps, predicted, cfg, attribution)
     assert torch.equal(scored, abc_from_attributions(model, x, maps, predicted, cfg, attribution.baseline, 2))
     assert not torch.equal(scored, abc_from_attributions(model, x, maps, predicted, cfg, attribution.baseline, 0))
@@ -386,20 +311,9 @@ def test_mutation_probabilities_guard_and_fall_back_per_input() -> None:
     torch.testing.assert_close(p[1], torch.tensor([0.0, 2 / 7, 4 / 7, 1 / 7]))
 
 
-def test_one_draw_neighbours_name_their_mode_and_the_seed_summary_its_accuracy() -> None:
-    import pandas as pd
-
-    from nsdelib.evaluation.abc import abc_seed_summary, neighbour_mode
+def test_one_draw_neighbours_name_their_mode() -> None:
+    from nsdelib.claims.c4_abc import neighbour_mode
     from nsdelib.models.inference import EvalMode
 
     one_draw = neighbour_mode(abc_config(neighbours="one_draw"), EvalMode("NSDE, ensemble", "ensemble", 8))
     assert one_draw.name == "NSDE, ensemble, one draw per neighbour"
-    summary = abc_seed_summary(pd.DataFrame({"abc": [0.9, 0.7, 0.2, 0.4], "correct": [True, True, False, True]}))
-    assert list(summary) == ["accuracy", "abc_correct", "abc_incorrect", "n_correct", "n_incorrect", "auroc_wrong"]
-    assert summary["accuracy"] == 0.75
-
-
-def test_correctness_given_as_zeros_and_ones_reads_as_booleans() -> None:
-    abc, correct = np.array([0.9, 0.8, 0.7, 0.2, 0.1]), np.array([1, 1, 1, 0, 0])  # e.g. read back from a CSV
-    assert abc_error_auroc(abc, correct) == abc_error_auroc(abc, correct.astype(bool)) == 1.0
-    assert abc_by_correctness(abc, correct).equals(abc_by_correctness(abc, correct.astype(bool)))

@@ -12,10 +12,9 @@ from test_claims import attack_outcomes
 from nsdelib.book.adversarial_records import c3_record, merged_adversarial, record_adversarial_seed, seed_record_name
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import model_record_name, provenance, record_result
-from nsdelib.common.errors import ArtifactCorrupt
-from nsdelib.evaluation.attacks import WORST
+from nsdelib.claims.c3_attacks import WORST, adversarial_claim
+from nsdelib.common import ArtifactCorrupt
 from nsdelib.models.inference import headline_mode
-from nsdelib.report.claims import adversarial_claim
 
 SDE = get_profile("paper").model.sde
 NSDE, CONVNEXT = headline_mode("nsde", SDE).name, headline_mode("convnext", SDE).name

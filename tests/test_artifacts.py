@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from nsdelib.common import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 from nsdelib.common.artifacts import (
     KINDS,
     ArtifactKind,
@@ -23,7 +24,6 @@ from nsdelib.common.artifacts import (
     torch_series,
     weights_digest,
 )
-from nsdelib.common.errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = {"n": 3, "seed": 1}

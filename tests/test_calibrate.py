@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from nsdelib.book.calibrate import calibration_graph, collected, is_trained, measure_calibration_point, priority
 from nsdelib.book.context import setup
 from nsdelib.book.precompute import Run
+from nsdelib.book.sigma_sweep import calibration_graph, collected, is_trained, measure_calibration_point
+from nsdelib.claims.sigma_tuning import priority
 
 
 def test_trained_only_measures_the_trained_points_and_trains_nothing(tmp_path: Path,

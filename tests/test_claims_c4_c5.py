@@ -8,20 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nsdelib.evaluation.detectors import risk_coverage
-from nsdelib.report.claims import (
-    C5_COMPARISONS,
-    abc_budget_curves,
-    abc_budget_verdicts,
-    arm_order,
-    both_correct,
-    c4_budget,
-    detector_noise_level,
-    stability_by_arm,
-    stability_controls_claim,
-    thin_risk_coverage,
-)
-from nsdelib.report.paper import DETECTOR_ACCURACY, PAPER_VALUES
+from nsdelib.claims.c4_abc import abc_budget_curves, abc_budget_verdicts, both_correct, c4_budget
+from nsdelib.claims.c5_stability import (C5_COMPARISONS, arm_order, stability_by_arm, stability_controls_claim,
+                                         stability_record)
+from nsdelib.claims.error_detection import DETECTOR_ACCURACY, detector_noise_level, risk_coverage, thin_risk_coverage
+from nsdelib.report.paper import PAPER_VALUES
 
 BUDGETS = {"as written": 1.0, "m = 10": 10.0, "m = 100": 100.0}
 
@@ -163,6 +154,17 @@ def test_arm_order_is_by_model_then_variant_whatever_the_row_order() -> None:
         arm_order(by_arm.assign(variant="two maps"))
 
 
+def test_the_c5_record_holds_both_measures_and_the_controls() -> None:
+    shares = pd.DataFrame({"model": ["nsde"], "seed": [0], "share": [0.5]})
+    record = stability_record(c5_rows(ARMS), shares)
+    assert set(record) == {"per_seed", "by_arm", "c5", "c5_literal", "verdicts", "verdicts_literal", "controls",
+                           "controls_literal", "share_on_brightest"}
+    assert record["verdicts"]["0.1"]["effect"] == pytest.approx(0.5, abs=0.03)
+    assert record["verdicts_literal"]["0.1"]["effect"] == pytest.approx(1.0, abs=0.06)
+    assert record["controls"]["role"].count("primary") == 1 and "primary" not in record["controls_literal"]["role"]
+    assert len(record["per_seed"]["seed"]) == len(ARMS) * 3 * 2 and record["share_on_brightest"]["share"] == [0.5]
+
+
 def test_thin_risk_coverage_keeps_at_most_the_asked_rows_of_each_curve_with_its_ends() -> None:
     rng = np.random.default_rng(0)
     curves = pd.concat([risk_coverage(rng.random(500), rng.random(500) < 0.8).assign(model=model, score="msp")
@@ -177,8 +179,6 @@ def test_thin_risk_coverage_keeps_at_most_the_asked_rows_of_each_curve_with_its_
         assert (np.diff(kept["coverage"]) < 0.1 + 1 / 500).all()  # no gap wider than the grid's step
     short = curves[curves["model"] == "a"].head(3)  # as few rows as points or fewer: kept whole
     assert thin_risk_coverage(short, points=3).equals(short.reset_index(drop=True))
-    with pytest.raises(ValueError, match="at least 2 points"):
-        thin_risk_coverage(curves, points=1)
     ends = thin_risk_coverage(curves, points=2)
     assert ends.groupby("model")["coverage"].agg(list).to_dict() == {
         model: [curve["coverage"].min(), 1.0] for model, curve in curves.groupby("model")}

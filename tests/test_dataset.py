@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nsdelib.common import ConfigError
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.common.errors import ConfigError
 from nsdelib.data import dataset
 from nsdelib.data.dataset import DataConfig, build_dataset, load_dataset, make_loader, sample_table, stratified_split
 from nsdelib.data.signals import CLASS_NAMES
@@ -123,17 +123,13 @@ def test_sample_table_lists_every_sample(data: dataset.SpectrogramData) -> None:
     [
         ({"snr_db_range": (10.0, 0.0)}, r"'snr_db_range'.*SNR span is negative"),
         ({"n_samples": 0}, r"'n_samples' = 0"),
-        ({"record_samples": 1000, "n_fft": 2048}, r"'n_fft' = 2048.*longer than the signal \(record_samples = 1000\)"),
         ({"classes": ("smps", "toaster")}, r"unknown signal class 'toaster'; allowed classes"),
         ({"classes": ("smps", "smps")}, r"only once"),
         ({"n_samples": 250}, r"'n_samples' = 250.*multiple of the number of classes \(8\)"),
-        ({"image_rows": 48}, r"'image_rows' = 48.*divide the 64 frequency bins"),
-        ({"image_cols": 48}, r"'image_cols' = 48.*divide the 64 STFT frames"),
         ({"hop": 256}, r"'hop' = 256.*skip samples"),
         ({"split_fractions": (0.7, 0.2, 0.2)}, r"'split_fractions'.*sum to 1"),
         ({"n_samples": 16}, r"too few to give every class a sample in every split"),
         ({"level_range_db": (50.0, -30.0)}, r"'level_range_db'.*level mapped to 0 must lie below the level mapped to"),
-        ({"n_fft": 127}, r"'n_fft' = 127.*even number of samples"),
         ({"snr_db_range": (-50.0, 0.0)}, r"'snr_db_range'.*SNRs must lie within \[-40, 60\] dB"),
         ({"class_overlap": 1.5}, r"'class_overlap' = 1.5"),
         ({"colour": "red"}, r"unknown parameter 'colour'"),

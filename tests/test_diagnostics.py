@@ -126,7 +126,7 @@ def test_stage_noise_to_signal_averages_the_models_own_form_per_stage() -> None:
 
 
 def test_the_calibration_points_do_not_depend_on_the_chosen_noise() -> None:
-    from nsdelib.evaluation.calibration import CalibrationConfig, sweep_points
+    from nsdelib.claims.sigma_tuning import CalibrationConfig, sweep_points
 
     cfg = CalibrationConfig.build(sigmas=(0.1, 0.4), input_noise_stds=(0.1, 0.3))
     chosen = ModelConfig.build(sde={"sigma": 0.43}, input_noise_std=0.23)

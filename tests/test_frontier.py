@@ -9,11 +9,10 @@ import pandas as pd
 import pytest
 
 from nsdelib.book.profiles import get_profile
-from nsdelib.evaluation.calibration import frontier_points
+from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
+                                     matched_accuracy_effects, matched_accuracy_verdicts)
+from nsdelib.claims.sigma_tuning import frontier_points, frontier_reading
 from nsdelib.models.nsde import SDEConfig
-from nsdelib.report.frontier import (MATCHED_FAMILY, frontier_reading, frontier_seed_counts, matched_accuracy_effects,
-                                     matched_accuracy_verdicts)
-from nsdelib.report.noise_source import design_cells, design_table, design_verdicts
 
 SDE = SDEConfig.build(ensemble_size=8)
 

@@ -10,7 +10,7 @@ import torch
 import torchsde
 from pydantic import ValidationError
 
-from nsdelib.common.errors import ConfigError
+from nsdelib.common import ConfigError
 from nsdelib.models.convnext import ConvNeXtClassifier
 from nsdelib.models.nsde import (
     NSDEConvNeXt,

@@ -7,8 +7,8 @@ from mutation_report import MODULES, arguments
 
 
 def test_a_glob_does_not_swallow_the_module_after_it() -> None:
-    args = arguments(["--mutants", "*x_abc_curve__*", "--mutants", "*x_log_crossing*", "nsdelib/evaluation/abc.py"])
-    assert args.modules == ["nsdelib/evaluation/abc.py"]
+    args = arguments(["--mutants", "*x_abc_curve__*", "--mutants", "*x_log_crossing*", "nsdelib/claims/c4_abc.py"])
+    assert args.modules == ["nsdelib/claims/c4_abc.py"]
     assert args.mutants == ["*x_abc_curve__*", "*x_log_crossing*"]
     assert arguments([]).mutants is None and arguments([]).modules == []  # every module, every mutant
 

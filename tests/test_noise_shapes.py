@@ -6,15 +6,8 @@ import pytest
 import torch
 import torchsde
 
-from nsdelib.models.noise_shapes import (
-    ColouredBrownian,
-    brownian_noise,
-    colour,
-    coloured_noise,
-    power_spectrum,
-    spectral_slope,
-    white_noise_like,
-)
+from nsdelib.models.noise_shapes import (ColouredBrownian, brownian_noise, colour, coloured_noise, power_spectrum,
+                                         spectral_slope, white_noise_like)
 
 
 @pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])

@@ -1,5 +1,5 @@
-"""Per-image outcomes: the compact store beside a record, the simulation with a known truth, the worked examples of
-the verdict rule, and recorded results judged again by today's rule."""
+"""Per-image outcomes: the compact store beside a record, the simulation with a known truth, and the worked examples
+of the verdict rule."""
 
 from __future__ import annotations
 
@@ -13,19 +13,14 @@ import pandas as pd
 import pytest
 
 from nsdelib.report.outcomes import (
-    RECORD_PLANS,
     RULE_EXAMPLES,
     outcomes_frame,
     outcomes_path,
     read_outcomes,
-    relabel,
     rule_examples,
     simulate_paired_outcomes,
     write_outcomes,
 )
-from nsdelib.report.stats import verdict_from_dict
-
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "paper"
 
 
 def sweep_outcomes(n_images: int = 37) -> pd.DataFrame:
@@ -134,57 +129,3 @@ def test_every_worked_example_shows_the_label_it_is_named_for() -> None:
     holm = examples["Holm: the real effect, Holm-adjusted in its family"]
     alone = examples["Holm: the real effect, judged alone"]
     assert alone.p_value < 0.025 and holm.p_holm > 0.05 and (holm.low, holm.high) == (alone.low, alone.high)
-
-
-def recorded(name: str) -> dict:
-    return json.loads((RESULTS / f"{name}.json").read_text())
-
-
-def test_relabel_judges_the_recorded_noise_sweep_by_todays_rule() -> None:
-    record = recorded("noise_robustness")
-    again = relabel(record, RECORD_PLANS["noise_robustness"])
-    assert record["result"]["verdict"]["label"] == "not reproduced" and "underpowered" not in record["result"]["verdict"]
-    assert again["result"]["verdict"]["label"] == "not reproduced" and again["result"]["verdict"]["underpowered"]
-    assert again["result"]["verdict"]["role"] == "primary"
-    by_level = pd.DataFrame(again["result"]["by_level"])
-    old = pd.DataFrame(record["result"]["by_level"])
-    assert len(by_level) == len(old) == 32 and list(old.columns) == [c for c in by_level.columns if c in old.columns]
-    primary = (by_level["models"] == "NSDE ensemble − ConvNeXt (C2)") & np.isclose(by_level["level"], 0.05)
-    assert by_level.loc[primary, "role"].tolist() == ["primary"], "the row that repeats C2's verdict stays primary"
-    exploratory = by_level[~primary]
-    assert (exploratory["role"] == "exploratory").all() and (exploratory["family"] == "C2 levels").all()
-    two_sided = 2 * np.minimum(exploratory["p_value"], 1 - exploratory["p_value"])
-    assert (exploratory["p_holm"] >= two_sided - 1e-12).all() and exploratory["p_holm"].notna().all()
-    # the two rows that read "reproduced" only because their interval reached the 2 points of interest
-    for models, level in (("NSDE ensemble − ConvNeXt + input noise", 0.0), ("NSDE ensemble − ConvNeXt (C2)", 1.0)):
-        row = (old["models"] == models) & np.isclose(old["level"], level)
-        assert old.loc[row, "label"].item() == "reproduced" and by_level.loc[row, "label"].item() != "reproduced"
-        alone = verdict_from_dict(old.loc[row].iloc[0].to_dict())
-        assert alone.label == "direction holds, size not shown"
-    assert record["result"]["by_level"]["label"] == old["label"].tolist(), "the record itself is left as it was"
-
-
-def test_relabel_puts_the_c5_controls_in_one_family_and_the_largest_level_first() -> None:
-    record = recorded("attribution_stability")
-    again = relabel(record, RECORD_PLANS["attribution_stability"])["result"]
-    assert again["verdicts"]["0.1"]["role"] == "primary" and again["verdicts"]["0.02"]["role"] == "exploratory"
-    controls = pd.DataFrame(again["controls"])
-    assert (controls["role"] == "primary").sum() == 1, "the first control at the largest level is the primary verdict"
-    assert set(controls.loc[controls["role"] == "exploratory", "family"]) == {"C5 controls"}
-    literal = pd.DataFrame(again["controls_literal"])
-    assert (literal["role"] == "exploratory").all()
-    # a test stored twice (a level's verdict and its control row) is one test, judged once
-    as_reported = literal[literal["control"] == literal["control"].iloc[0]].set_index("level")
-    for level, stored in again["verdicts_literal"].items():
-        assert stored["label"] == as_reported.loc[float(level), "label"]
-        assert stored["p_holm"] == as_reported.loc[float(level), "p_holm"]
-
-
-def test_relabel_needs_no_primary_and_keeps_what_it_does_not_know() -> None:
-    record = recorded("data_size")
-    again = relabel(record, RECORD_PLANS["data_size"])["result"]
-    assert set(again["verdicts"]["role"]) == {"exploratory"} and set(again["verdicts"]["family"]) == {"size study"}
-    assert again["fractions"] == record["result"]["fractions"]
-    clean = relabel(recorded("clean_accuracy"), RECORD_PLANS["clean_accuracy"])["result"]["verdict"]
-    assert clean["label"] == "reproduced" and clean["paper_figure_in_prediction"] is True
-    json.dumps(clean, allow_nan=False)

@@ -41,13 +41,13 @@ from nsdelib.book.precompute import (
     PrecomputeFailed,
     Run,
     Task,
-    abc_choices,
     paper_graph,
     run_graph,
 )
+from nsdelib.common import ConfigError
 from nsdelib.common.artifacts import KINDS, META_FILE, ArtifactStore
-from nsdelib.common.errors import ConfigError
-from nsdelib.evaluation.calibration import frontier_points
+from nsdelib.claims.error_detection import abc_choices
+from nsdelib.claims.sigma_tuning import frontier_points
 from nsdelib.evaluation.data_size import DataSizeConfig, training_sizes
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import CONVNEXT, NSDE
@@ -115,8 +115,7 @@ def read_like_the_chapters(ctx: Context, stages: Sequence[str], monkeypatch: pyt
         raise AssertionError(f"the chapter computed a {kind.name} artifact the graph should have made")
 
     monkeypatch.setattr(ArtifactStore, "save", computed)
-    runs = ctx.train_all(progress=False)
-    assert all(ctx.is_trained(kind, seed) for kind in MODEL_KINDS for seed in ctx.seeds)
+    runs = ctx.train_all(progress=False)  # a model missing from the store would be saved: an error
     budget, noise = abc_choices(ctx) if "abc" in stages else (None, None)
     for kind in MODEL_KINDS:
         for run in runs[kind]:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
-from nsdelib.common.errors import ConfigError
+from nsdelib.common import ConfigError
 from nsdelib.data.dataset import stratified_split
 
 

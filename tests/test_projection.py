@@ -20,7 +20,7 @@ from nsdelib.book.projection import (
     projection_table,
     task_seconds,
 )
-from nsdelib.common.errors import ConfigError
+from nsdelib.common import ConfigError
 
 
 def graph() -> list[Task]:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from robustness_toys import ToyNet, toy_data, toy_noise_control, trained_toy, within_norm_ball
 
-from nsdelib.evaluation.attacks import (
+from nsdelib.claims.c3_attacks import (
     apgd,
     attacked_as,
     perturbation_norms,

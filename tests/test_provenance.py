@@ -27,8 +27,8 @@ from nsdelib.book.provenance import (
     table_digests,
 )
 from nsdelib.training.trainer import TrainedModel
+from nsdelib.common import ArtifactCorrupt
 from nsdelib.common.artifacts import KINDS, weights_digest
-from nsdelib.common.errors import ArtifactCorrupt
 
 COMMIT = "674d8cf01c34bde9555449e3d50ed13458469a7b"
 
@@ -213,3 +213,17 @@ def test_recorded_frontier_points_load_as_one_table(tmp_path: Path) -> None:
     table = load_frontier("paper", tmp_path)
     assert table[["seed", "clean"]].values.tolist() == [[0, 0.5], [1, 0.6]]
     assert {"commit", "device"} <= set(table.columns)
+
+
+def test_a_recorded_figure_is_drawn_from_the_record_or_names_the_command_in_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    glued: dict[str, tuple] = {}
+    monkeypatch.setattr(provenance_module, "glue_figure", lambda name, fig, missing="": glued.update({name: (fig, missing)}))
+    figures = {"fig_abc": lambda result: f"figure of {result['verdict']}"}
+    assert announce_recorded("abc", "ch07_abc", figures, root=tmp_path) is None
+    assert glued["fig_abc"] == (None, "*No `paper` run has been recorded yet: "
+                                      "`make chapter CHAPTER=ch07_abc PROFILE=paper` records it.*")
+    root = recorded(tmp_path, monkeypatch, COMMIT)
+    assert announce_recorded("abc", "ch07_abc", figures, root=root)["result"] == {"verdict": "holds"}
+    assert glued["fig_abc"][0] == "figure of holds"

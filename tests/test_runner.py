@@ -14,7 +14,7 @@ import pytest
 from nsdelib.book import runner
 from nsdelib.book.cli import main
 from nsdelib.book.runner import BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
-from nsdelib.common.errors import ConfigError
+from nsdelib.common import ConfigError
 
 HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: percent\n# ---\n"
 PARAMS = '# %% tags=["parameters"]\nprofile = "quick"\nseed = 0\ndevice = "auto"\n'

@@ -9,7 +9,9 @@ import pytest
 
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import load_recorded
-from nsdelib.evaluation.calibration import CalibrationConfig, choose_settings, interpolate_setting
+from nsdelib.claims.sigma_tuning import (TARGET_COST, CalibrationConfig, choose_settings, interpolate_setting, priority,
+                                         sweep_record)
+from nsdelib.models.registry import ModelConfig
 
 CFG = CalibrationConfig(sigmas=(0.1, 0.2, 0.4, 0.8), input_noise_stds=(0.05, 0.1, 0.2))
 
@@ -52,3 +54,27 @@ def test_the_recorded_sweep_gives_the_profiles_sigma_and_control_std() -> None:
     choice = choose_settings(pd.DataFrame(result["points"]), cfg, result["target_cost"])
     assert choice["sigma"] == paper.model.sde.sigma and choice["input_noise_std"] == paper.model.input_noise_std
     assert math.isclose(choice["convnext_accuracy"], result["choice"]["convnext_accuracy"])
+    assert math.isclose(result["target_cost"], TARGET_COST), "the sweep aims at C1's cost, 87.20 % − 82.88 %"
+
+
+def test_the_target_is_c1s_cost() -> None:
+    assert TARGET_COST == pytest.approx(0.8720 - 0.8288)
+
+
+def test_the_sweep_measures_first_what_the_rule_needs() -> None:
+    points = priority(CFG, ModelConfig.build())
+    order = [(kind, config.sde.noise_shape if kind == "nsde" else None) for kind, config in points]
+    assert order == ([("convnext", None)] + [("nsde", "coloured")] * 4 + [("convnext_noise", None)] * 3
+                     + [("nsde", "white")] * 4)
+
+
+def test_the_record_holds_the_points_the_rules_choice_and_the_models_it_cites() -> None:
+    table = sweep().assign(weights_sha256=lambda t: [f"{i:064x}" for i in range(len(t))])
+    result, models = sweep_record(table, 2, CFG)
+    assert result["choice"] == choose_settings(table, CFG, TARGET_COST) and result["target_cost"] == TARGET_COST
+    assert result["missing_points"] == 2 and result["points"]["kind"] == table["kind"].tolist()
+    assert CalibrationConfig(**result["config"]) == CFG
+    assert [model["sha256"] for model in models] == table["weights_sha256"].tolist()
+    assert models[1]["setting"]["sigma"] == 0.1 and models[1]["seed"] == CFG.seed
+    empty, cited = sweep_record(pd.DataFrame(), 5, CFG)
+    assert (empty["points"], empty["choice"], empty["missing_points"], cited) == ({}, {}, 5, [])

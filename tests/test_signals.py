@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nsdelib.common.errors import ConfigError
+from nsdelib.common import ConfigError
 from nsdelib.data.signals import (
     CLASS_NAMES,
     KHZ,

@@ -20,6 +20,8 @@ from nsdelib.report.outcomes import outcomes_frame, simulate_paired_outcomes
 from nsdelib.report.paper import get_claim
 from nsdelib.report.stats import (
     ALPHA_ONE_SIDED,
+    NO_SEED_VARIATION,
+    ONE_SEED,
     VERDICT_RULE,
     Reference,
     crossed_estimate,
@@ -30,7 +32,6 @@ from nsdelib.report.stats import (
     mean_interval,
     minimum_detectable_effect,
     paired_differences,
-    paired_seed_effects,
     seed_effects_verdict,
     seed_intervals,
     verdict_from_dict,
@@ -373,6 +374,34 @@ def test_holm_keeps_strong_effects_and_judges_a_papers_figure_by_its_prediction_
     assert holm_family({}, "f") == {}
 
 
+def test_holm_in_a_mixed_family_tests_a_papers_figure_only_against_zero() -> None:
+    members = {"strong": seed_effects_verdict([0.30, 0.31, 0.29, 0.30], SMALLEST),
+               "paper": seed_effects_verdict([0.03, 0.05, 0.04, 0.045], PAPER),
+               "single": seed_effects_verdict([0.3], SMALLEST)}
+    family = holm_family(members, "f")
+    tests = [("strong", 0.0), ("strong", SMALLEST.value), ("paper", 0.0)]  # 3 tests: none for the single seed
+    raw = [2 * scipy_stats.t.sf(abs(members[key].effect - at) / members[key].standard_error, members[key].df)
+           for key, at in tests]
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (3 - np.arange(3)) * np.sort(raw)))[np.argsort(np.argsort(raw))]
+    assert [family["strong"].p_holm, family["strong"].p_holm_reference, family["paper"].p_holm] == pytest.approx(
+        list(adjusted))
+    assert math.isnan(family["single"].p_holm_reference) and family["single"].family == "f"
+
+
+def test_stored_verdicts_of_the_old_format_are_read_back_whole() -> None:
+    per_seed = verdict_from_dict(stored(0.02, 0.01, 0.03, C1, n_seeds=5, n_pairs=5))
+    assert per_seed.design == "seeds" and per_seed.n_seeds == 5 and per_seed.df == 4
+    unpaired = {**stored(0.02, 0.01, 0.03, C1), "low": None}
+    for n_seeds, n_pairs, note, design in ((1, 1, ONE_SEED, "seeds"), (2, 2, NO_SEED_VARIATION, "seeds"),
+                                          (2, 300, NO_SEED_VARIATION, "seeds, images held fixed")):
+        verdict = verdict_from_dict({**unpaired, "n_seeds": n_seeds, "n_pairs": n_pairs})
+        assert (verdict.label, verdict.note, verdict.design, verdict.n_seeds) == ("inconclusive", note, design, n_seeds)
+    assert verdict_from_dict({**unpaired, "comparison": None}).comparison == "effect"
+    assert verdict_from_dict({**unpaired, "note": "kept"}).note == "kept"
+    crossed = judge(simulate(0.03, n_seeds=3, n_images=100, seed=4, seed_sd=0.01), C2)
+    assert verdict_from_dict({**crossed.to_dict(), "note": "kept"}).note == "kept"
+
+
 def test_coverage_of_the_interval_over_2000_simulated_data_sets_per_seed() -> None:
     rng = np.random.default_rng(2024)
     for n_seeds in (3, 10):
@@ -471,9 +500,9 @@ def test_verdicts_per_group_as_a_table() -> None:
     assert frame.loc[0.2, "label"] == verdicts[0.2].label and "seed_effects" not in frame
     assert frame.loc[0.2, "verdict"] == verdicts[0.2].flags
     assert frame.loc[0.2, "paper's figure in one run"] == verdicts[0.2].one_run
-    effects, n_pairs = paired_seed_effects(table[table["level"] == 0.1], "a", "b", value="correct")
-    assert n_pairs == 300 and effects.mean() == pytest.approx(verdicts[0.1].effect)
-    assert len(paired_differences(table[table["level"] == 0.1], "a", "b", value="correct")) == 300
+    differences = paired_differences(table[table["level"] == 0.1], "a", "b", value="correct")
+    assert len(differences) == 300
+    assert differences.groupby(level="seed").mean().mean() == pytest.approx(verdicts[0.1].effect)
     assert "one-sided test, α = 0.025" in VERDICT_RULE and "Holm-adjusted" in VERDICT_RULE
 
 

@@ -23,8 +23,8 @@ from sklearn.metrics import confusion_matrix, recall_score
 
 import nsdelib
 from nsdelib.book.context import Context
+from nsdelib.common import ConfigError
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.common.errors import ConfigError
 from nsdelib.data.dataset import DataConfig, SpectrogramData, Split
 from nsdelib.models.inference import predict_logits
 from nsdelib.models.nsde import eval_noise

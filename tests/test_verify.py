@@ -18,8 +18,8 @@ from nsdelib.book.context import Context
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import provenance, record_model, record_result
 from nsdelib.book.verify import RecordsDisagree, cited_models
+from nsdelib.common import described_threads, device_description
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.common.devices import described_threads, device_description
 from nsdelib.training.trainer import train_or_load
 
 TRAIN = """

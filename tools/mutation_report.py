@@ -8,11 +8,11 @@ in the working directory and writes its ``mutants/`` tree there. Not run in CI (
 
     python tools/mutation_report.py                                  # every module below
     python tools/mutation_report.py nsdelib/training/metrics.py      # some of them
-    python tools/mutation_report.py --survivors nsdelib/evaluation/abc.py
+    python tools/mutation_report.py --survivors nsdelib/claims/c4_abc.py
     python tools/mutation_report.py --jobs 1 ...                     # one mutant at a time (a busy machine)
     python tools/mutation_report.py --sample 80 nsdelib/training/trainer.py   # a seeded random 80 of its mutants
-    python tools/mutation_report.py --mutants 'nsdelib.evaluation.abc.x_log_crossing*' --mutants '*x_abc_curve__*' \
-        nsdelib/evaluation/abc.py                                    # one function's mutants, another's
+    python tools/mutation_report.py --mutants 'nsdelib.claims.c4_abc.x_log_crossing*' --mutants '*x_abc_curve__*' \
+        nsdelib/claims/c4_abc.py                                     # one function's mutants, another's
 
 ``--sample`` estimates the score of a module whose every mutant retrains models (the trainer: hours on
 two cores) from a seeded random sample of its mutants, with a 95 % Wilson interval.
@@ -41,11 +41,15 @@ REPO = Path(__file__).resolve().parent.parent
 #: The modules whose numbers the book reports, with the test files that check them.
 MODULES: dict[str, tuple[str, ...]] = {
     "nsdelib/report/stats.py": ("tests/test_stats.py", "tests/test_claims.py", "tests/test_noise_robustness.py"),
-    "nsdelib/evaluation/attacks.py": ("tests/test_attacks.py", "tests/test_properties.py"),
+    "nsdelib/claims/c3_attacks.py": ("tests/test_attacks.py", "tests/test_properties.py", "tests/test_claims.py"),
     "nsdelib/report/claims.py": ("tests/test_claims.py", "tests/test_claims_c4_c5.py"),
-    "nsdelib/evaluation/abc.py": ("tests/test_abc.py",),
-    "nsdelib/evaluation/detectors.py": ("tests/test_detectors.py",),
+    "nsdelib/claims/c4_abc.py": ("tests/test_abc.py", "tests/test_claims_c4_c5.py"),
+    "nsdelib/claims/c5_stability.py": ("tests/test_attributions.py", "tests/test_claims_c4_c5.py", "tests/test_claims.py"),
+    "nsdelib/claims/error_detection.py": ("tests/test_detectors.py", "tests/test_claims_c4_c5.py"),
     "nsdelib/evaluation/input_noise.py": ("tests/test_noise_robustness.py",),
+    "nsdelib/claims/sigma_tuning.py": ("tests/test_sigma_rule.py", "tests/test_frontier.py"),
+    "nsdelib/claims/c1_clean_accuracy.py": ("tests/test_claims.py",),
+    "nsdelib/claims/c2_noise.py": ("tests/test_claims.py", "tests/test_frontier.py", "tests/test_noise_robustness.py"),
     "nsdelib/training/trainer.py": ("tests/test_training.py",),
     "nsdelib/training/metrics.py": ("tests/test_metrics.py",),
 }

@@ -1,12 +1,5 @@
-"""Chapter 5's attack protocol recorded one seed at a time, and merged back for the chapter and the glance page.
-
-At the ``paper`` scale the protocol costs tens of CPU-minutes per seed, so each seed is recorded as
-soon as its three models are attacked: ``results/paper/adversarial/seed-N.json`` (strict JSON, with
-provenance and the digests of the models it attacked) and its per-image outcomes beside it. A run
-that is stopped keeps every finished seed; a later one adds only the missing seeds. Merging checks
-every seed file's digests against the per-model records of ``results/paper/models/``: a seed whose
-models are not the book's models is refused, with its file named.
-"""
+"""C3's ``paper`` attacks recorded one seed at a time (``results/paper/adversarial/seed-N.json``, each with its
+per-image outcomes) and merged back, a seed whose models are not the book's refused. Chapter 5 explains why."""
 
 from __future__ import annotations
 
@@ -16,10 +9,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..common.errors import ArtifactCorrupt
-from ..evaluation.attacks import accuracy_table
+from ..claims.c3_attacks import accuracy_table, adversarial_claim
+from ..common import ArtifactCorrupt
 from ..models.inference import headline_mode
-from ..report.claims import adversarial_claim
 from ..report.outcomes import outcomes_path, read_outcomes, write_outcomes
 from .profiles import get_profile
 from .provenance import RESULTS_ROOT, ModelDigest, load_recorded, model_record_name, provenance, record_result
@@ -30,7 +22,6 @@ OUTCOME_KEYS = ("model", "seed", "norm", "eps", "mode", "attack", "protocol")
 
 
 def seed_record_name(seed: int) -> str:
-    """The name of one seed's record: ``adversarial/seed-N``."""
     return f"{FOLDER}/seed-{seed}"
 
 
@@ -48,23 +39,17 @@ def record_adversarial_seed(seed: int, outcomes: pd.DataFrame, convergence: pd.D
     return path
 
 
-def _model_digest(kind: str, seed: int, profile: str, root: Path) -> str | None:
-    recorded = load_recorded(model_record_name(kind, seed), profile, root)
-    return None if recorded is None else recorded["provenance"]["models"][0]["sha256"]
-
-
 def merged_adversarial(profile: str = "paper", root: Path = RESULTS_ROOT) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Every recorded seed's per-image outcomes in one table, and each seed file's provenance (in seed order).
-
-    Raises ArtifactCorrupt naming the seed file whose model digest differs from the model's own record
-    (``results/<profile>/models/<kind>-seed<N>.json``), or whose outcomes are missing.
-    """
+    """Every recorded seed's per-image outcomes in one table, and each seed file's provenance (in seed order); raises
+    ArtifactCorrupt naming a seed file whose outcomes are missing or whose model digest differs from the model's own
+    record (``models/<kind>-seed<N>.json``)."""
     frames, provenances = [], []
     paths = sorted((root / profile / FOLDER).glob("seed-*.json"), key=lambda p: int(p.stem.removeprefix("seed-")))
     for path in paths:
         recorded = load_recorded(f"{FOLDER}/{path.stem}", profile, root)
         for model in recorded["provenance"]["models"]:
-            expected = _model_digest(model["kind"], int(model["seed"]), profile, root)
+            own = load_recorded(model_record_name(model["kind"], int(model["seed"])), profile, root)
+            expected = None if own is None else own["provenance"]["models"][0]["sha256"]
             if expected is not None and expected != model["sha256"]:
                 raise ArtifactCorrupt(
                     f"{path} attacked {model['kind']} seed {model['seed']} with weights {model['sha256'][:12]}…, but the "
@@ -103,5 +88,5 @@ def c3_record(profile: str = "paper", root: Path = RESULTS_ROOT) -> dict[str, An
 
 
 def load_claim_record(name: str) -> dict[str, Any] | None:
-    """A claim's ``paper`` record by name, C3's (``adversarial``) merged from its seed files (``c3_record``)."""
+    """A claim's ``paper`` record by name, C3's (``adversarial``) merged from its seed files."""
     return c3_record() if name == FOLDER else load_recorded(name)

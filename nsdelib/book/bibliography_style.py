@@ -1,11 +1,4 @@
-"""Author-year labels on the bibliography page, matching the author-year citations of the text (a Sphinx extension).
-
-pybtex's default labels ("[RonnbergBA+17]") clash with citations that read "Rönnberg et al. [2017]".
-This style labels each entry "Rönnberg et al., 2017" (one author by name, two joined by "and", more as
-"et al."), sorts by author and year, and tells apart works that would share a label with a letter
-after the year ("Athalye et al., 2018a" and "2018b"). ``_config.yml`` loads it and names it as the
-default style.
-"""
+"""Author-year labels ("Rönnberg et al., 2017") on the bibliography page: a pybtex style loaded by _config.yml."""
 
 from __future__ import annotations
 
@@ -23,7 +16,7 @@ STYLE = "nsdebook_author_year"
 
 
 def author_year(entry: Entry) -> str:
-    """``Surname, year``, ``A and B, year`` or ``A et al., year`` (the organisation or key without authors)."""
+    """``A, year``, ``A and B, year`` or ``A et al., year`` (the organisation or key without authors)."""
     persons = entry.persons.get("author") or entry.persons.get("editor") or []
     names = [" ".join(part.render_as("text") for part in person.rich_prelast_names + person.rich_last_names)
              for person in persons]
@@ -35,7 +28,7 @@ def author_year(entry: Entry) -> str:
 
 
 class AuthorYearLabels(BaseLabelStyle):
-    """Author-year labels, made unique with a, b, … after the year in the order the entries are sorted."""
+    """Author-year labels, told apart by a, b, … after the year in the order the entries are sorted."""
 
     def format_labels(self, sorted_entries: Iterable[Entry]) -> Iterator[str]:
         labels = [author_year(entry) for entry in sorted_entries]
@@ -46,13 +39,11 @@ class AuthorYearLabels(BaseLabelStyle):
 
 
 class AuthorYearStyle(PlainStyle):
-    """pybtex's plain style with author-year labels, sorted by author, year and title."""
-
     default_label_style = AuthorYearLabels
     default_sorting_style = "author_year_title"
 
 
 def setup(app: Any) -> dict[str, bool]:
-    """Register the style with pybtex so that ``bibtex_default_style`` can name it."""
+    """The Sphinx extension: register the style so that ``bibtex_default_style`` can name it."""
     register_plugin("pybtex.style.formatting", STYLE, AuthorYearStyle)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

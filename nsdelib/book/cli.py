@@ -1,4 +1,4 @@
-"""Command line: ``nsdebook build|run|list|calibrate|precompute|verify`` (also ``python -m nsdelib``)."""
+"""Command line: ``nsdebook build|run|list|calibrate|precompute|verify`` (chapter "Running this book")."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..common.errors import ArtifactError, ConfigError
-from .calibrate import record, run_calibration
+from ..common import ArtifactError, ConfigError
+from .sigma_sweep import record, run_calibration
 from .cluster import ClusterSpec, SlurmJobs, usable_cores
 from .context import setup
 from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
@@ -17,51 +17,18 @@ from .provenance import RESULTS_ROOT
 from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
 from .verify import verify
 
+DEVICE_HELP = "auto | cpu | cuda | cuda:N (default auto)"
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nsdebook", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (
-        ("build", "execute every chapter of _toc.yml, then render the HTML book"),
-        ("run", "execute chapters (all, or the ones named) without rendering"),
-    ):
-        sub = commands.add_parser(name, help=text, description=text)
-        if name == "run":
-            sub.add_argument("chapters", nargs="*", help="toc entries or file stems, e.g. ch01_signals")
-        sub.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {', '.join(PROFILE_NAMES)}")
+
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str,
+             profile: str = "paper", seed: bool = True) -> argparse.ArgumentParser:
+    """A subcommand with the parameters every run takes: profile, seed (where it applies) and device."""
+    sub = commands.add_parser(name, help=text, description=text)
+    sub.add_argument("--profile", default=profile, help=f"one of {', '.join(PROFILE_NAMES)} (default {profile})")
+    if seed:
         sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-        sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-        sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
-        sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
-        if name == "build":
-            sub.add_argument("--workers", type=int, default=usable_cores(),
-                             help="processes of a local Dask cluster (one thread each) that train the chapters' "
-                                  "models before the chapters run (default: one per usable core; 1: the chapters "
-                                  "train them)")
-    commands.add_parser("list", help="list the chapters in reading order")
-    text = "train and measure the calibration sweep's points (resumable), or --record what is done"
-    sub = commands.add_parser("calibrate", help=text, description=text)
-    sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
-    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    sub.add_argument("--record", action="store_true", help="only record the points already measured")
-    sub.add_argument("--trained-only", action="store_true", help="measure only the points whose model is trained")
-    _add_cluster_options(sub)
-    text = "compute the chapters' models and sweeps ahead of the build, as one Dask task graph"
-    sub = commands.add_parser("precompute", help=text, description=text)
-    sub.add_argument("--stage", nargs="+", default=list(STAGES),
-                     help=f"one or more of {', '.join(STAGES)} (default: all), with the stages they need")
-    sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)}")
-    sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N, resolved on each worker (default auto)")
-    _add_cluster_options(sub)
-    text = "retrain (or read back) the models the recorded results cite and compare their weights' SHA-256"
-    sub = commands.add_parser("verify", help=text, description=text)
-    sub.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILE_NAMES)} (default paper)")
-    sub.add_argument("--kind", help="only the models of this kind")
-    sub.add_argument("--seed", type=int, help="only the models of this seed")
-    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    sub.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of recorded results (default results/)")
-    return parser
+    sub.add_argument("--device", default="auto", help=DEVICE_HELP)
+    return sub
 
 
 def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
@@ -74,12 +41,46 @@ def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
     group.add_argument("--cluster", choices=("local", "slurm"), default="local",
                        help="local (default) or slurm: submit Dask worker jobs with dask-jobqueue")
     group.add_argument("--jobs", type=int, help="Slurm jobs to submit (with --cluster slurm)")
-    group.add_argument("--gpus-per-job", type=int, default=0, help="GPUs of each Slurm job, one worker each (default 0)")
+    group.add_argument("--gpus-per-job", type=int, default=0, help="GPUs of each Slurm job, one worker each")
     group.add_argument("--cores-per-job", type=int, default=8, help="cores of each Slurm job (default 8)")
     group.add_argument("--memory-per-job", default="32GB", help="memory of each Slurm job (default 32GB)")
     group.add_argument("--walltime", default="08:00:00", help="time limit of each Slurm job (default 08:00:00)")
     group.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
                        help="a further #SBATCH option for each job, e.g. --sbatch=--partition=gpu (repeatable)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nsdebook", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "execute every chapter of _toc.yml, then render the HTML book"),
+                       ("run", "execute chapters (all, or the ones named) without rendering")):
+        sub = _command(commands, name, text, profile=DEFAULT_PROFILE)
+        if name == "run":
+            sub.add_argument("chapters", nargs="*", help="toc entries or file stems, e.g. ch01_signals")
+        sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
+        sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+        if name == "build":
+            sub.add_argument("--workers", type=int, default=usable_cores(),
+                             help="processes of a local Dask cluster (one thread each) that train the chapters' "
+                                  "models before the chapters run (default: one per usable core; 1: the chapters "
+                                  "train them)")
+    commands.add_parser("list", help="list the chapters in reading order")
+    sub = _command(commands, "calibrate", "train and measure the calibration sweep's points (resumable), "
+                                          "or --record what is done", seed=False)
+    sub.add_argument("--record", action="store_true", help="only record the points already measured")
+    sub.add_argument("--trained-only", action="store_true", help="measure only the points whose model is trained")
+    _add_cluster_options(sub)
+    sub = _command(commands, "precompute", "compute the chapters' models and sweeps ahead of the build, as one "
+                                           "Dask task graph")
+    sub.add_argument("--stage", nargs="+", default=list(STAGES),
+                     help=f"one or more of {', '.join(STAGES)} (default: all), with the stages they need")
+    _add_cluster_options(sub)
+    sub = _command(commands, "verify", "retrain (or read back) the models the recorded results cite and compare "
+                                       "their weights' SHA-256", seed=False)
+    sub.add_argument("--kind", help="only the models of this kind")
+    sub.add_argument("--seed", type=int, help="only the models of this seed")
+    sub.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of recorded results (default results/)")
+    return parser
 
 
 def _cluster_spec(args: argparse.Namespace) -> ClusterSpec:
@@ -95,52 +96,43 @@ def _cluster_spec(args: argparse.Namespace) -> ClusterSpec:
     return ClusterSpec(args.workers, args.scheduler, args.scheduler_file)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (0 success, 1 chapter or build failure, 2 bad input)."""
-    args = _parser().parse_args(argv)
-    if args.command == "list":
-        print("\n".join(toc_entries()))
-        return 0
+def _log(line: str) -> None:
+    print(line, flush=True)
+
+
+def _book(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    if args.command == "calibrate":
-        return _calibrate(args)
-    if args.command == "precompute":
-        return _precompute(args)
-    if args.command == "verify":
-        return _verify(args)
-    try:
-        if args.command == "build" and args.workers > 1:
-            print(f"training the chapters' models in {args.workers} worker processes ...", flush=True)
-            run_precompute(BUILD_STAGES, args.profile, args.seed, args.device, ClusterSpec(workers=args.workers),
-                           log=lambda line: print(line, flush=True))
-        stage = run_book(
-            entries=(args.chapters or None) if args.command == "run" else None,
-            profile=args.profile,
-            seed=args.seed,
-            device=args.device,
-            out=args.out,
-            progress=not args.no_progress,
-        )
-        if args.command == "build":
-            build_html(stage, out=args.out)
-    except (ConfigError, ArtifactError) as exc:
-        print(f"nsdebook: error: {exc}", file=sys.stderr)
-        return 2
-    except (ChapterFailed, BookBuildFailed, PrecomputeFailed) as exc:
-        print(f"nsdebook: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "build" and args.workers > 1:
+        _log(f"training the chapters' models in {args.workers} worker processes ...")
+        run_precompute(BUILD_STAGES, args.profile, args.seed, args.device, ClusterSpec(workers=args.workers), log=_log)
+    stage = run_book(entries=(args.chapters or None) if args.command == "run" else None, profile=args.profile,
+                     seed=args.seed, device=args.device, out=args.out, progress=not args.no_progress)
+    if args.command == "build":
+        build_html(stage, out=args.out)
     print(f"finished in {time.perf_counter() - start:.1f} s")
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    cluster = _cluster_spec(args)
+    if args.record:
+        result = record(setup(profile=args.profile, seed=0, device=args.device))
+        print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
+              f"choice: {result['choice']}")
+    else:
+        run_calibration(args.profile, args.device, cluster, trained_only=args.trained_only, log=_log)
+    return 0
+
+
+def _precompute(args: argparse.Namespace) -> int:
+    run_precompute(args.stage, args.profile, args.seed, args.device, _cluster_spec(args), log=_log)
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
-    """``nsdebook verify``: 0 when every cited model matches, 1 naming the first mismatch, 2 for bad input."""
-    try:
-        ctx = setup(profile=args.profile, seed=0, device=args.device)
-        mismatches = verify(ctx, args.kind, args.seed, args.results, log=lambda line: print(line, flush=True))
-    except (ConfigError, ArtifactError) as exc:
-        print(f"nsdebook: error: {exc}", file=sys.stderr)
-        return 2
+    """0 when every cited model matches, 1 naming the first mismatch."""
+    mismatches = verify(setup(profile=args.profile, seed=0, device=args.device), args.kind, args.seed, args.results,
+                        log=_log)
     if mismatches:
         first = mismatches[0]
         print(f"nsdebook: {len(mismatches)} model(s) differ from the records; first: {first.label}, "
@@ -149,38 +141,26 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate(args: argparse.Namespace) -> int:
-    """``nsdebook calibrate``: the sweep's points as tasks on a Dask cluster, or the record of what is done."""
-    try:
-        cluster = _cluster_spec(args)
-        if args.record:
-            result = record(setup(profile=args.profile, seed=0, device=args.device))
-            print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
-                  f"choice: {result['choice']}")
-        else:
-            run_calibration(args.profile, args.device, cluster, trained_only=args.trained_only,
-                            log=lambda line: print(line, flush=True))
-    except (ConfigError, ArtifactError) as exc:
-        print(f"nsdebook: error: {exc}", file=sys.stderr)
-        return 2
-    except PrecomputeFailed as exc:
-        print(f"nsdebook: {exc}", file=sys.stderr)
-        return 1
+def _list(args: argparse.Namespace) -> int:
+    print("\n".join(toc_entries()))
     return 0
 
 
-def _precompute(args: argparse.Namespace) -> int:
-    """``nsdebook precompute``: the task graph of the stages given (and of what they need) on a Dask cluster."""
+COMMANDS = {"build": _book, "run": _book, "list": _list, "calibrate": _calibrate, "precompute": _precompute,
+            "verify": _verify}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 success, 1 a chapter, task or build failed, 2 bad input)."""
+    args = _parser().parse_args(argv)
     try:
-        run_precompute(args.stage, args.profile, args.seed, args.device, _cluster_spec(args),
-                       log=lambda line: print(line, flush=True))
+        return COMMANDS[args.command](args)
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2
-    except PrecomputeFailed as exc:
+    except (ChapterFailed, BookBuildFailed, PrecomputeFailed) as exc:
         print(f"nsdebook: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,4 @@
-"""Where the book's task graph runs: a Dask cluster on this machine, an existing scheduler, or Slurm jobs.
-
-The same graph (``book.precompute``) runs on any of them. The default is a ``LocalCluster`` of one
-single-threaded worker process per usable core (two one-thread processes train faster than one
-two-thread process on the 2-core machine the book was developed on). ``--scheduler`` or
-``--scheduler-file`` connects to a cluster started elsewhere (``dask scheduler`` and ``dask worker``
-on any machines that share the artifact store's filesystem); ``--cluster slurm`` submits
-``dask-jobqueue`` jobs. Workers that have GPUs advertise a ``GPU`` resource, so that a mixed cluster
-places the torch work on them. Chapter: "Running this book".
-"""
+"""Where the book's task graph runs: a local Dask cluster, a running scheduler or Slurm ("Running this book")."""
 
 from __future__ import annotations
 
@@ -23,7 +14,7 @@ import torch
 from dask_jobqueue import SLURMCluster
 from distributed import Client, LocalCluster, get_worker
 
-from ..common.errors import ConfigError
+from ..common import ConfigError
 
 #: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
 GPU = "GPU"
@@ -38,11 +29,9 @@ def usable_cores() -> int:
 
 @dataclass(frozen=True)
 class SlurmJobs:
-    """Slurm jobs that each start Dask workers: ``jobs`` of them, with ``gpus_per_job`` GPUs each (0: CPU only).
+    """Slurm jobs of Dask workers: one one-thread worker per core, or with GPUs one worker per GPU.
 
-    A CPU job runs one single-threaded worker per core; a GPU job runs one worker per GPU, which
-    advertises one ``GPU`` resource. ``directives`` are further ``#SBATCH`` options (a partition,
-    an account); anything else comes from dask-jobqueue's configuration (``~/.config/dask/jobqueue.yaml``).
+    ``directives`` are further ``#SBATCH`` options; the rest comes from dask-jobqueue's configuration.
     """
 
     jobs: int
@@ -64,8 +53,7 @@ class SlurmJobs:
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """Which cluster runs the graph: a local one of ``workers`` processes, the scheduler at
-    ``scheduler`` or in ``scheduler_file``, or ``slurm`` jobs (at most one of the last three)."""
+    """A local cluster of ``workers`` processes, or one of: a running scheduler (address or file), Slurm jobs."""
 
     workers: int = field(default_factory=usable_cores)
     scheduler: str | None = None
@@ -82,21 +70,17 @@ class ClusterSpec:
 
 
 def local_cluster(workers: int) -> LocalCluster:
-    """``workers`` worker processes on this machine, one thread each (and one thread in their numerical libraries)."""
+    # one-thread processes: two of them train faster than one two-thread process on a 2-core machine
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=ONE_THREAD,
                         dashboard_address=":0")
 
 
 def slurm_cluster(jobs: SlurmJobs) -> SLURMCluster:
-    """A dask-jobqueue cluster whose jobs match ``jobs`` (none submitted yet: ``cluster.scale(jobs=...)`` does).
-
-    ``cluster.job_script()`` shows the batch script each job runs.
-    """
-    processes = jobs.gpus_per_job or jobs.cores_per_job
+    """A dask-jobqueue cluster for ``jobs``, none submitted yet (``cluster.job_script()`` shows a job's script)."""
     directives = [f"--gres=gpu:{jobs.gpus_per_job}"] if jobs.gpus_per_job else []
     return SLURMCluster(
-        cores=jobs.cores_per_job, processes=processes, memory=jobs.memory_per_job, walltime=jobs.walltime,
-        job_extra_directives=[*directives, *jobs.directives],
+        cores=jobs.cores_per_job, processes=jobs.gpus_per_job or jobs.cores_per_job, memory=jobs.memory_per_job,
+        walltime=jobs.walltime, job_extra_directives=[*directives, *jobs.directives],
         worker_extra_args=["--resources", f"{GPU}=1"] if jobs.gpus_per_job else [],
         job_script_prologue=[f"export {name}={value}" for name, value in ONE_THREAD.items()],
         scheduler_options={"dashboard_address": ":0"},
@@ -104,7 +88,7 @@ def slurm_cluster(jobs: SlurmJobs) -> SLURMCluster:
 
 
 def scheduler_address(path: Path) -> str:
-    """The scheduler's address in a scheduler file (``dask scheduler --scheduler-file``), or one ConfigError."""
+    """The scheduler's address in a ``dask scheduler --scheduler-file`` file, or one ConfigError."""
     try:
         info = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -119,7 +103,7 @@ def scheduler_address(path: Path) -> str:
 
 @contextmanager
 def connect(spec: ClusterSpec, log: Callable[[str], None] = print) -> Iterator[Client]:
-    """A client of the cluster ``spec`` names, started here if it is local or Slurm, closed (and stopped) after."""
+    """A client of the cluster ``spec`` names; a local or Slurm cluster is started here and stopped after."""
     if spec.scheduler is not None or spec.scheduler_file is not None:
         address = spec.scheduler or scheduler_address(spec.scheduler_file)
         try:
@@ -143,7 +127,7 @@ def connect(spec: ClusterSpec, log: Callable[[str], None] = print) -> Iterator[C
 
 
 def has_gpu_workers(client: Client, spec: ClusterSpec) -> bool:
-    """Whether the cluster offers GPUs as a resource: Slurm jobs with GPUs, or connected workers that advertise one."""
+    """Whether the cluster offers GPUs: Slurm jobs with GPUs, or connected workers that advertise one."""
     if spec.slurm is not None:
         return spec.slurm.gpus_per_job > 0
     return any(GPU in worker.get("resources", {}) for worker in client.scheduler_info()["workers"].values())
@@ -152,9 +136,7 @@ def has_gpu_workers(client: Client, spec: ClusterSpec) -> bool:
 def worker_device(device: str) -> str:
     """The device a task asks for on this worker: a bare CUDA request is spread over the visible GPUs.
 
-    A worker named with a number at its end (``3``, ``SLURMCluster-0-3``: the number of the worker
-    among those a job or a local cluster started) takes GPU number mod the GPU count; otherwise, or
-    with at most one GPU, ``device`` is kept (``"auto"`` then resolves as in a chapter).
+    A worker named with a number at its end (``3``, ``SLURMCluster-0-3``) takes GPU number mod the GPU count.
     """
     if device not in ("auto", "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
         return device

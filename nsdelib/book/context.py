@@ -1,8 +1,4 @@
-"""The first call of every chapter: validate parameters, seed everything, pick the device.
-
-The context binds a profile's config sections to the seed, the device and the artifact store, and
-hands each stage only the pieces it uses: the stages never see the context itself.
-"""
+"""``setup``, every chapter's first call: a profile bound to a seed, a device and the artifact store."""
 
 from __future__ import annotations
 
@@ -14,25 +10,23 @@ from functools import cached_property
 import pandas as pd
 import torch
 
+from ..claims.c3_attacks import CONVERGENCE_STUDY, ROBUSTNESS_SWEEP, convergence_study, headline_first, robustness_sweep
+from ..claims.c4_abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_variants, at_budget, cached_abc
+from ..claims.c5_stability import cached_attribution_stability
+from ..claims.error_detection import cached_detector_scores, noisy_accuracy
+from ..claims.c2_noise import NOISE_SWEEP, noise_sweep
+from ..claims.sigma_tuning import frontier_points, measure_point
+from ..common import resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore
-from ..common.devices import resolve_device
-from ..common.seeding import seed_everything
 from ..data.dataset import SpectrogramData, load_dataset
-from ..evaluation.abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_variants, at_budget, cached_abc
-from ..evaluation.attacks import (CONVERGENCE_STUDY, ROBUSTNESS_SWEEP, convergence_study, headline_first,
-                                  robustness_sweep)
-from ..evaluation.attributions import ExplainedModel, cached_attribution_stability
-from ..evaluation.calibration import frontier_points, measure_point
 from ..evaluation.data_size import data_for_size, data_size_study, training_sizes
-from ..evaluation.detectors import cached_detector_scores, noisy_accuracy
-from ..evaluation.input_noise import NOISE_SWEEP, noise_sweep
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
 from ..models.inference import EvalMode, eval_modes, headline_mode, injected_noise_modes
 from ..models.registry import MODEL_KINDS, ModelKind, with_injected_noise
 from ..report.claims import MODEL_LABELS
 from ..report.paper import PAPER_VALUES
 from ..training.learning_rate import choose_learning_rate
-from ..training.trainer import TRAINED, TrainConfig, TrainedModel, train_or_load, training_key
+from ..training.trainer import TrainConfig, TrainedModel, train_or_load
 from .profiles import Profile, get_profile, validate_params
 from .adversarial_records import record_adversarial_seed
 from .provenance import record_model
@@ -50,25 +44,20 @@ class Context:
 
     @property
     def seeds(self) -> list[int]:
-        """The seeds of multi-seed experiments: ``seed, seed+1, …`` (``profile.n_seeds`` of them)."""
         return [self.seed + k for k in range(self.profile.n_seeds)]
 
     @property
     def data_size_seeds(self) -> list[int]:
-        """The seeds of chapter 8's training-set-size study: the first ``profile.data_size.n_seeds`` of ``seeds``."""
         return self.seeds[: self.profile.data_size.n_seeds]
 
     @cached_property
     def data(self) -> SpectrogramData:
-        """The profile's data set for the chapter's seed (built once, then read from the store)."""
         return load_dataset(self.profile.data, self.seed, self.store)
 
     def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, TrainedModel]:
-        """``kind`` trained on the first seed at every rate of the profile's grid (read back, resumed or trained)."""
         return {lr: self.train_at_rate(kind, lr, progress) for lr in self.profile.lr_grid}
 
     def train_at_rate(self, kind: ModelKind, lr: float, progress: bool | None = None) -> TrainedModel:
-        """One point of the learning-rate grid: ``kind`` on the first seed at rate ``lr``."""
         profile = self.profile
         return train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
                              self.device, progress)
@@ -81,27 +70,17 @@ class Context:
         return self._learning_rates[kind]
 
     def train_config(self, kind: ModelKind) -> TrainConfig:
-        """The profile's optimisation settings for ``kind``, at the rate the training rule chose for it."""
         return self.profile.train.replace(lr=self.learning_rate(kind))
 
     def train(self, kind: ModelKind, seed: int, progress: bool | None = None) -> TrainedModel:
-        """The profile's trained model of ``kind`` for ``seed`` (read back, resumed or trained).
-
-        A profile that records results (``paper``) records each model once, with its weights' digest.
-        """
+        """The profile's model of ``kind`` for ``seed`` (read back, resumed or trained), recorded once at ``paper``."""
         profile, train = self.profile, self.train_config(kind)
         run = train_or_load(self.data, kind, seed, profile.model, train, self.store, self.device, progress)
         if profile.record_results:
             record_model(run, profile.name, self.device, train)
         return run
 
-    def is_trained(self, kind: ModelKind, seed: int) -> bool:
-        """Whether the profile's model of ``kind`` for ``seed`` is in the store (without loading or training it)."""
-        key = training_key(self.data, kind, seed, self.profile.model, self.train_config(kind))
-        return self.store.exists(TRAINED, key)
-
     def train_all(self, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
-        """Every model kind for every seed of the profile (``seeds``)."""
         return {kind: [self.train(kind, seed, progress) for seed in self.seeds] for kind in MODEL_KINDS}
 
     def noise_sweep(self, run: TrainedModel) -> pd.DataFrame:
@@ -111,8 +90,7 @@ class Context:
                                    self._test_target(run, modes))
 
     def injected_noise_sweep(self, run: TrainedModel) -> pd.DataFrame:
-        """Chapter 4's input-noise sweep of the ConvNeXt ``run`` with the NSDE's noise injected at test time only,
-        on the same images and noise as its own sweep, in the NSDE's every evaluation mode (cached)."""
+        """Chapter 4's sweep of the ConvNeXt ``run`` with the NSDE's noise injected at test time only (cached)."""
         sde = self.profile.model.sde
         target = SweepTarget(with_injected_noise(run.model, sde), self.data.test.x, self.data.test.y,
                              injected_noise_modes(sde), run.seed)
@@ -125,12 +103,11 @@ class Context:
                                    self._test_target(run, modes))
 
     def adversarial_seed(self, seed: int) -> pd.DataFrame:
-        """Chapter 5's protocol on every model of ``seed`` (cached), with ``model`` and ``seed`` columns; a profile
-        that records results records the seed once it is done, with the convergence studies of the first seed."""
+        """Chapter 5's protocol on every model of ``seed`` (cached), recorded once at ``paper``."""
         start = time.perf_counter()
         runs = {kind: self.train(kind, seed, progress=False) for kind in MODEL_KINDS}
-        table = pd.concat([self.attack_sweep(run).assign(model=MODEL_LABELS[kind], seed=seed) for kind, run in runs.items()],
-                          ignore_index=True)
+        table = pd.concat([self.attack_sweep(run).assign(model=MODEL_LABELS[kind], seed=seed)
+                           for kind, run in runs.items()], ignore_index=True)
         if self.profile.record_results:
             study = pd.concat([self.attack_convergence(run).assign(model=MODEL_LABELS[kind])
                                for kind, run in runs.items()], ignore_index=True) if seed == self.seed else None
@@ -148,10 +125,10 @@ class Context:
     def _test_target(self, run: TrainedModel, modes: tuple[EvalMode, ...]) -> SweepTarget:
         return SweepTarget(run.model, self.data.test.x, self.data.test.y, modes, run.seed)
 
-    def explained(self, run: TrainedModel) -> ExplainedModel:
+    def explained(self, run: TrainedModel) -> SweepTarget:
         """``run`` as chapters 6 and 7 explain it: on the test split, in the mode of its headline accuracy."""
         test = self.data.test
-        return ExplainedModel(run.model, test.x, test.y, headline_mode(run.kind, self.profile.model.sde), run.seed)
+        return SweepTarget(run.model, test.x, test.y, (headline_mode(run.kind, self.profile.model.sde),), run.seed)
 
     def attribution_stability(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 6's attribution change under input noise of ``run``, with its map controls (cached)."""
@@ -172,7 +149,7 @@ class Context:
             model=run.kind, seed=run.seed)
 
     def detector_accuracy(self, run: TrainedModel) -> pd.DataFrame:
-        """Whether ``run`` classifies each explained image correctly at every noise std of the detector test (cached)."""
+        """Whether ``run`` classifies each explained image correctly at each noise std of the detector test (cached)."""
         attribution, stds = self.profile.attribution, self.profile.abc.detectors.noise_stds
         return noisy_accuracy(self.store, attribution, self.explained(run), stds).assign(model=run.kind, seed=run.seed)
 
@@ -182,13 +159,12 @@ class Context:
         return {"ABC as written": as_written, "ABC at C4's budget": at_budget(self.profile.abc, m)}
 
     def detector_scores(self, run: TrainedModel, m: float, std: float) -> pd.DataFrame:
-        """Every detector score of ``run`` under Gaussian input noise of std ``std``, ABC at C4's budget ``m`` (cached)."""
+        """Every detector score of ``run`` under Gaussian input noise of std ``std`` (cached)."""
         return cached_detector_scores(self.store, self.profile.attribution, self.detector_budgets(m),
                                       self.explained(run), std).assign(model=run.kind, seed=run.seed)
 
     def frontier(self, only_stored: bool = False) -> pd.DataFrame:
-        """The clean–robust frontier (chapters 4 and 8): every point for each of its seeds, measured or read back;
-        with ``only_stored``, only the points already in the store (nothing is trained)."""
+        """The clean–robust frontier (chapters 4 and 8), measured or read back (``only_stored``: nothing trained)."""
         cfg = self.profile.calibration
         rows = [measure_point(self.data, kind, model, self.train_config(kind), cfg, self.store, self.device,
                               only_stored, seed)
@@ -196,16 +172,13 @@ class Context:
         return pd.DataFrame([row for row in rows if row is not None])
 
     def data_size_datasets(self) -> list[SpectrogramData]:
-        """The data sets of chapter 8's study, one per training-set size (built once, then read from the store)."""
+        """The data sets of chapter 8's study, one per training-set size."""
         sizes = training_sizes(len(self.data.train), self.profile.train.batch_size, self.profile.data_size.fractions)
         return [data_for_size(self.data, n, self.store) for n in sizes]
 
     def data_size_study(self, kinds: Sequence[ModelKind] = MODEL_KINDS, seeds: Sequence[int] | None = None,
                         log: Callable[[str], None] | None = None) -> pd.DataFrame:
-        """Chapter 8's training-set-size study of ``kinds`` (default: all) for ``seeds`` (default: the study's).
-
-        The models are cached; the scoring, clean and under Gaussian noise of claim C2's std, is redone.
-        """
+        """Chapter 8's training-set-size study (its models cached, their scoring redone)."""
         profile = self.profile
         seeds = self.data_size_seeds if seeds is None else seeds
         return data_size_study(self.data, kinds, seeds, profile.model, self.train_config, self.store, self.device,
@@ -213,12 +186,9 @@ class Context:
 
 
 def setup(profile: str = "quick", seed: int = 0, device: str = "auto") -> Context:
-    """Validate the chapter parameters and return the run's context (seeded, device resolved).
-
-    Tables a chapter styles show a missing value as a dash, not "nan" (pandas' Styler default).
-    """
+    """The chapter's context, parameters validated, everything seeded, device resolved."""
     params = validate_params(profile=profile, seed=seed, device=device)
     seed_everything(params.seed)
-    pd.set_option("styler.format.na_rep", "–")
+    pd.set_option("styler.format.na_rep", "–")  # a missing value in a styled table: a dash, not "nan"
     return Context(profile=get_profile(params.profile), seed=params.seed, device=resolve_device(params.device))
 

@@ -1,15 +1,4 @@
-"""The paper as a Dask task graph: the chapters' models and sweeps, computed ahead of the build.
-
-A chapter evaluates its models one after another in one process. ``nsdebook precompute`` runs the
-very same cached calls as the tasks of one graph on a Dask cluster (``book.cluster``): the data set,
-then each model (kind, seed), then each evaluation of a model once that model is trained. The two
-settings chapter 7 chooses from every model's results (C4's mutation budget and the detectors' noise
-level, ``report.claims``) are a task that gathers the attribution tasks, and the ABC tasks wait for
-it. Each task builds its context in the worker, calls the chapter's cached method, which writes the
-artifact store (a shared filesystem on a cluster), and returns a line of text, never a model; the
-chapters then read every result back, so the build only renders. ``nsdebook build`` runs the
-training stages this way first (:data:`BUILD_STAGES`), most of the default build's time.
-"""
+"""The chapters' cached calls as one Dask task graph, computed ahead of the build ("Running this book")."""
 
 from __future__ import annotations
 
@@ -25,14 +14,12 @@ import pandas as pd
 from dask.base import tokenize
 from distributed import Client, Future, as_completed
 
+from ..claims.error_detection import abc_choices
+from ..claims.sigma_tuning import frontier_points, measure_point
+from ..common import one_of, resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore
-from ..common.devices import resolve_device
-from ..common.errors import ConfigError
-from ..common.seeding import seed_everything
-from ..evaluation.abc import Crossing
-from ..evaluation.calibration import frontier_points, measure_point
 from ..models.registry import MODEL_KINDS, ModelConfig, ModelKind
-from ..report.claims import CONVNEXT, NSDE, c4_budget, detector_noise_level
+from ..report.claims import CONVNEXT, NSDE
 from .cluster import GPU, ClusterSpec, connect, has_gpu_workers, worker_device
 from .context import Context, setup
 from .profiles import Profile, validate_params
@@ -55,46 +42,28 @@ class PrecomputeFailed(RuntimeError):
     """Tasks of the graph failed (each named by its stage, kind and seed); every finished result is in the store."""
 
 
-def check_stages(stages: Sequence[str]) -> None:
-    """Refuse an unknown stage with one ConfigError naming the allowed ones, before any work starts."""
-    unknown = [stage for stage in stages if stage not in STAGES]
-    if unknown:
-        raise ConfigError(f"unknown stage {unknown[0]!r}; allowed stages: {', '.join(STAGES)}")
-
-
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Run:
-    """What every task needs to build its context in a worker: the profile itself (a profile is data), the base
-    seed, the device asked for (each worker resolves it) and the artifact store's folder."""
+    """What a task needs to build its context in a worker: the profile as JSON (a profile is data), the base seed,
+    the device asked for (each worker resolves it) and the artifact store's folder."""
 
-    profile: Profile
+    profile: str
     seed: int
     device: str
     store: str
 
     @classmethod
     def of(cls, ctx: Context, device: str) -> Run:
-        """The run of ``ctx``'s profile, seed and store, on ``device`` as each worker resolves it."""
-        return cls(ctx.profile, ctx.seed, device, str(ctx.store.root.resolve()))
+        return cls(ctx.profile.model_dump_json(), ctx.seed, device, str(ctx.store.root.resolve()))
 
     @property
     def token(self) -> str:
-        """A digest of the run, the same in every process."""
-        return tokenize(self.profile.model_dump_json(), self.seed, self.device, self.store)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Run) and other.token == self.token
-
-    def __hash__(self) -> int:  # a profile holds dicts, so the fields themselves do not hash
-        return hash(self.token)
+        return tokenize(self.profile, self.seed, self.device, self.store)
 
 
 @dataclass(frozen=True)
 class Task:
-    """One node of the graph: ``call(run, *args, *results of the tasks named in after)``, run in a worker.
-
-    ``torch`` marks work that runs models, which a cluster with GPU workers places on a GPU.
-    """
+    """One node: ``call(run, *args, *results of the tasks named in after)``; ``torch`` tasks go to GPU workers."""
 
     stage: str
     call: Callable[..., object]
@@ -107,7 +76,6 @@ class Task:
 
     @property
     def name(self) -> str:
-        """How progress lines and errors name the task, e.g. ``attack convergence study nsde seed 0``."""
         seed = "" if self.seed is None else f"seed {self.seed}"
         return " ".join(part for part in (self.stage, self.what, self.kind or "", seed) if part)
 
@@ -125,13 +93,14 @@ class ABCSettings:
 
 @functools.lru_cache(maxsize=4)  # a long-lived worker serves many runs: keep the data sets of the last few only
 def worker_context(run: Run) -> Context:
-    """The context of ``run`` in this process, built once per process (its data set then stays in memory)."""
+    """The context of ``run``, built once per process (its data set then stays in memory)."""
     seed_everything(run.seed)
-    return Context(run.profile, run.seed, resolve_device(worker_device(run.device)), ArtifactStore(run.store))
+    profile = Profile.model_validate_json(run.profile)
+    return Context(profile, run.seed, resolve_device(worker_device(run.device)), ArtifactStore(run.store))
 
 
 def make_dataset(run: Run) -> str:
-    """The profile's data set (chapter 1), built once and then read from the store by every other task."""
+    """The profile's data set, built once and then read from the store by every other task."""
     data = worker_context(run).data
     return f"{len(data.train)} training, {len(data.val)} validation, {len(data.test)} test spectrograms"
 
@@ -139,7 +108,8 @@ def make_dataset(run: Run) -> str:
 def train_at_rate(run: Run, kind: ModelKind, lr: float, *_after: object) -> str:
     """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr``."""
     trained = worker_context(run).train_at_rate(kind, lr, progress=False)
-    return f"best validation accuracy {trained.metrics['best_val_accuracy']:.3f} at epoch {trained.metrics['best_epoch']}"
+    metrics = trained.metrics
+    return f"best validation accuracy {metrics['best_val_accuracy']:.3f} at epoch {metrics['best_epoch']}"
 
 
 def train_model(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
@@ -153,7 +123,7 @@ def _rows(table: pd.DataFrame) -> str:
 
 
 def sweep_noise(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
-    """Chapter 4's input-noise sweep of one model (of ConvNeXt also with the NSDE's noise injected at test time)."""
+    """Chapter 4's input-noise sweeps of one model."""
     ctx = worker_context(run)
     trained = ctx.train(kind, seed, progress=False)
     if kind == CONVNEXT:
@@ -168,36 +138,24 @@ def sweep_attacks(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
 
 
 def record_attacks(run: Run, seed: int, *_after: object) -> str:
-    """Chapter 5's protocol of one seed, read back from its tasks, recorded once at a recording profile."""
+    """Chapter 5's protocol of one seed, read back from its tasks and recorded at ``paper``."""
     return _rows(worker_context(run).adversarial_seed(seed))
 
 
 def study_attack_convergence(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
-    """Chapter 5's convergence study of the attack on one model (the first seed's NSDE)."""
+    """Chapter 5's convergence study of the attack on one model."""
     ctx = worker_context(run)
     return _rows(ctx.attack_convergence(ctx.train(kind, seed, progress=False)))
 
 
 def explain_model(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
-    """Chapter 6's attribution stability and chapter 7's ABC curve of one model (and, for ConvNeXt, its
-    accuracy under the detector test's noise): the results chapter 7's settings are chosen from."""
+    """Chapters 6 and 7's results of one model that chapter 7's settings are chosen from."""
     ctx = worker_context(run)
     trained = ctx.train(kind, seed, progress=False)
     ctx.attribution_stability(trained)
     if kind == CONVNEXT:
         ctx.detector_accuracy(trained)
     return _rows(ctx.abc_curve(trained))
-
-
-def abc_choices(ctx: Context) -> tuple[Crossing, Crossing]:
-    """C4's mutation budget and the detector test's noise std, by their rules, from every seed's models.
-
-    Chapter 7 makes the same two choices from the same cached tables (``report.claims``).
-    """
-    runs = ctx.train_all(progress=False)
-    curve = pd.concat([ctx.abc_curve(run) for kind in MODEL_KINDS for run in runs[kind]], ignore_index=True)
-    accuracy = pd.concat([ctx.detector_accuracy(run) for run in runs[CONVNEXT]], ignore_index=True)
-    return c4_budget(curve), detector_noise_level(accuracy)
 
 
 def choose_abc_settings(run: Run, *_after: object) -> ABCSettings:
@@ -217,7 +175,7 @@ def score_abc(run: Run, kind: ModelKind, seed: int, _trained: object, settings: 
 
 
 def measure_frontier_point(run: Run, kind: ModelKind, model: ModelConfig, seed: int, *_after: object) -> str:
-    """One point of the clean–robust frontier for one seed (chapters 4 and 8), recorded at a recording profile."""
+    """One point of the clean–robust frontier for one seed, recorded at ``paper``."""
     ctx = worker_context(run)
     row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store, ctx.device,
                         seed=seed)
@@ -232,17 +190,14 @@ def make_size_datasets(run: Run, *_after: object) -> str:
 
 
 def train_smaller(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
-    """Chapter 8's study for one kind and seed: its models at every smaller training-set size, scored."""
+    """Chapter 8's study for one kind and seed."""
     return _rows(worker_context(run).data_size_study((kind,), (seed,)))
 
 
 def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
-    """The tasks of ``stages`` and of what they need (the data set, the models, :data:`NEEDS`), each after its inputs.
-
-    The models come first, seed by seed, then each stage's tasks in the same order: where several are
-    ready, :func:`run_graph` runs the earlier one, so the first seed's results are complete first.
-    """
-    check_stages(stages)
+    """The tasks of ``stages`` and of what they need, each after its inputs: the models first, seed by seed."""
+    for stage in stages:
+        one_of(stage, Stage, "stage")
     wanted = set(stages).union(*(NEEDS.get(stage, ()) for stage in stages))
     tasks: dict[str, Task] = {}
 
@@ -297,7 +252,7 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
 
 
 def task_key(task: Task, run: Run) -> str:
-    """The task's Dask key: its name and a token of the run, so two runs on one scheduler never share a key."""
+    """The task's name and a token of the run: two runs on one scheduler never share a key."""
     return re.sub(r"\W+", "_", task.name) + f"-{run.token}"
 
 
@@ -308,12 +263,10 @@ def _clock(seconds: float) -> str:
 
 def run_graph(client: Client, tasks: Sequence[Task], run: Run, gpu: bool = False,
               log: Callable[[str], None] = print) -> dict[str, object]:
-    """Run ``tasks`` on ``client``'s cluster, logging each as it finishes (done/total of its stage); their results by name.
+    """Run ``tasks`` (the earlier first where several are ready), logging each as it finishes; results by name.
 
-    Where several tasks are ready, the earlier in ``tasks`` runs first. With ``gpu`` each torch task
-    asks for one ``GPU`` resource. A task that fails after its retries is named (stage, kind, seed) as
-    it fails; the tasks that need it are not run, every other one is, and :class:`PrecomputeFailed`
-    then names all failures (what finished stays in the store).
+    A task that fails after its retries is logged; the tasks that need it are not run, every other one is,
+    and :class:`PrecomputeFailed` then names all failures. With ``gpu`` each torch task asks for a GPU.
     """
     futures: dict[str, Future] = {}
     for index, task in enumerate(tasks):  # earlier tasks first where several are ready: the first seed's models
@@ -350,11 +303,7 @@ def run_graph(client: Client, tasks: Sequence[Task], run: Run, gpu: bool = False
 
 def run_on_cluster(graph: Callable[[Context], list[Task]], profile: str, seed: int, device: str,
                    cluster: ClusterSpec, log: Callable[[str], None] = print) -> dict[str, object]:
-    """Validate the parameters, build ``graph(ctx)`` here and run it on the cluster ``cluster`` names.
-
-    ``device`` is resolved by each task on its worker (``"auto"``: CUDA where the worker has it); on a
-    cluster with GPU workers the torch tasks are placed on them, unless ``device`` is the CPU.
-    """
+    """Build ``graph(ctx)`` here and run it on the cluster; each worker resolves ``device``."""
     params = validate_params(profile=profile, seed=seed, device=device)
     ctx = setup(params.profile, params.seed, "cpu")  # the graph's shape; each task resolves ``device`` on its worker
     run, tasks = Run.of(ctx, params.device), graph(ctx)
@@ -365,5 +314,4 @@ def run_on_cluster(graph: Callable[[Context], list[Task]], profile: str, seed: i
 def run_precompute(stages: Sequence[str], profile: str, seed: int, device: str, cluster: ClusterSpec,
                    log: Callable[[str], None] = print) -> dict[str, object]:
     """``nsdebook precompute``: the graph of ``stages`` (:func:`paper_graph`) on the cluster ``cluster`` names."""
-    check_stages(stages)
     return run_on_cluster(lambda ctx: paper_graph(ctx, stages), profile, seed, device, cluster, log)

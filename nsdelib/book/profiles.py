@@ -1,9 +1,4 @@
-"""Profiles: the three scales at which the book runs, as validated, typed data.
-
-A profile is one `Profile` object. Chapters never branch on its name; they read its fields.
-``ci`` runs in seconds (tests, CI), ``quick`` in minutes on a laptop CPU (the default build),
-``paper`` at the scale of the paper (10,000 spectrograms, full evaluation).
-"""
+"""The three scales the book runs at (``ci``, ``quick``, ``paper``) as validated data ("Running this book")."""
 
 from __future__ import annotations
 
@@ -12,15 +7,14 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from ..common.config import IncreasingPositive, Section
-from ..common.errors import ConfigError, config_error
+from ..claims.c3_attacks import AttackConfig
+from ..claims.c4_abc import ABCConfig
+from ..claims.c2_noise import NoiseSweepConfig
+from ..claims.sigma_tuning import CalibrationConfig
+from ..common import ConfigError, IncreasingPositive, Section, config_error, one_of
 from ..data.dataset import DataConfig
-from ..evaluation.abc import ABCConfig
-from ..evaluation.attacks import AttackConfig
 from ..evaluation.attributions import AttributionConfig
-from ..evaluation.calibration import CalibrationConfig
 from ..evaluation.data_size import DataSizeConfig
-from ..evaluation.input_noise import NoiseSweepConfig
 from ..models.registry import ModelConfig
 from ..training.trainer import TrainConfig
 
@@ -67,7 +61,7 @@ class Profile(Section):
 
 #: What every profile shares; each profile below changes only what differs (merged key by key).
 #: The NSDE's noise (relative diffusion, Brownian-shaped, σ) and the control's input-noise std are
-#: set at the ``paper`` scale by the calibration rule of ``evaluation.calibration`` (chapter 3); a
+#: set at the ``paper`` scale by the calibration rule of ``claims.sigma_tuning`` (chapter 3); a
 #: test holds them equal to what the recorded sweep chooses once it is complete.
 BASE: dict[str, Any] = {
     "model": {
@@ -163,13 +157,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         # still improving), stop after 4 without a better validation accuracy, the rate from a grid around 2e-3.
         "train": {"max_epochs": 25, "patience": 4},
         "lr_grid": (1e-3, 2e-3, 4e-3),
-        # Chapters 6 and 7 per seed, in forward passes of one 64×64 image (≈ 2 ms on one CPU thread; a gradient
-        # ≈ 3): C5's 9 map sets (NSDE: 2 noise draws + noise off; each ConvNeXt: 1 map + 2 input-noise copies)
-        # × 3 states (clean, 2 levels) × 8 IG steps × 3 × 256 images ≈ 166 k; ABC's grid: 7 budgets × 16
-        # neighbours × 256 images × 3 models ≈ 86 k (the NSDE's neighbours one draw each); C4's budget: 3 × 16 × 256
-        # ≈ 12 k, plus the NSDE's neighbours scored by its 8-pass ensemble ≈ 33 k; the detector test: noisy IG maps
-        # (1 + 1 + 2) × 8 × 3 × 256 ≈ 25 k, ABC as written and at C4's budget 2 × 16 × 256 × 3 ≈ 25 k,
-        # predictions ≈ 5 k. Total ≈ 350 k passes ≈ 12 minutes (budget: 15; benchmarks/bench_attributions.py).
+        # Chapters 6 and 7 per seed: ≈ 350 k forward passes of one 64×64 image (C5's maps 166 k, ABC's grid 86 k,
+        # C4's budget 45 k, the detector test 55 k) ≈ 12 minutes on one CPU thread (budget: 15; the count per
+        # setting is benchmarks/bench_attributions.py's).
         "attribution": {
             "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
             "perturbation_levels": (0.02, 0.1), "subset_size": 256, "batch_size": 64,
@@ -186,7 +176,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` applied key by key, recursing into nested sections."""
     out = dict(base)
     for key, value in changes.items():
         out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
@@ -194,10 +183,8 @@ def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_profile(name: str, **overrides: Any) -> Profile:
-    """Return the validated profile ``name``; ``overrides`` replace top-level fields (validated too)."""
-    if name not in PROFILES:
-        raise ConfigError(f"unknown profile {name!r}; allowed profiles: {', '.join(PROFILE_NAMES)}")
-    raw = {**merged(BASE, PROFILES[name]), **overrides}
+    """The validated profile ``name``; ``overrides`` replace top-level fields."""
+    raw = {**merged(BASE, PROFILES[one_of(name, ProfileName, "profile")]), **overrides}
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
@@ -221,11 +208,9 @@ class ChapterParams(Section):
 
 def validate_params(**params: Any) -> ChapterParams:
     """Validate chapter parameters, raising one ConfigError that names the bad parameter."""
-    if "profile" in params and params["profile"] not in PROFILE_NAMES:
-        raise ConfigError(
-            f"invalid chapter parameters: parameter 'profile' = {params['profile']!r}; "
-            f"allowed profiles: {', '.join(PROFILE_NAMES)}"
-        )
+    if params.get("profile", DEFAULT_PROFILE) not in PROFILE_NAMES:  # pydantic's message would list them less plainly
+        raise ConfigError(f"invalid chapter parameters: parameter 'profile' = {params['profile']!r}; "
+                          f"allowed profiles: {', '.join(PROFILE_NAMES)}")
     try:
         return ChapterParams.model_validate(params)
     except ValidationError as exc:

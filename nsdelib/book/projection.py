@@ -1,12 +1,4 @@
-"""How long the paper's task graph takes on N workers, projected from measured task costs ("Running this book").
-
-A task's cost is looked up by what the task is (its stage, what it computes and its model kind, not
-its seed: :func:`cost_key`) in a JSON file of costs in seconds of one single-threaded worker, each
-with its source (``benchmarks/bench_precompute.py`` writes it). A list scheduler of N workers that
-always starts the ready task that comes first in the graph, as :func:`book.precompute.run_graph`
-asks Dask to, gives the projected wall time; the critical path (the longest chain of tasks each
-waiting for the one before) bounds the wall time from below however many workers there are.
-"""
+"""The paper graph's wall time on N workers, projected from measured task costs ("Running this book")."""
 
 from __future__ import annotations
 
@@ -21,20 +13,20 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..common.errors import ConfigError
+from ..common import ConfigError
 from .context import Context
 from .precompute import Task, paper_graph
 from .profiles import get_profile
 from .runner import REPO_ROOT
 
-#: The committed costs of the ``paper`` graph's tasks, with their sources.
+#: Seconds of one single-threaded worker per kind of task, measured by ``benchmarks/bench_precompute.py``.
 PAPER_TASK_COSTS = REPO_ROOT / "benchmarks" / "paper_task_costs.json"
 HOUR = 3600.0
 
 
 @dataclass(frozen=True)
 class TaskCosts:
-    """Seconds of one worker per kind of task (by :func:`cost_key`), where each figure comes from, and by whom."""
+    """Seconds of one worker per kind of task (:func:`cost_key`), the source of each figure, and by whom."""
 
     profile: str
     seconds: dict[str, float]
@@ -42,21 +34,18 @@ class TaskCosts:
     provenance: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        """The file's content: the profile, the provenance and one entry per kind of task."""
         costs = {key: {"seconds": round(self.seconds[key], 1), "source": self.sources[key]} for key in self.seconds}
         return {"profile": self.profile, "unit": "seconds of one single-threaded worker",
                 "provenance": self.provenance, "costs": costs}
 
 
 def cost_key(task: Task) -> str:
-    """What a task's cost depends on: its name without the seed or a setting's value, e.g. ``attack convergence
-    study nsde`` or ``train learning rate nsde`` (any rate of the grid)."""
+    """What a task's cost depends on: its name without seed or setting, e.g. ``train learning rate nsde``."""
     what = re.sub(r"\s*\d[\d.e-]*$", "", task.what)
     return " ".join(part for part in (task.stage, what, task.kind or "") if part)
 
 
 def load_task_costs(path: Path = PAPER_TASK_COSTS) -> TaskCosts:
-    """The task costs written by ``benchmarks/bench_precompute.py``."""
     data = json.loads(Path(path).read_text())
     costs = data["costs"]
     return TaskCosts(data["profile"], {key: float(entry["seconds"]) for key, entry in costs.items()},
@@ -80,7 +69,7 @@ def critical_path(tasks: Sequence[Task], seconds: Mapping[str, float]) -> float:
 
 
 def list_schedule(tasks: Sequence[Task], seconds: Mapping[str, float], workers: int) -> float:
-    """The wall time of ``tasks`` on ``workers`` workers that each start the first ready task of the list when free."""
+    """The wall time on ``workers`` workers that each start the first ready task of the list when free."""
     order = {task.name: index for index, task in enumerate(tasks)}
     waiting = {task.name: set(task.after) for task in tasks}
     dependents: dict[str, list[str]] = {task.name: [] for task in tasks}
@@ -116,7 +105,7 @@ def projection_table(tasks: Sequence[Task], seconds: Mapping[str, float], worker
 
 
 def projected_wall_times(path: Path = PAPER_TASK_COSTS, workers: Sequence[int] = (2, 16, 64)) -> pd.DataFrame:
-    """:func:`projection_table` of the whole graph of the profile the costs in ``path`` were measured at."""
+    """:func:`projection_table` of the whole graph of the profile the costs were measured at."""
     costs = load_task_costs(path)
     tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
     return projection_table(tasks, task_seconds(tasks, costs.seconds), workers)

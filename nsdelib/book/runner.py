@@ -1,12 +1,4 @@
-"""Execute the book's chapters with papermill and render them with Jupyter Book.
-
-Chapters are jupytext text sources (``chapters/*.py``, percent format) without outputs. The runner
-reads each with jupytext, injects the chapter parameters with papermill into the registered
-``nsdebook`` kernel, streams what the chapter prints to the terminal while it runs, and writes the
-executed notebook into a staging copy of the book under ``_build/book/``. Jupyter Book then renders
-that staging copy (``execute_notebooks: "off"``), so the HTML shows exactly the outputs the runner
-produced and readers can download the executed notebooks, which name the standard ``python3`` kernel.
-"""
+"""Execute the chapters with papermill into a staging book, then render it ("Running this book")."""
 
 from __future__ import annotations
 
@@ -29,18 +21,19 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
-from ..common.errors import ConfigError
+from ..common import ConfigError
 from .profiles import ChapterParams, validate_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 KERNEL_NAME = "nsdebook"
-# The kernel the downloadable notebooks name: any Jupyter with nsdelib installed runs them.
+#: The kernel the downloadable notebooks name: any Jupyter with nsdelib installed runs them.
 DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
-# MathJax (from the PyPI package django-static-mathjax) ships with the book: ``_config.yml`` copies
-# _mathjax/ to the HTML root and points ``mathjax_path`` at it, so the maths renders offline too.
+#: MathJax ships with the book (``_config.yml`` points ``mathjax_path`` at this copy), so maths renders offline.
 MATHJAX_BUNDLE = "tex-mml-chtml.js"
 MATHJAX_TARGET = Path("_mathjax") / "mathjax"
+#: Hosts whose repository pages, issue trackers and Binder builds the header's buttons can open.
+PUBLIC_HOSTS = ("github.com", "gitlab.com", "codeberg.org", "bitbucket.org")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -63,74 +56,69 @@ def toc_entries(root: Path = REPO_ROOT) -> list[str]:
             for child in node.get(key, []):
                 yield from walk(child)
 
-    entries = [toc["root"], *walk(toc)]
-    return [str(Path(entry).with_suffix("")) if Path(entry).suffix else entry for entry in entries]
+    return [str(Path(entry).with_suffix("")) for entry in (toc["root"], *walk(toc))]
 
 
 def chapter_source(entry: str, root: Path = REPO_ROOT) -> Path:
-    """The source file of a toc entry: a jupytext ``.py`` notebook or a plain ``.md`` page."""
+    """The source of a toc entry: a jupytext ``.py`` notebook or a plain ``.md`` page."""
     for suffix in (".py", ".md"):
-        candidate = root / f"{entry}{suffix}"
-        if candidate.exists():
-            return candidate
+        if (root / f"{entry}{suffix}").exists():
+            return root / f"{entry}{suffix}"
     raise FileNotFoundError(f"_toc.yml lists {entry!r} but neither {entry}.py nor {entry}.md exists")
 
 
 def is_notebook(source: Path) -> bool:
-    """Whether a source is executed (jupytext notebook) rather than copied (markdown page)."""
     return source.suffix == ".py"
 
 
-def declared_parameters(notebook: nbformat.NotebookNode, name: str) -> list[str]:
-    """Names assigned in the notebook's single ``parameters`` cell; anything else is an error."""
+def check_parameters(notebook: nbformat.NotebookNode, name: str) -> None:
+    """The chapter's one ``parameters`` cell must declare exactly the standard chapter parameters."""
     cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise ConfigError(f"chapter {name} must have exactly one cell tagged 'parameters', found {len(cells)}")
-    return re.findall(r"^(\w+)\s*(?::[^=]+)?=", cells[0].source, flags=re.MULTILINE)
-
-
-def check_parameters(notebook: nbformat.NotebookNode, name: str, params: ChapterParams) -> None:
-    """The chapter must declare exactly the standard chapter parameters (profile, seed, device)."""
-    declared = declared_parameters(notebook, name)
+    declared = re.findall(r"^(\w+)\s*(?::[^=]+)?=", cells[0].source, flags=re.MULTILINE)
     expected = list(ChapterParams.model_fields)
     if sorted(declared) != sorted(expected):
         raise ConfigError(f"chapter {name} declares parameters {declared}; every chapter declares {expected}")
 
 
 class LineEcho:
-    """A file-like sink for papermill's ``stdout_file``: passes each complete line to ``echo``.
-
-    Text after the last carriage return of a line wins, as on a terminal; ``close`` passes on the
-    unfinished last line.
-    """
+    """A file-like sink that passes each complete line to ``echo``; after a carriage return, the rest wins."""
 
     def __init__(self, echo: Callable[[str], None]) -> None:
         self.echo = echo
         self.pending = ""
 
     def write(self, text: str) -> int:
-        """Buffer ``text`` and echo the lines it completes."""
         *lines, self.pending = (self.pending + text).split("\n")
         for line in lines:
             self.echo(line.rsplit("\r", 1)[-1])
         return len(text)
 
     def flush(self) -> None:
-        """Nothing to do: lines are echoed as soon as they are complete."""
+        pass
 
     def close(self) -> None:
-        """Echo the unfinished last line, if any."""
         if self.pending:
             self.echo(self.pending.rsplit("\r", 1)[-1])
             self.pending = ""
 
 
-def prepare_for_download(path: Path) -> None:
-    """Hide papermill's injected parameters cell in the HTML and name the standard ``python3`` kernel.
+class IPCKernelManager(AsyncKernelManager):
+    """The kernel on local IPC sockets in a private temporary folder: nothing listens on the network."""
 
-    The chapter's own ``parameters`` cell stays visible; the injected cell (``remove-cell``) stays in
-    the notebook, so a downloaded notebook reruns with the parameters the book was built with.
-    """
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self.ip = str(Path(tempfile.mkdtemp(prefix="nsdebook-kernel-")) / "kernel")
+
+    def cleanup_ipc_files(self) -> None:
+        super().cleanup_ipc_files()
+        shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
+
+
+def prepare_for_download(path: Path) -> None:
+    """Hide papermill's injected parameters cell in the HTML (it stays in the notebook) and name ``python3``."""
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
@@ -140,56 +128,28 @@ def prepare_for_download(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def _failure_message(name: str, exc: PapermillExecutionError) -> str:
-    traceback = ANSI.sub("", "\n".join(exc.traceback))
-    return (
-        f"chapter {name} failed in cell {exc.exec_count} (cell index {exc.cell_index}):\n"
-        f"{exc.source}\n\n{exc.ename}: {exc.evalue}\n{traceback}"
-    )
-
-
-def execute_chapter(
-    source: Path,
-    output: Path,
-    params: ChapterParams,
-    progress: bool = True,
-    root: Path = REPO_ROOT,
-    echo: Callable[[str], None] | None = None,
-) -> Path:
-    """Execute one jupytext chapter with ``params`` and write the executed ``.ipynb`` to ``output``.
-
-    The ``nsdebook`` kernel runs it; ``echo`` (if given) receives each line the chapter prints to
-    stdout while it runs (stderr, where progress bars go, is not echoed). The notebook written names
-    the ``python3`` kernel and hides the injected parameters (:func:`prepare_for_download`).
-    """
+def execute_chapter(source: Path, output: Path, params: ChapterParams, progress: bool = True, root: Path = REPO_ROOT,
+                    echo: Callable[[str], None] | None = None) -> Path:
+    """Execute one jupytext chapter into ``output``; ``echo`` receives each line it prints to stdout as it runs."""
     name = source.relative_to(root).as_posix() if source.is_relative_to(root) else source.name
     notebook = jupytext.read(source, fmt="py:percent")
-    check_parameters(notebook, name, params)
+    check_parameters(notebook, name)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (nsdebook)", "language": "python"}
     output.parent.mkdir(parents=True, exist_ok=True)
     stdout = LineEcho(echo) if echo else None
     try:
-        papermill.execute_notebook(
-            notebook,
-            str(output),
-            parameters=params.model_dump(),
-            kernel_name=KERNEL_NAME,
-            progress_bar=progress,
-            stdout_file=stdout,
-            cwd=str(root),
-            kernel_manager_class=IPCKernelManager,
-        )
+        papermill.execute_notebook(notebook, str(output), parameters=params.model_dump(), kernel_name=KERNEL_NAME,
+                                   progress_bar=progress, stdout_file=stdout, cwd=str(root),
+                                   kernel_manager_class=IPCKernelManager)
     except PapermillExecutionError as exc:
-        raise ChapterFailed(_failure_message(name, exc)) from None
+        traceback = ANSI.sub("", "\n".join(exc.traceback))
+        raise ChapterFailed(f"chapter {name} failed in cell {exc.exec_count} (cell index {exc.cell_index}):\n"
+                            f"{exc.source}\n\n{exc.ename}: {exc.evalue}\n{traceback}") from None
     finally:
         if stdout is not None:
             stdout.close()
     prepare_for_download(output)
     return output
-
-
-#: Public hosts whose repository pages, issue trackers and Binder builds the book's header buttons can open.
-PUBLIC_HOSTS = ("github.com", "gitlab.com", "codeberg.org", "bitbucket.org")
 
 
 def repository_address(root: Path) -> str | None:
@@ -203,8 +163,7 @@ def repository_address(root: Path) -> str | None:
 
 
 def staged_config(path: Path, repository: str | None) -> None:
-    """Point the staged ``_config.yml`` at ``repository`` (the header's source, issue and Binder buttons), or,
-    without a public repository, leave those buttons out instead of linking an address that does not exist."""
+    """Point the staged ``_config.yml``'s header buttons at ``repository``, or leave them out without one."""
     config = yaml.safe_load(path.read_text())
     html = config.setdefault("html", {})
     if repository is None:
@@ -216,37 +175,23 @@ def staged_config(path: Path, repository: str | None) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
-class IPCKernelManager(AsyncKernelManager):
-    """The chapters' kernel on local IPC sockets in a private temporary folder instead of TCP ports: nothing
-    listens on the network, and ipykernel has no unencrypted-transport warning to print."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.transport = "ipc"
-        self.ip = str(Path(tempfile.mkdtemp(prefix="nsdebook-kernel-")) / "kernel")
-
-    def cleanup_ipc_files(self) -> None:
-        """Remove the sockets and their folder once the kernel is gone."""
-        super().cleanup_ipc_files()
-        shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
+def _match_entry(requested: str, entries: list[str]) -> str:
+    """A toc entry by full path or by file stem (``ch01_signals``)."""
+    if Path(requested).suffix in (".py", ".md", ".ipynb"):
+        requested = str(Path(requested).with_suffix(""))
+    matches = [e for e in entries if e == requested or Path(e).name == requested]
+    if len(matches) != 1:
+        raise ConfigError(f"unknown chapter {requested!r}; chapters in _toc.yml: {', '.join(entries)}")
+    return matches[0]
 
 
-def run_book(
-    entries: list[str] | None = None,
-    profile: str = "quick",
-    seed: int = 0,
-    device: str = "auto",
-    out: Path = REPO_ROOT,
-    root: Path = REPO_ROOT,
-    progress: bool = True,
-    log: Callable[[str], None] = tqdm.write,
-) -> Path:
-    """Execute the given toc entries (all of ``_toc.yml`` by default) into ``out/_build/book``.
+def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int = 0, device: str = "auto",
+             out: Path = REPO_ROOT, root: Path = REPO_ROOT, progress: bool = True,
+             log: Callable[[str], None] = tqdm.write) -> Path:
+    """Execute the toc entries (all by default) into the staging folder ``out/_build/book``, and return it.
 
-    Markdown pages and the book's config files are copied beside the executed notebooks so the
-    staging folder is a complete Jupyter Book project. What a chapter prints
-    goes to ``log`` as it runs, indented under the chapter's name (``tqdm.write`` keeps it clear of
-    the cell progress bar). Returns the staging folder.
+    Markdown pages and the book's config files are copied beside the executed notebooks; what a chapter
+    prints goes to ``log``, indented under its name.
     """
     params = validate_params(profile=profile, seed=seed, device=device)
     all_entries = toc_entries(root)
@@ -258,14 +203,13 @@ def run_book(
     staged_config(stage / "_config.yml", repository_address(root))
     for index, entry in enumerate(chosen, start=1):
         source = chapter_source(entry, root)
-        target = stage / (entry + (".ipynb" if is_notebook(source) else ".md"))
         if not is_notebook(source):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            (stage / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, stage / f"{entry}.md")
             continue
         log(f"[{index}/{len(chosen)}] {entry}  (profile={params.profile}, seed={params.seed}, device={params.device})")
         start = time.perf_counter()
-        execute_chapter(source, target, params, progress=progress, root=root, echo=lambda line: log(f"    {line}"))
+        execute_chapter(source, stage / f"{entry}.ipynb", params, progress, root, lambda line: log(f"    {line}"))
         log(f"    done in {time.perf_counter() - start:.1f} s")
     return stage
 
@@ -280,25 +224,14 @@ def copy_mathjax(target: Path) -> None:
     shutil.copy2(source / MATHJAX_BUNDLE, target / MATHJAX_BUNDLE)  # last: it marks a complete copy
 
 
-def _match_entry(requested: str, entries: list[str]) -> str:
-    """Accept a toc entry by full path or by file stem (``ch01_signals``)."""
-    requested = str(Path(requested).with_suffix("")) if Path(requested).suffix in (".py", ".md", ".ipynb") else requested
-    matches = [e for e in entries if e == requested or Path(e).name == requested]
-    if len(matches) != 1:
-        raise ConfigError(f"unknown chapter {requested!r}; chapters in _toc.yml: {', '.join(entries)}")
-    return matches[0]
-
-
 def build_html(stage: Path, out: Path = REPO_ROOT, log: Callable[[str], None] = print) -> Path:
-    """Render the staged book (with its own copy of MathJax) to ``out/_build/html``; any Sphinx warning fails."""
+    """Render the staged book to ``out/_build/html``; any Sphinx warning fails the build."""
     missing = [e for e in toc_entries(stage) if not any((stage / f"{e}{s}").exists() for s in (".ipynb", ".md"))]
     if missing:
         raise BookBuildFailed(f"these chapters have not been executed yet: {', '.join(missing)}")
     copy_mathjax(stage / MATHJAX_TARGET)
-    command = [
-        str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage),
-        "--path-output", str(out), "--warningiserror", "--nitpick", "--keep-going",
-    ]
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage), "--path-output", str(out),
+               "--warningiserror", "--nitpick", "--keep-going"]
     log("rendering the book with Jupyter Book ...")
     result = subprocess.run(command, capture_output=True, text=True)
     output = ANSI.sub("", result.stdout + result.stderr)

@@ -1,9 +1,4 @@
-"""``nsdebook verify``: prove that this machine's models are the ones the recorded results came from.
-
-Every recorded result cites the SHA-256 of the weights of each model it used. Verifying retrains each
-cited model (or reads it back from the artifact store) and compares digests: training is seeded and
-deterministic on the CPU, so a match means the records can be rebuilt here. See "Running this book".
-"""
+"""``nsdebook verify``: retrain the models the records cite and compare their digests ("Running this book")."""
 
 from __future__ import annotations
 
@@ -15,10 +10,9 @@ from typing import Any
 
 import torch
 
-from ..common.devices import described_threads, device_description
-from ..common.errors import ConfigError
+from ..common import ConfigError, described_threads, device_description, one_of
 from ..evaluation.data_size import data_for_size
-from ..models.registry import MODEL_KINDS
+from ..models.registry import ModelKind
 from ..training.trainer import TrainConfig, TrainedModel, train_or_load
 from .context import Context
 from .provenance import RESULTS_ROOT, load_recorded
@@ -26,9 +20,9 @@ from .provenance import RESULTS_ROOT, load_recorded
 
 @dataclass(frozen=True)
 class CitedModel:
-    """One model cited by recorded results: kind, seed, training-set size (None: the full split), digest."""
+    """One model cited by recorded results (``n_train`` None: trained on the full split)."""
 
-    kind: str
+    kind: ModelKind
     seed: int
     n_train: int | None
     sha256: str
@@ -38,7 +32,6 @@ class CitedModel:
 
     @property
     def label(self) -> str:
-        """How messages name the model."""
         size = "" if self.n_train is None else f" trained on {self.n_train} samples"
         return f"{self.kind} seed {self.seed}{size}"
 
@@ -48,7 +41,7 @@ class RecordsDisagree(ConfigError):
 
 
 def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedModel], list[str]]:
-    """The models the records of ``profile`` cite (one entry per model), and the σ-sweep models left to ``calibrate``."""
+    """The models the records of ``profile`` cite, one entry each, and the σ-sweep models left to ``calibrate``."""
     found: dict[tuple[str, int, int | None], CitedModel] = {}
     skipped: list[str] = []
     folder = root / profile
@@ -56,6 +49,7 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
         name = path.relative_to(folder).with_suffix("").as_posix()
         recorded = load_recorded(name, profile, root)
         assert recorded is not None
+        own = recorded["result"] if name.startswith("models/") else {}
         for entry in recorded["provenance"].get("models", []):
             if "setting" in entry:
                 skipped.append(f"{entry['kind']} {json.dumps(entry['setting'], sort_keys=True)} in {name}.json")
@@ -66,7 +60,6 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
                 raise RecordsDisagree(f"{known.label}: {', '.join(known.records)} cite weights {known.sha256[:12]}…, "
                                       f"{name}.json cites {entry['sha256'][:12]}…")
             records = (*known.records, f"{name}.json") if known else (f"{name}.json",)
-            own = recorded["result"] if name.startswith("models/") else {}
             trained_on = own.get("metrics", {}).get("device") or (known and known.trained_on)
             found[key] = CitedModel(*key, entry["sha256"], records, trained_on,
                                     own.get("train") or (known.train if known else None))
@@ -74,33 +67,22 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
 
 
 def rebuild(ctx: Context, model: CitedModel, progress: bool | None = None) -> TrainedModel:
-    """The cited model as this machine trains it (read back from the store when it is there).
-
-    Float sums depend on the thread count, so a retrain uses the threads the record says it was trained with.
-    """
-    threads, recorded_threads = torch.get_num_threads(), described_threads(model.trained_on or "")
-    torch.set_num_threads(recorded_threads or threads)
+    """The cited model as this machine trains it, with the settings and thread count its record names."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(described_threads(model.trained_on or "") or threads)  # float sums depend on it
     try:
-        if model.n_train is None and model.train is not None:  # the settings it was trained with, its rate included
-            return train_or_load(ctx.data, model.kind, model.seed, ctx.profile.model,  # type: ignore[arg-type]
-                                 TrainConfig.model_validate(model.train), ctx.store, ctx.device, progress)
-        if model.n_train is None:
-            return ctx.train(model.kind, model.seed, progress)  # type: ignore[arg-type]
-        sized = data_for_size(ctx.data, model.n_train, ctx.store)
-        return train_or_load(sized, model.kind, model.seed, ctx.profile.model,  # type: ignore[arg-type]
-                             ctx.train_config(model.kind), ctx.store, ctx.device, progress)  # type: ignore[arg-type]
+        data = ctx.data if model.n_train is None else data_for_size(ctx.data, model.n_train, ctx.store)
+        train = ctx.train_config(model.kind) if model.train is None else TrainConfig.model_validate(model.train)
+        return train_or_load(data, model.kind, model.seed, ctx.profile.model, train, ctx.store, ctx.device, progress)
     finally:
         torch.set_num_threads(threads)
 
 
 def verify(ctx: Context, kind: str | None = None, seed: int | None = None, root: Path = RESULTS_ROOT,
            log: Callable[[str], None] = print) -> list[CitedModel]:
-    """Rebuild every cited model (only ``kind`` / ``seed`` if given) and log each comparison; return the mismatches.
-
-    Raises ConfigError when nothing is cited that matches the filter, or when two records disagree.
-    """
-    if kind is not None and kind not in MODEL_KINDS:
-        raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(MODEL_KINDS)}")
+    """Rebuild every cited model (of ``kind`` / ``seed`` if given), log each comparison, return the mismatches."""
+    if kind is not None:
+        one_of(kind, ModelKind, "model kind")
     models, skipped = cited_models(ctx.profile.name, root)
     chosen = [m for m in models if (kind is None or m.kind == kind) and (seed is None or m.seed == seed)]
     if not chosen:

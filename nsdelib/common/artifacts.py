@@ -1,11 +1,9 @@
-"""The artifact store: expensive results (data sets, trained models, sweeps) cached on disk, keyed by meaning.
+"""The artifact store: expensive results cached on disk, one folder each, keyed by what they mean.
 
-An artifact's key is its kind, the kind's version (bumped by hand, beside the code that produces the
-kind, when that code's output changes; golden tests catch a forgotten bump), its canonical config,
-the keys or content digests of its inputs (part of the config) and torch's major.minor version.
-Editing a comment, renaming or moving code changes no key. Each artifact is one folder, written whole
-in a temporary folder and renamed into place in one step; when two writers race, the first one's
-valid result is kept. Reads verify the payload's SHA-256. Chapter: "Running this book".
+A key is the kind, its version (bumped by hand beside the code that produces it; golden tests catch a
+forgotten bump), the canonical config with its inputs' digests, and torch's major.minor series. Writes
+are atomic (a folder renamed into place; the first valid result wins a race), reads are checksummed.
+Chapter: "Running this book".
 """
 
 from __future__ import annotations
@@ -28,25 +26,21 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from .errors import ArtifactCorrupt, ArtifactMissing, ArtifactStale
+from . import ArtifactCorrupt, ArtifactMissing, ArtifactStale
 
 T = TypeVar("T")
+Config = BaseModel | Mapping[str, Any]
 #: Bump to invalidate every stored artifact at once (a change of the folder layout, say).
 STORE_FORMAT = 3
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "_artifacts"
 META_FILE = "meta.json"
-
 #: Every artifact kind by name, filled as the modules that produce them are imported.
 KINDS: dict[str, ArtifactKind] = {}
 
 
 @dataclass(frozen=True)
 class ArtifactKind:
-    """A kind of artifact: its name, the version of the code that makes it, the file that holds it.
-
-    Declare one beside the code that produces it and bump ``version`` whenever that code's output
-    changes; ``tests/test_golden.py`` fails when the output changed and the version did not.
-    """
+    """A kind of artifact: its name, the version of the code that makes it, the file that holds it."""
 
     name: str
     version: int
@@ -63,21 +57,18 @@ def torch_series() -> str:
     return ".".join(torch.__version__.split("+")[0].split(".")[:2])
 
 
-def canonical_config(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
-    """A config as plain JSON-ready data with a stable key order."""
+def canonical_config(config: Config) -> dict[str, Any]:
     data = config.model_dump(mode="json") if isinstance(config, BaseModel) else dict(config)
     return json.loads(json.dumps(data, sort_keys=True, default=str))
 
 
-def artifact_key(kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> str:
-    """Short, stable hash of what an artifact means: format, kind, version, config, torch series."""
+def artifact_key(kind: ArtifactKind, config: Config) -> str:
     text = json.dumps({"format": STORE_FORMAT, "kind": kind.name, "version": kind.version,
                        "config": canonical_config(config), "torch": torch_series()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -101,7 +92,7 @@ def weights_digest(model: nn.Module | Mapping[str, torch.Tensor]) -> str:
 
 
 def _module_settings(model: nn.Module) -> dict[str, Any]:
-    """Public plain-value and config attributes of every submodule (e.g. the NSDE's σ), which weights do not show."""
+    """Public plain-value and config attributes of every submodule (the NSDE's σ, say), which weights do not show."""
     settings: dict[str, Any] = {}
     for prefix, module in model.named_modules():
         for name, value in vars(module).items():
@@ -115,11 +106,7 @@ def _module_settings(model: nn.Module) -> dict[str, Any]:
 
 
 def content_digest(*items: nn.Module | torch.Tensor | Mapping[str, Any]) -> str:
-    """SHA-256 of models (weights and settings), tensors and JSON-ready mappings: a sweep's input key.
-
-    Keying a sweep on what it computes with (not on names) means a retrained model or another data
-    subset never reads a stale result, and a bit-identical retrain invalidates nothing downstream.
-    """
+    """Digest of models (weights and settings), tensors and JSON-ready mappings: what a sweep computes with."""
     digest = hashlib.sha256()
     for item in items:
         if isinstance(item, nn.Module):
@@ -132,11 +119,13 @@ def content_digest(*items: nn.Module | torch.Tensor | Mapping[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename onto ``path``.
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
 
-    A crash at any moment leaves either the old file or the new one, never a half-written file.
-    """
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename it onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -149,22 +138,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+def _rename_if_free(source: Path, target: Path) -> bool:
+    """Rename folder ``source`` onto ``target`` unless a non-empty ``target`` is already there."""
+    try:
+        os.rename(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
 
 
-def _serialize(obj: Any, path: Path) -> None:
-    if path.suffix == ".json":
-        path.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    else:
-        torch.save(obj, path)
-
-
-def _deserialize(path: Path) -> Any:
-    if path.suffix == ".json":
-        return json.loads(path.read_text())
-    return torch.load(path, map_location="cpu", weights_only=True)
+def _discard(folder: Path) -> None:
+    """Move ``folder`` out of the way in one rename, then delete it (readers never see half of it)."""
+    trash = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.discarded")
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 class ArtifactStore:
@@ -173,22 +165,23 @@ class ArtifactStore:
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
 
-    def directory(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> Path:
-        """The folder that holds the artifact ``(kind, config)``: its payload and its ``meta.json``."""
+    def directory(self, kind: ArtifactKind, config: Config) -> Path:
         return self.root / kind.name / artifact_key(kind, config)
 
-    def save(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any], obj: Any) -> Path:
-        """Write ``obj`` and its metadata into a temporary folder, then rename it into place in one step.
+    def save(self, kind: ArtifactKind, config: Config, obj: Any) -> Path:
+        """Write ``obj`` and its metadata into a temporary folder, rename it into place, return the payload's path.
 
-        If another writer published the same artifact first and it is valid, that one is kept and
-        ours discarded; a corrupt one in the way is replaced. Returns the payload's path.
+        If another writer published a valid result first, it is kept; a corrupt one in the way is replaced.
         """
         final = self.directory(kind, config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
             payload = staging / kind.file
-            _serialize(obj, payload)
+            if payload.suffix == ".json":
+                payload.write_text(json.dumps(obj, indent=2, sort_keys=True))
+            else:
+                torch.save(obj, payload)
             _fsync(payload)
             meta = {"kind": kind.name, "version": kind.version, "torch": torch_series(),
                     "config": canonical_config(config), "sha256": sha256_file(payload),
@@ -196,41 +189,25 @@ class ArtifactStore:
                     "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             (staging / META_FILE).write_text(json.dumps(meta, indent=2))
             _fsync(staging / META_FILE)
-            self._publish(staging, final, kind, config)
+            if not _rename_if_free(staging, final):
+                try:
+                    self.verify(kind, config)
+                except (ArtifactCorrupt, ArtifactStale, ArtifactMissing):
+                    _discard(final)
+                    _rename_if_free(staging, final)  # a writer that published meanwhile wins; ours is dropped
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return final / kind.file
 
-    def _publish(self, staging: Path, final: Path, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> None:
-        if _rename_if_free(staging, final):
-            return
-        try:
-            self.verify(kind, config)
-            return  # another writer got there first with a valid result: keep it
-        except (ArtifactCorrupt, ArtifactStale, ArtifactMissing):
-            pass
-        self._discard(final)
-        _rename_if_free(staging, final)  # a writer that published meanwhile wins; ours is dropped
-
-    def _discard(self, folder: Path) -> None:
-        """Move ``folder`` out of the way in one rename, then delete it (readers never see half of it)."""
-        trash = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.discarded")
-        try:
-            os.rename(folder, trash)
-        except FileNotFoundError:
-            return
-        shutil.rmtree(trash, ignore_errors=True)
-
-    def exists(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> bool:
+    def exists(self, kind: ArtifactKind, config: Config) -> bool:
         """Whether the artifact's folder holds a payload and its metadata (not yet verified)."""
         folder = self.directory(kind, config)
         return (folder / kind.file).exists() and (folder / META_FILE).exists()
 
-    def delete(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> None:
-        """Remove an artifact (superseded checkpoints, say); nothing happens if it is absent."""
-        self._discard(self.directory(kind, config))
+    def delete(self, kind: ArtifactKind, config: Config) -> None:
+        _discard(self.directory(kind, config))
 
-    def verify(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> Path:
+    def verify(self, kind: ArtifactKind, config: Config) -> Path:
         """The payload's path after checking its metadata and checksum; raise ArtifactMissing, -Stale or -Corrupt."""
         folder = self.directory(kind, config)
         path, meta_path = folder / kind.file, folder / META_FILE
@@ -240,8 +217,8 @@ class ArtifactStore:
             meta = json.loads(meta_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ArtifactCorrupt(f"{kind.name} artifact {folder}: its metadata file is unreadable ({exc})") from exc
-        written = (meta.get("kind"), meta.get("version"), meta.get("config"))
-        if written != (kind.name, kind.version, canonical_config(config)):
+        if (meta.get("kind"), meta.get("version"), meta.get("config")) != (kind.name, kind.version,
+                                                                         canonical_config(config)):
             raise ArtifactStale(f"{kind.name} artifact {folder} was written for another config or version "
                                 f"(version {meta.get('version')!r}, now {kind.version!r})")
         actual = sha256_file(path)
@@ -250,11 +227,13 @@ class ArtifactStore:
                                   f"the recorded {str(meta.get('sha256'))[:12]}…")
         return path
 
-    def load(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any]) -> Any:
-        """Read and verify an artifact; raise ArtifactMissing, ArtifactStale or ArtifactCorrupt."""
-        return _deserialize(self.verify(kind, config))
+    def load(self, kind: ArtifactKind, config: Config) -> Any:
+        path = self.verify(kind, config)
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        return torch.load(path, map_location="cpu", weights_only=True)
 
-    def fetch(self, kind: ArtifactKind, config: BaseModel | Mapping[str, Any], build: Callable[[], T]) -> T:
+    def fetch(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> T:
         """Load the artifact, or build and save it; a corrupt or stale one is rebuilt with a warning."""
         try:
             return self.load(kind, config)
@@ -265,14 +244,3 @@ class ArtifactStore:
         obj = build()
         self.save(kind, config, obj)
         return obj
-
-
-def _rename_if_free(source: Path, target: Path) -> bool:
-    """Rename folder ``source`` onto ``target`` unless a non-empty ``target`` is already there."""
-    try:
-        os.rename(source, target)
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            return False
-        raise

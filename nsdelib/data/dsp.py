@@ -1,8 +1,5 @@
-"""Small, batched signal-processing blocks shared by the source models and the wiring model.
-
-Every function works on a batch of records ``[B, L]`` at once (no Python loop over samples or
-time steps), uses ``torch.fft`` for spectra and convolutions, and draws randomness only from the
-``torch.Generator`` it is given, so that a seed fixes every byte.
+"""Batched signal-processing blocks shared by the sources and the wiring: every function works on records ``[B, L]``
+and draws randomness only from the ``torch.Generator`` it is given, so a seed fixes every byte (chapter 1).
 """
 
 from __future__ import annotations
@@ -27,25 +24,17 @@ def normalise_power(x: torch.Tensor, power: torch.Tensor | float = 1.0) -> torch
 
 
 def time_axis(n_samples: int, sample_rate_hz: float) -> torch.Tensor:
-    """Sample times ``[L]`` in seconds."""
     return torch.arange(n_samples, dtype=torch.float32) / sample_rate_hz
 
 
 def phase_from_frequency(freq_hz: torch.Tensor, sample_rate_hz: float) -> torch.Tensor:
-    """Phase ``2π ∫ f dt`` of an instantaneous frequency ``[B, L]``, wrapped to ``[0, 2π)`` as float32.
-
-    The running sum is kept in float64: a 500 kHz tone turns through thousands of cycles per record.
-    """
+    """Phase ``2π ∫ f dt`` of a frequency ``[B, L]``, wrapped to ``[0, 2π)`` (summed in float64)."""
     cycles = torch.cumsum(freq_hz.double(), dim=-1).div_(sample_rate_hz)
     return torch.remainder(cycles, 1.0).float().mul_(TWO_PI)
 
 
 def cosine_series(phase: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-    """``Σ_n c_n cos(n·phase)`` for n = 1..H: ``phase [B, L]``, ``coeffs [B, H, 1]`` or ``[B, H, L]``.
-
-    The harmonics come from the Chebyshev recurrence cos(nψ) = 2 cos ψ cos((n−1)ψ) − cos((n−2)ψ),
-    computed in place in two buffers: rich harmonic combs cost a few passes over memory per harmonic.
-    """
+    """``Σ_n c_n cos(n·phase)``, n = 1..H (``coeffs [B, H, 1 or L]``), by the Chebyshev recurrence in place."""
     current = torch.cos(phase)
     twice = 2.0 * current
     previous = torch.ones_like(current)
@@ -71,33 +60,22 @@ def damped_ringing(t_s: torch.Tensor, freq_hz: torch.Tensor, tau_s: torch.Tensor
 
 
 def shaped_noise(amplitude: torch.Tensor, n_samples: int, generator: torch.Generator) -> torch.Tensor:
-    """Gaussian noise ``[B, L]`` whose amplitude spectrum on the ``rfft`` bins is ``amplitude [B, L//2+1]``.
-
-    Drawn directly in the frequency domain (complex Gaussian per bin), then one inverse FFT.
-    """
-    shape = amplitude.shape
-    real = torch.randn(shape, generator=generator)
-    imag = torch.randn(shape, generator=generator)
+    """Gaussian noise ``[B, L]`` drawn per ``rfft`` bin with amplitude spectrum ``amplitude [B, L//2+1]``."""
+    real = torch.randn(amplitude.shape, generator=generator)
+    imag = torch.randn(amplitude.shape, generator=generator)
     return torch.fft.irfft(torch.complex(real, imag) * amplitude, n=n_samples)
 
 
 def smooth_gate(t_s: torch.Tensor, start_s: torch.Tensor, stop_s: torch.Tensor, ramp_s: float) -> torch.Tensor:
-    """1 between ``start`` and ``stop`` (``[B]``), 0 outside, with raised-cosine ramps of ``ramp_s``.
-
-    Soft edges keep a burst's own spectrum from being smeared by the click of a hard switch-on.
-    """
+    """1 between ``start`` and ``stop`` (``[B]``), 0 outside, with raised-cosine ramps (no click of a hard switch)."""
     rise = ((t_s - start_s.unsqueeze(-1)) / ramp_s).clamp(0.0, 1.0)
     fall = ((stop_s.unsqueeze(-1) - t_s) / ramp_s).clamp(0.0, 1.0)
     return 0.5 - 0.5 * torch.cos(math.pi * torch.minimum(rise, fall))
 
 
-def scatter_events(
-    times_s: torch.Tensor, amplitudes: torch.Tensor, n_samples: int, sample_rate_hz: float
-) -> torch.Tensor:
-    """An impulse train ``[B, L]``: each event ``[B, K]`` adds its amplitude at its nearest sample.
-
-    Events outside the record (or with amplitude 0, used as padding) leave no trace.
-    """
+def scatter_events(times_s: torch.Tensor, amplitudes: torch.Tensor, n_samples: int, sample_rate_hz: float
+                   ) -> torch.Tensor:
+    """An impulse train ``[B, L]``: each event ``[B, K]`` adds its amplitude at its nearest sample (none outside)."""
     index = torch.round(times_s * sample_rate_hz).long()
     inside = (index >= 0) & (index < n_samples)
     train = torch.zeros(times_s.shape[0], n_samples, dtype=torch.float32)

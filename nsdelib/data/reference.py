@@ -1,11 +1,4 @@
-"""A reference classifier: how far simple spectral statistics get, as a first measure of difficulty.
-
-Each spectrogram is pooled over time into two numbers per frequency row, the mean and the standard
-deviation of its level: the average spectrum and how much each band fluctuates (bursts, impulses,
-sweeps). A multinomial logistic regression on these standardised features is the reference the
-deep models of later chapters must beat; it sees *which* bands are lit and how steadily, not *how*
-the pattern is arranged in time.
-"""
+"""A reference classifier: logistic regression on each row's mean and spread in time (chapter 1, "How hard is it?")."""
 
 from __future__ import annotations
 
@@ -31,7 +24,7 @@ def pooled_features(x: torch.Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BaselineResult:
-    """Test-set outcome of the reference classifier, with the fitted scaler + regression pipeline."""
+    """Test-set outcome of the reference classifier, with the fitted pipeline."""
 
     accuracy: float
     predictions: np.ndarray
@@ -40,19 +33,15 @@ class BaselineResult:
 
 
 def logistic_baseline(data: SpectrogramData, inverse_regularisation: float = 0.1) -> BaselineResult:
-    """Fit the logistic regression on the training split and score it on the test split (deterministic).
-
-    The fit runs on one BLAS thread: a problem this small only loses time to threads on shared cores.
-    """
+    """Fit on the training split and score on the test split, on one BLAS thread (deterministic)."""
     model = make_pipeline(StandardScaler(), LogisticRegression(C=inverse_regularisation, max_iter=2000))
     with threadpool_limits(limits=1):
         model.fit(pooled_features(data.train.x), data.train.y.numpy())
         predictions = model.predict(pooled_features(data.test.x))
     truth = data.test.y.numpy()
     labels = list(range(len(data.class_names)))
-    confusion = pd.DataFrame(
-        confusion_matrix(truth, predictions, labels=labels), index=data.class_names, columns=data.class_names
-    )
+    confusion = pd.DataFrame(confusion_matrix(truth, predictions, labels=labels), index=data.class_names,
+                             columns=data.class_names)
     return BaselineResult(float((predictions == truth).mean()), predictions, confusion, model)
 
 

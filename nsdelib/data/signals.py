@@ -1,16 +1,8 @@
-"""The injected sources: eight kinds of emitters found on a building's low-voltage wiring.
+"""The injected sources: eight kinds of emitters on a building's low-voltage wiring, each a class.
 
-Each class stands for a real kind of source in the band a power-line coupler sees between a few kHz
-and 500 kHz (supraharmonic emissions of power electronics and narrowband power-line communication).
-A class is data: a name, the real source it stands for, its waveform model in one line, and the
-ranges of its randomised parameters. Every parameter has a *typical* range and a wider *extreme*
-range; the knob ``class_overlap`` ∈ [0, 1] slides each range from the typical one (0: classes well
-apart) to the extreme one (1: neighbouring classes share parameter values and become confusable).
-Sources that follow the mains (supplies, ballasts, dimmers) read the instantaneous mains phase, so
-their timing is tied to the same 50/60 Hz cycle that the wiring carries.
-
-Every waveform is synthesised for a whole batch of samples at once and returned with unit mean
-power; its level at the receiver is set later by the signal-to-noise ratio (``wiring``).
+A class is data: a name, the real source it stands for, its waveform model in one line and its randomised
+parameters, each with a typical and an extreme range between which ``class_overlap`` slides. Waveforms are
+synthesised a batch at a time with unit mean power. Chapter 1 ("The sources") explains each model.
 """
 
 from __future__ import annotations
@@ -22,20 +14,9 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..common.errors import ConfigError
-from .dsp import (
-    TWO_PI,
-    cosine_series,
-    damped_ringing,
-    fft_convolve,
-    normalise_power,
-    phase_from_frequency,
-    scatter_events,
-    shaped_noise,
-    smooth_gate,
-    time_axis,
-    uniform,
-)
+from ..common import ConfigError
+from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, normalise_power, phase_from_frequency,
+                  scatter_events, shaped_noise, smooth_gate, time_axis, uniform)
 
 KHZ, MS, US = 1e3, 1e-3, 1e-6
 #: Harmonics above this fraction of the sampling rate are left out (band-limited synthesis, no aliasing).
@@ -54,12 +35,11 @@ class ParamRange:
     integer: bool = False
 
     def bounds(self, overlap: float) -> tuple[float, float]:
-        """The range at ``overlap``: the typical range at 0, widened linearly to the extreme range at 1."""
+        """The typical range at ``overlap`` 0, widened linearly to the extreme range at 1."""
         (a, b), (c, d) = self.typical, self.extreme
         return a + overlap * (c - a), b + overlap * (d - b)
 
     def draw(self, n: int, overlap: float, generator: torch.Generator) -> torch.Tensor:
-        """``n`` float32 values within ``bounds(overlap)`` (whole numbers if ``integer``)."""
         low, high = self.bounds(overlap)
         if self.log:
             return torch.exp(uniform(n, math.log(low), math.log(high), generator))
@@ -69,10 +49,8 @@ class ParamRange:
 
     def describe(self) -> str:
         """``name typical (extreme) unit`` as it appears in the class table."""
-        def span(lo: float, hi: float) -> str:
-            return f"{lo:g}–{hi:g}"
-
-        return f"{self.name} {span(*self.typical)} ({span(*self.extreme)}) {self.unit}".rstrip()
+        (a, b), (c, d) = self.typical, self.extreme
+        return f"{self.name} {a:g}–{b:g} ({c:g}–{d:g}) {self.unit}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -85,17 +63,14 @@ class Timebase:
 
     @property
     def t(self) -> torch.Tensor:
-        """Sample times ``[1, L]`` in seconds."""
         return time_axis(self.n_samples, self.sample_rate_hz).unsqueeze(0)
 
     @property
     def duration_s(self) -> float:
-        """Length of the record in seconds."""
         return self.n_samples / self.sample_rate_hz
 
     @property
     def band_edge_hz(self) -> float:
-        """Highest frequency a source may emit in this sampling."""
         return BAND_EDGE * self.sample_rate_hz
 
 
@@ -115,7 +90,6 @@ class SourceClass:
 
 
 def _col(values: torch.Tensor) -> torch.Tensor:
-    """``[B] -> [B, 1]`` so per-sample parameters broadcast along time."""
     return values.unsqueeze(-1)
 
 
@@ -125,9 +99,8 @@ def _harmonic_mask(n_harmonics: int, top_freq_hz: torch.Tensor, edge_hz: float) 
     return (orders * _col(top_freq_hz) < edge_hz).unsqueeze(-1).float()
 
 
-def _pulse_train(
-    phase: torch.Tensor, duty: torch.Tensor, n_harmonics: int, top_freq_hz: torch.Tensor, edge_hz: float
-) -> torch.Tensor:
+def _pulse_train(phase: torch.Tensor, duty: torch.Tensor, n_harmonics: int, top_freq_hz: torch.Tensor,
+                 edge_hz: float) -> torch.Tensor:
     """A rectangular pulse train of duty ``d``: harmonics sin(πnd)/(πn), band-limited (no DC)."""
     orders = torch.arange(1, n_harmonics + 1)
     coeffs = (torch.sin(math.pi * orders * _col(duty)) / (math.pi * orders)).unsqueeze(-1)
@@ -242,111 +215,67 @@ def _sweep(p: Params, tb: Timebase, g: torch.Generator) -> torch.Tensor:
     return cosine_series(phase_from_frequency(freq, tb.sample_rate_hz), coeffs)
 
 
-SOURCE_CLASSES: dict[str, SourceClass] = {
-    c.name: c
-    for c in (
-        SourceClass(
-            "smps",
-            "switch-mode power supply (chargers, PCs, TVs)",
-            "fixed-frequency pulse train with spread-spectrum dither; comb of all harmonics, mains ripple",
-            (
-                ParamRange("f_sw", "kHz", (50, 130), (25, 200), log=True),
-                ParamRange("duty", "", (0.15, 0.35), (0.08, 0.5)),
-                ParamRange("dither", "%", (2, 5), (0, 8)),
-                ParamRange("f_dither", "kHz", (0.5, 1.5), (0.2, 3)),
-                ParamRange("ripple", "", (0, 0.15), (0, 0.6)),
-            ),
-            _smps,
-        ),
-        SourceClass(
-            "pfc_led_driver",
-            "critical-conduction PFC stage of an LED driver or lamp",
-            "triangular current whose switching frequency falls as the mains voltage rises: curved comb",
-            (
-                ParamRange("f_max", "kHz", (120, 220), (60, 320), log=True),
-                ParamRange("depth", "", (0.6, 0.85), (0.2, 0.9)),
-            ),
-            _pfc,
-        ),
-        SourceClass(
-            "ballast",
-            "electronic ballast or induction hob (resonant half bridge)",
-            "square wave: odd harmonics, amplitude and frequency rippling with the rectified mains",
-            (
-                ParamRange("f_sw", "kHz", (25, 55), (20, 130), log=True),
-                ParamRange("duty", "", (0.47, 0.5), (0.3, 0.5)),
-                ParamRange("ripple", "", (0.4, 0.8), (0, 0.9)),
-                ParamRange("fm", "%", (2, 6), (0, 8)),
-            ),
-            _ballast,
-        ),
-        SourceClass(
-            "motor_drive",
-            "variable-frequency motor drive (sine-PWM inverter)",
-            "switching edges at twice the carrier, each ringing in the cable's LC resonance",
-            (
-                ParamRange("f_carrier", "kHz", (4, 10), (2, 16), log=True),
-                ParamRange("f_ring", "kHz", (100, 300), (50, 450), log=True),
-                ParamRange("tau_ring", "µs", (5, 15), (2, 40), log=True),
-                ParamRange("m", "", (0.6, 0.95), (0.1, 1.0)),
-                ParamRange("f_out", "Hz", (20, 60), (5, 100)),
-            ),
-            _motor_drive,
-        ),
-        SourceClass(
-            "dimmer",
-            "phase-control (TRIAC) light dimmer firing once per half cycle",
-            "one switching step at the firing instant, ringing in the dimmer's EMI filter",
-            (
-                ParamRange("t_fire", "of record", (0.15, 0.5), (0.02, 0.85)),
-                ParamRange("f_ring", "kHz", (30, 100), (15, 300), log=True),
-                ParamRange("tau_ring", "µs", (100, 400), (30, 1000), log=True),
-                ParamRange("step", "", (0.5, 1.0), (0, 1.5)),
-            ),
-            _dimmer,
-        ),
-        SourceClass(
-            "arc_fault",
-            "series arc fault (loose contact, damaged cable)",
-            "bursts of broadband 1/f-tilted noise with sharp ignition impulses",
-            (
-                ParamRange("bursts", "", (1, 3), (1, 6), integer=True),
-                ParamRange("burst_ms", "ms", (0.3, 1.2), (0.1, 3)),
-                ParamRange("impulse_rate", "/ms", (5, 20), (1, 40)),
-                ParamRange("tilt", "", (0.5, 1.0), (0, 1.5)),
-            ),
-            _arc_fault,
-        ),
-        SourceClass(
-            "plc_ofdm",
-            "narrowband power-line communication (G3-PLC / PRIME smart meters)",
-            "an OFDM frame filling a standard band (CENELEC-A 36–91, ARIB 155–403, FCC 155–488 kHz)",
-            (
-                ParamRange("frame_ms", "ms", (1.0, 2.5), (0.3, 4)),
-                ParamRange("shift_low", "kHz", (0, 0), (-60, 60)),
-                ParamRange("shift_high", "kHz", (0, 0), (-60, 60)),
-            ),
-            _plc_ofdm,
-        ),
-        SourceClass(
-            "impedance_sweep",
-            "grid-impedance analyser injecting a swept sine",
-            "linear chirp with the injection amplifier's 2nd and 3rd harmonics",
-            (
-                ParamRange("rate", "kHz/ms", (40, 100), (0, 105)),
-                ParamRange("f_centre", "kHz", (100, 300), (20, 430)),
-                ParamRange("h2_db", "dB", (-30, -20), (-45, -6)),
-                ParamRange("h3_db", "dB", (-35, -25), (-50, -10)),
-            ),
-            _sweep,
-        ),
-    )
-}
+SOURCE_CLASSES: dict[str, SourceClass] = {c.name: c for c in (
+    SourceClass("smps", "switch-mode power supply (chargers, PCs, TVs)",
+                "fixed-frequency pulse train with spread-spectrum dither; comb of all harmonics, mains ripple",
+                (ParamRange("f_sw", "kHz", (50, 130), (25, 200), log=True),
+                 ParamRange("duty", "", (0.15, 0.35), (0.08, 0.5)),
+                 ParamRange("dither", "%", (2, 5), (0, 8)),
+                 ParamRange("f_dither", "kHz", (0.5, 1.5), (0.2, 3)),
+                 ParamRange("ripple", "", (0, 0.15), (0, 0.6))),
+                _smps),
+    SourceClass("pfc_led_driver", "critical-conduction PFC stage of an LED driver or lamp",
+                "triangular current whose switching frequency falls as the mains voltage rises: curved comb",
+                (ParamRange("f_max", "kHz", (120, 220), (60, 320), log=True),
+                 ParamRange("depth", "", (0.6, 0.85), (0.2, 0.9))),
+                _pfc),
+    SourceClass("ballast", "electronic ballast or induction hob (resonant half bridge)",
+                "square wave: odd harmonics, amplitude and frequency rippling with the rectified mains",
+                (ParamRange("f_sw", "kHz", (25, 55), (20, 130), log=True),
+                 ParamRange("duty", "", (0.47, 0.5), (0.3, 0.5)),
+                 ParamRange("ripple", "", (0.4, 0.8), (0, 0.9)),
+                 ParamRange("fm", "%", (2, 6), (0, 8))),
+                _ballast),
+    SourceClass("motor_drive", "variable-frequency motor drive (sine-PWM inverter)",
+                "switching edges at twice the carrier, each ringing in the cable's LC resonance",
+                (ParamRange("f_carrier", "kHz", (4, 10), (2, 16), log=True),
+                 ParamRange("f_ring", "kHz", (100, 300), (50, 450), log=True),
+                 ParamRange("tau_ring", "µs", (5, 15), (2, 40), log=True),
+                 ParamRange("m", "", (0.6, 0.95), (0.1, 1.0)),
+                 ParamRange("f_out", "Hz", (20, 60), (5, 100))),
+                _motor_drive),
+    SourceClass("dimmer", "phase-control (TRIAC) light dimmer firing once per half cycle",
+                "one switching step at the firing instant, ringing in the dimmer's EMI filter",
+                (ParamRange("t_fire", "of record", (0.15, 0.5), (0.02, 0.85)),
+                 ParamRange("f_ring", "kHz", (30, 100), (15, 300), log=True),
+                 ParamRange("tau_ring", "µs", (100, 400), (30, 1000), log=True),
+                 ParamRange("step", "", (0.5, 1.0), (0, 1.5))),
+                _dimmer),
+    SourceClass("arc_fault", "series arc fault (loose contact, damaged cable)",
+                "bursts of broadband 1/f-tilted noise with sharp ignition impulses",
+                (ParamRange("bursts", "", (1, 3), (1, 6), integer=True),
+                 ParamRange("burst_ms", "ms", (0.3, 1.2), (0.1, 3)),
+                 ParamRange("impulse_rate", "/ms", (5, 20), (1, 40)),
+                 ParamRange("tilt", "", (0.5, 1.0), (0, 1.5))),
+                _arc_fault),
+    SourceClass("plc_ofdm", "narrowband power-line communication (G3-PLC / PRIME smart meters)",
+                "an OFDM frame filling a standard band (CENELEC-A 36–91, ARIB 155–403, FCC 155–488 kHz)",
+                (ParamRange("frame_ms", "ms", (1.0, 2.5), (0.3, 4)),
+                 ParamRange("shift_low", "kHz", (0, 0), (-60, 60)),
+                 ParamRange("shift_high", "kHz", (0, 0), (-60, 60))),
+                _plc_ofdm),
+    SourceClass("impedance_sweep", "grid-impedance analyser injecting a swept sine",
+                "linear chirp with the injection amplifier's 2nd and 3rd harmonics",
+                (ParamRange("rate", "kHz/ms", (40, 100), (0, 105)),
+                 ParamRange("f_centre", "kHz", (100, 300), (20, 430)),
+                 ParamRange("h2_db", "dB", (-30, -20), (-45, -6)),
+                 ParamRange("h3_db", "dB", (-35, -25), (-50, -10))),
+                _sweep),
+)}
 CLASS_NAMES: tuple[str, ...] = tuple(SOURCE_CLASSES)
 
 
 def source_class(name: str) -> SourceClass:
-    """The registered class ``name``; an unknown name raises ConfigError listing the known ones."""
     if name not in SOURCE_CLASSES:
         raise ConfigError(f"unknown signal class {name!r}; allowed classes: {', '.join(CLASS_NAMES)}")
     return SOURCE_CLASSES[name]
@@ -361,10 +290,7 @@ def synthesise(name: str, timebase: Timebase, overlap: float, generator: torch.G
 
 
 def class_table(overlap: float | None = None) -> pd.DataFrame:
-    """One row per class: the real source it stands for, its model and its parameter ranges.
-
-    Ranges read ``typical (extreme)``; with ``overlap`` given, a column shows the range drawn at it.
-    """
+    """One row per class: what it stands for, its model, its ranges (and the range drawn at ``overlap``)."""
     rows = []
     for c in SOURCE_CLASSES.values():
         row = {"class": c.name, "stands for": c.stands_for, "waveform model": c.model,

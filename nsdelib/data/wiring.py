@@ -1,27 +1,7 @@
-"""The building's wiring between the injection point and the coupler that records the waveform.
+"""The building's wiring between the injection point and the coupler: r = h ∗ s + mains + background + impulses.
 
-The received record is
-
-    r(t) = (h ∗ s)(t) + m(t) + n_bg(t) + n_imp(t),
-
-where s is the injected source, h the multipath channel of the wiring, m the mains voltage left
-after the coupler's high-pass, n_bg coloured background noise with broadcast lines and n_imp
-impulsive noise from other appliances. All of it is drawn afresh for every sample.
-
-**Channel.** The multipath model of Zimmermann and Dostert: a signal reaches the coupler along a
-direct path and along echoes reflected at the open or loaded ends of branches,
-
-    H(f) = Σ_i g_i · exp(−(a0 + a1 f^k) d_i) · exp(−j 2π f d_i / v),
-
-with path lengths d_i, weights g_i (products of transmission and reflection factors) and a
-cable loss growing with frequency. The weights are scaled so that Σ|g_i| ≤ 1: the wiring is passive
-and never delivers more than it is given, at any frequency.
-
-**Levels.** The noise n_bg + n_imp has unit mean power in every record; it is the reference of the
-spectrogram's decibel scale. The channel's output is scaled to the sample's SNR (drawn uniformly in
-the configured range): SNR = P(h ∗ s) / P(n_bg + n_imp), over the whole record and band. The
-mains is not counted as noise: it is far below the band, and only the leakage of the STFT window
-brings it into the lowest spectrogram row.
+The channel h is Zimmermann and Dostert's multipath model (passive: Σ|g_i| ≤ 1); the noise has unit power and
+is the reference of the dB scale; the source is scaled to the sample's SNR. Chapter 1, "The building's wiring".
 """
 
 from __future__ import annotations
@@ -33,17 +13,8 @@ import scipy.fft
 import torch
 import torch.nn.functional as F
 
-from .dsp import (
-    TWO_PI,
-    cosine_series,
-    damped_ringing,
-    fft_convolve,
-    mean_power,
-    normalise_power,
-    scatter_events,
-    time_axis,
-    uniform,
-)
+from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, mean_power, normalise_power, scatter_events,
+                  time_axis, uniform)
 
 #: Propagation speed on installation cable, c0/√εr with εr ≈ 4 (PVC insulation).
 PROPAGATION_SPEED_M_S = 1.5e8
@@ -94,9 +65,8 @@ class Channel:
     def apply(self, x: torch.Tensor, sample_rate_hz: float) -> torch.Tensor:
         """Pass records ``[B, L]`` through the channel (zero-padded so no echo wraps around).
 
-        H is smooth on the scale of the FFT bins: its fastest ripple, from the longest path (about
-        2 km, 13 µs), has a period of 75 kHz. It is evaluated on ``RESPONSE_POINTS`` frequencies
-        (about 1 kHz apart at 1 MHz sampling) and interpolated linearly.
+        H ripples no faster than every 75 kHz (the longest path, 13 µs), so it is evaluated on
+        ``RESPONSE_POINTS`` frequencies and interpolated linearly.
         """
         length = x.shape[-1]
         longest = float(self.lengths_m.max()) / PROPAGATION_SPEED_M_S * sample_rate_hz
@@ -109,11 +79,7 @@ class Channel:
 
 
 def draw_channel(n: int, variability: float, generator: torch.Generator) -> Channel:
-    """``n`` random building channels: a direct path and three echoes per branch (1–4 branches).
-
-    ``variability`` ∈ [0, 1] scales the echoes: 0 leaves the direct path alone (a smooth low-pass),
-    1 gives the full echo strength of open and loaded branch ends (frequency-selective fading).
-    """
+    """``n`` random channels: a direct path and three echoes per branch (1–4), echoes scaled by ``variability``."""
     direct = uniform(n, *DIRECT_LENGTH_M, generator)
     branches = torch.randint(1, MAX_BRANCHES + 1, (n,), generator=generator)
     branch_length = uniform(n * MAX_BRANCHES, *BRANCH_LENGTH_M, generator).view(n, MAX_BRANCHES)
@@ -147,11 +113,7 @@ class Mains:
         return TWO_PI * self.freq_hz.unsqueeze(1) * t + self.phase0.unsqueeze(1)
 
     def waveform(self, n_samples: int, sample_rate_hz: float) -> torch.Tensor:
-        """The mains voltage ``[B, L]``: fundamental plus odd harmonics, at ``level_db`` above unit power.
-
-        Its fastest component (13 × 60 Hz) hardly changes over 16 samples, so it is computed every
-        16th sample and interpolated linearly (relative error below 1e-5).
-        """
+        """The mains voltage ``[B, L]`` at ``level_db`` above unit power (every 16th sample, interpolated)."""
         coarse = (n_samples - 1) // MAINS_DECIMATION + 2
         theta = self.phase(coarse, sample_rate_hz / MAINS_DECIMATION)
         coeffs = torch.zeros(len(self.freq_hz), max(MAINS_HARMONICS), 1)
@@ -171,12 +133,7 @@ def draw_mains(n: int, generator: torch.Generator) -> Mains:
 
 
 def background_noise(n: int, n_samples: int, sample_rate_hz: float, generator: torch.Generator) -> torch.Tensor:
-    """Coloured background noise with a few AM broadcast lines, unit power ``[B, L]``.
-
-    The PSD N_inf + N_0·exp(−f/f_1) is the usual fit of measured power-line background noise: strong
-    below a few tens of kHz, flat above. Each broadcast line is an AM carrier with its two sidebands,
-    placed on the record's own FFT bins so that the whole background costs one inverse FFT.
-    """
+    """Unit-power background noise ``[B, L]``: PSD N_inf + N_0·exp(−f/f_1) plus a few AM broadcast lines."""
     freqs = torch.fft.rfftfreq(n_samples, 1.0 / sample_rate_hz).unsqueeze(0)
     slope = 10 ** (uniform(n, *BACKGROUND_SLOPE_DB, generator) / 10).unsqueeze(1)
     corner = torch.exp(uniform(n, *map(math.log, BACKGROUND_CORNER_HZ), generator)).unsqueeze(1)

@@ -1,33 +1,23 @@
-"""What every evaluation sweep shares: each seed's test subset, the sweep's cache key, its stored table.
-
-Sweeps (input noise, attacks, attributions, ABC) run on a class-stratified subset of the test split
-drawn afresh for each model seed and shared by every model of that seed, so that results are paired
-within a seed and images vary between seeds like the seeds do. Each is keyed on what it computes with
-(config, seed, evaluation modes, and the *content* of the model and the subset) and stored as a
-table in the artifact store, so a rebuild reads it back and a retrained model never reads a stale one.
-"""
+"""What every evaluation sweep (input noise, attacks, attributions, ABC) shares: the model it evaluates with its cache
+key, the class-stratified test subsets (chapter 4) and the stored table (keys: "Running this book")."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
 
+from ..common import derive_seed, model_device
 from ..common.artifacts import ArtifactKind, ArtifactStore, content_digest
-from ..common.seeding import derive_seed
 from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
 
 
 def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Tensor:
-    """Sorted indices of a class-stratified random subset of ``size`` samples (all samples if ``size`` is None).
-
-    Each class gets its share of ``size`` in proportion to its frequency (largest remainders
-    first), so the subset's class balance matches the full set's.
-    """
+    """Sorted indices of a random subset of ``size`` samples (all if None), each class's share by largest remainder."""
     n = len(y)
     if size is None or size >= n:
         return torch.arange(n)
@@ -45,19 +35,8 @@ def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Ten
 
 
 def seed_subset(y: torch.Tensor, size: int | None, subset_seed: int, seed: int) -> torch.Tensor:
-    """The stratified subset of ``size`` images that the models of seed ``seed`` are evaluated on.
-
-    Each seed draws its own (from ``subset_seed`` and ``seed``), so a verdict over seeds also
-    averages over images; every model of one seed sees the same images, so they stay paired.
-    """
+    """The stratified subset the models of seed ``seed`` are evaluated on: drawn per seed, shared by its models."""
     return stratified_subset(y, size, derive_seed(subset_seed, "subset", seed))
-
-
-def modes_key(modes: tuple[EvalMode, ...], noise_control: NoiseControl | None) -> dict[str, Any]:
-    """The evaluation modes and the noise control's name, as JSON-ready data for a cache key."""
-    control = noise_control or default_noise_control()
-    return {"modes": [asdict(mode) for mode in modes],
-            "noise_control": getattr(control, "__name__", type(control).__name__)}
 
 
 def fetch_table(store: ArtifactStore, kind: ArtifactKind, key: Mapping[str, Any], build: Callable[[], pd.DataFrame]
@@ -72,9 +51,9 @@ def fetch_table(store: ArtifactStore, kind: ArtifactKind, key: Mapping[str, Any]
     return pd.DataFrame(payload["rows"])[payload["columns"]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SweepTarget:
-    """What a sweep evaluates: a model, images and labels, its modes (the reported one first), the noise seed."""
+    """What a sweep evaluates or explains: a model, images and labels, its modes (the reported one first), the seed."""
 
     model: nn.Module
     x: torch.Tensor
@@ -83,36 +62,48 @@ class SweepTarget:
     seed: int
     noise_control: NoiseControl | None = None
 
-    def subset(self, indices: torch.Tensor) -> SweepTarget:
+    @property
+    def mode(self) -> EvalMode:
+        """The reported mode, the one attributions and ABC explain."""
+        return self.modes[0]
+
+    @property
+    def control(self) -> NoiseControl:
+        return self.noise_control or default_noise_control()
+
+    @property
+    def device(self) -> torch.device:
+        return model_device(self.model)
+
+    def on(self, indices: torch.Tensor) -> SweepTarget:
         """The same target on the images ``indices`` only."""
         return replace(self, x=self.x[indices], y=self.y[indices])
 
+    def subset(self, cfg: Any) -> torch.Tensor:
+        """The subset explained in chapters 6 and 7: the same for every seed, so that C4 finds images both models
+        classify correctly even at ``ci``."""
+        return stratified_subset(self.y, cfg.subset_size, cfg.subset_seed)
 
-class SubsetSweep(Protocol):
-    """A sweep run on a subset: ``sweep(target, cfg)`` returns its table."""
+    def key(self, cfg: Any, **parts: Any) -> dict[str, Any]:
+        """The cache key of an artifact computed on the explained subset, with ``parts`` naming what it is."""
+        return {**self.content_key("attribution", cfg, self.subset(cfg), self.modes[:1]), **parts}
 
-    def __call__(self, target: SweepTarget, cfg: Any) -> pd.DataFrame: ...
+    def content_key(self, section: str, cfg: Any, indices: torch.Tensor, modes: tuple[EvalMode, ...]
+                    ) -> dict[str, Any]:
+        """What an artifact on the images ``indices`` is computed with, including the model's and the images' content."""
+        return {section: cfg.model_dump(mode="json"), "seed": self.seed, "modes": [asdict(mode) for mode in modes],
+                "noise_control": getattr(self.control, "__name__", type(self.control).__name__),
+                "content": content_digest(self.model, self.x[indices], self.y[indices])}
 
 
-def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any, sweep: SubsetSweep, target: SweepTarget
-                        ) -> pd.DataFrame:
-    """``sweep`` on ``cfg``'s stratified subset of the target's images, stored as an artifact and reused.
-
-    Keyed on the sweep config, the seed, the evaluation modes and the content of the model and the
-    subset, so a rerun with the same inputs reads the table instead of recomputing, and a retrained
-    model or a changed σ never reads a stale one.
-    """
+def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
+                        sweep: Callable[[SweepTarget, Any], pd.DataFrame], target: SweepTarget) -> pd.DataFrame:
+    """``sweep(target, cfg)`` on the seed's subset (:func:`seed_subset`), stored as an artifact and reused."""
     subset = seed_subset(target.y, cfg.subset_size, cfg.subset_seed, target.seed)
-    target = target.subset(subset)
-    key = {
-        "sweep": cfg.model_dump(mode="json"),
-        "seed": target.seed,
-        **modes_key(target.modes, target.noise_control),
-        "content": content_digest(target.model, target.x, target.y),
-    }
+    key = target.content_key("sweep", cfg, subset, target.modes)
 
     def build() -> pd.DataFrame:
-        table = sweep(target, cfg)
+        table = sweep(target.on(subset), cfg)
         if "example" in table.columns:  # per-image rows name the image by its index in the full split
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table
@@ -120,24 +111,11 @@ def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any, swee
     return fetch_table(store, kind, key, build)
 
 
-def per_image_outcomes(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    modes: tuple[EvalMode, ...],
-    *,
-    batch_size: int,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> pd.DataFrame:
-    """One row per (mode, image): ``mode``, ``example`` (index in ``x``) and ``correct`` (0 or 1).
-
-    The per-image outcomes the verdicts pair across models: both models are scored on the same images.
-    """
-    frames = [
-        pd.DataFrame({"mode": mode.name, "example": range(len(y)),
-                      "correct": (predict(model, x, mode, batch_size=batch_size, seed=seed,
-                                          noise_control=noise_control) == y.cpu()).int().numpy()})
-        for mode in modes
-    ]
+def per_image_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: tuple[EvalMode, ...], *,
+                       batch_size: int, seed: int, noise_control: NoiseControl | None = None) -> pd.DataFrame:
+    """One row per (mode, image): ``mode``, ``example`` (index in ``x``) and ``correct`` (0 or 1)."""
+    frames = [pd.DataFrame({"mode": mode.name, "example": range(len(y)),
+                            "correct": (predict(model, x, mode, batch_size=batch_size, seed=seed,
+                                                noise_control=noise_control) == y.cpu()).int().numpy()})
+              for mode in modes]
     return pd.concat(frames, ignore_index=True)

@@ -1,8 +1,7 @@
-"""The baseline classifier: timm's ConvNeXt with one input channel, fed spectrograms in [0, 1].
+"""The baseline classifier, timm's ConvNeXt with one input channel, and its input-noise control (chapter 2).
 
-Both classifiers of the book take spectrograms ``[N, 1, F, T]`` in [0, 1] (the range torchattacks
-clips to) and return logits ``[N, num_classes]``; the shift to the centred range timm's networks are
-initialised for happens inside the model, so attacks and input noise act on the [0, 1] scale.
+Every classifier takes spectrograms ``[N, 1, F, T]`` in [0, 1] (the range attacks clip to) and shifts them to
+the centred range timm's networks are initialised for inside the model.
 """
 
 from __future__ import annotations
@@ -17,12 +16,10 @@ from torch import nn
 
 @lru_cache(maxsize=1)
 def convnext_variants() -> tuple[str, ...]:
-    """The timm ConvNeXt architectures a config may name (``convnext_*`` and ``convnextv2_*``)."""
     return tuple(timm.list_models("convnext*"))
 
 
 def scale_input(x: torch.Tensor) -> torch.Tensor:
-    """Map spectrograms in [0, 1] to [−1, 1], the centred range timm's networks are initialised for."""
     return x * 2.0 - 1.0
 
 
@@ -33,7 +30,7 @@ def create_convnext(variant: str, num_classes: int, drop_path_rate: float) -> Co
 
 
 class ConvNeXtClassifier(nn.Module):
-    """The baseline: timm's ConvNeXt with one input channel, fed spectrograms scaled to [−1, 1]."""
+    """The baseline: timm's ConvNeXt fed spectrograms scaled to [−1, 1]."""
 
     def __init__(self, net: ConvNeXt) -> None:
         super().__init__()
@@ -44,12 +41,7 @@ class ConvNeXtClassifier(nn.Module):
 
 
 class NoiseAugmentedConvNeXt(ConvNeXtClassifier):
-    """The control for the NSDE: the same ConvNeXt, trained on inputs with Gaussian noise added.
-
-    In training mode every input gets N(0, ``noise_std``²) noise per pixel on the [0, 1] scale,
-    clipped back to [0, 1] (the range the models see); in evaluation mode it is the plain ConvNeXt.
-    Cheap data augmentation is the first thing the NSDE's robustness has to beat.
-    """
+    """The control: the same ConvNeXt, trained on inputs with N(0, ``noise_std``²) noise, clipped to [0, 1]."""
 
     def __init__(self, net: ConvNeXt, noise_std: float) -> None:
         super().__init__(net)

@@ -1,11 +1,6 @@
-"""How much noise the NSDE carries: noise-to-signal ratios inside the network and disagreement at its output.
-
-A trained network can learn to make fixed additive noise negligible (LayerNorms undo any growth of
-the residual stream), so whether the NSDE is stochastic is measured, not assumed: per block, the
-ratio std(g(h)·ΔW) / std(h) of one Euler–Maruyama step's noise to the stream it perturbs, and at the
-output the *flip rate*, the share of inputs on which two independent stochastic passes disagree.
-``rescaled_stream`` shows why: it grows the residual stream by any factor without changing what the
-network computes.
+"""How much noise the NSDE carries: noise-to-signal ratios per block and the flip rate at its output, and a
+rescaling that grows the residual stream without changing the function (chapter 2, "Why fixed additive noise can
+be scaled away"; chapter 3, "Is the trained NSDE stochastic?").
 """
 
 from __future__ import annotations
@@ -23,14 +18,11 @@ from .nsde import DiffusionForm, NSDEConvNeXt, diffusion, residual_drift
 
 
 @torch.no_grad()
-def noise_to_signal(
-    model: NSDEConvNeXt, x: torch.Tensor, forms: Sequence[DiffusionForm] | None = None, first_only: bool = True
-) -> pd.DataFrame:
-    """Per block (or per stage's first block): std of h and std(g(h)·ΔW)/std(h) for each diffusion form.
+def noise_to_signal(model: NSDEConvNeXt, x: torch.Tensor, forms: Sequence[DiffusionForm] | None = None,
+                    first_only: bool = True) -> pd.DataFrame:
+    """Per block (or each stage's first): std of the noise-free stream h and std(g(h)·ΔW)/std(h) for each form.
 
-    ``h`` is the noise-free stream entering the block for inputs ``x``; ``ΔW`` is one white draw
-    (Δt = 1) from torch's global generator per block, shared by the forms; ``forms`` defaults to the
-    model's own, with its σ.
+    One white ΔW (Δt = 1) per block from torch's global generator, shared by the forms (default: the model's own).
     """
     forms = tuple(forms or (model.sde.diffusion,))
     rows = []
@@ -40,16 +32,17 @@ def noise_to_signal(
         h = model.block_input(x, stage, index)
         drift = residual_drift(block, h)
         dw = white_noise_like(h)
-        row = {"stage": stage, "block": index, "feature map": "×".join(map(str, h.shape[1:])), "std of h": h.std().item()}
+        row = {"stage": stage, "block": index, "feature map": "×".join(map(str, h.shape[1:])),
+               "std of h": h.std().item()}
         for form in forms:
-            row[f"{form}: std(gΔW)/std(h)"] = (diffusion(form, model.sde.sigma, h, drift) * dw).std().item() / h.std().item()
+            noise = diffusion(form, model.sde.sigma, h, drift) * dw
+            row[f"{form}: std(gΔW)/std(h)"] = noise.std().item() / h.std().item()
         rows.append(row)
     return pd.DataFrame(rows).set_index(["stage", "block"])
 
 
-def flip_rate(
-    model: torch.nn.Module, x: torch.Tensor, *, batch_size: int, seed: int, noise_control: NoiseControl | None = None
-) -> float:
+def flip_rate(model: torch.nn.Module, x: torch.Tensor, *, batch_size: int, seed: int,
+              noise_control: NoiseControl | None = None) -> float:
     """Share of inputs whose predicted class differs between two independent single stochastic passes."""
     single = EvalMode("single pass", "single")
     first = predict(model, x, single, batch_size=batch_size, seed=seed, noise_control=noise_control)
@@ -59,14 +52,8 @@ def flip_rate(
 
 @torch.no_grad()
 def rescaled_stream(model: NSDEConvNeXt, factor: float) -> NSDEConvNeXt:
-    """A copy of ``model`` whose residual stream is ``factor`` times larger everywhere, computing the same function.
-
-    The stem's and every downsampling layer's output, every depthwise convolution's bias and every
-    layer scale γ are multiplied by ``factor``: each block then computes factor·(h + f(h)), because
-    the LayerNorm inside f forgets the scale, and the LayerNorms of the next downsampling layer and
-    of the head undo it. Training can take this path freely (weight decay barely resists), and
-    fixed additive noise σ·ΔW shrinks to σ/factor of the stream.
-    """
+    """A copy of ``model`` whose residual stream is ``factor`` times larger everywhere, computing the same function:
+    stem, downsampling outputs, depthwise biases and layer scales γ grow by ``factor``; the LayerNorms undo it."""
     scaled = copy.deepcopy(model)
     layers: list[nn.Module] = [scaled.net.stem[-1]]
     layers += [stage.downsample[-1] for stage in scaled.net.stages if not isinstance(stage.downsample, nn.Identity)]
@@ -80,7 +67,7 @@ def rescaled_stream(model: NSDEConvNeXt, factor: float) -> NSDEConvNeXt:
 
 
 def stage_noise_to_signal(model: NSDEConvNeXt, x: torch.Tensor) -> dict[str, float]:
-    """The model's own std(g(h)·ΔW)/std(h), averaged over the blocks of each stage: one number per stage."""
+    """The model's own std(g(h)·ΔW)/std(h), averaged over the blocks of each stage."""
     table = noise_to_signal(model, x, first_only=False)
     per_stage = table[f"{model.sde.diffusion}: std(gΔW)/std(h)"].groupby(level="stage").mean()
     return {f"noise/signal, stage {stage}": float(ratio) for stage, ratio in per_stage.items()}

@@ -1,16 +1,8 @@
 """How a model is queried: its evaluation modes and reproducible, batched predictions.
 
-The NSDE is stochastic, so "the accuracy of the model" needs a mode: ``"off"`` (deterministic drift),
-``"single"`` (one stochastic pass) or ``"ensemble"`` (K passes, log of the mean softmax). The
-baseline is deterministic and is evaluated once. The mode is set by a *noise control*: a context
-manager factory ``noise_control(model, mode, ensemble_size)``, by default ``nsde.eval_noise``;
-tests pass their own for toy models.
-
-The model's noise is drawn from torch's global generator. ``predict`` forks that generator and seeds
-it, so (1) the same seed gives the same numbers and (2) two evaluations with the same seed, inputs
-of the same shape and the same batching draw *the same* noise for every sample ("common random
-numbers"): a sweep then compares noise levels or attack budgets on one fixed realisation of the
-model's noise instead of adding fresh evaluation noise at every point.
+The NSDE is evaluated with its noise ``off``, as a ``single`` pass or an ``ensemble``; a *noise control*
+(``nsde.eval_noise`` by default, toys in tests) sets the mode. ``predict`` seeds a fork of torch's generator, so
+equal seeds and batching draw the same model noise for every sample (common random numbers, chapter 4).
 """
 
 from __future__ import annotations
@@ -22,9 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..common.devices import model_device
-from ..common.errors import ConfigError
-from ..common.seeding import seeded_rng
+from ..common import ConfigError, model_device, seeded_rng
 from .nsde import EvalNoise, SDEConfig, eval_noise
 from .registry import MODEL_KINDS
 
@@ -45,7 +35,6 @@ class EvalMode:
 
     @property
     def stochastic(self) -> bool:
-        """Whether predictions in this mode depend on the model's noise draws."""
         return self.noise != "off"
 
 
@@ -56,8 +45,7 @@ def nsde_mode(noise: EvalNoise, ensemble_size: int) -> EvalMode:
 
 
 def injected_noise_modes(sde: SDEConfig) -> tuple[EvalMode, ...]:
-    """A ConvNeXt with the NSDE's noise injected at test time only (``registry.with_injected_noise``): one pass
-    and the ensemble (with the noise off it is the ConvNeXt itself)."""
+    """The modes of a ConvNeXt with the NSDE's noise injected at test time: one pass and the ensemble."""
     return tuple(EvalMode(f"ConvNeXt + test-time noise, {mode.name.split(', ')[1]}", mode.noise, mode.ensemble_size)
                  for mode in (nsde_mode("single", sde.ensemble_size), nsde_mode("ensemble", sde.ensemble_size)))
 
@@ -67,9 +55,7 @@ DETERMINISTIC_LABELS = {"convnext": "ConvNeXt", "convnext_noise": "ConvNeXt + in
 
 
 def eval_modes(kind: str, sde: SDEConfig) -> tuple[EvalMode, ...]:
-    """The modes the book reports a model in: a deterministic model once; the NSDE with its noise off,
-    as one stochastic pass and as its ensemble (the off mode separates what noisy training did to the
-    weights from what the noise does at test time)."""
+    """The modes the book reports a model in: a deterministic model once, the NSDE off, single and ensemble."""
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(MODEL_KINDS)}")
     if kind in DETERMINISTIC_LABELS:
@@ -78,33 +64,26 @@ def eval_modes(kind: str, sde: SDEConfig) -> tuple[EvalMode, ...]:
 
 
 def headline_mode(kind: str, sde: SDEConfig) -> EvalMode:
-    """The mode a model's headline numbers are given in: a deterministic model as it is, the NSDE in ``sde.eval_noise``."""
+    """The mode of a model's headline numbers: a deterministic model as it is, the NSDE in ``sde.eval_noise``."""
     return next(mode for mode in eval_modes(kind, sde) if kind in DETERMINISTIC_LABELS or mode.noise == sde.eval_noise)
 
 
 def default_noise_control() -> NoiseControl:
-    """The noise control used when none is given: ``nsde.eval_noise``."""
     return eval_noise
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device: torch.device | str = "cpu") -> torch.Tensor:
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
     """The model's outputs for ``x`` (on the CPU), computed in batches on ``device``, in its current mode."""
     outputs = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
 @torch.no_grad()
-def predict(
-    model: nn.Module,
-    x: torch.Tensor,
-    mode: EvalMode,
-    *,
-    batch_size: int,
-    seed: int,
-    noise_control: NoiseControl | None = None,
-) -> torch.Tensor:
-    """Predicted classes of ``x`` ([N,1,F,T] in [0,1]) in ``mode``, batched, with seeded model noise; on the CPU."""
+def predict(model: nn.Module, x: torch.Tensor, mode: EvalMode, *, batch_size: int, seed: int,
+            noise_control: NoiseControl | None = None) -> torch.Tensor:
+    """Predicted classes of ``x`` in ``mode``, batched, with seeded model noise; on the CPU."""
     control = noise_control or default_noise_control()
     device = model_device(model)
     was_training = model.training

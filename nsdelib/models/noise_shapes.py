@@ -1,10 +1,6 @@
-"""Noise with a prescribed power spectrum: white, pink, Brownian and any 1/f^β colour, in 1-D or 2-D.
-
-A Gaussian field is *coloured* by filtering white noise in the Fourier domain so that its power
-spectrum falls as 1/|k|^β: β = 0 is white, β = 1 pink, β = 2 Brownian (the spectrum of a random
-walk). The NSDE uses the 2-D version to give its Wiener increments a spatial shape on each feature
-map, and `ColouredBrownian` does the same to a torchsde Brownian motion so that the fast forward
-pass and ``torchsde.sdeint`` can be driven by the same shaped noise.
+"""Noise with a power spectrum 1/|k|^β (white, pink, Brownian, ...) in 1-D or 2-D, and a torchsde Brownian motion
+coloured the same way, so the fast forward pass and ``torchsde.sdeint`` see the same noise (chapter 2, "The shape of
+the noise").
 """
 
 from __future__ import annotations
@@ -15,6 +11,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 from torchsde import BaseBrownian
+
+from .sde_numerics import log_log_slope
 
 
 @lru_cache(maxsize=64)
@@ -31,11 +29,7 @@ def _spectral_gain(sizes: tuple[int, ...], exponent: float, device: str, dtype: 
 
 def spectral_gain(sizes: tuple[int, ...], exponent: float, device: torch.device | str = "cpu",
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Amplitude filter |k|^(-β/2) in ``rfftn`` layout over a grid of ``sizes``, scaled to keep unit variance.
-
-    Scaling the mean squared gain to one makes coloured noise have the same variance as the white
-    noise it was made from (Parseval), so σ keeps its meaning whatever the colour.
-    """
+    """Amplitude filter |k|^(-β/2) in ``rfftn`` layout over ``sizes``, with mean square 1 (σ keeps its meaning)."""
     return _spectral_gain(tuple(int(n) for n in sizes), float(exponent), str(torch.device(device)), dtype)
 
 
@@ -51,12 +45,7 @@ def colour(white: torch.Tensor, exponent: float, ndim: int) -> torch.Tensor:
 
 
 def white_noise_like(h: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise with the shape *and memory layout* of ``h``.
-
-    ``torch.randn_like`` on a channels-last feature map (what timm's ConvNeXt produces on the CPU)
-    falls back to an element-wise sampler about eight times slower than drawing a contiguous
-    tensor in ``h``'s memory order and viewing it with ``h``'s axis order, which is what this does.
-    """
+    """Standard normal noise with the shape and memory layout of ``h`` (``randn_like`` is 8× slower channels-last)."""
     order = sorted(range(h.dim()), key=lambda d: h.stride(d), reverse=True)
     noise = torch.randn([h.shape[d] for d in order], dtype=h.dtype, device=h.device)
     return noise.permute(*[order.index(d) for d in range(h.dim())])
@@ -76,11 +65,7 @@ def brownian_noise(shape: tuple[int, ...], generator: torch.Generator | None = N
 
 
 def power_spectrum(x: torch.Tensor, ndim: int = 1, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean power spectrum of ``x`` over its last ``ndim`` axes, as (frequency in cycles/sample, power).
-
-    In 2-D the power and |k| are averaged over rings (``n_bins`` of them, default half the size), so a
-    field with spectrum 1/|k|^β gives a straight line of slope −β on log–log axes.
-    """
+    """Mean power spectrum over the last ``ndim`` axes as (cycles/sample, power); in 2-D averaged over rings."""
     dims = tuple(range(-ndim, 0))
     sizes = tuple(x.shape[-ndim:])
     power = torch.fft.rfftn(x.double(), dim=dims, norm="ortho").abs() ** 2
@@ -106,18 +91,11 @@ def spectral_slope(freqs: np.ndarray, power: np.ndarray, band: tuple[float, floa
     """Least-squares slope of log power against log frequency over ``band`` (zero frequency excluded)."""
     low, high = band
     keep = (freqs > max(low, 0.0)) & (freqs <= high) & (power > 0)
-    slope, _ = np.polyfit(np.log(freqs[keep]), np.log(power[keep]), deg=1)
-    return float(slope)
+    return log_log_slope(freqs[keep], power[keep])
 
 
 class ColouredBrownian(BaseBrownian):
-    """A torchsde Brownian motion whose increments are coloured over a feature map's spatial axes.
-
-    The state of a block SDE is a flattened feature map ``[N, C·H·W]``; each increment of the base
-    Brownian motion is reshaped to ``[N, C, H, W]``, coloured over (H, W) and flattened back. A
-    linear map of a Wiener process is again a Wiener process, so this is exactly the noise the
-    NSDE's fast forward pass draws with ``noise_shape="coloured"``.
-    """
+    """A torchsde Brownian motion on flattened feature maps ``[N, C·H·W]``, increments coloured over (H, W)."""
 
     __slots__ = ("base", "feature_shape", "exponent")
 

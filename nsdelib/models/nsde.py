@@ -1,15 +1,8 @@
-"""NSDE-ConvNeXt: timm's ConvNeXt read as a Neural SDE.
+"""NSDE-ConvNeXt: timm's ConvNeXt whose residual connections are Euler–Maruyama steps of a Neural SDE.
 
-A ConvNeXt block computes h + f(h): one Euler step of dh = f(h) dt with Δt = 1. The NSDE keeps
-timm's network and weights untouched and only changes how each residual connection is applied: it
-integrates dh = f(h) dt + g(h) dW over t ∈ [0, 1] with Euler–Maruyama,
-
-    h ← h + f(h) Δt + g(h) ΔW,   ΔW ~ N(0, Δt I),   Δt = 1 / steps_per_block,
-
-where f is the block's residual branch and g one of the three diffusions of Liu et al.: additive σ,
-multiplicative σ·h, or dropout-like σ·f(h). With σ = 0 and one step the NSDE computes exactly
-timm's forward pass. Each block's SDE is also a torchsde SDE (`BlockSDE`) so that the fast forward
-pass can be checked against ``torchsde.sdeint`` on the same Brownian path.
+Each block integrates dh = f(h) dt + g(h) dW over t ∈ [0, 1] with timm's weights untouched (σ = 0 and one
+step give timm's forward pass); each block is also a torchsde SDE (`BlockSDE`) to check the fast pass against
+``torchsde.sdeint``. Chapter 2 explains the construction, the diffusions and the shapes of the noise.
 """
 
 from __future__ import annotations
@@ -26,44 +19,26 @@ from pydantic import Field
 from timm.models.convnext import ConvNeXt, ConvNeXtBlock
 from torch import nn
 
-from ..common.config import Section
-from ..common.errors import ConfigError
+from ..common import ConfigError, Section
 from .convnext import scale_input
 from .noise_shapes import ColouredBrownian, colour, white_noise_like
 
 DiffusionForm = Literal["additive", "relative", "multiplicative", "dropout"]
 NoiseShape = Literal["white", "coloured", "scale_map"]
 EvalNoise = Literal["off", "single", "ensemble"]
-
 #: A source of Wiener increments: given the state h and the step Δt, return ΔW shaped like h.
 Increment = Callable[[torch.Tensor, float], torch.Tensor]
 
 
 class SDEConfig(Section):
-    """How the NSDE injects noise into every residual connection.
-
-    The defaults (used by every profile) are additive noise with σ = 0.1: additive noise is the
-    literal Brownian forcing σ dW, whereas the dropout-like form is inert at initialisation because
-    timm's layer scale starts at 1e-6; σ = 0.1 sits at the low end of Liu et al.'s 0–0.5 sweep and
-    perturbs every stage by 10–40 % of its residual stream (measured in chapter 2).
-    """
+    """How the NSDE injects noise into every residual connection (the defaults are chosen in chapter 2)."""
 
     sigma: float = Field(default=0.1, ge=0.0, le=5.0, description="noise scale σ of the diffusion g")
-    diffusion: DiffusionForm = Field(
-        default="additive",
-        description="g(h) = σ (additive), σ·RMS(h) (relative: per sample, no gradient through the RMS), "
-        "σ·h (multiplicative) or σ·f(h) (dropout-like)",
-    )
-    noise_shape: NoiseShape = Field(
-        default="white",
-        description="spatial shape of ΔW on each feature map: i.i.d. (white), 1/|k|^β (coloured), "
-        "or white times a per-feature scale map set with set_noise_scale_map (scale_map)",
-    )
+    diffusion: DiffusionForm = Field(default="additive", description="g(h) = σ, σ·RMS(h), σ·h or σ·f(h)")
+    noise_shape: NoiseShape = Field(default="white", description="spatial shape of ΔW on each feature map")
     spectral_exponent: float = Field(default=2.0, ge=0.0, le=4.0, description="β of coloured noise (2: Brownian)")
     steps_per_block: int = Field(default=1, ge=1, le=64, description="Euler–Maruyama steps per block, Δt = 1/steps")
-    eval_noise: EvalNoise = Field(
-        default="ensemble", description="noise at evaluation: off (drift only), single pass, or ensemble average"
-    )
+    eval_noise: EvalNoise = Field(default="ensemble", description="noise at evaluation: off, single pass or ensemble")
     ensemble_size: int = Field(default=8, ge=1, le=1000, description="stochastic passes averaged by 'ensemble'")
 
 
@@ -79,25 +54,14 @@ def residual_drift(block: ConvNeXtBlock, h: torch.Tensor) -> torch.Tensor:
     return block.drop_path(x)
 
 
-def diffusion(
-    form: DiffusionForm,
-    sigma: float,
-    h: torch.Tensor,
-    drift: torch.Tensor | None = None,
-    scale: torch.Tensor | None = None,
-) -> torch.Tensor | float:
-    """g(h) for the diffusion ``form`` (``drift`` is f(h), needed by the dropout-like one), times a scale map.
-
-    Liu et al.'s additive, multiplicative and dropout-like forms, and ``relative``: additive noise
-    scaled by the root mean square of each sample's feature map, σ·RMS(h), with no gradient through
-    the RMS. A LayerNorm network can make fixed additive noise negligible by growing its residual
-    stream; noise relative to the stream (relative, multiplicative) keeps its size whatever the scale.
-    """
+def diffusion(form: DiffusionForm, sigma: float, h: torch.Tensor, drift: torch.Tensor | None = None,
+              scale: torch.Tensor | None = None) -> torch.Tensor | float:
+    """g(h) for ``form`` (``drift`` is f(h), needed by ``dropout``), times an optional scale map."""
     amplitude = sigma if scale is None else sigma * scale
     if form == "additive":
         return amplitude
     if form == "relative":
-        # flatten(1) reads h in NCHW order whatever its memory layout, so the sum is the same as torchsde's
+        # σ·RMS(h) per sample, no gradient through the RMS; flatten(1) reads NCHW order as torchsde does
         rms = h.detach().flatten(1).square().mean(dim=1).sqrt()
         return amplitude * rms.view(-1, *[1] * (h.dim() - 1))
     if form == "multiplicative":
@@ -105,13 +69,8 @@ def diffusion(
     return amplitude * drift
 
 
-def integrate_block(
-    block: ConvNeXtBlock,
-    h: torch.Tensor,
-    sde: SDEConfig,
-    increment: Increment | None = None,
-    scale: torch.Tensor | None = None,
-) -> torch.Tensor:
+def integrate_block(block: ConvNeXtBlock, h: torch.Tensor, sde: SDEConfig, increment: Increment | None = None,
+                    scale: torch.Tensor | None = None) -> torch.Tensor:
     """Euler–Maruyama over t ∈ [0, 1]: h ← h + f(h) Δt + g(h) ΔW; ``increment=None`` drops the noise."""
     dt = 1.0 / sde.steps_per_block
     for _ in range(sde.steps_per_block):
@@ -143,40 +102,27 @@ class BlockSDE(nn.Module):
     noise_type = "diagonal"
     sde_type = "ito"
 
-    def __init__(
-        self,
-        block: ConvNeXtBlock,
-        sde: SDEConfig,
-        feature_shape: tuple[int, int, int],
-        scale: torch.Tensor | None = None,
-    ) -> None:
+    def __init__(self, block: ConvNeXtBlock, sde: SDEConfig, feature_shape: tuple[int, int, int],
+                 scale: torch.Tensor | None = None) -> None:
         super().__init__()
         self.block = block
         self.config = sde
         self.feature_shape = tuple(feature_shape)
         self.scale = scale
 
-    def _unflatten(self, y: torch.Tensor) -> torch.Tensor:
-        return y.reshape(y.shape[0], *self.feature_shape)
-
     def f(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return residual_drift(self.block, self._unflatten(y)).flatten(1)
+        return residual_drift(self.block, y.reshape(y.shape[0], *self.feature_shape)).flatten(1)
 
     def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = self._unflatten(y)
+        h = y.reshape(y.shape[0], *self.feature_shape)
         drift = residual_drift(self.block, h) if self.config.diffusion == "dropout" else None
         g = diffusion(self.config.diffusion, self.config.sigma, h, drift, self.scale)
         return torch.as_tensor(g, dtype=y.dtype, device=y.device).expand_as(h).reshape(y.shape)
 
 
-def block_brownian_motion(
-    sde: SDEConfig,
-    batch: int,
-    feature_shape: tuple[int, int, int],
-    seed: int,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> torchsde.BrownianInterval | ColouredBrownian:
+def block_brownian_motion(sde: SDEConfig, batch: int, feature_shape: tuple[int, int, int], seed: int,
+                          device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                          ) -> torchsde.BrownianInterval | ColouredBrownian:
     """The seeded Brownian motion that drives one block over [0, 1]: white, or coloured over (H, W)."""
     size = (batch, math.prod(feature_shape))
     bm = torchsde.BrownianInterval(t0=0.0, t1=1.0, size=size, dtype=dtype, device=device, entropy=seed)
@@ -185,28 +131,11 @@ def block_brownian_motion(
     return bm
 
 
-def resize_scale_map(scale: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Average an input-resolution ``[F, T]`` map over the patch behind each position of an (H, W) map."""
-    return F.adaptive_avg_pool2d(scale[None, None], size)[0, 0]
-
-
-def _checked_scale_map(scale: torch.Tensor) -> torch.Tensor:
-    """A valid noise scale map, normalised to mean 1 so σ keeps its meaning on average."""
-    if scale.dim() != 2:
-        raise ConfigError(f"noise scale map must be a 2-D [F, T] tensor, got shape {tuple(scale.shape)}")
-    scale = scale.detach().float()
-    if not torch.isfinite(scale).all() or (scale < 0).any() or scale.sum() <= 0:
-        raise ConfigError("noise scale map must be finite, non-negative and not all zero")
-    return scale / scale.mean()
-
-
 class NSDEConvNeXt(nn.Module):
-    """timm's ConvNeXt whose residual connections are Euler–Maruyama steps of a Neural SDE.
+    """timm's ConvNeXt (``net``, the baseline's modules) with Euler–Maruyama residual connections.
 
-    ``net`` holds exactly the baseline's modules (the state dicts are interchangeable). Noise is
-    always on in training; in evaluation ``sde.eval_noise`` chooses drift only, one stochastic pass,
-    or the log of the mean softmax of ``sde.ensemble_size`` passes. Noise comes from torch's global
-    random generator, so ``torch.manual_seed`` governs it.
+    Noise is always on in training; in evaluation ``sde.eval_noise`` chooses drift only, one stochastic pass
+    or the log of the mean softmax of ``sde.ensemble_size`` passes. Noise comes from torch's global generator.
     """
 
     def __init__(self, net: ConvNeXt, sde: SDEConfig) -> None:
@@ -243,19 +172,24 @@ class NSDEConvNeXt(nn.Module):
         return shaped if dt == 1.0 else shaped.mul_(math.sqrt(dt))
 
     def scale_at(self, size: tuple[int, int]) -> torch.Tensor | None:
-        """The noise scale map resized to a feature map of ``size`` (``[1, 1, H, W]``), or None if uniform."""
+        """The noise scale map averaged down to a feature map of ``size`` (``[1, 1, H, W]``), or None if uniform."""
         if self.noise_scale_map is None:
             return None
-        return resize_scale_map(self.noise_scale_map, size)[None, None]
+        return F.adaptive_avg_pool2d(self.noise_scale_map[None, None], size)
 
     def set_scale_map(self, scale: torch.Tensor | None) -> None:
         """Shape the noise by an ``[F, T]`` map at input resolution (normalised to mean 1); None: uniform."""
         if scale is not None and self.sde.noise_shape != "scale_map":
             raise ConfigError(
-                f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {self.sde.noise_shape!r}"
-            )
-        device = next(self.parameters()).device
-        self.noise_scale_map = None if scale is None else _checked_scale_map(scale).to(device)
+                f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {self.sde.noise_shape!r}")
+        if scale is not None:
+            if scale.dim() != 2:
+                raise ConfigError(f"noise scale map must be a 2-D [F, T] tensor, got shape {tuple(scale.shape)}")
+            scale = scale.detach().float()
+            if not torch.isfinite(scale).all() or (scale < 0).any() or scale.sum() <= 0:
+                raise ConfigError("noise scale map must be finite, non-negative and not all zero")
+            scale = (scale / scale.mean()).to(next(self.parameters()).device)
+        self.noise_scale_map = scale
 
     def block_input(self, x: torch.Tensor, stage: int, index: int) -> torch.Tensor:
         """The residual stream entering block ``index`` of ``stage`` (drift only, no noise)."""
@@ -274,14 +208,9 @@ class NSDEConvNeXt(nn.Module):
         return BlockSDE(block, self.sde, feature_shape, self.scale_at(tuple(feature_shape[-2:])))
 
     def blocks(self) -> Iterator[tuple[int, int, ConvNeXtBlock]]:
-        """Every block as (stage, index, block), in forward order."""
         for s, stage in enumerate(self.net.stages):
             for i, block in enumerate(stage.blocks):
                 yield s, i, block
-
-
-def _nsde_modules(model: nn.Module) -> list[NSDEConvNeXt]:
-    return [m for m in model.modules() if isinstance(m, NSDEConvNeXt)]
 
 
 @contextmanager
@@ -289,7 +218,7 @@ def eval_noise(model: nn.Module, mode: EvalNoise, ensemble_size: int | None = No
     """Temporarily set the NSDE's evaluation noise (``off``, ``single``, ``ensemble``); no-op on the baseline."""
     changes = {"eval_noise": mode} | ({} if ensemble_size is None else {"ensemble_size": ensemble_size})
     SDEConfig.build(**changes)  # a bad mode fails loudly even on the baseline, which has nothing to change
-    targets = _nsde_modules(model)
+    targets = [m for m in model.modules() if isinstance(m, NSDEConvNeXt)]
     saved = [m.sde for m in targets]
     try:
         for m in targets:
@@ -301,10 +230,7 @@ def eval_noise(model: nn.Module, mode: EvalNoise, ensemble_size: int | None = No
 
 
 def set_noise_scale_map(model: nn.Module, scale: torch.Tensor | None) -> None:
-    """Attribution-shaped noise: scale the NSDE's noise by an ``[F, T]`` map; None restores uniform noise.
-
-    The map is normalised to mean 1 and averaged down to each stage's feature-map size. It is not
-    saved in the state dict: set it again after loading a checkpoint. A no-op on the baseline.
-    """
-    for m in _nsde_modules(model):
-        m.set_scale_map(scale)
+    """Scale the NSDE's noise by an ``[F, T]`` map (not saved with the weights); None restores uniform noise."""
+    for m in model.modules():
+        if isinstance(m, NSDEConvNeXt):
+            m.set_scale_map(scale)

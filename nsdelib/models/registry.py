@@ -1,8 +1,5 @@
-"""The classifiers the book compares, by name: one config, one factory.
-
-``"convnext"`` is timm's ConvNeXt; ``"convnext_noise"`` the same network trained with Gaussian
-input-noise augmentation (the control); ``"nsde"`` the same network with every residual connection
-an Euler–Maruyama step of a Neural SDE (``nsde``).
+"""The classifiers the book compares, by name: ``convnext``, ``convnext_noise`` (the control) and ``nsde``; one
+config, one factory (chapter 2, "The three models").
 """
 
 from __future__ import annotations
@@ -13,8 +10,7 @@ from typing import Literal, get_args
 from pydantic import Field, field_validator
 from torch import nn
 
-from ..common.config import Section
-from ..common.errors import ConfigError
+from ..common import ConfigError, Section
 from .convnext import ConvNeXtClassifier, NoiseAugmentedConvNeXt, convnext_variants, create_convnext
 from .nsde import NSDEConvNeXt, SDEConfig
 
@@ -28,10 +24,7 @@ class ModelConfig(Section):
     variant: str = Field(default="convnext_atto", description="timm ConvNeXt architecture (random init)")
     drop_path_rate: float = Field(default=0.0, ge=0.0, lt=1.0, description="timm's stochastic depth rate")
     sde: SDEConfig = Field(default_factory=SDEConfig)
-    input_noise_std: float = Field(
-        default=0.1, ge=0.0, le=1.0,
-        description="std of the Gaussian input noise the 'convnext_noise' control is trained with ([0, 1] scale)",
-    )
+    input_noise_std: float = Field(default=0.1, ge=0.0, le=1.0, description="std of the control's input noise")
 
     @field_validator("variant")
     @classmethod
@@ -56,10 +49,7 @@ def build_model(kind: ModelKind, cfg: ModelConfig, num_classes: int) -> nn.Modul
 
 
 def with_injected_noise(model: nn.Module, sde: SDEConfig) -> NSDEConvNeXt:
-    """A trained ConvNeXt's own weights run through the NSDE's solver with noise ``sde``: noise at test time only.
-
-    The network is copied, so ``model`` is untouched; with its noise off the result is ``model`` again.
-    """
+    """A copy of a trained ConvNeXt run through the NSDE's solver with noise ``sde``: noise at test time only."""
     if not isinstance(model, ConvNeXtClassifier) or isinstance(model, NoiseAugmentedConvNeXt):
         raise ConfigError(f"test-time noise is injected into a plain ConvNeXt, not a {type(model).__name__}")
     return NSDEConvNeXt(copy.deepcopy(model.net), sde).eval()

@@ -1,8 +1,5 @@
-"""Numerical checks of the SDE machinery with torchsde: Brownian motion and Euler–Maruyama's order.
-
-Chapter 2 uses these to show, rather than assert, two facts the NSDE rests on: the variance of a
-Wiener process grows linearly in time, and Euler–Maruyama converges strongly with order 1/2 on an
-SDE with multiplicative noise (geometric Brownian motion, whose exact solution is known).
+"""Numerical checks of the SDE machinery with torchsde: Var W(t) grows linearly, and Euler–Maruyama converges
+strongly with order ½ on geometric Brownian motion (chapter 2, "Brownian motion" and "Euler–Maruyama converges").
 """
 
 from __future__ import annotations
@@ -15,11 +12,7 @@ from torch import nn
 
 
 def brownian_paths(n_paths: int, n_steps: int, t_end: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n_paths`` Wiener paths on a grid of ``n_steps`` equal steps over [0, t_end], from torchsde.
-
-    Returns the times ``[n_steps + 1]`` and the paths ``[n_steps + 1, n_paths]`` (W(0) = 0), built
-    from the increments a seeded ``torchsde.BrownianInterval`` gives over each step.
-    """
+    """Times ``[n_steps + 1]`` and Wiener paths ``[n_steps + 1, n_paths]`` from a seeded ``BrownianInterval``."""
     bm = torchsde.BrownianInterval(t0=0.0, t1=t_end, size=(n_paths, 1), dtype=torch.float64, entropy=seed)
     times = torch.linspace(0.0, t_end, n_steps + 1, dtype=torch.float64)
     increments = torch.stack([bm(float(a), float(b))[:, 0] for a, b in zip(times[:-1], times[1:])])
@@ -58,23 +51,15 @@ class GeometricBrownianMotion(nn.Module):
 
 
 def gbm_exact(x0: float, mu: float, sigma: float, t: float, w_t: torch.Tensor) -> torch.Tensor:
-    """The exact solution X(t) = X0 · exp((μ − σ²/2) t + σ W(t)) for the Wiener value ``w_t``."""
     return x0 * torch.exp((mu - sigma**2 / 2) * t + sigma * w_t)
 
 
-def strong_convergence(
-    step_counts: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024),
-    mu: float = 2.0,
-    sigma: float = 1.0,
-    x0: float = 1.0,
-    t_end: float = 1.0,
-    n_paths: int = 2000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Strong error E|X_N − X(T)| of Euler–Maruyama (``torchsde.sdeint``, method "euler") on GBM.
+def strong_convergence(step_counts: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024), mu: float = 2.0,
+                       sigma: float = 1.0, x0: float = 1.0, t_end: float = 1.0, n_paths: int = 2000,
+                       seed: int = 0) -> pd.DataFrame:
+    """Strong error E|X_N − X(T)| of ``torchsde.sdeint`` (Euler) on GBM, every step size on the same paths.
 
-    Every step size integrates the *same* Brownian paths (one seeded ``BrownianInterval``), so the
-    error measures the scheme, not a change of noise. The defaults are Higham's (2001) example.
+    The defaults are Higham's (2001) example.
     """
     sde = GeometricBrownianMotion(mu, sigma)
     y0 = torch.full((n_paths, 1), x0, dtype=torch.float64)

@@ -1,22 +1,11 @@
-"""Per-image outcomes: stored compactly beside a recorded result, simulated with a known answer, and the records
-judged again by today's verdict rule.
-
-A verdict with seeds and images both random (``report.stats``) is computed from the per-image
-outcomes (one row per seed, image, model and the outcome: right or wrong, or a per-image score), so
-a recorded result keeps them beside it in ``results/<profile>/outcomes/<name>.json``: strict JSON,
-one packed bit string (or float32 block) per group, small enough for git. The simulation draws
-outcomes whose true effect is known, for the rule's coverage test and the worked examples of chapter 4.
-``relabel`` judges a record's stored verdicts again, each claim's primary one unadjusted and every
-other in its named family (``RECORD_PLANS``), without retraining anything.
-"""
+"""Per-image outcomes: stored compactly beside a recorded result, and simulated with a known true effect (the
+verdict rule's coverage tests and chapter 4's worked examples of each label)."""
 
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,48 +14,26 @@ import numpy as np
 import pandas as pd
 
 from ..common.artifacts import atomic_write
-from ..evaluation.attacks import WORST
-from .claims import C2_LEVELS, C3_ATTACKS_FAMILY, C4_BUDGETS, C5_CONTROLS, SIZE_STUDY
-from .stats import (
-    VERDICT_FIELDS,
-    Reference,
-    Verdict,
-    effect_verdict,
-    holm_family,
-    verdict_from_dict,
-)
+from .stats import Reference, Verdict, effect_verdict, holm_family
 
 FORMAT = "nsdelib per-image outcomes"
 FORMAT_VERSION = 1
 
-#: A key that selects the largest level among numeric keys: C5 is judged at every perturbation level, and its
-#: primary comparison is at the largest, where chapter 6 states its headline.
-LARGEST_LEVEL = "<largest level>"
-
 
 def outcomes_path(record: Path) -> Path:
-    """Where the per-image outcomes of the recorded result ``results/<profile>/<name>.json`` are stored.
-
-    ``results/<profile>/outcomes/<name>.json``: one folder down, so that what lists the records
-    (every ``*.json`` of a profile's folder) never mistakes them for a record.
-    """
+    """``results/<profile>/outcomes/<name>.json`` for a record ``results/<profile>/<name>.json`` (one folder down,
+    so that listing a profile's records never finds them)."""
     return record.parent / "outcomes" / record.name
 
 
 def _plain(value: Any) -> Any:
-    """A key value as a JSON scalar (numpy scalars become Python ones)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
 def write_outcomes(path: Path, table: pd.DataFrame, *, keys: Sequence[str], example: str = "example",
                    value: str = "correct") -> Path:
-    """Write a long table of per-image outcomes compactly as strict JSON at ``path`` (atomically).
-
-    ``keys`` are the columns that name a group of images (seed and model at least; the noise level,
-    the ε, ...), ``example`` the image's integer index, ``value`` its outcome: 0/1 (or booleans) are
-    packed 8 to a byte, anything else stored as float32, each group base64-encoded. The image lists
-    are stored once each and shared by the groups that use them. ``read_outcomes`` reads it back.
-    """
+    """Write a long table of per-image outcomes as strict JSON, atomically: one base64 block per group of ``keys``,
+    0/1 outcomes packed 8 to a byte and others as float32, each list of images stored once."""
     missing = [c for c in (*keys, example, value) if c not in table.columns]
     if missing:
         raise ValueError(f"the outcome table lacks the columns {missing}")
@@ -93,8 +60,7 @@ def write_outcomes(path: Path, table: pd.DataFrame, *, keys: Sequence[str], exam
 
 
 def read_outcomes(path: Path) -> pd.DataFrame:
-    """The long table that ``write_outcomes`` stored at ``path``: the key columns, the image and its outcome
-    (booleans for 0/1 outcomes, floats otherwise), groups in the order written, images in increasing order."""
+    """The long table ``write_outcomes`` stored (0/1 outcomes as booleans), groups in the order written."""
     payload = json.loads(path.read_text())
     if payload.get("format") != FORMAT or payload.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a version-{FORMAT_VERSION} {FORMAT!r} file")
@@ -115,14 +81,11 @@ def simulate_paired_outcomes(
     seed_spread: float = 0.02, image_spread: float = 0.25, base: tuple[float, float] = (0.5, 0.7),
     agreement: float = 0.8,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """0/1 outcomes of models a and b, each of shape (n_sims, n_seeds, n_images), every seed on the same images.
+    """0/1 outcomes of models a and b, each (n_sims, n_seeds, n_images), whose true mean difference is ``effect``.
 
-    Each simulated data set draws its own images and seeds. Image i has a base rate uniform in ``base``:
-    model b is right on it with that probability, model a with that plus ``effect``, a seed effect
+    Image i has a base rate uniform in ``base`` (model b's); model a adds ``effect``, a seed effect
     uniform in ±``seed_spread`` and an image effect uniform in ±``image_spread``. On a share
-    ``agreement`` of the (seed, image) pairs both models read the same uniform draw (paired models
-    mostly err on the same images), so the outcomes add binomial noise. No probability leaves [0, 1],
-    so the true mean difference over seeds and images is exactly ``effect``.
+    ``agreement`` of the (seed, image) pairs both models read the same uniform draw.
     """
     reach = abs(effect) + seed_spread + image_spread
     if base[0] - reach < 0 or base[1] + reach > 1:
@@ -146,7 +109,7 @@ def outcomes_frame(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class RuleExample:
-    """One simulated comparison whose verdict shows a label or flag: the true effect, the design and the reference."""
+    """One simulated comparison whose verdict shows a label or flag: the truth, the design and the reference."""
 
     shows: str
     effect: float
@@ -157,7 +120,6 @@ class RuleExample:
     image_spread: float = 0.1
 
     def verdict(self, rng: np.random.Generator) -> Verdict:
-        """The verdict on a − b for one simulated data set of this example."""
         a, b = simulate_paired_outcomes(self.effect, n_seeds=self.n_seeds, n_images=self.n_images, rng=rng,
                                         seed_spread=self.seed_spread, image_spread=self.image_spread)
         return effect_verdict(outcomes_frame(a[0], b[0]), "a", "b", self.reference, value="correct",
@@ -165,7 +127,6 @@ class RuleExample:
 
 
 SESOI = Reference(0.05, "smallest effect of interest")
-#: One example of each label and flag (what the verdict should show, the truth and the design behind it).
 RULE_EXAMPLES: tuple[RuleExample, ...] = (
     RuleExample("reproduced (smallest effect of interest)", 0.12, 5, 1000, SESOI),
     RuleExample("reproduced (the paper's figure inside one run's prediction interval)", 0.03, 10, 1000,
@@ -176,7 +137,7 @@ RULE_EXAMPLES: tuple[RuleExample, ...] = (
     RuleExample("opposite", -0.06, 5, 1000, SESOI),
     RuleExample("inconclusive, underpowered", 0.04, 3, 64, SESOI),
 )
-#: The family of the Holm example: one real effect among null ones, each on its own simulated data set.
+#: The Holm example's family: one real effect among null ones, each on its own simulated data set.
 HOLM_EXAMPLE: tuple[RuleExample, ...] = (
     RuleExample("Holm: the real effect", 0.04, 5, 400, SESOI, seed_spread=0.005),
     *(RuleExample(f"Holm: no effect ({i})", 0.0, 5, 400, SESOI, seed_spread=0.005) for i in range(1, 8)),
@@ -184,12 +145,8 @@ HOLM_EXAMPLE: tuple[RuleExample, ...] = (
 
 
 def rule_examples(seed: int = 1) -> dict[str, Verdict]:
-    """The verdict of every ``RULE_EXAMPLES`` entry, then the Holm example's real effect judged alone (primary)
-    and within its family of null comparisons (exploratory), keyed by what each shows.
-
-    One generator seeded by ``seed`` draws them all. A label is a random outcome: with the default
-    seed every example shows what it is named for (the tests check it); another seed may not.
-    """
+    """The verdicts of ``RULE_EXAMPLES``, then the Holm example's real effect alone and Holm-adjusted in its family,
+    keyed by what each shows (with the default ``seed`` each shows it; the tests check)."""
     rng = np.random.default_rng(seed)
     verdicts = {example.shows: example.verdict(rng) for example in RULE_EXAMPLES}
     family = {example.shows: example.verdict(rng) for example in HOLM_EXAMPLE}
@@ -197,95 +154,3 @@ def rule_examples(seed: int = 1) -> dict[str, Verdict]:
     verdicts[f"{first}, judged alone"] = family[first]
     verdicts[f"{first}, Holm-adjusted in its family"] = holm_family(family, "the Holm example")[first]
     return verdicts
-
-
-@dataclass(frozen=True)
-class RecordPlan:
-    """How a recorded result's verdicts are judged: the keys from its ``result`` block to the claim's primary
-    verdict (``LARGEST_LEVEL`` picks the largest numeric key; empty: no primary), and the named family of the
-    verdicts under each other top-level key."""
-
-    primary: tuple[str, ...]
-    families: Mapping[str, str]
-
-
-RECORD_PLANS: dict[str, RecordPlan] = {
-    "clean_accuracy": RecordPlan(("verdict",), {}),
-    "noise_robustness": RecordPlan(("verdict",), {"by_level": C2_LEVELS}),
-    "adversarial": RecordPlan(("verdicts", WORST), {"verdicts": C3_ATTACKS_FAMILY}),
-    "abc": RecordPlan(("verdict",), {"by_budget": C4_BUDGETS, "verdict_ensemble": C4_BUDGETS}),
-    "attribution_stability": RecordPlan(("verdicts", LARGEST_LEVEL), {
-        key: C5_CONTROLS for key in ("verdicts", "verdicts_literal", "controls", "controls_literal")}),
-    "data_size": RecordPlan((), {"verdicts": SIZE_STUDY}),
-}
-
-
-def _is_verdict(node: Any) -> bool:
-    return isinstance(node, Mapping) and "label" in node and "effect" in node and not isinstance(node["label"], list)
-
-
-def _is_verdict_table(node: Any) -> bool:
-    return isinstance(node, Mapping) and isinstance(node.get("label"), list) and isinstance(node.get("effect"), list)
-
-
-def _slots(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Mapping[str, Any]]]:
-    """Every stored verdict under ``node``: (its path, its fields); a table's row i has the path (..., i)."""
-    if _is_verdict(node):
-        yield path, node
-    elif _is_verdict_table(node):
-        for i in range(len(node["label"])):
-            yield (*path, i), {name: column[i] for name, column in node.items()}
-    elif isinstance(node, Mapping):
-        for key, child in node.items():
-            yield from _slots(child, (*path, key))
-
-
-def _resolve(result: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
-    """``keys`` with ``LARGEST_LEVEL`` replaced by the largest numeric key where it stands."""
-    node, path = result, []
-    for key in keys:
-        if key == LARGEST_LEVEL and isinstance(node, Mapping) and node:
-            key = max(node, key=float)
-        path.append(key)
-        node = node.get(key, {}) if isinstance(node, Mapping) else {}
-    return tuple(path)
-
-
-def _test_identity(verdict: Verdict) -> tuple[Any, ...]:
-    """What makes two stored verdicts the same test (a table may repeat, under another name, a verdict stored
-    elsewhere): the same reference, effect, standard error and pairs."""
-    error = None if math.isnan(verdict.standard_error) else verdict.standard_error
-    return verdict.reference, verdict.effect, error, verdict.n_pairs
-
-
-def relabel(record: Mapping[str, Any], plan: RecordPlan) -> dict[str, Any]:
-    """A copy of a recorded result whose verdicts are judged again by today's rule (``report.stats``).
-
-    Each stored verdict is rebuilt from what it stores (:func:`report.stats.verdict_from_dict`). The
-    primary verdict at ``plan.primary`` and every verdict outside the plan's families are judged alone;
-    the verdicts under a family's key are Holm-adjusted together, a test counted once however often it
-    is stored, and one identical to the primary stays primary. Tables keep their other columns.
-    """
-    relabelled = copy.deepcopy(dict(record))
-    result = relabelled["result"]
-    slots = {path: verdict_from_dict(stored) for path, stored in _slots(result)}
-    primary = slots.get(_resolve(result, plan.primary)) if plan.primary else None
-    families: dict[str, dict[tuple[Any, ...], Verdict]] = {}
-    for path, verdict in slots.items():
-        family = plan.families.get(path[0])
-        if family and verdict is not primary and (primary is None or _test_identity(verdict) != _test_identity(primary)):
-            families.setdefault(family, {}).setdefault(_test_identity(verdict), verdict)
-    judged = {test: verdict for name, members in families.items() for test, verdict in holm_family(members, name).items()}
-    for path, verdict in slots.items():
-        final = verdict if verdict is primary else judged.get(_test_identity(verdict), verdict)
-        node = result
-        for key in path[:-1]:
-            node = node[key]
-        if isinstance(path[-1], int):
-            row = {"verdict": final.flags, "paper's figure in one run": final.one_run, **final.to_dict()}
-            for name in ("verdict", "paper's figure in one run", *VERDICT_FIELDS):
-                if name != "seed_effects":
-                    node.setdefault(name, [None] * len(node["label"]))[path[-1]] = row[name]
-        else:
-            node[path[-1]] = final.to_dict()
-    return relabelled

@@ -1,10 +1,5 @@
-"""Drawing spectrogram-shaped images with their physical axes, the same way in every chapter.
-
-Images are ``[F, T]`` (or ``[1, F, T]``) with row 0 the lowest frequency, as the data set stores
-them; they are drawn with low frequencies at the bottom, time in ms along x and frequency in kHz
-along y (the records last a few ms and span hundreds of kHz). Attributions and perturbations have
-the same shape and reuse these functions with their own colour maps and limits.
-"""
+"""Figures shared by the chapters: spectrogram-shaped images on their physical axes (time in ms, frequency in
+kHz, low frequencies at the bottom) and the curves and verdict figures of chapters 3 to 8."""
 
 from __future__ import annotations
 
@@ -29,19 +24,19 @@ def _edges(centres: np.ndarray) -> tuple[float, float]:
     return float(centres[0] - step / 2), float(centres[-1] + step / 2)
 
 
-def show_spectrogram(
-    ax: Axes,
-    image: torch.Tensor | np.ndarray,
-    freqs_hz: torch.Tensor | np.ndarray,
-    times_s: torch.Tensor | np.ndarray,
-    title: str | None = None,
-    **imshow_kw: Any,
-) -> AxesImage:
-    """Draw one image on ``ax`` (low frequencies at the bottom) and return the AxesImage for a colorbar.
+def _band(ax: Axes, line: pd.DataFrame, x: str, colour: Any, alpha: float = 0.2) -> None:
+    """The 95 % band (``low``, ``high``) of an accuracy-like curve, clipped to [0, 1]."""
+    ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=alpha, linewidth=0)
 
-    Defaults: the ``magma`` colour map on the data set's [0, 1] scale; any ``imshow`` keyword
-    (``cmap``, ``vmin``, ``vmax``, ``norm``, ...) overrides them.
-    """
+
+def _legend_outside(ax: Axes) -> None:
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+
+
+def show_spectrogram(ax: Axes, image: torch.Tensor | np.ndarray, freqs_hz: torch.Tensor | np.ndarray,
+                     times_s: torch.Tensor | np.ndarray, title: str | None = None, **imshow_kw: Any) -> AxesImage:
+    """Draw one ``[F, T]`` (or ``[1, F, T]``) image on ``ax``, by default with ``magma`` on [0, 1] (``imshow_kw``
+    overrides), and return the AxesImage for a colorbar."""
     data = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=float)
     data = data.reshape(data.shape[-2:])
     freqs_khz = np.asarray(freqs_hz, dtype=float) / 1e3
@@ -59,21 +54,11 @@ def show_spectrogram(
     return drawn
 
 
-def spectrogram_grid(
-    images: Sequence[Sequence[torch.Tensor]],
-    freqs_hz: torch.Tensor,
-    times_s: torch.Tensor,
-    row_labels: Sequence[str],
-    titles: Sequence[Sequence[str]] | None = None,
-    colorbar_label: str = "image value",
-    panel_size: float = 1.7,
-    **imshow_kw: Any,
-) -> Figure:
-    """A grid of images, one row per label, sharing axes and one colorbar; axis labels on the outer panels.
-
-    The layout is fixed by hand rather than by matplotlib's layout engines, which take seconds to
-    arrange a few dozen panels.
-    """
+def spectrogram_grid(images: Sequence[Sequence[torch.Tensor]], freqs_hz: torch.Tensor, times_s: torch.Tensor,
+                     row_labels: Sequence[str], titles: Sequence[Sequence[str]] | None = None,
+                     colorbar_label: str = "image value", panel_size: float = 1.7, **imshow_kw: Any) -> Figure:
+    """A grid of images, one row per label, with shared axes and one colorbar (laid out by hand: matplotlib's
+    layout engines take seconds for a few dozen panels)."""
     n_rows, n_cols = len(images), max(len(row) for row in images)
     width, height = panel_size * n_cols + 2.2, panel_size * n_rows + 0.8
     fig, axes = plt.subplots(
@@ -100,29 +85,20 @@ def spectrogram_grid(
     return fig
 
 
-def accuracy_curves(
-    ax: Axes, curves: pd.DataFrame, x: str, order: Sequence[str], chance: float | None = None
-) -> None:
-    """Mean accuracy with its 95 % interval over seeds against ``x``, one line per evaluation mode.
-
-    ``curves`` has columns ``mode``, ``x``, ``mean``, ``low`` and ``high`` (``report.stats.seed_intervals``);
-    modes are drawn in ``order`` with a fixed colour each, the bands clipped to [0, 1]; ``chance``
-    adds a dotted line at the chance accuracy.
-    """
+def accuracy_curves(ax: Axes, curves: pd.DataFrame, x: str, order: Sequence[str], chance: float | None = None) -> None:
+    """Mean accuracy with its 95 % band against ``x``, one line per ``mode`` in ``order`` (rows of
+    ``seed_intervals``), and a dotted line at ``chance``."""
     for name, colour in zip(order, sns.color_palette(n_colors=len(order))):
         line = curves[curves["mode"] == name].sort_values(x)
         ax.plot(line[x], line["mean"], marker="o", color=colour, label=name)
-        ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=0.2, linewidth=0)
+        _band(ax, line, x, colour)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", label="chance")
 
 
 def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[str, float | None]) -> Figure:
-    """The σ sweep's trade-off: clean accuracy, flip rate and robustness against σ, one line per diffusion and shape.
-
-    ``points`` are the rows of ``evaluation.calibration.measure_point``; the ConvNeXt's accuracy and
-    the paper's cost below it are drawn as horizontal lines, the chosen σ as a vertical one.
-    """
+    """The σ sweep (``claims.sigma_tuning.measure_point`` rows): clean accuracy, flip rate and robustness against σ,
+    one line per diffusion and noise shape, ConvNeXt and the paper's cost as horizontal lines, the chosen σ."""
     nsde = points[points["kind"] == "nsde"].assign(noise=lambda d: d["diffusion"] + ", " + d["noise_shape"])
     reference = float(points.loc[points["kind"] == "convnext", "clean_off"].iloc[0])
     robust = [c for c in points.columns if c.startswith(("gaussian_", "apgd_"))]
@@ -152,10 +128,7 @@ def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[
 
 
 def training_curves(curves: pd.DataFrame, title: str) -> Figure:
-    """Training loss and validation accuracy against the epoch, mean ± s.d. over seeds, one line per model.
-
-    ``curves`` holds the training histories (``training.trainer.histories``) with a ``model`` label column.
-    """
+    """Training loss and validation accuracy per epoch, mean ± s.d. over seeds, one line per ``model``."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     sns.lineplot(data=curves, x="epoch", y="train_loss", hue="model", errorbar="sd", ax=axes[0])
     sns.lineplot(data=curves, x="epoch", y="val_accuracy", hue="model", errorbar="sd", ax=axes[1])
@@ -167,12 +140,8 @@ def training_curves(curves: pd.DataFrame, title: str) -> Figure:
 
 
 def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tuple[float, float], title: str) -> Figure:
-    """C2's figure: accuracy against the Gaussian noise std and against the image SNR, 95 % interval over seeds.
-
-    ``accuracy`` has one row per (noise, level, image SNR, mode, seed) (``evaluation.input_noise.sweep_accuracy``
-    with a ``seed`` column); modes are drawn in the order they first appear. ``paper_point`` is the
-    paper's (std, NSDE accuracy), drawn as a star.
-    """
+    """C2's figure: accuracy per mode (one row per noise, level, image SNR, mode and seed) against the Gaussian
+    noise std and against the image SNR, with 95 % bands over seeds and the paper's (std, accuracy) as a star."""
     gaussian = accuracy[accuracy["noise"] == "gaussian"]
     curves = seed_intervals(gaussian, ["level", "mode"]).merge(
         gaussian.groupby("level", as_index=False)["image_snr_db"].mean(), on="level")
@@ -194,12 +163,8 @@ def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tu
 
 
 def stability_arms_figure(by_arm: pd.DataFrame, order: Sequence[str]) -> Figure:
-    """C5 with its controls: mean log attribution change per arm (model, map variant) and level, with 95 % intervals.
-
-    ``by_arm`` are the rows of ``report.claims.stability_by_arm``; one panel per measure (the normalised
-    one the verdict uses, the paper's literal one of raw maps), arms in ``order`` side by side at each
-    level. The arms a model is reported with are drawn filled, the controls hollow.
-    """
+    """C5 with its controls: mean log attribution change per arm and level with 95 % intervals, one panel per
+    ``measure``, arms in ``order``; the arms a model is reported with are filled, the controls hollow."""
     measures = list(dict.fromkeys(by_arm["measure"]))
     levels = sorted(by_arm["level"].unique())
     fig, axes = plt.subplots(1, len(measures), figsize=(6.2 * len(measures), 4.2), squeeze=False)
@@ -218,20 +183,16 @@ def stability_arms_figure(by_arm: pd.DataFrame, order: Sequence[str]) -> Figure:
                         label=arm + (" (reported)" if reported else ""))
         ax.set_xticks(range(len(levels)), [f"ζ = {level:g}" for level in levels])
         ax.set(ylabel="mean log Δ (natural log)", title=f"{measure} measure")
-    axes[0, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _legend_outside(axes[0, -1])
     fig.tight_layout()
     return fig
 
 
 def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[str, str], paper: dict[str, float],
                       budget: float | None, n_features: int) -> Figure:
-    """ABC against the expected number of mutated features m (log scale), one colour per model.
-
-    ``curves`` are the rows of ``report.claims.abc_budget_curves``: solid lines with 95 % bands over
-    seeds for the images both ConvNeXt and the NSDE classify correctly, dashed for each model's own
-    wrong predictions. ``paper`` maps a label to a value drawn as a dotted horizontal line; ``budget``
-    (the m of C4's verdict) is a vertical line; the top axis gives m as a share of the ``n_features``.
-    """
+    """ABC against the mutation budget m per model (``claims.c4_abc.abc_budget_curves``): solid with 95 % bands on
+    the images both models classify correctly, dashed on each model's own errors; ``paper``'s values and C4's
+    ``budget`` as lines, m as a share of the ``n_features`` on the top axis."""
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
     colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
     for model in order:
@@ -242,8 +203,7 @@ def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[s
             ax.plot(line["m"], line["mean"], style, marker="o", color=colours[model],
                     label=f"{labels[model]}, {images}")
             if images == "both correct":
-                ax.fill_between(line["m"], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colours[model],
-                                alpha=0.2, linewidth=0)
+                _band(ax, line, "m", colours[model])
     for (label, value), style in zip(paper.items(), (":", "-.")):
         ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
     if budget is not None:
@@ -252,19 +212,15 @@ def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[s
            ylabel="mean ABC", ylim=(0, 1.02))
     top = ax.secondary_xaxis("top", functions=(lambda m: 100 * m / n_features, lambda p: p * n_features / 100))
     top.set_xlabel("% of the features")
-    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _legend_outside(ax)
     fig.tight_layout()
     return fig
 
 
 def detector_figure(coverage: pd.DataFrame, reliability: pd.DataFrame, order: Sequence[str], labels: dict[str, str]
                     ) -> Figure:
-    """Two rows, one column per model: risk–coverage curves of every score, and accuracy in bins of each ABC.
-
-    ``coverage`` has ``model``, ``score``, ``coverage`` and ``risk`` (``evaluation.detectors.risk_coverage``
-    per model and score); ``reliability`` has ``model``, ``score``, ``low``, ``high``, ``count`` and
-    ``accuracy`` (``reliability_bins``). Markers of the reliability plot grow with the bin's count.
-    """
+    """Per model, risk–coverage curves of every score (``claims.error_detection``) above accuracy in bins of each
+    score (``reliability_bins``), markers growing with the bin's count."""
     fig, axes = plt.subplots(2, len(order), figsize=(4.4 * len(order), 7.6), squeeze=False, sharey="row")
     scores = list(dict.fromkeys(coverage["score"]))
     colours = dict(zip(scores, sns.color_palette("colorblind", n_colors=len(scores))))
@@ -282,18 +238,15 @@ def detector_figure(coverage: pd.DataFrame, reliability: pd.DataFrame, order: Se
         bottom.set(xlabel="score bin (ABC)", xlim=(0, 1), ylim=(-0.02, 1.02))
     axes[0, 0].set_ylabel("risk (error rate of the kept)")
     axes[1, 0].set_ylabel("accuracy in the bin")
-    axes[0, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
-    axes[1, -1].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _legend_outside(axes[0, -1])
+    _legend_outside(axes[1, -1])
     fig.tight_layout()
     return fig
 
 
 def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
-    """Chapter 5's sweep: robust accuracy against ε per norm, APGD-CE (solid, 95 % band) beside random noise (dotted).
-
-    ``accuracy`` is ``evaluation.attacks.accuracy_table`` with ``model`` and ``seed`` columns; only the
-    ``sweep`` protocol is drawn, each line starting from the model's clean accuracy.
-    """
+    """Chapter 5's sweep (the ``sweep`` protocol's rows): robust accuracy against ε per norm from the clean accuracy,
+    APGD-CE solid with a 95 % band, random noise dotted."""
     sweep = accuracy[accuracy["protocol"] == "sweep"]
     curves = seed_intervals(sweep, ["norm", "model", "mode", "attack", "eps"])
     norms = list(dict.fromkeys(sweep["norm"]))
@@ -309,8 +262,7 @@ def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
             ax.plot(line["eps"], line["mean"], "-" if solid else ":", marker="o" if solid else None,
                     color=colours[model], label=f"{model}: {attack}")
             if solid:
-                ax.fill_between(line["eps"], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colours[model],
-                                alpha=0.15, linewidth=0)
+                _band(ax, line, "eps", colours[model], alpha=0.15)
         ax.set_xscale("symlog", linthresh=float(at_norm.loc[at_norm["eps"] > 0, "eps"].min()))
         ax.set(xlabel=f"ε ({norm} norm, spectrogram scale [0, 1])", ylabel="robust accuracy", title=norm,
                ylim=(-0.02, 1.02))
@@ -321,11 +273,8 @@ def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
 
 
 def clean_robust_frontier(points: pd.DataFrame, measures: Sequence[str]) -> Figure:
-    """Clean against robust accuracy along each line of the frontier (mean ± s.d. over seeds, each setting labelled).
-
-    ``points`` are frontier rows (``evaluation.calibration.measure_point`` with ``seed``): the NSDE per σ at
-    its reported clean accuracy (the ensemble), the control per input-noise std, ConvNeXt as one point.
-    """
+    """Clean against robust accuracy (mean ± s.d. over seeds) along the frontier: the NSDE per σ (ensemble), the
+    control per input-noise std, ConvNeXt as one point."""
     lines = {"NSDE (σ)": (points[points["kind"] == "nsde"], "sigma", "clean"),
              "ConvNeXt + input noise (std)": (points[points["kind"] == "convnext_noise"], "input_noise_std", "clean_off"),
              "ConvNeXt": (points[points["kind"] == "convnext"].assign(setting=0.0), "setting", "clean_off")}

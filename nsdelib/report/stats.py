@@ -1,15 +1,7 @@
-"""Intervals over seeds and images, and the one rule that turns a paired comparison into a verdict on a claim.
+"""Intervals over seeds and images, and the rule that turns a paired comparison into a verdict on a claim.
 
-The paper reports single runs; the book repeats every experiment over several seeds and evaluates
-both models of a comparison on the same images, so a claim "A beats B" is judged on per-image
-differences A − B, averaged within each seed and then over seeds. Seeds and images are both random
-(another training seed and another set of test images would each move the result): the standard
-error of the effect comes from the crossed seed × image design (``crossed_moments``), which is the
-Student-t standard error over seeds when no image is shared between seeds. The verdict compares the
-interval with zero and with a reference effect (``report.paper``), compares the paper's single figure
-with a prediction interval for one run, flags a design too small to detect the reference, and
-adjusts every row that is not a claim's primary comparison with Holm's method within its named
-family. ``VERDICT_RULE`` states the rule for the book to print; chapter 4 works one example of each label.
+``VERDICT_RULE`` states the rule (printed by the glance page and chapter 4, which works one example of
+each label); the functions below implement it, from per-image or per-seed differences to a ``Verdict``.
 """
 
 from __future__ import annotations
@@ -33,14 +25,13 @@ Role = Literal["primary", "exploratory"]
 Design = Literal["seeds", "seeds, images held fixed", "seeds × images, crossed", "seeds × images, partly crossed",
                  "images nested in seeds"]
 
-#: Two-sided confidence of every interval; each of its tails is the level of a one-sided test.
+#: Two-sided confidence of every interval; each tail is the level of a one-sided test.
 CONFIDENCE = 0.95
 ALPHA_ONE_SIDED = 0.025
-#: Familywise level of Holm's adjustment of the two-sided tests within a family of exploratory rows.
+#: Familywise level of Holm's adjustment (two-sided tests) within a family of exploratory rows.
 FAMILY_ALPHA = 1 - CONFIDENCE
 #: Power at which the minimum detectable effect is stated.
 POWER = 0.8
-#: The labels under which the effect is significant in the claimed direction.
 DIRECTION_HOLDS: frozenset[str] = frozenset({"reproduced", "direction holds, size differs",
                                              "direction holds, size not shown"})
 
@@ -74,7 +65,7 @@ VERDICT_RULE = (
 
 @dataclass(frozen=True)
 class Interval:
-    """Mean of ``n`` values with a two-sided ``confidence`` Student-t interval (NaN bounds when n < 2)."""
+    """Mean of ``n`` values with a two-sided Student-t interval (NaN bounds when n < 2)."""
 
     mean: float
     low: float
@@ -101,10 +92,7 @@ def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONF
 
 
 def seed_intervals(table: pd.DataFrame, by: Sequence[str], value: str = "accuracy") -> pd.DataFrame:
-    """Mean and 95 % Student-t interval over seeds of ``value`` for each group of ``by`` (one row per seed each).
-
-    Columns: the ``by`` keys, ``mean``, ``low``, ``high`` and ``n`` (seeds); NaN bounds with one seed.
-    """
+    """``mean_interval`` of ``value`` (one row per seed) per group of ``by``: columns ``by``, mean, low, high, n."""
     rows = []
     for key, group in table.groupby(list(by), sort=False):
         interval = mean_interval(group[value].to_numpy())
@@ -126,7 +114,7 @@ class Reference:
 
 
 class CrossedMoments(NamedTuple):
-    """Method-of-moments estimates from per-image differences, one value per leading index (``crossed_moments``)."""
+    """``crossed_moments``' estimates, one value per leading index."""
 
     effect: np.ndarray
     variance: np.ndarray
@@ -138,7 +126,7 @@ class CrossedMoments(NamedTuple):
 
 
 def _satterthwaite(terms: Sequence[tuple[np.ndarray, np.ndarray | float]]) -> np.ndarray:
-    """Degrees of freedom of a sum of independent mean-square terms (value, degrees of freedom) by Satterthwaite."""
+    """Satterthwaite's degrees of freedom of a sum of independent (mean square, df) terms."""
     total = sum(value for value, _ in terms)
     spread = sum(value**2 / df for value, df in terms)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -148,14 +136,11 @@ def _satterthwaite(terms: Sequence[tuple[np.ndarray, np.ndarray | float]]) -> np
 def crossed_moments(differences: np.ndarray) -> CrossedMoments:
     """The effect, its variance and a new run's, from differences ``[..., seed, image]`` (NaN: image not in that seed).
 
-    Model: difference = effect + seed effect + image effect + noise, all independent. The effect is the
-    mean over seeds of each seed's mean over its images. Its variance is B / S + c·X: B the variance of the
-    S per-seed means, X the covariance of one image's differences across seeds (the image variance,
-    estimated from the images seeds share, floored at 0), c how much the shared images correlate the
-    per-seed means (0 when no image is shared, 1 / images when every seed has the same ones). A new run
-    (new seed, new images) differs from the effect by variance B (1 + 1 / S) + 2·c·X. Degrees of freedom by
-    Satterthwaite, with B on S − 1 and X as the difference of an image and a residual mean square; in the
-    balanced crossed design this is the two-way ANOVA estimator. Vectorised over the leading axes.
+    Model: difference = effect + seed effect + image effect + noise. Variance of the effect: B / S + c·X,
+    B the variance of the S per-seed means, X the image variance (covariance of an image's differences
+    across the seeds that share it, floored at 0), c how much shared images correlate the per-seed means
+    (0 when none is shared); a new run: B (1 + 1 / S) + 2·c·X. Satterthwaite's degrees of freedom; in the
+    balanced crossed design this is the two-way ANOVA estimator.
     """
     d = np.asarray(differences, dtype=float)
     present = ~np.isnan(d)
@@ -196,9 +181,8 @@ def crossed_moments(differences: np.ndarray) -> CrossedMoments:
 
 @dataclass(frozen=True)
 class EffectEstimate:
-    """An effect with what every verdict on it rests on: its standard error and degrees of freedom, the standard
-    deviation of one new run around it (``prediction_error``) with its degrees of freedom, and the design.
-    Without an interval the errors are NaN and ``note`` says why."""
+    """An effect with its standard error, one new run's standard deviation (``prediction_error``), their degrees
+    of freedom and the design; without an interval the errors are NaN and ``note`` says why."""
 
     effect: float
     standard_error: float
@@ -223,8 +207,7 @@ def _no_interval(effect: float, n_seeds: int, n_pairs: int, seed_effects: tuple[
 
 def seed_estimate(seed_effects: Sequence[float] | np.ndarray, n_pairs: int | None = None,
                   design: Design = "seeds") -> EffectEstimate:
-    """The effect from per-seed effects (seeds independent): mean, Student-t standard error over seeds on n − 1
-    degrees of freedom, and a new run's standard deviation s·√(1 + 1/n)."""
+    """The effect from independent per-seed effects: Student-t over seeds, a new run's spread s·√(1 + 1/n)."""
     effects = np.asarray(seed_effects, dtype=float).ravel()
     if effects.size == 0 or not np.isfinite(effects).all():
         raise ValueError(f"a verdict needs at least one per-seed effect, all finite; got {effects.tolist()}")
@@ -241,8 +224,7 @@ def seed_estimate(seed_effects: Sequence[float] | np.ndarray, n_pairs: int | Non
 
 
 def crossed_estimate(differences: pd.DataFrame) -> EffectEstimate:
-    """The effect from per-image differences, one row per seed and one column per image (NaN where a seed lacks
-    it), with seeds and images both random (:func:`crossed_moments`)."""
+    """The effect from per-image differences (a row per seed, a column per image, NaN where a seed lacks it)."""
     values = differences.to_numpy(dtype=float)
     present = ~np.isnan(values)
     seed_effects = tuple(float(e) for e in np.nanmean(values, axis=1))
@@ -264,18 +246,10 @@ def crossed_estimate(differences: pd.DataFrame) -> EffectEstimate:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The verdict on one comparison with everything it rests on (``VERDICT_RULE``).
-
-    ``effect`` is the mean of ``seed_effects`` (the per-seed mean paired differences, positive = the
-    claimed direction), ``low``/``high`` its 95 % interval (``standard_error`` on ``df`` degrees of
-    freedom), ``p_value`` the one-sided p-value for an effect in the claimed direction, ``mde`` the
-    minimum detectable effect at 80 % power, ``n_pairs`` the paired observations (seed × image, or seeds
-    for per-seed values). ``prediction_low``/``prediction_high`` bound one new run of this setup, and
-    ``paper_figure_in_prediction`` says whether the paper's figure lies inside (None for a smallest
-    effect of interest). An ``exploratory`` row's label comes from its ``family``'s Holm-adjusted tests
-    (``p_holm`` against 0, ``p_holm_reference`` against the smallest effect of interest). Without an
-    interval the bounds, p-values and MDE are NaN and ``note`` says why.
-    """
+    """The verdict on one comparison (``VERDICT_RULE``) with what it rests on; effects are positive in the
+    claimed direction, ``low``/``high`` bound the mean and ``prediction_low``/``prediction_high`` one new run.
+    An exploratory row's label comes from its family's Holm-adjusted p-values ``p_holm`` (against 0) and
+    ``p_holm_reference``. Without an interval the bounds, p-values and MDE are NaN and ``note`` says why."""
 
     label: Label
     comparison: str
@@ -348,9 +322,12 @@ class Verdict:
                 f"{self.prediction_high:+.3g}]; MDE {self.mde:.3g}; {counts}")
 
 
+VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
+
+
 def rule_label(*, above_zero: bool, below_zero: bool, reaches: bool, misses: bool) -> Label:
-    """The label from the rule's decisions: the effect shown above or below 0, and its size shown to reach the
-    reference (``reaches``) or to miss it (``misses``; for a paper's figure: outside the prediction interval)."""
+    """The label from the rule's decisions: the effect shown above or below 0, its size shown to reach the
+    reference or to miss it (for a paper's figure: inside or outside one run's prediction interval)."""
     if below_zero:
         return "opposite"
     if above_zero:
@@ -362,12 +339,7 @@ def rule_label(*, above_zero: bool, below_zero: bool, reaches: bool, misses: boo
 
 def verdict_label(low: float, high: float, reference: Reference, prediction_low: float = math.nan,
                   prediction_high: float = math.nan) -> Label:
-    """The rule's label for a 95 % interval [low, high] of an effect (positive = claimed), a reference and, for a
-    paper's figure, the prediction interval for one run.
-
-    Bounds are inclusive: an interval ending at 0 does not exclude it, one starting at the smallest
-    effect of interest shows it, a paper's figure on a prediction bound is inside.
-    """
+    """The label for the interval [low, high] (bounds inclusive) and, for a paper's figure, one run's interval."""
     if math.isnan(low) or math.isnan(high):
         return "inconclusive"
     if reference.kind == "smallest effect of interest":
@@ -380,7 +352,6 @@ def verdict_label(low: float, high: float, reference: Reference, prediction_low:
 
 @cache
 def _noncentrality(df: float, power: float, alpha: float) -> float:
-    """Noncentrality at which the one-sided level-``alpha`` t-test with ``df`` degrees of freedom has ``power``."""
     critical = scipy_stats.t.ppf(1 - alpha, df)
     return float(optimize.brentq(lambda nc: scipy_stats.nct.sf(critical, df, nc) - power, 0.0, 1e3))
 
@@ -388,16 +359,12 @@ def _noncentrality(df: float, power: float, alpha: float) -> float:
 def minimum_detectable_effect(
     standard_error: float, df: float, power: float = POWER, alpha: float = ALPHA_ONE_SIDED
 ) -> float:
-    """The true effect that the one-sided level-``alpha`` t-test detects with ``power``, from the noncentral t.
-
-    With the standard error ``standard_error`` of the effect on ``df`` degrees of freedom, the t
-    statistic of a true effect δ is noncentral t with noncentrality δ / ``standard_error``; the MDE solves for δ.
-    """
+    """The true effect the one-sided level-``alpha`` t-test detects with ``power`` (noncentral t)."""
     return _noncentrality(float(df), power, alpha) * standard_error
 
 
 def judge(estimate: EffectEstimate, reference: Reference, comparison: str = "effect") -> Verdict:
-    """The primary verdict on an estimated effect against ``reference`` (``VERDICT_RULE``)."""
+    """The primary verdict on an estimated effect against ``reference``."""
     common: dict[str, Any] = {
         "comparison": comparison, "effect": estimate.effect, "reference": reference.value,
         "reference_kind": reference.kind, "n_seeds": estimate.n_seeds, "n_pairs": estimate.n_pairs,
@@ -419,42 +386,26 @@ def judge(estimate: EffectEstimate, reference: Reference, comparison: str = "eff
                    paper_figure_in_prediction=in_prediction, underpowered=bool(mde > reference.value), **common)
 
 
-def seed_effects_verdict(
-    seed_effects: Sequence[float] | np.ndarray,
-    reference: Reference,
-    *,
-    n_pairs: int | None = None,
-    comparison: str = "effect",
-) -> Verdict:
-    """The verdict from per-seed effects (positive = the claimed direction), one per seed (``VERDICT_RULE``).
-
-    ``n_pairs`` is the number of paired observations behind them (default: one per seed). With one
-    seed, or none of the per-seed effects differing, there is no between-seed interval: the verdict
-    is "inconclusive" and says so, rather than falling back on an interval over images.
-    """
+def seed_effects_verdict(seed_effects: Sequence[float] | np.ndarray, reference: Reference, *,
+                         n_pairs: int | None = None, comparison: str = "effect") -> Verdict:
+    """The verdict from per-seed effects; ``n_pairs``: the paired observations behind them (default: the seeds)."""
     return judge(seed_estimate(seed_effects, n_pairs), reference, comparison)
-
-
-def _two_sided_p(verdict: Verdict, at: float) -> float:
-    """The two-sided p-value of the t-test of ``verdict``'s effect against the value ``at``."""
-    return float(2 * scipy_stats.t.sf(abs(verdict.effect - at) / verdict.standard_error, verdict.df))
 
 
 K = TypeVar("K", bound=Hashable)
 
 
 def holm_family(verdicts: Mapping[K, Verdict], family: str) -> dict[K, Verdict]:
-    """The verdicts of one named family, re-labelled from Holm-adjusted tests and marked exploratory.
+    """The verdicts of one named family, marked exploratory and re-labelled from Holm-adjusted two-sided tests.
 
-    Every row with an interval contributes its two-sided test against 0 and, for a smallest effect of
-    interest, against it; Holm's method (statsmodels) adjusts them all together at familywise α = 0.05.
-    A row is significant in a direction, or shown above or below its smallest effect of interest, when
-    its adjusted test rejects; a paper's figure is still judged by the (unadjusted) prediction interval.
-    Intervals are left as they are; rows without one stay "inconclusive".
+    Each row with an interval is tested against 0 and, for a smallest effect of interest, against it,
+    all adjusted together; a paper's figure is still judged by one run's (unadjusted) prediction interval.
+    Intervals are kept; rows without one stay "inconclusive".
     """
     tests = [(key, at) for key, v in verdicts.items() if not math.isnan(v.standard_error)
              for at in ((0.0, v.reference) if v.reference_kind == "smallest effect of interest" else (0.0,))]
-    p_values = [_two_sided_p(verdicts[key], at) for key, at in tests]
+    p_values = [2 * scipy_stats.t.sf(abs(verdicts[key].effect - at) / verdicts[key].standard_error, verdicts[key].df)
+                for key, at in tests]
     reject, adjusted = (multipletests(p_values, alpha=FAMILY_ALPHA, method="holm")[:2] if tests else ([], []))
     decided = {(key, at): (bool(r), float(p)) for (key, at), r, p in zip(tests, reject, adjusted)}
     relabelled = {}
@@ -478,27 +429,18 @@ def holm_family(verdicts: Mapping[K, Verdict], family: str) -> dict[K, Verdict]:
 
 
 def primary_and_family(verdicts: Mapping[K, Verdict], family: str, primary: K | None) -> dict[K, Verdict]:
-    """The verdict at key ``primary`` (a claim's primary comparison) as it is, every other one Holm-adjusted in
-    ``family`` (:func:`holm_family`); the order of ``verdicts`` is kept. ``primary=None``: all are in the family."""
+    """The verdict at key ``primary`` as it is, the others Holm-adjusted in ``family``, in the order given."""
     others = holm_family({key: v for key, v in verdicts.items() if key != primary}, family)
     return {key: verdicts[key] if key == primary else others[key] for key in verdicts}
 
 
-def _number(value: Any, default: float = math.nan) -> float:
-    """A stored number (None stands for NaN in strict JSON) as a float; ``default`` when absent."""
-    return default if value is None else float(value)
-
-
 def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
-    """The estimate behind a stored ``Verdict.to_dict()``, also one written before the crossed design.
-
-    An older verdict stores its interval over seeds, the images held fixed: its standard error is read
-    back from the interval on n − 1 degrees of freedom, and one run's spread is s·√(1 + 1/n).
-    """
+    """The estimate behind a stored ``Verdict.to_dict()``; a record written before the crossed design stores only
+    its interval over seeds, from which the standard error is read back on n − 1 degrees of freedom."""
     n, effect = int(stored["n_seeds"]), float(stored["effect"])
     seed_effects = tuple(float(e) for e in stored.get("seed_effects") or ())
     n_pairs = int(stored.get("n_pairs") or n)
-    low, high = _number(stored.get("low")), _number(stored.get("high"))
+    low, high = (math.nan if stored.get(bound) is None else float(stored[bound]) for bound in ("low", "high"))
     if math.isnan(low) or math.isnan(high):
         design = stored.get("design") or ("seeds" if n_pairs == n else "seeds, images held fixed")
         return _no_interval(effect, n, n_pairs, seed_effects, design,
@@ -515,23 +457,17 @@ def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
 
 
 def verdict_from_dict(stored: Mapping[str, Any]) -> Verdict:
-    """A stored verdict judged again by today's rule, as a primary verdict (:func:`holm_family` makes it exploratory)."""
+    """A stored verdict judged again by today's rule, as a primary verdict."""
     reference = Reference(float(stored["reference"]), stored["reference_kind"])
     return judge(stored_estimate(stored), reference, stored.get("comparison") or "effect")
-
-
-VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 
 
 def paired_differences(
     table: pd.DataFrame, a: str, b: str, *, value: str, model: str = "model", seed: str = "seed",
     unit: str | None = "example",
 ) -> pd.Series:
-    """The paired differences a − b, one per ``seed`` and ``unit`` (the image; per seed alone with ``unit=None``).
-
-    ``table`` is long: one row per ``model`` (whose values include ``a`` and ``b``), ``seed`` and
-    ``unit``, with the outcome in ``value`` (0/1 or a score). Every (seed, unit) must have both models.
-    """
+    """The differences a − b of ``value`` in a long table, one per ``seed`` and ``unit`` (the image; the seed
+    alone with ``unit=None``); every (seed, unit) must have both models, once each."""
     rows = table[table[model].isin([a, b])]
     keys = [seed] if unit is None else [seed, unit]
     if rows.empty:
@@ -548,25 +484,12 @@ def paired_differences(
     return wide[a] - wide[b]
 
 
-def paired_seed_effects(
-    table: pd.DataFrame, a: str, b: str, *, value: str, model: str = "model", seed: str = "seed",
-    unit: str | None = "example",
-) -> tuple[pd.Series, int]:
-    """Per-seed mean of the paired differences a − b (:func:`paired_differences`), and the number of pairs."""
-    differences = paired_differences(table, a, b, value=value, model=model, seed=seed, unit=unit)
-    return differences.groupby(level=seed).mean(), len(differences)
-
-
 def effect_verdict(
     table: pd.DataFrame, a: str, b: str, reference: Reference, *, value: str, model: str = "model",
     seed: str = "seed", unit: str | None = "example", comparison: str | None = None,
 ) -> Verdict:
-    """The verdict on "``a`` exceeds ``b``" from a long table of paired outcomes (:func:`paired_differences`).
-
-    Per image, seeds and images are both random (:func:`crossed_estimate`); with ``unit=None`` the
-    per-seed values are analysed over seeds. Judged by ``VERDICT_RULE`` against ``reference``;
-    ``comparison`` names it (default "a − b").
-    """
+    """The verdict on "``a`` exceeds ``b``" from paired outcomes (:func:`paired_differences`): seeds and images
+    both random, or over seeds with ``unit=None``; ``comparison`` names it (default "a − b")."""
     differences = paired_differences(table, a, b, value=value, model=model, seed=seed, unit=unit)
     if unit is None:
         estimate = seed_estimate(differences.to_numpy(), len(differences))
@@ -586,11 +509,8 @@ def effect_verdicts(
 
 
 def verdicts_frame(verdicts: Mapping[Hashable, Verdict], names: str | list[str]) -> pd.DataFrame:
-    """Verdicts as a table, one row per key (index named ``names``): ``verdict`` (the label with its flags),
-    ``paper's figure in one run`` (:attr:`Verdict.one_run`) and the fields of ``Verdict.to_dict`` as columns.
-
-    The per-seed effects are left out (they are in each ``Verdict``); NaN stays NaN for display.
-    """
+    """Verdicts as a table indexed by their keys: ``verdict`` (the flags), ``paper's figure in one run`` and
+    every field but the per-seed effects."""
     keys = list(verdicts)
     index = pd.Index(keys, name=names) if isinstance(names, str) else pd.MultiIndex.from_tuples(keys, names=names)
     rows = [{"verdict": v.flags, "paper's figure in one run": v.one_run,

@@ -1,9 +1,5 @@
-"""Settings as a reader reads them: one row per setting, nested sections flattened, values written out in full.
-
-A profile section's ``model_dump()`` holds dicts and tuples; pandas shows those as truncated Python
-reprs (``{'L2': ('0.5', ...``). ``settings_table`` writes each value as text instead (``L2: 0.5, 2, 8``),
-one row per setting, nested sections as ``section.setting``.
-"""
+"""Settings as a reader reads them: one row per setting (nested sections as ``section.setting``), each value
+written out as text (``L2: 0.5, 2, 8``) where pandas would show a truncated Python repr."""
 
 from __future__ import annotations
 

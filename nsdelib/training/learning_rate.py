@@ -1,8 +1,5 @@
-"""The learning rate of each model kind: a small grid, compared on the validation split of one seed.
-
-Part of the one training rule every model follows (chapter 3): for each kind, train the first seed
-at every learning rate of the profile's grid (each with early stopping) and keep the rate with the
-best validation accuracy; the other seeds then train at that rate. Test data are never looked at.
+"""The learning rate of each model kind: the first seed trains at every rate of the profile's grid and the best
+validation accuracy picks the rate for all seeds; test data are never looked at (chapter 3, "The training rule").
 """
 
 from __future__ import annotations

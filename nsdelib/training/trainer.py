@@ -1,17 +1,8 @@
-"""Training ConvNeXt and NSDE-ConvNeXt: AdamW with warm-up + cosine schedule, early stopping, resumable, cached.
+"""Training: AdamW with warm-up and cosine schedule, early stopping on validation accuracy, resumable, cached.
 
-One rule for every model: train until the validation accuracy has not improved for ``patience``
-epochs (at most ``max_epochs``, over which the cosine schedule runs) and keep the best epoch.
-
-Every epoch ends with a checkpoint written atomically through the artifact store. A run that is
-killed and started again resumes from its latest readable checkpoint (a corrupt one is skipped
-with a warning) and ends with exactly the weights and metrics of an uninterrupted run: each
-epoch reseeds the global RNG (dropout-path and NSDE noise) and the shuffling generator from
-``(seed, epoch)``, so no RNG state has to survive the interruption. The best epoch by validation
-accuracy is kept, each model validated in the mode the book reports it in (the NSDE in its
-``eval_noise`` mode, by default the ensemble); a finished run with the same config is read back,
-not retrained. Each epoch's history row keeps the time of its optimisation steps apart from the
-time of its validation, so the costs of the models can be compared.
+Every epoch reseeds from ``(seed, epoch)`` and ends with an atomic checkpoint, so a killed run resumes to exactly
+the weights of an uninterrupted one; the best epoch is kept, each model validated in the mode the book reports
+it in. Chapter 3, "The training rule", explains the rule.
 """
 
 from __future__ import annotations
@@ -20,7 +11,7 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 import torch
@@ -28,17 +19,15 @@ from pydantic import Field
 from torch import nn
 from tqdm import tqdm
 
+from ..common import ArtifactError, ConfigError, Section, device_description
 from ..common.artifacts import ArtifactKind, ArtifactStore, weights_digest
-from ..common.config import Section
-from ..common.devices import device_description
-from ..common.errors import ArtifactError, ConfigError
 from ..data.dataset import SpectrogramData, make_loader
 from ..models.inference import predict_logits
-from ..models.nsde import eval_noise
+from ..models.nsde import EvalNoise, eval_noise
 from ..models.registry import ModelConfig, ModelKind, build_model
 from .metrics import classification_metrics
 
-EVAL_MODES = ("off", "single", "ensemble")
+EVAL_MODES: tuple[EvalNoise, ...] = get_args(EvalNoise)
 #: A finished run: best weights, history, test metrics. Bump when training or its metrics change.
 TRAINED = ArtifactKind("trained", 2)
 #: One epoch's resumable state of a run; bump with ``TRAINED``.
@@ -46,9 +35,9 @@ CHECKPOINT = ArtifactKind("checkpoint", 2)
 
 
 class TrainConfig(Section):
-    """Optimisation settings; chosen by measurement on the CPU (see chapter 3)."""
+    """Optimisation settings, chosen by measurement on the CPU (chapter 3)."""
 
-    max_epochs: int = Field(ge=1, le=500, description="most passes over the training split (the cosine schedule's length)")
+    max_epochs: int = Field(ge=1, le=500, description="most passes over the training split (the cosine's length)")
     patience: int = Field(ge=1, description="stop after this many epochs without a better validation accuracy")
     batch_size: int = Field(ge=1, description="training mini-batch size")
     lr: float = Field(gt=0, le=1, description="peak AdamW learning rate")
@@ -71,27 +60,22 @@ class TrainedModel:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the weights: what recorded results cite and ``nsdebook verify`` compares."""
         return weights_digest(self.model)
 
 
-def training_key(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig, train: TrainConfig) -> dict[str, Any]:
+def training_key(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig,
+                 train: TrainConfig) -> dict[str, Any]:
     """Everything a trained model depends on: data (and its seed), model, optimisation, kind, seed."""
-    return {
-        "data": data.config.model_dump(mode="json"),
-        "data_seed": data.seed,
-        "model": model.model_dump(mode="json"),
-        "train": train.model_dump(mode="json"),
-        "kind": kind,
-        "seed": seed,
-    }
+    return {"data": data.config.model_dump(mode="json"), "data_seed": data.seed, "model": model.model_dump(mode="json"),
+            "train": train.model_dump(mode="json"), "kind": kind, "seed": seed}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
-def _schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+def _schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+              steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-step linear warm-up followed by cosine decay to zero."""
     total = cfg.max_epochs * steps_per_epoch
     warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
@@ -102,21 +86,12 @@ def _schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup])
 
 
-def _validate(cfg: TrainConfig, data: SpectrogramData) -> None:
-    if cfg.batch_size > len(data.train.y):
-        raise ConfigError(
-            f"invalid TrainConfig: parameter 'batch_size' = {cfg.batch_size} is larger than the "
-            f"{len(data.train.y)} training samples"
-        )
-
-
-def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device) -> float:
-    """Accuracy of ``model`` (in its current eval-noise mode) on ``(x, y)``."""
+def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                      device: torch.device) -> float:
     return float((predict_logits(model, x, batch_size, device).argmax(1) == y).float().mean())
 
 
 def checkpoint_key(key: dict[str, Any], epoch: int) -> dict[str, Any]:
-    """The key of a run's checkpoint after ``epoch`` (counted from 0)."""
     return {**key, "epoch": epoch}
 
 
@@ -132,11 +107,11 @@ def _latest_checkpoint(store: ArtifactStore, key: dict[str, Any], epochs: int) -
     return None
 
 
-def _train(
-    data: SpectrogramData, kind: ModelKind, seed: int, model_cfg: ModelConfig, cfg: TrainConfig,
-    store: ArtifactStore, device: torch.device, progress: bool | None,
-) -> dict[str, Any]:
-    _validate(cfg, data)
+def _train(data: SpectrogramData, kind: ModelKind, seed: int, model_cfg: ModelConfig, cfg: TrainConfig,
+           store: ArtifactStore, device: torch.device, progress: bool | None) -> dict[str, Any]:
+    if cfg.batch_size > len(data.train.y):
+        raise ConfigError(f"invalid TrainConfig: parameter 'batch_size' = {cfg.batch_size} is larger than the "
+                          f"{len(data.train.y)} training samples")
     key = training_key(data, kind, seed, model_cfg, cfg)
     torch.manual_seed(seed)
     model = build_model(kind, model_cfg, len(data.class_names)).to(device)
@@ -214,14 +189,12 @@ def stopped(epochs_done: int, best_epoch: int, patience: int) -> bool:
 
 
 def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: int) -> None:
-    """Delete epoch checkpoints older than the ones kept (they are superseded)."""
     for epoch in range(upto_epoch + 1):
         store.delete(CHECKPOINT, checkpoint_key(key, epoch))
 
 
-def _test_metrics(
-    model: nn.Module, kind: ModelKind, data: SpectrogramData, reported: str, cfg: TrainConfig, device: torch.device
-) -> dict[str, Any]:
+def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, reported: str, cfg: TrainConfig,
+                  device: torch.device) -> dict[str, Any]:
     """Clean test metrics; the NSDE is evaluated in every eval-noise mode, the ``reported`` one is the headline."""
     num_classes = len(data.class_names)
     headline = reported if kind == "nsde" else "off"
@@ -239,24 +212,14 @@ def _test_metrics(
     return metrics
 
 
-def train_or_load(
-    data: SpectrogramData,
-    kind: ModelKind,
-    seed: int,
-    model: ModelConfig,
-    train: TrainConfig,
-    store: ArtifactStore,
-    device: torch.device,
-    progress: bool | None = None,
-) -> TrainedModel:
-    """The trained model of ``kind`` for ``seed`` on ``data``: read from ``store``, resumed, or trained.
+def train_or_load(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig, train: TrainConfig,
+                  store: ArtifactStore, device: torch.device, progress: bool | None = None) -> TrainedModel:
+    """The trained model of ``kind`` for ``seed``: read from ``store``, resumed, or trained.
 
     ``progress`` shows tqdm bars (None: only on a terminal); one line per epoch is printed either way.
     """
     key = training_key(data, kind, seed, model, train)
-    payload = store.fetch(
-        TRAINED, key, lambda: _train(data, kind, seed, model, train, store, device, progress)
-    )
+    payload = store.fetch(TRAINED, key, lambda: _train(data, kind, seed, model, train, store, device, progress))
     net = build_model(kind, model, len(data.class_names))
     net.load_state_dict(payload["state_dict"])
     net.to(device).eval()
@@ -278,5 +241,5 @@ def runs_table(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:
 
 def histories(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:
     """All training histories in one long table (columns of ``history`` plus model and seed)."""
-    return pd.concat([run.history.assign(model=kind, seed=run.seed) for kind, trained in runs.items() for run in trained],
-                     ignore_index=True)
+    return pd.concat([run.history.assign(model=kind, seed=run.seed) for kind, trained in runs.items()
+                      for run in trained], ignore_index=True)

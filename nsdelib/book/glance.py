@@ -1,92 +1,128 @@
-"""Results at a glance: the claims' recorded verdicts in one table, and how the book's setup differs from the paper's.
-
-The glance page, right after the introduction, is what a reviewer reads first. For every claim it
-gives the paper's figure, the book's effect with its 95 % interval, the label of the claim's primary
-comparison by ``report.stats.VERDICT_RULE`` with its underpowered flag, whether the paper's single
-figure is consistent with one run of this setup, the minimum detectable effect and the chapter that
-tests it, all read from the recorded ``paper`` results, with their provenance. A recorded verdict is
-judged again by today's rule (``report.stats.verdict_from_dict``), so a record written under an
-older rule shows today's label. A claim that has not been recorded yet
-gets a row that says so and gives the command that records it. The report stage sits below the
-book machinery, so the page passes in how a result is loaded and how its provenance is checked
-(``book.provenance.load_recorded`` and ``provenance_warnings``).
+"""The glance page's tables (each claim's recorded verdict with its provenance, the book's own findings, the
+setup beside the paper's), and ``relabel``: a record's verdicts judged again by today's rule, each claim's
+primary one alone and the others Holm-adjusted in their named families. The glance page explains them.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
-from ..data.dataset import DataConfig
-from ..evaluation.abc import ABCConfig
-from ..evaluation.attacks import AttackConfig
-from ..evaluation.attributions import AttributionConfig
-from ..evaluation.input_noise import NoiseSweepConfig
-from ..models.registry import ModelConfig
-from ..training.trainer import TrainConfig
-from .outcomes import LARGEST_LEVEL, RECORD_PLANS
-from .paper import PAPER_VALUES, get_claim
-from .stats import Verdict, verdict_from_dict
+from ..claims.c3_attacks import C3_ATTACKS_FAMILY, WORST
+from ..report.claims import C2_LEVELS, C4_BUDGETS, C5_CONTROLS, SIZE_STUDY
+from ..report.paper import PAPER_VALUES, get_claim
+from ..report.stats import VERDICT_FIELDS, Verdict, holm_family, verdict_from_dict
+from .profiles import Profile
 
 #: How a missing ``paper`` result is recorded (``make chapter`` executes one chapter at a profile).
 RECORD_COMMAND = "make chapter CHAPTER={chapter} PROFILE=paper"
 #: How C3's seeds are recorded: one record per seed, each as soon as its three models are attacked.
 ATTACK_COMMAND = "nsdebook precompute --profile paper --stage attack"
 NOT_RECORDED = "not recorded at paper yet"
-
-Recorded = Mapping[str, Any]
-Loader = Callable[[str], Recorded | None]
-Checker = Callable[[Mapping[str, Any]], list[str]]
-
-
-@dataclass(frozen=True)
-class ClaimSource:
-    """Where a claim's primary verdict is recorded: the result's name and the chapter (stem) that records it."""
-
-    claim: str
-    result: str
-    chapter: str
-    record_command: str = RECORD_COMMAND
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The keys from the result's ``result`` block to its primary ``Verdict.to_dict()`` (``RECORD_PLANS``;
-        ``LARGEST_LEVEL`` picks the largest numeric key)."""
-        return RECORD_PLANS[self.result].primary
-
-    @property
-    def command(self) -> str:
-        """The command that records this claim's result at the ``paper`` profile."""
-        return self.record_command.format(chapter=self.chapter)
-
-
-SOURCES: tuple[ClaimSource, ...] = (
-    ClaimSource("C1", "clean_accuracy", "ch03_training"),
-    ClaimSource("C2", "noise_robustness", "ch04_noise_robustness"),
-    ClaimSource("C3", "adversarial", "ch05_adversarial", ATTACK_COMMAND),
-    ClaimSource("C4", "abc", "ch07_abc"),
-    ClaimSource("C5", "attribution_stability", "ch06_attributions"),
-)
+#: A key that selects the largest numeric key: C5's primary comparison is at its largest perturbation level.
+LARGEST_LEVEL = "<largest level>"
 #: The column that says, beside the label about the mean, whether the paper's single run fits this setup.
 ONE_RUN = "paper's figure consistent with one run of this setup"
 
+Recorded = Mapping[str, Any]
 
-def _headline(result: Mapping[str, Any], keys: Sequence[str]) -> tuple[Mapping[str, Any] | None, list[str]]:
-    """The verdict dict at ``keys`` in a recorded result (None where it holds none there), and the keys taken."""
-    node: Any = result
-    path = []
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """A recorded result (``results/<profile>/<result>.json``) and how its verdicts are judged: the keys from its
+    ``result`` block to its claim's primary verdict (none without a claim), and the named family of the
+    verdicts under each other top-level key; ``chapter`` (a stem) records it."""
+
+    result: str
+    primary: tuple[str, ...]
+    families: Mapping[str, str]
+    claim: str = ""
+    chapter: str = ""
+    record_command: str = RECORD_COMMAND
+
+    @property
+    def command(self) -> str:
+        """The command that records this result at the ``paper`` profile."""
+        return self.record_command.format(chapter=self.chapter)
+
+
+RECORD_PLANS: dict[str, RecordPlan] = {plan.result: plan for plan in (
+    RecordPlan("clean_accuracy", ("verdict",), {}, "C1", "ch03_training"),
+    RecordPlan("noise_robustness", ("verdict",), {"by_level": C2_LEVELS}, "C2", "ch04_noise_robustness"),
+    RecordPlan("adversarial", ("verdicts", WORST), {"verdicts": C3_ATTACKS_FAMILY}, "C3", "ch05_adversarial",
+               ATTACK_COMMAND),
+    RecordPlan("abc", ("verdict",), {"by_budget": C4_BUDGETS, "verdict_ensemble": C4_BUDGETS}, "C4", "ch07_abc"),
+    RecordPlan("attribution_stability", ("verdicts", LARGEST_LEVEL), {
+        key: C5_CONTROLS for key in ("verdicts", "verdicts_literal", "controls", "controls_literal")}, "C5",
+        "ch06_attributions"),
+    RecordPlan("data_size", (), {"verdicts": SIZE_STUDY}),
+)}
+#: The results that hold a claim's primary verdict, in the claims' order.
+SOURCES: tuple[RecordPlan, ...] = tuple(plan for plan in RECORD_PLANS.values() if plan.claim)
+
+
+def _slots(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Mapping[str, Any]]]:
+    """Every stored verdict under ``node`` as (its path, its fields); a table's row i has the path (..., i)."""
+    if isinstance(node, Mapping) and "label" in node and "effect" in node:
+        if not isinstance(node["label"], list):
+            yield path, node
+        elif isinstance(node["effect"], list):
+            for i in range(len(node["label"])):
+                yield (*path, i), {name: column[i] for name, column in node.items()}
+    elif isinstance(node, Mapping):
+        for key, child in node.items():
+            yield from _slots(child, (*path, key))
+
+
+def _resolve(result: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, ...]:
+    """``keys`` with ``LARGEST_LEVEL`` replaced by the largest numeric key where it stands."""
+    node, path = result, []
     for key in keys:
-        if isinstance(node, Mapping) and key == LARGEST_LEVEL and node:
+        if key == LARGEST_LEVEL and isinstance(node, Mapping) and node:
             key = max(node, key=float)
-        if not isinstance(node, Mapping) or key not in node:
-            return None, path
-        node = node[key]
         path.append(key)
-    return (node if isinstance(node, Mapping) and "label" in node else None), path
+        node = node.get(key, {}) if isinstance(node, Mapping) else {}
+    return tuple(path)
+
+
+def _test_identity(verdict: Verdict) -> tuple[Any, ...]:
+    """What makes two stored verdicts the same test (a table may repeat one stored elsewhere)."""
+    error = None if math.isnan(verdict.standard_error) else verdict.standard_error
+    return verdict.reference, verdict.effect, error, verdict.n_pairs
+
+
+def relabel(record: Mapping[str, Any], plan: RecordPlan) -> dict[str, Any]:
+    """A copy of a record whose verdicts are judged again by today's rule: the primary one and those outside the
+    plan's families alone, each family's Holm-adjusted together (a test stored twice counted once, one equal
+    to the primary left primary). Tables keep their other columns."""
+    relabelled = copy.deepcopy(dict(record))
+    result = relabelled["result"]
+    slots = {path: verdict_from_dict(stored) for path, stored in _slots(result)}
+    primary = slots.get(_resolve(result, plan.primary)) if plan.primary else None
+    families: dict[str, dict[tuple[Any, ...], Verdict]] = {}
+    for path, verdict in slots.items():
+        family = plan.families.get(path[0])
+        if family and verdict is not primary and (primary is None or _test_identity(verdict) != _test_identity(primary)):
+            families.setdefault(family, {}).setdefault(_test_identity(verdict), verdict)
+    judged = {test: verdict for name, members in families.items() for test, verdict in holm_family(members, name).items()}
+    for path, verdict in slots.items():
+        final = verdict if verdict is primary else judged.get(_test_identity(verdict), verdict)
+        node = result
+        for key in path[:-1]:
+            node = node[key]
+        if isinstance(path[-1], int):
+            row = {"verdict": final.flags, "paper's figure in one run": final.one_run, **final.to_dict()}
+            for name in ("verdict", "paper's figure in one run", *VERDICT_FIELDS):
+                if name != "seed_effects":
+                    node.setdefault(name, [None] * len(node["label"]))[path[-1]] = row[name]
+        else:
+            node[path[-1]] = final.to_dict()
+    return relabelled
 
 
 def _effect_text(verdict: Verdict) -> str:
@@ -96,17 +132,17 @@ def _effect_text(verdict: Verdict) -> str:
     return f"{verdict.effect:+.3g} [{verdict.low:+.3g}, {verdict.high:+.3g}]"
 
 
-def claim_row(source: ClaimSource, recorded: Recorded | None, warnings: Sequence[str]) -> dict[str, Any]:
-    """One row of the glance table: the paper's side of the claim, what its recorded result says, and where
-    that result comes from (``warnings``: what is wrong with its provenance)."""
+def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[str]) -> dict[str, Any]:
+    """One row of the glance table: the claim, its recorded primary verdict judged by today's rule, and where
+    that comes from (``warnings``: what is wrong with its provenance)."""
     claim = get_claim(source.claim)
-    reference = f"{claim.reference.value:+.3g} ({claim.reference.kind})"
     row: dict[str, Any] = {
         "claim": claim.id, "statement": claim.statement, "paper's figure": claim.paper_figure,
         "effect judged (positive = claimed)": claim.effect, "chapter": claim.chapter, "chapter file": source.chapter,
         "result file": f"results/paper/{source.result}.json", "recorded": recorded is not None,
     }
-    unjudged = {"underpowered": False, ONE_RUN: "–", "reference": reference, "MDE": math.nan}
+    unjudged = {"underpowered": False, ONE_RUN: "–", "reference": f"{claim.reference.value:+.3g} "
+                f"({claim.reference.kind})", "MDE": math.nan}
     if recorded is None:
         return row | unjudged | {"this book (95 % interval)": f"{NOT_RECORDED}: run `{source.command}`",
                                  "verdict": NOT_RECORDED, "seeds": 0, "commit": "–", "date": "–", "device": "–",
@@ -115,25 +151,24 @@ def claim_row(source: ClaimSource, recorded: Recorded | None, warnings: Sequence
     row |= {"seeds": len(prov["seeds"]), "commit": prov["commit"], "date": prov["date"], "device": prov["device"],
             "wall time (min)": prov["wall_time_s"] / 60,
             "status": " ".join(warnings) if warnings else "clean commit, current code"}
-    stored, path = _headline(recorded["result"], source.keys)
+    path = _resolve(recorded["result"], source.primary)
+    stored = dict(_slots(recorded["result"])).get(path)
     if stored is None:
-        reason = recorded["result"].get("note") or f"no verdict at {' / '.join(source.keys)}"
+        reason = recorded["result"].get("note") or f"no verdict at {' / '.join(source.primary)}"
         return row | unjudged | {"this book (95 % interval)": f"recorded without a verdict: {reason}",
                                  "verdict": "no verdict"}
     verdict = verdict_from_dict(stored)
-    level = f" at level {path[-1]}" if LARGEST_LEVEL in source.keys else ""
+    level = f" at level {path[-1]}" if LARGEST_LEVEL in source.primary else ""
     return row | {"this book (95 % interval)": _effect_text(verdict) + level, "verdict": verdict.label,
                   "underpowered": verdict.underpowered, ONE_RUN: verdict.one_run,
                   "reference": f"{verdict.reference:+.3g} ({verdict.reference_kind})", "MDE": verdict.mde,
                   "seeds": verdict.n_seeds}
 
 
-def claims_at_a_glance(load: Loader, check: Checker, sources: Sequence[ClaimSource] = SOURCES) -> pd.DataFrame:
-    """One row per claim (indexed by its id), from the recorded results that ``load`` returns by name.
-
-    ``check`` returns the warnings of a provenance block (a dirty work tree, code changed since); they
-    go into the ``status`` column.
-    """
+def claims_at_a_glance(load: Callable[[str], Recorded | None], check: Callable[[Mapping[str, Any]], list[str]],
+                       sources: Sequence[RecordPlan] = SOURCES) -> pd.DataFrame:
+    """One row per claim, indexed by its id, from the records ``load`` returns by name; ``check`` returns the
+    warnings of a provenance block (a dirty work tree, code changed since)."""
     rows = []
     for source in sources:
         recorded = load(source.result)
@@ -142,8 +177,7 @@ def claims_at_a_glance(load: Loader, check: Checker, sources: Sequence[ClaimSour
 
 
 def glance_markdown(table: pd.DataFrame) -> str:
-    """The verdict columns of the glance table as a MyST Markdown table, the chapters linked with the {doc} role;
-    the underpowered flag stands beside the label it qualifies."""
+    """The verdict columns of the glance table as MyST Markdown, each chapter linked with the {doc} role."""
     shown = pd.DataFrame({
         "claim": table.index,
         "paper's figure": table["paper's figure"],
@@ -159,30 +193,12 @@ def glance_markdown(table: pd.DataFrame) -> str:
     return shown.to_markdown(index=False)
 
 
-PROVENANCE_COLUMNS = ("result file", "commit", "date", "device", "wall time (min)", "status")
-
-
 def provenance_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Where each row of the glance table comes from: file, full commit, date, device, wall time and status."""
-    return table.loc[:, list(PROVENANCE_COLUMNS)]
+    """Where each row of the glance table comes from."""
+    return table.loc[:, ["result file", "commit", "date", "device", "wall time (min)", "status"]]
 
 
-class ProfileSections(Protocol):
-    """The sections of a profile the setup comparison reads (``book.profiles.Profile`` has them)."""
-
-    n_seeds: int
-    data: DataConfig
-    model: ModelConfig
-    train: TrainConfig
-    lr_grid: tuple[float, ...]
-    attack: AttackConfig
-    noise: NoiseSweepConfig
-    attribution: AttributionConfig
-    abc: ABCConfig
-
-
-#: The paper's side of the setup (arXiv 2409.01532, as summarised in the project's paper notes): what it
-#: reports, and "not reported" for every setting it leaves open.
+#: The paper's side of the setup (arXiv 2409.01532): what it reports, "not reported" for what it leaves open.
 PAPER_SETUP: dict[str, str] = {
     "data": "private NILM data set: simulated harmonic signals injected into a real building, 10,000 STFT "
             "spectrograms; classes, sampling rate and STFT settings not reported",
@@ -206,8 +222,8 @@ def _subset(size: int | None) -> str:
     return "the whole test split" if size is None else f"{size} test images"
 
 
-def setup_differences(profile: ProfileSections) -> pd.DataFrame:
-    """The paper's setup beside this book's, one row per aspect; the book's side is read from ``profile``."""
+def setup_differences(profile: Profile) -> pd.DataFrame:
+    """The paper's setup beside this book's (read from ``profile``), one row per aspect."""
     data, model, train, sde, attack = profile.data, profile.model, profile.train, profile.model.sde, profile.attack
     fractions = "/".join(f"{f:.0%}" for f in data.split_fractions)
     shape = f"{sde.noise_shape} (β = {sde.spectral_exponent:g})" if sde.noise_shape == "coloured" else sde.noise_shape
@@ -247,8 +263,11 @@ DESIGN_HEADLINES = (("noise in training (test-time noise off)", 0.0), ("noise in
                     ("test-time noise, NSDE", 0.5), ("test-time noise, ConvNeXt", 0.5))
 
 
-def _finding_row(finding: str, stored: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """A row from a verdict as ``stats.verdicts_frame`` tabulates it, with the label it was given (Holm's, if any)."""
+def _finding(finding: str, source: str, stored: Mapping[str, Any] | None = None, command: str = "") -> dict[str, Any]:
+    """A row of the findings table: a verdict as ``verdicts_frame`` tabulates it, or how to record it."""
+    if stored is None:
+        return {"finding": finding, "this book (95 % interval)": f"{NOT_RECORDED}: run `{command}`",
+                "verdict": NOT_RECORDED, "MDE": math.nan, "seeds": 0, "recorded in": source}
     verdict = verdict_from_dict(stored)
     return {"finding": finding, "this book (95 % interval)": _effect_text(verdict), "verdict": stored["verdict"],
             "MDE": verdict.mde, "seeds": verdict.n_seeds, "recorded in": source}
@@ -256,29 +275,22 @@ def _finding_row(finding: str, stored: Mapping[str, Any], source: str) -> dict[s
 
 def findings_at_a_glance(matched: pd.DataFrame | None, noise_record: Recorded | None,
                          frontier_command: str) -> pd.DataFrame:
-    """The book's own findings beside the claims: NSDE − control at matched clean accuracy (``matched``: the
-    verdicts of ``report.frontier.matched_accuracy_verdicts``, None when no frontier is recorded; its primary
-    row) and the 2 × 2 design's headline rows from chapter 4's record; a missing record says how to get it."""
-    rows = []
+    """The book's own findings: NSDE − control at matched clean accuracy (``matched``: the frontier's verdicts, its
+    primary rows) and the 2 × 2 design's headline rows from chapter 4's record; a missing one says how to get it."""
+    frontier, noise = "results/paper/frontier/", "results/paper/noise_robustness.json"
     if matched is None:
-        rows.append({"finding": "NSDE − control at matched clean accuracy", "verdict": NOT_RECORDED,
-                     "this book (95 % interval)": f"{NOT_RECORDED}: run `{frontier_command}`", "MDE": math.nan,
-                     "seeds": 0, "recorded in": "results/paper/frontier/"})
+        rows = [_finding("NSDE − control at matched clean accuracy", frontier, command=frontier_command)]
     else:
         primary = matched[matched["role"] != "exploratory"]
-        for measure, row in (primary if not primary.empty else matched.iloc[:1]).iterrows():
-            rows.append(_finding_row(f"NSDE − control at matched clean accuracy ({measure})", row.to_dict(),
-                                     "results/paper/frontier/"))
+        rows = [_finding(f"NSDE − control at matched clean accuracy ({measure})", frontier, row.to_dict())
+                for measure, row in (primary if not primary.empty else matched.iloc[:1]).iterrows()]
     design = (noise_record or {}).get("result", {}).get("design_verdicts")
     if design is None:
-        rows.append({"finding": "noise in training × noise at test time (2 × 2)", "verdict": NOT_RECORDED,
-                     "this book (95 % interval)": f"{NOT_RECORDED}: run `{RECORD_COMMAND.format(chapter='ch04_noise_robustness')}`",
-                     "MDE": math.nan, "seeds": 0, "recorded in": "results/paper/noise_robustness.json"})
+        rows.append(_finding("noise in training × noise at test time (2 × 2)", noise,
+                             command=RECORD_COMMAND.format(chapter="ch04_noise_robustness")))
     else:
         table = pd.DataFrame(design).set_index(["effect of", "Gaussian std"])
-        for effect, level in DESIGN_HEADLINES:
-            if (effect, level) in table.index:
-                condition = "clean" if level == 0 else f"Gaussian std {level:g}"
-                rows.append(_finding_row(f"{effect}, {condition}", table.loc[(effect, level)].to_dict(),
-                                         "results/paper/noise_robustness.json"))
+        rows += [_finding(f"{effect}, {'clean' if level == 0 else f'Gaussian std {level:g}'}", noise,
+                          table.loc[(effect, level)].to_dict())
+                 for effect, level in DESIGN_HEADLINES if (effect, level) in table.index]
     return pd.DataFrame(rows).set_index("finding")

@@ -1,11 +1,11 @@
-"""Detectors of wrong predictions: ABC against the scores a classifier gives for free (MSP, entropy,
-an ensemble's disagreement), by AUROC with bootstrap intervals, risk–coverage and reliability. Chapter 7.
-"""
+"""Chapter 7's open question 2: does a low ABC flag wrong predictions better than the scores a classifier gives for
+free (MSP, entropy, an ensemble's disagreement)? AUROC, risk–coverage, reliability and cost under input noise."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -13,18 +13,16 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
+from ..common import seeded_rng
 from ..common.artifacts import ArtifactKind, ArtifactStore
-from ..common.seeding import seeded_rng
+from ..evaluation.attributions import AttributionConfig, attribute_in_mode, attribution_noise
+from ..evaluation.input_noise import add_noise, noise_pattern
+from ..evaluation.sweeps import SweepTarget, fetch_table
 from ..models.inference import EvalMode, predict
-from .abc import ABCConfig, DetectorConfig, abc_in_mode, abc_key, neighbour_mode
-from .attributions import (
-    AttributionConfig,
-    ExplainedModel,
-    attribute_in_mode,
-    attribution_noise,
-)
-from .input_noise import add_noise, noise_pattern
-from .sweeps import fetch_table
+from ..models.registry import MODEL_KINDS
+from ..report.claims import CONVNEXT
+from ..training.trainer import TrainedModel
+from .c4_abc import ABCConfig, Crossing, DetectorConfig, abc_in_mode, abc_key, c4_budget, log_crossing, neighbour_mode
 
 #: Correctness of each explained image under input noise; bump when it changes.
 NOISY_ACCURACY = ArtifactKind("noisy_accuracy", 2, "table.json")
@@ -34,6 +32,9 @@ DETECTOR_SCORES = ArtifactKind("detector_scores", 2, "table.json")
 MSP, ENTROPY, DISAGREEMENT = "max softmax probability", "predictive entropy", "disagreement of passes"
 #: +1 where a higher score means more confidence, −1 where it means less; ABC columns are confidences.
 SCORE_DIRECTIONS: dict[str, int] = {MSP: 1, ENTROPY: -1, DISAGREEMENT: -1}
+#: The detector noise rule's target accuracy of the plain ConvNeXt, and the errors per model it aims at (``paper``).
+DETECTOR_ACCURACY = 0.60
+DETECTOR_MIN_ERRORS = 200
 
 
 @dataclass(frozen=True)
@@ -50,41 +51,20 @@ class AurocInterval:
 
 
 def _auroc(wrong: np.ndarray, confidence: np.ndarray, weight: np.ndarray | None = None) -> float:
-    """AUROC of ``−confidence`` for ``wrong`` (0.5 chance, 1 when every wrong prediction is the least confident)."""
     return float(roc_auc_score(wrong, -confidence, sample_weight=weight))
 
 
-def auroc_interval(
-    confidence: Sequence[float] | np.ndarray,
-    correct: Sequence[bool] | np.ndarray,
-    *,
-    groups: Sequence[object] | np.ndarray | None = None,
-    resamples: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> AurocInterval:
-    """The AUROC of low ``confidence`` as a detector of wrong predictions, with a bootstrap interval.
-
-    Each resample draws the ``groups`` (by default every row is its own group; pass the image index
-    to keep an image's rows from several seeds together) with replacement and weights each row by
-    how often its group was drawn; resamples that lack one of the outcomes are dropped. The interval
-    is the percentile interval at ``level``. Without a wrong or without a right prediction the AUROC
-    is undefined: NaN.
-    """
+def auroc_interval(confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, *,
+                   groups: Sequence[object] | np.ndarray | None = None, resamples: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> AurocInterval:
+    """AUROC of low ``confidence`` for wrong predictions, with a percentile bootstrap over ``groups`` (default: rows;
+    pass the image to keep its rows of several seeds together); resamples lacking an outcome are dropped."""
     score, ok = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
-    if score.shape != ok.shape or score.ndim != 1:
-        raise ValueError(f"confidence and correct must be 1-d and as long as each other; got {score.shape}, {ok.shape}")
-    if not np.isfinite(score).all():
-        raise ValueError(f"{int((~np.isfinite(score)).sum())} non-finite confidence values")
-    if resamples < 1 or not 0 < level < 1:
-        raise ValueError(f"the bootstrap needs at least one resample and a level in (0, 1); got {resamples}, {level}")
     wrong = ~ok
     n_wrong, n_right = int(wrong.sum()), int(ok.sum())
     if n_wrong == 0 or n_right == 0:
         return AurocInterval(float("nan"), float("nan"), float("nan"), n_wrong, n_right, 0, level)
     codes = pd.factorize(np.asarray(groups if groups is not None else np.arange(len(score)), dtype=object))[0]
-    if len(codes) != len(score):
-        raise ValueError(f"{len(codes)} groups for {len(score)} scores")
     n_groups = int(codes.max()) + 1
     draws = np.random.default_rng(seed).integers(0, n_groups, size=(resamples, n_groups))
     values = []
@@ -97,16 +77,9 @@ def auroc_interval(
 
 
 def risk_coverage(confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray) -> pd.DataFrame:
-    """The risk–coverage curve: keeping the predictions with confidence ≥ t, the share kept and their error rate.
-
-    One row per distinct confidence t, from the highest down: ``threshold``, ``coverage`` (share of
-    predictions kept) and ``risk`` (share of the kept ones that are wrong). Ties are kept or dropped
-    together, so the curve does not depend on the order of equal scores.
-    """
+    """Keeping the predictions with confidence ≥ ``threshold``: the share kept (``coverage``) and the share of them
+    wrong (``risk``), one row per distinct confidence from the highest down (ties kept or dropped together)."""
     score, ok = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
-    if score.shape != ok.shape or score.ndim != 1 or score.size == 0:
-        raise ValueError(f"confidence and correct must be 1-d, non-empty and as long as each other; got {score.shape}, "
-                         f"{ok.shape}")
     order = np.argsort(-score, kind="stable")
     ranked, errors = score[order], np.cumsum(~ok[order])
     kept = np.arange(1, score.size + 1)
@@ -117,15 +90,8 @@ def risk_coverage(confidence: Sequence[float] | np.ndarray, correct: Sequence[bo
 
 def reliability_bins(score: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 10
                      ) -> pd.DataFrame:
-    """Accuracy of the predictions in each of ``bins`` equal-width bins of a score in [0, 1].
-
-    One row per bin: ``low``, ``high``, ``count``, ``mean score`` and ``accuracy`` (NaN for an empty bin).
-    """
+    """Count, mean score and accuracy of the predictions in each of ``bins`` equal-width bins of a score in [0, 1]."""
     values, ok = np.asarray(score, dtype=float), np.asarray(correct, dtype=bool)
-    if values.shape != ok.shape or values.ndim != 1:
-        raise ValueError(f"score and correct must be 1-d and as long as each other; got {values.shape}, {ok.shape}")
-    if ((values < 0) | (values > 1) | ~np.isfinite(values)).any():
-        raise ValueError("reliability bins need scores in [0, 1]")
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
     table = pd.DataFrame({"bin": which, "score": values, "correct": ok.astype(float)})
@@ -136,14 +102,8 @@ def reliability_bins(score: Sequence[float] | np.ndarray, correct: Sequence[bool
 
 
 def pass_scores(probabilities: Tensor) -> pd.DataFrame:
-    """The free scores from the softmax of K passes ``[K, N, C]`` (K = 1 for a deterministic model).
-
-    The prediction is the class of the mean softmax (the ensemble's); ``msp`` its probability,
-    ``entropy`` the entropy of the mean softmax (nats), ``disagreement`` the share of passes whose
-    class differs from the prediction (NaN for one pass).
-    """
-    if probabilities.dim() != 3:
-        raise ValueError(f"pass probabilities must be [K, N, C], got shape {tuple(probabilities.shape)}")
+    """The free scores of K passes' softmax ``[K, N, C]``: the mean softmax's class and probability, its entropy
+    (nats), and the share of passes that disagree with it (NaN for one pass)."""
     mean = probabilities.mean(0)
     msp, predicted = mean.max(1)
     entropy = -(mean * mean.clamp_min(torch.finfo(mean.dtype).tiny).log()).sum(1)
@@ -155,9 +115,8 @@ def pass_scores(probabilities: Tensor) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def pass_probabilities(target: ExplainedModel, x: Tensor, batch_size: int) -> Tensor:
-    """Softmax of every pass of the target in its mode, ``[K, N, C]`` on the CPU: K single passes for a
-    stochastic ensemble (their mean is the ensemble's prediction), else the one prediction."""
+def pass_probabilities(target: SweepTarget, x: Tensor, batch_size: int) -> Tensor:
+    """Softmax of every pass of the target in its mode, ``[K, N, C]`` (K single passes of an ensemble, else one)."""
     mode, device = target.mode, target.device
     passes = mode.ensemble_size if mode.noise == "ensemble" else 1
     noise = "single" if mode.stochastic else "off"
@@ -172,13 +131,9 @@ def noisy_copies(x: Tensor, std: float, seed: int) -> Tensor:
     return add_noise(x, pattern, std)
 
 
-def noisy_accuracy(store: ArtifactStore, cfg: AttributionConfig, target: ExplainedModel, stds: Sequence[float]
+def noisy_accuracy(store: ArtifactStore, cfg: AttributionConfig, target: SweepTarget, stds: Sequence[float]
                    ) -> pd.DataFrame:
-    """Whether the target classifies each image of its explained subset correctly under every Gaussian noise std.
-
-    One row per std and image: ``std``, ``example``, ``correct``; the noise pattern is that of
-    :func:`noisy_copies` with the target's seed, so it matches :func:`cached_detector_scores`. Cached.
-    """
+    """Whether the target classifies each explained image correctly under each std of :func:`noisy_copies` (cached)."""
     subset = target.subset(cfg)
 
     def build() -> pd.DataFrame:
@@ -191,17 +146,10 @@ def noisy_accuracy(store: ArtifactStore, cfg: AttributionConfig, target: Explain
     return fetch_table(store, NOISY_ACCURACY, target.key(cfg, kind="noisy_accuracy", stds=list(stds)), build)
 
 
-def cached_detector_scores(
-    store: ArtifactStore, attribution: AttributionConfig, budgets: Mapping[str, ABCConfig], target: ExplainedModel,
-    std: float,
-) -> pd.DataFrame:
-    """Every detector score of the target on its explained subset under Gaussian input noise of std ``std``.
-
-    One row per image: ``example``, ``label``, ``predicted`` (the mode's prediction on the noisy
-    input), ``correct``, the free scores of :func:`pass_scores` and one ABC column per entry of
-    ``budgets`` (label → config), computed from attributions of the noisy input for its predicted
-    class. Stored as an artifact keyed on the configs, ``std`` and the target.
-    """
+def cached_detector_scores(store: ArtifactStore, attribution: AttributionConfig, budgets: Mapping[str, ABCConfig],
+                           target: SweepTarget, std: float) -> pd.DataFrame:
+    """Every detector score of the explained images under :func:`noisy_copies` of std ``std``: the free scores and
+    one ABC column per budget (label → config), from attributions of the noisy input's prediction (cached)."""
     subset = target.subset(attribution)
     key = target.key(attribution, kind="detectors", std=float(std),
                      budgets={label: abc_key(cfg) for label, cfg in budgets.items()})
@@ -225,13 +173,8 @@ def cached_detector_scores(
 
 def detector_aurocs(scores: pd.DataFrame, abc_columns: Sequence[str], config: DetectorConfig, *, by: str = "model",
                     group: str = "example") -> pd.DataFrame:
-    """:func:`auroc_interval` of every score per ``by``: the ABC columns (confidences) and the free scores.
-
-    The free scores are oriented by :data:`SCORE_DIRECTIONS`. Rows pool every seed; the bootstrap
-    resamples the images (``group``). A score that is NaN for a group (the disagreement of a
-    deterministic model) is left out. One row per group and score: ``score``, ``AUROC``, ``low``,
-    ``high``, ``wrong``, ``right``.
-    """
+    """:func:`auroc_interval` of every score per ``by``, seeds pooled, images (``group``) resampled; a score that is
+    NaN throughout (one pass's disagreement) is left out."""
     directions = {**dict.fromkeys(abc_columns, 1), **SCORE_DIRECTIONS}
     rows = []
     for key, table in scores.groupby(by, sort=False):
@@ -247,23 +190,16 @@ def detector_aurocs(scores: pd.DataFrame, abc_columns: Sequence[str], config: De
 
 
 def risk_coverage_curves(scores: pd.DataFrame, abc_columns: Sequence[str], *, by: str = "model") -> pd.DataFrame:
-    """:func:`risk_coverage` of every score per ``by`` (oriented as in :func:`detector_aurocs`), with ``by`` and ``score``."""
+    """:func:`risk_coverage` of every score defined throughout, per ``by``, with ``by`` and ``score``."""
     directions = {**dict.fromkeys(abc_columns, 1), **SCORE_DIRECTIONS}
     return pd.concat([risk_coverage(direction * table[column], table["correct"]).assign(**{by: key, "score": column})
-                      for key, table in scores.groupby(by, sort=False)
-                      for column, direction in directions.items()
+                      for key, table in scores.groupby(by, sort=False) for column, direction in directions.items()
                       if column in table and table[column].notna().all()], ignore_index=True)
 
 
 def score_costs(attribution: AttributionConfig, budgets: Mapping[str, ABCConfig], mode: EvalMode) -> pd.DataFrame:
-    """Forward and backward passes per input that each score costs, prediction included, from the configs.
-
-    The prediction costs K forward passes for a K-pass ensemble, else one; the free scores cost
-    nothing more. ABC adds its attributions (Integrated Gradients: ``ig_steps`` forward and backward
-    passes per map; saliency one; SmoothGrad ``smoothgrad_samples``; times the noise draws averaged)
-    and S neighbours, each classified as ``neighbours`` says. The disagreement of passes exists only
-    for an ensemble of K > 1 passes.
-    """
+    """Forward and backward passes per input of each score, prediction included: the free scores cost the
+    prediction; ABC adds its attribution passes (per noise draw) and S neighbours, each scored as configured."""
     prediction = mode.ensemble_size if mode.noise == "ensemble" else 1
     rows = {MSP: (prediction, 0), ENTROPY: (prediction, 0)}
     if prediction > 1:
@@ -279,12 +215,8 @@ def score_costs(attribution: AttributionConfig, budgets: Mapping[str, ABCConfig]
 
 
 def abc_against_free_scores(aurocs: pd.DataFrame, abc_score: str, *, by: str = "model") -> pd.DataFrame:
-    """Per ``by``: ABC's AUROC (``abc_score``) beside the best free score's, and which detects errors better.
-
-    ``aurocs`` is :func:`detector_aurocs`'s table. ABC is "better" or "worse" when its 95 % interval
-    lies wholly above or below the best free score's, and "no clear difference" when they overlap
-    (a conservative reading: overlapping intervals can still hide a difference a paired test finds).
-    """
+    """Per ``by``: ABC's AUROC beside the best free score's; "better" or "worse" where the 95 % intervals do not
+    overlap, else "no clear difference" (conservative: a paired test may still resolve a difference)."""
     rows = []
     for key, table in aurocs.groupby(by, sort=False):
         abc = table[table["score"] == abc_score]
@@ -298,3 +230,45 @@ def abc_against_free_scores(aurocs: pd.DataFrame, abc_score: str, *, by: str = "
                      "best free score": best["score"], "free": best["AUROC"], "free low": best["low"],
                      "free high": best["high"], "ABC is": reading, "wrong predictions": abc["wrong"]})
     return pd.DataFrame(rows)
+
+
+def detector_noise_level(accuracy: pd.DataFrame) -> Crossing:
+    """The detector test's noise std by the rule, from :func:`noisy_accuracy` rows with ``model`` and ``seed``: where
+    the plain ConvNeXt's accuracy, pooled over seeds and images, falls to ``DETECTOR_ACCURACY``."""
+    rows = accuracy[accuracy["model"] == CONVNEXT]
+    if rows.empty:
+        raise ValueError("the detector noise rule reads the plain ConvNeXt's accuracy, and there are no ConvNeXt rows")
+    means = rows.groupby("std")["correct"].mean().sort_index()
+    return log_crossing(means.index.to_numpy(), means.to_numpy(dtype=float), DETECTOR_ACCURACY)
+
+
+class ChapterRuns(Protocol):
+    """What :func:`abc_choices` reads (``book.context.Context`` has it)."""
+
+    def train_all(self, progress: bool | None = None) -> Mapping[str, Sequence[TrainedModel]]: ...
+    def abc_curve(self, run: TrainedModel) -> pd.DataFrame: ...
+    def detector_accuracy(self, run: TrainedModel) -> pd.DataFrame: ...
+
+
+def abc_choices(ctx: ChapterRuns) -> tuple[Crossing, Crossing]:
+    """Chapter 7's two settings fixed by rule before any NSDE result is read: C4's mutation budget (from every
+    model's ABC curve) and the detector test's noise std (from the ConvNeXt's accuracy under noise)."""
+    runs = ctx.train_all(progress=False)
+    curve = pd.concat([ctx.abc_curve(run) for kind in MODEL_KINDS for run in runs[kind]], ignore_index=True)
+    accuracy = pd.concat([ctx.detector_accuracy(run) for run in runs[CONVNEXT]], ignore_index=True)
+    return c4_budget(curve), detector_noise_level(accuracy)
+
+
+def thin_risk_coverage(coverage: pd.DataFrame, points: int = 101, by: Sequence[str] = ("model", "score")
+                       ) -> pd.DataFrame:
+    """At most ``points`` rows of each risk–coverage curve, for the record: per evenly spaced coverage in [0, 1] the
+    first row at or above it (rows of the curve, its ends kept)."""
+    grid = np.linspace(0.0, 1.0, points)
+    kept = []
+    for _, curve in coverage.groupby(list(by), sort=False):
+        curve = curve.sort_values("coverage", kind="stable")
+        if len(curve) > points:
+            first_above = np.searchsorted(curve["coverage"].to_numpy(), grid)
+            curve = curve.iloc[np.unique(np.minimum(first_above, len(curve) - 1))]
+        kept.append(curve)
+    return pd.concat(kept).reset_index(drop=True)

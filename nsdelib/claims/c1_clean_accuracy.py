@@ -1,0 +1,43 @@
+"""Claim C1, the NSDE's clean-accuracy cost: per-image outcomes, the verdict and one pass's cost (chapter 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from ..evaluation.sweeps import per_image_outcomes
+from ..models.inference import headline_mode
+from ..models.nsde import SDEConfig
+from ..report.claims import CONVNEXT, MODEL_LABELS, NSDE, models_table
+from ..report.paper import PAPER_VALUES, get_claim
+from ..report.stats import Interval, Verdict, effect_verdict, mean_interval
+from ..training.trainer import TrainedModel
+
+
+def clean_outcomes(runs: Mapping[str, Sequence[TrainedModel]], x: torch.Tensor, y: torch.Tensor, sde: SDEConfig,
+                   batch_size: int) -> pd.DataFrame:
+    """Whether each model (in its headline mode) classifies each test image correctly, per kind and seed."""
+    return pd.concat([per_image_outcomes(run.model, x, y, (headline_mode(kind, sde),), batch_size=batch_size,
+                                         seed=run.seed).assign(model=kind, seed=run.seed)
+                      for kind, kind_runs in runs.items() for run in kind_runs], ignore_index=True)
+
+
+def clean_accuracy_claim(outcomes: pd.DataFrame, *, value: str = "correct", unit: str | None = "example"
+                         ) -> tuple[pd.DataFrame, Verdict]:
+    """C1: both models' clean accuracy against the paper's and the verdict on ConvNeXt − NSDE (``unit=None``: one
+    row per model and seed with its accuracy in ``value``)."""
+    table = models_table(outcomes, {CONVNEXT: (MODEL_LABELS[CONVNEXT], PAPER_VALUES["C1.convnext_clean_accuracy"]),
+                                    NSDE: (MODEL_LABELS[NSDE], PAPER_VALUES["C1.nsde_clean_accuracy"])}, value=value)
+    verdict = effect_verdict(outcomes, CONVNEXT, NSDE, get_claim("C1").reference, value=value, unit=unit,
+                             comparison=f"{MODEL_LABELS[CONVNEXT]} − {MODEL_LABELS[NSDE]}")
+    return table, verdict
+
+
+def single_pass_cost(runs_table: pd.DataFrame) -> Interval:
+    """ConvNeXt's clean accuracy minus one stochastic pass of the NSDE's, over seeds (what σ was tuned to)."""
+    def of(kind: str) -> pd.DataFrame:
+        return runs_table[runs_table["model"] == kind].set_index("seed")
+
+    return mean_interval(of(CONVNEXT)["accuracy"] - of(NSDE)["accuracy, noise single"])

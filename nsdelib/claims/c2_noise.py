@@ -1,0 +1,201 @@
+"""Claim C2, accuracy under input noise (chapter 4): the sweep, its comparisons and verdicts, the 2 × 2 noise-source
+design, and the NSDE against the control at matched clean accuracy (the clean–robust frontier, chapter 8).
+
+Every verdict is judged against C2's smallest effect of interest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+
+from ..common import IncreasingPositive, Section
+from ..common.artifacts import ArtifactKind
+from ..evaluation.input_noise import NOISE_KINDS, NoiseKind, add_noise, image_snr_db, noise_pattern
+from ..evaluation.sweeps import SweepTarget, per_image_outcomes
+from ..models.inference import DETERMINISTIC_LABELS, eval_modes, injected_noise_modes, nsde_mode
+from ..models.nsde import SDEConfig
+from ..report.claims import C2_LEVELS, C2_STRUCTURED, models_table
+from ..report.paper import PAPER_VALUES, get_claim
+from ..report.stats import (Verdict, effect_verdict, effect_verdicts, holm_family, primary_and_family,
+                            seed_effects_verdict, verdicts_frame)
+from .sigma_tuning import robust_measures
+
+#: Chapter 4's sweep table; bump when the sweep's numbers change.
+NOISE_SWEEP = ArtifactKind("noise_sweep", 2, "table.json")
+#: The Gaussian std of the paper's claim ("noise intensity" read as the std on the [0, 1] scale).
+C2_STD = PAPER_VALUES["C2.noise_intensity"]
+#: The Holm family of the 2 × 2 design's verdicts (exploratory: not a claim of the paper).
+DESIGN_FAMILY = "internal noise 2 × 2"
+#: The input conditions the design judges: clean, and the Gaussian stds of the frontier.
+DESIGN_LEVELS = (0.0, 0.05, 0.2, 0.5)
+#: The Holm family of the matched-accuracy verdicts (primary: Gaussian noise at C2's std).
+MATCHED_FAMILY = "matched clean accuracy"
+StructuredNoiseKind = Literal["impulsive", "narrowband"]
+
+
+class NoiseSweepConfig(Section):
+    """The input-noise sweep of chapter 4 (``subset_size`` None: the whole test split)."""
+
+    gaussian_stds: IncreasingPositive = Field(min_length=1)
+    structured_kinds: tuple[StructuredNoiseKind, ...] = ("impulsive", "narrowband")
+    structured_levels: IncreasingPositive = Field(min_length=1)
+    impulse_probability: float = Field(default=0.05, gt=0, le=1)
+    subset_size: int | None = Field(default=None, ge=1)
+    subset_seed: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=256, ge=1)
+
+    def levels(self, kind: NoiseKind) -> tuple[float, ...]:
+        return self.gaussian_stds if kind == "gaussian" else self.structured_levels
+
+
+def noise_sweep(target: SweepTarget, cfg: NoiseSweepConfig) -> pd.DataFrame:
+    """Per (noise, level, mode, image) whether the target classifies it correctly (level 0: clean), with the SNR."""
+    model, x, y, modes, seed = target.model, target.x, target.y, target.modes, target.seed
+    outcome_kw = {"batch_size": cfg.batch_size, "seed": seed, "noise_control": target.noise_control}
+    clean = per_image_outcomes(model, x, y, modes, **outcome_kw)
+    tables = []
+    for kind in ("gaussian", *cfg.structured_kinds):
+        generator = torch.Generator().manual_seed(seed * len(NOISE_KINDS) + NOISE_KINDS.index(kind))
+        pattern = noise_pattern(x.shape, kind, generator, cfg.impulse_probability)
+        tables.append(clean.assign(noise=kind, level=0.0, image_snr_db=math.inf))
+        for level in cfg.levels(kind):
+            noisy = add_noise(x, pattern, level)
+            outcomes = per_image_outcomes(model, noisy, y, modes, **outcome_kw)
+            tables.append(outcomes.assign(noise=kind, level=level, image_snr_db=image_snr_db(x, noisy)))
+    return pd.concat(tables, ignore_index=True)[["noise", "level", "image_snr_db", "mode", "example", "correct"]]
+
+
+def sweep_accuracy(table: pd.DataFrame, by: tuple[str, ...] = ("noise", "level", "image_snr_db", "mode")
+                   ) -> pd.DataFrame:
+    """Accuracy and number of images per group of a per-image table, model and seed kept."""
+    keys = [*by, *(k for k in ("model", "seed") if k in table.columns)]
+    return table.groupby(keys, sort=False)["correct"].agg(accuracy="mean", n_samples="size").reset_index()
+
+
+def c2_comparisons(sde: SDEConfig) -> dict[str, tuple[str, str]]:
+    """Chapter 4's comparisons by name, (the mode claimed better, the other); the first is C2's own."""
+    convnext, control = eval_modes("convnext", sde)[0].name, eval_modes("convnext_noise", sde)[0].name
+    off, single, ensemble = (mode.name for mode in eval_modes("nsde", sde))
+    return {"NSDE ensemble − ConvNeXt (C2)": (ensemble, convnext), "NSDE single pass − ConvNeXt": (single, convnext),
+            "NSDE noise off − ConvNeXt": (off, convnext), "NSDE ensemble − ConvNeXt + input noise": (ensemble, control)}
+
+
+def noise_claim(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
+                unit: str | None = "example") -> tuple[pd.DataFrame, Verdict]:
+    """C2 at the paper's std: accuracy of both modes and the primary verdict on NSDE − baseline (``unit=None``: one
+    row per mode, seed and level with its accuracy in ``value``)."""
+    rows = sweep[(sweep["noise"] == "gaussian") & np.isclose(sweep["level"], C2_STD)]
+    if rows.empty:
+        raise ValueError(f"the sweep has no Gaussian noise at the paper's std {C2_STD}: add it to the sweep's levels")
+    table = models_table(rows, {baseline_mode: (baseline_mode, None),
+                                nsde_mode: (nsde_mode, PAPER_VALUES["C2.nsde_accuracy_at_noise"])},
+                         value=value, model="mode")
+    verdict = effect_verdict(rows, nsde_mode, baseline_mode, get_claim("C2").reference, value=value, model="mode",
+                             unit=unit)
+    return table, verdict
+
+
+def _by_level(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[str, str]], value: str = "correct",
+              unit: str | None = "example") -> dict[tuple[str, float], Verdict]:
+    """Each comparison (a better than b) at each ``level`` of ``sweep``, against C2's reference."""
+    return {(name, level): verdict for name, (a, b) in comparisons.items()
+            for level, verdict in effect_verdicts(sweep, "level", a, b, get_claim("C2").reference, value=value,
+                                                  model="mode", unit=unit).items()}
+
+
+def noise_level_verdicts(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[str, str]], *, value: str = "correct",
+                         unit: str | None = "example") -> pd.DataFrame:
+    """Every comparison at every Gaussian level, indexed by (``models``, ``level``): the first at the paper's std
+    is C2's primary verdict, every other row in the family C2 levels."""
+    verdicts = _by_level(sweep[sweep["noise"] == "gaussian"], comparisons, value=value, unit=unit)
+    first = next(iter(comparisons))
+    primary = next((key for key in verdicts if key[0] == first and np.isclose(key[1], C2_STD)), None)
+    return verdicts_frame(primary_and_family(verdicts, C2_LEVELS, primary), ["models", "level"])
+
+
+def structured_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
+                              unit: str | None = "example") -> pd.DataFrame:
+    """NSDE − baseline under every structured noise and level above 0, by (``noise``, ``level``): family C2
+    structured noise."""
+    structured = sweep[(sweep["noise"] != "gaussian") & (sweep["level"] > 0)]
+    verdicts = effect_verdicts(structured, ["noise", "level"], nsde_mode, baseline_mode, get_claim("C2").reference,
+                               value=value, model="mode", unit=unit)
+    return verdicts_frame(holm_family(verdicts, C2_STRUCTURED), ["noise", "level"])
+
+
+def design_cells(sde: SDEConfig) -> dict[tuple[str, str], str]:
+    """The evaluation mode of each cell, by (noise in training, noise at test time)."""
+    return {("no", "no"): DETERMINISTIC_LABELS["convnext"], ("no", "yes"): injected_noise_modes(sde)[1].name,
+            ("yes", "no"): nsde_mode("off", sde.ensemble_size).name,
+            ("yes", "yes"): nsde_mode("ensemble", sde.ensemble_size).name}
+
+
+def design_effects(sde: SDEConfig) -> dict[str, tuple[str, str]]:
+    """Each effect of the design: (the cell with the noise, the cell without)."""
+    cells = design_cells(sde)
+    return {"noise in training (test-time noise off)": (cells["yes", "no"], cells["no", "no"]),
+            "test-time noise, NSDE": (cells["yes", "yes"], cells["yes", "no"]),
+            "test-time noise, ConvNeXt": (cells["no", "yes"], cells["no", "no"])}
+
+
+def design_table(sweep: pd.DataFrame, sde: SDEConfig) -> pd.DataFrame:
+    """Mean accuracy of each cell (rows: training, test time) at every Gaussian std (columns; 0: clean)."""
+    gaussian = sweep[sweep["noise"] == "gaussian"]
+    table = pd.DataFrame({cell: gaussian[gaussian["mode"] == mode].groupby("level")["correct"].mean()
+                          for cell, mode in design_cells(sde).items()}).T
+    table.index.names = ["noise in training", "noise at test time"]
+    table.columns.name = "Gaussian std (0: clean)"
+    return table
+
+
+def design_verdicts(sweep: pd.DataFrame, sde: SDEConfig, levels: Sequence[float] = DESIGN_LEVELS) -> pd.DataFrame:
+    """Every effect of the design at each of ``levels``, one Holm family (:data:`DESIGN_FAMILY`)."""
+    gaussian = sweep[(sweep["noise"] == "gaussian") & sweep["level"].isin(levels)]
+    verdicts = _by_level(gaussian, design_effects(sde))
+    return verdicts_frame(holm_family(verdicts, DESIGN_FAMILY), ["effect of", "Gaussian std"])
+
+
+def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
+    """How many seeds each point of the frontier has, by line and setting (e.g. ``NSDE σ 0.43``)."""
+    setting = np.where(points["kind"] == "nsde", "NSDE σ " + points["sigma"].map("{:g}".format, na_action="ignore"),
+                       np.where(points["kind"] == "convnext_noise",
+                                "control std " + points["input_noise_std"].map("{:g}".format, na_action="ignore"),
+                                "ConvNeXt"))
+    return points.assign(point=setting).groupby("point", sort=False)["seed"].nunique()
+
+
+def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str) -> pd.DataFrame:
+    """Per seed: the NSDE at ``chosen_sigma`` (its ``clean``, the ensemble) against the control's ``measure``
+    interpolated linearly to that clean accuracy along its ``clean_off``; NaN outside the control's range."""
+    rows = []
+    for seed, group in points.groupby("seed", sort=True):
+        nsde = group[(group["kind"] == "nsde") & np.isclose(group["sigma"].astype(float), chosen_sigma)]
+        control = group[group["kind"] == "convnext_noise"].sort_values("clean_off")
+        if nsde.empty or len(control) < 2:
+            continue
+        level, nsde_value = float(nsde["clean"].iloc[0]), float(nsde[measure].iloc[0])
+        clean = control["clean_off"].to_numpy(float)
+        inside = clean.min() <= level <= clean.max()
+        control_value = float(np.interp(level, clean, control[measure].to_numpy(float))) if inside else math.nan
+        rows.append({"seed": seed, "measure": measure, "matched clean accuracy": level, "NSDE": nsde_value,
+                     "control at that clean accuracy": control_value, "NSDE − control": nsde_value - control_value})
+    return pd.DataFrame(rows)
+
+
+def matched_accuracy_verdicts(points: pd.DataFrame, chosen_sigma: float) -> pd.DataFrame:
+    """NSDE − control at matched clean accuracy under every robustness measure, judged over seeds."""
+    primary = f"gaussian_{C2_STD:g}"
+    verdicts = {}
+    for measure in robust_measures(points):
+        effects = matched_accuracy_effects(points, chosen_sigma, measure)["NSDE − control"].dropna()
+        verdicts[measure] = seed_effects_verdict(effects.to_numpy(), get_claim("C2").reference,
+                                                 comparison="NSDE − control at matched clean accuracy")
+    return verdicts_frame(primary_and_family(verdicts, MATCHED_FAMILY, primary if primary in verdicts else None),
+                          "measure")

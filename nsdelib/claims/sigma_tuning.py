@@ -1,0 +1,222 @@
+"""σ tuning (chapter 3): the sweep that sets the NSDE's σ and the control's input noise to C1's cost, its rule
+``choose_settings``, and its reading (chapter 8). The frontier's points are measured the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from scipy import stats
+
+from ..common import IncreasingPositive, Section, generator
+from ..common.artifacts import ArtifactKind, ArtifactStore
+from ..data.dataset import SpectrogramData
+from ..evaluation.input_noise import add_noise
+from ..evaluation.sweeps import stratified_subset
+from ..models.diagnostics import flip_rate
+from ..models.inference import headline_mode, predict
+from ..models.nsde import DiffusionForm, NoiseShape, eval_noise
+from ..models.registry import ModelConfig, ModelKind
+from ..report.paper import get_claim
+from ..training.trainer import TrainConfig, train_or_load, training_key
+from .c3_attacks import apgd
+
+#: One measured point of the σ sweep; bump when its measurement changes.
+CALIBRATION_POINT = ArtifactKind("calibration_point", 2, "point.json")
+#: The paper's clean-accuracy cost of the NSDE (C1): the rule's target.
+TARGET_COST = get_claim("C1").reference.value
+#: The commands that measure the sweep's points and record them (resumable; see the README).
+CALIBRATE_COMMAND = "nsdebook calibrate --profile paper && nsdebook calibrate --profile paper --record"
+#: The robustness columns of a measured point (Gaussian input noise per std, the cheap APGD-L2 attack).
+ROBUST_PREFIXES = ("gaussian_", "apgd_")
+Point = tuple[ModelKind, ModelConfig]
+
+
+class CalibrationConfig(Section):
+    """The points of the σ sweep and of the frontier, and what is measured at each."""
+
+    forms: tuple[DiffusionForm, ...] = ("relative",)
+    shapes: tuple[NoiseShape, ...] = ("white", "coloured")
+    sigmas: IncreasingPositive = Field(min_length=2)
+    input_noise_stds: IncreasingPositive = Field(min_length=2)
+    chosen_form: DiffusionForm = "relative"
+    chosen_shape: NoiseShape = "coloured"
+    gaussian_stds: tuple[float, ...] = (0.05, 0.2, 0.5)
+    attack_eps: float = Field(default=1.0, gt=0)
+    attack_steps: int = Field(default=10, ge=1)
+    subset_size: int = Field(default=256, ge=1)
+    seed: int = Field(default=0, ge=0)
+    #: σ and input-noise std of the points that do not use them, so that the profile's own do not move the sweep.
+    base_sigma: float = Field(default=0.2, ge=0)
+    base_input_noise_std: float = Field(default=0.1, ge=0)
+    batch_size: int = Field(default=256, ge=1)
+    frontier_sigmas: IncreasingPositive = (0.3, 0.43, 0.55, 0.7)
+    frontier_input_noise_stds: IncreasingPositive = (0.1, 0.23, 0.4)
+    frontier_seeds: int = Field(default=3, ge=1)
+
+
+def sweep_points(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
+    """ConvNeXt, the control at each input-noise std, the NSDE at each form, shape and σ."""
+    model = model.replace(sde={**model.sde.model_dump(), "sigma": cfg.base_sigma},
+                          input_noise_std=cfg.base_input_noise_std)
+    points: list[Point] = [("convnext", model)]
+    points += [("convnext_noise", model.replace(input_noise_std=std)) for std in cfg.input_noise_stds]
+    points += [
+        ("nsde", model.replace(sde={**model.sde.model_dump(), "diffusion": form, "noise_shape": shape, "sigma": sigma}))
+        for form in cfg.forms for shape in cfg.shapes for sigma in cfg.sigmas
+    ]
+    return points
+
+
+def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
+    """The sweep's points, those the rule needs first: ConvNeXt, the chosen form and shape, the control, the rest."""
+    def rank(point: Point) -> int:
+        kind, config = point
+        if kind == "nsde":
+            return 1 if (config.sde.diffusion, config.sde.noise_shape) == (cfg.chosen_form, cfg.chosen_shape) else 3
+        return 0 if kind == "convnext" else 2
+
+    return sorted(sweep_points(cfg, model), key=rank)
+
+
+def frontier_points(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
+    """ConvNeXt, the control at each frontier std and the NSDE at each frontier σ, all else the profile's."""
+    points: list[Point] = [("convnext", model)]
+    points += [("convnext_noise", model.replace(input_noise_std=std)) for std in cfg.frontier_input_noise_stds]
+    points += [("nsde", model.replace(sde={**model.sde.model_dump(), "sigma": sigma})) for sigma in cfg.frontier_sigmas]
+    return points
+
+
+def measure_point(data: SpectrogramData, kind: ModelKind, model: ModelConfig, train: TrainConfig,
+                  cfg: CalibrationConfig, store: ArtifactStore, device: torch.device, only_stored: bool = False,
+                  seed: int | None = None) -> dict[str, Any] | None:
+    """Train one point at ``seed`` (default ``cfg.seed``) and measure it; ``only_stored``: the stored row or None."""
+    seed = cfg.seed if seed is None else seed
+    key = {"training": training_key(data, kind, seed, model, train),
+           "measure": cfg.model_dump(mode="json", include={"gaussian_stds", "attack_eps", "attack_steps", "subset_size",
+                                                           "batch_size"})}
+
+    def build() -> dict[str, Any]:
+        run = train_or_load(data, kind, seed, model, train, store, device, progress=False)
+        mode = headline_mode(kind, model.sde)
+        x, y = data.test.x, data.test.y
+        nsde = kind == "nsde"
+        row: dict[str, Any] = {
+            "kind": kind, "seed": seed, "diffusion": model.sde.diffusion if nsde else None,
+            "noise_shape": model.sde.noise_shape if nsde else None, "sigma": model.sde.sigma if nsde else None,
+            "input_noise_std": model.input_noise_std if kind == "convnext_noise" else None,
+            "best_epoch": run.metrics["best_epoch"], "epochs": run.metrics["epochs"],
+            "weights_sha256": run.metrics["weights_sha256"],
+            "train_time_per_epoch_s": float(run.history["train_time_s"].mean()),
+            "wall_time_s": run.metrics["wall_time_s"], "clean": run.metrics["accuracy"],
+            **{f"clean_{noise}": acc for noise, acc in run.metrics["accuracy_by_eval_noise"].items()},
+            "flip_rate": flip_rate(run.model, x, batch_size=cfg.batch_size, seed=seed) if nsde else 0.0,
+        }
+        pattern = torch.randn(x.shape, generator=generator(seed, "calibration", "gaussian"))
+        for std in cfg.gaussian_stds:
+            preds = predict(run.model, add_noise(x, pattern, std), mode, batch_size=cfg.batch_size, seed=seed)
+            row[f"gaussian_{std:g}"] = float((preds == y).float().mean())
+        subset = stratified_subset(y, cfg.subset_size, seed)
+        with eval_noise(run.model, "single"):
+            adversarial = apgd(run.model, x[subset], y[subset], norm="L2", eps=cfg.attack_eps, loss="ce",
+                               steps=cfg.attack_steps, seed=seed, batch_size=cfg.batch_size)
+        preds = predict(run.model, adversarial, mode, batch_size=cfg.batch_size, seed=seed + 1)
+        row[f"apgd_l2_{cfg.attack_eps:g}"] = float((preds == y[subset]).float().mean())
+        return row
+
+    if only_stored and not store.exists(CALIBRATION_POINT, key):
+        return None
+    return store.fetch(CALIBRATION_POINT, key, build)
+
+
+def interpolate_setting(values: np.ndarray, costs: np.ndarray, target: float) -> float | None:
+    """The setting whose cost is ``target``, interpolated in log(setting) within the first bracketing pair, or None."""
+    for (v0, c0), (v1, c1) in zip(zip(values, costs), zip(values[1:], costs[1:])):
+        if min(c0, c1) <= target <= max(c0, c1) and c0 != c1:
+            t = (target - c0) / (c1 - c0)
+            return float(math.exp(math.log(v0) + t * (math.log(v1) - math.log(v0))))
+    return None
+
+
+def choose_settings(table: pd.DataFrame, cfg: CalibrationConfig, target_cost: float) -> dict[str, float | None]:
+    """The rule: the σ of the chosen line whose single-pass cost (against the sweep's ConvNeXt) is ``target_cost``,
+    the control's std likewise, each to two significant digits."""
+    reference = float(table.loc[table["kind"] == "convnext", "clean_off"].iloc[0])
+    nsde = table[(table["kind"] == "nsde") & (table["diffusion"] == cfg.chosen_form)
+                 & (table["noise_shape"] == cfg.chosen_shape)].sort_values("sigma")
+    control = table[table["kind"] == "convnext_noise"].sort_values("input_noise_std")
+    sigma = interpolate_setting(nsde["sigma"].to_numpy(), reference - nsde["clean_single"].to_numpy(), target_cost)
+    std = interpolate_setting(control["input_noise_std"].to_numpy(), reference - control["clean_off"].to_numpy(),
+                              target_cost)
+    return {"sigma": _two_digits(sigma), "input_noise_std": _two_digits(std), "convnext_accuracy": reference}
+
+
+def _two_digits(value: float | None) -> float | None:
+    return None if value is None else float(f"{value:.2g}")
+
+
+def sweep_record(table: pd.DataFrame, missing: int, cfg: CalibrationConfig) -> tuple[dict[str, Any], list[dict]]:
+    """The record of the points measured so far (``results/<profile>/calibration.json``) and the models it cites."""
+    rows = table.to_dict(orient="records")
+    has_reference = bool(rows) and (table["kind"] == "convnext").any()
+    result = {"points": table.to_dict(orient="list"), "missing_points": missing, "target_cost": TARGET_COST,
+              "choice": choose_settings(table, cfg, TARGET_COST) if has_reference else {},
+              "config": cfg.model_dump(mode="json")}
+    models = [{"kind": row["kind"], "seed": cfg.seed, "sha256": row["weights_sha256"],
+               "setting": {name: row[name] for name in ("diffusion", "noise_shape", "sigma", "input_noise_std")}}
+              for row in rows]
+    return result, models
+
+
+def robust_measures(points: pd.DataFrame) -> list[str]:
+    return [column for column in points.columns if column.startswith(ROBUST_PREFIXES)]
+
+
+def _lines(points: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
+    """Each line of the sweep by label: the name of its setting and its points, the accuracy in ``clean``."""
+    nsde = points[points["kind"] == "nsde"]
+    lines = {f"NSDE, {form}, {shape}": ("σ", group.assign(setting=group["sigma"], clean=group["clean_single"]))
+             for (form, shape), group in nsde.groupby(["diffusion", "noise_shape"], sort=True)}
+    control = points[points["kind"] == "convnext_noise"]
+    if not control.empty:
+        control = control.assign(setting=control["input_noise_std"], clean=control["clean_off"])
+        lines["ConvNeXt + input noise"] = ("input-noise std", control)
+    return lines
+
+
+def frontier_reading(points: pd.DataFrame, target_cost: float) -> pd.DataFrame:
+    """Per line of the sweep: cost per doubling before the cliff (the largest fall between neighbours), the cliff,
+    the setting at ``target_cost`` and the gains at the last setting before the cliff, against the sweep's ConvNeXt."""
+    baseline = points[points["kind"] == "convnext"]
+    if len(baseline) != 1:
+        raise ValueError(f"the sweep needs exactly one ConvNeXt point to measure costs against, found {len(baseline)}")
+    reference = baseline.iloc[0]
+    rows = []
+    for label, (setting_name, line) in _lines(points).items():
+        line = line.sort_values("setting")
+        settings, clean = line["setting"].to_numpy(float), line["clean"].to_numpy(float)
+        falls = clean[:-1] - clean[1:]
+        has_cliff = len(falls) > 0 and falls.max() > 0
+        last = int(np.argmax(falls)) if has_cliff else len(settings) - 1
+        slope = stats.linregress(np.log2(settings[: last + 1]), clean[: last + 1]).slope if last >= 1 else math.nan
+        at_cost = interpolate_setting(settings, float(reference["clean_off"]) - clean, target_cost)
+        row: dict[str, object] = {
+            "line": label, "setting": setting_name, "points": len(line),
+            "settings measured": ", ".join(f"{s:g}" for s in settings),
+            "cost per doubling before the cliff (points)": -100 * slope,
+            "cliff from": settings[last] if has_cliff else math.nan,
+            "cliff to": settings[last + 1] if has_cliff else math.nan,
+            "cliff: fall (points)": 100 * falls[last] if has_cliff else math.nan,
+            "setting at the paper's cost": math.nan if at_cost is None else at_cost,
+            "last setting before the cliff": settings[last],
+            "clean cost there (points)": 100 * (float(reference["clean_off"]) - clean[last]),
+        }
+        row |= {f"gain there, {column} (points)": 100 * (float(line.iloc[last][column]) - float(reference[column]))
+                for column in robust_measures(points)}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("line")

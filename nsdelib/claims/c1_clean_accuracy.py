@@ -10,9 +10,8 @@ import torch
 from ..evaluation.sweeps import per_image_outcomes
 from ..models.inference import headline_mode
 from ..models.nsde import SDEConfig
-from ..report.claims import CONVNEXT, MODEL_LABELS, NSDE, models_table
-from ..report.paper import PAPER_VALUES, get_claim
-from ..report.stats import Interval, Verdict, effect_verdict, mean_interval
+from ..report.claims import CONVNEXT, NSDE, two_model_claim
+from ..report.stats import Interval, Verdict, mean_interval
 from ..training.trainer import TrainedModel
 
 
@@ -28,11 +27,7 @@ def clean_accuracy_claim(outcomes: pd.DataFrame, *, value: str = "correct", unit
                          ) -> tuple[pd.DataFrame, Verdict]:
     """C1: both models' clean accuracy against the paper's and the verdict on ConvNeXt − NSDE (``unit=None``: one
     row per model and seed with its accuracy in ``value``)."""
-    table = models_table(outcomes, {CONVNEXT: (MODEL_LABELS[CONVNEXT], PAPER_VALUES["C1.convnext_clean_accuracy"]),
-                                    NSDE: (MODEL_LABELS[NSDE], PAPER_VALUES["C1.nsde_clean_accuracy"])}, value=value)
-    verdict = effect_verdict(outcomes, CONVNEXT, NSDE, get_claim("C1").reference, value=value, unit=unit,
-                             comparison=f"{MODEL_LABELS[CONVNEXT]} − {MODEL_LABELS[NSDE]}")
-    return table, verdict
+    return two_model_claim(outcomes, "C1", "clean_accuracy", CONVNEXT, NSDE, value=value, unit=unit)
 
 
 def single_pass_cost(runs_table: pd.DataFrame) -> Interval:

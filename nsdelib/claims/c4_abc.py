@@ -18,9 +18,9 @@ from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..evaluation.attributions import AttributionConfig, AttributionMethod, explained_attributions, resolve_baseline
 from ..evaluation.sweeps import SweepTarget, fetch_table
 from ..models.inference import EvalMode
-from ..report.claims import C4_BUDGETS, CONVNEXT, MODEL_LABELS, NSDE, models_table
-from ..report.paper import PAPER_VALUES, get_claim
-from ..report.stats import Verdict, effect_verdict, holm_family, seed_intervals, verdicts_frame
+from ..report.claims import C4_BUDGETS, CONVNEXT, NSDE, two_model_claim
+from ..report.paper import PAPER_VALUES
+from ..report.stats import Verdict, holm_family, seed_intervals, verdicts_frame
 
 #: ABC of every explained image at one budget; bump when the score changes.
 ABC_TABLE = ArtifactKind("abc", 2, "table.json")
@@ -203,12 +203,7 @@ def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "e
     rows = scores[scores["model"].isin([CONVNEXT, NSDE])]
     if unit is not None:
         rows = both_correct(rows, unit=unit, correct=correct)
-    table = models_table(rows, {CONVNEXT: (MODEL_LABELS[CONVNEXT], PAPER_VALUES["C4.convnext_abc_correct"]),
-                                NSDE: (MODEL_LABELS[NSDE], PAPER_VALUES["C4.nsde_abc_correct"])}, value=value)
-    verdict = effect_verdict(rows, NSDE, CONVNEXT, get_claim("C4").reference, value=value, unit=unit,
-                             comparison=f"{MODEL_LABELS[NSDE]} − {MODEL_LABELS[CONVNEXT]}")
-    return table, verdict
-
+    return two_model_claim(rows, "C4", "abc_correct", NSDE, CONVNEXT, value=value, unit=unit)
 
 
 def c4_budget(curve: pd.DataFrame) -> Crossing:

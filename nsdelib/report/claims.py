@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .stats import mean_interval
+from .paper import PAPER_VALUES, get_claim
+from .stats import Verdict, effect_verdict, mean_interval
 
 #: The named families of exploratory rows: every verdict that is not a claim's primary comparison is in one.
 C2_LEVELS, C2_STRUCTURED, C4_BUDGETS, C5_CONTROLS, SIZE_STUDY = (
@@ -30,3 +31,14 @@ def models_table(outcomes: pd.DataFrame, rows: Mapping[str, tuple[str, float | N
         table.append({"model": label, "paper": paper, "this book (mean)": interval.mean, "95 % low": interval.low,
                       "95 % high": interval.high, "seeds": interval.n})
     return pd.DataFrame(table).set_index("model")
+
+
+def two_model_claim(outcomes: pd.DataFrame, claim_id: str, paper_key: str, claimed: str, other: str, *, value: str,
+                    unit: str | None) -> tuple[pd.DataFrame, Verdict]:
+    """A claim comparing ConvNeXt and the NSDE: each model's mean beside the paper's figure
+    (``PAPER_VALUES[f"{claim_id}.{kind}_{paper_key}"]``) and the verdict on ``claimed − other``."""
+    table = models_table(outcomes, {kind: (MODEL_LABELS[kind], PAPER_VALUES[f"{claim_id}.{kind}_{paper_key}"])
+                                    for kind in (CONVNEXT, NSDE)}, value=value)
+    verdict = effect_verdict(outcomes, claimed, other, get_claim(claim_id).reference, value=value, unit=unit,
+                             comparison=f"{MODEL_LABELS[claimed]} − {MODEL_LABELS[other]}")
+    return table, verdict

@@ -76,7 +76,7 @@ import nsdelib
 from nsdelib.book.adversarial_records import merged_adversarial, merged_provenance
 from nsdelib.book.glance import ATTACK_COMMAND
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption
+from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption, show_figure
 from nsdelib.claims.c3_attacks import (C3_COLLAPSE, accuracy_table, adversarial_claim, apgd, attack_plateau,
                                        attacked_as, check_attacks, headline_first, masking_gap, perturbation_norms)
 from nsdelib.evaluation.sweeps import stratified_subset
@@ -116,24 +116,19 @@ glue_all({"n_attacked": len(subset), "eot_iter": attack_cfg.eot_iter, "score_dra
 # whose models are not the book's is refused. The rest of the chapter repeats the protocol at this
 # build's profile.
 
-# %% tags=["hide-input"]
-glue_figure("fig_attack_paper", None if not paper_provenances else robust_accuracy_curves(
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-attack-paper", "caption": "Robust accuracy against ε in the recorded `paper` run: APGD-CE with EOT on each model's reported mode (solid, 95 % band over seeds) beside random noise of the same norm (dotted)."}}
+show_figure(None if not paper_provenances else robust_accuracy_curves(
     accuracy_table(paper_outcomes), f"Recorded paper run: mean and 95 % interval over {len(paper_provenances)} seeds"),
-    f"*No `paper` seed has been recorded yet: `{ATTACK_COMMAND}` records every missing seed (on a GPU when one is "
-    "there; `benchmarks/bench_robustness.py` gives the cost per seed on a CPU).*")
+    f"No paper seed has been recorded yet: `{ATTACK_COMMAND}` records every missing seed (on a GPU when one is "
+    "there; benchmarks/bench_robustness.py gives the cost per seed on a CPU).")
+
+# %% tags=["hide-input"]
 if paper_provenances:
     print(recorded_caption({"provenance": merged_provenance(paper_provenances)}))
     paper_claim = adversarial_claim(paper_outcomes, headline_mode("nsde", PAPER.model.sde).name,
                                     MODEL_LABELS["convnext"])
     display(paper_claim.table[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–")
             .set_caption(f"C3 at the paper profile (recorded seeds), L2 ε = {paper_claim.eps_star}"))
-
-# %% [markdown]
-# ```{glue:figure} fig_attack_paper
-# :name: fig-attack-paper
-# Robust accuracy against ε in the recorded `paper` run: APGD-CE with EOT on each model's reported
-# mode (solid, 95 % band over seeds) beside random noise of the same norm (dotted).
-# ```
 
 # %% [markdown]
 # ## The attacks

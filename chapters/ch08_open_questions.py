@@ -54,7 +54,7 @@ from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, rob
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
-                                      table_digests)
+                                      show_figure, table_digests)
 from nsdelib.evaluation.data_size import CLEAN, gaussian_condition, training_count, training_sizes
 from nsdelib.claims.error_detection import abc_against_free_scores
 from nsdelib.models.registry import MODEL_KINDS
@@ -155,27 +155,19 @@ glue_all({
 # each; each point is scored clean (the NSDE as one pass and as the ensemble), under Gaussian input noise
 # and under the cheap APGD-L2 attack. It is recorded one point and seed at a time:
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch8-matched", "caption": "The recorded clean–robust frontier: clean test accuracy against accuracy under each robustness measure, mean ± s.d. over seeds, each point labelled with its σ (NSDE, as its ensemble) or its input-noise std (control); ConvNeXt as one point."}}
 frontier = load_frontier("paper")
-if frontier.empty:
-    print(f"No frontier point has been recorded yet: `{FRONTIER_COMMAND}` records them.")
-    glue_figure("fig_ch8_matched", None, f"*No frontier has been recorded yet: `{FRONTIER_COMMAND}` records it.*")
-else:
+show_figure(None if frontier.empty else clean_robust_frontier(frontier, robust_measures(frontier)),
+            f"No frontier point has been recorded yet: `{FRONTIER_COMMAND}` records them.")
+
+# %% tags=["hide-input"]
+if not frontier.empty:
     display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
-    glue_figure("fig_ch8_matched", clean_robust_frontier(frontier, robust_measures(frontier)), "")
     matched = matched_accuracy_verdicts(frontier, PAPER.model.sde.sigma)
     display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–").set_caption(
         "NSDE − control at the NSDE's clean accuracy, per robustness measure, over seeds (recorded)"))
 
 # %% [markdown]
-# ```{glue:figure} fig_ch8_matched
-# :name: fig-ch8-matched
-#
-# The recorded clean–robust frontier: clean test accuracy against accuracy under each robustness
-# measure, mean ± s.d. over seeds, each point labelled with its σ (NSDE, as its ensemble) or its
-# input-noise std (control); ConvNeXt as one point.
-# ```
-#
 # A line further up and to the right is the better trade. The verdict compares the two lines at one
 # clean accuracy, the book's NSDE's, so a model cannot look robust by being less accurate.
 #

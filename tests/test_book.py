@@ -54,4 +54,5 @@ def test_book_configuration_reaches_the_html(built_book: BuiltBook) -> None:
     assert re.search(r'<a class="reference internal" href="ch03_training.html">3\. Training', page), "numbering"
     assert 'href="running_this_book.html">Running this book<' in page, "front matter stays unnumbered"
     assert '<script defer="defer" src="../_static/../mathjax/tex-mml-chtml.js' in page, "MathJax ships with the book"
+    assert 'href="../_static/nsdebook.css' in page, "the book's CSS (_static/) is staged and linked"
     assert "Liu <em>et al.</em> [<a" in page, "narrative citations read 'Liu et al. [2020]' ({cite:t})"

@@ -24,6 +24,7 @@ from nsdelib.book.provenance import (
     record_frontier_point,
     record_result,
     recorded_caption,
+    show_figure,
     table_digests,
 )
 from nsdelib.training.trainer import TrainedModel
@@ -227,3 +228,19 @@ def test_a_recorded_figure_is_drawn_from_the_record_or_names_the_command_in_its_
     root = recorded(tmp_path, monkeypatch, COMMIT)
     assert announce_recorded("abc", "ch07_abc", figures, root=root)["result"] == {"verdict": "holds"}
     assert glued["fig_abc"][0] == "figure of holds"
+
+
+def test_a_missing_figure_is_printed_text_and_a_drawn_one_is_displayed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    shown: list[object] = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    show_figure(None, "No frontier point has been recorded yet.")
+    assert capsys.readouterr().out == "No frontier point has been recorded yet.\n" and not shown
+    fig = plt.figure()
+    show_figure(fig, "unused")
+    assert shown == [fig] and capsys.readouterr().out == ""
+    assert not plt.fignum_exists(fig.number), "a shown figure is closed, so the cell shows it once"

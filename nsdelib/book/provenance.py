@@ -259,6 +259,18 @@ def glue_all(values: Mapping[str, Any]) -> None:
         glue(name, value, display=False)
 
 
+def show_figure(fig: Figure | None, missing: str) -> None:
+    """Show ``fig`` as the output of a cell whose ``mystnb.figure`` metadata numbers and captions it; without a figure
+    (its record is missing) print ``missing``, which myst-nb leaves outside any figure: no caption without an image."""
+    from IPython.display import display
+
+    if fig is None:
+        print(missing)
+        return
+    display(fig)
+    plt.close(fig)
+
+
 def glue_figure(name: str, fig: Figure | None, missing: str = "") -> None:
     """Glue ``fig`` as ``name`` for a ``{glue:figure}``, or without one the text ``missing`` in its place."""
     from IPython.display import Markdown

@@ -200,6 +200,7 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
     stage.mkdir(parents=True, exist_ok=True)
     for filename in BOOK_FILES:
         shutil.copy2(root / filename, stage / filename)
+    shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)  # the book's CSS: Jupyter Book loads it
     staged_config(stage / "_config.yml", repository_address(root))
     for index, entry in enumerate(chosen, start=1):
         source = chapter_source(entry, root)

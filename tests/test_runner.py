@@ -13,7 +13,16 @@ import pytest
 
 from nsdelib.book import runner
 from nsdelib.book.cli import main
-from nsdelib.book.runner import BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
+from nsdelib.book.profiles import validate_params
+from nsdelib.book.runner import (
+    CHAPTER_TIMES,
+    BookBuildFailed,
+    ChapterFailed,
+    build_html,
+    record_chapter_time,
+    run_book,
+    toc_entries,
+)
 from nsdelib.common import ConfigError
 
 HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       format_name: percent\n# ---\n"
@@ -215,3 +224,15 @@ def test_calibrate_reports_bad_input_with_exit_code_2(
 def test_cli_lists_chapters(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "chapters/intro"
+
+
+def test_chapter_times_accumulate_per_profile_with_where_they_were_measured(tmp_path: Path) -> None:
+    path = tmp_path / CHAPTER_TIMES
+    ci = validate_params(profile="ci", seed=0, device="cpu")
+    record_chapter_time(path, "ch03_training", 12.34, ci)
+    record_chapter_time(path, "ch04_noise_robustness", 5.0, ci)
+    times = json.loads(path.read_text())
+    assert times["seconds"] == {"ch03_training": 12.3, "ch04_noise_robustness": 5.0}
+    assert times["profile"] == "ci" and times["device"].startswith("CPU") and times["cores"] >= 1 and times["commit"]
+    record_chapter_time(path, "ch03_training", 60.0, validate_params(profile="quick", seed=0, device="cpu"))
+    assert json.loads(path.read_text())["seconds"] == {"ch03_training": 60.0}, "another profile's times are replaced"

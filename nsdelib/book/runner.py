@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,15 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
-from ..common import ConfigError
+from ..common import ConfigError, device_description, resolve_device
 from .profiles import ChapterParams, validate_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 KERNEL_NAME = "nsdebook"
 #: The kernel the downloadable notebooks name: any Jupyter with nsdelib installed runs them.
 DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+#: Each chapter's measured run time in the last build, beside the executed notebooks.
+CHAPTER_TIMES = "chapter_times.json"
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
 #: MathJax ships with the book (``_config.yml`` points ``mathjax_path`` at this copy), so maths renders offline.
 MATHJAX_BUNDLE = "tex-mml-chtml.js"
@@ -200,7 +205,8 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
     stage.mkdir(parents=True, exist_ok=True)
     for filename in BOOK_FILES:
         shutil.copy2(root / filename, stage / filename)
-    shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)  # the book's CSS: Jupyter Book loads it
+    if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book loads
+        shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)
     staged_config(stage / "_config.yml", repository_address(root))
     for index, entry in enumerate(chosen, start=1):
         source = chapter_source(entry, root)
@@ -211,8 +217,28 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
         log(f"[{index}/{len(chosen)}] {entry}  (profile={params.profile}, seed={params.seed}, device={params.device})")
         start = time.perf_counter()
         execute_chapter(source, stage / f"{entry}.ipynb", params, progress, root, lambda line: log(f"    {line}"))
-        log(f"    done in {time.perf_counter() - start:.1f} s")
+        seconds = time.perf_counter() - start
+        log(f"    done in {seconds:.1f} s")
+        record_chapter_time(stage / CHAPTER_TIMES, entry, seconds, params, root)
     return stage
+
+
+def record_chapter_time(path: Path, entry: str, seconds: float, params: ChapterParams, root: Path = REPO_ROOT) -> None:
+    """Add one chapter's measured run time to the build's ``chapter_times.json``, with where and how it was run.
+
+    Times of one profile accumulate over runs (``nsdebook run`` of one chapter updates its entry); a file of another
+    profile is replaced. "Running this book" shows the recorded copies under ``results/<profile>/``.
+    """
+    from .provenance import git_commit
+
+    times = json.loads(path.read_text()) if path.is_file() else {}
+    if times.get("profile") != params.profile:
+        times = {"profile": params.profile, "seconds": {}}
+    times.update(seed=params.seed, device=device_description(resolve_device(params.device)),
+                 cores=len(os.sched_getaffinity(0)), commit=git_commit(root),
+                 date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    times["seconds"][entry] = round(seconds, 1)
+    path.write_text(json.dumps(times, indent=1) + "\n")
 
 
 def copy_mathjax(target: Path) -> None:

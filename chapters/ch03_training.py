@@ -39,9 +39,8 @@
 #
 # **It needs** the data set of chapter 1 and the models of chapter 2.
 #
-# **Time to run:** minutes at `ci` and `quick` (it trains 3 models per seed), hours at `paper` on a
-# CPU (trained once, read back from the artifact store afterwards; the recorded run's time is in its
-# provenance line below).
+# **Time to run:** {glue:text}`time_to_run` The models are trained once and read back from the
+# artifact store afterwards.
 # ```
 #
 # ```{admonition} Where this book departs from the paper
@@ -64,6 +63,7 @@ import seaborn as sns
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
+from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c1_clean_accuracy import clean_accuracy_claim, clean_outcomes, single_pass_cost
 from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, TARGET_COST
@@ -79,6 +79,7 @@ from nsdelib.training.trainer import histories, runs_table
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
+glue_all({"time_to_run": time_to_run("chapters/ch03_training")})
 
 # %% [markdown]
 # The training settings of this profile, and the data they train on:

@@ -48,8 +48,7 @@
 #
 # **It needs** the trained models of chapter 3 and the verdict rule of `nsdelib.report.stats`.
 #
-# **Time to run:** under a minute at `ci`, a few minutes at `quick` (after chapter 3), tens of
-# CPU-minutes at `paper` (`nsdebook precompute --stage noise` spreads it over the cores).
+# **Time to run:** {glue:text}`time_to_run`
 # ```
 #
 # ```{admonition} Where this book departs from the paper
@@ -76,6 +75,7 @@ import torch
 import nsdelib
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
+from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, model_digests,
                                      record_if_enabled)
 from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, c2_comparisons, design_table, design_verdicts,
@@ -96,6 +96,7 @@ PAPER = get_profile("paper")
 PAPER_POINT = (C2_STD, PAPER_VALUES["C2.nsde_accuracy_at_noise"])
 sns.set_theme(style="whitegrid", context="notebook")
 glue_all({"paper_c2_accuracy": float(PAPER_POINT[1] * 100), "paper_c2_intensity": float(C2_STD)})
+glue_all({"time_to_run": time_to_run("chapters/ch04_noise_robustness")})
 
 # %% [markdown]
 # The sweep of this profile: the noise levels, and the fixed, class-stratified subset of the test

@@ -44,12 +44,9 @@
 #
 # **It needs** the trained models of chapter 3 and the evaluation modes of chapter 4.
 #
-# **Time to run:** about a minute at `ci`, several minutes at `quick`. At `paper` the NSDE alone
-# takes far longer per seed than the 25 minutes the protocol was budgeted for on a 2-core CPU: its
-# EOT attacks and its scoring over 20 fresh noise draws of an 8-pass ensemble cost hundreds of
-# passes per image (`benchmarks/bench_robustness.py --profile paper --kinds nsde --images 32`
-# measures it), so the `paper` run belongs on a GPU (`nsdebook precompute --stage attack` spreads
-# it over workers where there is no GPU).
+# **Time to run:** {glue:text}`time_to_run` The NSDE's EOT attacks and its scoring over fresh
+# noise draws of its ensemble are most of it (`benchmarks/bench_robustness.py --profile paper` prints
+# the cost per attack and per scoring), so the `paper` run belongs on a GPU or a cluster.
 # ```
 #
 # ```{admonition} Where this book departs from the paper
@@ -76,6 +73,7 @@ import nsdelib
 from nsdelib.book.adversarial_records import merged_adversarial, merged_provenance
 from nsdelib.book.glance import ATTACK_COMMAND
 from nsdelib.book.profiles import get_profile
+from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption, show_figure
 from nsdelib.claims.c3_attacks import (C3_COLLAPSE, accuracy_table, adversarial_claim, apgd, attack_plateau,
                                        attacked_as, check_attacks, headline_first, masking_gap, perturbation_norms)
@@ -87,6 +85,7 @@ from nsdelib.report.tables import settings_table
 
 PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
+glue_all({"time_to_run": time_to_run("chapters/ch05_adversarial")})
 
 # %% [markdown]
 # The attack budget of this profile. Each seed draws its own class-stratified subset of the test

@@ -30,9 +30,9 @@
 # **From earlier chapters** you need the spectrograms of chapter 1, the NSDE's noise of chapter 2
 # and the three models trained in chapter 3 (read back from the artifact store, or trained first).
 #
-# **Time to run:** a minute or two at `quick`. At `paper` ({glue:text}`paper_images:.0f` explained
-# images per seed, {glue:text}`paper_seeds:.0f` seeds), chapters 6 and 7 together are budgeted at a
-# quarter of an hour per seed on a 2-core CPU; `benchmarks/bench_attributions.py` measures it.
+# **Time to run:** {glue:text}`time_to_run` At `paper` that is {glue:text}`paper_images:.0f`
+# explained images per seed and {glue:text}`paper_seeds:.0f` seeds (`benchmarks/bench_attributions.py`
+# measures it).
 # ```
 #
 # **Methods** (all from captum {cite:p}`kokhlikyan2020captum`, explaining the logit of one class):
@@ -64,6 +64,7 @@ import torch
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
+from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c5_stability import (C5_COMPARISONS, arm_order, stability_by_arm, stability_claim,
                                          stability_controls_claim, stability_record)
@@ -80,6 +81,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 KINDS = MODEL_KINDS
 METHOD_LABELS = {"integrated_gradients": "IG", "saliency": "Saliency", "smoothgrad": "SmoothGrad"}
 start = time.perf_counter()
+glue_all({"time_to_run": time_to_run("chapters/ch06_attributions")})
 
 # %% [markdown]
 # The models are the ones trained in chapter 3 (read back from the artifact store). Each is

@@ -32,9 +32,9 @@
 # chapter 6 (read back from the artifact store, or computed first), and the Gaussian input noise
 # of chapter 4.
 #
-# **Time to run:** a minute or two at `quick`. At `paper` ({glue:text}`paper_images:.0f` explained
-# images per seed, {glue:text}`paper_seeds:.0f` seeds), chapters 6 and 7 together are budgeted at a
-# quarter of an hour per seed on a 2-core CPU; `benchmarks/bench_attributions.py` measures it.
+# **Time to run:** {glue:text}`time_to_run` At `paper` that is {glue:text}`paper_images:.0f`
+# explained images per seed and {glue:text}`paper_seeds:.0f` seeds (`benchmarks/bench_attributions.py`
+# measures it).
 # ```
 #
 # **Algorithm 1 of {cite:t}`jha2019abc`**, for a model $F$, an input $x$ with features $x_1, \dots, x_n$ (here
@@ -87,6 +87,7 @@ from matplotlib.colors import LogNorm
 
 import nsdelib
 from nsdelib.book.profiles import get_profile
+from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c4_abc import (AS_WRITTEN, abc_budget_curves, abc_budget_verdicts, abc_claim, abc_variants,
                                    both_correct, mutation_probabilities)
@@ -112,6 +113,7 @@ glue_all({"ensemble_size": ctx.profile.model.sde.ensemble_size, "paper_images": 
           "paper_effect": PAPER_VALUES["C4.nsde_abc_correct"] - PAPER_VALUES["C4.convnext_abc_correct"],
           "detector_accuracy": f"{DETECTOR_ACCURACY:.0%}".replace("%", " %"), "min_errors": DETECTOR_MIN_ERRORS,
           "c2_std": PAPER_VALUES["C2.noise_intensity"], "n_resamples": ctx.profile.abc.detectors.bootstrap_resamples})
+glue_all({"time_to_run": time_to_run("chapters/ch07_abc")})
 
 # %% [markdown]
 # The models of chapter 3, the explained test subset and the attributions of chapter 6 (read back

@@ -29,7 +29,7 @@
 # calibration rule of {doc}`chapter 3 <ch03_training>`, and the Gaussian input noise of
 # {doc}`chapter 4 <ch04_noise_robustness>`.
 #
-# **Time to run**: the σ sweep is read from its record. The training-set study trains every model
+# **Time to run**: {glue:text}`time_to_run` The σ sweep is read from its record. The training-set study trains every model
 # for every seed on {glue:text}`ch8_extra_sizes` smaller training sets: at `quick` that is
 # {glue:text}`ch8_quick_models` models on {glue:text}`ch8_quick_share:.2f` times chapter 3's training
 # data in all, so roughly that multiple of chapter 3's training time; at `paper`,
@@ -53,6 +53,7 @@ import nsdelib
 from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, robust_measures
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
+from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
                                       show_figure, table_digests)
 from nsdelib.evaluation.data_size import CLEAN, gaussian_condition, training_count, training_sizes
@@ -69,6 +70,7 @@ ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
 sns.set_theme(style="whitegrid", context="notebook")
 pd.set_option("display.max_colwidth", None)
+glue_all({"time_to_run": time_to_run("chapters/ch08_open_questions")})
 
 # %% [markdown]
 # ## Noise shape and σ: what the noise costs and what it buys

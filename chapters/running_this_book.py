@@ -43,7 +43,8 @@ import pandas as pd
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
-from nsdelib.book.projection import PAPER_TASK_COSTS, load_task_costs, projected_wall_times
+from nsdelib.book.projection import (PAPER_TASK_COSTS, chapter_time_table, load_task_costs, projected_wall_times,
+                                     recorded_chapter_times)
 from nsdelib.book.provenance import artifact_versions, glue_all, load_recorded_index, package_versions
 from nsdelib.common import device_description
 from nsdelib.common.artifacts import torch_series
@@ -185,6 +186,24 @@ glue_all({"projection_largest_workers": int(projection.index[-1]),
 # %%
 pd.DataFrame({"seconds": task_costs.seconds, "source": task_costs.sources}).rename_axis("task").sort_values(
     "seconds", ascending=False)
+
+# %% [markdown]
+# ## Each chapter's time
+#
+# The first column is each chapter's wall time in a whole `make book` at `quick` from a fresh clone
+# on a CPU with {glue:text}`quick_cores` cores and an empty artifact store (the models included),
+# measured by the runner at commit {glue:text}`quick_commit` and recorded in
+# `results/quick/chapter_times.json`; every build writes its own to `_build/book/chapter_times.json`. The
+# second is the paper graph's work for the chapter from the task costs above, in hours of one
+# single-threaded CPU worker: a cluster of *n* workers divides it by up to *n*. Chapter 2 trains
+# nothing and reads nothing from the graph.
+
+# %% tags=["remove-input"]
+quick_times = recorded_chapter_times("quick") or {"cores": "–", "commit": "(not recorded yet)"}
+glue_all({"quick_cores": str(quick_times["cores"]), "quick_commit": quick_times["commit"][:7]})
+
+# %%
+chapter_time_table().style.format(precision=2, na_rep="–")
 
 # %% [markdown]
 # ## On Binder

@@ -12,13 +12,16 @@ from nsdelib.book.precompute import Task, make_dataset, paper_graph
 from nsdelib.book.projection import (
     PAPER_TASK_COSTS,
     TaskCosts,
+    chapter_time_table,
     cost_key,
     critical_path,
     list_schedule,
+    paper_work_by_chapter,
     load_task_costs,
     projected_wall_times,
     projection_table,
     task_seconds,
+    time_to_run,
 )
 from nsdelib.common import ConfigError
 
@@ -78,3 +81,24 @@ def test_costs_are_written_and_read_back(tmp_path: Path) -> None:
     (tmp_path / "costs.json").write_text(json.dumps(costs.to_json()))
     assert load_task_costs(tmp_path / "costs.json") == TaskCosts("ci", {"data set": 1.2}, {"data set": "measured"},
                                                                  {"produced by": "a test"})
+
+
+def test_the_chapters_share_out_the_whole_paper_graph() -> None:
+    work = paper_work_by_chapter()
+    costs = load_task_costs()
+    tasks = paper_graph(setup("paper", 0, "cpu"))
+    assert sum(work.values()) == pytest.approx(sum(task_seconds(tasks, costs.seconds).values()) / 3600)
+    assert work["chapters/ch05_adversarial"] > work["chapters/ch04_noise_robustness"] > 0
+
+
+def test_a_chapter_states_its_measured_quick_time_or_that_it_has_none(tmp_path: Path) -> None:
+    assert time_to_run("chapters/ch04_noise_robustness", root=tmp_path).startswith("not yet measured at quick; at")
+    (tmp_path / "quick").mkdir()
+    (tmp_path / "quick" / "chapter_times.json").write_text(json.dumps(
+        {"profile": "quick", "cores": 2, "commit": "abcdef123", "date": "2026-12-05T04:00:00+00:00",
+         "seconds": {"chapters/ch04_noise_robustness": 90.0, "chapters/ch02_nsde_theory": 30.0}}))
+    sentence = time_to_run("chapters/ch04_noise_robustness", root=tmp_path)
+    assert sentence.startswith("1.5 min at quick on 2 CPU cores (measured at commit abcdef1, 2026-12-05); at paper")
+    table = chapter_time_table(root=tmp_path)
+    assert table.loc["ch02_nsde_theory", "quick: wall time (min)"] == 0.5
+    assert table.loc["ch02_nsde_theory", "paper: precomputed work (CPU-h)"] == 0

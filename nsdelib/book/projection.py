@@ -17,7 +17,8 @@ from ..common import ConfigError
 from .context import Context
 from .precompute import Task, paper_graph
 from .profiles import get_profile
-from .runner import REPO_ROOT
+from .provenance import RESULTS_ROOT
+from .runner import CHAPTER_TIMES, REPO_ROOT, toc_entries
 
 #: Seconds of one single-threaded worker per kind of task, measured by ``benchmarks/bench_precompute.py``.
 PAPER_TASK_COSTS = REPO_ROOT / "benchmarks" / "paper_task_costs.json"
@@ -109,3 +110,54 @@ def projected_wall_times(path: Path = PAPER_TASK_COSTS, workers: Sequence[int] =
     costs = load_task_costs(path)
     tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
     return projection_table(tasks, task_seconds(tasks, costs.seconds), workers)
+
+
+#: The chapter that shows each stage's results: its share of the paper graph's work is that chapter's time at paper.
+STAGE_CHAPTERS = {"data": "chapters/ch01_signals", "train": "chapters/ch03_training", "noise": "chapters/ch04_noise_robustness",
+                  "attack": "chapters/ch05_adversarial", "attribution": "chapters/ch06_attributions",
+                  "abc": "chapters/ch07_abc", "data_size": "chapters/ch08_open_questions",
+                  "frontier": "chapters/ch08_open_questions"}
+
+
+def recorded_chapter_times(profile: str = "quick", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
+    """The chapter times of a whole build at ``profile`` recorded from a clean commit (``results/<profile>/``)."""
+    path = root / profile / CHAPTER_TIMES
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def paper_work_by_chapter(path: Path = PAPER_TASK_COSTS) -> dict[str, float]:
+    """Hours of one single-threaded worker that the paper graph spends for each chapter (its stages' tasks)."""
+    costs = load_task_costs(path)
+    tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
+    work: dict[str, float] = {}
+    for task, seconds in zip(tasks, task_seconds(tasks, costs.seconds).values(), strict=True):
+        chapter = STAGE_CHAPTERS[task.stage]
+        work[chapter] = work.get(chapter, 0.0) + seconds / HOUR
+    return work
+
+
+def chapter_time_table(root: Path = RESULTS_ROOT, costs: Path = PAPER_TASK_COSTS) -> pd.DataFrame:
+    """Per chapter: its measured wall time in the recorded ``quick`` build (the models included) and the paper
+    graph's work for it, in hours of one single-threaded worker (what a cluster divides among its workers)."""
+    quick = recorded_chapter_times("quick", root) or {"seconds": {}}
+    work = paper_work_by_chapter(costs)
+    entries = [entry for entry in toc_entries() if entry in quick["seconds"] or entry in work]
+    return pd.DataFrame({"quick: wall time (min)": [quick["seconds"].get(e, float("nan")) / 60 for e in entries],
+                         "paper: precomputed work (CPU-h)": [work.get(e, 0.0) for e in entries]},
+                        index=pd.Index([e.removeprefix("chapters/") for e in entries], name="chapter"))
+
+
+def time_to_run(entry: str, root: Path = RESULTS_ROOT, costs: Path = PAPER_TASK_COSTS) -> str:
+    """One sentence with a chapter's measured time at ``quick`` and its share of the paper graph's work."""
+    quick = recorded_chapter_times("quick", root)
+    parts = []
+    if quick and entry in quick["seconds"]:
+        parts.append(f"{quick['seconds'][entry] / 60:.1f} min at quick on {quick['cores']} CPU cores "
+                     f"(measured at commit {quick['commit'][:7]}, {quick['date'][:10]})")
+    else:
+        parts.append("not yet measured at quick")
+    work = paper_work_by_chapter(costs).get(entry)
+    if work:
+        parts.append(f"at paper, {work:.1f} hours of one CPU core for its precomputed work, which a cluster "
+                     "divides among its workers (\"Running this book\")")
+    return "; ".join(parts) + "."

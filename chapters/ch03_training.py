@@ -62,6 +62,7 @@ import pandas as pd
 import seaborn as sns
 
 import nsdelib
+from nsdelib.book.headline import record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
@@ -320,6 +321,8 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
                                           "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list"),
                                           "learning_rates": rates.to_dict(orient="list")},
                   ctx.seeds, float(table["wall time (s)"].sum()), model_digests(runs))
+record_headline(ctx, "C1", c1_verdict, {"convnext_accuracy": convnext_mean, "nsde_accuracy": float(
+    c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), "nsde_flip_rate": float(stochasticity["flip rate"].mean())})
 
 # %% [markdown]
 # ## Calibrating the data's difficulty

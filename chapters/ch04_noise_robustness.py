@@ -73,6 +73,7 @@ import seaborn as sns
 import torch
 
 import nsdelib
+from nsdelib.book.headline import record_headline
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
@@ -352,6 +353,7 @@ record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient=
     "design_verdicts": design_rows.drop(columns="note").reset_index().to_dict(orient="list")},
                   ctx.seeds, sweep_wall_s, model_digests(runs),
                   outcomes=design_sweep, outcome_keys=["model", "noise", "level", "mode", "seed"])
+record_headline(ctx, "C2", c2, {"noise_std": C2_STD})
 
 # %% [markdown]
 # ## The verdict rule, worked on simulated outcomes

@@ -72,11 +72,13 @@ import torch
 import nsdelib
 from nsdelib.book.adversarial_records import merged_adversarial, merged_provenance
 from nsdelib.book.glance import ATTACK_COMMAND
+from nsdelib.book.headline import record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption, show_figure
 from nsdelib.claims.c3_attacks import (C3_COLLAPSE, accuracy_table, adversarial_claim, apgd, attack_plateau,
-                                       attacked_as, check_attacks, headline_first, masking_gap, perturbation_norms)
+                                       attacked_as, check_attacks, headline_first, masking_gap, perturbation_norms,
+                                       sweep_curves, worst_case_accuracy)
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import headline_mode, predict
 from nsdelib.report.claims import MODEL_LABELS
@@ -253,6 +255,9 @@ glue_all({"c3_verdict": claim.flags, "c3_note": claim.note, "c3_threshold": C3_C
           "eps_star": float(claim.eps_star) if claim.eps_star is not None else float("nan"),
           "c3_effect": float(claim.verdict.effect * 100) if claim.verdict else float("nan"),
           "c3_mde": float(claim.verdict.mde * 100) if claim.verdict else float("nan"), "c3_control": control.flags})
+record_headline(ctx, "C3", claim.verdict, {"curves": sweep_curves(accuracy), "headline_eps": min(ctx.profile.attack.headline_epsilons["L2"]),
+                "convnext_at_headline": worst_case_accuracy(accuracy, MODEL_LABELS["convnext"], min(ctx.profile.attack.headline_epsilons["L2"]))},
+                note=claim.note)
 
 # %% [markdown]
 # The test point is the smallest headline L2 budget at which ConvNeXt's worst-case robust accuracy

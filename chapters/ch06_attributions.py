@@ -63,6 +63,7 @@ import seaborn as sns
 import torch
 
 import nsdelib
+from nsdelib.book.headline import record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
@@ -372,6 +373,8 @@ literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "attribution_stability", stability_record(stability, shares), ctx.seeds,
                   time.perf_counter() - start, model_digests(runs))
+record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],
+                "literal_label": literal_verdicts[levels[-1]].label})
 
 # %% [markdown]
 # ## Summary

@@ -86,6 +86,7 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 
 import nsdelib
+from nsdelib.book.headline import record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
@@ -414,6 +415,7 @@ record_if_enabled(ctx, "abc",
                    "coverage": coverage[["model", "score", "coverage", "risk"]].to_dict(orient="list"),
                    "reliability": reliability.to_dict(orient="list")},
                   ctx.seeds, time.perf_counter() - start, model_digests(runs))
+record_headline(ctx, "C4", c4_verdict, {"budget": choice.value})
 
 # %% [markdown]
 # ## Summary

@@ -44,6 +44,7 @@ from IPython.display import Markdown
 import nsdelib
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.adversarial_records import load_claim_record
+from nsdelib.book.headline import headline_beside_recorded, this_build_headline
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.provenance import glue_all, load_frontier, load_recorded, provenance_warnings
 from nsdelib.claims.c2_noise import matched_accuracy_verdicts
@@ -97,6 +98,20 @@ glue_all({"glance_table": Markdown(glance_markdown(glance)), "glance_recorded": 
 
 # %% tags=["hide-input"]
 glance[["statement", "effect judged (positive = claimed)"]]
+
+# %% [markdown]
+# ## This build beside the record
+#
+# Every chapter also judges its claim at the profile this book is built with (here
+# {glue:text}`glance_profile`, on {glue:text}`glance_fresh_seeds` seeds), on its own smaller models and
+# fewer images. Its verdicts sit beside the recorded `paper` ones; a label that differs comes from that
+# smaller scale (wider intervals, weaker models), and the chapter that tests the claim shows both.
+
+# %% tags=["remove-input"]
+fresh = this_build_headline()
+fresh_seeds = {len(entry["seeds"]) for entry in (fresh or {}).get("claims", {}).values()}
+glue_all({"glance_fresh_seeds": ", ".join(map(str, sorted(fresh_seeds))) or "no"})
+headline_beside_recorded(fresh, glance)
 
 # %% [markdown]
 # ```{admonition} The verdict rule

@@ -219,10 +219,18 @@ chapter_time_table().style.format(precision=2, na_rep="–")
 # ```{admonition} Profiles are not interchangeable
 # :class: caution
 #
-# Only the `paper` profile is at the paper's scale. The `ci` and `quick` profiles use fewer and
-# smaller images, fewer epochs and seeds and smaller evaluation budgets, so their numbers are checks
-# that the code runs and behaves, not estimates of the paper-scale results.
+# Only the `paper` profile is at the paper's scale. The `ci` profile only checks that the code runs.
+# `quick` is a miniature of `paper`: the same protocol and verdict rule on fewer and smaller images,
+# a narrower ConvNeXt, fewer epochs and smaller evaluation budgets, with σ set by chapter 3's rule
+# at its own scale. Its models learn and its curves have points between the extremes, so it can be
+# taught from, but its numbers are not estimates of the paper-scale results.
 # ```
+#
+# Every build writes each claim's headline (its profile, seeds, effect, interval and label, with the
+# figures behind it) to `_build/book/headline.json`; the glance page, executed last, shows them beside
+# the recorded `paper` verdicts. `results/quick/headline.json` keeps the default build's copy, and a
+# test holds it to what a miniature must show: a ConvNeXt that learns, an NSDE whose noise flips some
+# predictions but not most, and attack curves with at least two points strictly between the extremes.
 #
 # ## Exercise
 #

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
 from ..common import ConfigError, device_description, resolve_device
+from .headline import HEADLINE, HEADLINE_ENV
 from .profiles import ChapterParams, validate_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -33,6 +35,8 @@ KERNEL_NAME = "nsdebook"
 DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 #: Each chapter's measured run time in the last build, beside the executed notebooks.
 CHAPTER_TIMES = "chapter_times.json"
+#: Pages that show what the other chapters of the same build computed (their headline file): executed last.
+READS_THE_BUILD = ("chapters/glance",)
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
 #: MathJax ships with the book (``_config.yml`` points ``mathjax_path`` at this copy), so maths renders offline.
 MATHJAX_BUNDLE = "tex-mml-chtml.js"
@@ -208,19 +212,40 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
     if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book loads
         shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)
     staged_config(stage / "_config.yml", repository_address(root))
-    for index, entry in enumerate(chosen, start=1):
-        source = chapter_source(entry, root)
-        if not is_notebook(source):
-            (stage / entry).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, stage / f"{entry}.md")
-            continue
-        log(f"[{index}/{len(chosen)}] {entry}  (profile={params.profile}, seed={params.seed}, device={params.device})")
-        start = time.perf_counter()
-        execute_chapter(source, stage / f"{entry}.ipynb", params, progress, root, lambda line: log(f"    {line}"))
-        seconds = time.perf_counter() - start
-        log(f"    done in {seconds:.1f} s")
-        record_chapter_time(stage / CHAPTER_TIMES, entry, seconds, params, root)
+    with headline_file(stage / HEADLINE):
+        for index, entry in enumerate(sorted(chosen, key=lambda e: e in READS_THE_BUILD), start=1):
+            run_entry(entry, index, len(chosen), stage, params, progress, root, log)
     return stage
+
+
+@contextlib.contextmanager
+def headline_file(path: Path) -> Iterator[None]:
+    """Name ``path`` to the chapters' kernels (they inherit the environment) as this build's headline file."""
+    before = os.environ.get(HEADLINE_ENV)
+    os.environ[HEADLINE_ENV] = str(path.resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(HEADLINE_ENV, None)
+        else:
+            os.environ[HEADLINE_ENV] = before
+
+
+def run_entry(entry: str, index: int, total: int, stage: Path, params: ChapterParams, progress: bool, root: Path,
+              log: Callable[[str], None]) -> None:
+    """Execute one chapter into ``stage`` and record its time, or copy a Markdown page."""
+    source = chapter_source(entry, root)
+    if not is_notebook(source):
+        (stage / entry).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, stage / f"{entry}.md")
+        return
+    log(f"[{index}/{total}] {entry}  (profile={params.profile}, seed={params.seed}, device={params.device})")
+    start = time.perf_counter()
+    execute_chapter(source, stage / f"{entry}.ipynb", params, progress, root, lambda line: log(f"    {line}"))
+    seconds = time.perf_counter() - start
+    log(f"    done in {seconds:.1f} s")
+    record_chapter_time(stage / CHAPTER_TIMES, entry, seconds, params, root)
 
 
 def record_chapter_time(path: Path, entry: str, seconds: float, params: ChapterParams, root: Path = REPO_ROOT) -> None:

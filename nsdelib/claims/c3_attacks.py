@@ -317,6 +317,22 @@ class SanityCheckFailed(AssertionError):
     """An attack failed a sanity check: its robust accuracies cannot be trusted as they are."""
 
 
+def sweep_curves(accuracy: pd.DataFrame, norm: str = "L2") -> dict[str, dict[float, float]]:
+    """Each model's curve of the cheap sweep in ``norm``: APGD-CE robust accuracy per ε (its reported mode), mean
+    over seeds."""
+    sweep = accuracy[(accuracy["attack"] == "APGD-CE") & (accuracy["protocol"] == "sweep") & (accuracy["norm"] == norm)]
+    means = sweep.groupby(["model", "eps"], sort=False)["accuracy"].mean()
+    return {str(model): {float(eps): float(value) for (_, eps), value in rows.items()}
+            for model, rows in means.groupby(level="model", sort=False)}
+
+
+def worst_case_accuracy(accuracy: pd.DataFrame, model: str, eps: float, norm: str = "L2") -> float:
+    """``model``'s worst-case robust accuracy of the full protocol at ``eps``, mean over seeds (NaN if not run)."""
+    rows = accuracy[(accuracy["model"] == model) & (accuracy["protocol"] == "full") & (accuracy["attack"] == WORST)
+                    & (accuracy["norm"] == norm) & (accuracy["eps"] == eps)]
+    return float(rows["accuracy"].mean())
+
+
 def monotonicity_check(accuracy: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
     """Per curve of the sweep's independent APGD-CE attacks, the largest rise of accuracy from one ε to the next and
     whether every rise stays within ``z`` standard errors of the difference of two binomial accuracies (``ok``)."""

@@ -1,0 +1,112 @@
+"""The build's headline numbers per claim, ``_build/book/headline.json``: each chapter adds its claim as it runs, the
+glance page (executed last) shows them beside the recorded ``paper`` results, and a test holds the default build's
+copy (``results/quick/headline.json``) to what a miniature of the paper must show ("Running this book").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..common.artifacts import atomic_write
+from ..report.stats import Verdict
+from .profiles import Profile
+
+if TYPE_CHECKING:
+    from .context import Context
+
+HEADLINE = "headline.json"
+#: The environment variable through which the runner tells a chapter's kernel where this build's headline file is.
+HEADLINE_ENV = "NSDEBOOK_HEADLINE"
+NO_VERDICT = "no verdict"
+
+
+def profile_digest(profile: Profile) -> str:
+    """A short digest of a profile's settings: a headline file from other settings is stale."""
+    return hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:16]
+
+
+def record_headline(ctx: Context, claim: str, verdict: Verdict | None, figures: Mapping[str, Any] | None = None,
+                    note: str = "") -> Path | None:
+    """Add ``claim``'s primary verdict (None: the claim had no test point, ``note`` says why) and its supporting
+    ``figures`` (accuracies, curves) to this build's headline file; nothing outside a build (no file named by
+    ``HEADLINE_ENV``). A file of other settings is replaced."""
+    target = os.environ.get(HEADLINE_ENV)
+    if not target:
+        return None
+    path, profile = Path(target), ctx.profile
+    digest = profile_digest(profile)
+    headline = load_headline(path) if path.is_file() else {}
+    if headline.get("profile_digest") != digest:
+        headline = {"profile": profile.name, "profile_digest": digest, "claims": {}}
+    judged = {} if verdict is None else {
+        "comparison": verdict.comparison, "value": _plain(verdict.effect),
+        "interval": [_plain(verdict.low), _plain(verdict.high)], "label": verdict.label, "flags": verdict.flags}
+    headline["claims"][claim] = {
+        "seeds": ctx.seeds, "comparison": "", "value": None, "interval": [None, None], "label": NO_VERDICT,
+        "flags": NO_VERDICT, **judged, "note": note, "figures": _plain_figures(figures or {})}
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(headline, indent=1, allow_nan=False) + "\n"))
+    return path
+
+
+def _plain(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _plain_figures(node: Any) -> Any:
+    """``node`` as strict JSON: mappings with string keys, floats with NaN as None."""
+    if isinstance(node, Mapping):
+        return {str(key): _plain_figures(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_plain_figures(value) for value in node]
+    return node if isinstance(node, (str, bool)) or node is None else _plain(float(node))
+
+
+def this_build_headline() -> dict[str, Any] | None:
+    """The headline file of the build running now (None outside a build, or before any chapter wrote to it)."""
+    target = os.environ.get(HEADLINE_ENV)
+    return load_headline(Path(target)) if target and Path(target).is_file() else None
+
+
+def load_headline(path: Path) -> dict[str, Any]:
+    """A headline file, checked to name its profile and hold a mapping of claims."""
+    try:
+        headline = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"headline file {path} is unreadable: {exc}") from exc
+    if not isinstance(headline, dict) or not isinstance(headline.get("claims"), dict) or "profile" not in headline:
+        raise ValueError(f"headline file {path} does not name a profile and its claims")
+    return headline
+
+
+def _fresh_text(fresh: Mapping[str, Any] | None) -> str:
+    """A headline entry's effect with its interval, the reason it has none, or a dash for a claim not reached."""
+    if fresh is None:
+        return "–"
+    if fresh["value"] is None:
+        return fresh["note"] or NO_VERDICT
+    low, high = fresh["interval"]
+    return f"{fresh['value']:+.3g}" + ("" if low is None else f" [{low:+.3g}, {high:+.3g}]")
+
+
+def headline_beside_recorded(headline: Mapping[str, Any] | None, glance: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim: this build's effect, interval and label beside the recorded ``paper`` ones (the glance
+    table's columns), and whether the two labels agree; a claim this build did not reach shows a dash."""
+    claims = (headline or {}).get("claims", {})
+    rows = []
+    for claim, recorded in glance.iterrows():
+        fresh = claims.get(claim)
+        rows.append({"claim": claim, "this build (95 % interval)": _fresh_text(fresh),
+                     "this build's verdict": "–" if fresh is None else fresh["flags"],
+                     "recorded at paper (95 % interval)": recorded["this book (95 % interval)"],
+                     "recorded verdict": recorded["verdict"],
+                     "same label": "–" if fresh is None or not recorded["recorded"]
+                     else ("yes" if fresh["label"] == recorded["verdict"] else "no")})
+    return pd.DataFrame(rows).set_index("claim")

@@ -250,3 +250,14 @@ def test_injected_noise_runs_the_convnext_weights_with_the_nsde_noise_and_leaves
     for other in ("nsde", "convnext_noise"):
         with pytest.raises(ConfigError, match="injected into a plain ConvNeXt"):
             with_injected_noise(build_model(other, ModelConfig.build(), CLASSES), SDEConfig.build())
+
+
+def test_the_narrow_variant_is_convnext_atto_narrower_and_shallower_for_every_kind() -> None:
+    """quick's network: timm's convnext_atto blocks at 24–192 channels, two blocks per stage, for all three kinds."""
+    cfg = ModelConfig(variant="convnext_atto_narrow")
+    for kind in ("convnext", "convnext_noise", "nsde"):
+        model = build_model(kind, cfg, num_classes=8)
+        assert [len(stage.blocks) for stage in model.net.stages] == [2, 2, 2, 2], kind
+        assert model.net.num_features == 192
+        assert model(torch.rand(2, 1, 32, 32)).shape == (2, 8)
+    assert 0.8e6 < sum(p.numel() for p in build_model("convnext", cfg, 8).parameters()) < 1.0e6

@@ -7,7 +7,8 @@ import torch
 from pydantic import ValidationError
 
 import nsdelib
-from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
+from nsdelib.book.profiles import PROFILE_NAMES, QUICK_SIGMA_SWEEP, Profile, get_profile, quick_sigma, validate_params
+from nsdelib.claims.sigma_tuning import TARGET_COST
 from nsdelib.common import ConfigError
 from nsdelib.data.dataset import stratified_split
 
@@ -107,6 +108,7 @@ def test_profiles_set_the_scales() -> None:
     ci, quick, paper = (get_profile(name).data for name in ("ci", "quick", "paper"))
     assert (ci.n_samples, ci.image_rows, ci.image_cols) == (240, 32, 32)
     assert (quick.image_rows, quick.image_cols) == (32, 32) and quick.n_samples < paper.n_samples
+    assert get_profile("quick").model.variant == "convnext_atto_narrow", "quick's miniature of the paper's network"
     assert paper.n_samples == 10_000
 
 
@@ -120,5 +122,14 @@ def test_the_profiles_use_the_noise_the_recorded_calibration_chooses(repo_root) 
     choice = json.loads(path.read_text())["result"]["choice"]
     for name in PROFILE_NAMES:
         model = get_profile(name).model
-        assert (model.sde.sigma, model.input_noise_std) == (choice["sigma"], choice["input_noise_std"]), name
+        sigma = quick_sigma() if name == "quick" else choice["sigma"]  # quick runs the rule at its own scale
+        assert (model.sde.sigma, model.input_noise_std) == (sigma, choice["input_noise_std"]), name
         assert (model.sde.diffusion, model.sde.noise_shape) == ("relative", "coloured")
+
+
+def test_quick_sets_sigma_by_the_rule_at_its_own_scale() -> None:
+    """The quick σ is where the single pass costs the paper's points on its own sweep: between the bracketing σ."""
+    costs = {sigma: QUICK_SIGMA_SWEEP["convnext"] - single for sigma, single in QUICK_SIGMA_SWEEP["nsde_single"].items()}
+    below = max(sigma for sigma, cost in costs.items() if cost <= TARGET_COST)
+    above = min(sigma for sigma, cost in costs.items() if cost >= TARGET_COST)
+    assert below < get_profile("quick").model.sde.sigma == quick_sigma() < above

@@ -62,7 +62,7 @@ import pandas as pd
 import seaborn as sns
 
 import nsdelib
-from nsdelib.book.headline import record_headline
+from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
@@ -300,6 +300,7 @@ glue_all({"c1_verdict": c1_verdict.flags, "c1_convnext": convnext_mean * 100,
 # {glue:text}`c1_high:.2f`; the smallest difference this design detects with 80 % power is
 # {glue:text}`c1_mde:.2f` points). By the book's verdict rule (paired per image within each seed,
 # seeds as the unit of replication; `nsdelib.report.stats`), **C1: {glue:text}`c1_verdict`** here.
+# {glue:text}`c1_versus_recorded`
 # The ConvNeXt's accuracy is {glue:text}`c1_band` the band of the paper's regime that the data's
 # difficulty is calibrated to at the `paper` profile.
 #
@@ -321,6 +322,7 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
                                           "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list"),
                                           "learning_rates": rates.to_dict(orient="list")},
                   ctx.seeds, float(table["wall time (s)"].sum()), model_digests(runs))
+glue_all({"c1_versus_recorded": fresh_versus_recorded(ctx, "C1", c1_verdict)})
 record_headline(ctx, "C1", c1_verdict, {"convnext_accuracy": convnext_mean, "nsde_accuracy": float(
     c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), "nsde_flip_rate": float(stochasticity["flip rate"].mean())})
 

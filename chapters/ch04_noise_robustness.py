@@ -73,7 +73,7 @@ import seaborn as sns
 import torch
 
 import nsdelib
-from nsdelib.book.headline import record_headline
+from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
@@ -244,6 +244,7 @@ glue_all({"c2_verdict": c2.flags, "c2_one_run": c2.one_run, "c2_difference": flo
 # finding. For the single stochastic pass: "{glue:text}`c2_single_verdict`". Against the control,
 # the NSDE ensemble differs by {glue:text}`c2_control_difference:.1f` points
 # ("{glue:text}`c2_control_verdict`"): that is what the NSDE buys over cheap data augmentation.
+# {glue:text}`c2_versus_recorded`
 # Across the sweep, the ensemble's advantage over ConvNeXt is significant after that adjustment at
 # {glue:text}`c2_levels_holding` of the {glue:text}`c2_levels` noise levels (table above). The paper
 # gives an NSDE accuracy at this noise but no ConvNeXt one, so there is no paper's figure for the
@@ -353,6 +354,7 @@ record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient=
     "design_verdicts": design_rows.drop(columns="note").reset_index().to_dict(orient="list")},
                   ctx.seeds, sweep_wall_s, model_digests(runs),
                   outcomes=design_sweep, outcome_keys=["model", "noise", "level", "mode", "seed"])
+glue_all({"c2_versus_recorded": fresh_versus_recorded(ctx, "C2", c2)})
 record_headline(ctx, "C2", c2, {"noise_std": C2_STD})
 
 # %% [markdown]

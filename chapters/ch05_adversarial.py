@@ -72,7 +72,7 @@ import torch
 import nsdelib
 from nsdelib.book.adversarial_records import merged_adversarial, merged_provenance
 from nsdelib.book.glance import ATTACK_COMMAND
-from nsdelib.book.headline import record_headline
+from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption, show_figure
@@ -255,6 +255,7 @@ glue_all({"c3_verdict": claim.flags, "c3_note": claim.note, "c3_threshold": C3_C
           "eps_star": float(claim.eps_star) if claim.eps_star is not None else float("nan"),
           "c3_effect": float(claim.verdict.effect * 100) if claim.verdict else float("nan"),
           "c3_mde": float(claim.verdict.mde * 100) if claim.verdict else float("nan"), "c3_control": control.flags})
+glue_all({"c3_versus_recorded": fresh_versus_recorded(ctx, "C3", claim.verdict)})
 record_headline(ctx, "C3", claim.verdict, {"curves": sweep_curves(accuracy), "headline_eps": min(ctx.profile.attack.headline_epsilons["L2"]),
                 "convnext_at_headline": worst_case_accuracy(accuracy, MODEL_LABELS["convnext"], min(ctx.profile.attack.headline_epsilons["L2"]))},
                 note=claim.note)
@@ -265,7 +266,7 @@ record_headline(ctx, "C3", claim.verdict, {"curves": sweep_curves(accuracy), "he
 # exceeds ConvNeXt's by {glue:text}`c3_effect:.1f` points (the smallest difference this design
 # detects with 80 % power: {glue:text}`c3_mde:.1f` points). **C3: {glue:text}`c3_verdict`**.
 # {glue:text}`c3_note` Against the control trained with input noise (judged at the smallest headline
-# ε), the verdict is "{glue:text}`c3_control`".
+# ε), the verdict is "{glue:text}`c3_control`". {glue:text}`c3_versus_recorded`
 #
 # ## What an attack does to a spectrogram
 #

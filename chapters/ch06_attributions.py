@@ -63,7 +63,7 @@ import seaborn as sns
 import torch
 
 import nsdelib
-from nsdelib.book.headline import record_headline
+from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
@@ -338,7 +338,7 @@ glue_all({"c5_holding": sum(v.significant for v in c5_verdicts.values()), "c5_le
 # steadier at **{glue:text}`c5_holding:.0f` of {glue:text}`c5_levels:.0f` perturbation levels**; the
 # verdict is *{glue:text}`c5_low`* at ζ = {glue:text}`level_low:.2f` and *{glue:text}`c5_high`* at
 # ζ = {glue:text}`level_high:.2f` (on the literal measure at ζ = {glue:text}`level_high:.2f`:
-# *{glue:text}`c5_literal_high`*). The controls, each judged by the same rule against C5's smallest
+# *{glue:text}`c5_literal_high`*). {glue:text}`c5_versus_recorded` The controls, each judged by the same rule against C5's smallest
 # effect of interest (positive = the second arm steadier):
 
 # %%
@@ -373,6 +373,7 @@ literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "attribution_stability", stability_record(stability, shares), ctx.seeds,
                   time.perf_counter() - start, model_digests(runs))
+glue_all({"c5_versus_recorded": fresh_versus_recorded(ctx, "C5", c5_verdicts[levels[-1]])})
 record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],
                 "literal_label": literal_verdicts[levels[-1]].label})
 

@@ -86,7 +86,7 @@ import seaborn as sns
 from matplotlib.colors import LogNorm
 
 import nsdelib
-from nsdelib.book.headline import record_headline
+from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
@@ -286,7 +286,7 @@ c4_table.style.format(precision=3, na_rep="–").set_caption(
 # **{glue:text}`c4_verdict`** (NSDE − ConvNeXt = {glue:text}`c4_effect:+.3f`). Scoring the NSDE's
 # neighbours with its full ensemble instead of one draw gives it a mean ABC of
 # {glue:text}`c4_nsde_ensemble:.3f` and the verdict *{glue:text}`c4_ensemble_verdict`*. Both
-# verdicts, and how the first would move with the budget:
+# verdicts, and how the first would move with the budget. {glue:text}`c4_versus_recorded`
 
 # %%
 by_budget = abc_budget_verdicts(curve)
@@ -415,6 +415,7 @@ record_if_enabled(ctx, "abc",
                    "coverage": coverage[["model", "score", "coverage", "risk"]].to_dict(orient="list"),
                    "reliability": reliability.to_dict(orient="list")},
                   ctx.seeds, time.perf_counter() - start, model_digests(runs))
+glue_all({"c4_versus_recorded": fresh_versus_recorded(ctx, "C4", c4_verdict)})
 record_headline(ctx, "C4", c4_verdict, {"budget": choice.value})
 
 # %% [markdown]

@@ -166,7 +166,11 @@ def test_a_local_cluster_runs_the_whole_graph_once_and_the_chapters_read_it_back
     with local_cluster(2) as cluster, Client(cluster) as client:
         client.register_plugin(LogWrites(str(tmp_path / "writes.log")))
         results = run_graph(client, tasks, Run.of(ctx, "cpu"), log=lines.append)
+        environments = client.run(lambda: {name: os.environ.get(name) for name in ("OMP_NUM_THREADS",
+                                                                                   "MALLOC_TRIM_THRESHOLD_")})
     assert set(results) == {task.name for task in tasks}
+    assert all(env == {"OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None} for env in environments.values()), (
+        "one thread per worker, and glibc's own malloc trimming (Dask's default slows torch down)")
     for stage, total in Counter(task.stage for task in tasks).items():
         assert f"{stage} {total}/{total}: " in "\n".join(lines)
     assert_each_artifact_written_once(tmp_path / "writes.log", ctx, STAGES)
@@ -365,7 +369,8 @@ def test_slurm_jobs_run_one_thread_per_core_or_one_worker_per_gpu() -> None:
     with slurm_cluster(gpu_jobs) as cluster:
         script = cluster.job_script()
     for line in ("#SBATCH --cpus-per-task=8", "#SBATCH --mem=30G", "#SBATCH -t 02:00:00", "#SBATCH --gres=gpu:2",
-                 "#SBATCH --partition=gpu", "#SBATCH --account=nsde", "export OMP_NUM_THREADS=1"):
+                 "#SBATCH --partition=gpu", "#SBATCH --account=nsde", "export OMP_NUM_THREADS=1",
+                 "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None"):
         assert line in script.splitlines()
     assert re.search(r"distributed.cli.dask_worker tcp://\S+ .*--nthreads 4 .*--nworkers 2 .*--resources GPU=1", script)
     with slurm_cluster(SlurmJobs(jobs=1, cores_per_job=4)) as cluster:

@@ -7,7 +7,7 @@ import torch
 from pydantic import ValidationError
 
 import nsdelib
-from nsdelib.book.profiles import PROFILE_NAMES, QUICK_SIGMA_SWEEP, Profile, get_profile, quick_sigma, validate_params
+from nsdelib.book.profiles import PROFILE_NAMES, QUICK_CALIBRATION, Profile, get_profile, quick_setting, validate_params
 from nsdelib.claims.sigma_tuning import TARGET_COST
 from nsdelib.common import ConfigError
 from nsdelib.data.dataset import stratified_split
@@ -122,14 +122,18 @@ def test_the_profiles_use_the_noise_the_recorded_calibration_chooses(repo_root) 
     choice = json.loads(path.read_text())["result"]["choice"]
     for name in PROFILE_NAMES:
         model = get_profile(name).model
-        sigma = quick_sigma() if name == "quick" else choice["sigma"]  # quick runs the rule at its own scale
-        assert (model.sde.sigma, model.input_noise_std) == (sigma, choice["input_noise_std"]), name
+        expected = (choice["sigma"], choice["input_noise_std"])
+        if name == "quick":  # quick runs the rule at its own scale
+            expected = (quick_setting("nsde_single"), quick_setting("control"))
+        assert (model.sde.sigma, model.input_noise_std) == expected, name
         assert (model.sde.diffusion, model.sde.noise_shape) == ("relative", "coloured")
 
 
-def test_quick_sets_sigma_by_the_rule_at_its_own_scale() -> None:
-    """The quick σ is where the single pass costs the paper's points on its own sweep: between the bracketing σ."""
-    costs = {sigma: QUICK_SIGMA_SWEEP["convnext"] - single for sigma, single in QUICK_SIGMA_SWEEP["nsde_single"].items()}
-    below = max(sigma for sigma, cost in costs.items() if cost <= TARGET_COST)
-    above = min(sigma for sigma, cost in costs.items() if cost >= TARGET_COST)
-    assert below < get_profile("quick").model.sde.sigma == quick_sigma() < above
+def test_quick_sets_its_noise_by_the_rule_at_its_own_scale() -> None:
+    """quick's σ and control std cost the paper's points on its own sweep: each between its bracketing settings."""
+    model = get_profile("quick").model
+    for line, chosen in (("nsde_single", model.sde.sigma), ("control", model.input_noise_std)):
+        costs = {value: QUICK_CALIBRATION["convnext"] - accuracy for value, accuracy in QUICK_CALIBRATION[line].items()}
+        below = max(value for value, cost in costs.items() if cost <= TARGET_COST)
+        above = min(value for value, cost in costs.items() if cost >= TARGET_COST)
+        assert below < chosen == quick_setting(line) < above, line

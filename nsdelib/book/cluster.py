@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask
 import torch
 from dask_jobqueue import SLURMCluster
 from distributed import Client, LocalCluster, get_worker
@@ -20,6 +21,12 @@ from ..common import ConfigError
 GPU = "GPU"
 #: Threads of the numerical libraries in each worker process: one, since each worker runs one task at a time.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+#: Dask's nannies give each worker ``MALLOC_TRIM_THRESHOLD_=65536`` by default, which makes glibc hand memory back to
+#: the system after nearly every free: torch's many small allocations then train a small ConvNeXt 1.7 times slower
+#: (benchmarks/bench_precompute.py). The book's workers keep glibc's own threshold.
+KEEP_MALLOC_DEFAULT = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+#: The same setting as an environment variable, for workers started by a batch script.
+KEEP_MALLOC_DEFAULT_ENV = {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_": "None"}
 
 
 def usable_cores() -> int:
@@ -71,8 +78,9 @@ class ClusterSpec:
 
 def local_cluster(workers: int) -> LocalCluster:
     # one-thread processes: two of them train faster than one two-thread process on a 2-core machine
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=ONE_THREAD,
-                        dashboard_address=":0")
+    with dask.config.set(KEEP_MALLOC_DEFAULT):  # read by each nanny when it is created
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=ONE_THREAD,
+                            dashboard_address=":0")
 
 
 def slurm_cluster(jobs: SlurmJobs) -> SLURMCluster:
@@ -82,7 +90,7 @@ def slurm_cluster(jobs: SlurmJobs) -> SLURMCluster:
         cores=jobs.cores_per_job, processes=jobs.gpus_per_job or jobs.cores_per_job, memory=jobs.memory_per_job,
         walltime=jobs.walltime, job_extra_directives=[*directives, *jobs.directives],
         worker_extra_args=["--resources", f"{GPU}=1"] if jobs.gpus_per_job else [],
-        job_script_prologue=[f"export {name}={value}" for name, value in ONE_THREAD.items()],
+        job_script_prologue=[f"export {name}={value}" for name, value in {**ONE_THREAD, **KEEP_MALLOC_DEFAULT_ENV}.items()],
         scheduler_options={"dashboard_address": ":0"},
     )
 

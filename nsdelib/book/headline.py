@@ -96,6 +96,26 @@ def _fresh_text(fresh: Mapping[str, Any] | None) -> str:
     return f"{fresh['value']:+.3g}" + ("" if low is None else f" [{low:+.3g}, {high:+.3g}]")
 
 
+def fresh_versus_recorded(ctx: Context, claim: str, verdict: Verdict | None) -> str:
+    """One sentence for the chapter: this build's label for ``claim`` against the recorded ``paper`` one, and why they
+    may differ (at ``paper`` itself the two are the same run)."""
+    from .adversarial_records import load_claim_record
+    from .glance import SOURCES, claim_row
+
+    source = next(plan for plan in SOURCES if plan.claim == claim)
+    recorded = load_claim_record(source.result)
+    fresh = NO_VERDICT if verdict is None else verdict.label
+    if recorded is None:
+        return f"No `paper` result of {claim} is recorded yet to set this build's label ({fresh}) beside."
+    label = claim_row(source, recorded, [])["verdict"]
+    if ctx.profile.record_results or fresh == label:
+        return f"This `{ctx.profile.name}` build gives {claim} the label of the recorded `paper` run: {label}."
+    return (f"This `{ctx.profile.name}` build labels {claim} \"{fresh}\", the recorded `paper` run \"{label}\". The "
+            f"`{ctx.profile.name}` profile trains smaller models on fewer images over {ctx.profile.n_seeds} seeds, so its "
+            "interval is wider and its models weaker: the recorded run is the book's answer, this build shows the same "
+            "protocol at a scale that runs in minutes.")
+
+
 def headline_beside_recorded(headline: Mapping[str, Any] | None, glance: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: this build's effect, interval and label beside the recorded ``paper`` ones (the glance
     table's columns), and whether the two labels agree; a claim this build did not reach shows a dash."""

@@ -191,7 +191,8 @@ pd.DataFrame({"seconds": task_costs.seconds, "source": task_costs.sources}).rena
 # ## Each chapter's time
 #
 # The first column is each chapter's wall time in a whole `make book` at `quick` from a fresh clone
-# on a CPU with {glue:text}`quick_cores` cores and an empty artifact store (the models included),
+# on a CPU with {glue:text}`quick_cores` cores and an empty artifact store (its first row is the models
+# of chapters 3 and 8, which `nsdebook build` trains on a local cluster before the chapters run),
 # measured by the runner at commit {glue:text}`quick_commit` and recorded in
 # `results/quick/chapter_times.json`; every build writes its own to `_build/book/chapter_times.json`. The
 # second is the paper graph's work for the chapter from the task costs above, in hours of one

@@ -23,6 +23,7 @@ from nsdelib.book.projection import (
     task_seconds,
     time_to_run,
 )
+from nsdelib.book.runner import PRECOMPUTE_ENTRY
 from nsdelib.common import ConfigError
 
 
@@ -96,9 +97,11 @@ def test_a_chapter_states_its_measured_quick_time_or_that_it_has_none(tmp_path: 
     (tmp_path / "quick").mkdir()
     (tmp_path / "quick" / "chapter_times.json").write_text(json.dumps(
         {"profile": "quick", "cores": 2, "commit": "abcdef123", "date": "2026-12-05T04:00:00+00:00",
-         "seconds": {"chapters/ch04_noise_robustness": 90.0, "chapters/ch02_nsde_theory": 30.0}}))
+         "seconds": {"chapters/ch04_noise_robustness": 90.0, "chapters/ch02_nsde_theory": 30.0,
+                     PRECOMPUTE_ENTRY: 300.0}}))
     sentence = time_to_run("chapters/ch04_noise_robustness", root=tmp_path)
     assert sentence.startswith("1.5 min at quick on 2 CPU cores (measured at commit abcdef1, 2026-12-05); at paper")
     table = chapter_time_table(root=tmp_path)
     assert table.loc["ch02_nsde_theory", "quick: wall time (min)"] == 0.5
     assert table.loc["ch02_nsde_theory", "paper: precomputed work (CPU-h)"] == 0
+    assert table.index[0] == PRECOMPUTE_ENTRY and table.iloc[0, 0] == 5.0, "the build's models come first"

@@ -12,9 +12,10 @@ from .sigma_sweep import record, run_calibration
 from .cluster import ClusterSpec, SlurmJobs, usable_cores
 from .context import setup
 from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
-from .profiles import DEFAULT_PROFILE, PROFILE_NAMES
+from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .provenance import RESULTS_ROOT
-from .runner import REPO_ROOT, BookBuildFailed, ChapterFailed, build_html, run_book, toc_entries
+from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, BookBuildFailed, ChapterFailed, build_html,
+                     record_chapter_time, run_book, toc_entries)
 from .verify import verify
 
 DEVICE_HELP = "auto | cpu | cuda | cuda:N (default auto)"
@@ -102,11 +103,16 @@ def _log(line: str) -> None:
 
 def _book(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    precomputed = None
     if args.command == "build" and args.workers > 1:
         _log(f"training the chapters' models in {args.workers} worker processes ...")
         run_precompute(BUILD_STAGES, args.profile, args.seed, args.device, ClusterSpec(workers=args.workers), log=_log)
+        precomputed = time.perf_counter() - start
     stage = run_book(entries=(args.chapters or None) if args.command == "run" else None, profile=args.profile,
                      seed=args.seed, device=args.device, out=args.out, progress=not args.no_progress)
+    if precomputed is not None:
+        record_chapter_time(stage / CHAPTER_TIMES, PRECOMPUTE_ENTRY, precomputed,
+                            validate_params(profile=args.profile, seed=args.seed, device=args.device))
     if args.command == "build":
         build_html(stage, out=args.out)
     print(f"finished in {time.perf_counter() - start:.1f} s")

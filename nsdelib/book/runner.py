@@ -35,6 +35,8 @@ KERNEL_NAME = "nsdebook"
 DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 #: Each chapter's measured run time in the last build, beside the executed notebooks.
 CHAPTER_TIMES = "chapter_times.json"
+#: The entry of ``chapter_times.json`` for the models ``nsdebook build`` trains on a local cluster before the chapters.
+PRECOMPUTE_ENTRY = "models (trained before the chapters)"
 #: Pages that show what the other chapters of the same build computed (their headline file): executed last.
 READS_THE_BUILD = ("chapters/glance",)
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")

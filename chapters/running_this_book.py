@@ -194,7 +194,7 @@ pd.DataFrame({"seconds": task_costs.seconds, "source": task_costs.sources}).rena
 # on a CPU with {glue:text}`quick_cores` cores and an empty artifact store (its first row is the models
 # of chapters 3 and 8, which `nsdebook build` trains on a local cluster before the chapters run),
 # measured by the runner at commit {glue:text}`quick_commit` and recorded in
-# `results/quick/chapter_times.json`; every build writes its own to `_build/book/chapter_times.json`. The
+# `results/quick/build/chapter_times.json`; every build writes its own to `_build/book/chapter_times.json`. The
 # second is the paper graph's work for the chapter from the task costs above, in hours of one
 # single-threaded CPU worker: a cluster of *n* workers divides it by up to *n*. Chapter 2 trains
 # nothing and reads nothing from the graph.
@@ -229,7 +229,7 @@ chapter_time_table().style.format(precision=2, na_rep="–")
 #
 # Every build writes each claim's headline (its profile, seeds, effect, interval and label, with the
 # figures behind it) to `_build/book/headline.json`; the glance page, executed last, shows them beside
-# the recorded `paper` verdicts. `results/quick/headline.json` keeps the default build's copy, and a
+# the recorded `paper` verdicts. `results/quick/build/headline.json` keeps the default build's copy, and a
 # test holds it to what a miniature must show: a ConvNeXt that learns, an NSDE whose noise flips some
 # predictions but not most, and attack curves with at least two points strictly between the extremes.
 #

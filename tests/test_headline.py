@@ -24,7 +24,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.runner import REPO_ROOT
 from nsdelib.report.stats import Verdict
 
-QUICK_COPY = REPO_ROOT / "results" / "quick" / "headline.json"
+QUICK_COPY = REPO_ROOT / "results" / "quick" / "build" / "headline.json"
 
 
 def verdict(label: str = "reproduced", effect: float = 0.02, low: float = 0.01, high: float = math.nan) -> Verdict:
@@ -86,7 +86,7 @@ def test_the_default_build_is_a_faithful_miniature() -> None:
     headline = load_headline(QUICK_COPY)
     assert headline["profile"] == "quick"
     assert headline["profile_digest"] == profile_digest(get_profile("quick")), (
-        "results/quick/headline.json comes from other quick settings: run `make book` and copy "
+        "results/quick/build/headline.json comes from other quick settings: run `make book` and copy "
         "_build/book/headline.json there")
     claims = headline["claims"]
     assert set(claims) == {"C1", "C2", "C3", "C4", "C5"}

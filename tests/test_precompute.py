@@ -35,6 +35,7 @@ from nsdelib.book.cluster import (
     worker_device,
 )
 from nsdelib.book.context import Context, setup
+from nsdelib.book.runner import CHAPTER_TIMES, PRECOMPUTE_ENTRY
 from nsdelib.book.precompute import (
     BUILD_STAGES,
     STAGES,
@@ -320,14 +321,18 @@ def test_a_file_that_is_no_scheduler_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("workers", "precomputed"), [("2", [(BUILD_STAGES, "ci", 3, "cpu", ClusterSpec(workers=2))]),
                                                       ("1", [])])
 def test_the_build_trains_chapters_3_and_8s_models_on_a_local_cluster_first(
-    monkeypatch: pytest.MonkeyPatch, workers: str, precomputed: list[tuple]
+    monkeypatch: pytest.MonkeyPatch, workers: str, precomputed: list[tuple], tmp_path: Path
 ) -> None:
     calls: list[tuple] = []
     monkeypatch.setattr(cli, "run_precompute", lambda *args, log: calls.append(("precompute", *args)))
-    monkeypatch.setattr(cli, "run_book", lambda **kwargs: calls.append(("book",)) or Path("stage"))
+    monkeypatch.setattr(cli, "run_book", lambda **kwargs: calls.append(("book",)) or tmp_path)
     monkeypatch.setattr(cli, "build_html", lambda stage, out: calls.append(("html",)))
     assert cli.main(["build", "--profile", "ci", "--seed", "3", "--device", "cpu", "--workers", workers]) == 0
     assert calls == [*(("precompute", *call) for call in precomputed), ("book",), ("html",)]
+    times = tmp_path / CHAPTER_TIMES
+    recorded = json.loads(times.read_text())["seconds"] if times.exists() else {}
+    assert (PRECOMPUTE_ENTRY in recorded) == bool(precomputed), (
+        "the build's time for its models is recorded beside the chapters' when it trains them first")
 
 
 def test_the_graph_puts_each_task_after_what_it_reads() -> None:

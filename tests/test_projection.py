@@ -94,8 +94,8 @@ def test_the_chapters_share_out_the_whole_paper_graph() -> None:
 
 def test_a_chapter_states_its_measured_quick_time_or_that_it_has_none(tmp_path: Path) -> None:
     assert time_to_run("chapters/ch04_noise_robustness", root=tmp_path).startswith("not yet measured at quick; at")
-    (tmp_path / "quick").mkdir()
-    (tmp_path / "quick" / "chapter_times.json").write_text(json.dumps(
+    (tmp_path / "quick" / "build").mkdir(parents=True)
+    (tmp_path / "quick" / "build" / "chapter_times.json").write_text(json.dumps(
         {"profile": "quick", "cores": 2, "commit": "abcdef123", "date": "2026-12-05T04:00:00+00:00",
          "seconds": {"chapters/ch04_noise_robustness": 90.0, "chapters/ch02_nsde_theory": 30.0,
                      PRECOMPUTE_ENTRY: 300.0}}))

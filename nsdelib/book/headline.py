@@ -1,6 +1,6 @@
 """The build's headline numbers per claim, ``_build/book/headline.json``: each chapter adds its claim as it runs, the
 glance page (executed last) shows them beside the recorded ``paper`` results, and a test holds the default build's
-copy (``results/quick/headline.json``) to what a miniature of the paper must show ("Running this book").
+copy (``results/quick/build/headline.json``) to what a miniature of the paper must show ("Running this book").
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from .context import Context
 from .precompute import Task, paper_graph
 from .profiles import get_profile
 from .provenance import RESULTS_ROOT
-from .runner import CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, toc_entries
+from .runner import BUILD_COPY, CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, toc_entries
 
 #: Seconds of one single-threaded worker per kind of task, measured by ``benchmarks/bench_precompute.py``.
 PAPER_TASK_COSTS = REPO_ROOT / "benchmarks" / "paper_task_costs.json"
@@ -120,8 +120,8 @@ STAGE_CHAPTERS = {"data": "chapters/ch01_signals", "train": "chapters/ch03_train
 
 
 def recorded_chapter_times(profile: str = "quick", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
-    """The chapter times of a whole build at ``profile`` recorded from a clean commit (``results/<profile>/``)."""
-    path = root / profile / CHAPTER_TIMES
+    """The chapter times of a whole build at ``profile`` kept from a clean commit (``results/<profile>/build/``)."""
+    path = root / profile / BUILD_COPY / CHAPTER_TIMES
     return json.loads(path.read_text()) if path.is_file() else None
 
 

@@ -37,6 +37,9 @@ DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language"
 CHAPTER_TIMES = "chapter_times.json"
 #: The entry of ``chapter_times.json`` for the models ``nsdebook build`` trains on a local cluster before the chapters.
 PRECOMPUTE_ENTRY = "models (trained before the chapters)"
+#: Where a build's own outputs (chapter times, headline) are kept under ``results/<profile>/``: a folder apart from
+#: the recorded results, which carry a provenance block.
+BUILD_COPY = "build"
 #: Pages that show what the other chapters of the same build computed (their headline file): executed last.
 READS_THE_BUILD = ("chapters/glance",)
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")

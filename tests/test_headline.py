@@ -14,12 +14,14 @@ from nsdelib.book.context import setup
 from nsdelib.book.headline import (
     HEADLINE_ENV,
     NO_VERDICT,
+    fresh_versus_recorded,
     headline_beside_recorded,
     load_headline,
     profile_digest,
     record_headline,
     this_build_headline,
 )
+from nsdelib.book.glance import SOURCES, claim_row
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.runner import REPO_ROOT
 from nsdelib.report.stats import Verdict
@@ -28,7 +30,8 @@ QUICK_COPY = REPO_ROOT / "results" / "quick" / "build" / "headline.json"
 
 
 def verdict(label: str = "reproduced", effect: float = 0.02, low: float = 0.01, high: float = math.nan) -> Verdict:
-    return Verdict(label, "NSDE − ConvNeXt", effect, low, high, 0.01, 0.0, "zero", 0.01, 3, 300, (0.02, 0.02, 0.02))
+    return Verdict(label, "NSDE − ConvNeXt", effect, low, high, 0.01, 0.02, "smallest effect of interest", 0.01, 3, 300,
+                   (0.02, 0.02, 0.02))
 
 
 def test_nothing_is_written_outside_a_build(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,3 +100,20 @@ def test_the_default_build_is_a_faithful_miniature() -> None:
     for model, curve in c3["curves"].items():
         inside = [eps for eps, accuracy in curve.items() if 0.05 < accuracy < 0.95]
         assert len(inside) >= 2, f"{model}'s attack curve has {len(inside)} points between 5 % and 95 %"
+
+
+def test_a_chapter_says_whether_its_label_matches_the_recorded_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nsdelib.book import adversarial_records
+
+    ctx = setup("ci", 0, "cpu")
+    monkeypatch.setattr(adversarial_records, "load_claim_record", lambda name: None)
+    assert fresh_versus_recorded(ctx, "C1", verdict()).startswith("No `paper` result of C1 is recorded yet")
+    recorded = {"provenance": {"seeds": [0, 1], "commit": "abc", "date": "d", "device": "cpu", "wall_time_s": 60.0},
+                "result": {"verdict": verdict().to_dict()}}
+    monkeypatch.setattr(adversarial_records, "load_claim_record", lambda name: recorded)
+    label = claim_row(SOURCES[0], recorded, [])["verdict"]  # the record as the glance page judges it today
+    other = next(name for name in ("reproduced", "inconclusive") if name != label)
+    assert fresh_versus_recorded(ctx, "C1", verdict(label)) == (
+        f"This `ci` build gives C1 the label of the recorded `paper` run: {label}.")
+    differing = fresh_versus_recorded(ctx, "C1", verdict(other))
+    assert f'"{other}", the recorded `paper` run "{label}"' in differing and "2 seeds" in differing

@@ -323,8 +323,9 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
                                           "learning_rates": rates.to_dict(orient="list")},
                   ctx.seeds, float(table["wall time (s)"].sum()), model_digests(runs))
 glue_all({"c1_versus_recorded": fresh_versus_recorded(ctx, "C1", c1_verdict)})
-record_headline(ctx, "C1", c1_verdict, {"convnext_accuracy": convnext_mean, "nsde_accuracy": float(
-    c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]), "nsde_flip_rate": float(stochasticity["flip rate"].mean())})
+record_headline(ctx, "C1", c1_verdict, {"convnext_accuracy": convnext_mean,
+                                        "nsde_accuracy": float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]),
+                                        "nsde_flip_rate": float(stochasticity["flip rate"].mean())})
 
 # %% [markdown]
 # ## Calibrating the data's difficulty

@@ -256,8 +256,9 @@ glue_all({"c3_verdict": claim.flags, "c3_note": claim.note, "c3_threshold": C3_C
           "c3_effect": float(claim.verdict.effect * 100) if claim.verdict else float("nan"),
           "c3_mde": float(claim.verdict.mde * 100) if claim.verdict else float("nan"), "c3_control": control.flags})
 glue_all({"c3_versus_recorded": fresh_versus_recorded(ctx, "C3", claim.verdict)})
-record_headline(ctx, "C3", claim.verdict, {"curves": sweep_curves(accuracy), "headline_eps": min(ctx.profile.attack.headline_epsilons["L2"]),
-                "convnext_at_headline": worst_case_accuracy(accuracy, MODEL_LABELS["convnext"], min(ctx.profile.attack.headline_epsilons["L2"]))},
+headline_eps = min(ctx.profile.attack.headline_epsilons["L2"])
+record_headline(ctx, "C3", claim.verdict, {"curves": sweep_curves(accuracy), "headline_eps": headline_eps,
+                "convnext_at_headline": worst_case_accuracy(accuracy, MODEL_LABELS["convnext"], headline_eps)},
                 note=claim.note)
 
 # %% [markdown]

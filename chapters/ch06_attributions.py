@@ -338,8 +338,8 @@ glue_all({"c5_holding": sum(v.significant for v in c5_verdicts.values()), "c5_le
 # steadier at **{glue:text}`c5_holding:.0f` of {glue:text}`c5_levels:.0f` perturbation levels**; the
 # verdict is *{glue:text}`c5_low`* at ζ = {glue:text}`level_low:.2f` and *{glue:text}`c5_high`* at
 # ζ = {glue:text}`level_high:.2f` (on the literal measure at ζ = {glue:text}`level_high:.2f`:
-# *{glue:text}`c5_literal_high`*). {glue:text}`c5_versus_recorded` The controls, each judged by the same rule against C5's smallest
-# effect of interest (positive = the second arm steadier):
+# *{glue:text}`c5_literal_high`*). {glue:text}`c5_versus_recorded` The controls, each judged by the same rule
+# against C5's smallest effect of interest (positive = the second arm steadier):
 
 # %%
 controls = stability_controls_claim(stability)

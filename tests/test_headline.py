@@ -30,8 +30,8 @@ QUICK_COPY = REPO_ROOT / "results" / "quick" / "build" / "headline.json"
 
 
 def verdict(label: str = "reproduced", effect: float = 0.02, low: float = 0.01, high: float = math.nan) -> Verdict:
-    return Verdict(label, "NSDE − ConvNeXt", effect, low, high, 0.01, 0.02, "smallest effect of interest", 0.01, 3, 300,
-                   (0.02, 0.02, 0.02))
+    return Verdict(label, "NSDE − ConvNeXt", effect, low, high, 0.01, 0.02, "smallest effect of interest", 0.01, 3,
+                   300, (0.02, 0.02, 0.02))
 
 
 def test_nothing_is_written_outside_a_build(monkeypatch: pytest.MonkeyPatch) -> None:

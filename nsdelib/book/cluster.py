@@ -90,7 +90,8 @@ def slurm_cluster(jobs: SlurmJobs) -> SLURMCluster:
         cores=jobs.cores_per_job, processes=jobs.gpus_per_job or jobs.cores_per_job, memory=jobs.memory_per_job,
         walltime=jobs.walltime, job_extra_directives=[*directives, *jobs.directives],
         worker_extra_args=["--resources", f"{GPU}=1"] if jobs.gpus_per_job else [],
-        job_script_prologue=[f"export {name}={value}" for name, value in {**ONE_THREAD, **KEEP_MALLOC_DEFAULT_ENV}.items()],
+        job_script_prologue=[f"export {name}={value}"
+                             for name, value in {**ONE_THREAD, **KEEP_MALLOC_DEFAULT_ENV}.items()],
         scheduler_options={"dashboard_address": ":0"},
     )
 

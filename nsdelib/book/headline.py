@@ -5,7 +5,6 @@ copy (``results/quick/build/headline.json``) to what a miniature of the paper mu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..common.artifacts import atomic_write
+from ..common.artifacts import atomic_write, content_digest
 from ..report.stats import Verdict
 from .profiles import Profile
 
@@ -30,7 +29,7 @@ NO_VERDICT = "no verdict"
 
 def profile_digest(profile: Profile) -> str:
     """A short digest of a profile's settings: a headline file from other settings is stale."""
-    return hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:16]
+    return content_digest(profile.model_dump(mode="json"))
 
 
 def record_headline(ctx: Context, claim: str, verdict: Verdict | None, figures: Mapping[str, Any] | None = None,
@@ -110,10 +109,11 @@ def fresh_versus_recorded(ctx: Context, claim: str, verdict: Verdict | None) -> 
     label = claim_row(source, recorded, [])["verdict"]
     if ctx.profile.record_results or fresh == label:
         return f"This `{ctx.profile.name}` build gives {claim} the label of the recorded `paper` run: {label}."
-    return (f"This `{ctx.profile.name}` build labels {claim} \"{fresh}\", the recorded `paper` run \"{label}\". The "
-            f"`{ctx.profile.name}` profile trains smaller models on fewer images over {ctx.profile.n_seeds} seeds, so its "
-            "interval is wider and its models weaker: the recorded run is the book's answer, this build shows the same "
-            "protocol at a scale that runs in minutes.")
+    name = ctx.profile.name
+    return (f"This `{name}` build labels {claim} \"{fresh}\", the recorded `paper` run \"{label}\". The `{name}` "
+            f"profile trains smaller models on fewer images over {ctx.profile.n_seeds} seeds, so its interval is wider "
+            "and its models weaker: the recorded run is the book's answer, this build shows the same protocol at a "
+            "scale that runs in minutes.")
 
 
 def headline_beside_recorded(headline: Mapping[str, Any] | None, glance: pd.DataFrame) -> pd.DataFrame:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, get_args
 
-import numpy as np
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from ..claims.c3_attacks import AttackConfig
 from ..claims.c4_abc import ABCConfig
 from ..claims.c2_noise import NoiseSweepConfig
-from ..claims.sigma_tuning import TARGET_COST, CalibrationConfig, interpolate_setting
+from ..claims.sigma_tuning import TARGET_COST, CalibrationConfig, setting_at_cost
 from ..common import ConfigError, IncreasingPositive, Section, config_error, one_of
 from ..data.dataset import DataConfig
 from ..evaluation.attributions import AttributionConfig
@@ -93,11 +92,11 @@ def quick_setting(line: str) -> float:
     """The setting of ``line`` (``nsde_single``: σ, ``control``: input-noise std) that costs the paper's points at
     the ``quick`` scale, by the rule's log interpolation to two digits."""
     settings = sorted(QUICK_CALIBRATION[line])
-    costs = [QUICK_CALIBRATION["convnext"] - QUICK_CALIBRATION[line][value] for value in settings]
-    value = interpolate_setting(np.array(settings), np.array(costs), TARGET_COST)
+    value = setting_at_cost(settings, [QUICK_CALIBRATION[line][s] for s in settings], QUICK_CALIBRATION["convnext"],
+                            TARGET_COST)
     if value is None:
         raise ConfigError(f"the quick calibration of {line} does not bracket the paper's accuracy cost")
-    return float(f"{value:.2g}")
+    return value
 
 
 #: The ε grid of chapter 5's cheap sweep and the one ε of its full protocol, at ``paper`` (and ``quick``): the
@@ -166,7 +165,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         # 7 % at L2 ε = 0.5 and 0 % from 1.0 on, and 10 % at paper's largest L∞ ε (0.02, where the sanity check asks
         # for 5 %), so the L2 grid is halved and L∞ extended; the full protocol at L2 0.5 and 1.
         "attack": {**ATTACK_GRID, "epsilons": {"L2": (0.1, 0.25, 0.5, 1.0), "Linf": (0.005, 0.02, 0.05)},
-                   "headline_epsilons": {"L2": (0.5, 1.0), "Linf": ()}, "sweep_steps": 5, "steps": 10, "eot_iter": 2, "score_draws": 3, "square_queries": 100,
+                   "headline_epsilons": {"L2": (0.5, 1.0), "Linf": ()}, "sweep_steps": 5, "steps": 10, "eot_iter": 2,
+                   "score_draws": 3, "square_queries": 100,
                    "strong_steps": 10, "strong_eot": 2,
                    "square_subset": 16, "convergence_steps": (5, 10, 20), "convergence_eot": (1, 2, 4),
                    "convergence_subset": 16, "subset_size": 32, "batch_size": 32},

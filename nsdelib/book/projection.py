@@ -138,7 +138,8 @@ def paper_work_by_chapter(path: Path = PAPER_TASK_COSTS) -> dict[str, float]:
 
 def chapter_time_table(root: Path = RESULTS_ROOT, costs: Path = PAPER_TASK_COSTS) -> pd.DataFrame:
     """Per chapter: its measured wall time in the recorded ``quick`` build (the models ``nsdebook build`` trains first
-    in a row of their own) and the paper graph's work for it, in hours of one single-threaded worker (what a cluster divides among its workers)."""
+    in a row of their own) and the paper graph's work for it, in hours of one single-threaded worker (what a cluster
+    divides among its workers)."""
     quick = recorded_chapter_times("quick", root) or {"seconds": {}}
     work = paper_work_by_chapter(costs)
     entries = [entry for entry in (PRECOMPUTE_ENTRY, *toc_entries()) if entry in quick["seconds"] or entry in work]

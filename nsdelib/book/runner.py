@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jupytext
 import nbformat
@@ -217,24 +217,10 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
     if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book loads
         shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)
     staged_config(stage / "_config.yml", repository_address(root))
-    with headline_file(stage / HEADLINE):
+    with mock.patch.dict(os.environ, {HEADLINE_ENV: str((stage / HEADLINE).resolve())}):  # the kernels inherit it
         for index, entry in enumerate(sorted(chosen, key=lambda e: e in READS_THE_BUILD), start=1):
             run_entry(entry, index, len(chosen), stage, params, progress, root, log)
     return stage
-
-
-@contextlib.contextmanager
-def headline_file(path: Path) -> Iterator[None]:
-    """Name ``path`` to the chapters' kernels (they inherit the environment) as this build's headline file."""
-    before = os.environ.get(HEADLINE_ENV)
-    os.environ[HEADLINE_ENV] = str(path.resolve())
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(HEADLINE_ENV, None)
-        else:
-            os.environ[HEADLINE_ENV] = before
 
 
 def run_entry(entry: str, index: int, total: int, stage: Path, params: ChapterParams, progress: bool, root: Path,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -150,13 +151,16 @@ def choose_settings(table: pd.DataFrame, cfg: CalibrationConfig, target_cost: fl
     nsde = table[(table["kind"] == "nsde") & (table["diffusion"] == cfg.chosen_form)
                  & (table["noise_shape"] == cfg.chosen_shape)].sort_values("sigma")
     control = table[table["kind"] == "convnext_noise"].sort_values("input_noise_std")
-    sigma = interpolate_setting(nsde["sigma"].to_numpy(), reference - nsde["clean_single"].to_numpy(), target_cost)
-    std = interpolate_setting(control["input_noise_std"].to_numpy(), reference - control["clean_off"].to_numpy(),
-                              target_cost)
-    return {"sigma": _two_digits(sigma), "input_noise_std": _two_digits(std), "convnext_accuracy": reference}
+    return {"sigma": setting_at_cost(nsde["sigma"], nsde["clean_single"], reference, target_cost),
+            "input_noise_std": setting_at_cost(control["input_noise_std"], control["clean_off"], reference, target_cost),
+            "convnext_accuracy": reference}
 
 
-def _two_digits(value: float | None) -> float | None:
+def setting_at_cost(settings: Sequence[float], accuracies: Sequence[float], reference: float,
+                    target_cost: float) -> float | None:
+    """The rule on one line of a sweep: the setting whose clean accuracy is ``target_cost`` below ``reference``
+    (:func:`interpolate_setting`), to two significant digits; None when no pair of settings brackets it."""
+    value = interpolate_setting(np.asarray(settings), reference - np.asarray(accuracies), target_cost)
     return None if value is None else float(f"{value:.2g}")
 
 

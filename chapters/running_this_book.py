@@ -139,7 +139,8 @@ load_recorded_index()
 #
 # `nsdebook precompute --profile paper` computes every model and sweep the chapters read as one Dask
 # task graph, on this machine, on a cluster started elsewhere or on Slurm jobs (the README shows the
-# three commands); `nsdebook build` trains this build's models the same way first. More workers help
+# three commands); `nsdebook build` computes this build's models and sweeps the same way first, then
+# runs the chapters as many at a time as it has workers. More workers help
 # only as far as the graph allows: a task waits for the model it evaluates, and the longest such
 # chain of tasks, the *critical path*, takes as long however many workers there are. The table
 # projects the `paper` graph's wall time by simulating workers that each start the first ready task
@@ -192,7 +193,8 @@ pd.DataFrame({"seconds": task_costs.seconds, "source": task_costs.sources}).rena
 #
 # The first column is each chapter's wall time in a whole `make book` at `quick` from a fresh clone
 # on a CPU with {glue:text}`quick_cores` cores and an empty artifact store (its first row is the models
-# of chapters 3 and 8, which `nsdebook build` trains on a local cluster before the chapters run),
+# and sweeps of chapters 3–8, which `nsdebook build` computes on a local cluster before the chapters run,
+# side by side, one per worker: their times add up to more than the build's),
 # measured by the runner at commit {glue:text}`quick_commit` and recorded in
 # `results/quick/build/chapter_times.json`; every build writes its own to `_build/book/chapter_times.json`. The
 # second is the paper graph's work for the chapter from the task costs above, in hours of one

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
+import cloudpickle
 import pytest
 import torch
+from distributed import Client, WorkerPlugin
 from hypothesis import settings
 
+from nsdelib.book.cluster import local_cluster
+from nsdelib.book.context import setup
+from nsdelib.book.precompute import STAGES, Run, Task, paper_graph, run_graph
 from nsdelib.book.runner import build_html, run_book
+from nsdelib.common.artifacts import ArtifactStore
+
+# The worker plugin travels to the workers by value: a `dask worker` process cannot import tests/.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 # Property-based tests draw the same examples on every run (no flaky CI) and leave no example database.
 settings.register_profile("nsdelib", derandomize=True, database=None, deadline=None, print_blob=False)
@@ -50,6 +61,56 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+class LogWrites(WorkerPlugin):
+    """Appends ``kind folder`` to ``path`` for every artifact a worker saves."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def setup(self, worker: object) -> None:
+        from nsdelib.common import artifacts
+
+        save, path = artifacts.ArtifactStore.save, self.path
+
+        def logged_save(store: ArtifactStore, kind, config, *args, **kwargs):  # type: ignore[no-untyped-def]
+            written = save(store, kind, config, *args, **kwargs)
+            with open(path, "a") as log:
+                log.write(f"{kind.name} {store.directory(kind, config).name}\n")
+            return written
+
+        artifacts.ArtifactStore.save = logged_save  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class CiGraph:
+    """The whole task graph at ``ci`` run once on a two-worker local cluster into the empty store ``store``:
+    its tasks, what the run logged, each worker's environment, and ``writes`` (every artifact a worker saved)."""
+
+    store: Path
+    tasks: list[Task]
+    results: dict[str, object]
+    lines: list[str]
+    environments: dict[str, dict[str, str | None]]
+    writes: Path
+
+
+@pytest.fixture(scope="session")
+def ci_graph(tmp_path_factory: pytest.TempPathFactory) -> CiGraph:
+    """What ``nsdebook build`` computes before the chapters (and the σ sweep's frontier), once per session: the
+    cluster test inspects it and the book's chapters read it back."""
+    folder = tmp_path_factory.mktemp("ci-graph")
+    store, writes, lines = folder / "store", folder / "writes.log", []
+    with mock.patch.dict(os.environ, {"NSDE_ARTIFACTS": str(store)}):
+        ctx = setup("ci", 0, "cpu")
+        tasks = paper_graph(ctx, STAGES)
+        with local_cluster(2) as cluster, Client(cluster) as client:
+            client.register_plugin(LogWrites(str(writes)))
+            results = run_graph(client, tasks, Run.of(ctx, "cpu"), log=lines.append)
+            environments = client.run(lambda: {name: os.environ.get(name) for name in ("OMP_NUM_THREADS",
+                                                                                       "MALLOC_TRIM_THRESHOLD_")})
+    return CiGraph(store, tasks, results, lines, environments, writes)
+
+
 @dataclass(frozen=True)
 class BuiltBook:
     """The whole book executed at the ci profile (``stage``) and rendered (``html``)."""
@@ -59,11 +120,13 @@ class BuiltBook:
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
-    """Execute and render the whole book once per test session, for the slow tests that inspect it."""
+def built_book(tmp_path_factory: pytest.TempPathFactory, ci_graph: CiGraph) -> BuiltBook:
+    """Execute and render the whole book once per test session, for the slow tests that inspect it: as
+    ``nsdebook build`` does, the chapters run two at a time and read what the task graph computed."""
     out = tmp_path_factory.mktemp("book")
     start = time.perf_counter()
-    stage = run_book(profile="ci", seed=0, device="cpu", out=out, progress=False, log=lambda _: None)
+    with mock.patch.dict(os.environ, {"NSDE_ARTIFACTS": str(ci_graph.store)}):
+        stage = run_book(profile="ci", seed=0, device="cpu", out=out, progress=False, log=lambda _: None, jobs=2)
     executed = time.perf_counter()
     build_html(stage, out=out, log=lambda _: None)
     print(f"book at ci: executed in {executed - start:.0f} s, rendered in {time.perf_counter() - executed:.0f} s")

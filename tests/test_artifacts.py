@@ -206,29 +206,38 @@ def test_two_processes_writing_the_same_artifacts_leave_every_read_valid(tmp_pat
 
 KEY_SCRIPT = """
 import json, sys
-sys.path.insert(0, sys.argv[1])
-from nsdelib.book.profiles import get_profile
-from nsdelib.common.artifacts import artifact_key
-from nsdelib.data.dataset import DATASET
-from nsdelib.training.trainer import CHECKPOINT, TRAINED, checkpoint_key
-profile = get_profile("ci")
-data_key = {"data": profile.data.model_dump(mode="json"), "seed": 0}
-train_key = {"data": profile.data.model_dump(mode="json"), "data_seed": 0, "model": profile.model.model_dump(mode="json"),
-             "train": profile.train.model_dump(mode="json"), "kind": "nsde", "seed": 0}
-print(json.dumps([artifact_key(DATASET, data_key), artifact_key(TRAINED, train_key),
-                  artifact_key(CHECKPOINT, checkpoint_key(train_key, 1))]))
+keys = []
+for parent in sys.argv[1:]:  # each copy of the package imported afresh in turn (torch stays imported)
+    for name in [name for name in sys.modules if name == "nsdelib" or name.startswith("nsdelib.")]:
+        del sys.modules[name]
+    sys.path.insert(0, parent)
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.common.artifacts import artifact_key
+    from nsdelib.data.dataset import DATASET
+    from nsdelib.training.trainer import CHECKPOINT, TRAINED, checkpoint_key
+    assert sys.modules["nsdelib"].__file__.startswith(parent), "the copy itself was imported"
+    profile = get_profile("ci")
+    data_key = {"data": profile.data.model_dump(mode="json"), "seed": 0}
+    train_key = {"data": profile.data.model_dump(mode="json"), "data_seed": 0,
+                 "model": profile.model.model_dump(mode="json"), "train": profile.train.model_dump(mode="json"),
+                 "kind": "nsde", "seed": 0}
+    keys.append([artifact_key(DATASET, data_key), artifact_key(TRAINED, train_key),
+                 artifact_key(CHECKPOINT, checkpoint_key(train_key, 1))])
+    sys.path.remove(parent)
+print(json.dumps(keys))
 """
 
 
-def _keys(package_parent: Path) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", KEY_SCRIPT, str(package_parent)], capture_output=True, text=True,
-                         check=True, cwd=package_parent)
+def _keys(*package_parents: Path) -> list[list[str]]:
+    """The keys of a data set, a trained model and a checkpoint, computed by each copy of the package in turn."""
+    out = subprocess.run([sys.executable, "-c", KEY_SCRIPT, *map(str, package_parents)], capture_output=True,
+                         text=True, check=True, cwd=package_parents[0])
     return json.loads(out.stdout)
 
 
 def test_docstrings_comments_and_renames_change_no_key(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "nsdelib", tmp_path / "original" / "nsdelib", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "nsdelib", tmp_path / "nsdelib", ignore=shutil.ignore_patterns("__pycache__"))
-    before = _keys(tmp_path)
     edits = {
         "models/nsde.py": ('"""', '"""An edited docstring.\n\n'),
         "training/trainer.py": ('"""', '"""Another edited docstring.\n\n'),
@@ -240,5 +249,6 @@ def test_docstrings_comments_and_renames_change_no_key(tmp_path: Path) -> None:
         path.write_text("# a comment added by the test\n" + source.replace(old, new, 1))
     trainer = tmp_path / "nsdelib" / "training" / "trainer.py"
     trainer.write_text(trainer.read_text().replace("_prune_checkpoints", "_drop_old_checkpoints"))
-    assert _keys(tmp_path) == before
-    assert _keys(REPO) == before
+    original, edited, repository = _keys(tmp_path / "original", tmp_path, REPO)
+    assert edited == original
+    assert repository == original

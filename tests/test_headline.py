@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -58,6 +61,31 @@ def test_chapters_add_their_claims_and_other_settings_start_afresh(tmp_path: Pat
     record_headline(other, "C2", verdict())
     assert set(load_headline(path)["claims"]) == {"C2"}, "a file of other settings is replaced, not merged"
     assert load_headline(path)["profile_digest"] == profile_digest(other.profile)
+
+
+def _record_many(path: str, prefix: str, times: int, start: Any) -> None:
+    """One chapter's kernel: ``times`` claims named ``prefix`` and a number, each recorded once, after ``start``."""
+    import os
+
+    os.environ[HEADLINE_ENV] = path
+    ctx = SimpleNamespace(profile=get_profile("ci"), seeds=[0, 1])  # what a chapter's context gives the headline
+    start.wait()
+    for index in range(times):
+        record_headline(ctx, f"{prefix}{index}", verdict())
+
+
+def test_chapters_running_side_by_side_keep_each_others_claims(tmp_path: Path) -> None:
+    path, times = str(tmp_path / "headline.json"), 150
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(2)
+    writers = [spawn.Process(target=_record_many, args=(path, prefix, times, start)) for prefix in ("a", "b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [writer.exitcode for writer in writers] == [0, 0]
+    claims = load_headline(Path(path))["claims"]
+    assert len(claims) == 2 * times, f"{2 * times - len(claims)} claims lost by writes that overlapped"
 
 
 def test_an_unreadable_headline_file_is_named(tmp_path: Path) -> None:

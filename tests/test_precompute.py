@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cloudpickle
 import pytest
-from distributed import Client, WorkerPlugin
+from conftest import CiGraph, LogWrites
+from distributed import Client
 
 from nsdelib.book import cli
 from nsdelib.book.cluster import (
@@ -35,7 +35,7 @@ from nsdelib.book.cluster import (
     worker_device,
 )
 from nsdelib.book.context import Context, setup
-from nsdelib.book.runner import CHAPTER_TIMES, PRECOMPUTE_ENTRY
+from nsdelib.book.runner import CHAPTER_TIMES, PRECOMPUTE_ENTRY, WHOLE_BUILD_ENTRY
 from nsdelib.book.precompute import (
     BUILD_STAGES,
     STAGES,
@@ -49,34 +49,10 @@ from nsdelib.common import ConfigError
 from nsdelib.common.artifacts import KINDS, META_FILE, ArtifactStore
 from nsdelib.claims.error_detection import abc_choices
 from nsdelib.claims.sigma_tuning import frontier_points
-from nsdelib.evaluation.data_size import DataSizeConfig, training_sizes
+from nsdelib.evaluation.data_size import training_sizes
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import CONVNEXT, NSDE
 from nsdelib.training.trainer import TRAINED
-
-# The worker plugin travels to the workers by value: a `dask worker` process cannot import tests/.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-class LogWrites(WorkerPlugin):
-    """Appends ``kind folder`` to ``path`` for every artifact a worker saves."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def setup(self, worker: object) -> None:
-        from nsdelib.common import artifacts
-
-        save, path = artifacts.ArtifactStore.save, self.path
-
-        def logged_save(store: ArtifactStore, kind, config, *args, **kwargs):  # type: ignore[no-untyped-def]
-            written = save(store, kind, config, *args, **kwargs)
-            with open(path, "a") as log:
-                log.write(f"{kind.name} {store.directory(kind, config).name}\n")
-            return written
-
-        artifacts.ArtifactStore.save = logged_save  # type: ignore[method-assign]
-
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ArtifactStore:
@@ -157,24 +133,17 @@ def assert_every_artifact_loads(store: ArtifactStore) -> None:
 
 
 def test_a_local_cluster_runs_the_whole_graph_once_and_the_chapters_read_it_back(
-    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ci_graph: CiGraph, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = setup("ci", 0, "cpu")  # chapter 8's study on one seed and two sizes: every kind of task, at half the cost
-    ctx = dataclasses.replace(ctx, profile=ctx.profile.replace(
-        data_size=DataSizeConfig.build(fractions=(0.5, 1.0), n_seeds=1)))
-    tasks = paper_graph(ctx)
-    lines: list[str] = []
-    with local_cluster(2) as cluster, Client(cluster) as client:
-        client.register_plugin(LogWrites(str(tmp_path / "writes.log")))
-        results = run_graph(client, tasks, Run.of(ctx, "cpu"), log=lines.append)
-        environments = client.run(lambda: {name: os.environ.get(name) for name in ("OMP_NUM_THREADS",
-                                                                                   "MALLOC_TRIM_THRESHOLD_")})
-    assert set(results) == {task.name for task in tasks}
-    assert all(env == {"OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None} for env in environments.values()), (
+    assert set(ci_graph.results) == {task.name for task in ci_graph.tasks}
+    assert all(env == {"OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}
+               for env in ci_graph.environments.values()), (
         "one thread per worker, and glibc's own malloc trimming (Dask's default slows torch down)")
-    for stage, total in Counter(task.stage for task in tasks).items():
-        assert f"{stage} {total}/{total}: " in "\n".join(lines)
-    assert_each_artifact_written_once(tmp_path / "writes.log", ctx, STAGES)
+    for stage, total in Counter(task.stage for task in ci_graph.tasks).items():
+        assert f"{stage} {total}/{total}: " in "\n".join(ci_graph.lines)
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(ci_graph.store))
+    ctx = setup("ci", 0, "cpu")
+    assert_each_artifact_written_once(ci_graph.writes, ctx, STAGES)
     read_like_the_chapters(ctx, STAGES, monkeypatch)
 
 
@@ -195,14 +164,11 @@ def scheduler_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             client.wait_for_workers(2, timeout=120)
         yield path
     finally:
-        for process in reversed(processes):  # the workers first, while they can still say goodbye to the scheduler
-            process.terminate()
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # a worker without a nanny is one process: nothing is left behind
-                process.kill()
-                process.wait()
+        for process in processes[1:]:  # a worker without a nanny is one process: killing it leaves nothing behind
+            process.kill()
+        processes[0].terminate()
+        for process in processes:
+            process.wait()
 
 
 def test_the_cli_runs_the_graph_on_a_scheduler_and_workers_started_elsewhere(
@@ -232,6 +198,7 @@ def test_a_worker_killed_mid_run_leaves_a_complete_store_without_corrupt_artifac
     store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ctx = setup("ci", 0, "cpu")
+    ctx = dataclasses.replace(ctx, profile=ctx.profile.replace(n_seeds=1))  # three models: one is killed mid-run
     stages = ["train"]
     killed: list[str] = []
     with local_cluster(2) as cluster, Client(cluster) as client:
@@ -320,7 +287,7 @@ def test_a_file_that_is_no_scheduler_file_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("workers", "precomputed"), [("2", [(BUILD_STAGES, "ci", 3, "cpu", ClusterSpec(workers=2))]),
                                                       ("1", [])])
-def test_the_build_trains_chapters_3_and_8s_models_on_a_local_cluster_first(
+def test_the_build_computes_the_chapters_models_and_sweeps_on_a_local_cluster_first(
     monkeypatch: pytest.MonkeyPatch, workers: str, precomputed: list[tuple], tmp_path: Path
 ) -> None:
     calls: list[tuple] = []
@@ -329,10 +296,10 @@ def test_the_build_trains_chapters_3_and_8s_models_on_a_local_cluster_first(
     monkeypatch.setattr(cli, "build_html", lambda stage, out: calls.append(("html",)))
     assert cli.main(["build", "--profile", "ci", "--seed", "3", "--device", "cpu", "--workers", workers]) == 0
     assert calls == [*(("precompute", *call) for call in precomputed), ("book",), ("html",)]
-    times = tmp_path / CHAPTER_TIMES
-    recorded = json.loads(times.read_text())["seconds"] if times.exists() else {}
+    recorded = json.loads((tmp_path / CHAPTER_TIMES).read_text())["seconds"]
     assert (PRECOMPUTE_ENTRY in recorded) == bool(precomputed), (
         "the build's time for its models is recorded beside the chapters' when it trains them first")
+    assert WHOLE_BUILD_ENTRY in recorded, "the whole build's time is recorded: its chapters may run side by side"
 
 
 def test_the_graph_puts_each_task_after_what_it_reads() -> None:

@@ -110,6 +110,50 @@ def test_chapter_stdout_is_streamed_while_it_runs_but_not_its_stderr(tmp_path: P
     assert "".join(outputs[-1]["data"]["text/plain"]) == "True", "the first line reached the log while the chapter ran"
 
 
+def test_chapters_run_side_by_side_on_one_thread_each_and_the_page_that_reads_the_build_runs_last(
+    tmp_path: Path,
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def waits_for(me: str, other: str) -> str:
+        """A chapter that marks its start, waits for ``other`` to start too, and marks its end."""
+        return f"""\
+        # %%
+        import os, pathlib, time
+        marks = pathlib.Path({str(marks)!r})
+        (marks / "{me}").touch()
+        deadline = time.monotonic() + 60
+        while not (marks / "{other}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print((marks / "{other}").exists(), os.environ.get("OMP_NUM_THREADS"))
+        (marks / "{me}.done").touch()
+        """
+
+    glance = f"# %%\nimport pathlib\nprint(sorted(p.name for p in pathlib.Path({str(marks)!r}).iterdir()))\n"
+    project = make_project(tmp_path / "book", {"a": waits_for("a", "b"), "glance": glance, "b": waits_for("b", "a")})
+    lines: list[str] = []
+    stage = run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lines.append, jobs=2)
+
+    def printed(stem: str) -> str:
+        executed = json.loads((stage / "chapters" / f"{stem}.ipynb").read_text())
+        return "".join(text for c in executed["cells"] for o in c.get("outputs", []) for text in o.get("text", ""))
+
+    assert printed("a") == printed("b") == "True 1\n", "both ran at once, each kernel on one thread"
+    assert printed("glance") == "['a', 'a.done', 'b', 'b.done']\n", "the glance page ran after both had finished"
+    assert "    a: True 1" in lines and "    b: True 1" in lines, "interleaved lines name their chapter"
+    times = json.loads((stage / CHAPTER_TIMES).read_text())["seconds"]
+    assert set(times) == {"chapters/a", "chapters/b", "chapters/glance"}
+
+
+def test_a_failing_chapter_among_side_by_side_ones_is_named_and_the_last_page_not_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "book", {"good": "# %%\nx = 1\n", "glance": "# %%\nx = 2\n",
+                                               "bad": "# %%\nraise ValueError('no spectrogram')\n"})
+    with pytest.raises(ChapterFailed, match="chapter chapters/bad.py failed"):
+        run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None, jobs=2)
+    assert not (tmp_path / "_build" / "book" / "chapters" / "glance.ipynb").exists()
+
+
 def test_executed_notebook_hides_injected_parameters_and_names_python3(tmp_path: Path) -> None:
     project = make_project(tmp_path / "book", {"plot": '# %% tags=["hide-input"]\nx = 1\n'})
     stage = run_book(profile="ci", seed=3, out=tmp_path, root=project, progress=False, log=lambda _: None)

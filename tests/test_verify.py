@@ -29,18 +29,21 @@ print(ctx.train("convnext", 0, progress=False).digest)
 """
 
 
-def train_in_fresh_process(store: Path) -> str:
-    env = {**os.environ, "NSDE_ARTIFACTS": str(store), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, check=True,
-                         stdin=subprocess.DEVNULL)
-    return out.stdout.strip().splitlines()[-1]
+def train_in_fresh_processes(*stores: Path) -> list[str]:
+    """The digest of the same model trained at once in one fresh process per (empty) store."""
+    processes = [subprocess.Popen([sys.executable, "-c", TRAIN], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                  text=True, env={**os.environ, "NSDE_ARTIFACTS": str(store), "OMP_NUM_THREADS": "1"})
+                 for store in stores]
+    outputs = [process.communicate()[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * len(stores)
+    return [out.strip().splitlines()[-1] for out in outputs]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The ci ConvNeXt of seed 0 trained in two fresh processes with empty stores: one store and the digest."""
     first, second = (tmp_path_factory.mktemp(name) for name in ("store-a", "store-b"))
-    digests = {train_in_fresh_process(first), train_in_fresh_process(second)}
+    digests = set(train_in_fresh_processes(first, second))
     assert len(digests) == 1, f"two fresh processes trained different weights: {digests}"
     return first, digests.pop()
 

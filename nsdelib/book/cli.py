@@ -14,8 +14,8 @@ from .context import setup
 from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .provenance import RESULTS_ROOT
-from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, BookBuildFailed, ChapterFailed, build_html,
-                     record_chapter_time, run_book, toc_entries)
+from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENTRY, BookBuildFailed, ChapterFailed,
+                     build_html, record_chapter_time, run_book, toc_entries)
 from .verify import verify
 
 DEVICE_HELP = "auto | cpu | cuda | cuda:N (default auto)"
@@ -62,9 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
         if name == "build":
             sub.add_argument("--workers", type=int, default=usable_cores(),
-                             help="processes of a local Dask cluster (one thread each) that train the chapters' "
-                                  "models before the chapters run (default: one per usable core; 1: the chapters "
-                                  "train them)")
+                             help="processes of a local Dask cluster (one thread each) that compute the "
+                                  "chapters' models and sweeps before the chapters run, and chapters run at once "
+                                  "after it (default: one per usable core; 1: the chapters compute them, one by one)")
     commands.add_parser("list", help="list the chapters in reading order")
     sub = _command(commands, "calibrate", "train and measure the calibration sweep's points (resumable), "
                                           "or --record what is done", seed=False)
@@ -105,16 +105,18 @@ def _book(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     precomputed = None
     if args.command == "build" and args.workers > 1:
-        _log(f"training the chapters' models in {args.workers} worker processes ...")
+        _log(f"computing the chapters' models and sweeps in {args.workers} worker processes ...")
         run_precompute(BUILD_STAGES, args.profile, args.seed, args.device, ClusterSpec(workers=args.workers), log=_log)
         precomputed = time.perf_counter() - start
     stage = run_book(entries=(args.chapters or None) if args.command == "run" else None, profile=args.profile,
-                     seed=args.seed, device=args.device, out=args.out, progress=not args.no_progress)
+                     seed=args.seed, device=args.device, out=args.out, progress=not args.no_progress,
+                     jobs=args.workers if args.command == "build" else 1)
+    params = validate_params(profile=args.profile, seed=args.seed, device=args.device)
     if precomputed is not None:
-        record_chapter_time(stage / CHAPTER_TIMES, PRECOMPUTE_ENTRY, precomputed,
-                            validate_params(profile=args.profile, seed=args.seed, device=args.device))
+        record_chapter_time(stage / CHAPTER_TIMES, PRECOMPUTE_ENTRY, precomputed, params)
     if args.command == "build":
         build_html(stage, out=args.out)
+        record_chapter_time(stage / CHAPTER_TIMES, WHOLE_BUILD_ENTRY, time.perf_counter() - start, params)
     print(f"finished in {time.perf_counter() - start:.1f} s")
     return 0
 

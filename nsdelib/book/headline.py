@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from filelock import FileLock
 
 from ..common.artifacts import atomic_write, content_digest
 from ..report.stats import Verdict
@@ -42,16 +43,17 @@ def record_headline(ctx: Context, claim: str, verdict: Verdict | None, figures: 
         return None
     path, profile = Path(target), ctx.profile
     digest = profile_digest(profile)
-    headline = load_headline(path) if path.is_file() else {}
-    if headline.get("profile_digest") != digest:
-        headline = {"profile": profile.name, "profile_digest": digest, "claims": {}}
     judged = {} if verdict is None else {
         "comparison": verdict.comparison, "value": _plain(verdict.effect),
         "interval": [_plain(verdict.low), _plain(verdict.high)], "label": verdict.label, "flags": verdict.flags}
-    headline["claims"][claim] = {
-        "seeds": ctx.seeds, "comparison": "", "value": None, "interval": [None, None], "label": NO_VERDICT,
-        "flags": NO_VERDICT, **judged, "note": note, "figures": _plain_figures(figures or {})}
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(headline, indent=1, allow_nan=False) + "\n"))
+    with FileLock(path.with_name(f".{path.name}.lock")):  # chapters of one build may run side by side
+        headline = load_headline(path) if path.is_file() else {}
+        if headline.get("profile_digest") != digest:
+            headline = {"profile": profile.name, "profile_digest": digest, "claims": {}}
+        headline["claims"][claim] = {
+            "seeds": ctx.seeds, "comparison": "", "value": None, "interval": [None, None], "label": NO_VERDICT,
+            "flags": NO_VERDICT, **judged, "note": note, "figures": _plain_figures(figures or {})}
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(headline, indent=1, allow_nan=False) + "\n"))
     return path
 
 

@@ -27,8 +27,8 @@ from .provenance import frontier_record_name, record_frontier_point
 
 Stage = Literal["train", "noise", "attack", "attribution", "abc", "data_size", "frontier"]
 STAGES: tuple[str, ...] = get_args(Stage)
-#: What ``nsdebook build`` precomputes on a local cluster: every model the chapters train (chapters 3 and 8).
-BUILD_STAGES: tuple[Stage, ...] = ("train", "data_size")
+#: What ``nsdebook build`` precomputes on a local cluster: everything the chapters compute but the recorded σ sweep.
+BUILD_STAGES: tuple[Stage, ...] = ("train", "noise", "attack", "attribution", "abc", "data_size")
 #: Stages whose results another stage gathers: ABC's settings are chosen from every model's attribution task.
 NEEDS: dict[str, tuple[Stage, ...]] = {"abc": ("attribution",)}
 #: The command that trains and records the clean–robust frontier (resumable: only missing points are computed).

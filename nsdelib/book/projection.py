@@ -18,7 +18,7 @@ from .context import Context
 from .precompute import Task, paper_graph
 from .profiles import get_profile
 from .provenance import RESULTS_ROOT
-from .runner import BUILD_COPY, CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, toc_entries
+from .runner import BUILD_COPY, CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENTRY, toc_entries
 
 #: Seconds of one single-threaded worker per kind of task, measured by ``benchmarks/bench_precompute.py``.
 PAPER_TASK_COSTS = REPO_ROOT / "benchmarks" / "paper_task_costs.json"
@@ -137,12 +137,13 @@ def paper_work_by_chapter(path: Path = PAPER_TASK_COSTS) -> dict[str, float]:
 
 
 def chapter_time_table(root: Path = RESULTS_ROOT, costs: Path = PAPER_TASK_COSTS) -> pd.DataFrame:
-    """Per chapter: its measured wall time in the recorded ``quick`` build (the models ``nsdebook build`` trains first
-    in a row of their own) and the paper graph's work for it, in hours of one single-threaded worker (what a cluster
-    divides among its workers)."""
+    """Per chapter: its measured wall time in the recorded ``quick`` build (the models and sweeps ``nsdebook build``
+    computes first in a row of their own, the whole build in the last) and the paper graph's work for it, in hours of
+    one single-threaded worker (what a cluster divides among its workers)."""
     quick = recorded_chapter_times("quick", root) or {"seconds": {}}
     work = paper_work_by_chapter(costs)
-    entries = [entry for entry in (PRECOMPUTE_ENTRY, *toc_entries()) if entry in quick["seconds"] or entry in work]
+    entries = [entry for entry in (PRECOMPUTE_ENTRY, *toc_entries(), WHOLE_BUILD_ENTRY)
+               if entry in quick["seconds"] or entry in work]
     return pd.DataFrame({"quick: wall time (min)": [quick["seconds"].get(e, float("nan")) / 60 for e in entries],
                          "paper: precomputed work (CPU-h)": [work.get(e, 0.0) for e in entries]},
                         index=pd.Index([e.removeprefix("chapters/") for e in entries], name="chapter"))

@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -26,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
 from ..common import ConfigError, device_description, resolve_device
+from .cluster import ONE_THREAD
 from .headline import HEADLINE, HEADLINE_ENV
 from .profiles import ChapterParams, validate_params
 
@@ -36,7 +39,9 @@ DOWNLOAD_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language"
 #: Each chapter's measured run time in the last build, beside the executed notebooks.
 CHAPTER_TIMES = "chapter_times.json"
 #: The entry of ``chapter_times.json`` for the models ``nsdebook build`` trains on a local cluster before the chapters.
-PRECOMPUTE_ENTRY = "models (trained before the chapters)"
+PRECOMPUTE_ENTRY = "models and sweeps (computed before the chapters)"
+#: The entry of ``chapter_times.json`` for the whole ``nsdebook build``: its chapters may run side by side.
+WHOLE_BUILD_ENTRY = "whole build (rendering included)"
 #: Where a build's own outputs (chapter times, headline) are kept under ``results/<profile>/``: a folder apart from
 #: the recorded results, which carry a provenance block.
 BUILD_COPY = "build"
@@ -49,6 +54,8 @@ MATHJAX_TARGET = Path("_mathjax") / "mathjax"
 #: Hosts whose repository pages, issue trackers and Binder builds the header's buttons can open.
 PUBLIC_HOSTS = ("github.com", "gitlab.com", "codeberg.org", "bitbucket.org")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Chapters running side by side add their times to one file.
+_TIMES_LOCK = threading.Lock()
 
 
 class ChapterFailed(RuntimeError):
@@ -201,11 +208,13 @@ def _match_entry(requested: str, entries: list[str]) -> str:
 
 def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int = 0, device: str = "auto",
              out: Path = REPO_ROOT, root: Path = REPO_ROOT, progress: bool = True,
-             log: Callable[[str], None] = tqdm.write) -> Path:
+             log: Callable[[str], None] = tqdm.write, jobs: int = 1) -> Path:
     """Execute the toc entries (all by default) into the staging folder ``out/_build/book``, and return it.
 
     Markdown pages and the book's config files are copied beside the executed notebooks; what a chapter
-    prints goes to ``log``, indented under its name.
+    prints goes to ``log``, indented under its name. With ``jobs`` > 1 that many chapters run at once, each
+    kernel on one thread (the pages that read the build still run last, alone); the first failure stops the
+    chapters not yet started.
     """
     params = validate_params(profile=profile, seed=seed, device=device)
     all_entries = toc_entries(root)
@@ -217,26 +226,44 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
     if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book loads
         shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)
     staged_config(stage / "_config.yml", repository_address(root))
-    with mock.patch.dict(os.environ, {HEADLINE_ENV: str((stage / HEADLINE).resolve())}):  # the kernels inherit it
-        for index, entry in enumerate(sorted(chosen, key=lambda e: e in READS_THE_BUILD), start=1):
-            run_entry(entry, index, len(chosen), stage, params, progress, root, log)
+    numbered = list(enumerate(sorted(chosen, key=lambda e: e in READS_THE_BUILD), start=1))
+    environment = {HEADLINE_ENV: str((stage / HEADLINE).resolve()), **(ONE_THREAD if jobs > 1 else {})}
+
+    def run(item: tuple[int, str]) -> None:
+        run_entry(item[1], item[0], len(chosen), stage, params, progress and jobs == 1, root, log, named=jobs > 1)
+
+    with mock.patch.dict(os.environ, environment):  # the kernels inherit it
+        with ThreadPoolExecutor(max(jobs, 1)) as pool:
+            futures = [pool.submit(run, item) for item in numbered if item[1] not in READS_THE_BUILD]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in futures:
+                if future in done and future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
+        for item in numbered:
+            if item[1] in READS_THE_BUILD:
+                run(item)
     return stage
 
 
 def run_entry(entry: str, index: int, total: int, stage: Path, params: ChapterParams, progress: bool, root: Path,
-              log: Callable[[str], None]) -> None:
-    """Execute one chapter into ``stage`` and record its time, or copy a Markdown page."""
+              log: Callable[[str], None], named: bool = False) -> None:
+    """Execute one chapter into ``stage`` and record its time, or copy a Markdown page; ``named`` starts each line
+    it logs with the chapter's name (chapters running side by side interleave their lines)."""
     source = chapter_source(entry, root)
     if not is_notebook(source):
         (stage / entry).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, stage / f"{entry}.md")
         return
     log(f"[{index}/{total}] {entry}  (profile={params.profile}, seed={params.seed}, device={params.device})")
+    name = f"{Path(entry).name}: " if named else ""
     start = time.perf_counter()
-    execute_chapter(source, stage / f"{entry}.ipynb", params, progress, root, lambda line: log(f"    {line}"))
+    execute_chapter(source, stage / f"{entry}.ipynb", params, progress, root, lambda line: log(f"    {name}{line}"))
     seconds = time.perf_counter() - start
-    log(f"    done in {seconds:.1f} s")
-    record_chapter_time(stage / CHAPTER_TIMES, entry, seconds, params, root)
+    log(f"    {name}done in {seconds:.1f} s")
+    with _TIMES_LOCK:
+        record_chapter_time(stage / CHAPTER_TIMES, entry, seconds, params, root)
 
 
 def record_chapter_time(path: Path, entry: str, seconds: float, params: ChapterParams, root: Path = REPO_ROOT) -> None:

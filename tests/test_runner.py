@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -71,6 +72,21 @@ def test_the_kernel_talks_over_local_sockets_and_leaves_nothing_behind(tmp_path:
     run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None)
     assert "without encryption" not in capfd.readouterr().err, "ipykernel warned of a TCP kernel"
     assert list((tmp_path / "tmp").iterdir()) == [], "the kernel's sockets and their folder are removed"
+
+
+def test_a_kernel_is_interrupted_on_request_but_not_on_its_way_to_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    interrupted: list[bool] = []
+
+    async def interrupt(manager: runner.IPCKernelManager) -> None:
+        interrupted.append(manager.shutting_down)
+
+    monkeypatch.setattr(runner.AsyncKernelManager, "_async_interrupt_kernel", interrupt)
+    manager = runner.IPCKernelManager()
+    for shutting_down in (False, True):
+        manager.shutting_down = shutting_down
+        asyncio.run(manager._async_interrupt_kernel())
+    manager.cleanup_ipc_files()
+    assert interrupted == [False], "an idle kernel interrupted before its shutdown prints a KeyboardInterrupt"
 
 
 def test_chapter_stdout_is_streamed_while_it_runs_but_not_its_stderr(tmp_path: Path) -> None:

@@ -133,6 +133,12 @@ class IPCKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = str(Path(tempfile.mkdtemp(prefix="nsdebook-kernel-")) / "kernel")
 
+    async def _async_interrupt_kernel(self) -> None:
+        """No interrupt on the way to a shutdown: papermill shuts a kernel down once its cells are done, and the
+        interrupt that jupyter_client sends first made kernels print "KeyboardInterrupt caught in kernel"."""
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
     def cleanup_ipc_files(self) -> None:
         super().cleanup_ipc_files()
         shutil.rmtree(Path(self.ip).parent, ignore_errors=True)

@@ -23,7 +23,7 @@ from nsdelib.book.projection import (
     task_seconds,
     time_to_run,
 )
-from nsdelib.book.runner import PRECOMPUTE_ENTRY
+from nsdelib.book.runner import PRECOMPUTE_ENTRY, WHOLE_BUILD_ENTRY
 from nsdelib.common import ConfigError
 
 
@@ -98,10 +98,13 @@ def test_a_chapter_states_its_measured_quick_time_or_that_it_has_none(tmp_path: 
     (tmp_path / "quick" / "build" / "chapter_times.json").write_text(json.dumps(
         {"profile": "quick", "cores": 2, "commit": "abcdef123", "date": "2026-12-05T04:00:00+00:00",
          "seconds": {"chapters/ch04_noise_robustness": 90.0, "chapters/ch02_nsde_theory": 30.0,
-                     PRECOMPUTE_ENTRY: 300.0}}))
+                     PRECOMPUTE_ENTRY: 300.0, WHOLE_BUILD_ENTRY: 480.0}}))
     sentence = time_to_run("chapters/ch04_noise_robustness", root=tmp_path)
     assert sentence.startswith("1.5 min at quick on 2 CPU cores (measured at commit abcdef1, 2026-12-05); at paper")
     table = chapter_time_table(root=tmp_path)
     assert table.loc["ch02_nsde_theory", "quick: wall time (min)"] == 0.5
     assert table.loc["ch02_nsde_theory", "paper: precomputed work (CPU-h)"] == 0
     assert table.index[0] == PRECOMPUTE_ENTRY and table.iloc[0, 0] == 5.0, "the build's models come first"
+    assert table.index[-1] == WHOLE_BUILD_ENTRY and table.iloc[-1, 0] == 8.0, "the whole build's time comes last"
+    work = table["paper: precomputed work (CPU-h)"]
+    assert work.iloc[-1] == pytest.approx(work.iloc[1:-1].sum()), "the whole build's work is its chapters' together"

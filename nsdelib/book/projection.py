@@ -139,11 +139,12 @@ def paper_work_by_chapter(path: Path = PAPER_TASK_COSTS) -> dict[str, float]:
 def chapter_time_table(root: Path = RESULTS_ROOT, costs: Path = PAPER_TASK_COSTS) -> pd.DataFrame:
     """Per chapter: its measured wall time in the recorded ``quick`` build (the models and sweeps ``nsdebook build``
     computes first in a row of their own, the whole build in the last) and the paper graph's work for it, in hours of
-    one single-threaded worker (what a cluster divides among its workers)."""
+    one single-threaded worker (what a cluster divides among its workers; the whole graph's in the last row)."""
     quick = recorded_chapter_times("quick", root) or {"seconds": {}}
     work = paper_work_by_chapter(costs)
     entries = [entry for entry in (PRECOMPUTE_ENTRY, *toc_entries(), WHOLE_BUILD_ENTRY)
                if entry in quick["seconds"] or entry in work]
+    work = {**work, PRECOMPUTE_ENTRY: float("nan"), WHOLE_BUILD_ENTRY: sum(work.values())}  # spread over chapters
     return pd.DataFrame({"quick: wall time (min)": [quick["seconds"].get(e, float("nan")) / 60 for e in entries],
                          "paper: precomputed work (CPU-h)": [work.get(e, 0.0) for e in entries]},
                         index=pd.Index([e.removeprefix("chapters/") for e in entries], name="chapter"))

@@ -102,6 +102,9 @@ settings_table(
 # learning rate is chosen per model from the grid {glue:text}`lr_grid`: the first seed is trained at
 # each rate and the rate with the best validation accuracy is used for every seed (a tie goes to the
 # smaller rate). At `paper` the grid has {glue:text}`paper_lr_grid`; smaller profiles use one rate.
+# Each of `paper`'s grid runs is recorded as it finishes (`results/paper/learning_rates/`, with the
+# digest of its training settings), so that a new machine chooses the rates from the records instead
+# of training the grid again.
 
 # %% tags=["hide-input"]
 glue_all({"max_epochs": ctx.profile.train.max_epochs, "patience": ctx.profile.train.patience,

@@ -6,6 +6,7 @@ resuming on the ci profile's real data, through a killed subprocess.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,8 +24,10 @@ import torch
 from sklearn.metrics import confusion_matrix, recall_score
 
 import nsdelib
+from nsdelib.book import context as context_module
+from nsdelib.book import provenance as provenance_module
 from nsdelib.book.context import Context
-from nsdelib.common import ConfigError
+from nsdelib.common import ArtifactCorrupt, ConfigError
 from nsdelib.common.artifacts import ArtifactStore
 from nsdelib.data.dataset import DataConfig, SpectrogramData, Split
 from nsdelib.models.inference import predict_logits
@@ -364,9 +368,8 @@ def test_stopping_rule_counts_epochs_since_the_best(done: int, best: int, patien
     assert trainer.stopped(done, best, patience) is stop
 
 
-def rate_run(val: float) -> TrainedModel:
-    return TrainedModel("convnext", 0, torch.nn.Identity(), pd.DataFrame(),
-                        {"best_val_accuracy": val, "best_epoch": 3, "epochs": 5})
+def rate_run(val: float) -> dict[str, Any]:
+    return {"best_val_accuracy": val, "best_epoch": 3, "epochs": 5}
 
 
 def test_learning_rate_rule_takes_the_best_validation_accuracy_and_the_smaller_rate_on_a_tie() -> None:
@@ -382,6 +385,33 @@ def test_context_trains_every_kind_at_its_grid_choice(tmp_path: Path) -> None:
     grid = ctx.learning_rate_grid("convnext", progress=False)
     chosen = choose_learning_rate(grid)
     assert ctx.train_config("convnext").lr == chosen
-    assert ctx.train("convnext", 0, progress=False).digest == grid[chosen].digest, "seed 0 is the grid's own run"
+    assert ctx.train("convnext", 0, progress=False).digest == grid[chosen]["weights_sha256"], (
+        "seed 0 is the grid's own run")
     with pytest.raises(ConfigError, match=r"does not hold train.lr = 0.002"):
         ctx.profile.replace(lr_grid=(1e-3, 4e-3))
+
+
+def test_a_recorded_grid_chooses_the_rate_on_a_new_machine_without_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("record_rate_point", "recorded_rate_point"):
+        monkeypatch.setattr(context_module, name, functools.partial(getattr(provenance_module, name),
+                                                                    root=tmp_path / "results"))
+    profile = ci_context(tmp_path, epochs=2).profile.replace(lr_grid=(1e-3, 2e-3), record_results=True)
+    first = Context(profile, 0, CPU, ArtifactStore(tmp_path / "store"))
+    chosen = first.learning_rate("convnext")
+    records = sorted((tmp_path / "results" / "ci" / "learning_rates").glob("convnext-*.json"))
+    assert [path.stem for path in records] == ["convnext-lr0.001", "convnext-lr0.002"]
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the grid was trained again although it is recorded")
+
+    monkeypatch.setattr(context_module, "train_or_load", no_training)
+    again = Context(profile, 0, CPU, ArtifactStore(tmp_path / "new-store"))
+    assert again.learning_rate("convnext") == chosen
+    assert again.learning_rate_grid("convnext") == first.learning_rate_grid("convnext")
+    other = Context(profile.replace(train={**profile.train.model_dump(), "weight_decay": 0.01}), 0, CPU,
+                    ArtifactStore(tmp_path / "new-store"))
+    with pytest.raises(ArtifactCorrupt, match=r"learning_rates/convnext-lr0.001 of profile ci was trained with "
+                                              r"other settings"):
+        other.learning_rate("convnext")

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import pandas as pd
 import torch
@@ -17,7 +18,7 @@ from ..claims.error_detection import cached_detector_scores, noisy_accuracy
 from ..claims.c2_noise import NOISE_SWEEP, noise_sweep
 from ..claims.sigma_tuning import frontier_points, measure_point
 from ..common import resolve_device, seed_everything
-from ..common.artifacts import ArtifactStore
+from ..common.artifacts import ArtifactStore, content_digest
 from ..data.dataset import SpectrogramData, load_dataset
 from ..evaluation.data_size import data_for_size, data_size_study, training_sizes
 from ..evaluation.sweeps import SweepTarget, cached_subset_sweep
@@ -26,10 +27,10 @@ from ..models.registry import MODEL_KINDS, ModelKind, with_injected_noise
 from ..report.claims import MODEL_LABELS
 from ..report.paper import PAPER_VALUES
 from ..training.learning_rate import choose_learning_rate
-from ..training.trainer import TrainConfig, TrainedModel, train_or_load
+from ..training.trainer import TrainConfig, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
 from .adversarial_records import record_adversarial_seed
-from .provenance import record_model
+from .provenance import record_model, record_rate_point, recorded_rate_point
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,32 @@ class Context:
     def data(self) -> SpectrogramData:
         return load_dataset(self.profile.data, self.seed, self.store)
 
-    def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, TrainedModel]:
-        return {lr: self.train_at_rate(kind, lr, progress) for lr in self.profile.lr_grid}
+    def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, dict[str, Any]]:
+        """The first seed's grid for ``kind``: the metrics of its run at each rate, from the records where the
+        profile records results and every rate is recorded, else trained or read back."""
+        grid = self.profile.lr_grid
+        if self.profile.record_results:
+            recorded = {lr: self.recorded_rate(kind, lr) for lr in grid}
+            if all(metrics is not None for metrics in recorded.values()):
+                return recorded  # type: ignore[return-value]
+        return {lr: self.train_at_rate(kind, lr, progress).metrics for lr in grid}
+
+    def rate_digest(self, kind: ModelKind, lr: float) -> str:
+        """The digest of what the grid's run of ``kind`` at rate ``lr`` depends on (its training key)."""
+        profile = self.profile
+        return content_digest(training_key(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr)))
+
+    def recorded_rate(self, kind: ModelKind, lr: float) -> dict[str, Any] | None:
+        return recorded_rate_point(kind, lr, self.rate_digest(kind, lr), self.profile.name)
 
     def train_at_rate(self, kind: ModelKind, lr: float, progress: bool | None = None) -> TrainedModel:
+        """The first seed's run of ``kind`` at rate ``lr`` (read back, resumed or trained), recorded once at ``paper``."""
         profile = self.profile
-        return train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
-                             self.device, progress)
+        run = train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
+                            self.device, progress)
+        if profile.record_results:
+            record_rate_point(run, lr, self.rate_digest(kind, lr), profile.name, self.device)
+        return run
 
     def learning_rate(self, kind: ModelKind) -> float:
         """The training rule's learning rate for ``kind``: the grid's best on the first seed's validation split."""

@@ -106,10 +106,13 @@ def make_dataset(run: Run) -> str:
 
 
 def train_at_rate(run: Run, kind: ModelKind, lr: float, *_after: object) -> str:
-    """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr``."""
-    trained = worker_context(run).train_at_rate(kind, lr, progress=False)
-    metrics = trained.metrics
-    return f"best validation accuracy {metrics['best_val_accuracy']:.3f} at epoch {metrics['best_epoch']}"
+    """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr`` (read from its record
+    where the profile records results and the point is recorded: a new machine does not train the grid again)."""
+    ctx = worker_context(run)
+    metrics = ctx.recorded_rate(kind, lr) if ctx.profile.record_results else None
+    origin = "recorded: " if metrics is not None else ""
+    metrics = metrics or ctx.train_at_rate(kind, lr, progress=False).metrics
+    return f"{origin}best validation accuracy {metrics['best_val_accuracy']:.3f} at epoch {metrics['best_epoch']}"
 
 
 def train_model(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:

@@ -122,6 +122,36 @@ def record_model(run: TrainedModel, profile: str, device: torch.device | str, tr
     return record_result(name, result, prov, root)
 
 
+def rate_record_name(kind: str, lr: float) -> str:
+    return f"learning_rates/{kind}-lr{lr:g}"
+
+
+def record_rate_point(run: TrainedModel, lr: float, training_digest: str, profile: str, device: torch.device | str,
+                      root: Path = RESULTS_ROOT) -> Path | None:
+    """Record one point of the first seed's learning-rate grid (its metrics and history) with the digest of its
+    training settings, so that a later machine chooses the rate without training the grid again; never overwritten."""
+    name = rate_record_name(run.kind, lr)
+    if (root / profile / f"{name}.json").exists():
+        return None
+    result = {"kind": run.kind, "seed": run.seed, "lr": lr, "training_digest": training_digest,
+              "metrics": run.metrics, "history": run.history.to_dict(orient="list")}
+    digest = [{"kind": run.kind, "seed": run.seed, "sha256": run.digest, "setting": {"lr": lr}}]
+    return record_result(name, result, provenance(profile, [run.seed], device, run.metrics["wall_time_s"], digest), root)
+
+
+def recorded_rate_point(kind: str, lr: float, training_digest: str, profile: str,
+                        root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
+    """The metrics of a recorded grid point of these training settings; None when it is not recorded. A record of
+    other settings is an error: the training rule would choose from the wrong runs."""
+    recorded = load_recorded(rate_record_name(kind, lr), profile, root)
+    if recorded is None:
+        return None
+    if recorded["result"]["training_digest"] != training_digest:
+        raise ArtifactCorrupt(f"recorded learning-rate point {rate_record_name(kind, lr)} of profile {profile} was "
+                              "trained with other settings than this profile's; record the grid again (delete it)")
+    return recorded["result"]["metrics"]
+
+
 def frontier_record_name(row: dict[str, Any]) -> str:
     """``frontier/<kind>[-sigma<σ>|-std<std>]-seed<N>``."""
     names = {"nsde": ("sigma", "sigma"), "convnext_noise": ("std", "input_noise_std")}

@@ -40,9 +40,8 @@ def record_adversarial_seed(seed: int, outcomes: pd.DataFrame, convergence: pd.D
 
 
 def merged_adversarial(profile: str = "paper", root: Path = RESULTS_ROOT) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Every recorded seed's per-image outcomes in one table, and each seed file's provenance (in seed order); raises
-    ArtifactCorrupt naming a seed file whose outcomes are missing or whose model digest differs from the model's own
-    record (``models/<kind>-seed<N>.json``)."""
+    """Every recorded seed's per-image outcomes in one table, and each seed file's provenance (in seed order); a seed
+    file without outcomes, or citing weights other than its model's own record, raises ArtifactCorrupt."""
     frames, provenances = [], []
     paths = sorted((root / profile / FOLDER).glob("seed-*.json"), key=lambda p: int(p.stem.removeprefix("seed-")))
     for path in paths:

@@ -18,9 +18,6 @@ from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENT
                      build_html, record_chapter_time, run_book, toc_entries)
 from .verify import verify
 
-DEVICE_HELP = "auto | cpu | cuda | cuda:N (default auto)"
-
-
 def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str,
              profile: str = "paper", seed: bool = True) -> argparse.ArgumentParser:
     """A subcommand with the parameters every run takes: profile, seed (where it applies) and device."""
@@ -28,7 +25,7 @@ def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name
     sub.add_argument("--profile", default=profile, help=f"one of {', '.join(PROFILE_NAMES)} (default {profile})")
     if seed:
         sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    sub.add_argument("--device", default="auto", help=DEVICE_HELP)
+    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     return sub
 
 

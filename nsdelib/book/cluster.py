@@ -21,9 +21,8 @@ from ..common import ConfigError
 GPU = "GPU"
 #: Threads of the numerical libraries in each worker process: one, since each worker runs one task at a time.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-#: Dask's nannies give each worker ``MALLOC_TRIM_THRESHOLD_=65536`` by default, which makes glibc hand memory back to
-#: the system after nearly every free: torch's many small allocations then train a small ConvNeXt 1.7 times slower
-#: (benchmarks/bench_precompute.py). The book's workers keep glibc's own threshold.
+#: Keep glibc's own threshold: Dask's default ``MALLOC_TRIM_THRESHOLD_=65536`` returns memory after nearly every
+#: free, and torch's many small allocations then train 1.7 times slower (benchmarks/bench_precompute.py).
 KEEP_MALLOC_DEFAULT = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 #: The same setting as an environment variable, for workers started by a batch script.
 KEEP_MALLOC_DEFAULT_ENV = {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_": "None"}
@@ -36,10 +35,7 @@ def usable_cores() -> int:
 
 @dataclass(frozen=True)
 class SlurmJobs:
-    """Slurm jobs of Dask workers: one one-thread worker per core, or with GPUs one worker per GPU.
-
-    ``directives`` are further ``#SBATCH`` options; the rest comes from dask-jobqueue's configuration.
-    """
+    """Slurm jobs of Dask workers (one per core, or per GPU); ``directives`` are further ``#SBATCH`` options."""
 
     jobs: int
     gpus_per_job: int = 0
@@ -143,10 +139,8 @@ def has_gpu_workers(client: Client, spec: ClusterSpec) -> bool:
 
 
 def worker_device(device: str) -> str:
-    """The device a task asks for on this worker: a bare CUDA request is spread over the visible GPUs.
-
-    A worker named with a number at its end (``3``, ``SLURMCluster-0-3``) takes GPU number mod the GPU count.
-    """
+    """The device a task asks for on this worker: a bare CUDA request is spread over the visible GPUs by the number
+    ending the worker's name (``3``, ``SLURMCluster-0-3``) modulo the GPU count."""
     if device not in ("auto", "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
         return device
     try:

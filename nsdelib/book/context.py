@@ -56,8 +56,7 @@ class Context:
         return load_dataset(self.profile.data, self.seed, self.store)
 
     def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, dict[str, Any]]:
-        """The first seed's grid for ``kind``: the metrics of its run at each rate, from the records where the
-        profile records results and every rate is recorded, else trained or read back."""
+        """The first seed's grid for ``kind``: the metrics of its run at each rate, recorded, trained or read back."""
         grid = self.profile.lr_grid
         if self.profile.record_results:
             recorded = {lr: self.recorded_rate(kind, lr) for lr in grid}
@@ -147,8 +146,7 @@ class Context:
 
     def explained(self, run: TrainedModel) -> SweepTarget:
         """``run`` as chapters 6 and 7 explain it: on the test split, in the mode of its headline accuracy."""
-        test = self.data.test
-        return SweepTarget(run.model, test.x, test.y, (headline_mode(run.kind, self.profile.model.sde),), run.seed)
+        return self._test_target(run, (headline_mode(run.kind, self.profile.model.sde),))
 
     def attribution_stability(self, run: TrainedModel) -> pd.DataFrame:
         """Chapter 6's attribution change under input noise of ``run``, with its map controls (cached)."""

@@ -1,7 +1,5 @@
-"""The glance page's tables (each claim's recorded verdict with its provenance, the book's own findings, the
-setup beside the paper's), and ``relabel``: a record's verdicts judged again by today's rule, each claim's
-primary one alone and the others Holm-adjusted in their named families. The glance page explains them.
-"""
+"""The glance page's tables (claims, findings, setup beside the paper's) and ``relabel``, which judges a record's
+verdicts again by today's rule (the glance page explains both)."""
 
 from __future__ import annotations
 
@@ -34,9 +32,8 @@ Recorded = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class RecordPlan:
-    """A recorded result (``results/<profile>/<result>.json``) and how its verdicts are judged: the keys from its
-    ``result`` block to its claim's primary verdict (none without a claim), and the named family of the
-    verdicts under each other top-level key; ``chapter`` (a stem) records it."""
+    """A recorded result and how its verdicts are judged: the keys to its claim's primary verdict, and the Holm family
+    of the verdicts under each other top-level key; ``chapter`` (a stem) records it."""
 
     result: str
     primary: tuple[str, ...]
@@ -97,9 +94,8 @@ def _test_identity(verdict: Verdict) -> tuple[Any, ...]:
 
 
 def relabel(record: Mapping[str, Any], plan: RecordPlan) -> dict[str, Any]:
-    """A copy of a record whose verdicts are judged again by today's rule: the primary one and those outside the
-    plan's families alone, each family's Holm-adjusted together (a test stored twice counted once, one equal
-    to the primary left primary). Tables keep their other columns."""
+    """A copy of a record with its verdicts judged again by today's rule: the primary one and those outside the plan's
+    families alone, each family's Holm-adjusted together (a test stored twice counted once)."""
     relabelled = copy.deepcopy(dict(record))
     result = relabelled["result"]
     slots = {path: verdict_from_dict(stored) for path, stored in _slots(result)}
@@ -133,8 +129,7 @@ def _effect_text(verdict: Verdict) -> str:
 
 
 def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[str]) -> dict[str, Any]:
-    """One row of the glance table: the claim, its recorded primary verdict judged by today's rule, and where
-    that comes from (``warnings``: what is wrong with its provenance)."""
+    """One row of the glance table: the claim, its recorded primary verdict and its provenance (and ``warnings``)."""
     claim = get_claim(source.claim)
     row: dict[str, Any] = {
         "claim": claim.id, "statement": claim.statement, "paper's figure": claim.paper_figure,
@@ -167,8 +162,7 @@ def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[
 
 def claims_at_a_glance(load: Callable[[str], Recorded | None], check: Callable[[Mapping[str, Any]], list[str]],
                        sources: Sequence[RecordPlan] = SOURCES) -> pd.DataFrame:
-    """One row per claim, indexed by its id, from the records ``load`` returns by name; ``check`` returns the
-    warnings of a provenance block (a dirty work tree, code changed since)."""
+    """One row per claim from the records ``load`` returns by name; ``check`` gives a provenance block's warnings."""
     rows = []
     for source in sources:
         recorded = load(source.result)
@@ -275,8 +269,8 @@ def _finding(finding: str, source: str, stored: Mapping[str, Any] | None = None,
 
 def findings_at_a_glance(matched: pd.DataFrame | None, noise_record: Recorded | None,
                          frontier_command: str) -> pd.DataFrame:
-    """The book's own findings: NSDE − control at matched clean accuracy (``matched``: the frontier's verdicts, its
-    primary rows) and the 2 × 2 design's headline rows from chapter 4's record; a missing one says how to get it."""
+    """The book's own findings: NSDE − control at matched clean accuracy (``matched``: the frontier's verdicts) and the
+    2 × 2 design's headline rows from chapter 4's record; a missing one says how to get it."""
     frontier, noise = "results/paper/frontier/", "results/paper/noise_robustness.json"
     if matched is None:
         rows = [_finding("NSDE − control at matched clean accuracy", frontier, command=frontier_command)]

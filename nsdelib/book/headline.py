@@ -1,7 +1,5 @@
-"""The build's headline numbers per claim, ``_build/book/headline.json``: each chapter adds its claim as it runs, the
-glance page (executed last) shows them beside the recorded ``paper`` results, and a test holds the default build's
-copy (``results/quick/build/headline.json``) to what a miniature of the paper must show ("Running this book").
-"""
+"""The build's headline numbers per claim (``_build/book/headline.json``): each chapter adds its claim as it runs,
+and the glance page (executed last) shows them beside the recorded ``paper`` results ("Running this book")."""
 
 from __future__ import annotations
 
@@ -35,9 +33,8 @@ def profile_digest(profile: Profile) -> str:
 
 def record_headline(ctx: Context, claim: str, verdict: Verdict | None, figures: Mapping[str, Any] | None = None,
                     note: str = "") -> Path | None:
-    """Add ``claim``'s primary verdict (None: the claim had no test point, ``note`` says why) and its supporting
-    ``figures`` (accuracies, curves) to this build's headline file; nothing outside a build (no file named by
-    ``HEADLINE_ENV``). A file of other settings is replaced."""
+    """Add ``claim``'s primary verdict (None: no test point, ``note`` says why) and its ``figures`` to this build's
+    headline file (a file of other settings replaced); nothing outside a build."""
     target = os.environ.get(HEADLINE_ENV)
     if not target:
         return None
@@ -98,8 +95,7 @@ def _fresh_text(fresh: Mapping[str, Any] | None) -> str:
 
 
 def fresh_versus_recorded(ctx: Context, claim: str, verdict: Verdict | None) -> str:
-    """One sentence for the chapter: this build's label for ``claim`` against the recorded ``paper`` one, and why they
-    may differ (at ``paper`` itself the two are the same run)."""
+    """One sentence for the chapter: this build's label for ``claim`` against the recorded ``paper`` one, and why."""
     from .adversarial_records import load_claim_record
     from .glance import SOURCES, claim_row
 
@@ -119,8 +115,8 @@ def fresh_versus_recorded(ctx: Context, claim: str, verdict: Verdict | None) -> 
 
 
 def headline_beside_recorded(headline: Mapping[str, Any] | None, glance: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: this build's effect, interval and label beside the recorded ``paper`` ones (the glance
-    table's columns), and whether the two labels agree; a claim this build did not reach shows a dash."""
+    """One row per claim: this build's effect, interval and label beside the recorded ``paper`` ones, and whether the
+    labels agree; a claim this build did not reach shows a dash."""
     claims = (headline or {}).get("claims", {})
     rows = []
     for claim, recorded in glance.iterrows():

@@ -33,8 +33,7 @@ BUILD_STAGES: tuple[Stage, ...] = ("train", "noise", "attack", "attribution", "a
 NEEDS: dict[str, tuple[Stage, ...]] = {"abc": ("attribution",)}
 #: The command that trains and records the clean–robust frontier (resumable: only missing points are computed).
 FRONTIER_COMMAND = "nsdebook precompute --profile paper --stage frontier"
-#: Reruns of a task that raised (a full GPU, a hiccup of a shared filesystem). A task whose worker died is
-#: rerun on another worker by the scheduler itself (``distributed.scheduler.allowed-failures``).
+#: Reruns of a task that raised (a full GPU, a filesystem hiccup); the scheduler reruns a task whose worker died.
 RETRIES = 2
 
 
@@ -44,8 +43,7 @@ class PrecomputeFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Run:
-    """What a task needs to build its context in a worker: the profile as JSON (a profile is data), the base seed,
-    the device asked for (each worker resolves it) and the artifact store's folder."""
+    """What a worker builds a task's context from: the profile as JSON, the seed, the device, the store's folder."""
 
     profile: str
     seed: int
@@ -55,10 +53,6 @@ class Run:
     @classmethod
     def of(cls, ctx: Context, device: str) -> Run:
         return cls(ctx.profile.model_dump_json(), ctx.seed, device, str(ctx.store.root.resolve()))
-
-    @property
-    def token(self) -> str:
-        return tokenize(self.profile, self.seed, self.device, self.store)
 
 
 @dataclass(frozen=True)
@@ -106,8 +100,7 @@ def make_dataset(run: Run) -> str:
 
 
 def train_at_rate(run: Run, kind: ModelKind, lr: float, *_after: object) -> str:
-    """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr`` (read from its record
-    where the profile records results and the point is recorded: a new machine does not train the grid again)."""
+    """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr`` (or its record)."""
     ctx = worker_context(run)
     metrics = ctx.recorded_rate(kind, lr) if ctx.profile.record_results else None
     origin = "recorded: " if metrics is not None else ""
@@ -256,21 +249,13 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
 
 def task_key(task: Task, run: Run) -> str:
     """The task's name and a token of the run: two runs on one scheduler never share a key."""
-    return re.sub(r"\W+", "_", task.name) + f"-{run.token}"
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes // 60:d}:{minutes % 60:02d}:{seconds:02d}"
+    return re.sub(r"\W+", "_", task.name) + f"-{tokenize(run.profile, run.seed, run.device, run.store)}"
 
 
 def run_graph(client: Client, tasks: Sequence[Task], run: Run, gpu: bool = False,
               log: Callable[[str], None] = print) -> dict[str, object]:
     """Run ``tasks`` (the earlier first where several are ready), logging each as it finishes; results by name.
-
-    A task that fails after its retries is logged; the tasks that need it are not run, every other one is,
-    and :class:`PrecomputeFailed` then names all failures. With ``gpu`` each torch task asks for a GPU.
-    """
+    A task failing after its retries blocks only the tasks that need it; :class:`PrecomputeFailed` then names all."""
     futures: dict[str, Future] = {}
     for index, task in enumerate(tasks):  # earlier tasks first where several are ready: the first seed's models
         futures[task.name] = client.submit(task.call, run, *task.args, *(futures[name] for name in task.after),
@@ -284,7 +269,8 @@ def run_graph(client: Client, tasks: Sequence[Task], run: Run, gpu: bool = False
     log(f"{len(tasks)} tasks: " + ", ".join(f"{stage} {count}" for stage, count in total.items()))
     for future in as_completed(list(futures.values())):
         task = by_key[future.key]
-        clock = _clock(time.perf_counter() - start)
+        minutes, seconds = divmod(int(time.perf_counter() - start), 60)
+        clock = f"{minutes // 60:d}:{minutes % 60:02d}:{seconds:02d}"
         if future.status == "finished":
             results[task.name] = future.result()
             done[task.stage] += 1

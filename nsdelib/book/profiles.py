@@ -59,10 +59,8 @@ class Profile(Section):
         return value
 
 
-#: What every profile shares; each profile below changes only what differs (merged key by key).
-#: The NSDE's noise (relative diffusion, Brownian-shaped, σ) and the control's input-noise std are
-#: set at the ``paper`` scale by the calibration rule of ``claims.sigma_tuning`` (chapter 3); a
-#: test holds them equal to what the recorded sweep chooses once it is complete.
+#: What every profile shares (each profile below merges in what differs). The NSDE's noise and the control's
+#: input-noise std are those the calibration rule of chapter 3 chooses at ``paper`` (a test holds them to it).
 BASE: dict[str, Any] = {
     "model": {
         "variant": "convnext_atto", "drop_path_rate": 0.0, "input_noise_std": 0.23,
@@ -73,6 +71,8 @@ BASE: dict[str, Any] = {
     },
     "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 1},
     "lr_grid": (2e-3,),
+    "attribution": {"ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2, "perturbation_levels": (0.02, 0.1),
+                    "batch_size": 64},
     "calibration": {"sigmas": (0.05, 0.1, 0.2, 0.4, 0.8, 1.6), "input_noise_stds": (0.05, 0.1, 0.2, 0.4)},
     "abc": {"neighbours": "one_draw", "detectors": {"noise_stds": (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)}},
     "attack": {"epsilons": {"L2": (0.25, 0.5, 1.0, 2.0, 4.0), "Linf": (0.005, 0.01, 0.02, 0.05)},
@@ -80,17 +80,15 @@ BASE: dict[str, Any] = {
                "eot_iter": 5, "score_draws": 4, "square_queries": 1000, "square_subset": 32},
 }
 
-#: Chapter 3's rule run once at the ``quick`` scale (seed 0, test split, 6,000 spectrograms at 32 × 32, 8 epochs, the
-#: narrow ConvNeXt): ConvNeXt's clean accuracy, the NSDE's single-pass clean accuracy at each σ and the control's clean
-#: accuracy at each input-noise std.
+#: Chapter 3's rule run once at ``quick`` (seed 0, test split): ConvNeXt's clean accuracy, the NSDE's single-pass one
+#: at each σ and the control's at each input-noise std.
 QUICK_CALIBRATION: dict[str, Any] = {"convnext": 0.83518,
                                      "nsde_single": {0.2: 0.80752, 0.3: 0.78429, 0.43: 0.74226},
                                      "control": {0.05: 0.83628, 0.1: 0.80531, 0.23: 0.673}}
 
 
 def quick_setting(line: str) -> float:
-    """The setting of ``line`` (``nsde_single``: σ, ``control``: input-noise std) that costs the paper's points at
-    the ``quick`` scale, by the rule's log interpolation to two digits."""
+    """The setting of ``line`` (``nsde_single``: σ, ``control``: input-noise std) that costs the paper's points."""
     settings = sorted(QUICK_CALIBRATION[line])
     value = setting_at_cost(settings, [QUICK_CALIBRATION[line][s] for s in settings], QUICK_CALIBRATION["convnext"],
                             TARGET_COST)
@@ -98,12 +96,6 @@ def quick_setting(line: str) -> float:
         raise ConfigError(f"the quick calibration of {line} does not bracket the paper's accuracy cost")
     return value
 
-
-#: The ε grid of chapter 5's cheap sweep and the one ε of its full protocol, at ``paper`` (and ``quick``): the
-#: protocol at the one L2 ε where the 10-step APGD-CE of the calibration sweep left ConvNeXt 4.7 % (C3's test
-#: point), the sweep on a 6-point grid.
-ATTACK_GRID: dict[str, Any] = {"epsilons": {"L2": (0.25, 0.5, 1.0, 2.0), "Linf": (0.005, 0.02)},
-                               "headline_epsilons": {"L2": (1.0,), "Linf": ()}}
 
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": {
@@ -118,10 +110,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "calibration": {"sigmas": (0.1, 0.4), "input_noise_stds": (0.1, 0.4), "forms": ("relative",),
                         "shapes": ("coloured",), "subset_size": 16, "attack_steps": 2,
                         "frontier_sigmas": (0.2, 0.43), "frontier_input_noise_stds": (0.1, 0.23), "frontier_seeds": 2},
-        "attribution": {
-            "ig_steps": 4, "smoothgrad_samples": 4, "noise_draws": 2,
-            "perturbation_levels": (0.05, 0.1), "subset_size": 12, "batch_size": 64,
-        },
+        "attribution": {"ig_steps": 4, "smoothgrad_samples": 4, "perturbation_levels": (0.05, 0.1), "subset_size": 12},
         "abc": {"samples": 8, "batch_size": 128, "rescaled_fractions": (0.02, 0.2),
                 "detectors": {"noise_stds": (0.1, 0.3, 1.0), "bootstrap_resamples": 200}},
         "noise": {
@@ -149,22 +138,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         # σ and the control's input-noise std by chapter 3's rule at this profile (QUICK_CALIBRATION).
         "model": {"variant": "convnext_atto_narrow", "input_noise_std": quick_setting("control"),
                   "sde": {"sigma": quick_setting("nsde_single"), "ensemble_size": 4}},
-        "attribution": {
-            "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
-            "perturbation_levels": (0.02, 0.1), "subset_size": 32, "batch_size": 64,
-        },
+        "attribution": {"subset_size": 32},
         "abc": {"samples": 16, "batch_size": 256, "rescaled_fractions": (0.01, 0.03, 0.1, 0.2)},
         "noise": {
             "gaussian_stds": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 1.0),
             "subset_size": 160, "batch_size": 160,
         },
-        # Chapter 5 runs the paper's protocol shape (ATTACK_GRID) at a tenth of its budgets, so that the default build
-        # stays within its ten minutes: the NSDE's ensemble costs ensemble_size × eot_iter passes per attack step and
-        # ensemble_size × score_draws per scoring, and dominates (benchmarks/bench_robustness.py --profile quick).
-        # The ε grid scaled to 32 × 32 images (a quarter of paper's pixels): on the first build's sweep ConvNeXt kept
-        # 7 % at L2 ε = 0.5 and 0 % from 1.0 on, and 10 % at paper's largest L∞ ε (0.02, where the sanity check asks
-        # for 5 %), so the L2 grid is halved and L∞ extended; the full protocol at L2 0.5 and 1.
-        "attack": {**ATTACK_GRID, "epsilons": {"L2": (0.1, 0.25, 0.5, 1.0), "Linf": (0.005, 0.02, 0.05)},
+        # Chapter 5's protocol at a tenth of paper's budgets, so that the default build stays within its ten minutes
+        # (benchmarks/bench_robustness.py --profile quick). The ε grid scaled to 32 × 32 images: on the first build's
+        # sweep ConvNeXt kept 7 % at L2 ε = 0.5, 0 % from 1.0 on and 10 % at L∞ 0.02, so L2 is halved, L∞ extended.
+        "attack": {"epsilons": {"L2": (0.1, 0.25, 0.5, 1.0), "Linf": (0.005, 0.02, 0.05)},
                    "headline_epsilons": {"L2": (0.5, 1.0), "Linf": ()}, "sweep_steps": 5, "steps": 10, "eot_iter": 2,
                    "score_draws": 3, "square_queries": 100,
                    "strong_steps": 10, "strong_eot": 2,
@@ -184,20 +167,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         # still improving), stop after 4 without a better validation accuracy, the rate from a grid around 2e-3.
         "train": {"max_epochs": 25, "patience": 4},
         "lr_grid": (1e-3, 2e-3, 4e-3),
-        # Chapters 6 and 7 per seed: ≈ 350 k forward passes of one 64×64 image (C5's maps 166 k, ABC's grid 86 k,
-        # C4's budget 45 k, the detector test 55 k) ≈ 12 minutes on one CPU thread (budget: 15; the count per
-        # setting is benchmarks/bench_attributions.py's).
-        "attribution": {
-            "ig_steps": 8, "smoothgrad_samples": 8, "noise_draws": 2,
-            "perturbation_levels": (0.02, 0.1), "subset_size": 256, "batch_size": 64,
-        },
+        # Chapters 6 and 7 per seed: ≈ 350 k forward passes of a 64×64 image ≈ 12 minutes on one CPU thread (budget:
+        # 15; benchmarks/bench_attributions.py counts them per setting).
+        "attribution": {"subset_size": 256},
         "abc": {"samples": 16, "batch_size": 256, "rescaled_fractions": (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)},
         "noise": {
             "gaussian_stds": (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0), "structured_levels": (0.1, 0.3, 0.6, 1.0),
             "subset_size": None, "batch_size": 256,
         },
-        # Budget: benchmarks/bench_robustness.py.
-        "attack": {**ATTACK_GRID, "subset_size": 256, "batch_size": 128},
+        # The full protocol at the one L2 ε where the calibration sweep's 10-step APGD-CE left ConvNeXt 4.7 % (C3's test
+        # point), the cheap sweep on a 6-point grid. Budget: benchmarks/bench_robustness.py.
+        "attack": {"epsilons": {"L2": (0.25, 0.5, 1.0, 2.0), "Linf": (0.005, 0.02)},
+                   "headline_epsilons": {"L2": (1.0,), "Linf": ()}, "subset_size": 256, "batch_size": 128},
     },
 }
 

@@ -105,18 +105,23 @@ def projection_table(tasks: Sequence[Task], seconds: Mapping[str, float], worker
     return pd.DataFrame(rows).set_index("workers")
 
 
-def projected_wall_times(path: Path = PAPER_TASK_COSTS, workers: Sequence[int] = (2, 16, 64)) -> pd.DataFrame:
-    """:func:`projection_table` of the whole graph of the profile the costs were measured at."""
+def _measured_graph(path: Path) -> tuple[list[Task], dict[str, float]]:
+    """The whole graph of the profile the costs at ``path`` were measured at, and each task's seconds."""
     costs = load_task_costs(path)
     tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
-    return projection_table(tasks, task_seconds(tasks, costs.seconds), workers)
+    return tasks, task_seconds(tasks, costs.seconds)
+
+
+def projected_wall_times(path: Path = PAPER_TASK_COSTS, workers: Sequence[int] = (2, 16, 64)) -> pd.DataFrame:
+    """:func:`projection_table` of the whole graph of the profile the costs were measured at."""
+    return projection_table(*_measured_graph(path), workers)
 
 
 #: The chapter that shows each stage's results: its share of the paper graph's work is that chapter's time at paper.
-STAGE_CHAPTERS = {"data": "chapters/ch01_signals", "train": "chapters/ch03_training", "noise": "chapters/ch04_noise_robustness",
-                  "attack": "chapters/ch05_adversarial", "attribution": "chapters/ch06_attributions",
-                  "abc": "chapters/ch07_abc", "data_size": "chapters/ch08_open_questions",
-                  "frontier": "chapters/ch08_open_questions"}
+STAGE_CHAPTERS = {"data": "chapters/ch01_signals", "train": "chapters/ch03_training",
+                  "noise": "chapters/ch04_noise_robustness", "attack": "chapters/ch05_adversarial",
+                  "attribution": "chapters/ch06_attributions", "abc": "chapters/ch07_abc",
+                  "data_size": "chapters/ch08_open_questions", "frontier": "chapters/ch08_open_questions"}
 
 
 def recorded_chapter_times(profile: str = "quick", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
@@ -127,19 +132,17 @@ def recorded_chapter_times(profile: str = "quick", root: Path = RESULTS_ROOT) ->
 
 def paper_work_by_chapter(path: Path = PAPER_TASK_COSTS) -> dict[str, float]:
     """Hours of one single-threaded worker that the paper graph spends for each chapter (its stages' tasks)."""
-    costs = load_task_costs(path)
-    tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
+    tasks, seconds = _measured_graph(path)
     work: dict[str, float] = {}
-    for task, seconds in zip(tasks, task_seconds(tasks, costs.seconds).values(), strict=True):
+    for task in tasks:
         chapter = STAGE_CHAPTERS[task.stage]
-        work[chapter] = work.get(chapter, 0.0) + seconds / HOUR
+        work[chapter] = work.get(chapter, 0.0) + seconds[task.name] / HOUR
     return work
 
 
 def chapter_time_table(root: Path = RESULTS_ROOT, costs: Path = PAPER_TASK_COSTS) -> pd.DataFrame:
-    """Per chapter: its measured wall time in the recorded ``quick`` build (the models and sweeps ``nsdebook build``
-    computes first in a row of their own, the whole build in the last) and the paper graph's work for it, in hours of
-    one single-threaded worker (what a cluster divides among its workers; the whole graph's in the last row)."""
+    """Per chapter (and for the precomputation and the whole build): its wall time in the recorded ``quick`` build
+    and the paper graph's work for it, in hours of one single-threaded worker."""
     quick = recorded_chapter_times("quick", root) or {"seconds": {}}
     work = paper_work_by_chapter(costs)
     entries = [entry for entry in (PRECOMPUTE_ENTRY, *toc_entries(), WHOLE_BUILD_ENTRY)

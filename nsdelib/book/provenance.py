@@ -105,21 +105,25 @@ def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root:
     return path
 
 
+def _record_once(name: str, result: dict[str, Any], profile: str, device: torch.device | str, wall_time_s: float,
+                 model: ModelDigest, root: Path) -> Path | None:
+    """Record one model's run citing ``model``, unless ``name`` is recorded already: a record is never overwritten."""
+    if (root / profile / f"{name}.json").exists():
+        return None
+    return record_result(name, result, provenance(profile, [model["seed"]], device, wall_time_s, [model]), root)
+
+
 def model_record_name(kind: str, seed: int) -> str:
     return f"models/{kind}-seed{seed}"
 
 
 def record_model(run: TrainedModel, profile: str, device: torch.device | str, train: TrainConfig | None = None,
                  root: Path = RESULTS_ROOT) -> Path | None:
-    """Record one trained model (digest, metrics, history, optimisation settings); a record is never overwritten."""
-    name = model_record_name(run.kind, run.seed)
-    if (root / profile / f"{name}.json").exists():
-        return None
+    """Record one trained model (digest, metrics, history, optimisation settings) once."""
     result = {"kind": run.kind, "seed": run.seed, "metrics": run.metrics, "history": run.history.to_dict(orient="list"),
               "train": None if train is None else train.model_dump(mode="json")}
-    digest = [{"kind": run.kind, "seed": run.seed, "sha256": run.digest}]
-    prov = provenance(profile, [run.seed], device, run.metrics["wall_time_s"], digest)
-    return record_result(name, result, prov, root)
+    return _record_once(model_record_name(run.kind, run.seed), result, profile, device, run.metrics["wall_time_s"],
+                        {"kind": run.kind, "seed": run.seed, "sha256": run.digest}, root)
 
 
 def rate_record_name(kind: str, lr: float) -> str:
@@ -128,21 +132,17 @@ def rate_record_name(kind: str, lr: float) -> str:
 
 def record_rate_point(run: TrainedModel, lr: float, training_digest: str, profile: str, device: torch.device | str,
                       root: Path = RESULTS_ROOT) -> Path | None:
-    """Record one point of the first seed's learning-rate grid (its metrics and history) with the digest of its
-    training settings, so that a later machine chooses the rate without training the grid again; never overwritten."""
-    name = rate_record_name(run.kind, lr)
-    if (root / profile / f"{name}.json").exists():
-        return None
+    """Record one point of the first seed's learning-rate grid once, with the digest of its training settings, so that
+    a later machine chooses the rate without training the grid again."""
     result = {"kind": run.kind, "seed": run.seed, "lr": lr, "training_digest": training_digest,
               "metrics": run.metrics, "history": run.history.to_dict(orient="list")}
-    digest = [{"kind": run.kind, "seed": run.seed, "sha256": run.digest, "setting": {"lr": lr}}]
-    return record_result(name, result, provenance(profile, [run.seed], device, run.metrics["wall_time_s"], digest), root)
+    return _record_once(rate_record_name(run.kind, lr), result, profile, device, run.metrics["wall_time_s"],
+                        {"kind": run.kind, "seed": run.seed, "sha256": run.digest, "setting": {"lr": lr}}, root)
 
 
 def recorded_rate_point(kind: str, lr: float, training_digest: str, profile: str,
                         root: Path = RESULTS_ROOT) -> dict[str, Any] | None:
-    """The metrics of a recorded grid point of these training settings; None when it is not recorded. A record of
-    other settings is an error: the training rule would choose from the wrong runs."""
+    """The metrics of a recorded grid point of these training settings (None: not recorded); other settings raise."""
     recorded = load_recorded(rate_record_name(kind, lr), profile, root)
     if recorded is None:
         return None
@@ -161,13 +161,11 @@ def frontier_record_name(row: dict[str, Any]) -> str:
 
 def record_frontier_point(row: dict[str, Any], profile: str, device: torch.device | str,
                           root: Path = RESULTS_ROOT) -> Path | None:
-    """Record one measured frontier point and seed, citing its model's digest; a record is never overwritten."""
-    name = frontier_record_name(row)
-    if (root / profile / f"{name}.json").exists():
-        return None
+    """Record one measured frontier point and seed once, citing its model's digest."""
     setting = {key: row[key] for key in ("sigma", "input_noise_std") if row[key] is not None}
-    digest = [{"kind": row["kind"], "seed": row["seed"], "sha256": row["weights_sha256"], "setting": setting}]
-    return record_result(name, row, provenance(profile, [row["seed"]], device, row["wall_time_s"], digest), root)
+    return _record_once(frontier_record_name(row), row, profile, device, row["wall_time_s"],
+                        {"kind": row["kind"], "seed": row["seed"], "sha256": row["weights_sha256"], "setting": setting},
+                        root)
 
 
 def load_frontier(profile: str = "paper", root: Path = RESULTS_ROOT) -> pd.DataFrame:
@@ -215,11 +213,7 @@ class Recording(Protocol):
 def record_if_enabled(ctx: Recording, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float,
                       models: Sequence[ModelDigest], outcomes: pd.DataFrame | None = None,
                       outcome_keys: Sequence[str] = ()) -> Path | None:
-    """Record ``result`` when the profile records results (``paper`` does).
-
-    ``outcomes`` (one row per image and group of ``outcome_keys``) are stored beside the record, so that its
-    verdicts can be judged again per image.
-    """
+    """Record ``result`` when the profile records results, with its per-image ``outcomes`` beside it (if given)."""
     if not ctx.profile.record_results:
         return None
     path = record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models))
@@ -258,12 +252,8 @@ def provenance_warnings(prov: dict[str, Any]) -> list[str]:
 def announce_recorded(name: str, chapter: str, figures: Mapping[str, Callable[[dict[str, Any]], Figure]] | None = None,
                       command: str | None = None, profile: str = "paper", root: Path = RESULTS_ROOT
                       ) -> dict[str, Any] | None:
-    """A chapter's recorded result: print its provenance and warnings and glue its ``figures``; None if not recorded.
-
-    Each figure is drawn from the record's ``result`` and glued under its key for a ``{glue:figure}``. Without a
-    record, the chapter prints, and each figure's place says, which command records it (``command``; by default
-    running ``chapter`` at ``profile``).
-    """
+    """A chapter's recorded result (None if not recorded): print its provenance and warnings and glue each figure
+    drawn from it under its key; without a record, say which ``command`` records it."""
     recorded = load_recorded(name, profile, root)
     command = f"`{command or f'make chapter CHAPTER={chapter} PROFILE={profile}'}`"
     if recorded is None:
@@ -290,8 +280,7 @@ def glue_all(values: Mapping[str, Any]) -> None:
 
 
 def show_figure(fig: Figure | None, missing: str) -> None:
-    """Show ``fig`` as the output of a cell whose ``mystnb.figure`` metadata numbers and captions it; without a figure
-    (its record is missing) print ``missing``, which myst-nb leaves outside any figure: no caption without an image."""
+    """Show ``fig`` as a cell's output (its metadata captions it), or print ``missing``: no caption without an image."""
     from IPython.display import display
 
     if fig is None:

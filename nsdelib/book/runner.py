@@ -42,8 +42,7 @@ CHAPTER_TIMES = "chapter_times.json"
 PRECOMPUTE_ENTRY = "models and sweeps (computed before the chapters)"
 #: The entry of ``chapter_times.json`` for the whole ``nsdebook build``: its chapters may run side by side.
 WHOLE_BUILD_ENTRY = "whole build (rendering included)"
-#: Where a build's own outputs (chapter times, headline) are kept under ``results/<profile>/``: a folder apart from
-#: the recorded results, which carry a provenance block.
+#: Where a build's own outputs (chapter times, headline) are kept under ``results/<profile>/``, apart from records.
 BUILD_COPY = "build"
 #: Pages that show what the other chapters of the same build computed (their headline file): executed last.
 READS_THE_BUILD = ("chapters/glance",)
@@ -134,25 +133,13 @@ class IPCKernelManager(AsyncKernelManager):
         self.ip = str(Path(tempfile.mkdtemp(prefix="nsdebook-kernel-")) / "kernel")
 
     async def _async_interrupt_kernel(self) -> None:
-        """No interrupt on the way to a shutdown: papermill shuts a kernel down once its cells are done, and the
-        interrupt that jupyter_client sends first made kernels print "KeyboardInterrupt caught in kernel"."""
+        """No interrupt before a shutdown: it made kernels print "KeyboardInterrupt caught in kernel"."""
         if not self.shutting_down:
             await super()._async_interrupt_kernel()
 
     def cleanup_ipc_files(self) -> None:
         super().cleanup_ipc_files()
         shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
-
-
-def prepare_for_download(path: Path) -> None:
-    """Hide papermill's injected parameters cell in the HTML (it stays in the notebook) and name ``python3``."""
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
-    notebook.metadata["kernelspec"] = dict(DOWNLOAD_KERNELSPEC)
-    nbformat.write(notebook, path)
 
 
 def execute_chapter(source: Path, output: Path, params: ChapterParams, progress: bool = True, root: Path = REPO_ROOT,
@@ -175,7 +162,13 @@ def execute_chapter(source: Path, output: Path, params: ChapterParams, progress:
     finally:
         if stdout is not None:
             stdout.close()
-    prepare_for_download(output)
+    executed = nbformat.read(output, as_version=4)  # for download: injected parameters hidden in the HTML, python3
+    for cell in executed.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    executed.metadata["kernelspec"] = dict(DOWNLOAD_KERNELSPEC)
+    nbformat.write(executed, output)
     return output
 
 
@@ -215,13 +208,8 @@ def _match_entry(requested: str, entries: list[str]) -> str:
 def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int = 0, device: str = "auto",
              out: Path = REPO_ROOT, root: Path = REPO_ROOT, progress: bool = True,
              log: Callable[[str], None] = tqdm.write, jobs: int = 1) -> Path:
-    """Execute the toc entries (all by default) into the staging folder ``out/_build/book``, and return it.
-
-    Markdown pages and the book's config files are copied beside the executed notebooks; what a chapter
-    prints goes to ``log``, indented under its name. With ``jobs`` > 1 that many chapters run at once, each
-    kernel on one thread (the pages that read the build still run last, alone); the first failure stops the
-    chapters not yet started.
-    """
+    """Execute the toc entries (all by default) into ``out/_build/book`` and return it; ``jobs`` chapters at once,
+    the pages that read the build last; the first failure stops the chapters not yet started."""
     params = validate_params(profile=profile, seed=seed, device=device)
     all_entries = toc_entries(root)
     chosen = all_entries if entries is None else [_match_entry(e, all_entries) for e in entries]
@@ -255,8 +243,7 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
 
 def run_entry(entry: str, index: int, total: int, stage: Path, params: ChapterParams, progress: bool, root: Path,
               log: Callable[[str], None], named: bool = False) -> None:
-    """Execute one chapter into ``stage`` and record its time, or copy a Markdown page; ``named`` starts each line
-    it logs with the chapter's name (chapters running side by side interleave their lines)."""
+    """Execute one chapter into ``stage`` and record its time, or copy a Markdown page; ``named``: lines name it."""
     source = chapter_source(entry, root)
     if not is_notebook(source):
         (stage / entry).parent.mkdir(parents=True, exist_ok=True)
@@ -273,11 +260,7 @@ def run_entry(entry: str, index: int, total: int, stage: Path, params: ChapterPa
 
 
 def record_chapter_time(path: Path, entry: str, seconds: float, params: ChapterParams, root: Path = REPO_ROOT) -> None:
-    """Add one chapter's measured run time to the build's ``chapter_times.json``, with where and how it was run.
-
-    Times of one profile accumulate over runs (``nsdebook run`` of one chapter updates its entry); a file of another
-    profile is replaced. "Running this book" shows the recorded copies under ``results/<profile>/``.
-    """
+    """Add one chapter's run time, and where it ran, to ``chapter_times.json`` (a file of another profile replaced)."""
     from .provenance import git_commit
 
     times = json.loads(path.read_text()) if path.is_file() else {}

@@ -34,8 +34,7 @@ def measure_calibration_point(run: Run, kind: ModelKind, model: ModelConfig, *_a
 
 
 def calibration_graph(ctx: Context, trained_only: bool = False) -> list[Task]:
-    """The data set, then one task per point in ``priority`` order; with ``trained_only``, trained points only
-    (after a change to the measurement, they are measured again without training any new one)."""
+    """The data set, then one task per point in ``priority`` order (``trained_only``: the trained points only)."""
     cfg = ctx.profile.calibration
     data = Task("data", make_dataset, what="set", torch=False)
     points = [Task("calibration", measure_calibration_point, (kind, model), kind, cfg.seed, f"point {index}",

@@ -1,4 +1,4 @@
-"""Claim C1, the NSDE's clean-accuracy cost: per-image outcomes, the verdict and one pass's cost (chapter 3)."""
+"""Claim C1, the NSDE's clean-accuracy cost: per-image outcomes, the verdict and one pass's cost."""
 
 from __future__ import annotations
 
@@ -25,14 +25,12 @@ def clean_outcomes(runs: Mapping[str, Sequence[TrainedModel]], x: torch.Tensor, 
 
 def clean_accuracy_claim(outcomes: pd.DataFrame, *, value: str = "correct", unit: str | None = "example"
                          ) -> tuple[pd.DataFrame, Verdict]:
-    """C1: both models' clean accuracy against the paper's and the verdict on ConvNeXt − NSDE (``unit=None``: one
-    row per model and seed with its accuracy in ``value``)."""
+    """C1: both models' clean accuracy against the paper's and the verdict on ConvNeXt − NSDE."""
     return two_model_claim(outcomes, "C1", "clean_accuracy", CONVNEXT, NSDE, value=value, unit=unit)
 
 
 def single_pass_cost(runs_table: pd.DataFrame) -> Interval:
     """ConvNeXt's clean accuracy minus one stochastic pass of the NSDE's, over seeds (what σ was tuned to)."""
-    def of(kind: str) -> pd.DataFrame:
-        return runs_table[runs_table["model"] == kind].set_index("seed")
-
-    return mean_interval(of(CONVNEXT)["accuracy"] - of(NSDE)["accuracy, noise single"])
+    by_seed = runs_table.set_index("seed")
+    convnext, nsde = by_seed[by_seed["model"] == CONVNEXT], by_seed[by_seed["model"] == NSDE]
+    return mean_interval(convnext["accuracy"] - nsde["accuracy, noise single"])

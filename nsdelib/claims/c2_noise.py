@@ -1,8 +1,5 @@
-"""Claim C2, accuracy under input noise (chapter 4): the sweep, its comparisons and verdicts, the 2 × 2 noise-source
-design, and the NSDE against the control at matched clean accuracy (the clean–robust frontier, chapter 8).
-
-Every verdict is judged against C2's smallest effect of interest.
-"""
+"""Claim C2, accuracy under input noise: the sweep and its verdicts, the 2 × 2 noise-source design, and the NSDE
+against the control at matched clean accuracy; every verdict is judged against C2's smallest effect of interest."""
 
 from __future__ import annotations
 
@@ -52,6 +49,7 @@ class NoiseSweepConfig(Section):
     batch_size: int = Field(default=256, ge=1)
 
     def levels(self, kind: NoiseKind) -> tuple[float, ...]:
+        """The levels swept for noise ``kind``."""
         return self.gaussian_stds if kind == "gaussian" else self.structured_levels
 
 
@@ -89,8 +87,7 @@ def c2_comparisons(sde: SDEConfig) -> dict[str, tuple[str, str]]:
 
 def noise_claim(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
                 unit: str | None = "example") -> tuple[pd.DataFrame, Verdict]:
-    """C2 at the paper's std: accuracy of both modes and the primary verdict on NSDE − baseline (``unit=None``: one
-    row per mode, seed and level with its accuracy in ``value``)."""
+    """C2 at the paper's std: accuracy of both modes and the primary verdict on NSDE − baseline."""
     rows = sweep[(sweep["noise"] == "gaussian") & np.isclose(sweep["level"], C2_STD)]
     if rows.empty:
         raise ValueError(f"the sweep has no Gaussian noise at the paper's std {C2_STD}: add it to the sweep's levels")
@@ -104,7 +101,7 @@ def noise_claim(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, valu
 
 def _by_level(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[str, str]], value: str = "correct",
               unit: str | None = "example") -> dict[tuple[str, float], Verdict]:
-    """Each comparison (a better than b) at each ``level`` of ``sweep``, against C2's reference."""
+    """Each comparison (a better than b) at each ``level`` of ``sweep``."""
     return {(name, level): verdict for name, (a, b) in comparisons.items()
             for level, verdict in effect_verdicts(sweep, "level", a, b, get_claim("C2").reference, value=value,
                                                   model="mode", unit=unit).items()}
@@ -112,8 +109,7 @@ def _by_level(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[str, str]], v
 
 def noise_level_verdicts(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[str, str]], *, value: str = "correct",
                          unit: str | None = "example") -> pd.DataFrame:
-    """Every comparison at every Gaussian level, indexed by (``models``, ``level``): the first at the paper's std
-    is C2's primary verdict, every other row in the family C2 levels."""
+    """Every comparison at every Gaussian level: the first at the paper's std is primary, the rest family C2 levels."""
     verdicts = _by_level(sweep[sweep["noise"] == "gaussian"], comparisons, value=value, unit=unit)
     first = next(iter(comparisons))
     primary = next((key for key in verdicts if key[0] == first and np.isclose(key[1], C2_STD)), None)
@@ -122,8 +118,7 @@ def noise_level_verdicts(sweep: pd.DataFrame, comparisons: Mapping[str, tuple[st
 
 def structured_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode: str, *, value: str = "correct",
                               unit: str | None = "example") -> pd.DataFrame:
-    """NSDE − baseline under every structured noise and level above 0, by (``noise``, ``level``): family C2
-    structured noise."""
+    """NSDE − baseline under every structured noise and level above 0: the family C2 structured noise."""
     structured = sweep[(sweep["noise"] != "gaussian") & (sweep["level"] > 0)]
     verdicts = effect_verdicts(structured, ["noise", "level"], nsde_mode, baseline_mode, get_claim("C2").reference,
                                value=value, model="mode", unit=unit)
@@ -137,14 +132,6 @@ def design_cells(sde: SDEConfig) -> dict[tuple[str, str], str]:
             ("yes", "yes"): nsde_mode("ensemble", sde.ensemble_size).name}
 
 
-def design_effects(sde: SDEConfig) -> dict[str, tuple[str, str]]:
-    """Each effect of the design: (the cell with the noise, the cell without)."""
-    cells = design_cells(sde)
-    return {"noise in training (test-time noise off)": (cells["yes", "no"], cells["no", "no"]),
-            "test-time noise, NSDE": (cells["yes", "yes"], cells["yes", "no"]),
-            "test-time noise, ConvNeXt": (cells["no", "yes"], cells["no", "no"])}
-
-
 def design_table(sweep: pd.DataFrame, sde: SDEConfig) -> pd.DataFrame:
     """Mean accuracy of each cell (rows: training, test time) at every Gaussian std (columns; 0: clean)."""
     gaussian = sweep[sweep["noise"] == "gaussian"]
@@ -156,9 +143,14 @@ def design_table(sweep: pd.DataFrame, sde: SDEConfig) -> pd.DataFrame:
 
 
 def design_verdicts(sweep: pd.DataFrame, sde: SDEConfig, levels: Sequence[float] = DESIGN_LEVELS) -> pd.DataFrame:
-    """Every effect of the design at each of ``levels``, one Holm family (:data:`DESIGN_FAMILY`)."""
+    """Every effect of the design (the cell with the noise − the cell without) at each of ``levels``, one Holm
+    family (:data:`DESIGN_FAMILY`)."""
+    cells = design_cells(sde)
+    effects = {"noise in training (test-time noise off)": (cells["yes", "no"], cells["no", "no"]),
+               "test-time noise, NSDE": (cells["yes", "yes"], cells["yes", "no"]),
+               "test-time noise, ConvNeXt": (cells["no", "yes"], cells["no", "no"])}
     gaussian = sweep[(sweep["noise"] == "gaussian") & sweep["level"].isin(levels)]
-    verdicts = _by_level(gaussian, design_effects(sde))
+    verdicts = _by_level(gaussian, effects)
     return verdicts_frame(holm_family(verdicts, DESIGN_FAMILY), ["effect of", "Gaussian std"])
 
 
@@ -172,8 +164,8 @@ def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
 
 
 def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str) -> pd.DataFrame:
-    """Per seed: the NSDE at ``chosen_sigma`` (its ``clean``, the ensemble) against the control's ``measure``
-    interpolated linearly to that clean accuracy along its ``clean_off``; NaN outside the control's range."""
+    """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` interpolated to the NSDE's clean
+    accuracy (NaN outside the control's range)."""
     rows = []
     for seed, group in points.groupby("seed", sort=True):
         nsde = group[(group["kind"] == "nsde") & np.isclose(group["sigma"].astype(float), chosen_sigma)]

@@ -1,5 +1,4 @@
-"""Claim C3, adversarial robustness: chapter 5's attack protocol for randomised models (torchattacks), its
-sanity checks and C3's verdict where the baseline collapses. Chapter 5 explains the protocol and the checks."""
+"""Claim C3, adversarial robustness: chapter 5's attack protocol for randomised models, its checks and C3's verdict."""
 
 from __future__ import annotations
 
@@ -89,8 +88,8 @@ def random_direction(shape: torch.Size | tuple[int, ...], norm: Norm, generator:
 
 
 def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torch.Tensor) -> torch.Tensor:
-    """``x`` moved along ``direction`` so that, after clipping to [0, 1], the change has norm ``eps`` (as large as
-    clipping allows where [0, 1] leaves no room); for L2 the scale is found per sample by bisection."""
+    """``x`` moved along ``direction`` so that, clipped to [0, 1], the change has norm ``eps`` (or as near as
+    clipping allows); for L2 the scale is found per sample by bisection."""
     if norm == "Linf":
         return (x + eps * direction).clamp(0.0, 1.0)
     shape = (-1, *[1] * (x.dim() - 1))
@@ -112,8 +111,8 @@ def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torc
 
 @contextmanager
 def attacked_as(model: nn.Module, mode: EvalMode, eot_iter: int, noise_control: NoiseControl | None = None) -> Iterator[None]:
-    """The classifier an attack sees: a deterministic mode as it is, a stochastic one as its softmax averaged over
-    ``eot_iter`` noise draws (EOT)."""
+    """The classifier an attack sees: a deterministic mode as it is, a stochastic one averaged over ``eot_iter``
+    noise draws (EOT)."""
     control = noise_control or default_noise_control()
     with control(model, "ensemble", eot_iter) if mode.stochastic else control(model, "off", None):
         yield
@@ -152,8 +151,8 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: Norm, ep
 
 def expected_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: EvalMode, *, draws: int, seed: int,
                      batch_size: int, noise_control: NoiseControl | None = None) -> torch.Tensor:
-    """Per image, the share of ``draws`` noise draws (seeds derived from ``seed`` under their own name, so fresh
-    noise to an attack with ``seed``) on which ``mode`` classifies it correctly; a deterministic mode runs once."""
+    """Per image, the share of ``draws`` fresh noise draws on which ``mode`` classifies it correctly (one for a
+    deterministic mode)."""
     n = draws if mode.stochastic else 1
     hits = torch.zeros(len(y))
     for draw in range(n):
@@ -182,9 +181,8 @@ def cascade_attacks(stochastic: bool) -> tuple[str, ...]:
 
 
 def robustness_sweep(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
-    """Per-image outcomes of the target's model, ``target.modes[0]`` the mode it is reported in: columns ``norm``,
-    ``eps``, ``mode``, ``attack``, ``protocol`` (``"sweep"``, ``"full"`` or ``"cascade"``), ``example``, ``correct``
-    (share of fresh noise draws classified correctly), ``delta_norm`` and ``draws``."""
+    """Per-image outcomes of the target's model under the sweep and, at the headline ε, the full protocol on its
+    reported mode ``target.modes[0]``; ``correct`` is the share of fresh noise draws classified correctly."""
     model, x, y, headline = target.model, target.x, target.y.cpu(), target.modes[0]
     examples = torch.arange(len(y))
     square_part = torch.zeros(len(y), dtype=torch.bool)
@@ -214,8 +212,8 @@ def robustness_sweep(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
 
 def _full_protocol(target: SweepTarget, cfg: AttackConfig, norm: Norm, eps: float, clean: dict[EvalMode, torch.Tensor],
                    swept: list[tuple[torch.Tensor, torch.Tensor]], square_part: torch.Tensor) -> list[pd.DataFrame]:
-    """``robustness_sweep``'s AutoAttack-style cascade at one headline ε on the reported mode, each attack on the
-    images still correct, the other modes rescored on the examples of their attack surface (chapter 5)."""
+    """The AutoAttack-style cascade at one headline ε on the reported mode, each attack on the images still correct;
+    the other modes are rescored on the examples of their attack surface."""
     model, x, y, modes, headline = target.model, target.x, target.y.cpu(), target.modes, target.modes[0]
     everything = torch.arange(len(y))
     row_kw = {"norm": norm, "eps": eps, "draws": cfg.score_draws}
@@ -268,8 +266,8 @@ def _full_protocol(target: SweepTarget, cfg: AttackConfig, norm: Norm, eps: floa
 
 
 def convergence_study(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
-    """Robust accuracy of APGD-CE on ``target.modes[0]`` at the first headline L2 ε (else the first headline ε), on a
-    stratified subset, against its steps (EOT at ``cfg.eot_iter``) and its EOT draws (steps at ``cfg.steps``)."""
+    """Robust accuracy of APGD-CE at the first headline (L2) ε on a stratified subset, against its steps and its
+    EOT draws."""
     norm = "L2" if cfg.headline_epsilons.get("L2") else next(n for n, values in cfg.headline_epsilons.items() if values)
     eps, mode, model = cfg.headline_epsilons[norm][0], target.modes[0], target.model
     part = stratified_subset(target.y, cfg.convergence_subset, cfg.subset_seed)
@@ -302,8 +300,8 @@ def share_variance(share: pd.Series, draws: pd.Series) -> pd.Series:
 
 
 def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Robust accuracy per (model, seed, norm, ε, mode, attack, protocol) present, with ``n_samples``,
-    ``max_delta_norm`` and the Monte-Carlo standard error of scoring on finitely many noise draws (``mc_se``)."""
+    """Robust accuracy per (model, seed, norm, ε, mode, attack, protocol), with ``n_samples``, ``max_delta_norm``
+    and ``mc_se``, the Monte-Carlo error of scoring on finitely many noise draws."""
     keys = [k for k in ("model", "seed", "norm", "eps", "mode", "attack", "protocol") if k in outcomes.columns]
     draws = outcomes["draws"] if "draws" in outcomes.columns else pd.Series(1, index=outcomes.index)
     table = outcomes.assign(_variance=share_variance(outcomes["correct"], draws)).groupby(keys, sort=False).agg(
@@ -318,8 +316,7 @@ class SanityCheckFailed(AssertionError):
 
 
 def sweep_curves(accuracy: pd.DataFrame, norm: str = "L2") -> dict[str, dict[float, float]]:
-    """Each model's curve of the cheap sweep in ``norm``: APGD-CE robust accuracy per ε (its reported mode), mean
-    over seeds."""
+    """Each model's APGD-CE robust accuracy per ε of the cheap sweep in ``norm``, mean over seeds."""
     sweep = accuracy[(accuracy["attack"] == "APGD-CE") & (accuracy["protocol"] == "sweep") & (accuracy["norm"] == norm)]
     means = sweep.groupby(["model", "eps"], sort=False)["accuracy"].mean()
     return {str(model): {float(eps): float(value) for (_, eps), value in rows.items()}
@@ -334,8 +331,8 @@ def worst_case_accuracy(accuracy: pd.DataFrame, model: str, eps: float, norm: st
 
 
 def monotonicity_check(accuracy: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
-    """Per curve of the sweep's independent APGD-CE attacks, the largest rise of accuracy from one ε to the next and
-    whether every rise stays within ``z`` standard errors of the difference of two binomial accuracies (``ok``)."""
+    """Per curve of the sweep's APGD-CE attacks, the largest rise of accuracy with ε and whether every rise is
+    within ``z`` binomial standard errors (``ok``)."""
     keys = [k for k in ("model", "seed", "norm", "mode") if k in accuracy.columns]
     sweep = accuracy[accuracy["attack"].isin(["clean", "APGD-CE"]) & (accuracy["protocol"] == "sweep")]
     rows = []
@@ -371,8 +368,8 @@ def sanity_checks(outcomes: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_attacks(outcomes: pd.DataFrame, baseline: str, threshold: float = C3_COLLAPSE) -> pd.DataFrame:
-    """``sanity_checks`` of the outcomes; raises SanityCheckFailed if one fails, or if random noise beats the attack
-    on average over seeds at some ε, or if ``baseline`` keeps more than ``threshold`` accuracy at the largest ε."""
+    """``sanity_checks``, raising SanityCheckFailed if one fails, if random noise beats the attack on average at
+    some ε, or if ``baseline`` keeps more than ``threshold`` accuracy at the largest ε."""
     checks = sanity_checks(outcomes)
     if not checks["within bound"].all():
         raise SanityCheckFailed(f"adversarial examples exceed their norm bound: {list(checks.index[~checks['within bound']])}")
@@ -392,8 +389,8 @@ def check_attacks(outcomes: pd.DataFrame, baseline: str, threshold: float = C3_C
 
 
 def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, seed, norm, ε, mode) of the full protocol: accuracy under Square minus under the gradient attacks
-    on the same images (negative: the gradients are masked)."""
+    """Per (model, seed, norm, ε, mode) of the full protocol: accuracy under Square minus under the gradient
+    attacks on the same images (negative: gradient masking)."""
     full = outcomes[outcomes["protocol"] == "full"]
     square_rows = full[full["attack"] == SQUARE]
     keys = [k for k in ("model", "seed", "norm", "eps", "mode") if k in full.columns]
@@ -407,9 +404,8 @@ def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
 
 
 def attack_plateau(study: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
-    """Per model (if there is a ``model`` column) and varied budget of a convergence study: the change of robust
-    accuracy between the two largest budgets, its Monte-Carlo error, and whether it is flat (within ``z`` errors,
-    or one image)."""
+    """Per model and varied budget of a convergence study: the change of accuracy between the two largest budgets,
+    its Monte-Carlo error, and whether it is flat (within ``z`` errors, or one image)."""
     keys = [k for k in ("model", "varied") if k in study.columns]
     rows = []
     for key, line in study.groupby(keys, sort=False):
@@ -446,14 +442,14 @@ class AdversarialClaim:
 
     @property
     def table(self) -> pd.DataFrame:
+        """The verdicts as a table."""
         return verdicts_frame(self.verdicts, "NSDE attacked with")
 
 
 def adversarial_claim(outcomes: pd.DataFrame, nsde_mode: str, baseline_mode: str, threshold: float = C3_COLLAPSE
                       ) -> AdversarialClaim:
-    """C3 on ``robustness_sweep`` rows of both models with a ``seed`` column: at the smallest headline L2 ε where the
-    baseline's worst case is at most ``threshold``, the NSDE (in ``nsde_mode``) against it, per image within each seed;
-    the NSDE's worst case is primary, the cascade after each earlier attack the family C3 attacks."""
+    """C3 at the smallest headline L2 ε where the baseline's worst case is at most ``threshold``: the NSDE's worst
+    case against it (primary), and the cascade after each earlier attack (family C3 attacks)."""
     l2 = outcomes[outcomes["norm"] == "L2"]
     full, stages = l2[l2["protocol"] == "full"], l2[l2["protocol"] == "cascade"]
     baseline = full[(full["mode"] == baseline_mode) & (full["attack"] == WORST)]

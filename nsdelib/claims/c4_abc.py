@@ -1,5 +1,5 @@
 """Claim C4: Attribution-Based Confidence (ABC, Algorithm 1 of Jha et al. 2019) over a grid of mutation budgets,
-the rule that fixes C4's budget before the NSDE is looked at, and C4's verdict. Chapter 7 explains them."""
+the rule that fixes C4's budget before the NSDE is looked at, and C4's verdict."""
 
 from __future__ import annotations
 
@@ -89,8 +89,7 @@ def abc_variants(config: ABCConfig, n_features: int) -> dict[str, ABCConfig]:
 
 
 def mutation_probabilities(attributions: Tensor, x: Tensor, zero_guard: float) -> Tensor:
-    """Step 3 per input as ``[N, n]``; features with |x_j| ≤ ``zero_guard`` get 0, and a map without attribution
-    spreads evenly over the others."""
+    """Step 3 per input as ``[N, n]``: 0 where |x_j| ≤ ``zero_guard``, even over the rest for an all-zero map."""
     a, v = attributions.flatten(1), x.flatten(1)
     eligible = v.abs() > zero_guard
     ratio = torch.where(eligible, (a / torch.where(eligible, v, 1.0)).abs(), 0.0)
@@ -170,8 +169,8 @@ class Crossing:
 
 
 def log_crossing(xs: Sequence[float], ys: Sequence[float], target: float) -> Crossing:
-    """The first x up a positive increasing grid where ``ys`` reaches ``target``, linear in log x; else the grid end
-    nearest to it."""
+    """The first x of a positive increasing grid where ``ys`` reaches ``target`` (linear in log x), else the
+    nearest grid end."""
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     gap = y - target
     for k in range(x.size - 1):
@@ -199,7 +198,7 @@ def both_correct(scores: pd.DataFrame, *, unit: str = "example", correct: str = 
 def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "example", correct: str = "correct"
               ) -> tuple[pd.DataFrame, Verdict]:
     """C4: mean ABC per model on the images both classify correctly, against the paper, and the verdict on
-    NSDE − ConvNeXt; with ``unit=None``, one mean of correct predictions per model and seed in ``value``."""
+    NSDE − ConvNeXt."""
     rows = scores[scores["model"].isin([CONVNEXT, NSDE])]
     if unit is not None:
         rows = both_correct(rows, unit=unit, correct=correct)
@@ -207,8 +206,8 @@ def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "e
 
 
 def c4_budget(curve: pd.DataFrame) -> Crossing:
-    """C4's budget, fixed before the NSDE's ABC is read: the m at which the plain ConvNeXt's mean ABC on the images
-    both models classify correctly (seeds pooled) meets the paper's ConvNeXt value (:func:`log_crossing`)."""
+    """C4's budget, fixed before the NSDE's ABC is read: the m at which ConvNeXt's mean ABC on the images both
+    models classify correctly meets the paper's ConvNeXt value."""
     rows = both_correct(curve)
     means = rows[rows["model"] == CONVNEXT].groupby("m")["abc"].mean().sort_index()
     if means.empty:
@@ -217,8 +216,7 @@ def c4_budget(curve: pd.DataFrame) -> Crossing:
 
 
 def abc_budget_curves(curve: pd.DataFrame) -> pd.DataFrame:
-    """Mean ABC per model and budget with 95 % intervals over seeds, on the ``images`` "both correct" (every model
-    on the same ones) and "own wrong" (each model's wrong predictions)."""
+    """Mean ABC per model and budget with 95 % intervals over seeds, on the images "both correct" and "own wrong"."""
     sets = {"both correct": both_correct(curve), "own wrong": curve[~curve["correct"].astype(bool)]}
     frames = []
     for images, rows in sets.items():

@@ -1,5 +1,4 @@
-"""C5: the NSDE's attributions change less under input perturbation. The measurement with its matched controls,
-the verdicts and the record; chapter 6 explains them."""
+"""Claim C5, the NSDE's attributions change less under input perturbation: the measure, its controls, verdicts."""
 
 from __future__ import annotations
 
@@ -32,8 +31,7 @@ MAP_VARIANTS: tuple[str, ...] = (ONE_MAP, INPUT_AVERAGED, NOISE_AVERAGED, ONE_DR
 
 
 def attribution_change(reference: Tensor, perturbed: Tensor, normalisation: Normalisation = "l1") -> Tensor:
-    """Per input, ``Σ_j |Â_j(perturbed) − Â_j(reference)|``, with ``"l1"`` each map divided by its own Σ|A| (an
-    all-zero map stays zero); shape ``[N]``."""
+    """Per input, ``Σ_j |Â_j(perturbed) − Â_j(reference)|``; ``"l1"`` divides each map by its own Σ|A|."""
     if reference.shape != perturbed.shape:
         raise ValueError(f"attribution maps differ in shape: {tuple(reference.shape)} vs {tuple(perturbed.shape)}")
     maps = [reference.flatten(1), perturbed.flatten(1)]
@@ -45,9 +43,8 @@ def attribution_change(reference: Tensor, perturbed: Tensor, normalisation: Norm
 def perturbed_maps(model: nn.Module, x: Tensor, target: Tensor | int, config: AttributionConfig,
                    levels: tuple[float, ...], *, seed: int, input_draws: int = 0, reference: Tensor | None = None
                    ) -> Tensor:
-    """The per-draw maps of ``config.stability_method`` at ``x`` and at ``x + σ·z`` (clipped to [0, 1]) for every
-    level σ, with one ``z ~ N(0, I)`` per input: ``[1 + L, D, *x.shape]``. Every draw is seeded with ``seed`` (fresh
-    seeds per level without ``config.common_noise``); ``reference``: the maps at ``x`` if already computed."""
+    """The per-draw maps at ``x`` and at ``x + σ·z`` (clipped to [0, 1]) per level σ, one ``z ~ N(0, I)`` per
+    input: ``[1 + L, D, *x.shape]``; ``reference``: the maps at ``x`` if already computed."""
     method = config.stability_method
     clean = reference if reference is not None else attribute(
         model, x, target, method, config, None, seed, input_draws, keep_draws=True)
@@ -62,8 +59,8 @@ def perturbed_maps(model: nn.Module, x: Tensor, target: Tensor | int, config: At
 
 
 def change_table(maps: Tensor, levels: tuple[float, ...], normalisation: Normalisation) -> pd.DataFrame:
-    """One row per input and level of maps ``[1 + L, *x.shape]`` (state 0 unperturbed): ``example``, ``level``,
-    ``change`` and ``log_change`` after ``normalisation``, ``raw_change`` and ``log_raw_change`` of the raw maps."""
+    """One row per input and level of maps ``[1 + L, *x.shape]`` (state 0 unperturbed): the change after
+    ``normalisation`` and of the raw maps, each with its log."""
     if len(maps) != len(levels) + 1:
         raise ValueError(f"{len(maps)} states of maps for {len(levels)} levels: expected the clean state and one "
                          "per level")
@@ -80,9 +77,8 @@ def change_table(maps: Tensor, levels: tuple[float, ...], normalisation: Normali
 def stability_controls(model: nn.Module, x: Tensor, target: Tensor, config: AttributionConfig, mode: EvalMode, *,
                        seed: int, noise_control: NoiseControl | None = None,
                        reference: Callable[[EvalNoise], Tensor] | None = None) -> pd.DataFrame:
-    """The rows of :func:`change_table` of every map variant of one model (:data:`MAP_VARIANTS`: a stochastic model's
-    last three, a deterministic model's first two), with ``variant`` and ``reported`` (the variant of ``mode``).
-    ``reference(noise)``: the per-draw maps at ``x`` with the model's noise ``noise``, computed with ``seed``."""
+    """:func:`change_table` of every map variant of one model, with ``variant`` and ``reported`` (that of ``mode``);
+    ``reference(noise)``: the per-draw maps at ``x`` with the model's noise ``noise``, if stored."""
     control = noise_control or default_noise_control()
     levels = config.perturbation_levels
 
@@ -106,8 +102,7 @@ def stability_controls(model: nn.Module, x: Tensor, target: Tensor, config: Attr
 
 
 def cached_attribution_stability(store: ArtifactStore, cfg: AttributionConfig, target: SweepTarget) -> pd.DataFrame:
-    """:func:`stability_controls` of the predicted classes of the explained subset, stored as an artifact; rows carry
-    the image's index in ``target.x`` (``example``) and its ``label``."""
+    """:func:`stability_controls` of the predicted classes of the explained subset (cached)."""
     subset, device = target.subset(cfg), target.device
 
     def build() -> pd.DataFrame:
@@ -127,8 +122,7 @@ def cached_attribution_stability(store: ArtifactStore, cfg: AttributionConfig, t
 
 def stability_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str | None = "example"
                     ) -> tuple[pd.DataFrame, dict[float, Verdict]]:
-    """C5 per level: mean log change per model and the verdict on ConvNeXt − NSDE, from the ``reported`` rows of
-    :func:`cached_attribution_stability` with ``model`` and ``seed`` (``unit=None``: one row per model, seed, level)."""
+    """C5 per level, from the ``reported`` rows: mean log change per model and the verdict on ConvNeXt − NSDE."""
     verdicts: dict[float, Verdict] = {}
     tables = []
     comparison = f"{MODEL_LABELS[CONVNEXT]} − {MODEL_LABELS[NSDE]}"
@@ -143,8 +137,7 @@ def stability_claim(stability: pd.DataFrame, *, value: str = "log_change", unit:
     return table, verdicts
 
 
-#: C5's matched comparisons: (name, (model, map variant) claimed to change more, (model, map variant) claimed to
-#: change less). The first is the claim as the models are reported.
+#: C5's matched comparisons: (name, (model, map variant) claimed to change more, the arm claimed to change less).
 C5_COMPARISONS: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
     ("as reported: ConvNeXt vs NSDE averaged over its noise", (CONVNEXT, ONE_MAP), (NSDE, NOISE_AVERAGED)),
     ("equal averaging: ConvNeXt averaged over input noise", (CONVNEXT, INPUT_AVERAGED), (NSDE, NOISE_AVERAGED)),
@@ -163,8 +156,8 @@ def arm_label(model: str, variant: str) -> str:
 
 def stability_controls_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str = "example",
                              primary: bool = True) -> pd.DataFrame:
-    """Each of :data:`C5_COMPARISONS` whose arms are in ``stability`` (with ``model`` and ``seed``), per level. With
-    ``primary`` the first at the largest level is C5's primary verdict; every other row is in the family C5 controls."""
+    """Each of :data:`C5_COMPARISONS` whose arms are present, per level; with ``primary`` the first at the largest
+    level is C5's primary verdict, every other row the family C5 controls."""
     arms = stability.assign(arm=stability["model"] + "|" + stability["variant"])
     present = set(arms["arm"])
     verdicts = {}
@@ -182,8 +175,7 @@ def stability_controls_claim(stability: pd.DataFrame, *, value: str = "log_chang
 
 
 def stability_by_arm(stability: pd.DataFrame) -> pd.DataFrame:
-    """Mean log change per level, model and map variant with 95 % intervals over seeds, for the ``"normalised"``
-    (``log_change``) and the ``"literal"`` measure (``log_raw_change``)."""
+    """Mean log change per level, model and map variant with 95 % intervals over seeds, for both measures."""
     frames = []
     for measure, column in (("normalised", "log_change"), ("literal", "log_raw_change")):
         per_seed = stability.groupby(["level", "model", "variant", "reported", "seed"], as_index=False)[column].mean()
@@ -195,8 +187,7 @@ def stability_by_arm(stability: pd.DataFrame) -> pd.DataFrame:
 
 
 def arm_order(by_arm: pd.DataFrame) -> list[str]:
-    """The arms of :func:`stability_by_arm`'s rows by model, then map variant: the same place and colour in every
-    figure. An unknown model or variant is an error, not a dropped arm."""
+    """The arms present, by model then map variant (the same place and colour in every figure)."""
     present = set(zip(by_arm["model"], by_arm["variant"]))
     unknown = {(m, v) for m, v in present if m not in MODEL_LABELS or v not in MAP_VARIANTS}
     if unknown:

@@ -1,5 +1,4 @@
-"""Chapter 7's open question 2: does a low ABC flag wrong predictions better than the scores a classifier gives for
-free (MSP, entropy, an ensemble's disagreement)? AUROC, risk–coverage, reliability and cost under input noise."""
+"""Does a low ABC flag wrong predictions better than the scores a classifier gives for free (chapter 7)?"""
 
 from __future__ import annotations
 
@@ -50,15 +49,11 @@ class AurocInterval:
     confidence: float = 0.95
 
 
-def _auroc(wrong: np.ndarray, confidence: np.ndarray, weight: np.ndarray | None = None) -> float:
-    return float(roc_auc_score(wrong, -confidence, sample_weight=weight))
-
-
 def auroc_interval(confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, *,
                    groups: Sequence[object] | np.ndarray | None = None, resamples: int = 1000, seed: int = 0,
                    level: float = 0.95) -> AurocInterval:
-    """AUROC of low ``confidence`` for wrong predictions, with a percentile bootstrap over ``groups`` (default: rows;
-    pass the image to keep its rows of several seeds together); resamples lacking an outcome are dropped."""
+    """AUROC of low ``confidence`` for wrong predictions, with a percentile bootstrap over ``groups`` (default:
+    rows); resamples lacking an outcome are dropped."""
     score, ok = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
     wrong = ~ok
     n_wrong, n_right = int(wrong.sum()), int(ok.sum())
@@ -67,18 +62,17 @@ def auroc_interval(confidence: Sequence[float] | np.ndarray, correct: Sequence[b
     codes = pd.factorize(np.asarray(groups if groups is not None else np.arange(len(score)), dtype=object))[0]
     n_groups = int(codes.max()) + 1
     draws = np.random.default_rng(seed).integers(0, n_groups, size=(resamples, n_groups))
-    values = []
-    for drawn in draws:
-        weight = np.bincount(drawn, minlength=n_groups)[codes].astype(float)
-        if weight[wrong].sum() > 0 and weight[ok].sum() > 0:
-            values.append(_auroc(wrong, score, weight))
+    weights = (np.bincount(drawn, minlength=n_groups)[codes].astype(float) for drawn in draws)
+    values = [float(roc_auc_score(wrong, -score, sample_weight=weight)) for weight in weights
+              if weight[wrong].sum() > 0 and weight[ok].sum() > 0]
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return AurocInterval(_auroc(wrong, score), float(low), float(high), n_wrong, n_right, len(values), level)
+    auroc = float(roc_auc_score(wrong, -score))
+    return AurocInterval(auroc, float(low), float(high), n_wrong, n_right, len(values), level)
 
 
 def risk_coverage(confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray) -> pd.DataFrame:
-    """Keeping the predictions with confidence ≥ ``threshold``: the share kept (``coverage``) and the share of them
-    wrong (``risk``), one row per distinct confidence from the highest down (ties kept or dropped together)."""
+    """Per distinct confidence ``threshold`` from the highest down, the share of predictions at or above it
+    (``coverage``) and the share of those wrong (``risk``)."""
     score, ok = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
     order = np.argsort(-score, kind="stable")
     ranked, errors = score[order], np.cumsum(~ok[order])
@@ -102,8 +96,8 @@ def reliability_bins(score: Sequence[float] | np.ndarray, correct: Sequence[bool
 
 
 def pass_scores(probabilities: Tensor) -> pd.DataFrame:
-    """The free scores of K passes' softmax ``[K, N, C]``: the mean softmax's class and probability, its entropy
-    (nats), and the share of passes that disagree with it (NaN for one pass)."""
+    """The free scores of K passes' softmax ``[K, N, C]``: the mean softmax's class, probability and entropy, and
+    the share of passes that disagree with it (NaN for one pass)."""
     mean = probabilities.mean(0)
     msp, predicted = mean.max(1)
     entropy = -(mean * mean.clamp_min(torch.finfo(mean.dtype).tiny).log()).sum(1)
@@ -148,8 +142,8 @@ def noisy_accuracy(store: ArtifactStore, cfg: AttributionConfig, target: SweepTa
 
 def cached_detector_scores(store: ArtifactStore, attribution: AttributionConfig, budgets: Mapping[str, ABCConfig],
                            target: SweepTarget, std: float) -> pd.DataFrame:
-    """Every detector score of the explained images under :func:`noisy_copies` of std ``std``: the free scores and
-    one ABC column per budget (label → config), from attributions of the noisy input's prediction (cached)."""
+    """Every detector score of the explained images under noise of std ``std``: the free scores and one ABC column
+    per budget (cached)."""
     subset = target.subset(attribution)
     key = target.key(attribution, kind="detectors", std=float(std),
                      budgets={label: abc_key(cfg) for label, cfg in budgets.items()})
@@ -173,8 +167,7 @@ def cached_detector_scores(store: ArtifactStore, attribution: AttributionConfig,
 
 def detector_aurocs(scores: pd.DataFrame, abc_columns: Sequence[str], config: DetectorConfig, *, by: str = "model",
                     group: str = "example") -> pd.DataFrame:
-    """:func:`auroc_interval` of every score per ``by``, seeds pooled, images (``group``) resampled; a score that is
-    NaN throughout (one pass's disagreement) is left out."""
+    """:func:`auroc_interval` of every score per ``by``, seeds pooled, images (``group``) resampled."""
     directions = {**dict.fromkeys(abc_columns, 1), **SCORE_DIRECTIONS}
     rows = []
     for key, table in scores.groupby(by, sort=False):
@@ -198,8 +191,8 @@ def risk_coverage_curves(scores: pd.DataFrame, abc_columns: Sequence[str], *, by
 
 
 def score_costs(attribution: AttributionConfig, budgets: Mapping[str, ABCConfig], mode: EvalMode) -> pd.DataFrame:
-    """Forward and backward passes per input of each score, prediction included: the free scores cost the
-    prediction; ABC adds its attribution passes (per noise draw) and S neighbours, each scored as configured."""
+    """Forward and backward passes per input of each score, prediction included (ABC adds its attributions and
+    neighbours)."""
     prediction = mode.ensemble_size if mode.noise == "ensemble" else 1
     rows = {MSP: (prediction, 0), ENTROPY: (prediction, 0)}
     if prediction > 1:
@@ -215,8 +208,8 @@ def score_costs(attribution: AttributionConfig, budgets: Mapping[str, ABCConfig]
 
 
 def abc_against_free_scores(aurocs: pd.DataFrame, abc_score: str, *, by: str = "model") -> pd.DataFrame:
-    """Per ``by``: ABC's AUROC beside the best free score's; "better" or "worse" where the 95 % intervals do not
-    overlap, else "no clear difference" (conservative: a paired test may still resolve a difference)."""
+    """Per ``by``: ABC's AUROC beside the best free score's, "better" or "worse" where the 95 % intervals do not
+    overlap, else "no clear difference"."""
     rows = []
     for key, table in aurocs.groupby(by, sort=False):
         abc = table[table["score"] == abc_score]
@@ -233,8 +226,7 @@ def abc_against_free_scores(aurocs: pd.DataFrame, abc_score: str, *, by: str = "
 
 
 def detector_noise_level(accuracy: pd.DataFrame) -> Crossing:
-    """The detector test's noise std by the rule, from :func:`noisy_accuracy` rows with ``model`` and ``seed``: where
-    the plain ConvNeXt's accuracy, pooled over seeds and images, falls to ``DETECTOR_ACCURACY``."""
+    """The detector test's noise std: where ConvNeXt's pooled accuracy falls to ``DETECTOR_ACCURACY``."""
     rows = accuracy[accuracy["model"] == CONVNEXT]
     if rows.empty:
         raise ValueError("the detector noise rule reads the plain ConvNeXt's accuracy, and there are no ConvNeXt rows")
@@ -251,8 +243,7 @@ class ChapterRuns(Protocol):
 
 
 def abc_choices(ctx: ChapterRuns) -> tuple[Crossing, Crossing]:
-    """Chapter 7's two settings fixed by rule before any NSDE result is read: C4's mutation budget (from every
-    model's ABC curve) and the detector test's noise std (from the ConvNeXt's accuracy under noise)."""
+    """Chapter 7's two settings fixed by rule before any NSDE result is read: C4's budget and the detector std."""
     runs = ctx.train_all(progress=False)
     curve = pd.concat([ctx.abc_curve(run) for kind in MODEL_KINDS for run in runs[kind]], ignore_index=True)
     accuracy = pd.concat([ctx.detector_accuracy(run) for run in runs[CONVNEXT]], ignore_index=True)
@@ -261,8 +252,7 @@ def abc_choices(ctx: ChapterRuns) -> tuple[Crossing, Crossing]:
 
 def thin_risk_coverage(coverage: pd.DataFrame, points: int = 101, by: Sequence[str] = ("model", "score")
                        ) -> pd.DataFrame:
-    """At most ``points`` rows of each risk–coverage curve, for the record: per evenly spaced coverage in [0, 1] the
-    first row at or above it (rows of the curve, its ends kept)."""
+    """At most ``points`` rows of each risk–coverage curve: the first row at or above each evenly spaced coverage."""
     grid = np.linspace(0.0, 1.0, points)
     kept = []
     for _, curve in coverage.groupby(list(by), sort=False):

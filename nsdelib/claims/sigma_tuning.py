@@ -1,6 +1,5 @@
-"""σ tuning (chapter 3): the sweep that sets the NSDE's σ and the control's input noise to C1's cost, its rule
-``choose_settings``, and its reading (chapter 8). The frontier's points are measured the same way.
-"""
+"""σ tuning: the sweep that sets the NSDE's σ and the control's input noise to C1's cost, its rule
+``choose_settings`` and its reading; the frontier's points are measured the same way."""
 
 from __future__ import annotations
 
@@ -145,8 +144,7 @@ def interpolate_setting(values: np.ndarray, costs: np.ndarray, target: float) ->
 
 
 def choose_settings(table: pd.DataFrame, cfg: CalibrationConfig, target_cost: float) -> dict[str, float | None]:
-    """The rule: the σ of the chosen line whose single-pass cost (against the sweep's ConvNeXt) is ``target_cost``,
-    the control's std likewise, each to two significant digits."""
+    """The rule: the σ of the chosen line whose single-pass cost is ``target_cost``, the control's std likewise."""
     reference = float(table.loc[table["kind"] == "convnext", "clean_off"].iloc[0])
     nsde = table[(table["kind"] == "nsde") & (table["diffusion"] == cfg.chosen_form)
                  & (table["noise_shape"] == cfg.chosen_shape)].sort_values("sigma")
@@ -158,8 +156,7 @@ def choose_settings(table: pd.DataFrame, cfg: CalibrationConfig, target_cost: fl
 
 def setting_at_cost(settings: Sequence[float], accuracies: Sequence[float], reference: float,
                     target_cost: float) -> float | None:
-    """The rule on one line of a sweep: the setting whose clean accuracy is ``target_cost`` below ``reference``
-    (:func:`interpolate_setting`), to two significant digits; None when no pair of settings brackets it."""
+    """The setting whose clean accuracy is ``target_cost`` below ``reference``, to two significant digits, or None."""
     value = interpolate_setting(np.asarray(settings), reference - np.asarray(accuracies), target_cost)
     return None if value is None else float(f"{value:.2g}")
 
@@ -178,6 +175,7 @@ def sweep_record(table: pd.DataFrame, missing: int, cfg: CalibrationConfig) -> t
 
 
 def robust_measures(points: pd.DataFrame) -> list[str]:
+    """The robustness columns of measured points."""
     return [column for column in points.columns if column.startswith(ROBUST_PREFIXES)]
 
 
@@ -194,8 +192,8 @@ def _lines(points: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
 
 
 def frontier_reading(points: pd.DataFrame, target_cost: float) -> pd.DataFrame:
-    """Per line of the sweep: cost per doubling before the cliff (the largest fall between neighbours), the cliff,
-    the setting at ``target_cost`` and the gains at the last setting before the cliff, against the sweep's ConvNeXt."""
+    """Per line of the sweep, against its ConvNeXt: cost per doubling before the cliff (the largest fall), the
+    cliff, the setting at ``target_cost`` and the gains at the last setting before the cliff."""
     baseline = points[points["kind"] == "convnext"]
     if len(baseline) != 1:
         raise ValueError(f"the sweep needs exactly one ConvNeXt point to measure costs against, found {len(baseline)}")

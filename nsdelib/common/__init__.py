@@ -1,7 +1,4 @@
-"""What every stage shares: errors, the validated config base, devices and seeded random streams.
-
-The artifact store is ``common.artifacts``; profiles, seeds and devices are explained in "Running this book".
-"""
+"""What every stage shares: errors, the validated config base, devices and seeded random streams."""
 
 from __future__ import annotations
 

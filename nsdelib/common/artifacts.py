@@ -1,10 +1,5 @@
-"""The artifact store: expensive results cached on disk, one folder each, keyed by what they mean.
-
-A key is the kind, its version (bumped by hand beside the code that produces it; golden tests catch a
-forgotten bump), the canonical config with its inputs' digests, and torch's major.minor series. Writes
-are atomic (a folder renamed into place; the first valid result wins a race), reads are checksummed.
-Chapter: "Running this book".
-"""
+"""The artifact store: expensive results cached on disk, one folder each, keyed by kind, version, config and
+torch series. Writes are atomic (a folder renamed into place; the first valid result wins), reads checksummed."""
 
 from __future__ import annotations
 
@@ -40,7 +35,7 @@ KINDS: dict[str, ArtifactKind] = {}
 
 @dataclass(frozen=True)
 class ArtifactKind:
-    """A kind of artifact: its name, the version of the code that makes it, the file that holds it."""
+    """A kind of artifact: its name, its code's version (bump it when results change), the file that holds it."""
 
     name: str
     version: int
@@ -169,10 +164,7 @@ class ArtifactStore:
         return self.root / kind.name / artifact_key(kind, config)
 
     def save(self, kind: ArtifactKind, config: Config, obj: Any) -> Path:
-        """Write ``obj`` and its metadata into a temporary folder, rename it into place, return the payload's path.
-
-        If another writer published a valid result first, it is kept; a corrupt one in the way is replaced.
-        """
+        """Write ``obj`` and its metadata atomically and return the payload's path; a valid earlier result wins."""
         final = self.directory(kind, config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))

@@ -1,9 +1,6 @@
 """The data set: balanced classes of recorded spectrograms, split, cached as an artifact, served to models.
 
-A sample is mains (``wiring``), a source locked to it (``signals``), wiring and noise, then an image
-(``spectrograms``); chapter 1 walks through each step. Samples are drawn a chunk at a time, each chunk
-from its own stream (seed, class, position): adding or removing a class leaves the others' bytes as they were.
-"""
+Each chunk of samples has its own stream (seed, class, position): adding a class leaves the others' bytes alone."""
 
 from __future__ import annotations
 
@@ -19,7 +16,7 @@ from tqdm import tqdm
 
 from ..common import ConfigError, Section, generator
 from ..common.artifacts import ArtifactKind, ArtifactStore
-from .signals import CLASS_NAMES, SOURCE_CLASSES, Timebase, synthesise
+from .signals import CLASS_NAMES, Timebase, source_class, synthesise
 from .spectrograms import SpectrogramSpec
 from .wiring import Reception, WiringModel, draw_mains, inject_into_wiring
 
@@ -61,8 +58,7 @@ class DataConfig(Section):
     @classmethod
     def _known_unique_classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            if name not in SOURCE_CLASSES:
-                raise ValueError(f"unknown signal class {name!r}; allowed classes: {', '.join(CLASS_NAMES)}")
+            source_class(name)  # raises for an unknown class
         if len(set(value)) != len(value):
             raise ValueError("each class may appear only once")
         return value
@@ -214,8 +210,7 @@ def build_dataset(config: DataConfig, seed: int, progress: bool = True) -> Spect
     """Generate the data set of ``config`` for ``seed`` (no cache: ``load_dataset`` caches it)."""
     with _one_torch_thread():
         spec, per_class = config.spectrogram, config.samples_per_class
-        # sample i belongs to class i // per_class, so the split is known before any sample is drawn and
-        # each chunk's images go straight to their place in their split (no second copy of the data set)
+        # sample i is of class i // per_class: the split is known up front, so images go straight to their place
         labels = torch.arange(len(config.classes)).repeat_interleave(per_class)
         parts = stratified_split(labels, config.split_fractions, generator(seed, "split"))
         owner, slot = torch.empty_like(labels), torch.empty_like(labels)

@@ -1,6 +1,4 @@
-"""Batched signal-processing blocks shared by the sources and the wiring: every function works on records ``[B, L]``
-and draws randomness only from the ``torch.Generator`` it is given, so a seed fixes every byte (chapter 1).
-"""
+"""Batched signal-processing blocks on records ``[B, L]``; randomness only from the ``torch.Generator`` given."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""The injected sources: eight kinds of emitters on a building's low-voltage wiring, each a class.
+"""The injected sources: eight kinds of emitters on a building's wiring, each a class (chapter 1, "The sources").
 
-A class is data: a name, the real source it stands for, its waveform model in one line and its randomised
-parameters, each with a typical and an extreme range between which ``class_overlap`` slides. Waveforms are
-synthesised a batch at a time with unit mean power. Chapter 1 ("The sources") explains each model.
-"""
+A class is data: what it stands for, its waveform model and randomised parameters whose ranges ``class_overlap``
+widens from typical to extreme. Waveforms are synthesised a batch at a time with unit mean power."""
 
 from __future__ import annotations
 

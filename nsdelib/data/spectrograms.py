@@ -1,7 +1,4 @@
-"""From a recorded waveform to the image a classifier sees: STFT, decibels re noise power, a fixed scale to [0, 1].
-
-Chapter 1, "From waveform to spectrogram", explains the window, the dB reference and why the scale is fixed.
-"""
+"""From a recorded waveform to the image a classifier sees: STFT, decibels re noise power, a fixed scale to [0, 1]."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The building's wiring between the injection point and the coupler: r = h ∗ s + mains + background + impulses.
-
-The channel h is Zimmermann and Dostert's multipath model (passive: Σ|g_i| ≤ 1); the noise has unit power and
-is the reference of the dB scale; the source is scaled to the sample's SNR. Chapter 1, "The building's wiring".
-"""
+"""The building's wiring (chapter 1): r = h ∗ s + mains + background + impulses, with h Zimmermann and Dostert's
+multipath channel; the noise has unit power (the dB reference) and the source is scaled to the sample's SNR."""
 
 from __future__ import annotations
 
@@ -63,11 +60,8 @@ class Channel:
         return torch.complex((magnitude * torch.cos(delay)).sum(1), (magnitude * torch.sin(delay)).sum(1))
 
     def apply(self, x: torch.Tensor, sample_rate_hz: float) -> torch.Tensor:
-        """Pass records ``[B, L]`` through the channel (zero-padded so no echo wraps around).
-
-        H ripples no faster than every 75 kHz (the longest path, 13 µs), so it is evaluated on
-        ``RESPONSE_POINTS`` frequencies and interpolated linearly.
-        """
+        """Pass records ``[B, L]`` through the channel, zero-padded so no echo wraps around (H evaluated on
+        ``RESPONSE_POINTS`` frequencies and interpolated: it ripples no faster than every 75 kHz)."""
         length = x.shape[-1]
         longest = float(self.lengths_m.max()) / PROPAGATION_SPEED_M_S * sample_rate_hz
         padded = scipy.fft.next_fast_len(length + math.ceil(longest) + 32, real=True)

@@ -85,13 +85,9 @@ def _attribute_once(model: nn.Module, x: Tensor, target: Tensor, method: Attribu
 def attribute(model: nn.Module, x: Tensor, target: Tensor | int, method: str, config: AttributionConfig,
               baseline: float | Tensor | None = None, seed: int = 0, input_draws: int = 0,
               keep_draws: bool = False) -> Tensor:
-    """Attributions of shape ``x.shape`` for the logit of ``target``: the mean of the maps of every noise draw.
-
-    A stochastic model gets ``config.noise_draws`` maps, a deterministic one a single map;
-    ``keep_draws`` returns them all, ``[D, *x.shape]``. ``baseline`` (default ``config.baseline``) is
-    used by IG only. Draws are taken chunk by chunk under ``seed``, so two calls with the same seed
-    and input shape draw the same noise ("common random numbers").
-    """
+    """Attributions of shape ``x.shape`` for the logit of ``target``: the mean of the maps of ``config.noise_draws``
+    noise draws (one for a deterministic model; ``keep_draws``: all, ``[D, *x.shape]``), seeded chunk by chunk so
+    equal seeds and shapes draw the same noise. ``baseline`` (default ``config.baseline``) is used by IG only."""
     method = one_of(method, AttributionMethod, "attribution method")
     base = resolve_baseline(config.baseline if baseline is None else baseline, x)
     targets = torch.as_tensor(target, device=x.device).long().expand(len(x))

@@ -49,11 +49,8 @@ def training_count(per_class: int, fractions: tuple[float, float, float]) -> int
 
 
 def config_for_training_size(config: DataConfig, n_train: int) -> DataConfig:
-    """``config`` with the fewest samples whose stratified training split holds at least ``n_train``.
-
-    Only ``n_samples`` changes; a class's training split holds at most ``f_train · p + 1`` of its ``p``
-    samples, so the search starts just below ``n_train / f_train``.
-    """
+    """``config`` with the fewest ``n_samples`` whose stratified training split holds at least ``n_train`` (a class's
+    split holds at most ``f_train · p + 1`` of its ``p`` samples, so the search starts just below that)."""
     if n_train < 1:
         raise ValueError(f"a training set needs at least one sample, got {n_train}")
     wanted = math.ceil(n_train / len(config.classes))

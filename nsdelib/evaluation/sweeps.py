@@ -90,7 +90,7 @@ class SweepTarget:
 
     def content_key(self, section: str, cfg: Any, indices: torch.Tensor, modes: tuple[EvalMode, ...]
                     ) -> dict[str, Any]:
-        """What an artifact on the images ``indices`` is computed with, including the model's and the images' content."""
+        """What an artifact on the images ``indices`` is computed with, the model's and the images' content included."""
         return {section: cfg.model_dump(mode="json"), "seed": self.seed, "modes": [asdict(mode) for mode in modes],
                 "noise_control": getattr(self.control, "__name__", type(self.control).__name__),
                 "content": content_digest(self.model, self.x[indices], self.y[indices])}

@@ -1,8 +1,6 @@
 """The baseline classifier, timm's ConvNeXt with one input channel, and its input-noise control (chapter 2).
 
-Every classifier takes spectrograms ``[N, 1, F, T]`` in [0, 1] (the range attacks clip to) and shifts them to
-the centred range timm's networks are initialised for inside the model.
-"""
+Classifiers take spectrograms ``[N, 1, F, T]`` in [0, 1] (the range attacks clip to) and centre them inside."""
 
 from __future__ import annotations
 
@@ -14,8 +12,7 @@ from timm.models.convnext import ConvNeXt
 from torch import nn
 
 
-#: Variants the book defines on top of timm's: ``convnext_atto``'s blocks, narrower (24–192 channels) and shallower
-#: (2-2-2-2 blocks, 0.9 M parameters against 3.4 M), the ``quick`` profile's miniature of the ``paper`` network.
+#: The book's own variants: ``convnext_atto_narrow`` (0.9 M parameters, not 3.4 M) is the ``quick`` profile's.
 BOOK_VARIANTS: dict[str, tuple[str, dict[str, tuple[int, ...]]]] = {
     "convnext_atto_narrow": ("convnext_atto", {"dims": (24, 48, 96, 192), "depths": (2, 2, 2, 2)}),
 }

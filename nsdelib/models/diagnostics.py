@@ -1,7 +1,5 @@
-"""How much noise the NSDE carries: noise-to-signal ratios per block and the flip rate at its output, and a
-rescaling that grows the residual stream without changing the function (chapter 2, "Why fixed additive noise can
-be scaled away"; chapter 3, "Is the trained NSDE stochastic?").
-"""
+"""How much noise the NSDE carries (noise-to-signal per block, output flip rate), and a function-preserving
+rescaling of its residual stream (chapters 2 and 3)."""
 
 from __future__ import annotations
 
@@ -20,10 +18,8 @@ from .nsde import DiffusionForm, NSDEConvNeXt, diffusion, residual_drift
 @torch.no_grad()
 def noise_to_signal(model: NSDEConvNeXt, x: torch.Tensor, forms: Sequence[DiffusionForm] | None = None,
                     first_only: bool = True) -> pd.DataFrame:
-    """Per block (or each stage's first): std of the noise-free stream h and std(g(h)·ΔW)/std(h) for each form.
-
-    One white ΔW (Δt = 1) per block from torch's global generator, shared by the forms (default: the model's own).
-    """
+    """Per block (or each stage's first): std of the noise-free stream h and std(g(h)·ΔW)/std(h) for each form
+    (default: the model's own), with one white ΔW per block from torch's global generator shared by the forms."""
     forms = tuple(forms or (model.sde.diffusion,))
     rows = []
     for stage, index, block in model.blocks():

@@ -1,9 +1,5 @@
-"""How a model is queried: its evaluation modes and reproducible, batched predictions.
-
-The NSDE is evaluated with its noise ``off``, as a ``single`` pass or an ``ensemble``; a *noise control*
-(``nsde.eval_noise`` by default, toys in tests) sets the mode. ``predict`` seeds a fork of torch's generator, so
-equal seeds and batching draw the same model noise for every sample (common random numbers, chapter 4).
-"""
+"""How a model is queried: its evaluation modes (set by a *noise control*, ``nsde.eval_noise`` by default) and
+reproducible, batched predictions: equal seeds draw the same model noise (common random numbers, chapter 4)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Noise with a power spectrum 1/|k|^β (white, pink, Brownian, ...) in 1-D or 2-D, and a torchsde Brownian motion
-coloured the same way, so the fast forward pass and ``torchsde.sdeint`` see the same noise (chapter 2, "The shape of
-the noise").
-"""
+"""Noise with a power spectrum 1/|k|^β in 1-D or 2-D, and a torchsde Brownian motion coloured the same way, so
+the fast forward pass and ``torchsde.sdeint`` see the same noise (chapter 2, "The shape of the noise")."""
 
 from __future__ import annotations
 
@@ -20,8 +18,7 @@ def _spectral_gain(sizes: tuple[int, ...], exponent: float, device: str, dtype: 
     full = torch.meshgrid(*[torch.fft.fftfreq(n, dtype=torch.float64) for n in sizes], indexing="ij")
     radius = torch.sqrt(sum(k**2 for k in full))
     lowest = 1.0 / max(sizes)
-    # The zero frequency gets the gain of the lowest non-zero one, so β = 0 is exactly white and a
-    # 1×1 field (no spatial structure to colour) is left unchanged.
+    # the zero frequency gets the lowest non-zero one's gain: β = 0 is exactly white, a 1×1 field unchanged
     gain = radius.clamp(min=lowest) ** (-exponent / 2)
     gain = gain / torch.sqrt((gain**2).mean())
     return gain[..., : sizes[-1] // 2 + 1].to(device=device, dtype=dtype)

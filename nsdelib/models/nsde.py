@@ -1,9 +1,6 @@
-"""NSDE-ConvNeXt: timm's ConvNeXt whose residual connections are Euler–Maruyama steps of a Neural SDE.
+"""NSDE-ConvNeXt: timm's ConvNeXt whose residual connections are Euler–Maruyama steps of a Neural SDE (chapter 2).
 
-Each block integrates dh = f(h) dt + g(h) dW over t ∈ [0, 1] with timm's weights untouched (σ = 0 and one
-step give timm's forward pass); each block is also a torchsde SDE (`BlockSDE`) to check the fast pass against
-``torchsde.sdeint``. Chapter 2 explains the construction, the diffusions and the shapes of the noise.
-"""
+Each block integrates dh = f(h) dt + g(h) dW over t ∈ [0, 1] (σ = 0 and one step give timm's forward pass)."""
 
 from __future__ import annotations
 
@@ -132,11 +129,8 @@ def block_brownian_motion(sde: SDEConfig, batch: int, feature_shape: tuple[int, 
 
 
 class NSDEConvNeXt(nn.Module):
-    """timm's ConvNeXt (``net``, the baseline's modules) with Euler–Maruyama residual connections.
-
-    Noise is always on in training; in evaluation ``sde.eval_noise`` chooses drift only, one stochastic pass
-    or the log of the mean softmax of ``sde.ensemble_size`` passes. Noise comes from torch's global generator.
-    """
+    """timm's ConvNeXt with Euler–Maruyama residual connections; noise (from torch's global generator) is on in
+    training, and in evaluation ``sde.eval_noise`` picks drift only, one pass or the mean softmax of an ensemble."""
 
     def __init__(self, net: ConvNeXt, sde: SDEConfig) -> None:
         super().__init__()
@@ -179,10 +173,10 @@ class NSDEConvNeXt(nn.Module):
 
     def set_scale_map(self, scale: torch.Tensor | None) -> None:
         """Shape the noise by an ``[F, T]`` map at input resolution (normalised to mean 1); None: uniform."""
-        if scale is not None and self.sde.noise_shape != "scale_map":
-            raise ConfigError(
-                f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {self.sde.noise_shape!r}")
         if scale is not None:
+            if self.sde.noise_shape != "scale_map":
+                raise ConfigError(
+                    f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {self.sde.noise_shape!r}")
             if scale.dim() != 2:
                 raise ConfigError(f"noise scale map must be a 2-D [F, T] tensor, got shape {tuple(scale.shape)}")
             scale = scale.detach().float()

@@ -1,6 +1,4 @@
-"""The classifiers the book compares, by name: ``convnext``, ``convnext_noise`` (the control) and ``nsde``; one
-config, one factory (chapter 2, "The three models").
-"""
+"""The classifiers the book compares, by name (``convnext``, ``convnext_noise``, ``nsde``): one config, one factory."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What the claim modules (``nsdelib.claims``) share: the models compared, the named families of exploratory
-verdicts, and the table of each model's mean over seeds beside the paper's figure."""
+"""What the claim modules share: the models compared, the families of exploratory verdicts, the models table."""
 
 from __future__ import annotations
 
@@ -21,22 +20,19 @@ CONVNEXT, NSDE = "convnext", "nsde"
 
 def models_table(outcomes: pd.DataFrame, rows: Mapping[str, tuple[str, float | None]], *, value: str,
                  model: str = "model") -> pd.DataFrame:
-    """Per model, the paper's figure and the mean over seeds of per-seed means of ``value`` with its 95 % interval;
-    ``rows`` maps each value of the ``model`` column to its label and the paper's figure (or None)."""
-    seed_means = outcomes.assign(**{value: outcomes[value].astype(float)}).groupby(["seed", model])[value].mean()
-    by_model = seed_means.unstack(model)
-    table = []
-    for key, (label, paper) in rows.items():
-        interval = mean_interval(by_model[key].dropna())
-        table.append({"model": label, "paper": paper, "this book (mean)": interval.mean, "95 % low": interval.low,
-                      "95 % high": interval.high, "seeds": interval.n})
-    return pd.DataFrame(table).set_index("model")
+    """Per model (``rows``: model → label, paper's figure or None), the paper's figure beside the mean over seeds
+    of per-seed means of ``value`` with its 95 % interval."""
+    values = outcomes[value].astype(float)
+    by_model = outcomes.assign(**{value: values}).groupby(["seed", model])[value].mean().unstack(model)
+    table = [(label, paper, mean_interval(by_model[key].dropna())) for key, (label, paper) in rows.items()]
+    return pd.DataFrame([{"model": label, "paper": paper, "this book (mean)": i.mean, "95 % low": i.low,
+                          "95 % high": i.high, "seeds": i.n} for label, paper, i in table]).set_index("model")
 
 
 def two_model_claim(outcomes: pd.DataFrame, claim_id: str, paper_key: str, claimed: str, other: str, *, value: str,
                     unit: str | None) -> tuple[pd.DataFrame, Verdict]:
-    """A claim comparing ConvNeXt and the NSDE: each model's mean beside the paper's figure
-    (``PAPER_VALUES[f"{claim_id}.{kind}_{paper_key}"]``) and the verdict on ``claimed − other``."""
+    """A claim comparing ConvNeXt and the NSDE: each model's mean beside the paper's figure and the verdict on
+    ``claimed − other``."""
     table = models_table(outcomes, {kind: (MODEL_LABELS[kind], PAPER_VALUES[f"{claim_id}.{kind}_{paper_key}"])
                                     for kind in (CONVNEXT, NSDE)}, value=value)
     verdict = effect_verdict(outcomes, claimed, other, get_claim(claim_id).reference, value=value, unit=unit,

@@ -1,5 +1,4 @@
-"""Per-image outcomes: stored compactly beside a recorded result, and simulated with a known true effect (the
-verdict rule's coverage tests and chapter 4's worked examples of each label)."""
+"""Per-image outcomes: stored compactly beside a recorded result, and simulated with a known true effect."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,19 +19,15 @@ FORMAT_VERSION = 1
 
 
 def outcomes_path(record: Path) -> Path:
-    """``results/<profile>/outcomes/<name>.json`` for a record ``results/<profile>/<name>.json`` (one folder down,
-    so that listing a profile's records never finds them)."""
+    """``results/<profile>/outcomes/<name>.json`` for a record ``results/<profile>/<name>.json`` (kept out of
+    a listing of the profile's records)."""
     return record.parent / "outcomes" / record.name
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def write_outcomes(path: Path, table: pd.DataFrame, *, keys: Sequence[str], example: str = "example",
                    value: str = "correct") -> Path:
-    """Write a long table of per-image outcomes as strict JSON, atomically: one base64 block per group of ``keys``,
-    0/1 outcomes packed 8 to a byte and others as float32, each list of images stored once."""
+    """Write per-image outcomes as strict JSON, atomically: one base64 block per group of ``keys`` (0/1 packed as bits,
+    others float32), each list of images stored once."""
     missing = [c for c in (*keys, example, value) if c not in table.columns]
     if missing:
         raise ValueError(f"the outcome table lacks the columns {missing}")
@@ -49,8 +43,9 @@ def write_outcomes(path: Path, table: pd.DataFrame, *, keys: Sequence[str], exam
         images = tuple(int(i) for i in group[example])
         values = group[value].to_numpy()
         raw = np.packbits(values.astype(np.uint8)) if binary else values.astype("<f4")
-        groups.append([*(_plain(k) for k in (key if isinstance(key, tuple) else (key,))),
-                       example_sets.setdefault(images, len(example_sets)), base64.b64encode(raw.tobytes()).decode()])
+        plain = (k.item() if isinstance(k, np.generic) else k for k in (key if isinstance(key, tuple) else (key,)))
+        groups.append([*plain, example_sets.setdefault(images, len(example_sets)),
+                       base64.b64encode(raw.tobytes()).decode()])
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "keys": list(keys), "example": example, "value": value,
                "encoding": "bits" if binary else "float32", "example_sets": [list(s) for s in example_sets],
                "groups": groups}
@@ -64,28 +59,25 @@ def read_outcomes(path: Path) -> pd.DataFrame:
     payload = json.loads(path.read_text())
     if payload.get("format") != FORMAT or payload.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a version-{FORMAT_VERSION} {FORMAT!r} file")
-    keys, example, value = payload["keys"], payload["example"], payload["value"]
+    keys, example, value, bits = payload["keys"], payload["example"], payload["value"], payload["encoding"] == "bits"
     sets = [np.asarray(s, dtype=np.int64) for s in payload["example_sets"]]
     frames = []
     for *key, set_index, encoded in payload["groups"]:
         images = sets[set_index]
-        raw = np.frombuffer(base64.b64decode(encoded), dtype=np.uint8 if payload["encoding"] == "bits" else "<f4")
-        values = (np.unpackbits(raw)[: len(images)].astype(bool) if payload["encoding"] == "bits"
-                  else raw.astype(float))
+        raw = np.frombuffer(base64.b64decode(encoded), dtype=np.uint8 if bits else "<f4")
+        values = np.unpackbits(raw)[: len(images)].astype(bool) if bits else raw.astype(float)
         frames.append(pd.DataFrame({**dict(zip(keys, key)), example: images, value: values}))
     return pd.concat(frames, ignore_index=True)[[*keys, example, value]]
 
 
-def simulate_paired_outcomes(
-    effect: float, *, n_seeds: int, n_images: int, rng: np.random.Generator, n_sims: int = 1,
-    seed_spread: float = 0.02, image_spread: float = 0.25, base: tuple[float, float] = (0.5, 0.7),
-    agreement: float = 0.8,
-) -> tuple[np.ndarray, np.ndarray]:
+def simulate_paired_outcomes(effect: float, *, n_seeds: int, n_images: int, rng: np.random.Generator, n_sims: int = 1,
+                             seed_spread: float = 0.02, image_spread: float = 0.25,
+                             base: tuple[float, float] = (0.5, 0.7), agreement: float = 0.8
+                             ) -> tuple[np.ndarray, np.ndarray]:
     """0/1 outcomes of models a and b, each (n_sims, n_seeds, n_images), whose true mean difference is ``effect``.
 
-    Image i has a base rate uniform in ``base`` (model b's); model a adds ``effect``, a seed effect
-    uniform in ±``seed_spread`` and an image effect uniform in ±``image_spread``. On a share
-    ``agreement`` of the (seed, image) pairs both models read the same uniform draw.
+    Model b's rate per image is uniform in ``base``; a adds ``effect`` and uniform seed and image effects
+    (±``seed_spread``, ±``image_spread``); on a share ``agreement`` of pairs both read the same draw.
     """
     reach = abs(effect) + seed_spread + image_spread
     if base[0] - reach < 0 or base[1] + reach > 1:
@@ -145,8 +137,8 @@ HOLM_EXAMPLE: tuple[RuleExample, ...] = (
 
 
 def rule_examples(seed: int = 1) -> dict[str, Verdict]:
-    """The verdicts of ``RULE_EXAMPLES``, then the Holm example's real effect alone and Holm-adjusted in its family,
-    keyed by what each shows (with the default ``seed`` each shows it; the tests check)."""
+    """The verdicts of ``RULE_EXAMPLES`` and the Holm example's real effect alone and in its family, keyed by what
+    each shows (as it does with the default ``seed``)."""
     rng = np.random.default_rng(seed)
     verdicts = {example.shows: example.verdict(rng) for example in RULE_EXAMPLES}
     family = {example.shows: example.verdict(rng) for example in HOLM_EXAMPLE}

@@ -1,5 +1,4 @@
-"""What the paper (Brogan et al., MLSP 2024, arXiv 2409.01532; single runs on a private data set) claims: the
-only numbers in the book it does not compute, which every chapter compares its results against (see the intro)."""
+"""What the paper (Brogan et al., MLSP 2024, arXiv 2409.01532) claims: the only numbers the book does not compute."""
 
 from __future__ import annotations
 
@@ -22,8 +21,8 @@ PAPER_VALUES: dict[str, float] = {
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the paper, its figure, the effect the book judges it on (positive = claimed) and the reference
-    it is judged against: the paper's own figure where it gives one, or a smallest effect of interest (``reason``)."""
+    """One claim of the paper, its figure, the effect judged (positive = claimed) and the reference it is judged
+    against: the paper's figure where it gives one, else a smallest effect of interest (why: ``reason``)."""
 
     id: str
     statement: str
@@ -61,6 +60,7 @@ CLAIMS: tuple[Claim, ...] = (
 
 
 def get_claim(claim_id: str) -> Claim:
+    """The claim with id ``claim_id``."""
     for claim in CLAIMS:
         if claim.id == claim_id:
             return claim
@@ -76,6 +76,5 @@ def claims_table() -> pd.DataFrame:
         for c in CLAIMS
     ]).set_index("id")
 
-#: Clean-accuracy band of the paper's ConvNeXt (87.20 %) that our data's difficulty is calibrated to
-#: at the ``paper`` profile: a task both models solve perfectly cannot show a robustness difference.
+#: The clean-accuracy band, around the paper's ConvNeXt, that the ``paper`` profile's data difficulty aims at.
 CALIBRATION_BAND: tuple[float, float] = (0.80, 0.92)

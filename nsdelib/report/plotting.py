@@ -1,5 +1,4 @@
-"""Figures shared by the chapters: spectrogram-shaped images on their physical axes (time in ms, frequency in
-kHz, low frequencies at the bottom) and the curves and verdict figures of chapters 3 to 8."""
+"""The chapters' figures: spectrograms on their physical axes (time in ms, frequency in kHz) and result curves."""
 
 from __future__ import annotations
 
@@ -35,8 +34,7 @@ def _legend_outside(ax: Axes) -> None:
 
 def show_spectrogram(ax: Axes, image: torch.Tensor | np.ndarray, freqs_hz: torch.Tensor | np.ndarray,
                      times_s: torch.Tensor | np.ndarray, title: str | None = None, **imshow_kw: Any) -> AxesImage:
-    """Draw one ``[F, T]`` (or ``[1, F, T]``) image on ``ax``, by default with ``magma`` on [0, 1] (``imshow_kw``
-    overrides), and return the AxesImage for a colorbar."""
+    """Draw one ``[F, T]`` (or ``[1, F, T]``) image on ``ax`` (``magma`` on [0, 1] unless ``imshow_kw`` says)."""
     data = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=float)
     data = data.reshape(data.shape[-2:])
     freqs_khz = np.asarray(freqs_hz, dtype=float) / 1e3
@@ -86,8 +84,7 @@ def spectrogram_grid(images: Sequence[Sequence[torch.Tensor]], freqs_hz: torch.T
 
 
 def accuracy_curves(ax: Axes, curves: pd.DataFrame, x: str, order: Sequence[str], chance: float | None = None) -> None:
-    """Mean accuracy with its 95 % band against ``x``, one line per ``mode`` in ``order`` (rows of
-    ``seed_intervals``), and a dotted line at ``chance``."""
+    """Mean accuracy (``seed_intervals`` rows) with its 95 % band against ``x``, one line per ``mode`` in ``order``."""
     for name, colour in zip(order, sns.color_palette(n_colors=len(order))):
         line = curves[curves["mode"] == name].sort_values(x)
         ax.plot(line[x], line["mean"], marker="o", color=colour, label=name)
@@ -97,8 +94,7 @@ def accuracy_curves(ax: Axes, curves: pd.DataFrame, x: str, order: Sequence[str]
 
 
 def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[str, float | None]) -> Figure:
-    """The σ sweep (``claims.sigma_tuning.measure_point`` rows): clean accuracy, flip rate and robustness against σ,
-    one line per diffusion and noise shape, ConvNeXt and the paper's cost as horizontal lines, the chosen σ."""
+    """The σ sweep's points: clean accuracy, flip rate and robustness against σ per diffusion and noise shape."""
     nsde = points[points["kind"] == "nsde"].assign(noise=lambda d: d["diffusion"] + ", " + d["noise_shape"])
     reference = float(points.loc[points["kind"] == "convnext", "clean_off"].iloc[0])
     robust = [c for c in points.columns if c.startswith(("gaussian_", "apgd_"))]
@@ -139,9 +135,9 @@ def training_curves(curves: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tuple[float, float], title: str) -> Figure:
-    """C2's figure: accuracy per mode (one row per noise, level, image SNR, mode and seed) against the Gaussian
-    noise std and against the image SNR, with 95 % bands over seeds and the paper's (std, accuracy) as a star."""
+def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tuple[float, float], title: str
+                          ) -> Figure:
+    """C2's figure: accuracy per mode against the Gaussian noise std and the image SNR, the paper's point a star."""
     gaussian = accuracy[accuracy["noise"] == "gaussian"]
     curves = seed_intervals(gaussian, ["level", "mode"]).merge(
         gaussian.groupby("level", as_index=False)["image_snr_db"].mean(), on="level")
@@ -163,8 +159,7 @@ def gaussian_noise_curves(accuracy: pd.DataFrame, chance: float, paper_point: tu
 
 
 def stability_arms_figure(by_arm: pd.DataFrame, order: Sequence[str]) -> Figure:
-    """C5 with its controls: mean log attribution change per arm and level with 95 % intervals, one panel per
-    ``measure``, arms in ``order``; the arms a model is reported with are filled, the controls hollow."""
+    """C5 with its controls: mean log attribution change per arm and level, one panel per measure (controls hollow)."""
     measures = list(dict.fromkeys(by_arm["measure"]))
     levels = sorted(by_arm["level"].unique())
     fig, axes = plt.subplots(1, len(measures), figsize=(6.2 * len(measures), 4.2), squeeze=False)
@@ -190,9 +185,8 @@ def stability_arms_figure(by_arm: pd.DataFrame, order: Sequence[str]) -> Figure:
 
 def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[str, str], paper: dict[str, float],
                       budget: float | None, n_features: int) -> Figure:
-    """ABC against the mutation budget m per model (``claims.c4_abc.abc_budget_curves``): solid with 95 % bands on
-    the images both models classify correctly, dashed on each model's own errors; ``paper``'s values and C4's
-    ``budget`` as lines, m as a share of the ``n_features`` on the top axis."""
+    """ABC against the mutation budget m per model: solid on the images both classify correctly, dashed on its
+    own errors, the paper's values and C4's ``budget`` as lines."""
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
     colours = dict(zip(order, sns.color_palette(n_colors=len(order))))
     for model in order:
@@ -219,8 +213,7 @@ def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[s
 
 def detector_figure(coverage: pd.DataFrame, reliability: pd.DataFrame, order: Sequence[str], labels: dict[str, str]
                     ) -> Figure:
-    """Per model, risk–coverage curves of every score (``claims.error_detection``) above accuracy in bins of each
-    score (``reliability_bins``), markers growing with the bin's count."""
+    """Per model, risk–coverage curves of every score above its accuracy per score bin (markers sized by count)."""
     fig, axes = plt.subplots(2, len(order), figsize=(4.4 * len(order), 7.6), squeeze=False, sharey="row")
     scores = list(dict.fromkeys(coverage["score"]))
     colours = dict(zip(scores, sns.color_palette("colorblind", n_colors=len(scores))))
@@ -245,8 +238,7 @@ def detector_figure(coverage: pd.DataFrame, reliability: pd.DataFrame, order: Se
 
 
 def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
-    """Chapter 5's sweep (the ``sweep`` protocol's rows): robust accuracy against ε per norm from the clean accuracy,
-    APGD-CE solid with a 95 % band, random noise dotted."""
+    """Chapter 5's sweep: robust accuracy against ε per norm, APGD-CE solid with a 95 % band, random noise dotted."""
     sweep = accuracy[accuracy["protocol"] == "sweep"]
     curves = seed_intervals(sweep, ["norm", "model", "mode", "attack", "eps"])
     norms = list(dict.fromkeys(sweep["norm"]))
@@ -273,11 +265,11 @@ def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
 
 
 def clean_robust_frontier(points: pd.DataFrame, measures: Sequence[str]) -> Figure:
-    """Clean against robust accuracy (mean ± s.d. over seeds) along the frontier: the NSDE per σ (ensemble), the
-    control per input-noise std, ConvNeXt as one point."""
-    lines = {"NSDE (σ)": (points[points["kind"] == "nsde"], "sigma", "clean"),
-             "ConvNeXt + input noise (std)": (points[points["kind"] == "convnext_noise"], "input_noise_std", "clean_off"),
-             "ConvNeXt": (points[points["kind"] == "convnext"].assign(setting=0.0), "setting", "clean_off")}
+    """Clean against robust accuracy (mean ± s.d. over seeds): the NSDE per σ, the control per std, ConvNeXt."""
+    kinds = points["kind"]
+    lines = {"NSDE (σ)": (points[kinds == "nsde"], "sigma", "clean"),
+             "ConvNeXt + input noise (std)": (points[kinds == "convnext_noise"], "input_noise_std", "clean_off"),
+             "ConvNeXt": (points[kinds == "convnext"].assign(setting=0.0), "setting", "clean_off")}
     fig, axes = plt.subplots(1, len(measures), figsize=(4.4 * len(measures), 3.8), squeeze=False)
     for ax, measure in zip(axes.flat, measures):
         for (label, (line, setting, clean)), colour in zip(lines.items(), sns.color_palette(n_colors=len(lines))):

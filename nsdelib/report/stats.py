@@ -1,8 +1,5 @@
-"""Intervals over seeds and images, and the rule that turns a paired comparison into a verdict on a claim.
-
-``VERDICT_RULE`` states the rule (printed by the glance page and chapter 4, which works one example of
-each label); the functions below implement it, from per-image or per-seed differences to a ``Verdict``.
-"""
+"""Intervals over seeds and images, and ``VERDICT_RULE``: the rule that turns a paired comparison into a
+``Verdict`` on a claim (stated in words for the glance page and chapter 4, implemented below)."""
 
 from __future__ import annotations
 
@@ -136,11 +133,9 @@ def _satterthwaite(terms: Sequence[tuple[np.ndarray, np.ndarray | float]]) -> np
 def crossed_moments(differences: np.ndarray) -> CrossedMoments:
     """The effect, its variance and a new run's, from differences ``[..., seed, image]`` (NaN: image not in that seed).
 
-    Model: difference = effect + seed effect + image effect + noise. Variance of the effect: B / S + c·X,
-    B the variance of the S per-seed means, X the image variance (covariance of an image's differences
-    across the seeds that share it, floored at 0), c how much shared images correlate the per-seed means
-    (0 when none is shared); a new run: B (1 + 1 / S) + 2·c·X. Satterthwaite's degrees of freedom; in the
-    balanced crossed design this is the two-way ANOVA estimator.
+    Method of moments for effect + seed + image + noise: variance B / S + c·X (B: variance of the S per-seed
+    means; X: image covariance across seeds, floored at 0; c: how much shared images correlate the seed means),
+    a new run's B (1 + 1 / S) + 2·c·X; Satterthwaite's df (two-way ANOVA when balanced and crossed).
     """
     d = np.asarray(differences, dtype=float)
     present = ~np.isnan(d)
@@ -174,15 +169,15 @@ def crossed_moments(differences: np.ndarray) -> CrossedMoments:
     prediction_variance = between * (1 + 1 / n_seeds) + 2 * image_weight * image_covariance
     df = _satterthwaite([(between / n_seeds, n_seeds - 1), (image_share * image_square, image_df),
                          (-image_share * residual_square, residual_df)])
-    prediction_df = _satterthwaite([(between * (1 + 1 / n_seeds), n_seeds - 1), (2 * image_share * image_square, image_df),
+    prediction_df = _satterthwaite([(between * (1 + 1 / n_seeds), n_seeds - 1),
+                                    (2 * image_share * image_square, image_df),
                                     (-2 * image_share * residual_square, residual_df)])
     return CrossedMoments(seed_means.mean(-1), variance, df, prediction_variance, prediction_df, between, image_weight)
 
 
 @dataclass(frozen=True)
 class EffectEstimate:
-    """An effect with its standard error, one new run's standard deviation (``prediction_error``), their degrees
-    of freedom and the design; without an interval the errors are NaN and ``note`` says why."""
+    """An effect with its standard error, one new run's (``prediction_error``), their df and the design."""
 
     effect: float
     standard_error: float
@@ -246,10 +241,8 @@ def crossed_estimate(differences: pd.DataFrame) -> EffectEstimate:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The verdict on one comparison (``VERDICT_RULE``) with what it rests on; effects are positive in the
-    claimed direction, ``low``/``high`` bound the mean and ``prediction_low``/``prediction_high`` one new run.
-    An exploratory row's label comes from its family's Holm-adjusted p-values ``p_holm`` (against 0) and
-    ``p_holm_reference``. Without an interval the bounds, p-values and MDE are NaN and ``note`` says why."""
+    """The verdict on one comparison (``VERDICT_RULE``) and what it rests on, positive in the claimed direction;
+    ``p_holm``/``p_holm_reference``: an exploratory row's family-adjusted p-values; NaN where there is no interval."""
 
     label: Label
     comparison: str
@@ -326,8 +319,7 @@ VERDICT_FIELDS = tuple(f.name for f in fields(Verdict))
 
 
 def rule_label(*, above_zero: bool, below_zero: bool, reaches: bool, misses: bool) -> Label:
-    """The label from the rule's decisions: the effect shown above or below 0, its size shown to reach the
-    reference or to miss it (for a paper's figure: inside or outside one run's prediction interval)."""
+    """The label from the rule's decisions: effect above or below 0, size shown to reach or miss the reference."""
     if below_zero:
         return "opposite"
     if above_zero:
@@ -356,9 +348,8 @@ def _noncentrality(df: float, power: float, alpha: float) -> float:
     return float(optimize.brentq(lambda nc: scipy_stats.nct.sf(critical, df, nc) - power, 0.0, 1e3))
 
 
-def minimum_detectable_effect(
-    standard_error: float, df: float, power: float = POWER, alpha: float = ALPHA_ONE_SIDED
-) -> float:
+def minimum_detectable_effect(standard_error: float, df: float, power: float = POWER,
+                              alpha: float = ALPHA_ONE_SIDED) -> float:
     """The true effect the one-sided level-``alpha`` t-test detects with ``power`` (noncentral t)."""
     return _noncentrality(float(df), power, alpha) * standard_error
 
@@ -396,12 +387,8 @@ K = TypeVar("K", bound=Hashable)
 
 
 def holm_family(verdicts: Mapping[K, Verdict], family: str) -> dict[K, Verdict]:
-    """The verdicts of one named family, marked exploratory and re-labelled from Holm-adjusted two-sided tests.
-
-    Each row with an interval is tested against 0 and, for a smallest effect of interest, against it,
-    all adjusted together; a paper's figure is still judged by one run's (unadjusted) prediction interval.
-    Intervals are kept; rows without one stay "inconclusive".
-    """
+    """One named family's verdicts marked exploratory and re-labelled from Holm-adjusted two-sided tests against 0
+    and any SESOI (a paper's figure keeps its prediction-interval reading; rows without interval: inconclusive)."""
     tests = [(key, at) for key, v in verdicts.items() if not math.isnan(v.standard_error)
              for at in ((0.0, v.reference) if v.reference_kind == "smallest effect of interest" else (0.0,))]
     p_values = [2 * scipy_stats.t.sf(abs(verdicts[key].effect - at) / verdicts[key].standard_error, verdicts[key].df)
@@ -435,8 +422,7 @@ def primary_and_family(verdicts: Mapping[K, Verdict], family: str, primary: K | 
 
 
 def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
-    """The estimate behind a stored ``Verdict.to_dict()``; a record written before the crossed design stores only
-    its interval over seeds, from which the standard error is read back on n − 1 degrees of freedom."""
+    """The estimate behind a stored ``Verdict.to_dict()`` (an older record: read back from its seed interval)."""
     n, effect = int(stored["n_seeds"]), float(stored["effect"])
     seed_effects = tuple(float(e) for e in stored.get("seed_effects") or ())
     n_pairs = int(stored.get("n_pairs") or n)
@@ -462,12 +448,9 @@ def verdict_from_dict(stored: Mapping[str, Any]) -> Verdict:
     return judge(stored_estimate(stored), reference, stored.get("comparison") or "effect")
 
 
-def paired_differences(
-    table: pd.DataFrame, a: str, b: str, *, value: str, model: str = "model", seed: str = "seed",
-    unit: str | None = "example",
-) -> pd.Series:
-    """The differences a − b of ``value`` in a long table, one per ``seed`` and ``unit`` (the image; the seed
-    alone with ``unit=None``); every (seed, unit) must have both models, once each."""
+def paired_differences(table: pd.DataFrame, a: str, b: str, *, value: str, model: str = "model",
+                       seed: str = "seed", unit: str | None = "example") -> pd.Series:
+    """The differences a − b of ``value`` per ``seed`` and ``unit`` (``None``: per seed), both models once each."""
     rows = table[table[model].isin([a, b])]
     keys = [seed] if unit is None else [seed, unit]
     if rows.empty:
@@ -484,12 +467,9 @@ def paired_differences(
     return wide[a] - wide[b]
 
 
-def effect_verdict(
-    table: pd.DataFrame, a: str, b: str, reference: Reference, *, value: str, model: str = "model",
-    seed: str = "seed", unit: str | None = "example", comparison: str | None = None,
-) -> Verdict:
-    """The verdict on "``a`` exceeds ``b``" from paired outcomes (:func:`paired_differences`): seeds and images
-    both random, or over seeds with ``unit=None``; ``comparison`` names it (default "a − b")."""
+def effect_verdict(table: pd.DataFrame, a: str, b: str, reference: Reference, *, value: str, model: str = "model",
+                   seed: str = "seed", unit: str | None = "example", comparison: str | None = None) -> Verdict:
+    """The verdict on "``a`` exceeds ``b``" from paired outcomes; ``unit=None``: over seeds alone."""
     differences = paired_differences(table, a, b, value=value, model=model, seed=seed, unit=unit)
     if unit is None:
         estimate = seed_estimate(differences.to_numpy(), len(differences))
@@ -498,10 +478,9 @@ def effect_verdict(
     return judge(estimate, reference, comparison or f"{a} − {b}")
 
 
-def effect_verdicts(
-    table: pd.DataFrame, by: str | list[str], a: str, b: str, reference: Reference, *, value: str,
-    model: str = "model", seed: str = "seed", unit: str | None = "example", comparison: str | None = None,
-) -> dict[Hashable, Verdict]:
+def effect_verdicts(table: pd.DataFrame, by: str | list[str], a: str, b: str, reference: Reference, *, value: str,
+                    model: str = "model", seed: str = "seed", unit: str | None = "example",
+                    comparison: str | None = None) -> dict[Hashable, Verdict]:
     """``effect_verdict`` for each group of ``by`` (a column, or a list of columns for tuple keys)."""
     return {key: effect_verdict(group, a, b, reference, value=value, model=model, seed=seed, unit=unit,
                                 comparison=comparison)
@@ -509,8 +488,7 @@ def effect_verdicts(
 
 
 def verdicts_frame(verdicts: Mapping[Hashable, Verdict], names: str | list[str]) -> pd.DataFrame:
-    """Verdicts as a table indexed by their keys: ``verdict`` (the flags), ``paper's figure in one run`` and
-    every field but the per-seed effects."""
+    """Verdicts as a table indexed by their keys: the flags, the one-run reading and every field but seed effects."""
     keys = list(verdicts)
     index = pd.Index(keys, name=names) if isinstance(names, str) else pd.MultiIndex.from_tuples(keys, names=names)
     rows = [{"verdict": v.flags, "paper's figure in one run": v.one_run,

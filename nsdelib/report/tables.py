@@ -1,5 +1,4 @@
-"""Settings as a reader reads them: one row per setting (nested sections as ``section.setting``), each value
-written out as text (``L2: 0.5, 2, 8``) where pandas would show a truncated Python repr."""
+"""Settings as a reader reads them: one row per setting, each value written out in full (``L2: 0.5, 2, 8``)."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ def flattened(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def settings_table(settings: Mapping[str, Any], **columns: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per setting of ``settings`` (column ``value``), or, given ``columns`` (name → settings), one column
-    per name: every value written out as text, none truncated."""
+    """One row per setting and a column ``value``, or given ``columns`` (name → settings) one column per name."""
     named = columns or {"value": settings}
     flat = {name: flattened(values) for name, values in named.items()}
     keys = list(dict.fromkeys(key for values in flat.values() for key in values))

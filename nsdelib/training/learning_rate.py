@@ -1,6 +1,5 @@
-"""The learning rate of each model kind: the first seed trains at every rate of the profile's grid and the best
-validation accuracy picks the rate for all seeds; test data are never looked at (chapter 3, "The training rule").
-"""
+"""The learning rate of each model kind: the first seed's best validation accuracy over the profile's grid picks the
+rate for all seeds; test data are never looked at (chapter 3, "The training rule")."""
 
 from __future__ import annotations
 
@@ -18,8 +17,7 @@ def choose_learning_rate(grid: Mapping[float, Mapping[str, Any]]) -> float:
 
 
 def learning_rate_table(grids: Mapping[ModelKind, Mapping[float, Mapping[str, Any]]]) -> pd.DataFrame:
-    """One row per kind and rate (the metrics of its run): best validation accuracy, its epoch, epochs run, and
-    whether the rule chose it."""
+    """One row per kind and rate: best validation accuracy, its epoch, epochs run, and whether the rule chose it."""
     rows = []
     for kind, grid in grids.items():
         chosen = choose_learning_rate(grid)

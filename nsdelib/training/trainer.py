@@ -1,9 +1,6 @@
 """Training: AdamW with warm-up and cosine schedule, early stopping on validation accuracy, resumable, cached.
 
-Every epoch reseeds from ``(seed, epoch)`` and ends with an atomic checkpoint, so a killed run resumes to exactly
-the weights of an uninterrupted one; the best epoch is kept, each model validated in the mode the book reports
-it in. Chapter 3, "The training rule", explains the rule.
-"""
+Each epoch reseeds from ``(seed, epoch)`` and ends with a checkpoint, so a resumed run ends with the same weights."""
 
 from __future__ import annotations
 
@@ -196,7 +193,6 @@ def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: in
 def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, reported: str, cfg: TrainConfig,
                   device: torch.device) -> dict[str, Any]:
     """Clean test metrics; the NSDE is evaluated in every eval-noise mode, the ``reported`` one is the headline."""
-    num_classes = len(data.class_names)
     headline = reported if kind == "nsde" else "off"
     by_mode: dict[str, float] = {}
     metrics: dict[str, Any] = {}
@@ -206,7 +202,7 @@ def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, repo
             predictions = predict_logits(model, data.test.x, cfg.eval_batch_size, device).argmax(1)
         by_mode[mode] = float((predictions == data.test.y).float().mean())
         if mode == headline:
-            metrics = classification_metrics(data.test.y, predictions, num_classes)
+            metrics = classification_metrics(data.test.y, predictions, len(data.class_names))
     metrics["eval_noise"] = headline
     metrics["accuracy_by_eval_noise"] = by_mode
     return metrics
@@ -214,10 +210,8 @@ def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, repo
 
 def train_or_load(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig, train: TrainConfig,
                   store: ArtifactStore, device: torch.device, progress: bool | None = None) -> TrainedModel:
-    """The trained model of ``kind`` for ``seed``: read from ``store``, resumed, or trained.
-
-    ``progress`` shows tqdm bars (None: only on a terminal); one line per epoch is printed either way.
-    """
+    """The trained model of ``kind`` for ``seed``: read from ``store``, resumed, or trained (``progress``: tqdm bars,
+    None only on a terminal)."""
     key = training_key(data, kind, seed, model, train)
     payload = store.fetch(TRAINED, key, lambda: _train(data, kind, seed, model, train, store, device, progress))
     net = build_model(kind, model, len(data.class_names))

@@ -406,6 +406,10 @@ def test_a_recorded_grid_chooses_the_rate_on_a_new_machine_without_training(
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("the grid was trained again although it is recorded")
 
+    (tmp_path / "results" / "ci" / "learning_rates" / "convnext-lr0.002.json").unlink()
+    partly = Context(profile, 0, CPU, ArtifactStore(tmp_path / "partly"))
+    assert partly.learning_rate("convnext") == chosen
+    assert len(list((tmp_path / "partly" / "trained").iterdir())) == 1, "only the missing rate was trained"
     monkeypatch.setattr(context_module, "train_or_load", no_training)
     again = Context(profile, 0, CPU, ArtifactStore(tmp_path / "new-store"))
     assert again.learning_rate("convnext") == chosen

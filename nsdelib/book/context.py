@@ -56,13 +56,14 @@ class Context:
         return load_dataset(self.profile.data, self.seed, self.store)
 
     def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, dict[str, Any]]:
-        """The first seed's grid for ``kind``: the metrics of its run at each rate, recorded, trained or read back."""
-        grid = self.profile.lr_grid
-        if self.profile.record_results:
-            recorded = {lr: self.recorded_rate(kind, lr) for lr in grid}
-            if all(metrics is not None for metrics in recorded.values()):
-                return recorded  # type: ignore[return-value]
-        return {lr: self.train_at_rate(kind, lr, progress).metrics for lr in grid}
+        """The first seed's grid for ``kind``: the metrics of its run at each rate, from its record where the profile
+        records results and the rate is recorded (a new machine trains only the rates still missing), else trained or
+        read back."""
+        grid = {}
+        for lr in self.profile.lr_grid:
+            recorded = self.recorded_rate(kind, lr) if self.profile.record_results else None
+            grid[lr] = recorded if recorded is not None else self.train_at_rate(kind, lr, progress).metrics
+        return grid
 
     def rate_digest(self, kind: ModelKind, lr: float) -> str:
         """The digest of what the grid's run of ``kind`` at rate ``lr`` depends on (its training key)."""

@@ -117,7 +117,9 @@ def read_like_the_chapters(ctx: Context, stages: Sequence[str], monkeypatch: pyt
     if "data_size" in stages:
         assert set(ctx.data_size_study()["seed"]) == set(ctx.data_size_seeds)
     if "frontier" in stages:
-        assert len(ctx.frontier()) == len(frontier_points(ctx.profile.calibration, ctx.profile.model)) * 2
+        cfg = ctx.profile.calibration
+        assert len(ctx.frontier()) == len(frontier_points(cfg, ctx.profile.model)) * min(cfg.frontier_seeds,
+                                                                                         len(ctx.seeds))
 
 
 def assert_every_artifact_loads(store: ArtifactStore) -> None:

@@ -113,10 +113,16 @@ def ci_graph(tmp_path_factory: pytest.TempPathFactory) -> CiGraph:
 
 @dataclass(frozen=True)
 class BuiltBook:
-    """The whole book executed at the ci profile (``stage``) and rendered (``html``)."""
+    """The whole book executed at the ci profile (``stage``) and rendered (``html``); ``computed_by_chapters``: the
+    artifacts the chapters saved beyond what the task graph had computed."""
 
     stage: Path
     html: Path
+    computed_by_chapters: list[str]
+
+
+def artifact_folders(store: Path) -> set[str]:
+    return {str(meta.parent.relative_to(store)) for meta in store.rglob("meta.json")}
 
 
 @pytest.fixture(scope="session")
@@ -124,10 +130,10 @@ def built_book(tmp_path_factory: pytest.TempPathFactory, ci_graph: CiGraph) -> B
     """Execute and render the whole book once per test session, for the slow tests that inspect it: as
     ``nsdebook build`` does, the chapters run two at a time and read what the task graph computed."""
     out = tmp_path_factory.mktemp("book")
-    start = time.perf_counter()
+    start, graph_made = time.perf_counter(), artifact_folders(ci_graph.store)
     with mock.patch.dict(os.environ, {"NSDE_ARTIFACTS": str(ci_graph.store)}):
         stage = run_book(profile="ci", seed=0, device="cpu", out=out, progress=False, log=lambda _: None, jobs=2)
     executed = time.perf_counter()
     build_html(stage, out=out, log=lambda _: None)
     print(f"book at ci: executed in {executed - start:.0f} s, rendered in {time.perf_counter() - executed:.0f} s")
-    return BuiltBook(stage=stage, html=out / "_build" / "html")
+    return BuiltBook(stage, out / "_build" / "html", sorted(artifact_folders(ci_graph.store) - graph_made))

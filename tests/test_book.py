@@ -23,6 +23,8 @@ def test_every_chapter_executes_and_the_book_renders(repo_root: Path, built_book
             assert any(cell.get("outputs") for cell in executed["cells"]), f"{entry} has no outputs"
             assert "cell_output" in page.read_text(), f"{entry}'s outputs are not in its page"
     assert not list(repo_root.glob("chapters/*.ipynb")), "sources must stay output-free text files"
+    assert built_book.computed_by_chapters == [], (
+        "chapters computed what the build's task graph should have (side by side, two chapters would compute it twice)")
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from nsdelib.book.cluster import local_cluster
 from nsdelib.book.context import setup
 from nsdelib.book.precompute import STAGES, Run, Task, paper_graph, run_graph
 from nsdelib.book.runner import build_html, run_book
-from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.common.artifacts import META_FILE, ArtifactStore
 
 # The worker plugin travels to the workers by value: a `dask worker` process cannot import tests/.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -122,7 +122,7 @@ class BuiltBook:
 
 
 def artifact_folders(store: Path) -> set[str]:
-    return {str(meta.parent.relative_to(store)) for meta in store.rglob("meta.json")}
+    return {str(meta.parent.relative_to(store)) for meta in store.rglob(META_FILE)}
 
 
 @pytest.fixture(scope="session")

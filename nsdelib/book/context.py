@@ -59,11 +59,15 @@ class Context:
         """The first seed's grid for ``kind``: the metrics of its run at each rate, from its record where the profile
         records results and the rate is recorded (a new machine trains only the rates still missing), else trained or
         read back."""
-        grid = {}
-        for lr in self.profile.lr_grid:
-            recorded = self.recorded_rate(kind, lr) if self.profile.record_results else None
-            grid[lr] = recorded if recorded is not None else self.train_at_rate(kind, lr, progress).metrics
-        return grid
+        return {lr: self.rate_metrics(kind, lr, progress)[0] for lr in self.profile.lr_grid}
+
+    def rate_metrics(self, kind: ModelKind, lr: float, progress: bool | None = None) -> tuple[dict[str, Any], bool]:
+        """The metrics of the grid's run of ``kind`` at ``lr``, and whether they come from its record (a recording
+        profile's recorded point is never trained again)."""
+        recorded = self.recorded_rate(kind, lr) if self.profile.record_results else None
+        if recorded is not None:
+            return recorded, True
+        return self.train_at_rate(kind, lr, progress).metrics, False
 
     def rate_digest(self, kind: ModelKind, lr: float) -> str:
         """The digest of what the grid's run of ``kind`` at rate ``lr`` depends on (its training key)."""

@@ -101,10 +101,8 @@ def make_dataset(run: Run) -> str:
 
 def train_at_rate(run: Run, kind: ModelKind, lr: float, *_after: object) -> str:
     """One point of chapter 3's learning-rate grid: ``kind`` on the first seed at rate ``lr`` (or its record)."""
-    ctx = worker_context(run)
-    metrics = ctx.recorded_rate(kind, lr) if ctx.profile.record_results else None
-    origin = "recorded: " if metrics is not None else ""
-    metrics = metrics or ctx.train_at_rate(kind, lr, progress=False).metrics
+    metrics, recorded = worker_context(run).rate_metrics(kind, lr, progress=False)
+    origin = "recorded: " if recorded else ""
     return f"{origin}best validation accuracy {metrics['best_val_accuracy']:.3f} at epoch {metrics['best_epoch']}"
 
 

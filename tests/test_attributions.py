@@ -325,5 +325,5 @@ def test_change_table_needs_one_state_per_level_and_the_clean_one() -> None:
     maps = torch.rand(2, 3, *SHAPE, generator=torch.Generator().manual_seed(0))
     table = change_table(maps, (0.1,), "l1")
     torch.testing.assert_close(torch.tensor(table["raw_change"].to_numpy()), attribution_change(maps[0], maps[1], "none"))
-    with pytest.raises(ValueError, match="2 states of maps for 2 levels"):
+    with pytest.raises(ValueError, match="zip"):
         change_table(maps, (0.1, 0.2), "l1")

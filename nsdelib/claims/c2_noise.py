@@ -1,5 +1,4 @@
-"""Claim C2, accuracy under input noise: the sweep and its verdicts, the 2 × 2 noise-source design, and the NSDE
-against the control at matched clean accuracy; every verdict is judged against C2's smallest effect of interest."""
+"""Claim C2, accuracy under input noise (chapter 4): the sweep, its verdicts, the 2 × 2 design, matched accuracy."""
 
 from __future__ import annotations
 
@@ -143,8 +142,7 @@ def design_table(sweep: pd.DataFrame, sde: SDEConfig) -> pd.DataFrame:
 
 
 def design_verdicts(sweep: pd.DataFrame, sde: SDEConfig, levels: Sequence[float] = DESIGN_LEVELS) -> pd.DataFrame:
-    """Every effect of the design (the cell with the noise − the cell without) at each of ``levels``, one Holm
-    family (:data:`DESIGN_FAMILY`)."""
+    """Every effect of the design (the cell with the noise − the cell without) at each of ``levels``, one family."""
     cells = design_cells(sde)
     effects = {"noise in training (test-time noise off)": (cells["yes", "no"], cells["no", "no"]),
                "test-time noise, NSDE": (cells["yes", "yes"], cells["yes", "no"]),
@@ -164,8 +162,7 @@ def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
 
 
 def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str) -> pd.DataFrame:
-    """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` interpolated to the NSDE's clean
-    accuracy (NaN outside the control's range)."""
+    """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` at the NSDE's clean accuracy."""
     rows = []
     for seed, group in points.groupby("seed", sort=True):
         nsde = group[(group["kind"] == "nsde") & np.isclose(group["sigma"].astype(float), chosen_sigma)]

@@ -88,8 +88,7 @@ def random_direction(shape: torch.Size | tuple[int, ...], norm: Norm, generator:
 
 
 def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torch.Tensor) -> torch.Tensor:
-    """``x`` moved along ``direction`` so that, clipped to [0, 1], the change has norm ``eps`` (or as near as
-    clipping allows); for L2 the scale is found per sample by bisection."""
+    """``x`` moved along ``direction`` until, clipped to [0, 1], the change has norm ``eps`` (L2: bisection)."""
     if norm == "Linf":
         return (x + eps * direction).clamp(0.0, 1.0)
     shape = (-1, *[1] * (x.dim() - 1))
@@ -111,8 +110,7 @@ def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torc
 
 @contextmanager
 def attacked_as(model: nn.Module, mode: EvalMode, eot_iter: int, noise_control: NoiseControl | None = None) -> Iterator[None]:
-    """The classifier an attack sees: a deterministic mode as it is, a stochastic one averaged over ``eot_iter``
-    noise draws (EOT)."""
+    """The classifier an attack sees: a stochastic mode averaged over ``eot_iter`` noise draws (EOT)."""
     control = noise_control or default_noise_control()
     with control(model, "ensemble", eot_iter) if mode.stochastic else control(model, "off", None):
         yield
@@ -151,8 +149,7 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, norm: Norm, ep
 
 def expected_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: EvalMode, *, draws: int, seed: int,
                      batch_size: int, noise_control: NoiseControl | None = None) -> torch.Tensor:
-    """Per image, the share of ``draws`` fresh noise draws on which ``mode`` classifies it correctly (one for a
-    deterministic mode)."""
+    """Per image, the share of ``draws`` fresh noise draws (one if deterministic) that ``mode`` gets right."""
     n = draws if mode.stochastic else 1
     hits = torch.zeros(len(y))
     for draw in range(n):
@@ -206,8 +203,7 @@ def robustness_sweep(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
             tables.append(_rows(score, examples, delta, eps=eps, attack="APGD-CE", **row_kw))
             if eps in cfg.headline_epsilons.get(norm, ()):
                 tables += _full_protocol(target, cfg, norm, eps, clean, swept, square_part)
-    return pd.concat(tables, ignore_index=True)[["norm", "eps", "mode", "attack", "protocol", "example", "correct",
-                                                 "delta_norm", "draws"]]
+    return pd.concat(tables, ignore_index=True)
 
 
 def _full_protocol(target: SweepTarget, cfg: AttackConfig, norm: Norm, eps: float, clean: dict[EvalMode, torch.Tensor],
@@ -266,8 +262,7 @@ def _full_protocol(target: SweepTarget, cfg: AttackConfig, norm: Norm, eps: floa
 
 
 def convergence_study(target: SweepTarget, cfg: AttackConfig) -> pd.DataFrame:
-    """Robust accuracy of APGD-CE at the first headline (L2) ε on a stratified subset, against its steps and its
-    EOT draws."""
+    """APGD-CE's robust accuracy at the first headline (L2) ε on a stratified subset, against steps and EOT draws."""
     norm = "L2" if cfg.headline_epsilons.get("L2") else next(n for n, values in cfg.headline_epsilons.items() if values)
     eps, mode, model = cfg.headline_epsilons[norm][0], target.modes[0], target.model
     part = stratified_subset(target.y, cfg.convergence_subset, cfg.subset_seed)
@@ -331,8 +326,7 @@ def worst_case_accuracy(accuracy: pd.DataFrame, model: str, eps: float, norm: st
 
 
 def monotonicity_check(accuracy: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
-    """Per curve of the sweep's APGD-CE attacks, the largest rise of accuracy with ε and whether every rise is
-    within ``z`` binomial standard errors (``ok``)."""
+    """Per APGD-CE curve of the sweep, the largest rise of accuracy with ε and whether all are within ``z`` SEs."""
     keys = [k for k in ("model", "seed", "norm", "mode") if k in accuracy.columns]
     sweep = accuracy[accuracy["attack"].isin(["clean", "APGD-CE"]) & (accuracy["protocol"] == "sweep")]
     rows = []
@@ -341,8 +335,8 @@ def monotonicity_check(accuracy: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
         acc, n = curve["accuracy"].to_numpy(), curve["n_samples"].to_numpy()
         rise = np.diff(acc)
         tolerance = z * np.maximum(np.sqrt(acc[:-1] * (1 - acc[:-1]) / n[:-1] + acc[1:] * (1 - acc[1:]) / n[1:]), 1 / n[1:])
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
-                     "largest rise": float(rise.max()) if len(rise) else 0.0, "ok": bool((rise <= tolerance).all())})
+        rows.append({**dict(zip(keys, key)), "largest rise": float(rise.max()) if len(rise) else 0.0,
+                     "ok": bool((rise <= tolerance).all())})
     return pd.DataFrame(rows)
 
 
@@ -389,8 +383,7 @@ def check_attacks(outcomes: pd.DataFrame, baseline: str, threshold: float = C3_C
 
 
 def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, seed, norm, ε, mode) of the full protocol: accuracy under Square minus under the gradient
-    attacks on the same images (negative: gradient masking)."""
+    """Per full-protocol curve point: Square's accuracy minus the gradient attacks' on its images (< 0: masking)."""
     full = outcomes[outcomes["protocol"] == "full"]
     square_rows = full[full["attack"] == SQUARE]
     keys = [k for k in ("model", "seed", "norm", "eps", "mode") if k in full.columns]
@@ -416,9 +409,8 @@ def attack_plateau(study: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
         last, before = line.iloc[-1], line.iloc[-2]
         error = float(np.hypot(last["mc_se"], before["mc_se"]))
         change = float(last["accuracy"] - before["accuracy"])
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
-                     "budgets": f"{before[budget]:g} → {last[budget]:g}", "change": change, "mc error": error,
-                     "flat": abs(change) <= max(z * error, 1 / last["n_samples"])})
+        rows.append({**dict(zip(keys, key)), "budgets": f"{before[budget]:g} → {last[budget]:g}", "change": change,
+                     "mc error": error, "flat": abs(change) <= max(z * error, 1 / last["n_samples"])})
     return pd.DataFrame(rows)
 
 

@@ -1,5 +1,4 @@
-"""Claim C4: Attribution-Based Confidence (ABC, Algorithm 1 of Jha et al. 2019) over a grid of mutation budgets,
-the rule that fixes C4's budget before the NSDE is looked at, and C4's verdict."""
+"""Claim C4 (chapter 7): ABC (Algorithm 1 of Jha et al. 2019) over a grid of budgets, the budget rule, the verdict."""
 
 from __future__ import annotations
 
@@ -169,8 +168,7 @@ class Crossing:
 
 
 def log_crossing(xs: Sequence[float], ys: Sequence[float], target: float) -> Crossing:
-    """The first x of a positive increasing grid where ``ys`` reaches ``target`` (linear in log x), else the
-    nearest grid end."""
+    """The first x of an increasing grid where ``ys`` reaches ``target`` (linear in log x), else the nearest end."""
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     gap = y - target
     for k in range(x.size - 1):
@@ -197,8 +195,7 @@ def both_correct(scores: pd.DataFrame, *, unit: str = "example", correct: str = 
 
 def abc_claim(scores: pd.DataFrame, *, value: str = "abc", unit: str | None = "example", correct: str = "correct"
               ) -> tuple[pd.DataFrame, Verdict]:
-    """C4: mean ABC per model on the images both classify correctly, against the paper, and the verdict on
-    NSDE − ConvNeXt."""
+    """C4: mean ABC per model on the images both get right, against the paper, and the verdict on NSDE − ConvNeXt."""
     rows = scores[scores["model"].isin([CONVNEXT, NSDE])]
     if unit is not None:
         rows = both_correct(rows, unit=unit, correct=correct)

@@ -61,13 +61,10 @@ def perturbed_maps(model: nn.Module, x: Tensor, target: Tensor | int, config: At
 def change_table(maps: Tensor, levels: tuple[float, ...], normalisation: Normalisation) -> pd.DataFrame:
     """One row per input and level of maps ``[1 + L, *x.shape]`` (state 0 unperturbed): the change after
     ``normalisation`` and of the raw maps, each with its log."""
-    if len(maps) != len(levels) + 1:
-        raise ValueError(f"{len(maps)} states of maps for {len(levels)} levels: expected the clean state and one "
-                         "per level")
     table = pd.concat([pd.DataFrame({"example": range(maps.shape[1]), "level": level,
                                      "change": attribution_change(maps[0], state, normalisation).cpu().numpy(),
                                      "raw_change": attribution_change(maps[0], state, "none").cpu().numpy()})
-                       for level, state in zip(levels, maps[1:])], ignore_index=True)
+                       for level, state in zip(levels, maps[1:], strict=True)], ignore_index=True)
     with np.errstate(divide="ignore"):  # a zero change has log −inf
         table.insert(3, "log_change", np.log(table["change"].to_numpy()))
         table["log_raw_change"] = np.log(table["raw_change"].to_numpy())

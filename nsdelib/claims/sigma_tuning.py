@@ -1,5 +1,4 @@
-"""σ tuning: the sweep that sets the NSDE's σ and the control's input noise to C1's cost, its rule
-``choose_settings`` and its reading; the frontier's points are measured the same way."""
+"""σ tuning (chapters 3 and 8): the sweep setting σ and the control's noise to C1's cost, its rule, its reading."""
 
 from __future__ import annotations
 
@@ -179,18 +178,6 @@ def robust_measures(points: pd.DataFrame) -> list[str]:
     return [column for column in points.columns if column.startswith(ROBUST_PREFIXES)]
 
 
-def _lines(points: pd.DataFrame) -> dict[str, tuple[str, pd.DataFrame]]:
-    """Each line of the sweep by label: the name of its setting and its points, the accuracy in ``clean``."""
-    nsde = points[points["kind"] == "nsde"]
-    lines = {f"NSDE, {form}, {shape}": ("σ", group.assign(setting=group["sigma"], clean=group["clean_single"]))
-             for (form, shape), group in nsde.groupby(["diffusion", "noise_shape"], sort=True)}
-    control = points[points["kind"] == "convnext_noise"]
-    if not control.empty:
-        control = control.assign(setting=control["input_noise_std"], clean=control["clean_off"])
-        lines["ConvNeXt + input noise"] = ("input-noise std", control)
-    return lines
-
-
 def frontier_reading(points: pd.DataFrame, target_cost: float) -> pd.DataFrame:
     """Per line of the sweep, against its ConvNeXt: cost per doubling before the cliff (the largest fall), the
     cliff, the setting at ``target_cost`` and the gains at the last setting before the cliff."""
@@ -198,8 +185,15 @@ def frontier_reading(points: pd.DataFrame, target_cost: float) -> pd.DataFrame:
     if len(baseline) != 1:
         raise ValueError(f"the sweep needs exactly one ConvNeXt point to measure costs against, found {len(baseline)}")
     reference = baseline.iloc[0]
+    nsde, control = points[points["kind"] == "nsde"], points[points["kind"] == "convnext_noise"]
+    # each line by label: the name of its setting and its points, the accuracy in ``clean``
+    lines = {f"NSDE, {form}, {shape}": ("σ", group.assign(setting=group["sigma"], clean=group["clean_single"]))
+             for (form, shape), group in nsde.groupby(["diffusion", "noise_shape"], sort=True)}
+    if not control.empty:
+        control = control.assign(setting=control["input_noise_std"], clean=control["clean_off"])
+        lines["ConvNeXt + input noise"] = ("input-noise std", control)
     rows = []
-    for label, (setting_name, line) in _lines(points).items():
+    for label, (setting_name, line) in lines.items():
         line = line.sort_values("setting")
         settings, clean = line["setting"].to_numpy(float), line["clean"].to_numpy(float)
         falls = clean[:-1] - clean[1:]

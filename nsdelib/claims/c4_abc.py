@@ -171,15 +171,13 @@ def log_crossing(xs: Sequence[float], ys: Sequence[float], target: float) -> Cro
     """The first x of an increasing grid where ``ys`` reaches ``target`` (linear in log x), else the nearest end."""
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     gap = y - target
-    for k in range(x.size - 1):
+    for k in range(x.size):
         if gap[k] == 0:
             return Crossing(float(x[k]), True, f"the curve reaches {target:g} at the grid point {x[k]:g}")
-        if gap[k] * gap[k + 1] <= 0:
+        if k + 1 < x.size and gap[k] * gap[k + 1] <= 0:
             share = gap[k] / (gap[k] - gap[k + 1])
             value = float(np.exp(np.log(x[k]) + share * (np.log(x[k + 1]) - np.log(x[k]))))
             return Crossing(value, True, f"the curve crosses {target:g} between {x[k]:g} and {x[k + 1]:g}")
-    if gap[-1] == 0:
-        return Crossing(float(x[-1]), True, f"the curve reaches {target:g} at the grid point {x[-1]:g}")
     end = 0 if abs(gap[0]) < abs(gap[-1]) else x.size - 1
     return Crossing(float(x[end]), False, f"the curve never reaches {target:g} on the grid [{x[0]:g}, {x[-1]:g}]: "
                     f"the grid end nearest to it, {x[end]:g} (value {y[end]:.3g}), is used instead")

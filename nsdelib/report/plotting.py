@@ -98,9 +98,8 @@ def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[
     panels = [("clean_single", "clean accuracy, one pass"), ("clean_ensemble", "clean accuracy, ensemble"),
               ("flip_rate", "flip rate (two passes disagree)")]
     panels += [(c, f"{titles[c.rsplit('_', 1)[0]]} {c.rsplit('_', 1)[1]}") for c in robust]
-    columns = 3
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), sharex=True, squeeze=False)
+    rows = -(-len(panels) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(4.2 * 3, 3.3 * rows), sharex=True, squeeze=False)
     sigmas = sorted(nsde["sigma"].unique())
     for ax, (column, title) in zip(axes.flat, panels):
         sns.lineplot(data=nsde, x="sigma", y=column, hue="noise", marker="o", ax=ax, legend=ax is axes.flat[0])

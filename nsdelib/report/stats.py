@@ -416,9 +416,9 @@ def primary_and_family(verdicts: Mapping[K, Verdict], family: str, primary: K | 
 def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
     """The estimate behind a stored ``Verdict.to_dict()`` (an older record: read back from its seed interval)."""
     n, n_pairs = int(stored["n_seeds"]), int(stored.get("n_pairs") or stored["n_seeds"])
-    base = EffectEstimate(float(stored["effect"]), n, n_pairs, tuple(float(e) for e in stored.get("seed_effects") or ()),
-                          stored.get("design") or ("seeds" if n_pairs == n else "seeds, images held fixed"),
-                          note=stored.get("note") or "")
+    seed_effects = tuple(float(e) for e in stored.get("seed_effects") or ())
+    base = EffectEstimate(float(stored["effect"]), n, n_pairs, seed_effects, stored.get("design") or (
+        "seeds" if n_pairs == n else "seeds, images held fixed"), note=stored.get("note") or "")
     low, high = (math.nan if stored.get(bound) is None else float(stored[bound]) for bound in ("low", "high"))
     if math.isnan(low) or math.isnan(high):
         return replace(base, note=base.note or (ONE_SEED if n < 2 else NO_SEED_VARIATION))

@@ -14,7 +14,7 @@ from nsdelib.common import ConfigError
 from nsdelib.common.artifacts import ArtifactStore, content_digest
 from nsdelib.claims.c2_noise import NOISE_SWEEP, NoiseSweepConfig, noise_sweep, sweep_accuracy
 from nsdelib.evaluation.input_noise import add_noise, image_snr_db, noise_pattern
-from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep, seed_subset, stratified_subset
+from nsdelib.evaluation.sweeps import SweepTarget, cached_subset_sweep, stratified_subset
 from nsdelib.models.inference import EvalMode, eval_modes, predict
 from nsdelib.models.nsde import SDEConfig
 from nsdelib.models.registry import MODEL_KINDS
@@ -127,11 +127,12 @@ def test_cached_sweep_reads_the_artifact_instead_of_recomputing(stochastic_toy, 
     store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
     first = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
     assert calls and (sweep_accuracy(first)["n_samples"] == 30).all()
-    subset = seed_subset(y, 30, cfg.subset_seed, 0)
+    subset = SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0).subset(cfg, per_seed=True)
     assert set(first["example"]) == set(subset.tolist()), "rows name images by their index in the full split"
     other_seed = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep,
                                      SweepTarget(stochastic_toy, x, y, STOCHASTIC, 1, counting_control))
-    assert set(other_seed["example"]) == set(seed_subset(y, 30, cfg.subset_seed, 1).tolist()) != set(subset.tolist()), \
+    other_subset = SweepTarget(stochastic_toy, x, y, STOCHASTIC, 1).subset(cfg, per_seed=True)
+    assert set(other_seed["example"]) == set(other_subset.tolist()) != set(subset.tolist()), \
         "each seed is evaluated on its own images"
     calls.clear()
     second = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))

@@ -109,13 +109,20 @@ def attribution_noise(mode: EvalMode) -> EvalNoise:
     return "off" if mode.noise == "off" else "single"
 
 
+def _attribute_on_device(model: nn.Module, x: Tensor, target: Tensor | int, method: str, config: AttributionConfig,
+                         noise: EvalNoise, control: NoiseControl, seed: int, keep_draws: bool = False) -> Tensor:
+    """:func:`attribute` of the model with its noise ``noise``, on its device; on the CPU."""
+    device = model_device(model)
+    with control(model, noise, None):
+        return attribute(model, x.to(device), torch.as_tensor(target).to(device), method, config, seed=seed,
+                         keep_draws=keep_draws).cpu()
+
+
 def attribute_in_mode(model: nn.Module, x: Tensor, target: Tensor | int, method: str, config: AttributionConfig,
                       mode: EvalMode, *, seed: int, noise_control: NoiseControl | None = None) -> Tensor:
     """:func:`attribute` of a model explained as in ``mode`` (:func:`attribution_noise`), on its device; on the CPU."""
-    control = noise_control or default_noise_control()
-    device = model_device(model)
-    with control(model, attribution_noise(mode), None):
-        return attribute(model, x.to(device), torch.as_tensor(target).to(device), method, config, seed=seed).cpu()
+    return _attribute_on_device(model, x, target, method, config, attribution_noise(mode),
+                                noise_control or default_noise_control(), seed)
 
 
 def cached_predictions(store: ArtifactStore, cfg: AttributionConfig, target: SweepTarget) -> Tensor:
@@ -136,15 +143,9 @@ def cached_attribution_draws(store: ArtifactStore, cfg: AttributionConfig, targe
     """The per-draw maps (:func:`attribute`) of the predicted classes of the explained subset with the model's noise
     ``noise``, stored (on the CPU): C5 reuses them as its unperturbed maps and ABC averages them."""
     key = target.key(cfg, kind="draws", method=one_of(method, AttributionMethod, "attribution method"), noise=noise)
-
-    def build() -> Tensor:
-        subset, device = target.subset(cfg), target.device
-        predicted = cached_predictions(store, cfg, target)
-        with target.control(target.model, noise, None):
-            return attribute(target.model, target.x[subset].to(device), predicted.to(device), method, cfg,
-                             seed=target.seed, keep_draws=True).cpu()
-
-    return store.fetch(ATTRIBUTIONS, key, build)
+    return store.fetch(ATTRIBUTIONS, key, lambda: _attribute_on_device(
+        target.model, target.x[target.subset(cfg)], cached_predictions(store, cfg, target), method, cfg, noise,
+        target.control, target.seed, keep_draws=True))
 
 
 def explained_attributions(store: ArtifactStore, cfg: AttributionConfig, target: SweepTarget,
@@ -162,8 +163,6 @@ BRIGHTEST_FRACTION = 0.1
 
 def share_on_brightest(attributions: Tensor, x: Tensor, fraction: float = BRIGHTEST_FRACTION) -> Tensor:
     """Per input, the share of Σ|A| that falls on its brightest ``fraction`` of pixels; shape ``[N]``."""
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"fraction = {fraction}: it must lie strictly between 0 and 1")
     a, v = attributions.abs().flatten(1), x.flatten(1)
     count = max(1, round(fraction * v.shape[1]))
     brightest = v.topk(count, dim=1).indices

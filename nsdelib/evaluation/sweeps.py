@@ -34,11 +34,6 @@ def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Ten
     return torch.cat(chosen).sort().values
 
 
-def seed_subset(y: torch.Tensor, size: int | None, subset_seed: int, seed: int) -> torch.Tensor:
-    """The stratified subset the models of seed ``seed`` are evaluated on: drawn per seed, shared by its models."""
-    return stratified_subset(y, size, derive_seed(subset_seed, "subset", seed))
-
-
 def fetch_table(store: ArtifactStore, kind: ArtifactKind, key: Mapping[str, Any], build: Callable[[], pd.DataFrame]
                 ) -> pd.DataFrame:
     """A sweep's table from the artifact store, or ``build()`` stored as JSON (column order kept)."""
@@ -79,10 +74,11 @@ class SweepTarget:
         """The same target on the images ``indices`` only."""
         return replace(self, x=self.x[indices], y=self.y[indices])
 
-    def subset(self, cfg: Any) -> torch.Tensor:
-        """The subset explained in chapters 6 and 7: the same for every seed, so that C4 finds images both models
-        classify correctly even at ``ci``."""
-        return stratified_subset(self.y, cfg.subset_size, cfg.subset_seed)
+    def subset(self, cfg: Any, per_seed: bool = False) -> torch.Tensor:
+        """A sweep's subset (``per_seed``: drawn per seed, shared by its models) or the one explained in chapters 6
+        and 7 (the same for every seed, so that C4 finds images both models classify correctly even at ``ci``)."""
+        seed = derive_seed(cfg.subset_seed, "subset", self.seed) if per_seed else cfg.subset_seed
+        return stratified_subset(self.y, cfg.subset_size, seed)
 
     def key(self, cfg: Any, **parts: Any) -> dict[str, Any]:
         """The cache key of an artifact computed on the explained subset, with ``parts`` naming what it is."""
@@ -98,8 +94,8 @@ class SweepTarget:
 
 def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
                         sweep: Callable[[SweepTarget, Any], pd.DataFrame], target: SweepTarget) -> pd.DataFrame:
-    """``sweep(target, cfg)`` on the seed's subset (:func:`seed_subset`), stored as an artifact and reused."""
-    subset = seed_subset(target.y, cfg.subset_size, cfg.subset_seed, target.seed)
+    """``sweep(target, cfg)`` on the seed's subset, stored as an artifact and reused."""
+    subset = target.subset(cfg, per_seed=True)
     key = target.content_key("sweep", cfg, subset, target.modes)
 
     def build() -> pd.DataFrame:

@@ -23,9 +23,13 @@ def _edges(centres: np.ndarray) -> tuple[float, float]:
     return float(centres[0] - step / 2), float(centres[-1] + step / 2)
 
 
-def _band(ax: Axes, line: pd.DataFrame, x: str, colour: Any, alpha: float = 0.2) -> None:
-    """The 95 % band (``low``, ``high``) of an accuracy-like curve, clipped to [0, 1]."""
-    ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=alpha, linewidth=0)
+def _mean_line(ax: Axes, line: pd.DataFrame, x: str, colour: Any, style: str = "-", band: float = 0.2,
+               **plot_kw: Any) -> None:
+    """An accuracy-like curve's ``mean`` against ``x`` with its 95 % band (``low``, ``high``, clipped to [0, 1]) of
+    opacity ``band`` (0: none)."""
+    ax.plot(line[x], line["mean"], style, color=colour, **plot_kw)
+    if band:
+        ax.fill_between(line[x], line["low"].clip(0, 1), line["high"].clip(0, 1), color=colour, alpha=band, linewidth=0)
 
 
 def _legend_outside(ax: Axes) -> None:
@@ -36,17 +40,12 @@ def show_spectrogram(ax: Axes, image: torch.Tensor | np.ndarray, freqs_hz: torch
                      times_s: torch.Tensor | np.ndarray, title: str | None = None, **imshow_kw: Any) -> AxesImage:
     """Draw one ``[F, T]`` (or ``[1, F, T]``) image on ``ax`` (``magma`` on [0, 1] unless ``imshow_kw`` says)."""
     data = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=float)
-    data = data.reshape(data.shape[-2:])
-    freqs_khz = np.asarray(freqs_hz, dtype=float) / 1e3
-    times_ms = np.asarray(times_s, dtype=float) * 1e3
-    options: dict[str, Any] = {"cmap": "magma", "interpolation": "nearest", "aspect": "auto"}
-    if "norm" not in imshow_kw:
-        options.update(vmin=0.0, vmax=1.0)
-    options.update(imshow_kw)
-    drawn = ax.imshow(data, origin="lower", extent=(*_edges(times_ms), *_edges(freqs_khz)), **options)
+    extent = (*_edges(np.asarray(times_s, dtype=float) * 1e3), *_edges(np.asarray(freqs_hz, dtype=float) / 1e3))
+    scale = {} if "norm" in imshow_kw else {"vmin": 0.0, "vmax": 1.0}
+    drawn = ax.imshow(data.reshape(data.shape[-2:]), origin="lower", extent=extent,
+                      **{"cmap": "magma", "interpolation": "nearest", "aspect": "auto", **scale, **imshow_kw})
     ax.grid(False)
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("frequency (kHz)")
+    ax.set(xlabel="time (ms)", ylabel="frequency (kHz)")
     if title is not None:
         ax.set_title(title)
     return drawn
@@ -71,12 +70,10 @@ def spectrogram_grid(images: Sequence[Sequence[torch.Tensor]], freqs_hz: torch.T
             if c >= len(row):
                 ax.set_axis_off()
                 continue
-            title = titles[r][c] if titles is not None else None
-            drawn = show_spectrogram(ax, row[c], freqs_hz, times_s, title=title, **imshow_kw)
-            ax.set_xlabel("time (ms)" if r == n_rows - 1 else "")
-            ax.set_ylabel(f"{row_labels[r]}\nfrequency (kHz)" if c == 0 else "")
-            if title is not None:
-                ax.title.set_fontsize("small")
+            drawn = show_spectrogram(ax, row[c], freqs_hz, times_s, title=titles[r][c] if titles else None, **imshow_kw)
+            ax.set(xlabel="time (ms)" if r == n_rows - 1 else "",
+                   ylabel=f"{row_labels[r]}\nfrequency (kHz)" if c == 0 else "")
+            ax.title.set_fontsize("small")
     if drawn is not None:
         bar = fig.add_axes((1 - 0.7 / width, 0.3, 0.15 / width, 0.4))
         fig.colorbar(drawn, cax=bar, label=colorbar_label)
@@ -87,8 +84,7 @@ def accuracy_curves(ax: Axes, curves: pd.DataFrame, x: str, order: Sequence[str]
     """Mean accuracy (``seed_intervals`` rows) with its 95 % band against ``x``, one line per ``mode`` in ``order``."""
     for name, colour in zip(order, sns.color_palette(n_colors=len(order))):
         line = curves[curves["mode"] == name].sort_values(x)
-        ax.plot(line[x], line["mean"], marker="o", color=colour, label=name)
-        _band(ax, line, x, colour)
+        _mean_line(ax, line, x, colour, marker="o", label=name)
     if chance is not None:
         ax.axhline(chance, color="grey", linestyle=":", label="chance")
 
@@ -102,9 +98,8 @@ def calibration_frontier(points: pd.DataFrame, target_cost: float, chosen: dict[
     panels = [("clean_single", "clean accuracy, one pass"), ("clean_ensemble", "clean accuracy, ensemble"),
               ("flip_rate", "flip rate (two passes disagree)")]
     panels += [(c, f"{titles[c.rsplit('_', 1)[0]]} {c.rsplit('_', 1)[1]}") for c in robust]
-    columns = 3
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), sharex=True, squeeze=False)
+    rows = -(-len(panels) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(4.2 * 3, 3.3 * rows), sharex=True, squeeze=False)
     sigmas = sorted(nsde["sigma"].unique())
     for ax, (column, title) in zip(axes.flat, panels):
         sns.lineplot(data=nsde, x="sigma", y=column, hue="noise", marker="o", ax=ax, legend=ax is axes.flat[0])
@@ -194,10 +189,8 @@ def abc_budget_figure(curves: pd.DataFrame, order: Sequence[str], labels: dict[s
             line = curves[(curves["model"] == model) & (curves["images"] == images)].sort_values("m")
             if line.empty:
                 continue
-            ax.plot(line["m"], line["mean"], style, marker="o", color=colours[model],
-                    label=f"{labels[model]}, {images}")
-            if images == "both correct":
-                _band(ax, line, "m", colours[model])
+            _mean_line(ax, line, "m", colours[model], style, 0.2 if images == "both correct" else 0, marker="o",
+                       label=f"{labels[model]}, {images}")
     for (label, value), style in zip(paper.items(), (":", "-.")):
         ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
     if budget is not None:
@@ -251,10 +244,8 @@ def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
             clean = at_norm[(at_norm["model"] == model) & (at_norm["attack"] == "clean")]
             line = pd.concat([clean, line]).sort_values("eps")
             solid = attack == "APGD-CE"
-            ax.plot(line["eps"], line["mean"], "-" if solid else ":", marker="o" if solid else None,
-                    color=colours[model], label=f"{model}: {attack}")
-            if solid:
-                _band(ax, line, "eps", colours[model], alpha=0.15)
+            _mean_line(ax, line, "eps", colours[model], "-" if solid else ":", 0.15 if solid else 0,
+                       marker="o" if solid else None, label=f"{model}: {attack}")
         ax.set_xscale("symlog", linthresh=float(at_norm.loc[at_norm["eps"] > 0, "eps"].min()))
         ax.set(xlabel=f"ε ({norm} norm, spectrogram scale [0, 1])", ylabel="robust accuracy", title=norm,
                ylim=(-0.02, 1.02))

@@ -90,12 +90,9 @@ def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONF
 
 def seed_intervals(table: pd.DataFrame, by: Sequence[str], value: str = "accuracy") -> pd.DataFrame:
     """``mean_interval`` of ``value`` (one row per seed) per group of ``by``: columns ``by``, mean, low, high, n."""
-    rows = []
-    for key, group in table.groupby(list(by), sort=False):
-        interval = mean_interval(group[value].to_numpy())
-        keys = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        rows.append({**keys, "mean": interval.mean, "low": interval.low, "high": interval.high, "n": interval.n})
-    return pd.DataFrame(rows)
+    intervals = {key: mean_interval(group[value].to_numpy()) for key, group in table.groupby(list(by), sort=False)}
+    return pd.DataFrame([{**dict(zip(by, key)), "mean": i.mean, "low": i.low, "high": i.high, "n": i.n}
+                         for key, i in intervals.items()])
 
 
 @dataclass(frozen=True)
@@ -177,27 +174,23 @@ def crossed_moments(differences: np.ndarray) -> CrossedMoments:
 
 @dataclass(frozen=True)
 class EffectEstimate:
-    """An effect with its standard error, one new run's (``prediction_error``), their df and the design."""
+    """An effect with its standard error, one new run's (``prediction_error``) and their df; NaN (with ``note``
+    saying why) where there is no interval."""
 
     effect: float
-    standard_error: float
-    df: float
-    prediction_error: float
-    prediction_df: float
     n_seeds: int
     n_pairs: int
     seed_effects: tuple[float, ...]
     design: Design
+    standard_error: float = math.nan
+    df: float = math.nan
+    prediction_error: float = math.nan
+    prediction_df: float = math.nan
     note: str = ""
 
 
 ONE_SEED = "one seed: no between-seed replication, so no interval and no test"
 NO_SEED_VARIATION = "no variation between seeds: the t-interval is undefined, so no test"
-
-
-def _no_interval(effect: float, n_seeds: int, n_pairs: int, seed_effects: tuple[float, ...], design: Design,
-                 note: str) -> EffectEstimate:
-    return EffectEstimate(effect, math.nan, math.nan, math.nan, math.nan, n_seeds, n_pairs, seed_effects, design, note)
 
 
 def seed_estimate(seed_effects: Sequence[float] | np.ndarray, n_pairs: int | None = None,
@@ -206,16 +199,16 @@ def seed_estimate(seed_effects: Sequence[float] | np.ndarray, n_pairs: int | Non
     effects = np.asarray(seed_effects, dtype=float).ravel()
     if effects.size == 0 or not np.isfinite(effects).all():
         raise ValueError(f"a verdict needs at least one per-seed effect, all finite; got {effects.tolist()}")
-    n, effect = int(effects.size), float(effects.mean())
-    pairs = n if n_pairs is None else int(n_pairs)
-    as_tuple = tuple(float(e) for e in effects)
+    n = int(effects.size)
+    base = EffectEstimate(float(effects.mean()), n, n if n_pairs is None else int(n_pairs),
+                          tuple(float(e) for e in effects), design)
     if n < 2:
-        return _no_interval(effect, n, pairs, as_tuple, design, ONE_SEED)
+        return replace(base, note=ONE_SEED)
     spread = float(effects.std(ddof=1))
     if spread == 0:
-        return _no_interval(effect, n, pairs, as_tuple, design, NO_SEED_VARIATION)
-    return EffectEstimate(effect, spread / math.sqrt(n), n - 1, spread * math.sqrt(1 + 1 / n), n - 1, n, pairs,
-                          as_tuple, design)
+        return replace(base, note=NO_SEED_VARIATION)
+    return replace(base, standard_error=spread / math.sqrt(n), df=n - 1,
+                   prediction_error=spread * math.sqrt(1 + 1 / n), prediction_df=n - 1)
 
 
 def crossed_estimate(differences: pd.DataFrame) -> EffectEstimate:
@@ -223,20 +216,21 @@ def crossed_estimate(differences: pd.DataFrame) -> EffectEstimate:
     values = differences.to_numpy(dtype=float)
     present = ~np.isnan(values)
     seed_effects = tuple(float(e) for e in np.nanmean(values, axis=1))
-    n_seeds, n_pairs = len(seed_effects), int(present.sum())
+    n_seeds = len(seed_effects)
     shares = present.astype(int) @ present.T.astype(int)
-    off_diagonal = shares[~np.eye(n_seeds, dtype=bool)]
-    design: Design = ("images nested in seeds" if not off_diagonal.any() else
+    design: Design = ("images nested in seeds" if not shares[~np.eye(n_seeds, dtype=bool)].any() else
                       "seeds × images, crossed" if (present == present[:1]).all() else
                       "seeds × images, partly crossed")
+    base = EffectEstimate(seed_effects[0], n_seeds, int(present.sum()), seed_effects, design)
     if n_seeds < 2:
-        return _no_interval(seed_effects[0], 1, n_pairs, seed_effects, design, ONE_SEED)
+        return replace(base, note=ONE_SEED)
     moments = crossed_moments(values)
+    base = replace(base, effect=float(moments.effect))
     if float(moments.between_seeds) == 0:
-        return _no_interval(float(moments.effect), n_seeds, n_pairs, seed_effects, design, NO_SEED_VARIATION)
-    return EffectEstimate(float(moments.effect), math.sqrt(float(moments.variance)), float(moments.df),
-                          math.sqrt(float(moments.prediction_variance)), float(moments.prediction_df), n_seeds,
-                          n_pairs, seed_effects, design)
+        return replace(base, note=NO_SEED_VARIATION)
+    return replace(base, standard_error=math.sqrt(float(moments.variance)), df=float(moments.df),
+                   prediction_error=math.sqrt(float(moments.prediction_variance)),
+                   prediction_df=float(moments.prediction_df))
 
 
 @dataclass(frozen=True)
@@ -297,11 +291,9 @@ class Verdict:
     def to_dict(self) -> dict[str, object]:
         """The fields as plain Python values with NaN as None, for strict JSON."""
         def plain(value: object) -> object:
-            if isinstance(value, tuple):
-                return [plain(v) for v in value]
             if isinstance(value, float):
                 return None if math.isnan(value) else float(value)
-            return value
+            return [plain(v) for v in value] if isinstance(value, tuple) else value
 
         return {name: plain(value) for name, value in asdict(self).items()}
 
@@ -423,23 +415,21 @@ def primary_and_family(verdicts: Mapping[K, Verdict], family: str, primary: K | 
 
 def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
     """The estimate behind a stored ``Verdict.to_dict()`` (an older record: read back from its seed interval)."""
-    n, effect = int(stored["n_seeds"]), float(stored["effect"])
+    n, n_pairs = int(stored["n_seeds"]), int(stored.get("n_pairs") or stored["n_seeds"])
     seed_effects = tuple(float(e) for e in stored.get("seed_effects") or ())
-    n_pairs = int(stored.get("n_pairs") or n)
+    base = EffectEstimate(float(stored["effect"]), n, n_pairs, seed_effects, stored.get("design") or (
+        "seeds" if n_pairs == n else "seeds, images held fixed"), note=stored.get("note") or "")
     low, high = (math.nan if stored.get(bound) is None else float(stored[bound]) for bound in ("low", "high"))
     if math.isnan(low) or math.isnan(high):
-        design = stored.get("design") or ("seeds" if n_pairs == n else "seeds, images held fixed")
-        return _no_interval(effect, n, n_pairs, seed_effects, design,
-                            stored.get("note") or (ONE_SEED if n < 2 else NO_SEED_VARIATION))
+        return replace(base, note=base.note or (ONE_SEED if n < 2 else NO_SEED_VARIATION))
     if "df" in stored:
-        return EffectEstimate(effect, float(stored["standard_error"]), float(stored["df"]),
-                              (float(stored["prediction_high"]) - float(stored["prediction_low"])) / 2
-                              / float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, float(stored["prediction_df"]))),
-                              float(stored["prediction_df"]), n, n_pairs, seed_effects, stored["design"],
-                              stored.get("note") or "")
+        prediction_t = float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, float(stored["prediction_df"])))
+        return replace(base, standard_error=float(stored["standard_error"]), df=float(stored["df"]),
+                       prediction_error=(float(stored["prediction_high"]) - float(stored["prediction_low"])) / 2
+                       / prediction_t, prediction_df=float(stored["prediction_df"]))
     standard_error = (high - low) / 2 / float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, n - 1))
-    return EffectEstimate(effect, standard_error, n - 1, standard_error * math.sqrt(n + 1), n - 1, n, n_pairs,
-                          seed_effects, "seeds" if n_pairs == n else "seeds, images held fixed")
+    return replace(base, standard_error=standard_error, df=n - 1, prediction_error=standard_error * math.sqrt(n + 1),
+                   prediction_df=n - 1, note="")
 
 
 def verdict_from_dict(stored: Mapping[str, Any]) -> Verdict:

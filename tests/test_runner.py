@@ -249,7 +249,7 @@ def test_unknown_chapter_is_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["run", "--profile", "fast"], "parameter 'profile' = 'fast'; allowed profiles: ci, quick, paper"),
+        (["run", "--profile", "fast"], "parameter 'profile' = 'fast': Input should be 'ci', 'quick' or 'paper'"),
         (["run", "--seed", "-3"], "parameter 'seed' = -3"),
         (["run", "--device", "gpu0"], "parameter 'device' = 'gpu0'"),
         (["run", "no_such_chapter", "--profile", "ci"], "unknown chapter 'no_such_chapter'"),

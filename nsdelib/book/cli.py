@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 
 from ..common import ArtifactError, ConfigError
-from .sigma_sweep import record, run_calibration
-from .cluster import ClusterSpec, SlurmJobs, usable_cores
 from .context import setup
-from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
+from .precompute import (BUILD_STAGES, STAGES, ClusterSpec, PrecomputeFailed, SlurmJobs, record, run_calibration,
+                         run_precompute, usable_cores)
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .provenance import RESULTS_ROOT
 from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENTRY, BookBuildFailed, ChapterFailed,

@@ -28,7 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
 from ..common import ConfigError, device_description, resolve_device
-from .cluster import ONE_THREAD
+from .precompute import ONE_THREAD
 from .headline import HEADLINE, HEADLINE_ENV
 from .profiles import ChapterParams, validate_params
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..common import ArtifactError, ConfigError
 from .context import setup
-from .precompute import (BUILD_STAGES, STAGES, ClusterSpec, PrecomputeFailed, SlurmJobs, record, run_calibration,
-                         run_precompute, usable_cores)
+from .precompute import (BUILD_STAGES, STAGES, ClusterSpec, PrecomputeFailed, SlurmJobs, calibration_graph, record,
+                         run_on_cluster, run_precompute, usable_cores)
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .provenance import RESULTS_ROOT
 from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENTRY, BookBuildFailed, ChapterFailed,
@@ -119,7 +119,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
               f"choice: {result['choice']}")
     else:
-        run_calibration(args.profile, args.device, cluster, trained_only=args.trained_only, log=_log)
+        run_on_cluster(lambda ctx: calibration_graph(ctx, args.trained_only), args.profile, 0, args.device, cluster,
+                       log=_log)
     return 0
 
 

@@ -472,11 +472,6 @@ def calibration_graph(ctx: Context, trained_only: bool = False) -> list[Task]:
     return [data, *points]
 
 
-def run_calibration(profile: str, device: str, cluster: ClusterSpec, trained_only: bool = False,
-                    log: Callable[[str], None] = print) -> None:
-    run_on_cluster(lambda ctx: calibration_graph(ctx, trained_only), profile, 0, device, cluster, log)
-
-
 def collected(ctx: Context) -> tuple[pd.DataFrame, int]:
     """The measured points found in the store (none is computed) and the number still missing."""
     cfg = ctx.profile.calibration

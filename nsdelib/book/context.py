@@ -60,27 +60,18 @@ class Context:
         return {lr: self.rate_metrics(kind, lr, progress)[0] for lr in self.profile.lr_grid}
 
     def rate_metrics(self, kind: ModelKind, lr: float, progress: bool | None = None) -> tuple[dict[str, Any], bool]:
-        """The metrics of the grid's run of ``kind`` at ``lr``, and whether they come from its record (a recording
-        profile's recorded point is never trained again)."""
-        recorded = self.profile.record_results and recorded_rate_point(kind, lr, self.rate_digest(kind, lr),
-                                                                       self.profile.name)
+        """The metrics of the first seed's run of ``kind`` at ``lr`` (read back, resumed or trained, recorded once at
+        ``paper``), and whether they come from its record (a recording profile's recorded point is never trained
+        again: its record holds the digest of its training key)."""
+        profile, train = self.profile, self.profile.train.replace(lr=lr)
+        digest = content_digest(training_key(self.data, kind, self.seed, profile.model, train))
+        recorded = profile.record_results and recorded_rate_point(kind, lr, digest, profile.name)
         if recorded:
             return recorded, True
-        return self.train_at_rate(kind, lr, progress).metrics, False
-
-    def rate_digest(self, kind: ModelKind, lr: float) -> str:
-        """The digest of what the grid's run of ``kind`` at rate ``lr`` depends on (its training key)."""
-        profile = self.profile
-        return content_digest(training_key(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr)))
-
-    def train_at_rate(self, kind: ModelKind, lr: float, progress: bool | None = None) -> TrainedModel:
-        """The first seed's run of ``kind`` at rate ``lr`` (read back, resumed or trained), recorded once at ``paper``."""
-        profile = self.profile
-        run = train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
-                            self.device, progress)
+        run = train_or_load(self.data, kind, self.seed, profile.model, train, self.store, self.device, progress)
         if profile.record_results:
-            record_rate_point(run, lr, self.rate_digest(kind, lr), profile.name, self.device)
-        return run
+            record_rate_point(run, lr, digest, profile.name, self.device)
+        return run.metrics, False
 
     def learning_rate(self, kind: ModelKind) -> float:
         """The training rule's learning rate for ``kind``: the grid's best on the first seed's validation split."""

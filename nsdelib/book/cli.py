@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..common import ArtifactError, ConfigError
 from .context import setup
-from .precompute import (BUILD_STAGES, STAGES, ClusterSpec, PrecomputeFailed, SlurmJobs, calibration_graph, record,
-                         run_on_cluster, run_precompute, usable_cores)
+from .precompute import (BUILD_STAGES, STAGES, ClusterSpec, PrecomputeFailed, SlurmJobs, calibration_graph,
+                         record_calibration, run_on_cluster, run_precompute, usable_cores)
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .provenance import RESULTS_ROOT
 from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENTRY, BookBuildFailed, ChapterFailed,
@@ -115,7 +115,7 @@ def _book(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     cluster = _cluster_spec(args)
     if args.record:
-        result = record(setup(profile=args.profile, seed=0, device=args.device))
+        result = record_calibration(setup(profile=args.profile, seed=0, device=args.device))
         print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
               f"choice: {result['choice']}")
     else:

@@ -480,7 +480,7 @@ def collected(ctx: Context) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame([row for row in rows if row is not None]), rows.count(None)
 
 
-def record(ctx: Context) -> dict[str, Any]:
+def record_calibration(ctx: Context) -> dict[str, Any]:
     """Write the points found so far, and the settings the rule chooses from them, to the results folder."""
     if not ctx.profile.record_results:
         raise ConfigError(f"the {ctx.profile.name} profile does not record results; record the calibration at 'paper'")

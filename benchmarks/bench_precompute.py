@@ -42,7 +42,7 @@ from statistics import mean
 import torch
 from distributed import Client, get_task_stream
 
-from nsdelib.book.cluster import local_cluster
+from nsdelib.book.precompute import local_cluster
 from nsdelib.book.context import Context, setup
 from nsdelib.book.precompute import STAGES, Run, Task, paper_graph, run_graph, task_key
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile

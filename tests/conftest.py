@@ -19,7 +19,7 @@ import torch
 from distributed import Client, WorkerPlugin
 from hypothesis import settings
 
-from nsdelib.book.cluster import local_cluster
+from nsdelib.book.precompute import local_cluster
 from nsdelib.book.context import setup
 from nsdelib.book.precompute import STAGES, Run, Task, paper_graph, run_graph
 from nsdelib.book.runner import build_html, run_book

@@ -8,7 +8,7 @@ import pytest
 
 from nsdelib.book.context import setup
 from nsdelib.book.precompute import Run
-from nsdelib.book.sigma_sweep import calibration_graph, collected, is_trained, measure_calibration_point
+from nsdelib.book.precompute import calibration_graph, collected, is_trained, measure_calibration_point
 from nsdelib.claims.sigma_tuning import priority
 
 

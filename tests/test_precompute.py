@@ -25,7 +25,7 @@ from conftest import CiGraph, LogWrites
 from distributed import Client
 
 from nsdelib.book import cli
-from nsdelib.book.cluster import (
+from nsdelib.book.precompute import (
     ONE_THREAD,
     ClusterSpec,
     SlurmJobs,

@@ -33,8 +33,9 @@ PARAMS = '# %% tags=["parameters"]\nprofile = "quick"\nseed = 0\ndevice = "auto"
 def make_project(root: Path, chapters: dict[str, str]) -> Path:
     """A minimal book: a toc listing ``chapters`` (stem -> body after the parameters cell)."""
     (root / "chapters").mkdir(parents=True)
-    toc = {"format": "jb-book", "root": "chapters/" + next(iter(chapters)), "chapters": []}
-    toc["chapters"] = [{"file": f"chapters/{stem}"} for stem in list(chapters)[1:]]
+    toc = {"format": "jb-book", "root": "chapters/" + next(iter(chapters))}
+    if len(chapters) > 1:
+        toc["chapters"] = [{"file": f"chapters/{stem}"} for stem in list(chapters)[1:]]
     (root / "_toc.yml").write_text(json.dumps(toc))
     (root / "_config.yml").write_text("title: test\n")
     (root / "references.bib").write_text("")
@@ -249,7 +250,7 @@ def test_unknown_chapter_is_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["run", "--profile", "fast"], "parameter 'profile' = 'fast'; allowed profiles: ci, quick, paper"),
+        (["run", "--profile", "fast"], "parameter 'profile' = 'fast': Input should be 'ci', 'quick' or 'paper'"),
         (["run", "--seed", "-3"], "parameter 'seed' = -3"),
         (["run", "--device", "gpu0"], "parameter 'device' = 'gpu0'"),
         (["run", "no_such_chapter", "--profile", "ci"], "unknown chapter 'no_such_chapter'"),

@@ -387,8 +387,6 @@ def test_context_trains_every_kind_at_its_grid_choice(tmp_path: Path) -> None:
     assert ctx.train_config("convnext").lr == chosen
     assert ctx.train("convnext", 0, progress=False).digest == grid[chosen]["weights_sha256"], (
         "seed 0 is the grid's own run")
-    with pytest.raises(ConfigError, match=r"does not hold train.lr = 0.002"):
-        ctx.profile.replace(lr_grid=(1e-3, 4e-3))
 
 
 def test_a_recorded_grid_chooses_the_rate_on_a_new_machine_without_training(

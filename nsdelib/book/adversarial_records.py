@@ -12,7 +12,7 @@ import torch
 from ..claims.c3_attacks import accuracy_table, adversarial_claim
 from ..common import ArtifactCorrupt
 from ..models.inference import headline_mode
-from ..report.outcomes import outcomes_path, read_outcomes, write_outcomes
+from ..report.outcomes import outcomes_path, read_outcomes
 from .profiles import get_profile
 from .provenance import RESULTS_ROOT, ModelDigest, load_recorded, model_record_name, provenance, record_result
 
@@ -34,9 +34,8 @@ def record_adversarial_seed(seed: int, outcomes: pd.DataFrame, convergence: pd.D
         return None
     result = {"seed": seed, "accuracy": accuracy_table(outcomes).to_dict(orient="list"),
               "convergence": None if convergence is None else convergence.to_dict(orient="list")}
-    path = record_result(name, result, provenance(profile, [seed], device, wall_time_s, models), root)
-    write_outcomes(outcomes_path(path), outcomes, keys=[k for k in OUTCOME_KEYS if k in outcomes.columns])
-    return path
+    return record_result(name, result, provenance(profile, [seed], device, wall_time_s, models), root, outcomes,
+                         [k for k in OUTCOME_KEYS if k in outcomes.columns])
 
 
 def merged_adversarial(profile: str = "paper", root: Path = RESULTS_ROOT) -> tuple[pd.DataFrame, list[dict[str, Any]]]:

@@ -5,33 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..common import ArtifactError, ConfigError
-from .sigma_sweep import record, run_calibration
-from .cluster import ClusterSpec, SlurmJobs, usable_cores
 from .context import setup
-from .precompute import BUILD_STAGES, STAGES, PrecomputeFailed, run_precompute
+from .precompute import (BUILD_STAGES, STAGES, ClusterSpec, PrecomputeFailed, SlurmJobs, calibration_graph,
+                         record_calibration, run_on_cluster, run_precompute, usable_cores)
 from .profiles import DEFAULT_PROFILE, PROFILE_NAMES, validate_params
 from .provenance import RESULTS_ROOT
 from .runner import (CHAPTER_TIMES, PRECOMPUTE_ENTRY, REPO_ROOT, WHOLE_BUILD_ENTRY, BookBuildFailed, ChapterFailed,
                      build_html, record_chapter_time, run_book, toc_entries)
 from .verify import verify
 
-def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str,
-             profile: str = "paper", seed: bool = True) -> argparse.ArgumentParser:
-    """A subcommand with the parameters every run takes: profile, seed (where it applies) and device."""
-    sub = commands.add_parser(name, help=text, description=text)
-    sub.add_argument("--profile", default=profile, help=f"one of {', '.join(PROFILE_NAMES)} (default {profile})")
-    if seed:
-        sub.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    return sub
 
-
-def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
-    """Where the task graph runs: a local cluster (the default), an existing scheduler, or Slurm jobs."""
-    group = sub.add_argument_group("cluster", "default: a local Dask cluster of one-thread worker processes")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nsdebook", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    seed, book, cluster = (argparse.ArgumentParser(add_help=False) for _ in range(3))
+    seed.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    book.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
+    book.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+    group = cluster.add_argument_group("cluster", "default: a local Dask cluster of one-thread worker processes")
     group.add_argument("--workers", type=int, default=usable_cores(),
                        help="worker processes of the local cluster (default: one per usable core)")
     group.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
@@ -46,35 +41,34 @@ def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
     group.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
                        help="a further #SBATCH option for each job, e.g. --sbatch=--partition=gpu (repeatable)")
 
+    def command(name: str, text: str, run: Callable[[argparse.Namespace], int],
+                parents: tuple[argparse.ArgumentParser, ...] = (), profile: str = "paper") -> argparse.ArgumentParser:
+        """A subcommand with the parameters every run takes: profile and device (and those of ``parents``)."""
+        sub = commands.add_parser(name, help=text, description=text, parents=parents)
+        sub.add_argument("--profile", default=profile, help=f"one of {', '.join(PROFILE_NAMES)} (default {profile})")
+        sub.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+        sub.set_defaults(run=run)
+        return sub
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nsdebook", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "execute every chapter of _toc.yml, then render the HTML book"),
-                       ("run", "execute chapters (all, or the ones named) without rendering")):
-        sub = _command(commands, name, text, profile=DEFAULT_PROFILE)
-        if name == "run":
-            sub.add_argument("chapters", nargs="*", help="toc entries or file stems, e.g. ch01_signals")
-        sub.add_argument("--out", type=Path, default=REPO_ROOT, help="folder that receives _build/")
-        sub.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
-        if name == "build":
-            sub.add_argument("--workers", type=int, default=usable_cores(),
-                             help="processes of a local Dask cluster (one thread each) that compute the "
-                                  "chapters' models and sweeps before the chapters run, and chapters run at once "
-                                  "after it (default: one per usable core; 1: the chapters compute them, one by one)")
-    commands.add_parser("list", help="list the chapters in reading order")
-    sub = _command(commands, "calibrate", "train and measure the calibration sweep's points (resumable), "
-                                          "or --record what is done", seed=False)
+    command("build", "execute every chapter of _toc.yml, then render the HTML book", _book, (seed, book),
+            DEFAULT_PROFILE).add_argument(
+        "--workers", type=int, default=usable_cores(),
+        help="processes of a local Dask cluster (one thread each) that compute the chapters' models and sweeps "
+             "before the chapters run, and chapters run at once after it (default: one per usable core; 1: the "
+             "chapters compute them, one by one)")
+    command("run", "execute chapters (all, or the ones named) without rendering", _book, (seed, book),
+            DEFAULT_PROFILE).add_argument("chapters", nargs="*", help="toc entries or file stems, e.g. ch01_signals")
+    commands.add_parser("list", help="list the chapters in reading order").set_defaults(run=_list)
+    sub = command("calibrate", "train and measure the calibration sweep's points (resumable), or --record what is "
+                               "done", _calibrate, (cluster,))
     sub.add_argument("--record", action="store_true", help="only record the points already measured")
     sub.add_argument("--trained-only", action="store_true", help="measure only the points whose model is trained")
-    _add_cluster_options(sub)
-    sub = _command(commands, "precompute", "compute the chapters' models and sweeps ahead of the build, as one "
-                                           "Dask task graph")
-    sub.add_argument("--stage", nargs="+", default=list(STAGES),
-                     help=f"one or more of {', '.join(STAGES)} (default: all), with the stages they need")
-    _add_cluster_options(sub)
-    sub = _command(commands, "verify", "retrain (or read back) the models the recorded results cite and compare "
-                                       "their weights' SHA-256", seed=False)
+    command("precompute", "compute the chapters' models and sweeps ahead of the build, as one Dask task graph",
+            _precompute, (seed, cluster)).add_argument(
+        "--stage", nargs="+", default=list(STAGES),
+        help=f"one or more of {', '.join(STAGES)} (default: all), with the stages they need")
+    sub = command("verify", "retrain (or read back) the models the recorded results cite and compare their weights' "
+                            "SHA-256", _verify)
     sub.add_argument("--kind", help="only the models of this kind")
     sub.add_argument("--seed", type=int, help="only the models of this seed")
     sub.add_argument("--results", type=Path, default=RESULTS_ROOT, help="folder of recorded results (default results/)")
@@ -121,11 +115,12 @@ def _book(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     cluster = _cluster_spec(args)
     if args.record:
-        result = record(setup(profile=args.profile, seed=0, device=args.device))
+        result = record_calibration(setup(profile=args.profile, seed=0, device=args.device))
         print(f"recorded {len(result['points'].get('kind', []))} points, {result['missing_points']} missing; "
               f"choice: {result['choice']}")
     else:
-        run_calibration(args.profile, args.device, cluster, trained_only=args.trained_only, log=_log)
+        run_on_cluster(lambda ctx: calibration_graph(ctx, args.trained_only), args.profile, 0, args.device, cluster,
+                       log=_log)
     return 0
 
 
@@ -151,15 +146,11 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"build": _book, "run": _book, "list": _list, "calibrate": _calibrate, "precompute": _precompute,
-            "verify": _verify}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 success, 1 a chapter, task or build failed, 2 bad input)."""
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return args.run(args)
     except (ConfigError, ArtifactError) as exc:
         print(f"nsdebook: error: {exc}", file=sys.stderr)
         return 2

@@ -56,35 +56,22 @@ class Context:
         return load_dataset(self.profile.data, self.seed, self.store)
 
     def learning_rate_grid(self, kind: ModelKind, progress: bool | None = None) -> dict[float, dict[str, Any]]:
-        """The first seed's grid for ``kind``: the metrics of its run at each rate, from its record where the profile
-        records results and the rate is recorded (a new machine trains only the rates still missing), else trained or
-        read back."""
+        """The first seed's grid for ``kind``: the metrics of its run at each rate (:meth:`rate_metrics`)."""
         return {lr: self.rate_metrics(kind, lr, progress)[0] for lr in self.profile.lr_grid}
 
     def rate_metrics(self, kind: ModelKind, lr: float, progress: bool | None = None) -> tuple[dict[str, Any], bool]:
-        """The metrics of the grid's run of ``kind`` at ``lr``, and whether they come from its record (a recording
-        profile's recorded point is never trained again)."""
-        recorded = self.recorded_rate(kind, lr) if self.profile.record_results else None
-        if recorded is not None:
+        """The metrics of the first seed's run of ``kind`` at ``lr`` (read back, resumed or trained, recorded once at
+        ``paper``), and whether they come from its record (a recording profile's recorded point is never trained
+        again: its record holds the digest of its training key)."""
+        profile, train = self.profile, self.profile.train.replace(lr=lr)
+        digest = content_digest(training_key(self.data, kind, self.seed, profile.model, train))
+        recorded = profile.record_results and recorded_rate_point(kind, lr, digest, profile.name)
+        if recorded:
             return recorded, True
-        return self.train_at_rate(kind, lr, progress).metrics, False
-
-    def rate_digest(self, kind: ModelKind, lr: float) -> str:
-        """The digest of what the grid's run of ``kind`` at rate ``lr`` depends on (its training key)."""
-        profile = self.profile
-        return content_digest(training_key(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr)))
-
-    def recorded_rate(self, kind: ModelKind, lr: float) -> dict[str, Any] | None:
-        return recorded_rate_point(kind, lr, self.rate_digest(kind, lr), self.profile.name)
-
-    def train_at_rate(self, kind: ModelKind, lr: float, progress: bool | None = None) -> TrainedModel:
-        """The first seed's run of ``kind`` at rate ``lr`` (read back, resumed or trained), recorded once at ``paper``."""
-        profile = self.profile
-        run = train_or_load(self.data, kind, self.seed, profile.model, profile.train.replace(lr=lr), self.store,
-                            self.device, progress)
+        run = train_or_load(self.data, kind, self.seed, profile.model, train, self.store, self.device, progress)
         if profile.record_results:
-            record_rate_point(run, lr, self.rate_digest(kind, lr), profile.name, self.device)
-        return run
+            record_rate_point(run, lr, digest, profile.name, self.device)
+        return run.metrics, False
 
     def learning_rate(self, kind: ModelKind) -> float:
         """The training rule's learning rate for ``kind``: the grid's best on the first seed's validation split."""

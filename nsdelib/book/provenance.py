@@ -97,11 +97,15 @@ def strict_json(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root: Path = RESULTS_ROOT) -> Path:
-    """Write ``{"provenance": ..., "result": ...}`` atomically, as strict JSON, to ``root/<profile>/<name>.json``."""
+def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root: Path = RESULTS_ROOT,
+                  outcomes: pd.DataFrame | None = None, outcome_keys: Sequence[str] = ()) -> Path:
+    """Write ``{"provenance": ..., "result": ...}`` atomically, as strict JSON, to ``root/<profile>/<name>.json``, and
+    its per-image ``outcomes`` (if given) beside it."""
     path = root / one_of(prov.get("profile"), ProfileName, "profile") / f"{name}.json"
     payload = strict_json({"provenance": prov, "result": result})
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)))
+    if outcomes is not None:
+        write_outcomes(outcomes_path(path), outcomes, keys=outcome_keys)
     return path
 
 
@@ -216,10 +220,8 @@ def record_if_enabled(ctx: Recording, name: str, result: dict[str, Any], seeds: 
     """Record ``result`` when the profile records results, with its per-image ``outcomes`` beside it (if given)."""
     if not ctx.profile.record_results:
         return None
-    path = record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models))
-    if outcomes is not None:
-        write_outcomes(outcomes_path(path), outcomes, keys=outcome_keys)
-    return path
+    return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models),
+                         outcomes=outcomes, outcome_keys=outcome_keys)
 
 
 def recorded_caption(recorded: dict[str, Any]) -> str:

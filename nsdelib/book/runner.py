@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from importlib import resources
@@ -25,10 +25,11 @@ import papermill
 import yaml
 from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
+from sphinx_external_toc.parsing import parse_toc_yaml
 from tqdm import tqdm
 
 from ..common import ConfigError, device_description, resolve_device
-from .cluster import ONE_THREAD
+from .precompute import ONE_THREAD
 from .headline import HEADLINE, HEADLINE_ENV
 from .profiles import ChapterParams, validate_params
 
@@ -67,16 +68,7 @@ class BookBuildFailed(RuntimeError):
 
 def toc_entries(root: Path = REPO_ROOT) -> list[str]:
     """The documents of ``_toc.yml`` in reading order, as paths without extension."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-
-    def walk(node: dict[str, Any]) -> Iterator[str]:
-        if "file" in node:
-            yield node["file"]
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []):
-                yield from walk(child)
-
-    return [str(Path(entry).with_suffix("")) for entry in (toc["root"], *walk(toc))]
+    return [str(Path(entry).with_suffix("")) for entry in parse_toc_yaml(root / "_toc.yml")]
 
 
 def chapter_source(entry: str, root: Path = REPO_ROOT) -> Path:

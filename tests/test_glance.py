@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import artifact_versions, load_recorded, provenance_warnings, record_result
+from nsdelib.book.provenance import announce_recorded, artifact_versions, load_recorded, provenance_warnings, record_result
 from nsdelib.book.glance import (
     NOT_RECORDED,
     ONE_RUN,
@@ -221,6 +221,15 @@ def test_relabel_judges_the_recorded_noise_sweep_by_todays_rule() -> None:
         alone = verdict_from_dict(old.loc[row].iloc[0].to_dict())
         assert alone.label == "direction holds, size not shown"
     assert record["result"]["by_level"]["label"] == old["label"].tolist(), "the record itself is left as it was"
+
+
+def test_a_chapter_shows_its_recorded_verdicts_judged_by_todays_rule(tmp_path: Path) -> None:
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "paper" / "noise_robustness.json").write_text((RESULTS / "noise_robustness.json").read_text())
+    shown = pd.DataFrame(announce_recorded("noise_robustness", "ch04_noise_robustness", root=tmp_path)["result"][
+        "by_level"])
+    assert (shown["role"] == "exploratory").sum() == len(shown) - 1 and set(shown["family"]) >= {"C2 levels"}
+    assert "reproduced" not in shown.loc[np.isclose(shown["level"], 1.0), "label"].tolist()
 
 
 def test_relabel_puts_the_c5_controls_in_one_family_and_the_largest_level_first() -> None:

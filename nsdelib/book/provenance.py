@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from ..common import ArtifactCorrupt, device_description, one_of
 from ..common.artifacts import KINDS, atomic_write
 from ..report.outcomes import outcomes_path, write_outcomes
+from .glance import RECORD_PLANS, relabel
 from .profiles import Profile, ProfileName
 
 if TYPE_CHECKING:
@@ -254,9 +255,12 @@ def provenance_warnings(prov: dict[str, Any]) -> list[str]:
 def announce_recorded(name: str, chapter: str, figures: Mapping[str, Callable[[dict[str, Any]], Figure]] | None = None,
                       command: str | None = None, profile: str = "paper", root: Path = RESULTS_ROOT
                       ) -> dict[str, Any] | None:
-    """A chapter's recorded result (None if not recorded): print its provenance and warnings and glue each figure
-    drawn from it under its key; without a record, say which ``command`` records it."""
+    """A chapter's recorded result (None if not recorded), its verdicts judged again by today's rule: print its
+    provenance and warnings and glue each figure drawn from it under its key; without a record, say which ``command``
+    records it."""
     recorded = load_recorded(name, profile, root)
+    if recorded is not None and name in RECORD_PLANS:
+        recorded = relabel(recorded, RECORD_PLANS[name])
     command = f"`{command or f'make chapter CHAPTER={chapter} PROFILE={profile}'}`"
     if recorded is None:
         print(f"No {profile}-profile run has been recorded yet: run {command}.")

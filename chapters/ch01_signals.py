@@ -261,9 +261,9 @@ plt.close(fig)
 # %% tags=["hide-input"]
 rec = record_examples(config, ctx.seed, per_class=1)["pfc_led_driver"]
 stages = {
-    "injected source": rec.source * rec.reception.signal.square().mean().sqrt(),
-    "after the wiring": rec.reception.signal,
-    "recorded: + noise + mains": rec.reception.received,
+    "injected source": rec.source * rec.signal.square().mean().sqrt(),
+    "after the wiring": rec.signal,
+    "recorded: + noise + mains": rec.received,
 }
 fig, axes = plt.subplots(2, 3, figsize=(12, 6), layout="constrained")
 for col, (title, wave) in enumerate(stages.items()):
@@ -272,7 +272,7 @@ for col, (title, wave) in enumerate(stages.items()):
     drawn = show_spectrogram(axes[1, col], spec.image(wave)[0], spec.freqs_hz(), spec.times_s())
 axes[0, 0].set_ylabel("waveform")
 fig.colorbar(drawn, ax=axes[1, :], shrink=0.8, label="image value")
-glue("example_snr", float(rec.reception.snr_db[0]), display=False)
+glue("example_snr", float(rec.snr_db[0]), display=False)
 glue("fig_ch1_chain", fig, display=False)
 plt.close(fig)
 

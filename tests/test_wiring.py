@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from nsdelib.data.dataset import DataConfig
 from nsdelib.data.wiring import (
     PROPAGATION_SPEED_M_S,
     Channel,
-    WiringModel,
     background_noise,
     draw_channel,
     draw_mains,
@@ -56,7 +56,7 @@ def test_lossless_single_path_is_a_pure_delay() -> None:
 
 
 def test_injection_hits_the_drawn_snr_within_the_configured_range() -> None:
-    model = WiringModel(RATE, (-10.0, 15.0), channel_variability=0.7, impulsive_share=0.3)
+    model = DataConfig.build(sample_rate_hz=RATE, snr_db_range=(-10.0, 15.0), channel_variability=0.7, impulsive_share=0.3)
     source = torch.randn(40, LENGTH, generator=rng(4))
     mains = draw_mains(40, rng(5))
     rx = inject_into_wiring(source, mains, model, rng(6))
@@ -69,7 +69,7 @@ def test_injection_hits_the_drawn_snr_within_the_configured_range() -> None:
 
 
 def test_zero_span_fixes_the_snr() -> None:
-    model = WiringModel(RATE, (5.0, 5.0), channel_variability=0.7, impulsive_share=0.3)
+    model = DataConfig.build(sample_rate_hz=RATE, snr_db_range=(5.0, 5.0), channel_variability=0.7, impulsive_share=0.3)
     rx = inject_into_wiring(torch.randn(8, LENGTH, generator=rng(7)), draw_mains(8, rng(8)), model, rng(9))
     assert torch.allclose(rx.snr_db, torch.full((8,), 5.0))
 

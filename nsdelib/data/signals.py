@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..common import ConfigError
 from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, normalise_power, phase_from_frequency,
                   scatter_events, shaped_noise, smooth_gate, time_axis, uniform)
 
@@ -273,15 +272,9 @@ SOURCE_CLASSES: dict[str, SourceClass] = {c.name: c for c in (
 CLASS_NAMES: tuple[str, ...] = tuple(SOURCE_CLASSES)
 
 
-def source_class(name: str) -> SourceClass:
-    if name not in SOURCE_CLASSES:
-        raise ConfigError(f"unknown signal class {name!r}; allowed classes: {', '.join(CLASS_NAMES)}")
-    return SOURCE_CLASSES[name]
-
-
 def synthesise(name: str, timebase: Timebase, overlap: float, generator: torch.Generator) -> torch.Tensor:
     """A batch ``[B, L]`` of class-``name`` waveforms with unit mean power (B = rows of the mains phase)."""
-    source = source_class(name)
+    source = SOURCE_CLASSES[name]
     n = timebase.mains_phase.shape[0]
     params = {p.name: p.draw(n, overlap, generator) for p in source.params}
     return normalise_power(source.synthesise(params, timebase, generator))

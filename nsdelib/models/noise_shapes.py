@@ -3,7 +3,6 @@ the fast forward pass and ``torchsde.sdeint`` see the same noise (chapter 2, "Th
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -14,7 +13,9 @@ from .sde_numerics import log_log_slope
 
 
 @lru_cache(maxsize=64)
-def _spectral_gain(sizes: tuple[int, ...], exponent: float, device: str, dtype: torch.dtype) -> torch.Tensor:
+def spectral_gain(sizes: tuple[int, ...], exponent: float, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Amplitude filter |k|^(-β/2) in ``rfftn`` layout over ``sizes``, with mean square 1 (σ keeps its meaning)."""
     full = torch.meshgrid(*[torch.fft.fftfreq(n, dtype=torch.float64) for n in sizes], indexing="ij")
     radius = torch.sqrt(sum(k**2 for k in full))
     lowest = 1.0 / max(sizes)
@@ -22,12 +23,6 @@ def _spectral_gain(sizes: tuple[int, ...], exponent: float, device: str, dtype: 
     gain = radius.clamp(min=lowest) ** (-exponent / 2)
     gain = gain / torch.sqrt((gain**2).mean())
     return gain[..., : sizes[-1] // 2 + 1].to(device=device, dtype=dtype)
-
-
-def spectral_gain(sizes: tuple[int, ...], exponent: float, device: torch.device | str = "cpu",
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Amplitude filter |k|^(-β/2) in ``rfftn`` layout over ``sizes``, with mean square 1 (σ keeps its meaning)."""
-    return _spectral_gain(tuple(int(n) for n in sizes), float(exponent), str(torch.device(device)), dtype)
 
 
 def colour(white: torch.Tensor, exponent: float, ndim: int) -> torch.Tensor:
@@ -97,8 +92,6 @@ class ColouredBrownian(BaseBrownian):
     __slots__ = ("base", "feature_shape", "exponent")
 
     def __init__(self, base: BaseBrownian, feature_shape: tuple[int, int, int], exponent: float) -> None:
-        if math.prod(feature_shape) != base.shape[-1]:
-            raise ValueError(f"feature shape {feature_shape} does not match the Brownian motion's size {base.shape}")
         self.base = base
         self.feature_shape = feature_shape
         self.exponent = exponent
@@ -113,18 +106,7 @@ class ColouredBrownian(BaseBrownian):
     def __repr__(self) -> str:
         return f"ColouredBrownian(base={self.base!r}, feature_shape={self.feature_shape}, exponent={self.exponent})"
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.base.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.base.device
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.base.shape
-
-    @property
-    def levy_area_approximation(self) -> str:
-        return self.base.levy_area_approximation
+    dtype = property(lambda self: self.base.dtype)
+    device = property(lambda self: self.base.device)
+    shape = property(lambda self: self.base.shape)
+    levy_area_approximation = property(lambda self: self.base.levy_area_approximation)

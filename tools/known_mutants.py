@@ -51,7 +51,7 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
                 _FALLBACK_WARNING, _FALLBACK_WARNING + "            return None\n", TRAINING),
     KnownMutant("every checkpoint ignored: training always starts from scratch", "nsdelib/training/trainer.py",
                 "    state = _latest_checkpoint(store, key, cfg.max_epochs)\n", "    state = None\n", TRAINING),
-    KnownMutant("per-class accuracy computed as precision instead of recall", "nsdelib/training/metrics.py",
+    KnownMutant("per-class accuracy computed as precision instead of recall", "nsdelib/training/trainer.py",
                 "support = confusion.sum(dim=1)", "support = confusion.sum(dim=0)", ("tests/test_metrics.py",)),
     KnownMutant("Student-t quantile of the paired interval replaced by the normal one", "nsdelib/report/stats.py",
                 "scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, estimate.df)", "scipy_stats.norm.ppf(1 - ALPHA_ONE_SIDED)",

@@ -149,7 +149,8 @@ def simulate(config: DataConfig, class_name: str, n: int, rng: torch.Generator) 
     theta = mains.phase(config.record_samples, config.sample_rate_hz)
     timebase = Timebase(config.sample_rate_hz, config.record_samples, theta)
     source = synthesise(class_name, timebase, config.class_overlap, rng)
-    return inject_into_wiring(source, mains, config, rng)
+    return inject_into_wiring(source, mains, config.sample_rate_hz, config.snr_db_range, config.channel_variability,
+                              config.impulsive_share, rng)
 
 
 def record_examples(config: DataConfig, seed: int, per_class: int = 1) -> dict[str, Reception]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import scipy.fft
 import torch
@@ -13,9 +12,6 @@ import torch.nn.functional as F
 
 from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, mean_power, normalise_power, scatter_events,
                   time_axis, uniform)
-
-if TYPE_CHECKING:
-    from .dataset import DataConfig
 
 #: Propagation speed on installation cable, c0/√εr with εr ≈ 4 (PVC insulation).
 PROPAGATION_SPEED_M_S = 1.5e8
@@ -176,15 +172,16 @@ class Reception:
     channel: Channel
 
 
-def inject_into_wiring(source: torch.Tensor, mains: Mains, model: DataConfig, generator: torch.Generator) -> Reception:
-    """Inject the sources ``[B, L]`` into freshly drawn wiring (the ``model``'s knobs) and return what is recorded."""
+def inject_into_wiring(source: torch.Tensor, mains: Mains, rate_hz: float, snr_db_range: tuple[float, float],
+                       variability: float, share: float, generator: torch.Generator) -> Reception:
+    """Inject the sources ``[B, L]`` into freshly drawn wiring (echo ``variability``, impulsive ``share`` of the noise
+    power, SNR drawn in ``snr_db_range``) and return what the coupler records."""
     n, length = source.shape
-    channel = draw_channel(n, model.channel_variability, generator)
-    through = channel.apply(source, model.sample_rate_hz)
-    share = model.impulsive_share
-    noise = math.sqrt(1.0 - share) * background_noise(n, length, model.sample_rate_hz, generator)
-    noise = normalise_power(noise + math.sqrt(share) * impulsive_noise(n, length, model.sample_rate_hz, generator))
-    snr_db = uniform(n, *model.snr_db_range, generator)
+    channel = draw_channel(n, variability, generator)
+    through = channel.apply(source, rate_hz)
+    noise = math.sqrt(1.0 - share) * background_noise(n, length, rate_hz, generator)
+    noise = normalise_power(noise + math.sqrt(share) * impulsive_noise(n, length, rate_hz, generator))
+    snr_db = uniform(n, *snr_db_range, generator)
     signal = normalise_power(through, 10 ** (snr_db / 10) * mean_power(noise))
-    mains_wave = mains.waveform(length, model.sample_rate_hz)
+    mains_wave = mains.waveform(length, rate_hz)
     return Reception(source, signal + noise + mains_wave, signal, noise, mains_wave, snr_db, channel)

@@ -48,10 +48,6 @@ class GeometricBrownianMotion(nn.Module):
         return self.sigma * y
 
 
-def gbm_exact(x0: float, mu: float, sigma: float, t: float, w_t: torch.Tensor) -> torch.Tensor:
-    return x0 * torch.exp((mu - sigma**2 / 2) * t + sigma * w_t)
-
-
 def strong_convergence(step_counts: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024), mu: float = 2.0,
                        sigma: float = 1.0, x0: float = 1.0, t_end: float = 1.0, n_paths: int = 2000,
                        seed: int = 0) -> pd.DataFrame:
@@ -60,7 +56,7 @@ def strong_convergence(step_counts: tuple[int, ...] = (16, 32, 64, 128, 256, 512
     sde = GeometricBrownianMotion(mu, sigma)
     y0 = torch.full((n_paths, 1), x0, dtype=torch.float64)
     bm = torchsde.BrownianInterval(t0=0.0, t1=t_end, size=(n_paths, 1), dtype=torch.float64, entropy=seed)
-    exact = gbm_exact(x0, mu, sigma, t_end, bm(0.0, t_end))
+    exact = x0 * torch.exp((mu - sigma**2 / 2) * t_end + sigma * bm(0.0, t_end))
     rows = []
     for n in step_counts:
         dt = t_end / n

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchsde
 
-from nsdelib.models.noise_shapes import (ColouredBrownian, brownian_noise, colour, coloured_noise, power_spectrum,
+from nsdelib.models.sde_numerics import (ColouredBrownian, brownian_noise, colour, coloured_noise, power_spectrum,
                                          spectral_slope, white_noise_like)
 
 

@@ -17,7 +17,7 @@ from timm.models.convnext import ConvNeXt, ConvNeXtBlock
 from torch import nn
 
 from ..common import ConfigError, Section
-from .noise_shapes import ColouredBrownian, colour, white_noise_like
+from .sde_numerics import ColouredBrownian, colour, white_noise_like
 
 DiffusionForm = Literal["additive", "relative", "multiplicative", "dropout"]
 NoiseShape = Literal["white", "coloured", "scale_map"]

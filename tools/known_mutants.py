@@ -88,7 +88,7 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
                 "nsdelib/evaluation/input_noise.py", "    return (x + level * pattern.to(x.device)).clamp(0.0, 1.0)\n",
                 "    return x + level * pattern.to(x.device)\n", GOLDEN),
     KnownMutant("spectrogram levels shifted by 1 dB (the data set changed, 'dataset' not bumped)",
-                "nsdelib/data/spectrograms.py", "return ((self.levels_db(x) - low) / (high - low))",
+                "nsdelib/data/dataset.py", "return ((self.levels_db(x) - low) / (high - low))",
                 "return ((self.levels_db(x) - low + 1.0) / (high - low))", GOLDEN),
     KnownMutant("the σ rule picks the sweep point with the largest cost instead of interpolating to the target",
                 "nsdelib/claims/sigma_tuning.py",

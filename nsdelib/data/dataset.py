@@ -18,7 +18,6 @@ from tqdm import tqdm
 from ..common import Section, generator
 from ..common.artifacts import ArtifactKind, ArtifactStore
 from .signals import CLASS_NAMES, SOURCE_CLASSES, Timebase, synthesise
-from .spectrograms import SpectrogramSpec
 from .wiring import Reception, draw_mains, inject_into_wiring
 
 #: Samples generated in one vectorised batch. Part of the recipe: changing it changes the draws.
@@ -30,7 +29,8 @@ SnrDb = Annotated[float, Field(ge=-40, le=60)]
 
 
 class DataConfig(Section):
-    """The data set's recipe: which classes, how many samples, the physics knobs and the image geometry."""
+    """The data set's recipe: which classes, how many samples, the physics knobs and the image geometry, with the
+    image it makes of a record (STFT, decibels re noise power, a fixed scale to [0, 1])."""
 
     # defaults are validated too: the cross-field checks must see a changed field's untouched partner
     model_config = ConfigDict(validate_default=True)
@@ -98,9 +98,57 @@ class DataConfig(Section):
         return self.n_samples // len(self.classes)
 
     @property
-    def spectrogram(self) -> SpectrogramSpec:
-        return SpectrogramSpec(self.sample_rate_hz, self.record_samples, self.n_fft, self.hop,
-                               self.image_rows, self.image_cols, self.level_range_db)
+    def n_frames(self) -> int:
+        """Whole STFT frames in a record (trailing samples that do not fill a frame are unused)."""
+        return 1 + (self.record_samples - self.n_fft) // self.hop
+
+    def power(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-bin mean power ``[B, n_fft/2, n_frames]`` of records ``[B, L]`` (DC row dropped)."""
+        return self._frame_power(x).transpose(1, 2)
+
+    def levels_db(self, x: torch.Tensor) -> torch.Tensor:
+        """Image-sized levels in dB ``[B, rows, cols]``: power averaged over whole blocks, then 10·log10."""
+        power, rows, cols = self._frame_power(x), self.image_rows, self.image_cols
+        frames, bins = power.shape[1:]
+        blocks = power.view(len(x), cols, frames // cols, rows, bins // rows).mean(dim=(2, 4))
+        return 10.0 * torch.log10(blocks.transpose(1, 2).clamp_min(1e-12))
+
+    def _frame_power(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, n_frames, n_fft/2]``, normalised by the window's energy (unit-power white noise reads 0 dB)."""
+        window = torch.hann_window(self.n_fft, periodic=True, dtype=x.dtype)
+        spectrum = torch.stft(x, self.n_fft, self.hop, window=window, center=False, return_complex=True).transpose(1, 2)
+        return (spectrum.real.square() + spectrum.imag.square())[..., 1:] / window.square().sum()
+
+    def image(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's input ``[B, 1, rows, cols]`` in [0, 1]; row 0 is the lowest frequency."""
+        low, high = self.level_range_db
+        return ((self.levels_db(x) - low) / (high - low)).clamp(0.0, 1.0).unsqueeze(1).float()
+
+    def freqs_hz(self) -> torch.Tensor:
+        """Centre frequency ``[rows]`` of each image row (mean of the STFT bins it averages)."""
+        bins = torch.arange(1, self.n_fft // 2 + 1, dtype=torch.float64) * self.sample_rate_hz / self.n_fft
+        return bins.view(self.image_rows, -1).mean(1).float()
+
+    def times_s(self) -> torch.Tensor:
+        """Centre time ``[cols]`` of each image column (mean of the STFT frame centres it averages)."""
+        centres = (torch.arange(self.n_frames, dtype=torch.float64) * self.hop + self.n_fft / 2) / self.sample_rate_hz
+        return centres.view(self.image_cols, -1).mean(1).float()
+
+    def describe_image(self) -> dict[str, str]:
+        """The spectrogram's settings in words, for the book."""
+        low, high = self.level_range_db
+        rate = self.sample_rate_hz
+        return {
+            "sampling rate": f"{rate / 1e6:g} MHz",
+            "record": f"{self.record_samples} samples = {self.record_samples / rate * 1e3:.2f} ms",
+            "window": f"periodic Hann, {self.n_fft} samples = {self.n_fft / rate * 1e6:g} µs",
+            "hop": f"{self.hop} samples = {self.hop / rate * 1e6:g} µs",
+            "STFT grid": f"{self.n_fft // 2} bins × {self.n_frames} frames (DC bin dropped)",
+            "bin spacing": f"{rate / self.n_fft / 1e3:.4g} kHz",
+            "image": f"{self.image_rows} × {self.image_cols} (frequency × time), power averaged over "
+            f"{self.n_fft // 2 // self.image_rows} × {self.n_frames // self.image_cols} blocks",
+            "scale": f"[{low:g}, {high:g}] dB re noise power → [0, 1], clipped",
+        }
 
 
 @dataclass(frozen=True)
@@ -177,27 +225,27 @@ def stratified_split(labels: torch.Tensor, fractions: tuple[float, float, float]
 def build_dataset(config: DataConfig, seed: int, progress: bool = True) -> SpectrogramData:
     """Generate the data set of ``config`` for ``seed`` (no cache: ``load_dataset`` caches it)."""
     with _one_torch_thread():
-        spec, per_class = config.spectrogram, config.samples_per_class
+        per_class = config.samples_per_class
         # sample i is of class i // per_class: the split is known up front, so images go straight to their place
         labels = torch.arange(len(config.classes)).repeat_interleave(per_class)
         parts = stratified_split(labels, config.split_fractions, generator(seed, "split"))
         owner, slot = torch.empty_like(labels), torch.empty_like(labels)
         for index, part in enumerate(parts):
             owner[part], slot[part] = index, torch.arange(len(part))
-        splits = [Split(torch.empty(len(part), 1, spec.rows, spec.cols), labels[part], torch.empty(len(part)))
-                  for part in parts]
+        splits = [Split(torch.empty(len(part), 1, config.image_rows, config.image_cols), labels[part],
+                        torch.empty(len(part))) for part in parts]
         chunks = [(label, name, start) for label, name in enumerate(config.classes)
                   for start in range(0, per_class, CHUNK)]
         for label, name, start in tqdm(chunks, desc="spectrograms", unit="chunk", delay=3.0, disable=not progress):
             n = min(CHUNK, per_class - start)
             recording = simulate(config, name, n, generator(seed, "dataset", name, start))
-            images = spec.image(recording.received)
+            images = config.image(recording.received)
             rows = torch.arange(label * per_class + start, label * per_class + start + n)
             for index, split in enumerate(splits):
                 mine = owner[rows] == index
                 split.x[slot[rows[mine]]] = images[mine]
                 split.snr_db[slot[rows[mine]]] = recording.snr_db[mine]
-        return SpectrogramData(*splits, list(config.classes), spec.freqs_hz(), spec.times_s(), config, seed)
+        return SpectrogramData(*splits, list(config.classes), config.freqs_hz(), config.times_s(), config, seed)
 
 
 def load_dataset(config: DataConfig, seed: int, store: ArtifactStore) -> SpectrogramData:

@@ -44,11 +44,6 @@ class ParamRange:
             return uniform(n, low, high + 1.0, generator).floor().clamp_max(math.floor(high))
         return uniform(n, low, high, generator)
 
-    def describe(self) -> str:
-        """``name typical (extreme) unit`` as it appears in the class table."""
-        (a, b), (c, d) = self.typical, self.extreme
-        return f"{self.name} {a:g}–{b:g} ({c:g}–{d:g}) {self.unit}".rstrip()
-
 
 @dataclass(frozen=True)
 class Timebase:
@@ -72,7 +67,6 @@ class Timebase:
 
 
 Params = dict[str, torch.Tensor]
-Synthesiser = Callable[[Params, Timebase, torch.Generator], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ class SourceClass:
     stands_for: str
     model: str
     params: tuple[ParamRange, ...]
-    synthesise: Synthesiser
+    synthesise: Callable[[Params, Timebase, torch.Generator], torch.Tensor]
 
 
 def _col(values: torch.Tensor) -> torch.Tensor:
@@ -281,11 +275,14 @@ def synthesise(name: str, timebase: Timebase, overlap: float, generator: torch.G
 
 
 def class_table(overlap: float | None = None) -> pd.DataFrame:
-    """One row per class: what it stands for, its model, its ranges (and the range drawn at ``overlap``)."""
+    """One row per class: what it stands for, its model, its ranges ``name typical (extreme) unit`` (and the range
+    drawn at ``overlap``)."""
     rows = []
     for c in SOURCE_CLASSES.values():
+        ranges = [f"{p.name} {p.typical[0]:g}–{p.typical[1]:g} ({p.extreme[0]:g}–{p.extreme[1]:g}) {p.unit}".rstrip()
+                  for p in c.params]
         row = {"class": c.name, "stands for": c.stands_for, "waveform model": c.model,
-               "parameters: typical (extreme)": "; ".join(p.describe() for p in c.params)}
+               "parameters: typical (extreme)": "; ".join(ranges)}
         if overlap is not None:
             row[f"drawn at overlap {overlap:g}"] = "; ".join(
                 f"{p.name} {lo:.3g}–{hi:.3g}" for p in c.params for lo, hi in [p.bounds(overlap)]

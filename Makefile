@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # `make mutation` (not run in CI; minutes to hours per module): mutation testing of the modules that decide
-# what the book reports, killed / survived per module. `make mutation MODULES=nsdelib/training/metrics.py` runs
+# what the book reports, killed / survived per module. `make mutation MODULES=nsdelib/training/trainer.py` runs
 # some; `MUTATION_ARGS="--sample 200"` tests a seeded random sample of each module's mutants (the trainer's
 # every mutant retrains models: hours on two cores), `MUTATION_ARGS=--survivors` prints what survived.
 mutation: $(VENV)/.mutation-installed

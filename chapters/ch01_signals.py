@@ -96,7 +96,6 @@ ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
 pd.set_option("display.max_colwidth", None)
 config = ctx.profile.data
-spec = config.spectrogram
 paper_data = get_profile("paper").data
 glue("ch1_profile", ctx.profile.name, display=False)
 glue("paper_samples", paper_data.n_samples, display=False)
@@ -220,7 +219,7 @@ freqs = torch.linspace(0, config.sample_rate_hz / 2, 1001)
 channels = draw_channel(5, config.channel_variability, generator(ctx.seed, "figure", "channels"))
 direct_only = draw_channel(1, 0.0, generator(ctx.seed, "figure", "channels"))
 noise = background_noise(3, config.record_samples, config.sample_rate_hz, generator(ctx.seed, "figure", "noise"))
-noise_levels = 10 * torch.log10(spec.power(noise).mean(-1))
+noise_levels = 10 * torch.log10(config.power(noise).mean(-1))
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
 for i, response in enumerate(channels.response(freqs)):
@@ -261,18 +260,18 @@ plt.close(fig)
 # %% tags=["hide-input"]
 rec = record_examples(config, ctx.seed, per_class=1)["pfc_led_driver"]
 stages = {
-    "injected source": rec.source * rec.reception.signal.square().mean().sqrt(),
-    "after the wiring": rec.reception.signal,
-    "recorded: + noise + mains": rec.reception.received,
+    "injected source": rec.source * rec.signal.square().mean().sqrt(),
+    "after the wiring": rec.signal,
+    "recorded: + noise + mains": rec.received,
 }
 fig, axes = plt.subplots(2, 3, figsize=(12, 6), layout="constrained")
 for col, (title, wave) in enumerate(stages.items()):
     axes[0, col].plot(t_ms, wave[0].numpy(), lw=0.3)
     axes[0, col].set(title=title, xlabel="time (ms)")
-    drawn = show_spectrogram(axes[1, col], spec.image(wave)[0], spec.freqs_hz(), spec.times_s())
+    drawn = show_spectrogram(axes[1, col], config.image(wave)[0], config.freqs_hz(), config.times_s())
 axes[0, 0].set_ylabel("waveform")
 fig.colorbar(drawn, ax=axes[1, :], shrink=0.8, label="image value")
-glue("example_snr", float(rec.reception.snr_db[0]), display=False)
+glue("example_snr", float(rec.snr_db[0]), display=False)
 glue("fig_ch1_chain", fig, display=False)
 plt.close(fig)
 
@@ -315,7 +314,7 @@ plt.close(fig)
 c2_std = PAPER_VALUES["C2.noise_intensity"]
 glue("c2_std", c2_std, display=False)
 glue("db_per_005", c2_std * (config.level_range_db[1] - config.level_range_db[0]), display=False)
-pd.Series(spec.describe(), name="setting").to_frame()
+pd.Series(config.describe_image(), name="setting").to_frame()
 
 # %% [markdown]
 # ## The data set

@@ -57,14 +57,6 @@ from myst_nb import glue
 
 import nsdelib
 from nsdelib.models.diagnostics import noise_to_signal, rescaled_stream
-from nsdelib.models.noise_shapes import (
-    brownian_noise,
-    colour,
-    coloured_noise,
-    power_spectrum,
-    spectral_slope,
-    white_noise_like,
-)
 from nsdelib.models.nsde import (
     block_brownian_motion,
     diffusion,
@@ -74,7 +66,18 @@ from nsdelib.models.nsde import (
     set_noise_scale_map,
 )
 from nsdelib.models.registry import build_model
-from nsdelib.models.sde_numerics import brownian_paths, log_log_slope, strong_convergence, variance_growth_exponent
+from nsdelib.models.sde_numerics import (
+    brownian_noise,
+    brownian_paths,
+    colour,
+    coloured_noise,
+    log_log_slope,
+    power_spectrum,
+    spectral_slope,
+    strong_convergence,
+    variance_growth_exponent,
+    white_noise_like,
+)
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import show_spectrogram
 
@@ -263,7 +266,7 @@ plt.close(fig)
 # White noise has the same power at every frequency $\nu$. Integrating it gives Brownian noise,
 # whose power falls as $1/\nu^2$; in between lies pink noise, $1/\nu$. A Gaussian signal of any such
 # colour $1/\nu^\beta$ is made by filtering white noise with the amplitude gain $|\nu|^{-\beta/2}$ in the
-# Fourier domain (`nsdelib.models.noise_shapes.colour`, normalised to keep unit variance). Below, white
+# Fourier domain (`nsdelib.models.sde_numerics.colour`, normalised to keep unit variance). Below, white
 # and pink noise are made that way and Brownian noise as a random walk (the cumulative sum of
 # white noise, a discrete Wiener process), and their spectra measured.
 

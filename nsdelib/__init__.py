@@ -1,8 +1,5 @@
-"""nsdelib: the library behind the book reproducing Brogan et al., arXiv 2409.01532.
-
-Stages import only earlier ones: common → data → models → training → evaluation → report → claims → book
-(the README's layout section describes each). ``nsdelib.setup`` is the first call of every chapter.
-"""
+"""nsdelib: the library behind the book reproducing Brogan et al., arXiv 2409.01532. Stages import only earlier
+ones (the README's layout section); ``nsdelib.setup`` is the first call of every chapter."""
 
 from __future__ import annotations
 

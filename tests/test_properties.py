@@ -23,10 +23,9 @@ from nsdelib.claims.c3_attacks import (
     random_direction,
     random_perturbation,
 )
-from nsdelib.models.convnext import ConvNeXtClassifier
 from nsdelib.models.inference import EvalMode
 from nsdelib.models.nsde import DiffusionForm, EvalNoise, NSDEConvNeXt, SDEConfig
-from nsdelib.models.registry import ModelConfig, build_model
+from nsdelib.models.registry import ConvNeXtClassifier, ModelConfig, build_model
 
 #: The largest ε drawn per norm: beyond the profiles' sweeps (L2 up to 8, L∞ up to 0.3).
 LARGEST_EPS = {"L2": 10.0, "Linf": 1.0}

@@ -7,19 +7,20 @@ import math
 import pytest
 import torch
 
-from nsdelib.data.spectrograms import SpectrogramSpec
+from nsdelib.data.dataset import DataConfig
 
 RATE, LENGTH = 1e6, 4160
 
 
-def spec(rows: int = 64, cols: int = 64) -> SpectrogramSpec:
-    return SpectrogramSpec(RATE, LENGTH, n_fft=128, hop=64, rows=rows, cols=cols, level_range_db=(-30.0, 50.0))
+def spec(rows: int = 64, cols: int = 64) -> DataConfig:
+    return DataConfig.build(sample_rate_hz=RATE, record_samples=LENGTH, n_fft=128, hop=64, image_rows=rows,
+                            image_cols=cols, level_range_db=(-30.0, 50.0))
 
 
-def tone_row(spec: SpectrogramSpec, freq_hz: float) -> int:
+def tone_row(spec: DataConfig, freq_hz: float) -> int:
     """The image row whose frequency band contains ``freq_hz`` (the row a pure tone should light up)."""
     bin_index = round(freq_hz * spec.n_fft / spec.sample_rate_hz)
-    return max(0, min(spec.n_fft // 2, bin_index) - 1) // (spec.n_fft // 2 // spec.rows)
+    return max(0, min(spec.n_fft // 2, bin_index) - 1) // (spec.n_fft // 2 // spec.image_rows)
 
 
 @pytest.mark.parametrize(("rows", "cols"), [(64, 64), (32, 32)])

@@ -7,7 +7,6 @@ import torch
 from nsdelib.data.wiring import (
     PROPAGATION_SPEED_M_S,
     Channel,
-    WiringModel,
     background_noise,
     draw_channel,
     draw_mains,
@@ -56,10 +55,9 @@ def test_lossless_single_path_is_a_pure_delay() -> None:
 
 
 def test_injection_hits_the_drawn_snr_within_the_configured_range() -> None:
-    model = WiringModel(RATE, (-10.0, 15.0), channel_variability=0.7, impulsive_share=0.3)
     source = torch.randn(40, LENGTH, generator=rng(4))
     mains = draw_mains(40, rng(5))
-    rx = inject_into_wiring(source, mains, model, rng(6))
+    rx = inject_into_wiring(source, mains, RATE, (-10.0, 15.0), 0.7, 0.3, rng(6))
     realised = 10 * torch.log10(rx.signal.square().mean(1) / rx.noise.square().mean(1))
     assert torch.allclose(realised, rx.snr_db, atol=1e-3)
     assert rx.snr_db.min() >= -10.0 and rx.snr_db.max() <= 15.0
@@ -69,8 +67,8 @@ def test_injection_hits_the_drawn_snr_within_the_configured_range() -> None:
 
 
 def test_zero_span_fixes_the_snr() -> None:
-    model = WiringModel(RATE, (5.0, 5.0), channel_variability=0.7, impulsive_share=0.3)
-    rx = inject_into_wiring(torch.randn(8, LENGTH, generator=rng(7)), draw_mains(8, rng(8)), model, rng(9))
+    rx = inject_into_wiring(torch.randn(8, LENGTH, generator=rng(7)), draw_mains(8, rng(8)), RATE, (5.0, 5.0), 0.7, 0.3,
+                            rng(9))
     assert torch.allclose(rx.snr_db, torch.full((8,), 5.0))
 
 

@@ -7,7 +7,7 @@ module runs in a scratch copy of the repository, since mutmut reads its settings
 in the working directory and writes its ``mutants/`` tree there. Not run in CI (``make mutation``).
 
     python tools/mutation_report.py                                  # every module below
-    python tools/mutation_report.py nsdelib/training/metrics.py      # some of them
+    python tools/mutation_report.py nsdelib/training/trainer.py      # some of them
     python tools/mutation_report.py --survivors nsdelib/claims/c4_abc.py
     python tools/mutation_report.py --jobs 1 ...                     # one mutant at a time (a busy machine)
     python tools/mutation_report.py --sample 80 nsdelib/training/trainer.py   # a seeded random 80 of its mutants
@@ -50,8 +50,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "nsdelib/claims/sigma_tuning.py": ("tests/test_sigma_rule.py", "tests/test_frontier.py"),
     "nsdelib/claims/c1_clean_accuracy.py": ("tests/test_claims.py",),
     "nsdelib/claims/c2_noise.py": ("tests/test_claims.py", "tests/test_frontier.py", "tests/test_noise_robustness.py"),
-    "nsdelib/training/trainer.py": ("tests/test_training.py",),
-    "nsdelib/training/metrics.py": ("tests/test_metrics.py",),
+    "nsdelib/training/trainer.py": ("tests/test_training.py", "tests/test_metrics.py"),
 }
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 #: A mutant name that matches nothing: mutmut generates the mutants and maps tests to them, then stops.

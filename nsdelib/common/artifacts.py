@@ -64,11 +64,8 @@ def artifact_key(kind: ArtifactKind, config: Config) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:

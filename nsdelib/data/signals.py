@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ..common import ConfigError
 from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, normalise_power, phase_from_frequency,
-                  scatter_events, shaped_noise, smooth_gate, time_axis, uniform)
+                  scatter_events, shaped_noise, smooth_gate, uniform)
 
 KHZ, MS, US = 1e3, 1e-3, 1e-6
 #: Harmonics above this fraction of the sampling rate are left out (band-limited synthesis, no aliasing).
@@ -45,11 +44,6 @@ class ParamRange:
             return uniform(n, low, high + 1.0, generator).floor().clamp_max(math.floor(high))
         return uniform(n, low, high, generator)
 
-    def describe(self) -> str:
-        """``name typical (extreme) unit`` as it appears in the class table."""
-        (a, b), (c, d) = self.typical, self.extreme
-        return f"{self.name} {a:g}–{b:g} ({c:g}–{d:g}) {self.unit}".rstrip()
-
 
 @dataclass(frozen=True)
 class Timebase:
@@ -61,7 +55,7 @@ class Timebase:
 
     @property
     def t(self) -> torch.Tensor:
-        return time_axis(self.n_samples, self.sample_rate_hz).unsqueeze(0)
+        return (torch.arange(self.n_samples, dtype=torch.float32) / self.sample_rate_hz).unsqueeze(0)
 
     @property
     def duration_s(self) -> float:
@@ -73,7 +67,6 @@ class Timebase:
 
 
 Params = dict[str, torch.Tensor]
-Synthesiser = Callable[[Params, Timebase, torch.Generator], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ class SourceClass:
     stands_for: str
     model: str
     params: tuple[ParamRange, ...]
-    synthesise: Synthesiser
+    synthesise: Callable[[Params, Timebase, torch.Generator], torch.Tensor]
 
 
 def _col(values: torch.Tensor) -> torch.Tensor:
@@ -273,26 +266,23 @@ SOURCE_CLASSES: dict[str, SourceClass] = {c.name: c for c in (
 CLASS_NAMES: tuple[str, ...] = tuple(SOURCE_CLASSES)
 
 
-def source_class(name: str) -> SourceClass:
-    if name not in SOURCE_CLASSES:
-        raise ConfigError(f"unknown signal class {name!r}; allowed classes: {', '.join(CLASS_NAMES)}")
-    return SOURCE_CLASSES[name]
-
-
 def synthesise(name: str, timebase: Timebase, overlap: float, generator: torch.Generator) -> torch.Tensor:
     """A batch ``[B, L]`` of class-``name`` waveforms with unit mean power (B = rows of the mains phase)."""
-    source = source_class(name)
+    source = SOURCE_CLASSES[name]
     n = timebase.mains_phase.shape[0]
     params = {p.name: p.draw(n, overlap, generator) for p in source.params}
     return normalise_power(source.synthesise(params, timebase, generator))
 
 
 def class_table(overlap: float | None = None) -> pd.DataFrame:
-    """One row per class: what it stands for, its model, its ranges (and the range drawn at ``overlap``)."""
+    """One row per class: what it stands for, its model, its ranges ``name typical (extreme) unit`` (and the range
+    drawn at ``overlap``)."""
     rows = []
     for c in SOURCE_CLASSES.values():
+        ranges = [f"{p.name} {p.typical[0]:g}–{p.typical[1]:g} ({p.extreme[0]:g}–{p.extreme[1]:g}) {p.unit}".rstrip()
+                  for p in c.params]
         row = {"class": c.name, "stands for": c.stands_for, "waveform model": c.model,
-               "parameters: typical (extreme)": "; ".join(p.describe() for p in c.params)}
+               "parameters: typical (extreme)": "; ".join(ranges)}
         if overlap is not None:
             row[f"drawn at overlap {overlap:g}"] = "; ".join(
                 f"{p.name} {lo:.3g}–{hi:.3g}" for p in c.params for lo, hi in [p.bounds(overlap)]

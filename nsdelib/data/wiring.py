@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, mean_power, normalise_power, scatter_events,
-                  time_axis, uniform)
+                  uniform)
 
 #: Propagation speed on installation cable, c0/√εr with εr ≈ 4 (PVC insulation).
 PROPAGATION_SPEED_M_S = 1.5e8
@@ -28,16 +28,6 @@ MAINS_DECIMATION, RESPONSE_POINTS = 16, 513
 BACKGROUND_SLOPE_DB, BACKGROUND_CORNER_HZ = (25.0, 45.0), (10e3, 60e3)
 BROADCAST_LINES, BROADCAST_LEVEL_DB, BROADCAST_BAND_HZ = 3, (-20.0, -10.0), (20e3, 450e3)
 IMPULSE_RATE_PER_MS, IMPULSE_RING_HZ, IMPULSE_TAU_S = (0.5, 3.0), (50e3, 450e3), (2e-6, 20e-6)
-
-
-@dataclass(frozen=True)
-class WiringModel:
-    """The knobs of the wiring that a data set's config sets."""
-
-    sample_rate_hz: float
-    snr_db_range: tuple[float, float]
-    channel_variability: float
-    impulsive_share: float
 
 
 @dataclass(frozen=True)
@@ -103,7 +93,7 @@ class Mains:
 
     def phase(self, n_samples: int, sample_rate_hz: float) -> torch.Tensor:
         """Instantaneous phase θ(t) ``[B, L]`` in radians, the clock of mains-synchronous sources."""
-        t = time_axis(n_samples, sample_rate_hz).unsqueeze(0)
+        t = (torch.arange(n_samples, dtype=torch.float32) / sample_rate_hz).unsqueeze(0)
         return TWO_PI * self.freq_hz.unsqueeze(1) * t + self.phase0.unsqueeze(1)
 
     def waveform(self, n_samples: int, sample_rate_hz: float) -> torch.Tensor:
@@ -173,6 +163,7 @@ def impulsive_noise(n: int, n_samples: int, sample_rate_hz: float, generator: to
 class Reception:
     """What the coupler records, with its parts: ``received = signal + noise + mains`` (all ``[B, L]``)."""
 
+    source: torch.Tensor
     received: torch.Tensor
     signal: torch.Tensor
     noise: torch.Tensor
@@ -181,15 +172,16 @@ class Reception:
     channel: Channel
 
 
-def inject_into_wiring(source: torch.Tensor, mains: Mains, model: WiringModel, generator: torch.Generator) -> Reception:
-    """Inject the sources ``[B, L]`` into freshly drawn wiring and return what the coupler records."""
+def inject_into_wiring(source: torch.Tensor, mains: Mains, rate_hz: float, snr_db_range: tuple[float, float],
+                       variability: float, share: float, generator: torch.Generator) -> Reception:
+    """Inject the sources ``[B, L]`` into freshly drawn wiring (echo ``variability``, impulsive ``share`` of the noise
+    power, SNR drawn in ``snr_db_range``) and return what the coupler records."""
     n, length = source.shape
-    channel = draw_channel(n, model.channel_variability, generator)
-    through = channel.apply(source, model.sample_rate_hz)
-    share = model.impulsive_share
-    noise = math.sqrt(1.0 - share) * background_noise(n, length, model.sample_rate_hz, generator)
-    noise = normalise_power(noise + math.sqrt(share) * impulsive_noise(n, length, model.sample_rate_hz, generator))
-    snr_db = uniform(n, *model.snr_db_range, generator)
+    channel = draw_channel(n, variability, generator)
+    through = channel.apply(source, rate_hz)
+    noise = math.sqrt(1.0 - share) * background_noise(n, length, rate_hz, generator)
+    noise = normalise_power(noise + math.sqrt(share) * impulsive_noise(n, length, rate_hz, generator))
+    snr_db = uniform(n, *snr_db_range, generator)
     signal = normalise_power(through, 10 ** (snr_db / 10) * mean_power(noise))
-    mains_wave = mains.waveform(length, model.sample_rate_hz)
-    return Reception(signal + noise + mains_wave, signal, noise, mains_wave, snr_db, channel)
+    mains_wave = mains.waveform(length, rate_hz)
+    return Reception(source, signal + noise + mains_wave, signal, noise, mains_wave, snr_db, channel)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .inference import EvalMode, NoiseControl, predict
-from .noise_shapes import white_noise_like
+from .sde_numerics import white_noise_like
 from .nsde import DiffusionForm, NSDEConvNeXt, diffusion, residual_drift
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..common import ConfigError, model_device, seeded_rng
+from ..common import model_device, one_of, seeded_rng
 from .nsde import EvalNoise, SDEConfig, eval_noise
-from .registry import MODEL_KINDS
+from .registry import ModelKind
 
 NoiseControl = Callable[[nn.Module, EvalNoise, int | None], AbstractContextManager[object]]
 
@@ -24,10 +24,6 @@ class EvalMode:
     name: str
     noise: EvalNoise
     ensemble_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.noise == "ensemble" and (self.ensemble_size is None or self.ensemble_size < 1):
-            raise ValueError(f"evaluation mode {self.name!r}: an ensemble needs ensemble_size >= 1")
 
     @property
     def stochastic(self) -> bool:
@@ -52,8 +48,7 @@ DETERMINISTIC_LABELS = {"convnext": "ConvNeXt", "convnext_noise": "ConvNeXt + in
 
 def eval_modes(kind: str, sde: SDEConfig) -> tuple[EvalMode, ...]:
     """The modes the book reports a model in: a deterministic model once, the NSDE off, single and ensemble."""
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"unknown model kind {kind!r}; allowed kinds: {', '.join(MODEL_KINDS)}")
+    one_of(kind, ModelKind, "model kind")
     if kind in DETERMINISTIC_LABELS:
         return (EvalMode(DETERMINISTIC_LABELS[kind], "off"),)
     return tuple(nsde_mode(noise, sde.ensemble_size) for noise in ("off", "single", "ensemble"))

@@ -17,8 +17,7 @@ from timm.models.convnext import ConvNeXt, ConvNeXtBlock
 from torch import nn
 
 from ..common import ConfigError, Section
-from .convnext import scale_input
-from .noise_shapes import ColouredBrownian, colour, white_noise_like
+from .sde_numerics import ColouredBrownian, colour, white_noise_like
 
 DiffusionForm = Literal["additive", "relative", "multiplicative", "dropout"]
 NoiseShape = Literal["white", "coloured", "scale_map"]
@@ -37,6 +36,10 @@ class SDEConfig(Section):
     steps_per_block: int = Field(default=1, ge=1, le=64, description="Euler–Maruyama steps per block, Δt = 1/steps")
     eval_noise: EvalNoise = Field(default="ensemble", description="noise at evaluation: off, single pass or ensemble")
     ensemble_size: int = Field(default=8, ge=1, le=1000, description="stochastic passes averaged by 'ensemble'")
+
+
+def scale_input(x: torch.Tensor) -> torch.Tensor:
+    return x * 2.0 - 1.0
 
 
 def residual_drift(block: ConvNeXtBlock, h: torch.Tensor) -> torch.Tensor:
@@ -171,20 +174,6 @@ class NSDEConvNeXt(nn.Module):
             return None
         return F.adaptive_avg_pool2d(self.noise_scale_map[None, None], size)
 
-    def set_scale_map(self, scale: torch.Tensor | None) -> None:
-        """Shape the noise by an ``[F, T]`` map at input resolution (normalised to mean 1); None: uniform."""
-        if scale is not None:
-            if self.sde.noise_shape != "scale_map":
-                raise ConfigError(
-                    f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {self.sde.noise_shape!r}")
-            if scale.dim() != 2:
-                raise ConfigError(f"noise scale map must be a 2-D [F, T] tensor, got shape {tuple(scale.shape)}")
-            scale = scale.detach().float()
-            if not torch.isfinite(scale).all() or (scale < 0).any() or scale.sum() <= 0:
-                raise ConfigError("noise scale map must be finite, non-negative and not all zero")
-            scale = (scale / scale.mean()).to(next(self.parameters()).device)
-        self.noise_scale_map = scale
-
     def block_input(self, x: torch.Tensor, stage: int, index: int) -> torch.Tensor:
         """The residual stream entering block ``index`` of ``stage`` (drift only, no noise)."""
         h = self.net.stem(scale_input(x))
@@ -224,7 +213,20 @@ def eval_noise(model: nn.Module, mode: EvalNoise, ensemble_size: int | None = No
 
 
 def set_noise_scale_map(model: nn.Module, scale: torch.Tensor | None) -> None:
-    """Scale the NSDE's noise by an ``[F, T]`` map (not saved with the weights); None restores uniform noise."""
+    """Shape the NSDE's noise by an ``[F, T]`` map at input resolution, normalised to mean 1 (not saved with the
+    weights); None restores uniform noise. A no-op on the baseline."""
     for m in model.modules():
-        if isinstance(m, NSDEConvNeXt):
-            m.set_scale_map(scale)
+        if not isinstance(m, NSDEConvNeXt):
+            continue
+        normalised = scale
+        if scale is not None:
+            if m.sde.noise_shape != "scale_map":
+                raise ConfigError(
+                    f"a noise scale map needs sde.noise_shape = 'scale_map', this model has {m.sde.noise_shape!r}")
+            if scale.dim() != 2:
+                raise ConfigError(f"noise scale map must be a 2-D [F, T] tensor, got shape {tuple(scale.shape)}")
+            normalised = scale.detach().float()
+            if not torch.isfinite(normalised).all() or (normalised < 0).any() or normalised.sum() <= 0:
+                raise ConfigError("noise scale map must be finite, non-negative and not all zero")
+            normalised = (normalised / normalised.mean()).to(next(m.parameters()).device)
+        m.noise_scale_map = normalised

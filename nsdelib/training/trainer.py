@@ -22,9 +22,7 @@ from ..data.dataset import SpectrogramData, make_loader
 from ..models.inference import predict_logits
 from ..models.nsde import EvalNoise, eval_noise
 from ..models.registry import ModelConfig, ModelKind, build_model
-from .metrics import classification_metrics
 
-EVAL_MODES: tuple[EvalNoise, ...] = get_args(EvalNoise)
 #: A finished run: best weights, history, test metrics. Bump when training or its metrics change.
 TRAINED = ArtifactKind("trained", 2)
 #: One epoch's resumable state of a run; bump with ``TRAINED``.
@@ -190,22 +188,30 @@ def _prune_checkpoints(store: ArtifactStore, key: dict[str, Any], upto_epoch: in
         store.delete(CHECKPOINT, checkpoint_key(key, epoch))
 
 
+def classification_metrics(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> dict[str, object]:
+    """Accuracy, per-class accuracy (recall) and the confusion matrix ``[true, predicted]``, as JSON-ready values."""
+    flat = y_true.long() * num_classes + y_pred.long()
+    confusion = torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
+    support = confusion.sum(dim=1).clamp(min=1)
+    return {
+        "accuracy": float((y_true == y_pred).float().mean()),
+        "per_class_accuracy": (confusion.diag() / support).tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
 def _test_metrics(model: nn.Module, kind: ModelKind, data: SpectrogramData, reported: str, cfg: TrainConfig,
                   device: torch.device) -> dict[str, Any]:
     """Clean test metrics; the NSDE is evaluated in every eval-noise mode, the ``reported`` one is the headline."""
     headline = reported if kind == "nsde" else "off"
-    by_mode: dict[str, float] = {}
-    metrics: dict[str, Any] = {}
-    for mode in EVAL_MODES if kind == "nsde" else ("off",):
+    by_mode: dict[str, dict[str, Any]] = {}
+    for mode in get_args(EvalNoise) if kind == "nsde" else ("off",):
         torch.manual_seed(data.seed)
         with eval_noise(model, mode):
             predictions = predict_logits(model, data.test.x, cfg.eval_batch_size, device).argmax(1)
-        by_mode[mode] = float((predictions == data.test.y).float().mean())
-        if mode == headline:
-            metrics = classification_metrics(data.test.y, predictions, len(data.class_names))
-    metrics["eval_noise"] = headline
-    metrics["accuracy_by_eval_noise"] = by_mode
-    return metrics
+        by_mode[mode] = classification_metrics(data.test.y, predictions, len(data.class_names))
+    return {**by_mode[headline], "eval_noise": headline,
+            "accuracy_by_eval_noise": {mode: metrics["accuracy"] for mode, metrics in by_mode.items()}}
 
 
 def train_or_load(data: SpectrogramData, kind: ModelKind, seed: int, model: ModelConfig, train: TrainConfig,

@@ -127,6 +127,8 @@ def test_sample_table_lists_every_sample(data: dataset.SpectrogramData) -> None:
         ({"n_samples": 16}, r"too few to give every class a sample in every split"),
         ({"snr_db_range": (-50.0, 0.0)}, r"'snr_db_range.0' = -50.0: Input should be greater than or equal to -40"),
         ({"class_overlap": 1.5}, r"'class_overlap' = 1.5"),
+        ({"record_samples": 100}, r"'hop'.*window \(n_fft = 128\) is longer than the record \(100 samples\)"),
+        ({"hop": 200}, r"'hop' = 200.*hop longer than the window"),
         ({"colour": "red"}, r"unknown parameter 'colour'"),
     ],
 )

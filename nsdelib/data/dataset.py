@@ -80,6 +80,16 @@ class DataConfig(Section):
             raise ValueError(f"{n_samples} samples are too few to give every class a sample in every split")
         return value
 
+    @field_validator("hop")
+    @classmethod
+    def _window_fits_the_record(cls, value: int, info: ValidationInfo) -> int:
+        n_fft, record = info.data.get("n_fft"), info.data.get("record_samples")
+        if n_fft and record and n_fft > record:
+            raise ValueError(f"the STFT window (n_fft = {n_fft}) is longer than the record ({record} samples)")
+        if n_fft and value > n_fft:
+            raise ValueError(f"a hop longer than the window (n_fft = {n_fft}) skips samples")
+        return value
+
     @field_validator("snr_db_range")
     @classmethod
     def _snr_span(cls, value: tuple[float, float]) -> tuple[float, float]:

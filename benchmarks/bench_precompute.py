@@ -123,10 +123,13 @@ def paper_costs(attack_images: int, convergence_images: int) -> TaskCosts:
     def cost(key: str, value: float, source: str) -> None:
         seconds[key], sources[key] = value, source
 
-    runs, cite = recorded("clean_accuracy")
     for kind in MODEL_KINDS:
-        times = [t for model, t in zip(runs["runs"]["model"], runs["runs"]["wall time (s)"]) if model == kind]
-        cost(f"train {kind}", mean(times), f"measured: {cite}, the runs' wall time, mean of {len(times)} seeds")
+        grid = [recorded(f"learning_rates/{path.stem}") for path in sorted((RECORDS / "learning_rates").glob(
+            f"{kind}-lr*.json"))]
+        times = [result["metrics"]["wall_time_s"] for result, _ in grid]
+        cost(f"train {kind}", mean(times), f"measured: the seed-0 learning-rate grid under the training rule "
+             f"({'; '.join(cite for _, cite in grid)}), the runs' wall time, mean of {len(times)} rates (two one-thread "
+             "workers sharing the machine with other work: an upper bound)")
     study, cite = recorded("data_size")
     table = study["table"]
     full = max(table["training samples"])
@@ -151,14 +154,14 @@ def paper_costs(attack_images: int, convergence_images: int) -> TaskCosts:
     for kind in (CONVNEXT, "convnext_noise"):
         measured, full = untrained_attack_seconds(kind, robustness_sweep, attack_images)
         cost(f"attack {kind}", measured, untrained.format(study="the attack protocol", images=attack_images, kind=kind,
-                                                           full=full) + " (an upper bound: Square keeps its subset)")
+                                                           full=full) + " (a lower bound: an untrained model breaks at once, so the cascade's later attacks see few "
+                       "survivors)")
     measured, full = untrained_attack_seconds(NSDE, convergence_study, convergence_images)
     cost("attack convergence study nsde", measured, untrained.format(study="the convergence study",
                                                                      images=convergence_images, kind=NSDE, full=full))
     cost("abc settings", 60.0, "estimate (not timed): it reads back every model and its cached ABC and accuracy tables")
     for kind in MODEL_KINDS:
-        cost(f"train learning rate {kind}", seconds[f"train {kind}"], f"as 'train {kind}': one more model of that kind "
-             "(the old recipe's fixed 12 epochs; the training rule's early stop changes it either way)")
+        cost(f"train learning rate {kind}", seconds[f"train {kind}"], f"as 'train {kind}': one more model of that kind")
         cost(f"attack convergence study {kind}", seconds.get(f"attack convergence study {kind}", 100.0),
              "estimate (not timed): a deterministic model has no EOT budgets to vary, only the steps")
     point = ("estimate (not timed): as 'train {kind}' for a model of another setting, plus about a minute to score it "

@@ -17,8 +17,8 @@ from torch import nn
 from ..common import IncreasingPositive, Section, derive_seed, model_device, one_of, seeded_rng
 from ..common.artifacts import ArtifactKind
 from ..evaluation.sweeps import SweepTarget, stratified_subset
-from ..models.inference import EvalMode, NoiseControl, default_noise_control, eval_modes, headline_mode, predict
-from ..models.nsde import SDEConfig
+from ..models.inference import EvalMode, NoiseControl, eval_modes, headline_mode, predict
+from ..models.nsde import SDEConfig, eval_noise
 from ..report.paper import get_claim
 from ..report.stats import Verdict, effect_verdict, primary_and_family, verdicts_frame
 
@@ -111,7 +111,7 @@ def random_perturbation(x: torch.Tensor, eps: float, norm: Norm, direction: torc
 @contextmanager
 def attacked_as(model: nn.Module, mode: EvalMode, eot_iter: int, noise_control: NoiseControl | None = None) -> Iterator[None]:
     """The classifier an attack sees: a stochastic mode averaged over ``eot_iter`` noise draws (EOT)."""
-    control = noise_control or default_noise_control()
+    control = noise_control or eval_noise
     with control(model, "ensemble", eot_iter) if mode.stochastic else control(model, "off", None):
         yield
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ..common import ConfigError, IncreasingFractions, Section, seeded_rng
 from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..evaluation.attributions import AttributionConfig, AttributionMethod, explained_attributions, resolve_baseline
-from ..evaluation.sweeps import SweepTarget, fetch_table
+from ..evaluation.sweeps import SweepTarget
 from ..models.inference import EvalMode
 from ..report.claims import C4_BUDGETS, CONVNEXT, NSDE, two_model_claim
 from ..report.paper import PAPER_VALUES
@@ -147,7 +147,7 @@ def cached_abc(store: ArtifactStore, cfg: ABCConfig, attribution: AttributionCon
         columns = {"example": subset, "label": labels, "predicted": predicted, "correct": predicted == labels, "abc": abc}
         return pd.DataFrame({name: values.numpy() for name, values in columns.items()})
 
-    return fetch_table(store, ABC_TABLE, target.key(attribution, abc=abc_key(cfg)), build)
+    return store.fetch_table(ABC_TABLE, target.key(attribution, abc=abc_key(cfg)), build)
 
 
 def abc_curve(store: ArtifactStore, cfg: ABCConfig, attribution: AttributionConfig, target: SweepTarget

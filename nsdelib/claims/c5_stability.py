@@ -14,9 +14,9 @@ from ..common import seeded_rng
 from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..evaluation.attributions import (AttributionConfig, Normalisation, attribute, cached_attribution_draws,
                                        cached_predictions, is_stochastic)
-from ..evaluation.sweeps import SweepTarget, fetch_table
-from ..models.inference import EvalMode, NoiseControl, default_noise_control
-from ..models.nsde import EvalNoise
+from ..evaluation.sweeps import SweepTarget
+from ..models.inference import EvalMode, NoiseControl
+from ..models.nsde import EvalNoise, eval_noise
 from ..report.claims import C5_CONTROLS, CONVNEXT, MODEL_LABELS, NSDE, models_table
 from ..report.paper import get_claim
 from ..report.stats import Verdict, effect_verdict, primary_and_family, seed_intervals, verdicts_frame
@@ -76,7 +76,7 @@ def stability_controls(model: nn.Module, x: Tensor, target: Tensor, config: Attr
                        reference: Callable[[EvalNoise], Tensor] | None = None) -> pd.DataFrame:
     """:func:`change_table` of every map variant of one model, with ``variant`` and ``reported`` (that of ``mode``);
     ``reference(noise)``: the per-draw maps at ``x`` with the model's noise ``noise``, if stored."""
-    control = noise_control or default_noise_control()
+    control = noise_control or eval_noise
     levels = config.perturbation_levels
 
     def maps(noise: EvalNoise, input_draws: int = 0) -> Tensor:
@@ -114,7 +114,7 @@ def cached_attribution_stability(store: ArtifactStore, cfg: AttributionConfig, t
         table["example"] = subset.numpy()[position]
         return table
 
-    return fetch_table(store, ATTRIBUTION_STABILITY, target.key(cfg, kind="stability"), build)
+    return store.fetch_table(ATTRIBUTION_STABILITY, target.key(cfg, kind="stability"), build)
 
 
 def stability_claim(stability: pd.DataFrame, *, value: str = "log_change", unit: str | None = "example"

@@ -16,7 +16,7 @@ from ..common import seeded_rng
 from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..evaluation.attributions import AttributionConfig, attribute_in_mode, attribution_noise
 from ..evaluation.input_noise import add_noise, noise_pattern
-from ..evaluation.sweeps import SweepTarget, fetch_table
+from ..evaluation.sweeps import SweepTarget
 from ..models.inference import EvalMode, predict
 from ..models.registry import MODEL_KINDS
 from ..report.claims import CONVNEXT
@@ -137,7 +137,7 @@ def noisy_accuracy(store: ArtifactStore, cfg: AttributionConfig, target: SweepTa
             noise_control=target.noise_control) == y).numpy()}) for std in stds]
         return pd.concat(rows, ignore_index=True)
 
-    return fetch_table(store, NOISY_ACCURACY, target.key(cfg, kind="noisy_accuracy", stds=list(stds)), build)
+    return store.fetch_table(NOISY_ACCURACY, target.key(cfg, kind="noisy_accuracy", stds=list(stds)), build)
 
 
 def cached_detector_scores(store: ArtifactStore, attribution: AttributionConfig, budgets: Mapping[str, ABCConfig],
@@ -162,7 +162,7 @@ def cached_detector_scores(store: ArtifactStore, attribution: AttributionConfig,
         scores.insert(3, "correct", (predicted == labels).numpy())
         return scores
 
-    return fetch_table(store, DETECTOR_SCORES, key, build)
+    return store.fetch_table(DETECTOR_SCORES, key, build)
 
 
 def detector_aurocs(scores: pd.DataFrame, abc_columns: Sequence[str], config: DetectorConfig, *, by: str = "model",

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
 import torch
 from pydantic import BaseModel
 from torch import nn
@@ -233,3 +234,13 @@ class ArtifactStore:
         obj = build()
         self.save(kind, config, obj)
         return obj
+
+    def fetch_table(self, kind: ArtifactKind, config: Config, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A sweep's table, or ``build()`` stored as JSON (column order kept)."""
+
+        def build_payload() -> dict[str, Any]:
+            table = build()
+            return {"columns": list(table.columns), "rows": table.to_dict(orient="list")}
+
+        payload = self.fetch(kind, config, build_payload)
+        return pd.DataFrame(payload["rows"])[payload["columns"]]

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from ..common import ConfigError, IncreasingFractions, Section, model_device, one_of, seeded_rng
 from ..common.artifacts import ArtifactKind, ArtifactStore
-from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
-from ..models.nsde import EvalNoise
-from .sweeps import SweepTarget, fetch_table
+from ..models.inference import EvalMode, NoiseControl, predict
+from ..models.nsde import EvalNoise, eval_noise
+from .sweeps import SweepTarget
 
 #: The predicted classes of the explained images; bump when prediction changes.
 EXPLAINED_PREDICTIONS = ArtifactKind("explained_predictions", 2, "table.json")
@@ -122,7 +122,7 @@ def attribute_in_mode(model: nn.Module, x: Tensor, target: Tensor | int, method:
                       mode: EvalMode, *, seed: int, noise_control: NoiseControl | None = None) -> Tensor:
     """:func:`attribute` of a model explained as in ``mode`` (:func:`attribution_noise`), on its device; on the CPU."""
     return _attribute_on_device(model, x, target, method, config, attribution_noise(mode),
-                                noise_control or default_noise_control(), seed)
+                                noise_control or eval_noise, seed)
 
 
 def cached_predictions(store: ArtifactStore, cfg: AttributionConfig, target: SweepTarget) -> Tensor:
@@ -134,7 +134,7 @@ def cached_predictions(store: ArtifactStore, cfg: AttributionConfig, target: Swe
                             noise_control=target.noise_control)
         return pd.DataFrame({"example": subset.numpy(), "predicted": predicted.numpy()})
 
-    table = fetch_table(store, EXPLAINED_PREDICTIONS, target.key(cfg, kind="predictions"), build)
+    table = store.fetch_table(EXPLAINED_PREDICTIONS, target.key(cfg, kind="predictions"), build)
     return torch.tensor(table["predicted"].to_numpy(), dtype=torch.long)
 
 

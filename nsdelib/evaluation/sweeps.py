@@ -1,9 +1,9 @@
 """What every evaluation sweep (input noise, attacks, attributions, ABC) shares: the model it evaluates with its cache
-key, the class-stratified test subsets (chapter 4) and the stored table (keys: "Running this book")."""
+key and the class-stratified test subsets (chapter 4)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -13,7 +13,8 @@ from torch import nn
 
 from ..common import derive_seed, model_device
 from ..common.artifacts import ArtifactKind, ArtifactStore, content_digest
-from ..models.inference import EvalMode, NoiseControl, default_noise_control, predict
+from ..models.inference import EvalMode, NoiseControl, predict
+from ..models.nsde import eval_noise
 
 
 def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Tensor:
@@ -34,18 +35,6 @@ def stratified_subset(y: torch.Tensor, size: int | None, seed: int) -> torch.Ten
     return torch.cat(chosen).sort().values
 
 
-def fetch_table(store: ArtifactStore, kind: ArtifactKind, key: Mapping[str, Any], build: Callable[[], pd.DataFrame]
-                ) -> pd.DataFrame:
-    """A sweep's table from the artifact store, or ``build()`` stored as JSON (column order kept)."""
-
-    def build_payload() -> dict[str, Any]:
-        table = build()
-        return {"columns": list(table.columns), "rows": table.to_dict(orient="list")}
-
-    payload = store.fetch(kind, key, build_payload)
-    return pd.DataFrame(payload["rows"])[payload["columns"]]
-
-
 @dataclass(frozen=True, eq=False)
 class SweepTarget:
     """What a sweep evaluates or explains: a model, images and labels, its modes (the reported one first), the seed."""
@@ -64,7 +53,7 @@ class SweepTarget:
 
     @property
     def control(self) -> NoiseControl:
-        return self.noise_control or default_noise_control()
+        return self.noise_control or eval_noise
 
     @property
     def device(self) -> torch.device:
@@ -104,7 +93,7 @@ def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table
 
-    return fetch_table(store, kind, key, build)
+    return store.fetch_table(kind, key, build)
 
 
 def per_image_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: tuple[EvalMode, ...], *,

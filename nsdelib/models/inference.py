@@ -59,10 +59,6 @@ def headline_mode(kind: str, sde: SDEConfig) -> EvalMode:
     return next(mode for mode in eval_modes(kind, sde) if kind in DETERMINISTIC_LABELS or mode.noise == sde.eval_noise)
 
 
-def default_noise_control() -> NoiseControl:
-    return eval_noise
-
-
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256,
                    device: torch.device | str = "cpu") -> torch.Tensor:
@@ -75,7 +71,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256,
 def predict(model: nn.Module, x: torch.Tensor, mode: EvalMode, *, batch_size: int, seed: int,
             noise_control: NoiseControl | None = None) -> torch.Tensor:
     """Predicted classes of ``x`` in ``mode``, batched, with seeded model noise; on the CPU."""
-    control = noise_control or default_noise_control()
+    control = noise_control or eval_noise
     device = model_device(model)
     was_training = model.training
     model.eval()

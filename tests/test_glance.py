@@ -18,7 +18,6 @@ from nsdelib.book.provenance import announce_recorded, artifact_versions, load_r
 from nsdelib.book.glance import (
     NOT_RECORDED,
     ONE_RUN,
-    PAPER_SETUP,
     RECORD_PLANS,
     SOURCES,
     claims_at_a_glance,
@@ -28,7 +27,7 @@ from nsdelib.book.glance import (
     relabel,
     setup_differences,
 )
-from nsdelib.report.paper import CLAIMS, get_claim
+from nsdelib.report.paper import CLAIMS, PAPER_SETUP, get_claim
 from nsdelib.training.trainer import TRAINED
 from nsdelib.claims.c2_noise import matched_accuracy_verdicts
 from nsdelib.report.stats import Reference, seed_effects_verdict, verdict_from_dict, verdicts_frame

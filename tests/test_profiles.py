@@ -7,7 +7,8 @@ import torch
 from pydantic import ValidationError
 
 import nsdelib
-from nsdelib.book.profiles import PROFILE_NAMES, QUICK_CALIBRATION, Profile, get_profile, quick_setting, validate_params
+from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
+from nsdelib.claims.sigma_tuning import QUICK_CALIBRATION, quick_setting
 from nsdelib.claims.sigma_tuning import TARGET_COST
 from nsdelib.common import ConfigError
 from nsdelib.data.dataset import stratified_split

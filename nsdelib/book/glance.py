@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..claims.c3_attacks import C3_ATTACKS_FAMILY, WORST
 from ..report.claims import C2_LEVELS, C4_BUDGETS, C5_CONTROLS, SIZE_STUDY
-from ..report.paper import PAPER_VALUES, get_claim
+from ..report.paper import PAPER_SETUP, PAPER_VALUES, get_claim
 from ..report.stats import VERDICT_FIELDS, Verdict, holm_family, verdict_from_dict
 from .profiles import Profile
 
@@ -190,22 +190,6 @@ def glance_markdown(table: pd.DataFrame) -> str:
 def provenance_table(table: pd.DataFrame) -> pd.DataFrame:
     """Where each row of the glance table comes from."""
     return table.loc[:, ["result file", "commit", "date", "device", "wall time (min)", "status"]]
-
-
-#: The paper's side of the setup (arXiv 2409.01532): what it reports, "not reported" for what it leaves open.
-PAPER_SETUP: dict[str, str] = {
-    "data": "private NILM data set: simulated harmonic signals injected into a real building, 10,000 STFT "
-            "spectrograms; classes, sampling rate and STFT settings not reported",
-    "image size": "not reported",
-    "architecture": "ConvNeXt (variant not reported); the NSDE injects noise into its residual connections",
-    "training": "not reported",
-    "σ and noise shape": "σ not reported; \"appropriately shaped Brownian noise\"",
-    "test-time ensemble": "not reported",
-    "control model": "none",
-    "attack protocol": "APGD-CE in the L2 norm, accuracy against ε; iterations, restarts and EOT not reported",
-    "sample sizes": "not reported",
-    "seeds": "a single run per model",
-}
 
 
 def _count(n: float, noun: str) -> str:

@@ -9,8 +9,8 @@ from pydantic import Field, ValidationError
 from ..claims.c3_attacks import AttackConfig
 from ..claims.c4_abc import ABCConfig
 from ..claims.c2_noise import NoiseSweepConfig
-from ..claims.sigma_tuning import TARGET_COST, CalibrationConfig, setting_at_cost
-from ..common import ConfigError, IncreasingPositive, Section, config_error, one_of
+from ..claims.sigma_tuning import CalibrationConfig, quick_setting
+from ..common import IncreasingPositive, Section, config_error, one_of
 from ..data.dataset import DataConfig
 from ..evaluation.attributions import AttributionConfig
 from ..evaluation.data_size import DataSizeConfig
@@ -62,23 +62,6 @@ BASE: dict[str, Any] = {
                "headline_epsilons": {"L2": (0.5, 1.0), "Linf": (0.01,)}, "sweep_steps": 10, "steps": 50,
                "eot_iter": 5, "score_draws": 4, "square_queries": 1000, "square_subset": 32},
 }
-
-#: Chapter 3's rule run once at ``quick`` (seed 0, test split): ConvNeXt's clean accuracy, the NSDE's single-pass one
-#: at each σ and the control's at each input-noise std.
-QUICK_CALIBRATION: dict[str, Any] = {"convnext": 0.83518,
-                                     "nsde_single": {0.2: 0.80752, 0.3: 0.78429, 0.43: 0.74226},
-                                     "control": {0.05: 0.83628, 0.1: 0.80531, 0.23: 0.673}}
-
-
-def quick_setting(line: str) -> float:
-    """The setting of ``line`` (``nsde_single``: σ, ``control``: input-noise std) that costs the paper's points."""
-    settings = sorted(QUICK_CALIBRATION[line])
-    value = setting_at_cost(settings, [QUICK_CALIBRATION[line][s] for s in settings], QUICK_CALIBRATION["convnext"],
-                            TARGET_COST)
-    if value is None:
-        raise ConfigError(f"the quick calibration of {line} does not bracket the paper's accuracy cost")
-    return value
-
 
 PROFILES: dict[str, dict[str, Any]] = {
     "ci": {

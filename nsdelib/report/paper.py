@@ -78,3 +78,18 @@ def claims_table() -> pd.DataFrame:
 
 #: The clean-accuracy band, around the paper's ConvNeXt, that the ``paper`` profile's data difficulty aims at.
 CALIBRATION_BAND: tuple[float, float] = (0.80, 0.92)
+
+#: The paper's side of the setup (arXiv 2409.01532): what it reports, "not reported" for what it leaves open.
+PAPER_SETUP: dict[str, str] = {
+    "data": "private NILM data set: simulated harmonic signals injected into a real building, 10,000 STFT "
+            "spectrograms; classes, sampling rate and STFT settings not reported",
+    "image size": "not reported",
+    "architecture": "ConvNeXt (variant not reported); the NSDE injects noise into its residual connections",
+    "training": "not reported",
+    "σ and noise shape": "σ not reported; \"appropriately shaped Brownian noise\"",
+    "test-time ensemble": "not reported",
+    "control model": "none",
+    "attack protocol": "APGD-CE in the L2 norm, accuracy against ε; iterations, restarts and EOT not reported",
+    "sample sizes": "not reported",
+    "seeds": "a single run per model",
+}

@@ -129,6 +129,8 @@ def test_sample_table_lists_every_sample(data: dataset.SpectrogramData) -> None:
         ({"class_overlap": 1.5}, r"'class_overlap' = 1.5"),
         ({"record_samples": 100}, r"'hop'.*window \(n_fft = 128\) is longer than the record \(100 samples\)"),
         ({"hop": 200}, r"'hop' = 200.*hop longer than the window"),
+        ({"image_rows": 30}, r"'image_cols'.*image_rows = 30 must divide the STFT's 64 frequency bins"),
+        ({"image_cols": 30}, r"'image_cols' = 30: .*must divide the STFT's 64 frames"),
         ({"colour": "red"}, r"unknown parameter 'colour'"),
     ],
 )

@@ -90,6 +90,17 @@ class DataConfig(Section):
             raise ValueError(f"a hop longer than the window (n_fft = {n_fft}) skips samples")
         return value
 
+    @field_validator("image_cols")
+    @classmethod
+    def _image_tiles_the_stft(cls, value: int, info: ValidationInfo) -> int:
+        n_fft, hop, rows, record = (info.data.get(name) for name in ("n_fft", "hop", "image_rows", "record_samples"))
+        if n_fft and rows and (n_fft // 2) % rows:
+            raise ValueError(f"image_rows = {rows} must divide the STFT's {n_fft // 2} frequency bins")
+        frames = 1 + (record - n_fft) // hop if n_fft and hop and record else None
+        if frames and frames % value:
+            raise ValueError(f"must divide the STFT's {frames} frames")
+        return value
+
     @field_validator("snr_db_range")
     @classmethod
     def _snr_span(cls, value: tuple[float, float]) -> tuple[float, float]:

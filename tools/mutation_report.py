@@ -47,7 +47,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "nsdelib/claims/c5_stability.py": ("tests/test_attributions.py", "tests/test_claims_c4_c5.py", "tests/test_claims.py"),
     "nsdelib/claims/error_detection.py": ("tests/test_detectors.py", "tests/test_claims_c4_c5.py"),
     "nsdelib/evaluation/input_noise.py": ("tests/test_noise_robustness.py",),
-    "nsdelib/claims/sigma_tuning.py": ("tests/test_sigma_rule.py", "tests/test_frontier.py"),
+    "nsdelib/claims/sigma_tuning.py": ("tests/test_sigma_rule.py", "tests/test_frontier.py", "tests/test_calibrate.py"),
     "nsdelib/claims/c1_clean_accuracy.py": ("tests/test_claims.py",),
     "nsdelib/claims/c2_noise.py": ("tests/test_claims.py", "tests/test_frontier.py", "tests/test_noise_robustness.py"),
     "nsdelib/training/trainer.py": ("tests/test_training.py", "tests/test_metrics.py"),

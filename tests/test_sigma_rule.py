@@ -44,6 +44,12 @@ def test_the_rule_reads_only_the_chosen_form_and_shape_and_says_none_when_nothin
     assert interpolate_setting([0.1, 0.2], [0.02, 0.02], 0.02) is None
 
 
+def test_a_target_met_exactly_at_a_measured_point_is_that_point() -> None:
+    assert interpolate_setting([0.1, 0.2, 0.4], [0.01, 0.03, 0.09], 0.01) == pytest.approx(0.1)
+    assert interpolate_setting([0.1, 0.2, 0.4], [0.01, 0.03, 0.09], 0.03) == pytest.approx(0.2)
+    assert interpolate_setting([0.1, 0.2, 0.4], [0.01, 0.03, 0.09], 0.09) == pytest.approx(0.4)
+
+
 def test_the_recorded_sweep_gives_the_profiles_sigma_and_control_std() -> None:
     recorded = load_recorded("calibration")
     if recorded is None:

@@ -21,6 +21,11 @@ def normalise_power(x: torch.Tensor, power: torch.Tensor | float = 1.0) -> torch
     return x * scale.sqrt().unsqueeze(-1)
 
 
+def time_axis(n_samples: int, sample_rate_hz: float) -> torch.Tensor:
+    """Sample times ``[1, L]`` in seconds (float32): the clock every waveform of a record shares."""
+    return (torch.arange(n_samples, dtype=torch.float32) / sample_rate_hz).unsqueeze(0)
+
+
 def phase_from_frequency(freq_hz: torch.Tensor, sample_rate_hz: float) -> torch.Tensor:
     """Phase ``2π ∫ f dt`` of a frequency ``[B, L]``, wrapped to ``[0, 2π)`` (summed in float64)."""
     cycles = torch.cumsum(freq_hz.double(), dim=-1).div_(sample_rate_hz)

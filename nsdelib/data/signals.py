@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, normalise_power, phase_from_frequency,
-                  scatter_events, shaped_noise, smooth_gate, uniform)
+                  scatter_events, shaped_noise, smooth_gate, time_axis, uniform)
 
 KHZ, MS, US = 1e3, 1e-3, 1e-6
 #: Harmonics above this fraction of the sampling rate are left out (band-limited synthesis, no aliasing).
@@ -55,7 +55,7 @@ class Timebase:
 
     @property
     def t(self) -> torch.Tensor:
-        return (torch.arange(self.n_samples, dtype=torch.float32) / self.sample_rate_hz).unsqueeze(0)
+        return time_axis(self.n_samples, self.sample_rate_hz)
 
     @property
     def duration_s(self) -> float:

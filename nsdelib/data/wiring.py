@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .dsp import (TWO_PI, cosine_series, damped_ringing, fft_convolve, mean_power, normalise_power, scatter_events,
-                  uniform)
+                  time_axis, uniform)
 
 #: Propagation speed on installation cable, c0/√εr with εr ≈ 4 (PVC insulation).
 PROPAGATION_SPEED_M_S = 1.5e8
@@ -93,7 +93,7 @@ class Mains:
 
     def phase(self, n_samples: int, sample_rate_hz: float) -> torch.Tensor:
         """Instantaneous phase θ(t) ``[B, L]`` in radians, the clock of mains-synchronous sources."""
-        t = (torch.arange(n_samples, dtype=torch.float32) / sample_rate_hz).unsqueeze(0)
+        t = time_axis(n_samples, sample_rate_hz)
         return TWO_PI * self.freq_hz.unsqueeze(1) * t + self.phase0.unsqueeze(1)
 
     def waveform(self, n_samples: int, sample_rate_hz: float) -> torch.Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -157,9 +158,9 @@ def test_per_seed_values_give_scipys_interval_p_value_and_prediction_interval() 
     assert verdict.design == "seeds" and verdict.df == 2
 
 
-def test_the_crossed_design_is_the_two_way_anova_of_statsmodels() -> None:
-    rng = np.random.default_rng(11)
-    n_seeds, n_images = 4, 30
+@pytest.mark.parametrize(("n_seeds", "n_images", "draw"), [(4, 30, 11), (4, 2, 2), (2, 2, 2)])  # the smallest designs
+def test_the_crossed_design_is_the_two_way_anova_of_statsmodels(n_seeds: int, n_images: int, draw: int) -> None:
+    rng = np.random.default_rng(draw)
     d = 0.03 + rng.normal(0, 0.02, (n_seeds, 1)) + rng.normal(0, 0.2, (1, n_images)) + rng.normal(0, 0.3, (n_seeds, n_images))
     seeds, images = np.indices(d.shape)
     anova = anova_lm(smf.ols("d ~ C(seed) + C(image)", pd.DataFrame(
@@ -211,6 +212,23 @@ def test_partly_crossed_variance_matches_its_definition() -> None:
     overlap = present.astype(float) @ present.T.astype(float)
     q, r = (overlap / np.outer(counts, counts)).sum() / 9, (1 / counts).mean()
     assert moments.variance == pytest.approx(seed_means.var(ddof=1) / 3 + (3 * q - r) / 2 * image_variance)
+
+
+def test_a_batch_of_designs_gives_each_designs_own_moments() -> None:
+    rng = np.random.default_rng(5)
+    designs = rng.normal(0.05, 0.3, (2, 3, 6)) + rng.normal(0, 0.3, (2, 1, 6))
+    designs[0, 0, :2] = designs[1, 2, 3:] = np.nan  # the two designs miss different images
+    batch = crossed_moments(designs)
+    for index, design in enumerate(designs):
+        alone = crossed_moments(design)
+        assert [field[index] for field in batch] == pytest.approx(list(alone), rel=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+def test_seeds_and_images_without_any_variation_give_no_df_and_no_warning() -> None:
+    for d in (np.full((3, 4), 0.25), np.array([[0.25, np.nan], [np.nan, 0.25]])):  # crossed; nested, no shared image
+        moments = crossed_moments(d)
+        assert moments.variance == 0.0 and math.isnan(moments.df) and math.isnan(moments.prediction_df)
 
 
 def test_crossed_moments_needs_two_seeds_with_images() -> None:
@@ -386,6 +404,8 @@ def test_holm_in_a_mixed_family_tests_a_papers_figure_only_against_zero() -> Non
     assert [family["strong"].p_holm, family["strong"].p_holm_reference, family["paper"].p_holm] == pytest.approx(
         list(adjusted))
     assert math.isnan(family["single"].p_holm_reference) and family["single"].family == "f"
+    again = holm_family({"single": replace(members["single"], p_holm=0.01, p_holm_reference=0.01)}, "g")
+    assert math.isnan(again["single"].p_holm) and math.isnan(again["single"].p_holm_reference), "no test, no p"
 
 
 def test_stored_verdicts_of_the_old_format_are_read_back_whole() -> None:
@@ -397,6 +417,9 @@ def test_stored_verdicts_of_the_old_format_are_read_back_whole() -> None:
         verdict = verdict_from_dict({**unpaired, "n_seeds": n_seeds, "n_pairs": n_pairs})
         assert (verdict.label, verdict.note, verdict.design, verdict.n_seeds) == ("inconclusive", note, design, n_seeds)
     assert verdict_from_dict({**unpaired, "comparison": None}).comparison == "effect"
+    assert verdict_from_dict({**stored(0.02, 0.01, 0.03, C1, n_seeds=5, n_pairs=5), "note": "kept"}).note == "kept"
+    oldest = {key: value for key, value in unpaired.items() if key != "n_pairs"}  # before pairs were counted
+    assert verdict_from_dict({**oldest, "n_seeds": 2}).n_pairs == 2
     assert verdict_from_dict({**unpaired, "note": "kept"}).note == "kept"
     crossed = judge(simulate(0.03, n_seeds=3, n_images=100, seed=4, seed_sd=0.01), C2)
     assert verdict_from_dict({**crossed.to_dict(), "note": "kept"}).note == "kept"

@@ -123,8 +123,8 @@ def _satterthwaite(terms: Sequence[tuple[np.ndarray, np.ndarray | float]]) -> np
     """Satterthwaite's degrees of freedom of a sum of independent (mean square, df) terms."""
     total = sum(value for value, _ in terms)
     spread = sum(value**2 / df for value, df in terms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(spread > 0, total**2 / np.where(spread > 0, spread, 1.0), np.nan)
+    with np.errstate(invalid="ignore"):  # no spread means no terms (every square is ≥ 0): 0 / 0, no df
+        return total**2 / spread
 
 
 def crossed_moments(differences: np.ndarray) -> CrossedMoments:
@@ -154,8 +154,7 @@ def crossed_moments(differences: np.ndarray) -> CrossedMoments:
     other = ~np.eye(n_seeds, dtype=bool)
     pair_weight = (overlap * centring * other).sum((-2, -1)) / 2
     cross = ((residuals.sum(-2) ** 2).sum(-1) - squares) / 2
-    image_covariance = np.where(pair_weight > 0, cross / np.where(pair_weight > 0, pair_weight, 1.0), 0.0)
-    image_covariance = np.maximum(image_covariance, 0.0)
+    image_covariance = np.maximum(np.divide(cross, pair_weight, out=np.zeros_like(cross), where=pair_weight > 0), 0.0)
     image_weight = ((overlap * outer).sum((-2, -1)) / n_seeds - inverse.mean(-1)) / (n_seeds - 1)
     image_df = np.maximum(present.any(-2).sum(-1) - 1, 1)
     residual_df = np.maximum(within_df - image_df, 1)
@@ -396,12 +395,14 @@ def holm_family(verdicts: Mapping[K, Verdict], family: str) -> dict[K, Verdict]:
         zero_rejected, p_zero = decided[key, 0.0]
         if v.reference_kind == "smallest effect of interest":
             reference_rejected, p_reference = decided[key, v.reference]
-            reaches = reference_rejected and v.effect > v.reference
-            misses = reference_rejected and v.effect < v.reference
+            # a rejected test means effect ≠ reference, so > and ≥ (< and ≤) agree here and below
+            reaches = reference_rejected and v.effect > v.reference  # pragma: no mutate
+            misses = reference_rejected and v.effect < v.reference  # pragma: no mutate
         else:
             p_reference, reaches = math.nan, bool(v.paper_figure_in_prediction)
             misses = not reaches
-        label = rule_label(above_zero=zero_rejected and v.effect > 0, below_zero=zero_rejected and v.effect < 0,
+        label = rule_label(above_zero=zero_rejected and v.effect > 0,  # pragma: no mutate
+                           below_zero=zero_rejected and v.effect < 0,  # pragma: no mutate
                            reaches=reaches, misses=misses)
         relabelled[key] = replace(v, label=label, p_holm=p_zero, p_holm_reference=p_reference, **common)
     return relabelled
@@ -429,7 +430,7 @@ def stored_estimate(stored: Mapping[str, Any]) -> EffectEstimate:
                        / prediction_t, prediction_df=float(stored["prediction_df"]))
     standard_error = (high - low) / 2 / float(scipy_stats.t.ppf(1 - ALPHA_ONE_SIDED, n - 1))
     return replace(base, standard_error=standard_error, df=n - 1, prediction_error=standard_error * math.sqrt(n + 1),
-                   prediction_df=n - 1, note="")
+                   prediction_df=n - 1)
 
 
 def verdict_from_dict(stored: Mapping[str, Any]) -> Verdict:

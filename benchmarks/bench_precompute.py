@@ -15,8 +15,8 @@ worker, from Dask's task stream) in the same format, so that any measured run ca
 (``--profile paper --stages ...`` on a machine that can afford it). ``--write-paper-costs``
 rebuilds ``benchmarks/paper_task_costs.json`` from what has been measured at the ``paper`` profile:
 the recorded results' training times, the figures the README and issue 26 quote, and CPU times
-measured here (the data set tasks; the ConvNeXt attack protocols and the NSDE's convergence study on a
-few images of untrained models, scaled up as ``bench_robustness.py`` does); each cost names its source. On a machine shared with other jobs, wall times grow with the load (the load
+measured here (the data set tasks; the NSDE's convergence study on a few images of an untrained model, scaled up
+as ``bench_robustness.py`` does); each cost names its source. On a machine shared with other jobs, wall times grow with the load (the load
 average is printed).
 
     .venv/bin/python benchmarks/bench_precompute.py
@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean
@@ -48,9 +48,9 @@ from nsdelib.book.precompute import STAGES, Run, Task, paper_graph, run_graph, t
 from nsdelib.book.profiles import PROFILE_NAMES, get_profile
 from nsdelib.book.projection import PAPER_TASK_COSTS, TaskCosts, cost_key, load_task_costs, projected_wall_times
 from nsdelib.book.runner import REPO_ROOT
-from nsdelib.claims.c3_attacks import AttackConfig, convergence_study, headline_first, robustness_sweep
+from nsdelib.claims.c3_attacks import convergence_study, headline_first
 from nsdelib.common.artifacts import ArtifactStore
-from nsdelib.evaluation.sweeps import SweepTarget, stratified_subset
+from nsdelib.evaluation.sweeps import SweepTarget
 from nsdelib.models.inference import predict
 from nsdelib.models.registry import MODEL_KINDS, ModelKind, build_model
 from nsdelib.report.claims import CONVNEXT, NSDE
@@ -115,7 +115,7 @@ def recorded(name: str) -> tuple[dict, str]:
                             f"{origin['device']})")
 
 
-def paper_costs(attack_images: int, convergence_images: int) -> TaskCosts:
+def paper_costs(convergence_images: int) -> TaskCosts:
     """The cost of each kind of task of the ``paper`` graph, from what has been measured at that profile."""
     seconds: dict[str, float] = {}
     sources: dict[str, str] = {}
@@ -147,16 +147,14 @@ def paper_costs(attack_images: int, convergence_images: int) -> TaskCosts:
         issue = "issue 26: chapters 6–7 took about 57 CPU-min for the 15 models (split equally between each model's "
         cost(f"attribution {kind}", attribution, issue + "attribution and ABC tasks)")
         cost(f"abc {kind}", attribution, issue + "attribution and ABC tasks)")
-    cost("attack nsde", 466 * 256 / 32, f"{README}: bench_robustness.py measured 466 s of CPU time on 32 images for "
-         "the NSDE, scaled to the profile's 256 images (2026-12-02)")
+    trained = (f"{README}: bench_robustness.py --profile paper --trained --attack-only measured the cascade on the "
+               "seed-0 models of the training rule (2026-12-06, one thread, 64 images scaled to the profile's 256, "
+               "Square counted ×4: an upper bound)")
+    for kind, seconds_per_seed in ((NSDE, 1312.0), (CONVNEXT, 117.0), ("convnext_noise", 202.0)):
+        cost(f"attack {kind}", seconds_per_seed, trained)
     untrained = ("measured here: CPU time of {study} on {images} random spectrograms of an untrained {kind} "
                  "of the paper architecture (one thread), scaled to the profile's {full} images")
-    for kind in (CONVNEXT, "convnext_noise"):
-        measured, full = untrained_attack_seconds(kind, robustness_sweep, attack_images)
-        cost(f"attack {kind}", measured, untrained.format(study="the attack protocol", images=attack_images, kind=kind,
-                                                           full=full) + " (a lower bound: an untrained model breaks at once, so the cascade's later attacks see few "
-                       "survivors)")
-    measured, full = untrained_attack_seconds(NSDE, convergence_study, convergence_images)
+    measured, full = untrained_convergence_seconds(NSDE, convergence_images)
     cost("attack convergence study nsde", measured, untrained.format(study="the convergence study",
                                                                      images=convergence_images, kind=NSDE, full=full))
     cost("abc settings", 60.0, "estimate (not timed): it reads back every model and its cached ABC and accuracy tables")
@@ -177,29 +175,22 @@ def paper_costs(attack_images: int, convergence_images: int) -> TaskCosts:
     return TaskCosts("paper", seconds, sources, provenance("benchmarks/bench_precompute.py --write-paper-costs"))
 
 
-def untrained_attack_seconds(kind: ModelKind, study: Callable[[SweepTarget, AttackConfig], object], images: int
-                             ) -> tuple[float, int]:
-    """CPU seconds of an attack ``study`` (the protocol or the convergence study) of the paper profile on ``images``
-    random spectrograms, labelled by the untrained model's own predictions, scaled to the profile's subset; and that subset.
+def untrained_convergence_seconds(kind: ModelKind, images: int) -> tuple[float, int]:
+    """CPU seconds of the paper profile's attack convergence study on ``images`` random spectrograms, labelled by the
+    untrained model's own predictions, scaled to the profile's subset; and that subset.
 
     The cost of a gradient or a forward pass does not depend on the weights (as in ``bench_robustness.py``).
     """
     profile = get_profile("paper")
     attack, data = profile.attack, profile.data
-    if study is convergence_study:
-        full, cfg = attack.convergence_subset, attack.replace(convergence_subset=images)
-    else:
-        full, cfg = attack.subset_size, attack.replace(subset_size=images, square_subset=min(attack.square_subset, images))
+    full, cfg = attack.convergence_subset, attack.replace(convergence_subset=images)
     modes = headline_first(kind, profile.model.sde)
     model = build_model(kind, profile.model, len(data.classes)).eval()
     x = torch.rand(max(images, 4 * len(data.classes)), 1, data.image_rows, data.image_cols,
                    generator=torch.Generator().manual_seed(0))
     labels = predict(model, x, modes[0], batch_size=attack.batch_size, seed=0)
-    target = SweepTarget(model, x, labels, modes, 0)
-    if study is not convergence_study:  # the protocol runs on the subset that ``cached_subset_sweep`` picks
-        target = target.on(stratified_subset(labels, images, attack.subset_seed))
     start = time.process_time()
-    study(target, cfg)
+    convergence_study(SweepTarget(model, x, labels, modes, 0), cfg)
     return (time.process_time() - start) * full / images, full
 
 
@@ -226,7 +217,6 @@ def main() -> None:
     parser.add_argument("--measure-costs", type=Path, help="write the one-worker run's task costs to this JSON file")
     parser.add_argument("--costs", type=Path, default=PAPER_TASK_COSTS, help="task costs to project")
     parser.add_argument("--write-paper-costs", action="store_true", help=f"rebuild {PAPER_TASK_COSTS.name} first")
-    parser.add_argument("--attack-images", type=int, default=32, help="images of the timed ConvNeXt attack protocols")
     parser.add_argument("--convergence-images", type=int, default=8, help="images of the timed convergence study")
     parser.add_argument("--project-workers", type=int, nargs="+", default=[2, 16, 64])
     args = parser.parse_args()
@@ -250,7 +240,7 @@ def main() -> None:
               f"load average now {os.getloadavg()[0]:.1f}")
 
     if args.write_paper_costs:
-        costs = paper_costs(args.attack_images, args.convergence_images)
+        costs = paper_costs(args.convergence_images)
         args.costs.write_text(json.dumps(costs.to_json(), indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.costs}")
     costs = load_task_costs(args.costs)

@@ -324,7 +324,8 @@ record_if_enabled(ctx, "clean_accuracy", {"runs": table.to_dict(orient="list"), 
                                           "c1": c1_table.reset_index().to_dict(orient="list"),
                                           "verdict": c1_verdict.to_dict(), "stochasticity": stochasticity.reset_index().to_dict(orient="list"),
                                           "learning_rates": rates.to_dict(orient="list")},
-                  ctx.seeds, float(table["wall time (s)"].sum()), model_digests(runs))
+                  ctx.seeds, float(table["wall time (s)"].sum()), model_digests(runs),
+                  outcomes=outcomes, outcome_keys=["model", "mode", "seed"])
 glue_all({"c1_versus_recorded": fresh_versus_recorded(ctx, "C1", c1_verdict)})
 record_headline(ctx, "C1", c1_verdict, {"convnext_accuracy": convnext_mean,
                                         "nsde_accuracy": float(c1_table.loc[MODEL_LABELS["nsde"], "this book (mean)"]),

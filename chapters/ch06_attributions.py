@@ -67,8 +67,9 @@ from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
-from nsdelib.claims.c5_stability import (C5_COMPARISONS, arm_order, stability_by_arm, stability_claim,
-                                         stability_controls_claim, stability_record)
+from nsdelib.claims.c5_stability import (C5_COMPARISONS, STABILITY_OUTCOME_KEYS, arm_order, stability_by_arm,
+                                         stability_claim, stability_controls_claim, stability_outcomes,
+                                         stability_record)
 from nsdelib.evaluation.attributions import (ATTRIBUTION_METHODS, BRIGHTEST_FRACTION, attribute_in_mode, class_means,
                                              explained_attributions, frequency_profile, share_on_brightest)
 from nsdelib.models.inference import headline_mode
@@ -372,7 +373,8 @@ literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(
 
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "attribution_stability", stability_record(stability, shares), ctx.seeds,
-                  time.perf_counter() - start, model_digests(runs))
+                  time.perf_counter() - start, model_digests(runs), outcomes=stability_outcomes(stability),
+                  outcome_keys=STABILITY_OUTCOME_KEYS, outcome_value="value")
 glue_all({"c5_versus_recorded": fresh_versus_recorded(ctx, "C5", c5_verdicts[levels[-1]])})
 record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],
                 "literal_label": literal_verdicts[levels[-1]].label})

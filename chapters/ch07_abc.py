@@ -92,8 +92,9 @@ from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c4_abc import (AS_WRITTEN, abc_budget_curves, abc_budget_verdicts, abc_claim, abc_variants,
                                    both_correct, mutation_probabilities)
-from nsdelib.claims.error_detection import (DETECTOR_ACCURACY, DETECTOR_MIN_ERRORS, MSP, abc_choices, detector_aurocs,
-                                            reliability_bins, risk_coverage_curves, score_costs, thin_risk_coverage)
+from nsdelib.claims.error_detection import (ABC_OUTCOME_KEYS, DETECTOR_ACCURACY, DETECTOR_MIN_ERRORS, MSP, abc_choices,
+                                            abc_outcomes, detector_aurocs, reliability_bins, risk_coverage_curves,
+                                            score_costs, thin_risk_coverage)
 from nsdelib.evaluation.attributions import explained_attributions
 from nsdelib.models.inference import headline_mode
 from nsdelib.models.registry import MODEL_KINDS
@@ -414,7 +415,9 @@ record_if_enabled(ctx, "abc",
                    "aurocs": aurocs.to_dict(orient="list"), "costs": costs.to_dict(orient="list"),
                    "coverage": coverage[["model", "score", "coverage", "risk"]].to_dict(orient="list"),
                    "reliability": reliability.to_dict(orient="list")},
-                  ctx.seeds, time.perf_counter() - start, model_digests(runs))
+                  ctx.seeds, time.perf_counter() - start, model_digests(runs),
+                  outcomes=abc_outcomes(at_choice, ensemble_rows, scores, list(detector_budgets)),
+                  outcome_keys=ABC_OUTCOME_KEYS, outcome_value="value")
 glue_all({"c4_versus_recorded": fresh_versus_recorded(ctx, "C4", c4_verdict)})
 record_headline(ctx, "C4", c4_verdict, {"budget": choice.value})
 

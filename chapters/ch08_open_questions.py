@@ -56,14 +56,16 @@ from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
                                       show_figure, table_digests)
-from nsdelib.evaluation.data_size import CLEAN, gaussian_condition, training_count, training_sizes
+from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
+                                         training_sizes)
 from nsdelib.claims.error_detection import abc_against_free_scores
+from nsdelib.claims.size_study import CLEAN_CLAIM, NOISE_CLAIM, size_study_verdicts
 from nsdelib.models.registry import MODEL_KINDS
-from nsdelib.report.claims import MODEL_LABELS, SIZE_STUDY
+from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.claims.c2_noise import frontier_seed_counts, matched_accuracy_verdicts
-from nsdelib.report.paper import PAPER_VALUES, get_claim
+from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import clean_robust_frontier
-from nsdelib.report.stats import effect_verdicts, holm_family, seed_intervals, verdicts_frame
+from nsdelib.report.stats import seed_intervals
 
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -224,37 +226,31 @@ glue_all({"abc_useful": "; ".join(f"{model}: ABC is {verdict}" for model, verdic
 study_start = time.perf_counter()
 noise_std = PAPER_VALUES["C2.noise_intensity"]
 noisy = gaussian_condition(noise_std)
-sizes = ctx.data_size_study(log=print)
+outcomes = ctx.data_size_study(log=print)
 study_wall_s = time.perf_counter() - study_start
+sizes = seed_accuracies(outcomes)
 intervals = seed_intervals(sizes, by=["training samples", "model", "condition"], value="accuracy")
 intervals.assign(model=intervals["model"].map(MODEL_LABELS)).set_index(["training samples", "condition", "model"])
 
 # %% [markdown]
 # Is the NSDE's advantage under noise (claim C2) there at every size, and what does it cost on clean
-# images (claim C1)? The book's verdict rule, applied per training size to the per-seed accuracies:
+# images (claim C1)? The book's verdict rule, applied per training size to the per-image outcomes:
+# every seed is scored on the same test images, so images are crossed with seeds, and both the seeds
+# and the images count in each interval (`nsdelib.claims.size_study`).
 
 # %%
-by_claim = {
-    "C2: NSDE − ConvNeXt under noise": effect_verdicts(
-        sizes[sizes["condition"] == noisy], "training samples", "nsde", "convnext", get_claim("C2").reference,
-        value="accuracy", unit=None, comparison="NSDE − ConvNeXt"),
-    "C1: ConvNeXt − NSDE, clean": effect_verdicts(
-        sizes[sizes["condition"] == CLEAN], "training samples", "convnext", "nsde", get_claim("C1").reference,
-        value="accuracy", unit=None, comparison="ConvNeXt − NSDE"),
-}
-verdicts_by_size = verdicts_frame(holm_family({(claim, n): verdict for claim, verdicts in by_claim.items()
-                                               for n, verdict in verdicts.items()}, SIZE_STUDY),
-                                  ["claim", "training samples"])
+verdicts_by_size = size_study_verdicts(outcomes, noisy)
 verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]]
 
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
                                      "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
-                  ctx.data_size_seeds, study_wall_s, table_digests(sizes, "training samples"))
+                  ctx.data_size_seeds, study_wall_s, table_digests(sizes, "training samples"),
+                  outcomes=outcomes, outcome_keys=list(OUTCOME_KEYS))
 smallest, full = sizes["training samples"].min(), sizes["training samples"].max()
-noise_verdicts = verdicts_by_size.loc["C2: NSDE − ConvNeXt under noise"]
-clean_verdicts = verdicts_by_size.loc["C1: ConvNeXt − NSDE, clean"]
+noise_verdicts = verdicts_by_size.loc[NOISE_CLAIM]
+clean_verdicts = verdicts_by_size.loc[CLEAN_CLAIM]
 recorded = announce_recorded("data_size", "ch08_open_questions")
 if recorded is None:
     paper_sentence = ("The study has not been recorded at the paper profile yet "
@@ -262,7 +258,7 @@ if recorded is None:
     paper_time = "not measured yet (the study has not been recorded at the paper profile)"
 else:
     paper_verdicts = pd.DataFrame(recorded["result"]["verdicts"])
-    paper_noise = paper_verdicts[paper_verdicts["claim"] == "C2: NSDE − ConvNeXt under noise"]
+    paper_noise = paper_verdicts[paper_verdicts["claim"] == NOISE_CLAIM]
     paper_noise = paper_noise.set_index("training samples")
     low_n, high_n = paper_noise.index.min(), paper_noise.index.max()
     paper_sentence = (f"At the paper profile (recorded), NSDE − ConvNeXt under noise is "
@@ -349,10 +345,9 @@ glue_figure("fig_ch8_data_size", fig)
 # ```python
 # from nsdelib.evaluation.data_size import data_size_study
 # p = ctx.profile
-# more = data_size_study(ctx.data, MODEL_KINDS, ctx.data_size_seeds, p.model, p.train, ctx.store, ctx.device,
-#                        noise_std, fractions=(0.05, *p.data_size.fractions), log=print)
-# verdicts_frame(effect_verdicts(more[more["condition"] == noisy], "training samples", "nsde", "convnext",
-#                                get_claim("C2").reference, value="accuracy", unit=None), "training samples")
+# more = data_size_study(ctx.data, MODEL_KINDS, ctx.data_size_seeds, p.model, ctx.train_config, ctx.store,
+#                        ctx.device, noise_std, fractions=(0.05, *p.data_size.fractions), log=print)
+# size_study_verdicts(more, noisy).loc[NOISE_CLAIM]
 # ```
 #
 # Only the new size is trained; the others are read back from the store, since their data sets and

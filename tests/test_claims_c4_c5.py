@@ -1,17 +1,24 @@
 """C4 across the mutation budget (the rule that fixes its budget, the curves, the verdict per budget), C5's matched
-controls and the order of their arms, the rule that fixes the input noise of the detector test, and the thinning of
-risk–coverage curves for the record, on small tables with known answers."""
+controls and the order of their arms, the rule that fixes the input noise of the detector test, the thinning of
+risk–coverage curves for the record and the per-image outcomes recorded beside it, on small tables with known
+answers."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from nsdelib.claims.c4_abc import abc_budget_curves, abc_budget_verdicts, both_correct, c4_budget
-from nsdelib.claims.c5_stability import (C5_COMPARISONS, arm_order, stability_by_arm, stability_controls_claim,
+from nsdelib.claims.c4_abc import abc_budget_curves, abc_budget_verdicts, abc_claim, both_correct, c4_budget
+from nsdelib.claims.c5_stability import (C5_COMPARISONS, STABILITY_OUTCOME_KEYS, arm_order, stability_by_arm,
+                                         stability_claim, stability_controls_claim, stability_outcomes,
                                          stability_record)
-from nsdelib.claims.error_detection import DETECTOR_ACCURACY, detector_noise_level, risk_coverage, thin_risk_coverage
+from nsdelib.claims.error_detection import (ABC_OUTCOME_KEYS, C4_ENSEMBLE, C4_ONE_DRAW, DETECTOR_ACCURACY, DETECTORS,
+                                            DISAGREEMENT, ENTROPY, MSP, abc_outcomes, detector_noise_level,
+                                            risk_coverage, thin_risk_coverage)
+from nsdelib.report.outcomes import read_outcomes, write_outcomes
 from nsdelib.report.paper import PAPER_VALUES
 
 BUDGETS = {"as written": 1.0, "m = 10": 10.0, "m = 100": 100.0}
@@ -163,6 +170,58 @@ def test_the_c5_record_holds_both_measures_and_the_controls() -> None:
     assert record["verdicts_literal"]["0.1"]["effect"] == pytest.approx(1.0, abs=0.06)
     assert record["controls"]["role"].count("primary") == 1 and "primary" not in record["controls_literal"]["role"]
     assert len(record["per_seed"]["seed"]) == len(ARMS) * 3 * 2 and record["share_on_brightest"]["share"] == [0.5]
+
+
+def recorded_back(outcomes: pd.DataFrame, keys: tuple[str, ...], path: Path) -> pd.DataFrame:
+    """``outcomes`` written as a record's per-image outcomes and read back, checked equal, in wide form again (one
+    column per measure, the keys but ``measure`` as columns)."""
+    back = read_outcomes(write_outcomes(path, outcomes, keys=keys, value="value"))
+    order = [*keys, "example"]
+    pd.testing.assert_frame_equal(back.sort_values(order).reset_index(drop=True),
+                                  outcomes.sort_values(order).reset_index(drop=True))
+    return back.pivot(index=[*keys[:-1], "example"], columns="measure", values="value").reset_index()
+
+
+def test_c5s_recorded_outcomes_round_trip_and_give_its_verdicts_again(tmp_path: Path) -> None:
+    stability = c5_rows(ARMS).astype({"log_change": np.float32, "log_raw_change": np.float32})  # as computed
+    outcomes = stability_outcomes(stability)
+    assert len(outcomes) == 2 * len(stability) and set(outcomes["measure"]) == {"log_change", "log_raw_change"}
+    wide = recorded_back(outcomes, STABILITY_OUTCOME_KEYS, tmp_path / "attribution_stability.json")
+    for value in ("log_change", "log_raw_change"):
+        _, fresh = stability_claim(stability[stability["reported"]], value=value)
+        _, again = stability_claim(wide[wide["reported"]], value=value)
+        assert {level: v.label for level, v in again.items()} == {level: v.label for level, v in fresh.items()}
+        assert [v.effect for v in again.values()] == pytest.approx([v.effect for v in fresh.values()])
+    controls = stability_controls_claim(wide)["effect"]
+    assert controls.tolist() == pytest.approx(stability_controls_claim(stability)["effect"].tolist(), abs=1e-6)
+
+
+def detector_rows(seeds: int = 3, images: int = 4) -> pd.DataFrame:
+    """Detector scores of ConvNeXt (no disagreement of passes) and the NSDE under noise, with one ABC column."""
+    rng = np.random.default_rng(2)
+    rows = [{"model": model, "seed": seed, "example": example, "label": 1, "predicted": 1,
+             "correct": bool(rng.random() < 0.7), MSP: rng.random(), ENTROPY: rng.random(),
+             DISAGREEMENT: rng.random() if model == "nsde" else np.nan, "ABC at C4's budget": rng.random()}
+            for model in ("convnext", "nsde") for seed in range(seeds) for example in range(images)]
+    return pd.DataFrame(rows)
+
+
+def test_c4s_recorded_outcomes_round_trip_and_give_both_verdicts_again(tmp_path: Path) -> None:
+    # ABC is stored as float32, as the chapter computes it; per-image noise keeps the seeds' effects apart
+    rng = np.random.default_rng(3)
+    one_draw = abc_curve_rows({1: 0.9, 10: 0.6, 100: 0.3}, {1: 0.9, 10: 0.7, 100: 0.4}).query("m == 10").assign(
+        abc=lambda t: (t["abc"] + rng.normal(0, 0.05, len(t))).astype(np.float32))
+    ensemble = pd.concat([one_draw[one_draw["model"] == "convnext"],
+                          one_draw[one_draw["model"] == "nsde"].assign(abc=lambda t: t["abc"] + np.float32(0.05))])
+    outcomes = abc_outcomes(one_draw, ensemble, detector_rows(), ["ABC at C4's budget"])
+    measures = outcomes.groupby(["source", "model"])["measure"].unique().map(sorted)
+    assert measures[C4_ONE_DRAW, "convnext_noise"] == ["abc", "correct"]
+    assert measures[DETECTORS, "convnext"] == sorted(["correct", MSP, ENTROPY, "ABC at C4's budget"])
+    assert DISAGREEMENT in measures[DETECTORS, "nsde"]
+    wide = recorded_back(outcomes, ABC_OUTCOME_KEYS, tmp_path / "abc.json")
+    for source, rows in ((C4_ONE_DRAW, one_draw), (C4_ENSEMBLE, ensemble)):
+        fresh, again = abc_claim(rows)[1], abc_claim(wide[wide["source"] == source])[1]
+        assert (again.label, again.effect, again.n_pairs) == (fresh.label, pytest.approx(fresh.effect), fresh.n_pairs)
 
 
 def test_thin_risk_coverage_keeps_at_most_the_asked_rows_of_each_curve_with_its_ends() -> None:

@@ -1,27 +1,35 @@
-"""The training-set-size study: smaller sizes are independent data sets with keys of their own, and every
-model is scored on the main data set's test split."""
+"""The training-set-size study: smaller sizes are independent data sets with keys of their own, every model is
+scored image by image on the main data set's test split, and its verdicts cross images with seeds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from nsdelib.claims.size_study import CLEAN_CLAIM, NOISE_CLAIM, size_study_verdicts
 from nsdelib.common import ConfigError
 from nsdelib.common.artifacts import ArtifactStore
 from nsdelib.data.dataset import DataConfig, load_dataset
 from nsdelib.evaluation.data_size import (
     CLEAN,
+    OUTCOME_KEYS,
     DataSizeConfig,
     config_for_training_size,
     data_size_study,
     gaussian_condition,
+    seed_accuracies,
     size_seed,
     training_count,
     training_sizes,
 )
+from nsdelib.models.inference import headline_mode, predict
 from nsdelib.models.registry import ModelConfig
+from nsdelib.report.claims import SIZE_STUDY
+from nsdelib.report.outcomes import read_outcomes, write_outcomes
 from nsdelib.training.trainer import TrainConfig, train_or_load
 
 CPU = torch.device("cpu")
@@ -78,14 +86,22 @@ def test_study_trains_distinct_data_sets_and_scores_every_model_on_the_main_test
     main = load_dataset(TINY_DATA, 0, store)
     full = train_or_load(main, "convnext", 0, TINY_MODEL, TINY_TRAIN, store, CPU, progress=False)
     lines: list[str] = []
-    table = data_size_study(main, ("convnext", "nsde"), (0,), TINY_MODEL, lambda kind: TINY_TRAIN, store, CPU, noise_std=0.05,
-                            fractions=(0.5, 1.0), log=lines.append)
+    outcomes = data_size_study(main, ("convnext", "nsde"), (0,), TINY_MODEL, lambda kind: TINY_TRAIN, store, CPU,
+                               noise_std=0.05, fractions=(0.5, 1.0), log=lines.append)
+    table = seed_accuracies(outcomes)
+
+    per_scoring = outcomes.groupby(list(OUTCOME_KEYS))["example"]
+    assert (per_scoring.size() == len(main.test)).all() and (per_scoring.nunique() == len(main.test)).all()
+    assert outcomes["example"].between(0, len(main.test) - 1).all() and outcomes["correct"].dtype == bool
+    stored = read_outcomes(write_outcomes(tmp_path / "outcomes.json", outcomes, keys=OUTCOME_KEYS))
+    assert stored.equals(outcomes[[*OUTCOME_KEYS, "example", "correct"]]), "the outcomes record as they are"
 
     sizes = sorted(table["training samples"].unique())
     assert sizes[-1] == len(main.train) and sizes[0] >= len(main.train) // 2 and len(sizes) == 2
     assert len(table) == 2 * 2 * 1 * 2 and set(table["condition"]) == {CLEAN, gaussian_condition(0.05)}
     assert (table["test images"] == len(main.test)).all()
     assert table["accuracy"].between(0, 1).all()
+    assert len(table) == per_scoring.ngroups, "one per-seed row per scoring"
     assert len(lines) == 2 and "data seed" in lines[0]
 
     seeds = dict(zip(table["training samples"], table["data seed"]))
@@ -94,7 +110,33 @@ def test_study_trains_distinct_data_sets_and_scores_every_model_on_the_main_test
     assert len(list((tmp_path / "trained").iterdir())) == 2 * 2, "one trained model per size and kind"
     full_rows = table[(table["training samples"] == len(main.train)) & (table["model"] == "convnext")]
     assert (full_rows["training wall time (s)"] == full.metrics["wall_time_s"]).all(), "the full model is reused"
+    predicted = predict(full.model, main.test.x, headline_mode("convnext", TINY_MODEL.sde), batch_size=64, seed=0)
+    clean = full_rows.set_index("condition").loc[CLEAN]
+    assert clean["accuracy"] == pytest.approx(float((predicted == main.test.y).float().mean())), "the share correct"
 
     smaller = load_dataset(config_for_training_size(TINY_DATA, sizes[0]), size_seed(main.seed, sizes[0]), store)
     shared = (smaller.train.x.flatten(1)[:, None] == main.test.x.flatten(1)[None]).all(-1)
     assert not shared.any(), "a test image of the main data set was trained on"
+
+
+def synthetic_outcomes() -> pd.DataFrame:
+    """Per-image outcomes of two sizes, both models, three seeds and both conditions, every seed on the same images."""
+    rng = np.random.default_rng(0)
+    rows = [{"training samples": n, "model": kind, "seed": seed, "condition": condition, "example": image,
+             "correct": bool(rng.random() < (0.8 if kind == "nsde" else 0.6))}
+            for n in (16, 32) for kind in ("convnext", "nsde") for seed in (0, 1, 2)
+            for condition in (CLEAN, gaussian_condition(0.05)) for image in range(30)]
+    return pd.DataFrame(rows)
+
+
+def test_size_study_verdicts_cross_images_with_seeds_in_one_holm_family() -> None:
+    outcomes = synthetic_outcomes()
+    verdicts = size_study_verdicts(outcomes, gaussian_condition(0.05))
+
+    assert set(verdicts.index) == {(claim, n) for claim in (NOISE_CLAIM, CLEAN_CLAIM) for n in (16, 32)}
+    assert (verdicts["design"] == "seeds × images, crossed").all()
+    assert (verdicts["n_seeds"] == 3).all() and (verdicts["family"] == SIZE_STUDY).all()
+    assert (verdicts["role"] == "exploratory").all() and verdicts["p_holm"].notna().all()
+    noisy = outcomes[(outcomes["condition"] == gaussian_condition(0.05)) & (outcomes["training samples"] == 16)]
+    means = noisy.groupby("model")["correct"].mean()
+    assert verdicts.loc[(NOISE_CLAIM, 16), "effect"] == pytest.approx(means["nsde"] - means["convnext"])

@@ -14,6 +14,7 @@ import pytest
 
 from nsdelib.report.outcomes import (
     RULE_EXAMPLES,
+    long_measures,
     outcomes_frame,
     outcomes_path,
     read_outcomes,
@@ -75,6 +76,18 @@ def test_outcome_tables_are_checked_before_they_are_written(tmp_path: Path) -> N
     (tmp_path / "other.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(ValueError, match="is not a version-1"):
         read_outcomes(tmp_path / "other.json")
+
+
+def test_several_measures_per_image_are_stacked_into_one_file_without_undefined_values(tmp_path: Path) -> None:
+    table = pd.DataFrame({"model": ["a", "a", "b", "b"], "example": [4, 9, 4, 9], "correct": [True, False, True, True],
+                          "score": np.array([0.25, 0.5, -math.inf, 0.75], dtype=np.float32),
+                          "spread": [0.1, 0.2, math.nan, math.nan]})
+    long = long_measures(table, ["model"], ["correct", "score", "spread"])
+    assert list(long.columns) == ["model", "measure", "example", "value"] and long["value"].dtype == float
+    assert len(long) == 4 + 4 + 2, "model b's undefined spreads are left out"
+    assert long.set_index(["model", "measure", "example"])["value"].loc[("a", "correct", 9)] == 0.0
+    back = read_outcomes(write_outcomes(tmp_path / "x.json", long, keys=["model", "measure"], value="value"))
+    pd.testing.assert_frame_equal(back, long)
 
 
 def test_outcomes_live_one_folder_below_their_record() -> None:

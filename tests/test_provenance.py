@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 from pathlib import Path
@@ -188,6 +189,38 @@ def test_recording_stores_the_per_image_outcomes_beside_the_record(tmp_path: Pat
     assert stored["correct"].astype(int).tolist() == [1, 0, 1, 1] and stored["example"].tolist() == [3, 7, 3, 7]
     quiet = SimpleNamespace(profile=get_profile("ci"), device=torch.device("cpu"))
     assert record_if_enabled(quiet, "noise_robustness", {"value": 1}, [0], 1.0, [], outcomes, ["seed"]) is None
+
+
+def test_recording_stores_outcomes_of_any_value_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nsdelib.book.profiles import get_profile
+    from nsdelib.book.provenance import record_if_enabled
+    from nsdelib.report.outcomes import outcomes_path, read_outcomes
+
+    monkeypatch.setattr(provenance_module, "record_result", functools.partial(record_result, root=tmp_path))
+    ctx = SimpleNamespace(profile=get_profile("paper"), device=torch.device("cpu"))
+    outcomes = pd.DataFrame({"seed": [0, 0], "example": [3, 7], "value": [-0.5, 2.25]})
+    path = record_if_enabled(ctx, "attribution_stability", {"value": 1}, [0], 1.0, [], outcomes, ["seed"],
+                             outcome_value="value")
+    pd.testing.assert_frame_equal(read_outcomes(outcomes_path(path)), outcomes)
+
+
+def chapter_records(chapter: Path) -> dict[str, bool]:
+    """Every ``record_if_enabled`` call of a chapter: its record's name, and whether it passes ``outcomes`` (by name,
+    or as the seventh argument)."""
+    calls = [node for node in ast.walk(ast.parse(chapter.read_text())) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == "record_if_enabled"]
+    return {ast.literal_eval(call.args[1]): len(call.args) > 6 or any(k.arg == "outcomes" for k in call.keywords)
+            for call in calls}
+
+
+def test_every_chapter_record_stores_its_per_image_outcomes_beside_it(repo_root: Path) -> None:
+    # Every verdict a chapter records is computed from per-image outcomes, so every record carries them; a record
+    # that is not per-image by nature would be exempted here by name, with the reason.
+    records = {name: stored for chapter in sorted((repo_root / "chapters").glob("ch*.py"))
+               for name, stored in chapter_records(chapter).items()}
+    assert {"clean_accuracy", "noise_robustness", "attribution_stability", "abc", "data_size"} <= records.keys()
+    missing = sorted(name for name, stored in records.items() if not stored)
+    assert not missing, f"chapter records without their per-image outcomes (pass outcomes=): {missing}"
 
 
 def test_each_frontier_point_is_recorded_once_per_seed_with_its_model_digest(tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ class Context:
 
     def data_size_study(self, kinds: Sequence[ModelKind] = MODEL_KINDS, seeds: Sequence[int] | None = None,
                         log: Callable[[str], None] | None = None) -> pd.DataFrame:
-        """Chapter 8's training-set-size study (its models cached, their scoring redone)."""
+        """Chapter 8's training-set-size study, one outcome per test image (its models cached, their scoring redone)."""
         profile = self.profile
         seeds = self.data_size_seeds if seeds is None else seeds
         return data_size_study(self.data, kinds, seeds, profile.model, self.train_config, self.store, self.device,

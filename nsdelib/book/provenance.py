@@ -99,14 +99,15 @@ def strict_json(value: Any) -> Any:
 
 
 def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root: Path = RESULTS_ROOT,
-                  outcomes: pd.DataFrame | None = None, outcome_keys: Sequence[str] = ()) -> Path:
+                  outcomes: pd.DataFrame | None = None, outcome_keys: Sequence[str] = (),
+                  outcome_value: str = "correct") -> Path:
     """Write ``{"provenance": ..., "result": ...}`` atomically, as strict JSON, to ``root/<profile>/<name>.json``, and
-    its per-image ``outcomes`` (if given) beside it."""
+    its per-image ``outcomes`` (if given; their column ``outcome_value``) beside it."""
     path = root / one_of(prov.get("profile"), ProfileName, "profile") / f"{name}.json"
     payload = strict_json({"provenance": prov, "result": result})
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)))
     if outcomes is not None:
-        write_outcomes(outcomes_path(path), outcomes, keys=outcome_keys)
+        write_outcomes(outcomes_path(path), outcomes, keys=outcome_keys, value=outcome_value)
     return path
 
 
@@ -217,12 +218,13 @@ class Recording(Protocol):
 
 def record_if_enabled(ctx: Recording, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float,
                       models: Sequence[ModelDigest], outcomes: pd.DataFrame | None = None,
-                      outcome_keys: Sequence[str] = ()) -> Path | None:
-    """Record ``result`` when the profile records results, with its per-image ``outcomes`` beside it (if given)."""
+                      outcome_keys: Sequence[str] = (), outcome_value: str = "correct") -> Path | None:
+    """Record ``result`` when the profile records results, with its per-image ``outcomes`` beside it (if given; their
+    column ``outcome_value``)."""
     if not ctx.profile.record_results:
         return None
     return record_result(name, result, provenance(ctx.profile.name, seeds, ctx.device, wall_time_s, models),
-                         outcomes=outcomes, outcome_keys=outcome_keys)
+                         outcomes=outcomes, outcome_keys=outcome_keys, outcome_value=outcome_value)
 
 
 def recorded_caption(recorded: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from ..evaluation.sweeps import SweepTarget
 from ..models.inference import EvalMode, NoiseControl
 from ..models.nsde import EvalNoise, eval_noise
 from ..report.claims import C5_CONTROLS, CONVNEXT, MODEL_LABELS, NSDE, models_table
+from ..report.outcomes import MEASURE, long_measures
 from ..report.paper import get_claim
 from ..report.stats import Verdict, effect_verdict, primary_and_family, seed_intervals, verdicts_frame
 
@@ -207,3 +208,15 @@ def stability_record(stability: pd.DataFrame, shares: pd.DataFrame) -> dict[str,
             "controls_literal": stability_controls_claim(stability, value="log_raw_change", primary=False)
             .reset_index().to_dict(orient="list"),
             "share_on_brightest": shares.to_dict(orient="list")}
+
+
+#: What one group of chapter 6's recorded per-image outcomes is: a model's map variant in a seed at a perturbation
+#: level, on one measure; and the measures C5's verdicts read (normalised and literal log change).
+STABILITY_OUTCOME_KEYS: tuple[str, ...] = ("model", "variant", "reported", "seed", "level", MEASURE)
+STABILITY_MEASURES: tuple[str, ...] = ("log_change", "log_raw_change")
+
+
+def stability_outcomes(stability: pd.DataFrame) -> pd.DataFrame:
+    """Every per-image log change C5's verdicts and controls read, both measures in one long table, to record beside
+    ``attribution_stability`` (keys :data:`STABILITY_OUTCOME_KEYS`, value column ``value``)."""
+    return long_measures(stability, STABILITY_OUTCOME_KEYS[:-1], STABILITY_MEASURES)

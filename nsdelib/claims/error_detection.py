@@ -20,6 +20,7 @@ from ..evaluation.sweeps import SweepTarget
 from ..models.inference import EvalMode, predict
 from ..models.registry import MODEL_KINDS
 from ..report.claims import CONVNEXT
+from ..report.outcomes import MEASURE, long_measures
 from ..training.trainer import TrainedModel
 from .c4_abc import ABCConfig, Crossing, DetectorConfig, abc_in_mode, abc_key, c4_budget, log_crossing, neighbour_mode
 
@@ -31,6 +32,10 @@ DETECTOR_SCORES = ArtifactKind("detector_scores", 2, "table.json")
 MSP, ENTROPY, DISAGREEMENT = "max softmax probability", "predictive entropy", "disagreement of passes"
 #: +1 where a higher score means more confidence, −1 where it means less; ABC columns are confidences.
 SCORE_DIRECTIONS: dict[str, int] = {MSP: 1, ENTROPY: -1, DISAGREEMENT: -1}
+#: Where a per-image outcome of chapter 7's record comes from: each of C4's verdicts (the NSDE's neighbours scored with
+#: one noise draw, with its ensemble) and the detectors under noise; and what one group of those outcomes is.
+C4_ONE_DRAW, C4_ENSEMBLE, DETECTORS = "C4, NSDE neighbours one draw", "C4, NSDE neighbours ensemble", "detectors"
+ABC_OUTCOME_KEYS: tuple[str, ...] = ("source", "model", "seed", MEASURE)
 #: The detector noise rule's target accuracy of the plain ConvNeXt, and the errors per model it aims at (``paper``).
 DETECTOR_ACCURACY = 0.60
 DETECTOR_MIN_ERRORS = 200
@@ -188,6 +193,17 @@ def risk_coverage_curves(scores: pd.DataFrame, abc_columns: Sequence[str], *, by
     return pd.concat([risk_coverage(direction * table[column], table["correct"]).assign(**{by: key, "score": column})
                       for key, table in scores.groupby(by, sort=False) for column, direction in directions.items()
                       if column in table and table[column].notna().all()], ignore_index=True)
+
+
+def abc_outcomes(one_draw: pd.DataFrame, ensemble: pd.DataFrame, scores: pd.DataFrame, abc_columns: Sequence[str]
+                 ) -> pd.DataFrame:
+    """Chapter 7's per-image outcomes in one long table, to record beside ``abc`` (keys :data:`ABC_OUTCOME_KEYS`,
+    value column ``value``): ABC and correctness at C4's budget as each of C4's verdicts reads them, and every
+    detector score under noise with the correctness it detects."""
+    sources = {C4_ONE_DRAW: (one_draw, ("abc", "correct")), C4_ENSEMBLE: (ensemble, ("abc", "correct")),
+               DETECTORS: (scores, ("correct", *SCORE_DIRECTIONS, *abc_columns))}
+    return pd.concat([long_measures(table.assign(source=source), ABC_OUTCOME_KEYS[:-1], measures)
+                      for source, (table, measures) in sources.items()], ignore_index=True)
 
 
 def score_costs(attribution: AttributionConfig, budgets: Mapping[str, ABCConfig], mode: EvalMode) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """How much data each model needs (chapter 8): the models trained on smaller training sets, each its own data set
-with its own seed, scored on the main test split, clean and under Gaussian input noise."""
+with its own seed, scored image by image on the main test split, clean and under Gaussian input noise."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from pydantic import Field, field_validator
 from ..common import ConfigError, IncreasingFractions, Section, derive_seed, generator
 from ..common.artifacts import ArtifactStore
 from ..data.dataset import DataConfig, SpectrogramData, load_dataset, stratified_split
-from ..models.inference import headline_mode, predict
+from ..models.inference import headline_mode
 from ..models.registry import ModelConfig, ModelKind
 from ..training.trainer import TrainConfig, train_or_load
 from .input_noise import add_noise, noise_pattern
+from .sweeps import per_image_outcomes
 
 #: Training-set sizes of the study, as fractions of the profile's full training split.
 TRAINING_FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
 CLEAN = "clean"
+#: What one scoring of the study is: a model of a size and seed in a condition; its outcomes hold one row per image.
+OUTCOME_KEYS: tuple[str, ...] = ("training samples", "model", "seed", "condition")
 
 
 class DataSizeConfig(Section):
@@ -83,9 +86,10 @@ def data_size_study(data: SpectrogramData, kinds: Sequence[ModelKind], seeds: Se
                     noise_std: float, fractions: Sequence[float] = TRAINING_FRACTIONS,
                     log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Every kind and seed trained at every size, scored on ``data``'s test split clean and under Gaussian noise:
-    one row per size, kind, seed and condition."""
+    one row per size, kind, seed, condition and test image (``example``, its index in the split) with ``correct``.
+    Every seed is scored on the same images, so images are crossed with seeds in the verdicts."""
     test = data.test
-    rows = []
+    frames = []
     for n_train in training_sizes(len(data.train), train(kinds[0]).batch_size, fractions):
         sized = data_for_size(data, n_train, store)
         if log is not None:
@@ -96,13 +100,20 @@ def data_size_study(data: SpectrogramData, kinds: Sequence[ModelKind], seeds: Se
             pattern = noise_pattern(test.x.shape, "gaussian", generator(seed, "data size", "gaussian"))
             inputs = {CLEAN: test.x, gaussian_condition(noise_std): add_noise(test.x, pattern, noise_std)}
             for condition, x in inputs.items():
-                predicted = predict(run.model, x, headline_mode(kind, model.sde),
-                                    batch_size=train(kind).eval_batch_size, seed=seed)
-                rows.append({
+                scored = per_image_outcomes(run.model, x, test.y, (headline_mode(kind, model.sde),),
+                                            batch_size=train(kind).eval_batch_size, seed=seed)
+                columns = {
                     "training samples": len(sized.train), "share of the full split": len(sized.train) / len(data.train),
                     "data seed": sized.seed, "model": kind, "seed": seed, "condition": condition,
-                    "test images": len(test.y), "accuracy": float((predicted == test.y).float().mean()),
-                    "training wall time (s)": run.metrics["wall_time_s"],
+                    "test images": len(test.y), "training wall time (s)": run.metrics["wall_time_s"],
                     "weights sha256": run.metrics["weights_sha256"],
-                })
-    return pd.DataFrame(rows)
+                }
+                frames.append(pd.DataFrame(columns, index=scored.index).join(scored.astype({"correct": bool})))
+    return pd.concat(frames, ignore_index=True)
+
+
+def seed_accuracies(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The study's per-seed table, for display and intervals over seeds: each scoring's share of correct test images
+    (``accuracy``) with its run's columns, one row per size, kind, seed and condition."""
+    per_run = [column for column in outcomes.columns if column not in ("example", "correct")]
+    return outcomes.groupby(per_run, sort=False)["correct"].mean().rename("accuracy").reset_index()

@@ -70,6 +70,20 @@ def read_outcomes(path: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[[*keys, example, value]]
 
 
+#: The key naming each measure and the value column of :func:`long_measures`.
+MEASURE, VALUE = "measure", "value"
+
+
+def long_measures(table: pd.DataFrame, keys: Sequence[str], measures: Sequence[str], *, example: str = "example"
+                  ) -> pd.DataFrame:
+    """``table``'s columns ``measures`` stacked into one float column ``value``, named by ``measure``, beside ``keys``
+    and ``example``: :func:`write_outcomes` stores one value column, so several measures per image share one file.
+    Undefined (NaN) values, such as a score a model does not have, are left out."""
+    long = table.melt(id_vars=[*keys, example], value_vars=list(measures), var_name=MEASURE, value_name=VALUE)
+    long[VALUE] = long[VALUE].astype(float)
+    return long.dropna(subset=[VALUE])[[*keys, MEASURE, example, VALUE]].reset_index(drop=True)
+
+
 def simulate_paired_outcomes(effect: float, *, n_seeds: int, n_images: int, rng: np.random.Generator, n_sims: int = 1,
                              seed_spread: float = 0.02, image_spread: float = 0.25,
                              base: tuple[float, float] = (0.5, 0.7), agreement: float = 0.8

@@ -318,7 +318,8 @@ glue_figure("fig_c5_controls", stability_arms_figure(by_arm, arm_order(by_arm)),
 # {numref}`fig-ch6-c5-paper`, it is the check that this build's code still orders the arms as the
 # recorded `paper` run does (at a smaller profile, with wider intervals). The
 # verdict on the claim as the models are reported pairs the ConvNeXt and the NSDE image by image
-# within each seed, with the seeds as the replicates, for both measures:
+# within each seed; each seed explains its own random subset of the test images, so the interval
+# counts a new set of images as well as a new seed (`nsdelib.report.stats`), for both measures:
 
 # %%
 reported = stability[stability["reported"]]

@@ -127,11 +127,11 @@ def test_cached_sweep_reads_the_artifact_instead_of_recomputing(stochastic_toy, 
     store, cfg = ArtifactStore(tmp_path), config(subset_size=30)
     first = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep, SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0, counting_control))
     assert calls and (sweep_accuracy(first)["n_samples"] == 30).all()
-    subset = SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0).subset(cfg, per_seed=True)
+    subset = SweepTarget(stochastic_toy, x, y, STOCHASTIC, 0).subset(cfg)
     assert set(first["example"]) == set(subset.tolist()), "rows name images by their index in the full split"
     other_seed = cached_subset_sweep(store, NOISE_SWEEP, cfg, noise_sweep,
                                      SweepTarget(stochastic_toy, x, y, STOCHASTIC, 1, counting_control))
-    other_subset = SweepTarget(stochastic_toy, x, y, STOCHASTIC, 1).subset(cfg, per_seed=True)
+    other_subset = SweepTarget(stochastic_toy, x, y, STOCHASTIC, 1).subset(cfg)
     assert set(other_seed["example"]) == set(other_subset.tolist()) != set(subset.tolist()), \
         "each seed is evaluated on its own images"
     calls.clear()

@@ -14,6 +14,7 @@ import pytest
 import statsmodels.formula.api as smf
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import optimize
 from scipy import stats as scipy_stats
 from statsmodels.stats.anova import anova_lm
 
@@ -346,6 +347,13 @@ def test_the_papers_single_figure_is_judged_against_one_run_of_this_setup() -> N
     assert narrow.label == "direction holds, size differs" and narrow.one_run.startswith("no: the paper's +0.0432 is outside")
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_test_on_too_few_degrees_of_freedom_detects_no_effect() -> None:
+    assert minimum_detectable_effect(0.01, 0.3) == math.inf  # its power stays below 80 % even 1,000 errors away
+    assert minimum_detectable_effect(0.01, 0.5) == pytest.approx(
+        0.01 * optimize.brentq(lambda nc: scipy_stats.nct.sf(scipy_stats.t.ppf(0.975, 0.5), 0.5, nc) - 0.8, 0, 1e3))
+
+
 def test_an_mde_above_the_reference_is_flagged_underpowered() -> None:
     # C4 as recorded: −0.037 [−0.128, +0.054] against the paper's 0.102, MDE 0.123
     c4 = verdict_from_dict(stored(-0.03733, -0.12835, 0.05370, get_claim("C4").reference, n_pairs=1085))
@@ -552,8 +560,10 @@ def test_a_single_value_has_its_mean_and_no_bounds() -> None:
         mean_interval([])
 
 
-def test_to_dict_turns_only_nan_into_none_and_keeps_the_seed_effects() -> None:
-    as_dict = seed_effects_verdict([0.1, 0.11, 0.12], C1, n_pairs=300, comparison="A − B").to_dict()
+def test_to_dict_turns_only_non_finite_values_into_none_and_keeps_the_seed_effects() -> None:
+    verdict = seed_effects_verdict([0.1, 0.11, 0.12], C1, n_pairs=300, comparison="A − B")
+    assert replace(verdict, mde=math.inf).to_dict()["mde"] is None and verdict.to_dict()["mde"] == verdict.mde
+    as_dict = verdict.to_dict()
     assert as_dict["seed_effects"] == pytest.approx([0.1, 0.11, 0.12])
     assert as_dict["low"] == pytest.approx(0.0852, abs=1e-4) and isinstance(as_dict["effect"], float)
     assert as_dict["underpowered"] is False and as_dict["p_holm"] is None and as_dict["role"] == "primary"

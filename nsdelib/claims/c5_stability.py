@@ -23,7 +23,7 @@ from ..report.paper import get_claim
 from ..report.stats import Verdict, effect_verdict, primary_and_family, seed_intervals, verdicts_frame
 
 #: The attribution change under perturbation and its controls; bump when the measure changes.
-ATTRIBUTION_STABILITY = ArtifactKind("attribution_stability", 2, "table.json")
+ATTRIBUTION_STABILITY = ArtifactKind("attribution_stability", 3, "table.json")
 
 #: The map variants of :func:`stability_controls`, by the models they apply to.
 ONE_MAP, INPUT_AVERAGED = "one map", "averaged over input noise"

@@ -25,9 +25,9 @@ from ..training.trainer import TrainedModel
 from .c4_abc import ABCConfig, Crossing, DetectorConfig, abc_in_mode, abc_key, c4_budget, log_crossing, neighbour_mode
 
 #: Correctness of each explained image under input noise; bump when it changes.
-NOISY_ACCURACY = ArtifactKind("noisy_accuracy", 2, "table.json")
+NOISY_ACCURACY = ArtifactKind("noisy_accuracy", 3, "table.json")
 #: Every detector's score of each explained image; bump when a score changes.
-DETECTOR_SCORES = ArtifactKind("detector_scores", 2, "table.json")
+DETECTOR_SCORES = ArtifactKind("detector_scores", 3, "table.json")
 
 MSP, ENTROPY, DISAGREEMENT = "max softmax probability", "predictive entropy", "disagreement of passes"
 #: +1 where a higher score means more confidence, −1 where it means less; ABC columns are confidences.

@@ -19,9 +19,9 @@ from ..models.nsde import EvalNoise, eval_noise
 from .sweeps import SweepTarget
 
 #: The predicted classes of the explained images; bump when prediction changes.
-EXPLAINED_PREDICTIONS = ArtifactKind("explained_predictions", 2, "table.json")
+EXPLAINED_PREDICTIONS = ArtifactKind("explained_predictions", 3, "table.json")
 #: The per-draw attribution maps; bump when an attribution method changes.
-ATTRIBUTIONS = ArtifactKind("attributions", 2, "attributions.pt")
+ATTRIBUTIONS = ArtifactKind("attributions", 3, "attributions.pt")
 
 AttributionMethod = Literal["integrated_gradients", "saliency", "smoothgrad"]
 ATTRIBUTION_METHODS: tuple[str, ...] = get_args(AttributionMethod)
@@ -41,7 +41,7 @@ class AttributionConfig(Section):
     normalisation: Normalisation = Field("l1", description="'l1': each map divided by its Σ|A|; 'none': raw maps")
     common_noise: bool = Field(True, description="draw the noise of A(x+δ) with the seed of A(x): δ alone changes A")
     subset_size: int = Field(ge=1, le=100_000, description="stratified test subset explained (ch. 6 and 7)")
-    subset_seed: int = Field(0, ge=0, description="seed of the subset (fixed across model seeds)")
+    subset_seed: int = Field(0, ge=0, description="seed of the subsets (each model seed draws its own)")
     batch_size: int = Field(ge=1, le=4096, description="spectrograms per forward/backward pass")
 
 

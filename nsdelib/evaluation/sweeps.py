@@ -63,11 +63,10 @@ class SweepTarget:
         """The same target on the images ``indices`` only."""
         return replace(self, x=self.x[indices], y=self.y[indices])
 
-    def subset(self, cfg: Any, per_seed: bool = False) -> torch.Tensor:
-        """A sweep's subset (``per_seed``: drawn per seed, shared by its models) or the one explained in chapters 6
-        and 7 (the same for every seed, so that C4 finds images both models classify correctly even at ``ci``)."""
-        seed = derive_seed(cfg.subset_seed, "subset", self.seed) if per_seed else cfg.subset_seed
-        return stratified_subset(self.y, cfg.subset_size, seed)
+    def subset(self, cfg: Any) -> torch.Tensor:
+        """The stratified test subset of a sweep or of chapters 6 and 7's explanations: each seed draws its own, shared
+        by that seed's models, so that a verdict's interval covers a new set of images as well as a new seed."""
+        return stratified_subset(self.y, cfg.subset_size, derive_seed(cfg.subset_seed, "subset", self.seed))
 
     def key(self, cfg: Any, **parts: Any) -> dict[str, Any]:
         """The cache key of an artifact computed on the explained subset, with ``parts`` naming what it is."""
@@ -84,7 +83,7 @@ class SweepTarget:
 def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
                         sweep: Callable[[SweepTarget, Any], pd.DataFrame], target: SweepTarget) -> pd.DataFrame:
     """``sweep(target, cfg)`` on the seed's subset, stored as an artifact and reused."""
-    subset = target.subset(cfg, per_seed=True)
+    subset = target.subset(cfg)
     key = target.content_key("sweep", cfg, subset, target.modes)
 
     def build() -> pd.DataFrame:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
@@ -288,10 +289,10 @@ class Verdict:
                 f"[{self.prediction_low:+.3g}, {self.prediction_high:+.3g}]")
 
     def to_dict(self) -> dict[str, object]:
-        """The fields as plain Python values with NaN as None, for strict JSON."""
+        """The fields as plain Python values with NaN and infinities (an MDE out of reach) as None, for strict JSON."""
         def plain(value: object) -> object:
             if isinstance(value, float):
-                return None if math.isnan(value) else float(value)
+                return float(value) if math.isfinite(value) else None
             return [plain(v) for v in value] if isinstance(value, tuple) else value
 
         return {name: plain(value) for name, value in asdict(self).items()}
@@ -333,10 +334,23 @@ def verdict_label(low: float, high: float, reference: Reference, prediction_low:
     return rule_label(above_zero=low > 0, below_zero=high < 0, reaches=reaches, misses=misses)
 
 
+#: The largest noncentrality searched: an effect 1,000 standard errors away. A test on fewer than about half a degree
+#: of freedom (a Satterthwaite df from a small, partly crossed design) does not reach its power even there.
+MAX_NONCENTRALITY = 1e3
+
+
 @cache
 def _noncentrality(df: float, power: float, alpha: float) -> float:
     critical = scipy_stats.t.ppf(1 - alpha, df)
-    return float(optimize.brentq(lambda nc: scipy_stats.nct.sf(critical, df, nc) - power, 0.0, 1e3))
+
+    def shortfall(nc: float) -> float:
+        return scipy_stats.nct.sf(critical, df, nc) - power
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nct's series may not converge that far out; it stays < power
+        if shortfall(MAX_NONCENTRALITY) < 0:
+            return math.inf
+    return float(optimize.brentq(shortfall, 0.0, MAX_NONCENTRALITY))
 
 
 def minimum_detectable_effect(standard_error: float, df: float, power: float = POWER,

@@ -8,7 +8,8 @@ output of that kind at its version. ``tests/test_golden.py`` fails when a kind's
 its version did not, and when its version changed while its golden file was not regenerated.
 
     python tests/golden_runs.py          # compare, print what differs (what `make test` checks)
-    python tests/golden_runs.py --write  # regenerate tests/golden/ (`make golden`), after bumping versions
+    python tests/golden_runs.py --write  # regenerate tests/golden/ (`make golden`), after bumping versions; a kind
+                                         # whose output changed at the same version (and torch) is refused
 """
 
 from __future__ import annotations
@@ -178,6 +179,17 @@ def problems(name: str, now: dict[str, Any]) -> list[str]:
     return []
 
 
+def unbumped(name: str, now: dict[str, Any]) -> list[str]:
+    """Why ``--write`` must not overwrite kind ``name``'s golden file: its output changed at the same version and torch
+    (regenerating would hide a forgotten bump); empty otherwise."""
+    path = golden_path(name)
+    if not path.exists():
+        return []
+    golden = json.loads(path.read_text())
+    same = golden["version"] == now["version"] and golden.get("torch") == now.get("torch")
+    return problems(name, now) if same else []
+
+
 def main(argv: list[str] | None = None) -> int:
     """Compare with (default) or rewrite (``--write``) the golden files; exit 1 when any kind disagrees."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -191,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     found = []
     for name, now in outputs.items():
-        if args.write:
+        if args.write and unbumped(name, now):
+            found += unbumped(name, now)
+        elif args.write:
             GOLDEN_DIR.mkdir(exist_ok=True)
             golden_path(name).write_text(json.dumps(now, indent=1, sort_keys=True) + "\n")
             print(f"wrote {golden_path(name).relative_to(GOLDEN_DIR.parent.parent)} (version {now['version']})")

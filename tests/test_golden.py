@@ -58,6 +58,10 @@ def test_a_changed_output_an_unbumped_version_and_a_missing_file_are_each_report
     assert "changed but its version (2) did not" in message and "sum: 1.25 → 1.0" in message
     [message] = problems("sweep", {**changed, "version": 3})
     assert "at version 3 but its golden output was made at version 2: run `make golden`" in message
+    # `make golden` refuses to hide a forgotten bump, but regenerates after a bump or under another torch
+    assert golden_runs.unbumped("sweep", changed) == problems("sweep", changed)
+    assert golden_runs.unbumped("sweep", {**changed, "version": 3}) == []
+    assert golden_runs.unbumped("sweep", {**changed, "torch": "9.9"}) == []
 
 
 def test_numbers_within_the_tolerance_and_nan_agree() -> None:

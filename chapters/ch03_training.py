@@ -75,7 +75,7 @@ from nsdelib.report.paper import CALIBRATION_BAND, PAPER_VALUES
 from nsdelib.report.plotting import calibration_frontier, training_curves
 from nsdelib.report.tables import settings_table
 from nsdelib.training.learning_rate import learning_rate_table
-from nsdelib.training.trainer import histories, runs_table
+from nsdelib.training.trainer import histories, runs_table, stopping_sentence, stopping_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 PAPER = get_profile("paper")
@@ -140,6 +140,12 @@ if recorded is not None:
     if "learning_rates" in recorded["result"]:
         display(pd.DataFrame(recorded["result"]["learning_rates"]).set_index(["model", "learning rate"])
                 .style.format({"best val accuracy": "{:.2%}"}).set_caption("The recorded learning-rate grid"))
+recorded_runs = pd.DataFrame(recorded["result"]["runs"]) if recorded is not None else pd.DataFrame()
+if "max epochs" in recorded_runs:  # records made before the training rule kept no maximum per run
+    recorded_stops = stopping_table(recorded_runs).rename(index=MODEL_LABELS)
+    display(recorded_stops.style.set_caption("The recorded runs: when the training rule stopped them"))
+glue_all({"paper_stopping": stopping_sentence(recorded_stops) if "max epochs" in recorded_runs else
+          "The recorded run predates the training rule, so it shows no stops."})
 
 # %% [markdown]
 # ```{glue:figure} fig_training_paper
@@ -147,6 +153,8 @@ if recorded is not None:
 # Training loss and validation accuracy of the recorded `paper` run (mean ± s.d. over the seeds still
 # training at each epoch; every run stops by the training rule).
 # ```
+#
+# {glue:text}`paper_stopping`
 
 # %% [markdown]
 # ## Training the models over several seeds
@@ -163,8 +171,9 @@ curves = histories(runs).assign(model=lambda d: d["model"].map(MODEL_LABELS))
 # %% tags=["hide-input"]
 glue_figure("fig_training_fresh", training_curves(
     curves, f"This build ({ctx.profile.name} profile): mean ± s.d. over {ctx.profile.n_seeds} seeds"))
-glue_all({"stopped_early": f"{int((table['epochs'] < ctx.profile.train.max_epochs).sum())} of {len(table)}",
-          "best_epochs": f"{int(table['best epoch'].min())} to {int(table['best epoch'].max())}"})
+stops = stopping_table(table).rename(index=MODEL_LABELS)
+glue_all({"stopped_early": f"{int(stops['stopped before the maximum'].sum())} of {int(stops['runs'].sum())}",
+          "fresh_stopping": stopping_sentence(stops)})
 
 # %% [markdown]
 # ```{glue:figure} fig_training_fresh
@@ -172,10 +181,9 @@ glue_all({"stopped_early": f"{int((table['epochs'] < ctx.profile.train.max_epoch
 # Training loss and validation accuracy of the three models at this build's profile (mean ± s.d. over seeds).
 # ```
 #
-# The rule stopped {glue:text}`stopped_early` runs before the maximum of {glue:text}`max_epochs`
-# epochs; the kept epochs range from {glue:text}`best_epochs`. A run that reaches the maximum was
-# still improving: its curve in {numref}`fig-training-fresh` has not levelled off, and this profile's
-# budget is too short for it. The gap between the two training losses is the price of the NSDE's
+# {glue:text}`fresh_stopping` A run that reaches the maximum improved within its last
+# {glue:text}`patience` epochs, so it may still have been improving: its curve in
+# {numref}`fig-training-fresh` has not levelled off, and this profile's budget is too short for it. The gap between the two training losses is the price of the NSDE's
 # noisy residual updates.
 #
 # ## Where the models err

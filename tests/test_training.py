@@ -285,7 +285,7 @@ def fake_run(kind: ModelKind, seed: int, accuracy: float, by_mode: dict[str, flo
     history = pd.DataFrame({"epoch": range(1, epochs + 1),
                             "val_accuracy": [accuracy / (epochs - e) for e in range(epochs)]})
     metrics = {"accuracy": accuracy, "eval_noise": "ensemble" if kind == "nsde" else "off", "best_epoch": epochs,
-               "epochs": epochs, "wall_time_s": 10.0 * (seed + 1), "accuracy_by_eval_noise": by_mode}
+               "epochs": epochs, "max_epochs": 3, "wall_time_s": 10.0 * (seed + 1), "accuracy_by_eval_noise": by_mode}
     return TrainedModel(kind, seed, torch.nn.Identity(), history, metrics)
 
 
@@ -294,11 +294,19 @@ def test_runs_table_and_histories_keep_every_model_and_seed() -> None:
                          fake_run("convnext", 1, 0.7, {"off": 0.7}, 2)],
             "nsde": [fake_run("nsde", 4, 0.6, {"off": 0.65, "ensemble": 0.6}, 3)]}
     table = trainer.runs_table(runs)
-    fixed = ["model", "seed", "accuracy", "eval noise", "best epoch", "epochs", "wall time (s)"]
+    fixed = ["model", "seed", "accuracy", "eval noise", "best epoch", "epochs", "max epochs", "wall time (s)"]
     assert table.columns.tolist() == [*fixed, "accuracy, noise off", "accuracy, noise ensemble"]
-    assert table[fixed].values.tolist() == [["convnext", 0, 0.8, "off", 2, 2, 10.0],
-                                            ["convnext", 1, 0.7, "off", 2, 2, 20.0],
-                                            ["nsde", 4, 0.6, "ensemble", 3, 3, 50.0]]
+    assert table[fixed].values.tolist() == [["convnext", 0, 0.8, "off", 2, 2, 3, 10.0],
+                                            ["convnext", 1, 0.7, "off", 2, 2, 3, 20.0],
+                                            ["nsde", 4, 0.6, "ensemble", 3, 3, 3, 50.0]]
+    stops = trainer.stopping_table(table.assign(**{"best epoch": [1, 2, 3]}))
+    assert stops.to_dict(orient="index") == {
+        "convnext": {"runs": 2, "stopped before the maximum": 2, "maximum": 3, "earliest best epoch": 1,
+                     "latest best epoch": 2},
+        "nsde": {"runs": 1, "stopped before the maximum": 0, "maximum": 3, "earliest best epoch": 3,
+                 "latest best epoch": 3}}
+    assert trainer.stopping_sentence(stops) == ("The rule stopped 2 of 3 runs before the maximum of 3 epochs "
+                                                "(convnext 2 of 2, best epochs 1–2; nsde 0 of 1, best epochs 3–3).")
     assert table["accuracy, noise off"].tolist() == [0.8, 0.7, 0.65]
     assert table["accuracy, noise ensemble"].iloc[:2].isna().all() and table["accuracy, noise ensemble"].iloc[2] == 0.6
     long = trainer.histories(runs)

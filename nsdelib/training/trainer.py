@@ -233,10 +233,29 @@ def runs_table(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:
         for run in trained:
             row = {"model": kind, "seed": run.seed, "accuracy": run.metrics["accuracy"],
                    "eval noise": run.metrics["eval_noise"], "best epoch": run.metrics["best_epoch"],
-                   "epochs": run.metrics["epochs"], "wall time (s)": run.metrics["wall_time_s"]}
+                   "epochs": run.metrics["epochs"], "max epochs": run.metrics["max_epochs"],
+                   "wall time (s)": run.metrics["wall_time_s"]}
             row.update({f"accuracy, noise {mode}": acc for mode, acc in run.metrics["accuracy_by_eval_noise"].items()})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stopping_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per model of a :func:`runs_table`: its runs, how many the training rule stopped before their maximum (a run
+    that reaches it may still have been improving) and the first and last best epoch kept."""
+    by_model = runs.assign(stopped=runs["epochs"] < runs["max epochs"]).groupby("model", sort=False)
+    return pd.DataFrame({"runs": by_model.size(), "stopped before the maximum": by_model["stopped"].sum(),
+                         "maximum": by_model["max epochs"].max(), "earliest best epoch": by_model["best epoch"].min(),
+                         "latest best epoch": by_model["best epoch"].max()})
+
+
+def stopping_sentence(stops: pd.DataFrame) -> str:
+    """A :func:`stopping_table` in one sentence for the book's prose."""
+    per_model = "; ".join(
+        f"{model} {row['stopped before the maximum']} of {row['runs']}, best epochs {row['earliest best epoch']}–"
+        f"{row['latest best epoch']}" for model, row in stops.astype(int).iterrows())
+    return (f"The rule stopped {int(stops['stopped before the maximum'].sum())} of {int(stops['runs'].sum())} runs "
+            f"before the maximum of {int(stops['maximum'].max())} epochs ({per_model}).")
 
 
 def histories(runs: dict[ModelKind, list[TrainedModel]]) -> pd.DataFrame:

@@ -32,7 +32,8 @@ from ..training import trainer
 from ..training.trainer import training_key
 from .context import Context, setup
 from .profiles import Profile, validate_params
-from .provenance import frontier_record_name, provenance, record_frontier_point, record_result
+from .adversarial_records import seed_record_name
+from .provenance import RESULTS_ROOT, frontier_record_name, provenance, record_frontier_point, record_result
 
 #: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
 GPU = "GPU"
@@ -331,8 +332,12 @@ def train_smaller(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
     return _rows(worker_context(run).data_size_study((kind,), (seed,)))
 
 
-def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
-    """The tasks of ``stages`` and of what they need, each after its inputs: the models first, seed by seed."""
+def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path = RESULTS_ROOT) -> list[Task]:
+    """The tasks of ``stages`` and of what they need, each after its inputs: the models first, seed by seed.
+
+    Where the profile records its results, a seed's attacks and a frontier point already recorded under ``results``
+    are left out, and so are the models only they needed: a new machine computes only what is missing.
+    """
     for stage in stages:
         one_of(stage, Stage, "stage")
     wanted = set(stages).union(*(NEEDS.get(stage, ()) for stage in stages))
@@ -340,6 +345,9 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
 
     def add(task: Task) -> str:
         return tasks.setdefault(task.name, task).name
+
+    def missing(name: str) -> bool:
+        return not (ctx.profile.record_results and (results / ctx.profile.name / f"{name}.json").exists())
 
     data = add(Task("data", make_dataset, what="set", torch=False))
 
@@ -356,17 +364,19 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
         return [add(Task(stage, call, (kind, seed), kind, seed, after=(model(kind, seed), *after)))
                 for seed in seeds for kind in MODEL_KINDS]
 
-    for seed in ctx.seeds if wanted != {"data_size"} else ctx.data_size_seeds:  # the models first
-        for kind in MODEL_KINDS:
-            model(kind, seed)
+    if wanted - {"attack", "frontier", "data_size"}:  # the models first, seed by seed
+        for seed in ctx.seeds:
+            for kind in MODEL_KINDS:
+                model(kind, seed)
     if "noise" in wanted:
         per_model("noise", sweep_noise, ctx.seeds)
     if "attack" in wanted:
-        attacked = per_model("attack", sweep_attacks, ctx.seeds)
         first = ctx.seeds[0]
+        unrecorded = [seed for seed in ctx.seeds if missing(seed_record_name(seed))]
+        attacked = per_model("attack", sweep_attacks, unrecorded)
         studies = [add(Task("attack", study_attack_convergence, (kind, first), kind, first, "convergence study",
-                            after=(model(kind, first),))) for kind in MODEL_KINDS]
-        for seed in ctx.seeds:  # one record per seed, as soon as its three models are attacked
+                            after=(model(kind, first),))) for kind in MODEL_KINDS] if first in unrecorded else []
+        for seed in unrecorded:  # one record per seed, as soon as its three models are attacked
             own = [name for name in attacked if name.endswith(f" seed {seed}")]
             add(Task("attack", record_attacks, (seed,), None, seed, "record",
                      after=(*own, *(studies if seed == first else ())), torch=False))
@@ -380,8 +390,10 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES) -> list[Task]:
         for seed in ctx.seeds[: cfg.frontier_seeds]:
             for kind, point in frontier_points(cfg, ctx.profile.model):
                 setting = point.sde.sigma if kind == NSDE else point.input_noise_std if kind == "convnext_noise" else None
-                add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
-                         "point" if setting is None else f"point {setting:g}", after=(model(kind, seed),)))
+                row = {"kind": kind, "seed": seed, "sigma": point.sde.sigma, "input_noise_std": point.input_noise_std}
+                if missing(frontier_record_name(row)):
+                    add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
+                             "point" if setting is None else f"point {setting:g}", after=(model(kind, seed),)))
     if "data_size" in wanted:
         sizes = add(Task("data_size", make_size_datasets, what="data sets", after=(data,), torch=False))
         per_model("data_size", train_smaller, ctx.data_size_seeds, sizes)

@@ -36,7 +36,7 @@ from nsdelib.book.precompute import (
 )
 from nsdelib.book.adversarial_records import seed_record_name
 from nsdelib.book.context import Context, setup
-from nsdelib.book.provenance import frontier_record_name
+from nsdelib.book.provenance import frontier_record_name, size_study_record_name
 from nsdelib.book.runner import CHAPTER_TIMES, PRECOMPUTE_ENTRY, WHOLE_BUILD_ENTRY
 from nsdelib.book.precompute import (
     BUILD_STAGES,
@@ -333,17 +333,18 @@ def test_the_graph_puts_each_task_after_what_it_reads() -> None:
 def test_recorded_attacks_and_frontier_points_are_not_computed_again(tmp_path: Path) -> None:
     ctx = setup("ci", 0, "cpu")
     recording = Context(ctx.profile.replace(record_results=True), 0, ctx.device, ctx.store)
-    stages = ["attack", "frontier"]
+    stages = ["attack", "frontier", "data_size"]
     before = [task.name for task in paper_graph(recording, stages, tmp_path)]
     assert [task.name for task in paper_graph(ctx, stages, tmp_path)] == before
     point = {"kind": "nsde", "seed": 0, "sigma": ctx.profile.calibration.frontier_sigmas[0], "input_noise_std": 0.0}
-    for name in (seed_record_name(0), frontier_record_name(point)):
+    for name in (seed_record_name(0), frontier_record_name(point), size_study_record_name("convnext", 1)):
         (tmp_path / "ci" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "ci" / f"{name}.json").write_text("{}")
     after = [task.name for task in paper_graph(recording, stages, tmp_path)]
     assert set(before) - set(after) == {
         *(f"attack {kind} seed 0" for kind in MODEL_KINDS), "attack record seed 0",
-        *(f"attack convergence study {kind} seed 0" for kind in MODEL_KINDS), f"frontier point {point['sigma']:g} nsde seed 0"}
+        *(f"attack convergence study {kind} seed 0" for kind in MODEL_KINDS), f"frontier point {point['sigma']:g} nsde seed 0",
+        "data_size convnext seed 1"}
     assert not set(after) - set(before)
     assert [task.name for task in paper_graph(ctx, stages, tmp_path)] == before, "a profile that records nothing skips nothing"
     attack_only = [task.name for task in paper_graph(recording, ["attack"], tmp_path)]

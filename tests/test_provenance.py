@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+from conftest import CiGraph
 from torch import nn
 
 from nsdelib.book import provenance as provenance_module
@@ -28,6 +29,7 @@ from nsdelib.book.provenance import (
     show_figure,
     table_digests,
 )
+from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.training.trainer import TrainedModel
 from nsdelib.common import ArtifactCorrupt
 from nsdelib.common.artifacts import KINDS, weights_digest
@@ -277,3 +279,32 @@ def test_a_missing_figure_is_printed_text_and_a_drawn_one_is_displayed(
     show_figure(fig, "unused")
     assert shown == [fig] and capsys.readouterr().out == ""
     assert not plt.fignum_exists(fig.number), "a shown figure is closed, so the cell shows it once"
+
+
+def test_a_recording_profile_records_each_size_study_once_and_reads_it_back(
+    ci_graph: CiGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nsdelib.book import context as context_module
+    from nsdelib.book.context import Context, setup
+    from nsdelib.common.artifacts import ArtifactStore
+    from nsdelib.evaluation.data_size import OUTCOME_KEYS
+
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(ci_graph.store))
+    ci = setup("ci", 0, "cpu")
+    ctx = Context(ci.profile.replace(record_results=True), 0, ci.device, ArtifactStore(ci_graph.store), tmp_path)
+    computed = ctx.data_size_study()
+    files = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*.json"))
+    expected = [f"ci/data_size/{kind}-seed{seed}.json" for kind in sorted(MODEL_KINDS) for seed in ctx.data_size_seeds]
+    assert files == sorted([*expected, *(name.replace("data_size/", "data_size/outcomes/") for name in expected)]), files
+    record = json.loads((tmp_path / expected[0]).read_text())
+    sizes = sorted(set(computed.loc[computed["model"] == "convnext", "training samples"]))
+    assert [model["n_train"] for model in record["provenance"]["models"]] == sizes
+
+    def no_training(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a recorded size study was computed again")
+
+    monkeypatch.setattr(context_module, "data_size_study", no_training)
+    read = ctx.data_size_study()
+    order = [*OUTCOME_KEYS, "example"]
+    pd.testing.assert_frame_equal(read.sort_values(order).reset_index(drop=True)[computed.columns],
+                                  computed.sort_values(order).reset_index(drop=True), check_dtype=False)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -30,7 +31,8 @@ from ..training.learning_rate import choose_learning_rate
 from ..training.trainer import TrainConfig, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
 from .adversarial_records import record_adversarial_seed
-from .provenance import record_model, record_rate_point, recorded_rate_point
+from .provenance import (RESULTS_ROOT, record_model, record_rate_point, record_size_study_run, recorded_rate_point,
+                         recorded_size_study_run)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Context:
     seed: int
     device: torch.device
     store: ArtifactStore = field(default_factory=ArtifactStore)
+    results: Path = RESULTS_ROOT  # where a recording profile's records are written and read back
     _learning_rates: dict[ModelKind, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -65,12 +68,12 @@ class Context:
         again: its record holds the digest of its training key)."""
         profile, train = self.profile, self.profile.train.replace(lr=lr)
         digest = content_digest(training_key(self.data, kind, self.seed, profile.model, train))
-        recorded = profile.record_results and recorded_rate_point(kind, lr, digest, profile.name)
+        recorded = profile.record_results and recorded_rate_point(kind, lr, digest, profile.name, self.results)
         if recorded:
             return recorded, True
         run = train_or_load(self.data, kind, self.seed, profile.model, train, self.store, self.device, progress)
         if profile.record_results:
-            record_rate_point(run, lr, digest, profile.name, self.device)
+            record_rate_point(run, lr, digest, profile.name, self.device, self.results)
         return run.metrics, False
 
     def learning_rate(self, kind: ModelKind) -> float:
@@ -88,7 +91,7 @@ class Context:
         profile, train = self.profile, self.train_config(kind)
         run = train_or_load(self.data, kind, seed, profile.model, train, self.store, self.device, progress)
         if profile.record_results:
-            record_model(run, profile.name, self.device, train)
+            record_model(run, profile.name, self.device, train, self.results)
         return run
 
     def train_all(self, progress: bool | None = None) -> dict[ModelKind, list[TrainedModel]]:
@@ -124,7 +127,7 @@ class Context:
                                for kind, run in runs.items()], ignore_index=True) if seed == self.seed else None
             digests = [{"kind": kind, "seed": seed, "sha256": run.digest} for kind, run in runs.items()]
             record_adversarial_seed(seed, table, study, digests, self.profile.name, self.device,
-                                    time.perf_counter() - start)
+                                    time.perf_counter() - start, self.results)
         return table
 
     def attack_convergence(self, run: TrainedModel) -> pd.DataFrame:
@@ -188,11 +191,27 @@ class Context:
 
     def data_size_study(self, kinds: Sequence[ModelKind] = MODEL_KINDS, seeds: Sequence[int] | None = None,
                         log: Callable[[str], None] | None = None) -> pd.DataFrame:
-        """Chapter 8's training-set-size study, one outcome per test image (its models cached, their scoring redone)."""
-        profile = self.profile
+        """Chapter 8's training-set-size study, one outcome per test image (its models cached, their scoring redone);
+        where the profile records results, each kind and seed is recorded once and read back from its record."""
         seeds = self.data_size_seeds if seeds is None else seeds
-        return data_size_study(self.data, kinds, seeds, profile.model, self.train_config, self.store, self.device,
-                               PAPER_VALUES["C2.noise_intensity"], profile.data_size.fractions, log)
+        if not self.profile.record_results:
+            return self._size_study(kinds, seeds, log)
+        frames = []
+        for kind in kinds:
+            for seed in seeds:
+                recorded = recorded_size_study_run(kind, seed, self.profile.name, self.results)
+                if recorded is None:
+                    start = time.perf_counter()
+                    recorded = self._size_study((kind,), (seed,), log)
+                    record_size_study_run(recorded, kind, seed, self.profile.name, self.device,
+                                          time.perf_counter() - start, self.results)
+                frames.append(recorded)
+        return pd.concat(frames, ignore_index=True)
+
+    def _size_study(self, kinds: Sequence[ModelKind], seeds: Sequence[int], log: Callable[[str], None] | None
+                    ) -> pd.DataFrame:
+        return data_size_study(self.data, kinds, seeds, self.profile.model, self.train_config, self.store, self.device,
+                               PAPER_VALUES["C2.noise_intensity"], self.profile.data_size.fractions, log)
 
 
 def setup(profile: str = "quick", seed: int = 0, device: str = "auto") -> Context:

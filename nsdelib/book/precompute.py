@@ -33,7 +33,8 @@ from ..training.trainer import training_key
 from .context import Context, setup
 from .profiles import Profile, validate_params
 from .adversarial_records import seed_record_name
-from .provenance import RESULTS_ROOT, frontier_record_name, provenance, record_frontier_point, record_result
+from .provenance import (RESULTS_ROOT, frontier_record_name, provenance, record_frontier_point, record_result,
+                         size_study_record_name)
 
 #: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
 GPU = "GPU"
@@ -335,8 +336,9 @@ def train_smaller(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
 def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path = RESULTS_ROOT) -> list[Task]:
     """The tasks of ``stages`` and of what they need, each after its inputs: the models first, seed by seed.
 
-    Where the profile records its results, a seed's attacks and a frontier point already recorded under ``results``
-    are left out, and so are the models only they needed: a new machine computes only what is missing.
+    Where the profile records its results, a seed's attacks, a frontier point and a model's size study already
+    recorded under ``results`` are left out, and so are the models only they needed: a new machine computes only what
+    is missing.
     """
     for stage in stages:
         one_of(stage, Stage, "stage")
@@ -360,9 +362,11 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path = RE
     def model(kind: ModelKind, seed: int) -> str:
         return add(Task("train", train_model, (kind, seed), kind, seed, after=(data, *rate_grid(kind))))
 
-    def per_model(stage: str, call: Callable[..., object], seeds: Sequence[int], *after: str) -> list[str]:
+    def per_model(stage: str, call: Callable[..., object], seeds: Sequence[int], *after: str,
+                  record: Callable[[ModelKind, int], str] | None = None) -> list[str]:
+        """One task per model of ``seeds``, but none for a model whose ``record`` name is recorded."""
         return [add(Task(stage, call, (kind, seed), kind, seed, after=(model(kind, seed), *after)))
-                for seed in seeds for kind in MODEL_KINDS]
+                for seed in seeds for kind in MODEL_KINDS if record is None or missing(record(kind, seed))]
 
     if wanted - {"attack", "frontier", "data_size"}:  # the models first, seed by seed
         for seed in ctx.seeds:
@@ -396,7 +400,7 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path = RE
                              "point" if setting is None else f"point {setting:g}", after=(model(kind, seed),)))
     if "data_size" in wanted:
         sizes = add(Task("data_size", make_size_datasets, what="data sets", after=(data,), torch=False))
-        per_model("data_size", train_smaller, ctx.data_size_seeds, sizes)
+        per_model("data_size", train_smaller, ctx.data_size_seeds, sizes, record=size_study_record_name)
     return list(tasks.values())
 
 

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from ..common import ArtifactCorrupt, device_description, one_of
 from ..common.artifacts import KINDS, atomic_write
-from ..report.outcomes import outcomes_path, write_outcomes
+from ..evaluation.data_size import OUTCOME_KEYS, seed_accuracies
+from ..report.outcomes import outcomes_path, read_outcomes, write_outcomes
 from .glance import RECORD_PLANS, relabel
 from .profiles import Profile, ProfileName
 
@@ -182,6 +183,39 @@ def load_frontier(profile: str = "paper", root: Path = RESULTS_ROOT) -> pd.DataF
         rows.append({**recorded["result"], "commit": recorded["provenance"]["commit"],
                      "device": recorded["provenance"]["device"]})
     return pd.DataFrame(rows)
+
+
+def size_study_record_name(kind: str, seed: int) -> str:
+    return f"data_size/{kind}-seed{seed}"
+
+
+def record_size_study_run(outcomes: pd.DataFrame, kind: str, seed: int, profile: str, device: torch.device | str,
+                          wall_time_s: float, root: Path = RESULTS_ROOT) -> Path | None:
+    """Record chapter 8's study of one model kind and seed once (every size: the per-seed rows and, beside them, the
+    per-image outcomes), citing the weights of each size's model, so that a new machine does not train them again."""
+    name = size_study_record_name(kind, seed)
+    if (root / profile / f"{name}.json").exists():
+        return None
+    runs = seed_accuracies(outcomes)
+    sizes = runs.drop_duplicates("training samples")
+    models = [{"kind": kind, "seed": seed, "sha256": digest, "n_train": int(n)}
+              for n, digest in zip(sizes["training samples"], sizes["weights sha256"])]
+    return record_result(name, {"kind": kind, "seed": seed, "runs": runs.to_dict(orient="list")},
+                         provenance(profile, [seed], device, wall_time_s, models), root,
+                         outcomes[[*OUTCOME_KEYS, "example", "correct"]], OUTCOME_KEYS)
+
+
+def recorded_size_study_run(kind: str, seed: int, profile: str, root: Path = RESULTS_ROOT) -> pd.DataFrame | None:
+    """The per-image outcomes :func:`record_size_study_run` recorded, with their runs' columns; None if not recorded."""
+    name = size_study_record_name(kind, seed)
+    recorded = load_recorded(name, profile, root)
+    if recorded is None:
+        return None
+    stored = outcomes_path(root / profile / f"{name}.json")
+    if not stored.exists():
+        raise ArtifactCorrupt(f"{root / profile / name}.json has no per-image outcomes at {stored}: record it again")
+    runs = pd.DataFrame(recorded["result"]["runs"]).drop(columns="accuracy")
+    return read_outcomes(stored).merge(runs, on=list(OUTCOME_KEYS), how="left", validate="many_to_one")
 
 
 def load_recorded(name: str, profile: str = "paper", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:

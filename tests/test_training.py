@@ -6,7 +6,6 @@ resuming on the ci profile's real data, through a killed subprocess.
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import os
@@ -25,7 +24,6 @@ from sklearn.metrics import confusion_matrix, recall_score
 
 import nsdelib
 from nsdelib.book import context as context_module
-from nsdelib.book import provenance as provenance_module
 from nsdelib.book.context import Context
 from nsdelib.common import ArtifactCorrupt, ConfigError
 from nsdelib.common.artifacts import ArtifactStore
@@ -400,11 +398,9 @@ def test_context_trains_every_kind_at_its_grid_choice(tmp_path: Path) -> None:
 def test_a_recorded_grid_chooses_the_rate_on_a_new_machine_without_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("record_rate_point", "recorded_rate_point"):
-        monkeypatch.setattr(context_module, name, functools.partial(getattr(provenance_module, name),
-                                                                    root=tmp_path / "results"))
     profile = ci_context(tmp_path, epochs=2).profile.replace(lr_grid=(1e-3, 2e-3), record_results=True)
-    first = Context(profile, 0, CPU, ArtifactStore(tmp_path / "store"))
+    results = tmp_path / "results"
+    first = Context(profile, 0, CPU, ArtifactStore(tmp_path / "store"), results)
     chosen = first.learning_rate("convnext")
     records = sorted((tmp_path / "results" / "ci" / "learning_rates").glob("convnext-*.json"))
     assert [path.stem for path in records] == ["convnext-lr0.001", "convnext-lr0.002"]
@@ -413,15 +409,15 @@ def test_a_recorded_grid_chooses_the_rate_on_a_new_machine_without_training(
         raise AssertionError("the grid was trained again although it is recorded")
 
     (tmp_path / "results" / "ci" / "learning_rates" / "convnext-lr0.002.json").unlink()
-    partly = Context(profile, 0, CPU, ArtifactStore(tmp_path / "partly"))
+    partly = Context(profile, 0, CPU, ArtifactStore(tmp_path / "partly"), results)
     assert partly.learning_rate("convnext") == chosen
     assert len(list((tmp_path / "partly" / "trained").iterdir())) == 1, "only the missing rate was trained"
     monkeypatch.setattr(context_module, "train_or_load", no_training)
-    again = Context(profile, 0, CPU, ArtifactStore(tmp_path / "new-store"))
+    again = Context(profile, 0, CPU, ArtifactStore(tmp_path / "new-store"), results)
     assert again.learning_rate("convnext") == chosen
     assert again.learning_rate_grid("convnext") == first.learning_rate_grid("convnext")
     other = Context(profile.replace(train={**profile.train.model_dump(), "weight_decay": 0.01}), 0, CPU,
-                    ArtifactStore(tmp_path / "new-store"))
+                    ArtifactStore(tmp_path / "new-store"), results)
     with pytest.raises(ArtifactCorrupt, match=r"learning_rates/convnext-lr0.001 of profile ci was trained with "
                                               r"other settings"):
         other.learning_rate("convnext")

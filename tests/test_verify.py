@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -12,11 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nsdelib.book import context as context_module
 from nsdelib.book.cli import main
 from nsdelib.book.context import Context
 from nsdelib.book.profiles import get_profile
-from nsdelib.book.provenance import provenance, record_model, record_result
+from nsdelib.book.provenance import provenance, record_result
 from nsdelib.book.verify import RecordsDisagree, cited_models
 from nsdelib.common import described_threads, device_description
 from nsdelib.common.artifacts import ArtifactStore
@@ -102,8 +100,7 @@ def test_a_recording_profile_records_each_model_once_and_verify_reads_those_reco
     trained: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store, digest = trained
-    monkeypatch.setattr(context_module, "record_model", functools.partial(record_model, root=tmp_path))
-    ctx = Context(get_profile("ci", record_results=True), 0, torch.device("cpu"), ArtifactStore(store))
+    ctx = Context(get_profile("ci", record_results=True), 0, torch.device("cpu"), ArtifactStore(store), tmp_path)
     run = ctx.train("convnext", 0, progress=False)
     path = tmp_path / "ci" / "models" / "convnext-seed0.json"
     record = json.loads(path.read_text())

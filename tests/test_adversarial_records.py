@@ -12,7 +12,7 @@ from test_claims import attack_outcomes
 from nsdelib.book.adversarial_records import c3_record, merged_adversarial, record_adversarial_seed, seed_record_name
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import model_record_name, provenance, record_result
-from nsdelib.claims.c3_attacks import WORST, adversarial_claim
+from nsdelib.claims.c3_attacks import WORST, accuracy_table, adversarial_claim
 from nsdelib.common import ArtifactCorrupt
 from nsdelib.models.inference import headline_mode
 
@@ -23,7 +23,8 @@ NSDE, CONVNEXT = headline_mode("nsde", SDE).name, headline_mode("convnext", SDE)
 def outcomes() -> pd.DataFrame:
     """Two models' per-image attack rows for three seeds, named as the paper profile names its modes."""
     table = attack_outcomes({WORST: 0.3, "APGD-CE": 0.5}).replace({"mode": {"NSDE": NSDE, "ConvNeXt": CONVNEXT}})
-    return table.assign(model=table["mode"], delta_norm=0.0, draws=4)
+    shares = table["correct"] * table["mode"].map({NSDE: 0.75, CONVNEXT: 1.0})  # the NSDE: 3 of 4 draws
+    return table.assign(model=table["mode"], correct=shares, delta_norm=0.5, draws=table["mode"].map({NSDE: 4, CONVNEXT: 1}))
 
 
 def digest(kind: str, seed: int) -> str:
@@ -53,6 +54,11 @@ def test_merged_seed_records_give_the_verdict_computed_in_one_go(tmp_path: Path)
     at_once = adversarial_claim(table, NSDE, CONVNEXT)
     from_seeds = adversarial_claim(merged, NSDE, CONVNEXT)
     assert from_seeds.verdict.to_dict() == at_once.verdict.to_dict()
+    columns = ["model", "seed", "attack", "accuracy", "n_samples", "mc_se"]
+    merged_table, table_at_once = accuracy_table(merged), accuracy_table(table)
+    assert (table_at_once["mc_se"] > 0).any(), "the NSDE's shares carry a Monte-Carlo error"
+    pd.testing.assert_frame_equal(merged_table[columns], table_at_once[columns], check_dtype=False)
+    assert merged_table["max_delta_norm"].isna().all(), "norms stay in the seed files' own tables"
     record = c3_record("paper", tmp_path)
     assert record["result"]["verdicts"][WORST] == at_once.verdict.to_dict()
     assert record["provenance"]["seeds"] == [0, 1, 2] and record["provenance"]["wall_time_s"] == 180.0

@@ -17,8 +17,9 @@ from .profiles import get_profile
 from .provenance import RESULTS_ROOT, ModelDigest, load_recorded, model_record_name, provenance, record_result
 
 FOLDER = "adversarial"
-#: The columns that name one group of per-image attack outcomes in a seed's record.
-OUTCOME_KEYS = ("model", "seed", "norm", "eps", "mode", "attack", "protocol")
+#: The columns that name one group of per-image attack outcomes in a seed's record (``draws``: the noise draws each
+#: share of correct scorings is over, which its Monte-Carlo error needs).
+OUTCOME_KEYS = ("model", "seed", "norm", "eps", "mode", "attack", "protocol", "draws")
 
 
 def seed_record_name(seed: int) -> str:

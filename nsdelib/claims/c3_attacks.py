@@ -296,12 +296,14 @@ def share_variance(share: pd.Series, draws: pd.Series) -> pd.Series:
 
 def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Robust accuracy per (model, seed, norm, ε, mode, attack, protocol), with ``n_samples``, ``max_delta_norm``
-    and ``mc_se``, the Monte-Carlo error of scoring on finitely many noise draws."""
+    (NaN for recorded outcomes, which keep only whether each image was scored correctly) and ``mc_se``, the
+    Monte-Carlo error of scoring on finitely many noise draws."""
     keys = [k for k in ("model", "seed", "norm", "eps", "mode", "attack", "protocol") if k in outcomes.columns]
     draws = outcomes["draws"] if "draws" in outcomes.columns else pd.Series(1, index=outcomes.index)
-    table = outcomes.assign(_variance=share_variance(outcomes["correct"], draws)).groupby(keys, sort=False).agg(
-        accuracy=("correct", "mean"), n_samples=("correct", "size"), max_delta_norm=("delta_norm", "max"),
-        _variance=("_variance", "sum")).reset_index()
+    norms = outcomes["delta_norm"] if "delta_norm" in outcomes.columns else pd.Series(np.nan, index=outcomes.index)
+    table = outcomes.assign(_variance=share_variance(outcomes["correct"], draws), _norm=norms).groupby(
+        keys, sort=False).agg(accuracy=("correct", "mean"), n_samples=("correct", "size"),
+                              max_delta_norm=("_norm", "max"), _variance=("_variance", "sum")).reset_index()
     table["mc_se"] = np.sqrt(table.pop("_variance")) / table["n_samples"]
     return table
 

@@ -71,7 +71,7 @@ def measure(profile: str, stages: Sequence[str], workers: int, seed: int) -> tup
     store = tempfile.mkdtemp(prefix="bench-precompute-")
     try:
         ctx = dataclasses.replace(setup(profile, seed, "cpu"), store=ArtifactStore(store))
-        tasks = paper_graph(ctx, stages)
+        tasks = paper_graph(ctx, stages, results=None)
         run = Run.of(ctx, "cpu")
         with local_cluster(workers) as cluster, Client(cluster) as client:
             client.run(warm_up)

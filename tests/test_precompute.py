@@ -347,6 +347,7 @@ def test_recorded_attacks_and_frontier_points_are_not_computed_again(tmp_path: P
         "data_size convnext seed 1"}
     assert not set(after) - set(before)
     assert [task.name for task in paper_graph(ctx, stages, tmp_path)] == before, "a profile that records nothing skips nothing"
+    assert [task.name for task in paper_graph(recording, stages, None)] == before, "the whole graph"
     attack_only = [task.name for task in paper_graph(recording, ["attack"], tmp_path)]
     assert not [name for name in attack_only if name.endswith("seed 0")], "seed 0's models are not trained for nothing"
 

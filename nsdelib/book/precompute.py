@@ -333,12 +333,12 @@ def train_smaller(run: Run, kind: ModelKind, seed: int, *_after: object) -> str:
     return _rows(worker_context(run).data_size_study((kind,), (seed,)))
 
 
-def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path = RESULTS_ROOT) -> list[Task]:
+def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path | None = RESULTS_ROOT) -> list[Task]:
     """The tasks of ``stages`` and of what they need, each after its inputs: the models first, seed by seed.
 
     Where the profile records its results, a seed's attacks, a frontier point and a model's size study already
     recorded under ``results`` are left out, and so are the models only they needed: a new machine computes only what
-    is missing.
+    is missing. ``results=None``: the whole graph, as for a profile with nothing recorded.
     """
     for stage in stages:
         one_of(stage, Stage, "stage")
@@ -349,7 +349,8 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path = RE
         return tasks.setdefault(task.name, task).name
 
     def missing(name: str) -> bool:
-        return not (ctx.profile.record_results and (results / ctx.profile.name / f"{name}.json").exists())
+        return results is None or not (ctx.profile.record_results and (results / ctx.profile.name / f"{name}.json")
+                                       .exists())
 
     data = add(Task("data", make_dataset, what="set", torch=False))
 

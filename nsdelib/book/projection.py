@@ -108,7 +108,7 @@ def projection_table(tasks: Sequence[Task], seconds: Mapping[str, float], worker
 def _measured_graph(path: Path) -> tuple[list[Task], dict[str, float]]:
     """The whole graph of the profile the costs at ``path`` were measured at, and each task's seconds."""
     costs = load_task_costs(path)
-    tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")))
+    tasks = paper_graph(Context(get_profile(costs.profile), 0, torch.device("cpu")), results=None)
     return tasks, task_seconds(tasks, costs.seconds)
 
 

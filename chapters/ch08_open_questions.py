@@ -240,7 +240,7 @@ intervals.assign(model=intervals["model"].map(MODEL_LABELS)).set_index(["trainin
 
 # %%
 verdicts_by_size = size_study_verdicts(outcomes, noisy)
-verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]]
+verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=3, na_rep="–")
 
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,

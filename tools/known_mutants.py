@@ -76,7 +76,7 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
     KnownMutant("norm tolerance 1.0 (perturbations up to 2ε pass)", "nsdelib/claims/c3_attacks.py",
                 "NORM_TOLERANCE = 1e-4", "NORM_TOLERANCE = 1.0", ATTACKS),
     KnownMutant("the accuracy table's max_delta_norm column is 0", "nsdelib/claims/c3_attacks.py",
-                'max_delta_norm=("delta_norm", "max")', 'max_delta_norm=("delta_norm", lambda s: 0.0)', ATTACKS),
+                'max_delta_norm=("_norm", "max")', 'max_delta_norm=("_norm", lambda s: 0.0)', ATTACKS),
     KnownMutant("ABC's attribution-shape check disabled", "nsdelib/claims/c4_abc.py",
                 "    if attributions.shape != x.shape:\n", "    if False:\n", ("tests/test_abc.py",)),
     KnownMutant("the runner's chapter-parameters check disabled", "nsdelib/book/runner.py",

@@ -90,9 +90,13 @@ def test_records_citing_different_weights_for_one_model_disagree(tmp_path: Path)
     assert {(m.label, m.records) for m in models} == {
         ("nsde seed 1", ("abc.json", "data_size.json")), ("nsde seed 1 trained on 70 samples", ("data_size.json",))}
     assert skipped == []
+    write_record(tmp_path, "data_size/nsde-seed1", [{"kind": "nsde", "seed": 1, "n_train": 35, "sha256": "d" * 64},
+                                                     {"kind": "nsde", "seed": 1, "sha256": "a" * 64}])
+    assert ("nsde seed 1 trained on 35 samples", ("data_size/nsde-seed1.json",)) in {
+        (m.label, m.records) for m in cited_models("ci", tmp_path)[0]}, "a size study recorded per model is verified too"
     write_record(tmp_path, "noise_robustness", [{"kind": "nsde", "seed": 1, "sha256": "c" * 64}])
-    with pytest.raises(RecordsDisagree, match="nsde seed 1: abc.json, data_size.json cite weights aaaaaaaaaaaa…, "
-                                              "noise_robustness.json cites cccccccccccc…"):
+    with pytest.raises(RecordsDisagree, match="nsde seed 1: abc.json, data_size/nsde-seed1.json, data_size.json cite "
+                                              "weights aaaaaaaaaaaa…, noise_robustness.json cites cccccccccccc…"):
         cited_models("ci", tmp_path)
 
 

@@ -198,8 +198,9 @@ def record_size_study_run(outcomes: pd.DataFrame, kind: str, seed: int, profile:
         return None
     runs = seed_accuracies(outcomes)
     sizes = runs.drop_duplicates("training samples")
-    models = [{"kind": kind, "seed": seed, "sha256": digest, "n_train": int(n)}
-              for n, digest in zip(sizes["training samples"], sizes["weights sha256"])]
+    models = [{"kind": kind, "seed": seed, "sha256": digest, **({} if share == 1.0 else {"n_train": int(n)})}
+              for n, share, digest in zip(sizes["training samples"], sizes["share of the full split"],
+                                          sizes["weights sha256"])]  # the full split's model: chapter 3's own
     return record_result(name, {"kind": kind, "seed": seed, "runs": runs.to_dict(orient="list")},
                          provenance(profile, [seed], device, wall_time_s, models), root,
                          outcomes[[*OUTCOME_KEYS, "example", "correct"]], OUTCOME_KEYS)

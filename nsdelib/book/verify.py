@@ -45,7 +45,7 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
     found: dict[tuple[str, int, int | None], CitedModel] = {}
     skipped: list[str] = []
     folder = root / profile
-    for path in sorted([*folder.glob("*.json"), *folder.glob("models/*.json"), *folder.glob("adversarial/*.json")]):
+    for path in sorted(path for part in ("", "models/", "adversarial/", "data_size/") for path in folder.glob(f"{part}*.json")):
         name = path.relative_to(folder).with_suffix("").as_posix()
         recorded = load_recorded(name, profile, root)
         assert recorded is not None

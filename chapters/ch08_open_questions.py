@@ -220,7 +220,9 @@ glue_all({"abc_useful": "; ".join(f"{model}: ABC is {verdict}" for model, verdic
 # {glue:text}`ch8_study_seeds:.0f` seeds. The `paper` profile runs the study on
 # {glue:text}`ch8_paper_study_seeds:.0f` of its {glue:text}`ch8_paper_seeds:.0f` seeds: its extra
 # models cost as much CPU time as chapter 3's, and this is an open question, not a claim whose
-# verdict needs the full replication.
+# verdict needs the full replication. There the study of each model kind and seed is recorded as soon
+# as it is done (`results/paper/data_size/`, with its per-image outcomes and the weights of its
+# models), and a later run reads it back instead of training it again.
 
 # %%
 study_start = time.perf_counter()

@@ -14,7 +14,8 @@ from ..common import ArtifactCorrupt
 from ..models.inference import headline_mode
 from ..report.outcomes import outcomes_path, read_outcomes
 from .profiles import get_profile
-from .provenance import RESULTS_ROOT, ModelDigest, load_recorded, model_record_name, provenance, record_result
+from .provenance import (RESULTS_ROOT, ModelDigest, is_recorded, load_recorded, model_record_name, provenance,
+                         record_result)
 
 FOLDER = "adversarial"
 #: The columns that name one group of per-image attack outcomes in a seed's record (``draws``: the noise draws each
@@ -31,7 +32,7 @@ def record_adversarial_seed(seed: int, outcomes: pd.DataFrame, convergence: pd.D
                             root: Path = RESULTS_ROOT) -> Path | None:
     """Record one seed's attack outcomes (every model's, with ``model`` and ``seed`` columns) unless it is recorded."""
     name = seed_record_name(seed)
-    if (root / profile / f"{name}.json").exists():
+    if is_recorded(name, profile, root):
         return None
     result = {"seed": seed, "accuracy": accuracy_table(outcomes).to_dict(orient="list"),
               "convergence": None if convergence is None else convergence.to_dict(orient="list")}

@@ -33,8 +33,8 @@ from ..training.trainer import training_key
 from .context import Context, setup
 from .profiles import Profile, validate_params
 from .adversarial_records import seed_record_name
-from .provenance import (RESULTS_ROOT, frontier_record_name, provenance, record_frontier_point, record_result,
-                         size_study_record_name)
+from .provenance import (RESULTS_ROOT, frontier_record_name, is_recorded, provenance, record_frontier_point,
+                         record_result, size_study_record_name)
 
 #: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
 GPU = "GPU"
@@ -349,8 +349,7 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path | No
         return tasks.setdefault(task.name, task).name
 
     def missing(name: str) -> bool:
-        return results is None or not (ctx.profile.record_results and (results / ctx.profile.name / f"{name}.json")
-                                       .exists())
+        return results is None or not (ctx.profile.record_results and is_recorded(name, ctx.profile.name, results))
 
     data = add(Task("data", make_dataset, what="set", torch=False))
 

@@ -112,10 +112,15 @@ def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root:
     return path
 
 
+def is_recorded(name: str, profile: str, root: Path = RESULTS_ROOT) -> bool:
+    """Whether ``results/<profile>/<name>.json`` exists: a record is written once and never overwritten."""
+    return (root / profile / f"{name}.json").exists()
+
+
 def _record_once(name: str, result: dict[str, Any], profile: str, device: torch.device | str, wall_time_s: float,
                  model: ModelDigest, root: Path) -> Path | None:
     """Record one model's run citing ``model``, unless ``name`` is recorded already: a record is never overwritten."""
-    if (root / profile / f"{name}.json").exists():
+    if is_recorded(name, profile, root):
         return None
     return record_result(name, result, provenance(profile, [model["seed"]], device, wall_time_s, [model]), root)
 
@@ -194,7 +199,7 @@ def record_size_study_run(outcomes: pd.DataFrame, kind: str, seed: int, profile:
     """Record chapter 8's study of one model kind and seed once (every size: the per-seed rows and, beside them, the
     per-image outcomes), citing the weights of each size's model, so that a new machine does not train them again."""
     name = size_study_record_name(kind, seed)
-    if (root / profile / f"{name}.json").exists():
+    if is_recorded(name, profile, root):
         return None
     runs = seed_accuracies(outcomes)
     sizes = runs.drop_duplicates("training samples")

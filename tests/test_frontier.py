@@ -134,3 +134,13 @@ def test_seed_counts_name_each_point_of_the_frontier() -> None:
     control = [(0.1, 0.90, 0.70), (0.2, 0.86, 0.78)]
     points = pd.DataFrame(frontier_seed(0, 0.88, 0.8, control) + frontier_seed(1, 0.88, 0.8, control[:1]))
     assert frontier_seed_counts(points).to_dict() == {"NSDE σ 0.43": 2, "control std 0.1": 2, "control std 0.2": 1}
+
+
+def test_a_partial_frontier_gives_inconclusive_verdicts_instead_of_failing() -> None:
+    """A frontier recorded point by point may hold ConvNeXt alone, or the NSDE without enough control points."""
+    convnext_only = pd.DataFrame([{"kind": "convnext", "seed": 0, "sigma": None, "input_noise_std": None,
+                                   "clean": 0.9, "clean_off": 0.9, "gaussian_0.05": 0.8, "apgd_l2_1": 0.1}])
+    nsde_and_one_control = pd.DataFrame(frontier_seed(0, 0.88, 0.8, [(0.1, 0.9, 0.7)]))
+    for points in (convnext_only, nsde_and_one_control):
+        assert matched_accuracy_effects(points, 0.43, "gaussian_0.05").empty
+        assert matched_accuracy_verdicts(points, 0.43) is None

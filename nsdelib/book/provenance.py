@@ -25,6 +25,7 @@ from .glance import RECORD_PLANS, relabel
 from .profiles import Profile, ProfileName
 
 if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
     from ..training.trainer import TrainConfig, TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -336,6 +337,16 @@ def show_figure(fig: Figure | None, missing: str) -> None:
         return
     display(fig)
     plt.close(fig)
+
+
+def show_table(table: pd.DataFrame | Styler | None, missing: str) -> None:
+    """Show ``table`` as a cell's output, or print ``missing`` where there is nothing to show yet."""
+    from IPython.display import display
+
+    if table is None:
+        print(missing)
+        return
+    display(table)
 
 
 def glue_figure(name: str, fig: Figure | None, missing: str = "") -> None:

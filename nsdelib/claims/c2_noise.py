@@ -161,6 +161,15 @@ def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
     return points.assign(point=setting).groupby("point", sort=False)["seed"].nunique()
 
 
+#: What the chapters say while :func:`matched_accuracy_verdicts` has no verdict yet.
+MATCHED_MISSING = ("No recorded seed has both the NSDE at the book's σ and control points on both sides of its clean "
+                   "accuracy yet: the matched-accuracy verdict waits for them.")
+
+#: One row of :func:`matched_accuracy_effects`; the columns exist when no seed has both lines yet.
+MATCHED_COLUMNS = ["seed", "measure", "matched clean accuracy", "NSDE", "control at that clean accuracy",
+                   "NSDE − control"]
+
+
 def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str) -> pd.DataFrame:
     """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` at the NSDE's clean accuracy."""
     rows = []
@@ -173,18 +182,21 @@ def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure:
         clean = control["clean_off"].to_numpy(float)
         inside = clean.min() <= level <= clean.max()
         control_value = float(np.interp(level, clean, control[measure].to_numpy(float))) if inside else math.nan
-        rows.append({"seed": seed, "measure": measure, "matched clean accuracy": level, "NSDE": nsde_value,
-                     "control at that clean accuracy": control_value, "NSDE − control": nsde_value - control_value})
-    return pd.DataFrame(rows)
+        rows.append((seed, measure, level, nsde_value, control_value, nsde_value - control_value))
+    return pd.DataFrame(rows, columns=MATCHED_COLUMNS)
 
 
-def matched_accuracy_verdicts(points: pd.DataFrame, chosen_sigma: float) -> pd.DataFrame:
-    """NSDE − control at matched clean accuracy under every robustness measure, judged over seeds."""
+def matched_accuracy_verdicts(points: pd.DataFrame, chosen_sigma: float) -> pd.DataFrame | None:
+    """NSDE − control at matched clean accuracy under every robustness measure, judged over seeds; None while no
+    seed has both the NSDE at ``chosen_sigma`` and a control line that brackets its clean accuracy."""
     primary = f"gaussian_{C2_STD:g}"
     verdicts = {}
     for measure in robust_measures(points):
         effects = matched_accuracy_effects(points, chosen_sigma, measure)["NSDE − control"].dropna()
-        verdicts[measure] = seed_effects_verdict(effects.to_numpy(), get_claim("C2").reference,
-                                                 comparison="NSDE − control at matched clean accuracy")
+        if not effects.empty:
+            verdicts[measure] = seed_effects_verdict(effects.to_numpy(), get_claim("C2").reference,
+                                                     comparison="NSDE − control at matched clean accuracy")
+    if not verdicts:
+        return None
     return verdicts_frame(primary_and_family(verdicts, MATCHED_FAMILY, primary if primary in verdicts else None),
                           "measure")

@@ -8,8 +8,6 @@ from pydantic import ValidationError
 
 import nsdelib
 from nsdelib.book.profiles import PROFILE_NAMES, Profile, get_profile, validate_params
-from nsdelib.claims.sigma_tuning import QUICK_CALIBRATION, quick_setting
-from nsdelib.claims.sigma_tuning import TARGET_COST
 from nsdelib.common import ConfigError
 from nsdelib.data.dataset import stratified_split
 
@@ -110,28 +108,15 @@ def test_profiles_set_the_scales() -> None:
     assert paper.n_samples == 10_000
 
 
-def test_the_profiles_use_the_noise_the_recorded_calibration_chooses(repo_root) -> None:
-    """σ and the control's input noise are set by the calibration rule: they must match its record."""
+def test_the_profiles_use_the_noise_their_recorded_calibration_chooses(repo_root) -> None:
+    """σ and the control's input noise are set by the calibration rule: quick runs it at its own scale, the others
+    take paper's, and each profile's settings must match the record they come from."""
     import json
 
-    path = repo_root / "results" / "paper" / "calibration.json"
-    if not path.exists():
-        pytest.skip("no calibration has been recorded yet (nsdebook calibrate --profile paper --record)")
-    choice = json.loads(path.read_text())["result"]["choice"]
     for name in PROFILE_NAMES:
-        model = get_profile(name).model
-        expected = (choice["sigma"], choice["input_noise_std"])
-        if name == "quick":  # quick runs the rule at its own scale
-            expected = (quick_setting("nsde_single"), quick_setting("control"))
-        assert (model.sde.sigma, model.input_noise_std) == expected, name
-        assert (model.sde.diffusion, model.sde.noise_shape) == ("relative", "coloured")
-
-
-def test_quick_sets_its_noise_by_the_rule_at_its_own_scale() -> None:
-    """quick's σ and control std cost the paper's points on its own sweep: each between its bracketing settings."""
-    model = get_profile("quick").model
-    for line, chosen in (("nsde_single", model.sde.sigma), ("control", model.input_noise_std)):
-        costs = {value: QUICK_CALIBRATION["convnext"] - accuracy for value, accuracy in QUICK_CALIBRATION[line].items()}
-        below = max(value for value, cost in costs.items() if cost <= TARGET_COST)
-        above = min(value for value, cost in costs.items() if cost >= TARGET_COST)
-        assert below < chosen == quick_setting(line) < above, line
+        profile = get_profile(name)
+        source = name if profile.calibrates else "paper"
+        record = json.loads((repo_root / "results" / source / "calibration.json").read_text())["result"]
+        expected = (record["choice"]["sigma"], record["choice"]["input_noise_std"])
+        assert (profile.model.sde.sigma, profile.model.input_noise_std) == expected, name
+        assert (profile.model.sde.diffusion, profile.model.sde.noise_shape) == ("relative", "coloured")

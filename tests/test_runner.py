@@ -272,7 +272,7 @@ def test_cli_reports_bad_input_once_with_exit_code_2(
         (["--scheduler-file", "/nonexistent.json"],
          "scheduler file /nonexistent.json does not exist; start one with `dask scheduler --scheduler-file "
          "/nonexistent.json`"),
-        (["--profile", "ci", "--record"], "the ci profile does not record results; record the calibration at 'paper'"),
+        (["--profile", "ci", "--record"], "the ci profile takes σ from paper's calibration; record the calibration at 'quick' or 'paper'"),
     ],
 )
 def test_calibrate_reports_bad_input_with_exit_code_2(

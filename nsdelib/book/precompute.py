@@ -498,8 +498,9 @@ def collected(ctx: Context) -> tuple[pd.DataFrame, int]:
 
 def record_calibration(ctx: Context) -> dict[str, Any]:
     """Write the points found so far, and the settings the rule chooses from them, to the results folder."""
-    if not ctx.profile.record_results:
-        raise ConfigError(f"the {ctx.profile.name} profile does not record results; record the calibration at 'paper'")
+    if not ctx.profile.calibrates:
+        raise ConfigError(f"the {ctx.profile.name} profile takes σ from paper's calibration; record the calibration at "
+                          "'quick' or 'paper'")
     table, missing = collected(ctx)
     result, models = sweep_record(table, missing, ctx.profile.calibration)
     wall = float(table["wall_time_s"].sum()) if not table.empty else 0.0

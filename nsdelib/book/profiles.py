@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError
 from ..claims.c3_attacks import AttackConfig
 from ..claims.c4_abc import ABCConfig
 from ..claims.c2_noise import NoiseSweepConfig
-from ..claims.sigma_tuning import CalibrationConfig, quick_setting
+from ..claims.sigma_tuning import CalibrationConfig
 from ..common import IncreasingPositive, Section, config_error, one_of
 from ..data.dataset import DataConfig
 from ..evaluation.attributions import AttributionConfig
@@ -29,6 +29,8 @@ class Profile(Section):
     description: str
     n_seeds: int = Field(ge=1, le=20, description="seeds for multi-seed experiments (intervals over seeds)")
     record_results: bool = Field(description="write results with provenance under results/<profile>/")
+    calibrates: bool = Field(description="σ and the control's input-noise std come from this profile's own recorded "
+                                         "calibration (results/<profile>/calibration.json), not from paper's")
     data: DataConfig
     train: TrainConfig
     lr_grid: IncreasingPositive = Field(description="learning rates the training rule compares per model kind "
@@ -71,6 +73,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Chapter 8's study on one smaller size, and the frontier on one seed: every path runs, at the least cost.
         "data_size": {"fractions": (0.25, 1.0)},
         "record_results": False,
+        "calibrates": False,
         "data": {"n_samples": 240, "image_rows": 32, "image_cols": 32},
         # patience = max_epochs: the stop never fires in 4 epochs, which are too few to tell a plateau from noise.
         "train": {"max_epochs": 4, "patience": 4, "batch_size": 32, "warmup_epochs": 0.5},
@@ -101,14 +104,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         # chapter 3's), so that the default build stays within its ten minutes.
         "data_size": {"fractions": (0.25, 1.0), "n_seeds": 2},
         "record_results": False,
+        "calibrates": True,
         # A miniature of ``paper``: 6,000 spectrograms at 32 × 32 (64 × 64 costs four times as much per image, more
         # than the build's ten minutes allow) and a narrower ConvNeXt (0.9 M parameters) for 8 epochs, so that the
         # nine models of chapter 3 learn (ConvNeXt about 83 % on seed 0) in about four minutes on two cores.
         "data": {"n_samples": 6000, "image_rows": 32, "image_cols": 32},
         "train": {"max_epochs": 8, "patience": 8, "batch_size": 32},  # 8 epochs are the build's whole budget
-        # σ and the control's input-noise std by chapter 3's rule at this profile (QUICK_CALIBRATION).
-        "model": {"variant": "convnext_atto_narrow", "input_noise_std": quick_setting("control"),
-                  "sde": {"sigma": quick_setting("nsde_single"), "ensemble_size": 4}},
+        # σ and the control's input-noise std by chapter 3's rule on this profile's own sweep (results/quick/
+        # calibration.json, `nsdebook calibrate --profile quick`; a test holds them to it), around paper's settings.
+        "model": {"variant": "convnext_atto_narrow", "input_noise_std": 0.11,
+                  "sde": {"sigma": 0.26, "ensemble_size": 4}},
+        "calibration": {"sigmas": (0.2, 0.3, 0.43), "input_noise_stds": (0.05, 0.1, 0.23), "shapes": ("coloured",),
+                        "subset_size": 160},
         "attribution": {"subset_size": 32},
         "abc": {"samples": 16, "batch_size": 256, "rescaled_fractions": (0.01, 0.03, 0.1, 0.2)},
         "noise": {
@@ -133,6 +140,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # 27 extra models take about an hour on the two cores, beside the 15 of chapter 3.
         "data_size": {"n_seeds": 3},
         "record_results": True,
+        "calibrates": True,
         "data": {"n_samples": 10000, "image_rows": 64, "image_cols": 64},
         # The training rule (chapter 3), fixed before the retrain: at most 25 epochs (the old fixed 12 left the NSDE
         # still improving), stop after 4 without a better validation accuracy, the rate from a grid around 2e-3.

@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 from scipy import stats
 
-from ..common import ConfigError, IncreasingPositive, Section, generator
+from ..common import IncreasingPositive, Section, generator
 from ..common.artifacts import ArtifactKind, ArtifactStore
 from ..data.dataset import SpectrogramData
 from ..evaluation.input_noise import add_noise
@@ -158,23 +158,6 @@ def setting_at_cost(settings: Sequence[float], accuracies: Sequence[float], refe
     """The setting whose clean accuracy is ``target_cost`` below ``reference``, to two significant digits, or None."""
     value = interpolate_setting(np.asarray(settings), reference - np.asarray(accuracies), target_cost)
     return None if value is None else float(f"{value:.2g}")
-
-
-#: Chapter 3's rule run once at ``quick`` (seed 0, test split): ConvNeXt's clean accuracy, the NSDE's single-pass one
-#: at each σ and the control's at each input-noise std.
-QUICK_CALIBRATION: dict[str, Any] = {"convnext": 0.83518,
-                                     "nsde_single": {0.2: 0.80752, 0.3: 0.78429, 0.43: 0.74226},
-                                     "control": {0.05: 0.83628, 0.1: 0.80531, 0.23: 0.673}}
-
-
-def quick_setting(line: str) -> float:
-    """The setting of ``line`` (``nsde_single``: σ, ``control``: input-noise std) that costs the paper's points."""
-    settings = sorted(QUICK_CALIBRATION[line])
-    value = setting_at_cost(settings, [QUICK_CALIBRATION[line][s] for s in settings], QUICK_CALIBRATION["convnext"],
-                            TARGET_COST)
-    if value is None:
-        raise ConfigError(f"the quick calibration of {line} does not bracket the paper's accuracy cost")
-    return value
 
 
 def sweep_record(table: pd.DataFrame, missing: int, cfg: CalibrationConfig) -> tuple[dict[str, Any], list[dict]]:

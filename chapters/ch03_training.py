@@ -255,8 +255,9 @@ cost
 #
 # The paper gives neither σ nor the diffusion, but it gives the NSDE's clean-accuracy cost,
 # {glue:text}`paper_convnext_acc:.2f` % → {glue:text}`paper_nsde_acc:.2f` %. The rule, fixed before any model was trained (`nsdelib.claims.sigma_tuning`):
-# train one NSDE per σ at the `paper` scale for the relative and multiplicative diffusions with white
-# and Brownian-shaped noise; take as the book's NSDE the Brownian-shaped relative configuration whose
+# train one NSDE per σ at the `paper` scale for the relative diffusion with white and Brownian-shaped
+# noise (the rule also named the multiplicative diffusion; that line was cut, not run, and
+# {doc}`chapter 8 <ch08_open_questions>` says why); take as the book's NSDE the Brownian-shaped relative configuration whose
 # *single-pass* clean accuracy is that many points below ConvNeXt's (interpolated in log σ between
 # the two bracketing points); give the control its input-noise level by the same rule. The sweep is
 # too long for a book build (`nsdebook calibrate --profile paper`, resumable), so it is read from its

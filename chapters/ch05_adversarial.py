@@ -78,7 +78,7 @@ from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import glue_all, glue_figure, recorded_caption, show_figure
 from nsdelib.claims.c3_attacks import (C3_COLLAPSE, accuracy_table, adversarial_claim, apgd, attack_plateau,
                                        attacked_as, check_attacks, headline_first, masking_gap, perturbation_norms,
-                                       sweep_curves, worst_case_accuracy)
+                                       sanity_checks, sweep_curves, worst_case_accuracy)
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import headline_mode, predict
 from nsdelib.report.claims import MODEL_LABELS
@@ -126,12 +126,34 @@ show_figure(None if not paper_provenances else robust_accuracy_curves(
 # %% tags=["hide-input"]
 if paper_provenances:
     print(recorded_caption({"provenance": merged_provenance(paper_provenances)}))
-    paper_claim = adversarial_claim(paper_outcomes, headline_mode("nsde", PAPER.model.sde).name,
-                                    MODEL_LABELS["convnext"])
-    display(paper_claim.table[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–")
-            .set_caption(f"C3 at the paper profile (recorded seeds), L2 ε = {paper_claim.eps_star}"))
+    paper_nsde = headline_mode("nsde", PAPER.model.sde).name
+    for baseline, threshold in ((MODEL_LABELS["convnext"], C3_COLLAPSE), (MODEL_LABELS["convnext_noise"], 1.0)):
+        paper_claim = adversarial_claim(paper_outcomes, paper_nsde, baseline, threshold=threshold)
+        display(paper_claim.table[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(
+            precision=4, na_rep="–").set_caption(f"NSDE − {baseline} at the paper profile (recorded seeds), L2 ε = "
+                                                 f"{paper_claim.eps_star}"))
+    paper_checks = sanity_checks(paper_outcomes)
+    display(paper_checks.drop(columns="within bound").style.format(precision=3, na_rep="–").set_caption(
+        "Sanity checks of the recorded paper run (the records keep no perturbation norms, so the bound check is "
+        "the fresh build's below)"))
+    paper_gap = masking_gap(paper_outcomes)["Square − gradient"]
+    paper_left = paper_checks["accuracy at largest ε"].unstack("norm")
+    glue_all({"paper_short_norms": ", ".join(
+        f"{norm} (ConvNeXt keeps {100 * paper_left.loc[MODEL_LABELS['convnext'], norm]:.1f} % at ε = "
+        f"{PAPER.attack.epsilons[norm][-1]:g})" for norm in paper_left.columns
+        if paper_left.loc[MODEL_LABELS["convnext"], norm] > C3_COLLAPSE) or "none",
+        "paper_collapse_max": 100 * float(paper_left[list(PAPER.attack.headline_norms)].max().max()),
+        "paper_gap_min": 100 * float(paper_gap.min()), "paper_gap_max": 100 * float(paper_gap.max())})
 
 # %% [markdown]
+# At the recorded scale the checks below hold as follows. In the norm where C3 is sought every
+# model keeps at most {glue:text}`paper_collapse_max:.1f` % at the largest ε of the sweep, so the
+# attack can break the NSDE as well as the others. Square, run on what the gradient attacks left,
+# changes accuracy by {glue:text}`paper_gap_min:.1f` to {glue:text}`paper_gap_max:.1f` points on its
+# images. Sweeps that end before ConvNeXt falls to C3's threshold: {glue:text}`paper_short_norms`;
+# such a curve shows the start of the fall only, and the next re-record of the `paper` seeds should
+# extend that grid, as the `quick` profile's already is.
+#
 # ## The attacks
 #
 # Every model of chapter 3 in every seed. The outcomes are artifacts: a rebuild with the same models
@@ -148,10 +170,13 @@ accuracy = accuracy_table(outcomes)
 # attacked image stays within its budget; the largest rise of the sweep's robust accuracy from one
 # ε to the next — each ε is an independent attack, so a rise beyond two binomial standard errors is
 # a failed attack; how often the attack does at least as well as random noise of the same norm; and
-# the accuracy left at the largest ε. `check_attacks` stops the chapter if a check fails.
+# the accuracy left at the largest ε. `check_attacks` stops the chapter if a check fails; ConvNeXt must
+# fall to C3's threshold at the largest ε of each norm where C3 is sought (those with a headline ε),
+# while the other norms' curves are shown as far as their grid goes.
 
 # %%
-checks = check_attacks(outcomes, baseline=MODEL_LABELS["convnext"], threshold=C3_COLLAPSE)
+checks = check_attacks(outcomes, baseline=MODEL_LABELS["convnext"], threshold=C3_COLLAPSE,
+                       collapse_norms=attack_cfg.headline_norms)
 checks.style.format(precision=3, na_rep="–")
 
 # %% [markdown]

@@ -34,6 +34,7 @@ from nsdelib.claims.c3_attacks import (
     random_direction,
     random_perturbation,
     robustness_sweep,
+    sanity_checks,
     square,
 )
 from nsdelib.common import ConfigError
@@ -234,6 +235,23 @@ def test_a_baseline_that_does_not_collapse_fails() -> None:
     assert check_attacks(table, baseline="m", threshold=0.25) is not None
 
 
+def test_collapse_is_demanded_only_in_the_norms_where_c3_is_sought() -> None:
+    """A norm without a headline ε may end its sweep above the threshold: it is shown, not enforced."""
+    linf = pd.concat([outcome_rows({0.0: 0.9, 0.01: 0.5, 0.02: 0.2}), outcome_rows({0.01: 0.85, 0.02: 0.85},
+                                                                                   attack=RANDOM)]).assign(norm="Linf")
+    table = pd.concat([sound_outcomes(), linf], ignore_index=True)
+    checks = check_attacks(table, baseline="m", collapse_norms=("L2",))
+    assert checks.loc[("m", "Linf"), "accuracy at largest ε"] == pytest.approx(0.2)
+    with pytest.raises(SanityCheckFailed, match=r"m keeps 20.0% accuracy at the largest ε"):
+        check_attacks(table, baseline="m", collapse_norms=("L2", "Linf"))
+
+
+def test_recorded_outcomes_without_perturbation_norms_leave_the_bound_check_open() -> None:
+    checks = sanity_checks(sound_outcomes().drop(columns="delta_norm"))
+    assert pd.isna(checks.loc[("m", "L2"), "within bound"])
+    assert checks.loc[("m", "L2"), "accuracy at largest ε"] == 0.0
+
+
 def test_masking_gap_is_negative_when_the_gradient_free_attack_is_stronger() -> None:
     rows = []
     for attack, correct in (("APGD-CE", 1.0), ("APGD-DLR", 1.0), (SQUARE, 0.0)):
@@ -292,6 +310,7 @@ def test_invalid_attack_config_fails_clearly(changes, message) -> None:
 def test_every_profile_attacks_in_both_norms_with_headline_budgets_in_the_grid(name) -> None:
     attack = get_profile(name).attack
     assert set(attack.epsilons) == {"L2", "Linf"} and set(attack.headline_epsilons) == {"L2", "Linf"}
+    assert "L2" in attack.headline_norms, "C3 is an L2 claim: its ε is sought in L2 at every profile"
 
 
 def test_headline_first_puts_the_reported_mode_first_and_keeps_the_others_once() -> None:

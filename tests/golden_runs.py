@@ -64,9 +64,10 @@ class RecordingStore(ArtifactStore):
         super().__init__(root)
         self.saved: dict[str, list[Any]] = defaultdict(list)
 
-    def save(self, kind: ArtifactKind, config: BaseModel | dict[str, Any], obj: Any) -> Path:
+    def save(self, kind: ArtifactKind, config: BaseModel | dict[str, Any], obj: Any,
+             build_seconds: float | None = None) -> Path:
         self.saved[kind.name].append(obj)
-        return super().save(kind, config, obj)
+        return super().save(kind, config, obj, build_seconds)
 
 
 def tiny_profile() -> Profile:

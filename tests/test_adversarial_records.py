@@ -86,3 +86,26 @@ def test_a_seed_file_whose_model_digest_differs_is_refused_by_name(tmp_path: Pat
 
 def test_no_seed_recorded_means_no_c3_record(tmp_path: Path) -> None:
     assert c3_record("paper", tmp_path) is None
+
+
+def test_a_seed_record_counts_the_time_its_attacks_took_where_they_ran(ci_graph, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attacked by the task graph's workers and recorded by a reader: the wall time is the attacks', not the read's."""
+    import json
+    import time
+
+    from nsdelib.book.context import Context, setup
+    from nsdelib.common.artifacts import ArtifactStore
+    from nsdelib.models.registry import MODEL_KINDS
+
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(ci_graph.store))
+    ci = setup("ci", 0, "cpu")
+    ctx = Context(ci.profile.replace(record_results=True), 0, ci.device, ArtifactStore(ci_graph.store), tmp_path)
+    start = time.perf_counter()
+    ctx.adversarial_seed(0)
+    reading = time.perf_counter() - start
+    runs = [ctx.train(kind, 0, progress=False) for kind in MODEL_KINDS]
+    built = [table.attrs["build_seconds"] for run in runs for table in (ctx.attack_sweep(run), ctx.attack_convergence(run))]
+    assert None not in built, "the workers' artifacts keep how long they took to build"
+    wall = json.loads((tmp_path / "ci" / f"{seed_record_name(0)}.json").read_text())["provenance"]["wall_time_s"]
+    assert wall == pytest.approx(sum(built), abs=0.01) and wall > reading  # provenance keeps 0.01 s

@@ -7,6 +7,7 @@ import multiprocessing
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,17 @@ def test_fetch_builds_once_then_reads(store: ArtifactStore) -> None:
     assert torch.equal(store.fetch(DATA, CONFIG, build), torch.ones(3))
     assert torch.equal(store.fetch(DATA, CONFIG, build), torch.ones(3))
     assert len(calls) == 1
+
+
+def test_fetch_keeps_how_long_the_build_took_and_a_plain_save_does_not_know(store: ArtifactStore) -> None:
+    def slow() -> torch.Tensor:
+        time.sleep(0.05)
+        return torch.ones(1)
+
+    store.fetch(DATA, CONFIG, slow)
+    assert store.build_seconds(DATA, CONFIG) >= 0.05
+    store.save(DATA, {"other": 1}, torch.ones(1))
+    assert store.build_seconds(DATA, {"other": 1}) is None
 
 
 def test_a_second_writer_keeps_the_first_valid_result(store: ArtifactStore) -> None:

@@ -4,6 +4,7 @@ torch series. Writes are atomic (a folder renamed into place; the first valid re
 from __future__ import annotations
 
 import errno
+import time
 import hashlib
 import json
 import os
@@ -161,8 +162,9 @@ class ArtifactStore:
     def directory(self, kind: ArtifactKind, config: Config) -> Path:
         return self.root / kind.name / artifact_key(kind, config)
 
-    def save(self, kind: ArtifactKind, config: Config, obj: Any) -> Path:
-        """Write ``obj`` and its metadata atomically and return the payload's path; a valid earlier result wins."""
+    def save(self, kind: ArtifactKind, config: Config, obj: Any, build_seconds: float | None = None) -> Path:
+        """Write ``obj`` and its metadata (with how long ``obj`` took to build, where known) atomically and return the
+        payload's path; a valid earlier result wins."""
         final = self.directory(kind, config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
@@ -175,7 +177,7 @@ class ArtifactStore:
             _fsync(payload)
             meta = {"kind": kind.name, "version": kind.version, "torch": torch_series(),
                     "config": canonical_config(config), "sha256": sha256_file(payload),
-                    "bytes": payload.stat().st_size,
+                    "bytes": payload.stat().st_size, "build_seconds": build_seconds,
                     "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             (staging / META_FILE).write_text(json.dumps(meta, indent=2))
             _fsync(staging / META_FILE)
@@ -231,9 +233,15 @@ class ArtifactStore:
             pass
         except (ArtifactCorrupt, ArtifactStale) as exc:
             warnings.warn(f"{exc}; rebuilding it", stacklevel=2)
+        start = time.perf_counter()
         obj = build()
-        self.save(kind, config, obj)
+        self.save(kind, config, obj, build_seconds=time.perf_counter() - start)
         return obj
+
+    def build_seconds(self, kind: ArtifactKind, config: Config) -> float | None:
+        """How long the stored artifact took to build (None: not recorded, e.g. written before this was kept)."""
+        meta = json.loads((self.directory(kind, config) / META_FILE).read_text())
+        return meta.get("build_seconds")
 
     def fetch_table(self, kind: ArtifactKind, config: Config, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """A sweep's table, or ``build()`` stored as JSON (column order kept)."""

@@ -82,7 +82,8 @@ class SweepTarget:
 
 def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
                         sweep: Callable[[SweepTarget, Any], pd.DataFrame], target: SweepTarget) -> pd.DataFrame:
-    """``sweep(target, cfg)`` on the seed's subset, stored as an artifact and reused."""
+    """``sweep(target, cfg)`` on the seed's subset, stored as an artifact and reused; ``attrs["build_seconds"]``:
+    how long it took to compute (None where the store does not know)."""
     subset = target.subset(cfg)
     key = target.content_key("sweep", cfg, subset, target.modes)
 
@@ -92,7 +93,9 @@ def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table
 
-    return store.fetch_table(kind, key, build)
+    table = store.fetch_table(kind, key, build)
+    table.attrs["build_seconds"] = store.build_seconds(kind, key)
+    return table
 
 
 def per_image_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: tuple[EvalMode, ...], *,

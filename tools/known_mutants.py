@@ -72,7 +72,7 @@ KNOWN_MUTANTS: tuple[KnownMutant, ...] = (
                 "scipy_stats.t.ppf(0.5 + confidence / 2, data.size - 1)", "scipy_stats.norm.ppf(0.5 + confidence / 2)",
                 ("tests/test_stats.py",)),
     KnownMutant("the norm-bound check accepts every perturbation", "nsdelib/claims/c3_attacks.py",
-                'attacked["delta_norm"] <= attacked["eps"] * (1 + NORM_TOLERANCE)', 'attacked["delta_norm"] >= 0', ATTACKS),
+                'norms <= attacked["eps"] * (1 + NORM_TOLERANCE)', 'norms >= 0', ATTACKS),
     KnownMutant("norm tolerance 1.0 (perturbations up to 2ε pass)", "nsdelib/claims/c3_attacks.py",
                 "NORM_TOLERANCE = 1e-4", "NORM_TOLERANCE = 1.0", ATTACKS),
     KnownMutant("the accuracy table's max_delta_norm column is 0", "nsdelib/claims/c3_attacks.py",

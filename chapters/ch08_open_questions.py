@@ -50,7 +50,7 @@ import pandas as pd
 import seaborn as sns
 
 import nsdelib
-from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, robust_measures
+from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, robust_measures, sweep_epochs
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.projection import time_to_run
@@ -113,6 +113,7 @@ glue_all({
     "ch8_missing_points": sweep["missing_points"],
     "ch8_measured_points": len(points),
     "ch8_lines": len(reading),
+    "ch8_sweep_epochs": sweep_epochs(points),
     "ch8_more_robust": "the control" if control[noise_column] > chosen[noise_column] else "the NSDE",
 })
 
@@ -142,8 +143,8 @@ glue_all({
 # ```{admonition} How far this answer goes
 # :class: caution
 #
-# Every point of the sweep is a single training run (one seed, under the earlier recipe of a fixed
-# 12 epochs), so differences of a point or two between neighbouring points are within the noise of
+# Every point of the sweep is a single training run (one seed, {glue:text}`ch8_sweep_epochs`, before
+# chapter 3's training rule), so differences of a point or two between neighbouring points are within the noise of
 # training; the cliff is far larger. The sweep has {glue:text}`ch8_measured_points` points on
 # {glue:text}`ch8_lines` lines. The {glue:text}`ch8_missing_points` points of the multiplicative
 # diffusion were cut, not run: each costs about an hour on the book's two-core CPU, and the seeds of

@@ -11,7 +11,7 @@ import pytest
 from nsdelib.book.profiles import get_profile
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      matched_accuracy_effects, matched_accuracy_verdicts)
-from nsdelib.claims.sigma_tuning import frontier_points, frontier_reading
+from nsdelib.claims.sigma_tuning import frontier_points, frontier_reading, sweep_epochs
 from nsdelib.models.nsde import SDEConfig
 
 SDE = SDEConfig.build(ensemble_size=8)
@@ -144,3 +144,8 @@ def test_a_partial_frontier_gives_inconclusive_verdicts_instead_of_failing() -> 
     for points in (convnext_only, nsde_and_one_control):
         assert matched_accuracy_effects(points, 0.43, "gaussian_0.05").empty
         assert matched_accuracy_verdicts(points, 0.43) is None
+
+
+def test_sweep_epochs_says_how_long_the_points_trained() -> None:
+    assert sweep_epochs(pd.DataFrame({"epochs": [12, 12, 12]})) == "12 epochs each"
+    assert sweep_epochs(pd.DataFrame({"epochs": [12, 8, 10]})) == "8 to 12 epochs"

@@ -173,6 +173,12 @@ def sweep_record(table: pd.DataFrame, missing: int, cfg: CalibrationConfig) -> t
     return result, models
 
 
+def sweep_epochs(points: pd.DataFrame) -> str:
+    """How long the sweep's points were trained, in words: ``"12 epochs each"`` or ``"8 to 12 epochs"``."""
+    low, high = int(points["epochs"].min()), int(points["epochs"].max())
+    return f"{high} epochs each" if low == high else f"{low} to {high} epochs"
+
+
 def robust_measures(points: pd.DataFrame) -> list[str]:
     """The robustness columns of measured points."""
     return [column for column in points.columns if column.startswith(ROBUST_PREFIXES)]

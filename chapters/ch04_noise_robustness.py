@@ -78,10 +78,9 @@ from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, model_digests,
-                                     record_if_enabled, show_table)
-from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, MATCHED_MISSING, c2_comparisons, design_table,
-                                     design_verdicts, frontier_seed_counts, matched_accuracy_verdicts, noise_claim,
-                                     noise_level_verdicts, structured_noise_verdicts, sweep_accuracy)
+                                     record_if_enabled, show_matched_accuracy)
+from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, c2_comparisons, design_table, design_verdicts,
+                                     noise_claim, noise_level_verdicts, structured_noise_verdicts, sweep_accuracy)
 from nsdelib.evaluation.input_noise import add_noise, noise_pattern
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
@@ -341,12 +340,9 @@ frontier = load_frontier("paper")
 if frontier.empty:
     print(f"No frontier point has been recorded yet: `{FRONTIER_COMMAND}` records them.")
 else:
-    matched = matched_accuracy_verdicts(frontier, PAPER.model.sde.sigma)
-    display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
-    show_table(None if matched is None else matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(
-        precision=4, na_rep="–").set_caption("Recorded paper frontier: NSDE − control at the NSDE's clean accuracy, per "
-                                             f"robustness measure (primary: Gaussian std {C2_STD:g}; the others "
-                                             "Holm-adjusted)"), MATCHED_MISSING)
+    show_matched_accuracy(frontier, PAPER.model.sde.sigma, "Recorded paper frontier: NSDE − control at the NSDE's "
+                          f"clean accuracy, per robustness measure (primary: Gaussian std {C2_STD:g}; the others "
+                          "Holm-adjusted)")
 
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient="list"), "c2": c2_table.reset_index().to_dict(

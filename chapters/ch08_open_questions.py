@@ -55,14 +55,13 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
-                                      show_figure, show_table, table_digests)
+                                      show_figure, show_matched_accuracy, table_digests)
 from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
                                          training_sizes)
 from nsdelib.claims.error_detection import abc_against_free_scores
 from nsdelib.claims.size_study import CLEAN_CLAIM, NOISE_CLAIM, size_study_verdicts
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS
-from nsdelib.claims.c2_noise import MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import clean_robust_frontier
 from nsdelib.report.stats import seed_intervals
@@ -167,11 +166,8 @@ show_figure(None if frontier.empty else clean_robust_frontier(frontier, robust_m
 
 # %% tags=["hide-input"]
 if not frontier.empty:
-    display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
-    matched = matched_accuracy_verdicts(frontier, PAPER.model.sde.sigma)
-    show_table(None if matched is None else matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(
-        precision=4, na_rep="–").set_caption(
-        "NSDE − control at the NSDE's clean accuracy, per robustness measure, over seeds (recorded)"), MATCHED_MISSING)
+    show_matched_accuracy(frontier, PAPER.model.sde.sigma,
+                          "NSDE − control at the NSDE's clean accuracy, per robustness measure, over seeds (recorded)")
 
 # %% [markdown]
 # A line further up and to the right is the better trade. The verdict compares the two lines at one

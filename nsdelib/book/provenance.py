@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from ..claims.c2_noise import MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
 from ..common import ArtifactCorrupt, device_description, one_of
 from ..common.artifacts import KINDS, atomic_write
 from ..evaluation.data_size import OUTCOME_KEYS, seed_accuracies
@@ -25,7 +26,6 @@ from .glance import RECORD_PLANS, relabel
 from .profiles import Profile, ProfileName
 
 if TYPE_CHECKING:
-    from pandas.io.formats.style import Styler
     from ..training.trainer import TrainConfig, TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -339,14 +339,17 @@ def show_figure(fig: Figure | None, missing: str) -> None:
     plt.close(fig)
 
 
-def show_table(table: pd.DataFrame | Styler | None, missing: str) -> None:
-    """Show ``table`` as a cell's output, or print ``missing`` where there is nothing to show yet."""
+def show_matched_accuracy(frontier: pd.DataFrame, chosen_sigma: float, caption: str) -> None:
+    """The recorded frontier's seeds per point, then NSDE − control at matched clean accuracy (or why not yet)."""
     from IPython.display import display
 
-    if table is None:
-        print(missing)
+    display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
+    matched = matched_accuracy_verdicts(frontier, chosen_sigma)
+    if matched is None:
+        print(MATCHED_MISSING)
         return
-    display(table)
+    display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–")
+            .set_caption(caption))
 
 
 def glue_figure(name: str, fig: Figure | None, missing: str = "") -> None:

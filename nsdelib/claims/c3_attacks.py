@@ -299,13 +299,18 @@ def share_variance(share: pd.Series, draws: pd.Series) -> pd.Series:
     return (share * (1 - share) / (draws - 1).clip(lower=1)).where(draws > 1, 0.0)
 
 
+def _delta_norms(outcomes: pd.DataFrame) -> pd.Series:
+    """Each row's perturbation norm, NaN throughout for recorded outcomes (they keep none)."""
+    return outcomes["delta_norm"] if "delta_norm" in outcomes.columns else pd.Series(np.nan, index=outcomes.index)
+
+
 def accuracy_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Robust accuracy per (model, seed, norm, ε, mode, attack, protocol), with ``n_samples``, ``max_delta_norm``
     (NaN for recorded outcomes, which keep only whether each image was scored correctly) and ``mc_se``, the
     Monte-Carlo error of scoring on finitely many noise draws."""
     keys = [k for k in ("model", "seed", "norm", "eps", "mode", "attack", "protocol") if k in outcomes.columns]
     draws = outcomes["draws"] if "draws" in outcomes.columns else pd.Series(1, index=outcomes.index)
-    norms = outcomes["delta_norm"] if "delta_norm" in outcomes.columns else pd.Series(np.nan, index=outcomes.index)
+    norms = _delta_norms(outcomes)
     table = outcomes.assign(_variance=share_variance(outcomes["correct"], draws), _norm=norms).groupby(
         keys, sort=False).agg(accuracy=("correct", "mean"), n_samples=("correct", "size"),
                               max_delta_norm=("_norm", "max"), _variance=("_variance", "sum")).reset_index()
@@ -351,7 +356,7 @@ def sanity_checks(outcomes: pd.DataFrame) -> pd.DataFrame:
     """The checks of ``robustness_sweep`` rows with ``model`` and ``seed`` columns, per model and norm (``within
     bound`` is missing for recorded outcomes, which keep no perturbation norms)."""
     attacked = outcomes[outcomes["eps"] > 0]
-    norms = attacked["delta_norm"] if "delta_norm" in attacked.columns else pd.Series(np.nan, index=attacked.index)
+    norms = _delta_norms(attacked)
     within = (norms <= attacked["eps"] * (1 + NORM_TOLERANCE)).where(norms.notna())  # up to float32 rounding
     accuracy = accuracy_table(outcomes)
     monotone = monotonicity_check(accuracy)

@@ -4,12 +4,12 @@ torch series. Writes are atomic (a folder renamed into place; the first valid re
 from __future__ import annotations
 
 import errno
-import time
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping

@@ -65,7 +65,6 @@ seed = 0
 device = "auto"
 
 # %% tags=["remove-input"]
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -77,7 +76,7 @@ from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, model_digests,
+from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier, model_digests,
                                      record_if_enabled, show_matched_accuracy)
 from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, c2_comparisons, design_table, design_verdicts,
                                      noise_claim, noise_level_verdicts, structured_noise_verdicts, sweep_accuracy)
@@ -179,10 +178,9 @@ glue_figure("fig_noise_examples", fig)
 # The sweep is an artifact: a rebuild with the same models and settings reads it back.
 
 # %%
-start = time.perf_counter()
+compute = ComputeTime(ctx.store)
 sweep = pd.concat([ctx.noise_sweep(run).assign(model=MODEL_LABELS[kind], seed=run.seed)
                    for kind, kind_runs in runs.items() for run in kind_runs], ignore_index=True)
-sweep_wall_s = time.perf_counter() - start
 accuracy = sweep_accuracy(sweep)
 curves = seed_intervals(accuracy, ["noise", "level", "mode"])
 curves = curves.merge(accuracy.groupby(["noise", "level"], as_index=False)["image_snr_db"].mean(), on=["noise", "level"])
@@ -349,7 +347,7 @@ record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient=
     orient="list"), "verdict": c2.to_dict(), "by_level": by_level.drop(columns="note").reset_index().to_dict(orient="list"),
     "design": (100 * design).reset_index().to_dict(orient="list"),
     "design_verdicts": design_rows.drop(columns="note").reset_index().to_dict(orient="list")},
-                  ctx.seeds, sweep_wall_s, model_digests(runs),
+                  ctx.seeds, compute.seconds(), model_digests(runs),
                   outcomes=design_sweep, outcome_keys=["model", "noise", "level", "mode", "seed"])
 glue_all({"c2_versus_recorded": fresh_versus_recorded(ctx, "C2", c2)})
 record_headline(ctx, "C2", c2, {"noise_std": C2_STD})

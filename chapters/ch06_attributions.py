@@ -55,7 +55,6 @@ seed = 0
 device = "auto"
 
 # %% tags=["remove-input"]
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -66,7 +65,7 @@ import nsdelib
 from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
+from nsdelib.book.provenance import ComputeTime, announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c5_stability import (C5_COMPARISONS, STABILITY_OUTCOME_KEYS, arm_order, stability_by_arm,
                                          stability_claim, stability_controls_claim, stability_outcomes,
                                          stability_record)
@@ -82,7 +81,6 @@ ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
 KINDS = MODEL_KINDS
 METHOD_LABELS = {"integrated_gradients": "IG", "saliency": "Saliency", "smoothgrad": "SmoothGrad"}
-start = time.perf_counter()
 glue_all({"time_to_run": time_to_run("chapters/ch06_attributions")})
 
 # %% [markdown]
@@ -93,6 +91,7 @@ glue_all({"time_to_run": time_to_run("chapters/ch06_attributions")})
 # %%
 data, test = ctx.data, ctx.data.test
 runs = ctx.train_all()
+compute = ComputeTime(ctx.store)  # what the record cost beyond the models, wherever it was computed
 cfg = ctx.profile.attribution
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
 targets = {(kind, run.seed): ctx.explained(run) for kind in KINDS for run in runs[kind]}
@@ -374,7 +373,7 @@ literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(
 
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "attribution_stability", stability_record(stability, shares), ctx.seeds,
-                  time.perf_counter() - start, model_digests(runs), outcomes=stability_outcomes(stability),
+                  compute.seconds(), model_digests(runs), outcomes=stability_outcomes(stability),
                   outcome_keys=STABILITY_OUTCOME_KEYS, outcome_value="value")
 glue_all({"c5_versus_recorded": fresh_versus_recorded(ctx, "C5", c5_verdicts[levels[-1]])})
 record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],

@@ -78,7 +78,6 @@ seed = 0
 device = "auto"
 
 # %% tags=["remove-input"]
-import time
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -89,7 +88,7 @@ import nsdelib
 from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
+from nsdelib.book.provenance import ComputeTime, announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c4_abc import (AS_WRITTEN, abc_budget_curves, abc_budget_verdicts, abc_claim, abc_variants,
                                    both_correct, mutation_probabilities)
 from nsdelib.claims.error_detection import (ABC_OUTCOME_KEYS, DETECTOR_ACCURACY, DETECTOR_MIN_ERRORS, MSP, abc_choices,
@@ -107,7 +106,6 @@ from nsdelib.report.tables import settings_table
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
 sns.set_theme(style="whitegrid", context="notebook")
 KINDS, PAPER = MODEL_KINDS, get_profile("paper")
-start = time.perf_counter()
 paper_lines = {f"paper, {MODEL_LABELS[kind]} ({PAPER_VALUES[key]:.3f})": PAPER_VALUES[key]
                for kind, key in (("convnext", "C4.convnext_abc_correct"), ("nsde", "C4.nsde_abc_correct"))}
 glue_all({"ensemble_size": ctx.profile.model.sde.ensemble_size, "paper_images": PAPER.attribution.subset_size,
@@ -123,6 +121,7 @@ glue_all({"time_to_run": time_to_run("chapters/ch07_abc")})
 
 # %%
 runs = ctx.train_all()
+compute = ComputeTime(ctx.store)  # what the record cost beyond the models, wherever it was computed
 attribution, abc = ctx.profile.attribution, ctx.profile.abc
 modes = {kind: headline_mode(kind, ctx.profile.model.sde) for kind in KINDS}
 n_features = ctx.data.test.x[0].numel()
@@ -415,7 +414,7 @@ record_if_enabled(ctx, "abc",
                    "aurocs": aurocs.to_dict(orient="list"), "costs": costs.to_dict(orient="list"),
                    "coverage": coverage[["model", "score", "coverage", "risk"]].to_dict(orient="list"),
                    "reliability": reliability.to_dict(orient="list")},
-                  ctx.seeds, time.perf_counter() - start, model_digests(runs),
+                  ctx.seeds, compute.seconds(), model_digests(runs),
                   outcomes=abc_outcomes(at_choice, ensemble_rows, scores, list(detector_budgets)),
                   outcome_keys=ABC_OUTCOME_KEYS, outcome_value="value")
 glue_all({"c4_versus_recorded": fresh_versus_recorded(ctx, "C4", c4_verdict)})

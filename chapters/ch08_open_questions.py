@@ -54,7 +54,7 @@ from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, rob
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import (announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
+from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
                                       show_figure, show_matched_accuracy, table_digests)
 from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
                                          training_sizes)
@@ -223,11 +223,10 @@ glue_all({"abc_useful": "; ".join(f"{model}: ABC is {verdict}" for model, verdic
 # models), and a later run reads it back instead of training it again.
 
 # %%
-study_start = time.perf_counter()
+compute = ComputeTime(ctx.store)
 noise_std = PAPER_VALUES["C2.noise_intensity"]
 noisy = gaussian_condition(noise_std)
 outcomes = ctx.data_size_study(log=print)
-study_wall_s = time.perf_counter() - study_start
 sizes = seed_accuracies(outcomes)
 intervals = seed_intervals(sizes, by=["training samples", "model", "condition"], value="accuracy")
 intervals.assign(model=intervals["model"].map(MODEL_LABELS)).set_index(["training samples", "condition", "model"])
@@ -246,7 +245,7 @@ verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.f
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
                                      "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
-                  ctx.data_size_seeds, study_wall_s, table_digests(sizes, "training samples"),
+                  ctx.data_size_seeds, compute.seconds(), table_digests(sizes, "training samples"),
                   outcomes=outcomes, outcome_keys=list(OUTCOME_KEYS))
 smallest, full = sizes["training samples"].min(), sizes["training samples"].max()
 noise_verdicts = verdicts_by_size.loc[NOISE_CLAIM]

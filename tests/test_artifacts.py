@@ -97,6 +97,29 @@ def test_fetch_keeps_how_long_the_build_took_and_a_plain_save_does_not_know(stor
     assert store.build_seconds(DATA, {"other": 1}) is None
 
 
+def test_the_ledger_counts_what_top_level_fetches_cost_wherever_they_were_built(tmp_path: Path) -> None:
+    """A record's cost: stored build times of what it read, its nested artifacts once, None once one is unknown."""
+    def slow() -> torch.Tensor:
+        time.sleep(0.05)
+        return torch.ones(1)
+
+    def outer() -> torch.Tensor:  # builds a nested artifact: its time is inside the outer one's
+        return store.fetch(DATA, {"inner": 1}, slow) + 1
+
+    store = ArtifactStore(tmp_path)
+    mark = store.ledger_position()
+    store.fetch(DATA, {"outer": 1}, outer)
+    built = store.seconds_since(mark)
+    assert built == pytest.approx(store.build_seconds(DATA, {"outer": 1})) and built >= 0.05
+    reader = ArtifactStore(tmp_path)  # another process reading it back
+    reader.fetch(DATA, {"outer": 1}, outer)
+    assert reader.seconds_since(0) == pytest.approx(built)
+    reader.save(DATA, {"old": 1}, torch.ones(1))  # written without its build time
+    mark = reader.ledger_position()
+    reader.fetch(DATA, {"old": 1}, slow)
+    assert reader.seconds_since(mark) is None and reader.seconds_since(0) is None
+
+
 def test_a_second_writer_keeps_the_first_valid_result(store: ArtifactStore) -> None:
     store.save(DATA, CONFIG, torch.zeros(3))
     store.save(DATA, CONFIG, torch.ones(3))

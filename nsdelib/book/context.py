@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,8 +30,8 @@ from ..training.learning_rate import choose_learning_rate
 from ..training.trainer import TrainConfig, TrainedModel, train_or_load, training_key
 from .profiles import Profile, get_profile, validate_params
 from .adversarial_records import record_adversarial_seed
-from .provenance import (RESULTS_ROOT, record_model, record_rate_point, record_size_study_run, recorded_rate_point,
-                         recorded_size_study_run)
+from .provenance import (RESULTS_ROOT, ComputeTime, record_model, record_rate_point, record_size_study_run,
+                         recorded_rate_point, recorded_size_study_run)
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,8 @@ class Context:
 
     def adversarial_seed(self, seed: int) -> pd.DataFrame:
         """Chapter 5's protocol on every model of ``seed`` (cached), recorded once at ``paper``."""
-        start = time.perf_counter()
         runs = {kind: self.train(kind, seed, progress=False) for kind in MODEL_KINDS}
+        compute = ComputeTime(self.store)  # the attacks may have run in other processes (nsdebook precompute)
         sweeps = {kind: self.attack_sweep(run) for kind, run in runs.items()}
         table = pd.concat([sweep.assign(model=MODEL_LABELS[kind], seed=seed) for kind, sweep in sweeps.items()],
                           ignore_index=True)
@@ -128,10 +127,8 @@ class Context:
             study = pd.concat([s.assign(model=MODEL_LABELS[kind]) for kind, s in studies.items()],
                               ignore_index=True) if studies else None
             digests = [{"kind": kind, "seed": seed, "sha256": run.digest} for kind, run in runs.items()]
-            # the attacks may have run in other processes (nsdebook precompute): their stored build times count
-            built = [part.attrs.get("build_seconds") for part in (*sweeps.values(), *studies.values())]
-            wall = sum(built) if None not in built else time.perf_counter() - start
-            record_adversarial_seed(seed, table, study, digests, self.profile.name, self.device, wall, self.results)
+            record_adversarial_seed(seed, table, study, digests, self.profile.name, self.device, compute.seconds(),
+                                    self.results)
         return table
 
     def attack_convergence(self, run: TrainedModel) -> pd.DataFrame:
@@ -205,10 +202,10 @@ class Context:
             for seed in seeds:
                 recorded = recorded_size_study_run(kind, seed, self.profile.name, self.results)
                 if recorded is None:
-                    start = time.perf_counter()
+                    compute = ComputeTime(self.store)
                     recorded = self._size_study((kind,), (seed,), log)
-                    record_size_study_run(recorded, kind, seed, self.profile.name, self.device,
-                                          time.perf_counter() - start, self.results)
+                    record_size_study_run(recorded, kind, seed, self.profile.name, self.device, compute.seconds(),
+                                          self.results)
                 frames.append(recorded)
         return pd.concat(frames, ignore_index=True)
 

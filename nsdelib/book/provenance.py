@@ -6,6 +6,7 @@ import json
 import math
 import platform
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 
 from ..claims.c2_noise import MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
 from ..common import ArtifactCorrupt, device_description, one_of
-from ..common.artifacts import KINDS, atomic_write
+from ..common.artifacts import KINDS, ArtifactStore, atomic_write
 from ..evaluation.data_size import OUTCOME_KEYS, seed_accuracies
 from ..report.outcomes import outcomes_path, read_outcomes, write_outcomes
 from .glance import RECORD_PLANS, relabel
@@ -73,6 +74,19 @@ def table_digests(table: pd.DataFrame, size_column: str) -> list[ModelDigest]:
     models = table.drop_duplicates(["model", "seed", size_column])
     return [{"kind": row["model"], "seed": int(row["seed"]), "n_train": int(row[size_column]),
              "sha256": row["weights sha256"]} for row in models.to_dict(orient="records")]
+
+
+class ComputeTime:
+    """A record's wall time, started where its computation starts: the build seconds of the artifacts fetched since
+    (wherever they were built, so a result read back from the workers' store still states what it cost), or the time
+    elapsed here where one of them does not know its own."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store, self.position, self.start = store, store.ledger_position(), time.perf_counter()
+
+    def seconds(self) -> float:
+        built = self.store.seconds_since(self.position)
+        return time.perf_counter() - self.start if built is None else built
 
 
 def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float,

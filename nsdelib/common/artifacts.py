@@ -158,6 +158,10 @@ class ArtifactStore:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
+        #: Build seconds of each artifact fetched at the top level (not from inside another's build), None where
+        #: unknown: what a record's computation cost, wherever its artifacts were built (see ``seconds_since``).
+        self._ledger: list[float | None] = []
+        self._depth = 0
 
     def directory(self, kind: ArtifactKind, config: Config) -> Path:
         return self.root / kind.name / artifact_key(kind, config)
@@ -227,16 +231,37 @@ class ArtifactStore:
 
     def fetch(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> T:
         """Load the artifact, or build and save it; a corrupt or stale one is rebuilt with a warning."""
+        self._depth += 1
         try:
-            return self.load(kind, config)
+            obj, seconds = self._load_or_build(kind, config, build)
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            self._ledger.append(seconds)
+        return obj
+
+    def _load_or_build(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> tuple[T, float | None]:
+        try:
+            return self.load(kind, config), self.build_seconds(kind, config)
         except ArtifactMissing:
             pass
         except (ArtifactCorrupt, ArtifactStale) as exc:
-            warnings.warn(f"{exc}; rebuilding it", stacklevel=2)
+            warnings.warn(f"{exc}; rebuilding it", stacklevel=3)
         start = time.perf_counter()
         obj = build()
-        self.save(kind, config, obj, build_seconds=time.perf_counter() - start)
-        return obj
+        seconds = time.perf_counter() - start
+        self.save(kind, config, obj, build_seconds=seconds)
+        return obj, seconds
+
+    def ledger_position(self) -> int:
+        """A mark for ``seconds_since``."""
+        return len(self._ledger)
+
+    def seconds_since(self, position: int) -> float | None:
+        """How long the artifacts fetched at the top level since ``position`` took to build, in this process or in
+        another (a worker's), or None where one's build time is unknown (stored before build times were kept)."""
+        spent = self._ledger[position:]
+        return None if None in spent else float(sum(spent))
 
     def build_seconds(self, kind: ArtifactKind, config: Config) -> float | None:
         """How long the stored artifact took to build (None: not recorded, e.g. written before this was kept)."""

@@ -82,8 +82,7 @@ class SweepTarget:
 
 def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
                         sweep: Callable[[SweepTarget, Any], pd.DataFrame], target: SweepTarget) -> pd.DataFrame:
-    """``sweep(target, cfg)`` on the seed's subset, stored as an artifact and reused; ``attrs["build_seconds"]``:
-    how long it took to compute (None where the store does not know)."""
+    """``sweep(target, cfg)`` on the seed's subset, stored as an artifact and reused."""
     subset = target.subset(cfg)
     key = target.content_key("sweep", cfg, subset, target.modes)
 
@@ -93,9 +92,7 @@ def cached_subset_sweep(store: ArtifactStore, kind: ArtifactKind, cfg: Any,
             table["example"] = subset.numpy()[table["example"].to_numpy()]
         return table
 
-    table = store.fetch_table(kind, key, build)
-    table.attrs["build_seconds"] = store.build_seconds(kind, key)
-    return table
+    return store.fetch_table(kind, key, build)
 
 
 def per_image_outcomes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: tuple[EvalMode, ...], *,

@@ -76,8 +76,8 @@ from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier, model_digests,
-                                     record_if_enabled, show_matched_accuracy)
+from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier,
+                                     model_digests, record_if_enabled, show_matched_accuracy)
 from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, c2_comparisons, design_table, design_verdicts,
                                      noise_claim, noise_level_verdicts, structured_noise_verdicts, sweep_accuracy)
 from nsdelib.evaluation.input_noise import add_noise, noise_pattern
@@ -329,9 +329,12 @@ for effect, key in {"test-time noise, NSDE": "nsde", "test-time noise, ConvNeXt"
 # A model that gives up clean accuracy can buy robustness with it; the fair comparison holds clean
 # accuracy fixed. The clean–robust frontier (chapter 8) trains the NSDE at several σ and the control at
 # several input-noise stds, several seeds each, at the `paper` scale. Per seed the control's
-# robust accuracy is interpolated along its line of stds to the clean accuracy of the book's NSDE,
-# and the difference is judged over seeds against C2's smallest effect of interest
-# (`nsdelib.claims.c2_noise`). It is read from its records, one per point and seed:
+# robust accuracy is interpolated along its line of stds to the clean accuracy of the book's NSDE
+# (linearly between the two stds around it, never beyond its ends). Each test image's outcome is
+# interpolated with the same weights, so the difference is judged with seeds and images both random,
+# the interpolation weight held fixed, against C2's smallest effect of interest
+# (`nsdelib.claims.c2_noise`). It is read from its records, one per point and seed, with the per-image
+# outcomes beside each:
 
 # %% tags=["hide-input"]
 frontier = load_frontier("paper")

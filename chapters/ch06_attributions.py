@@ -65,7 +65,8 @@ import nsdelib
 from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import ComputeTime, announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
+from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, model_digests,
+                                     record_if_enabled)
 from nsdelib.claims.c5_stability import (C5_COMPARISONS, STABILITY_OUTCOME_KEYS, arm_order, stability_by_arm,
                                          stability_claim, stability_controls_claim, stability_outcomes,
                                          stability_record)

@@ -88,7 +88,8 @@ import nsdelib
 from nsdelib.book.headline import fresh_versus_recorded, record_headline
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import ComputeTime, announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
+from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, model_digests,
+                                     record_if_enabled)
 from nsdelib.claims.c4_abc import (AS_WRITTEN, abc_budget_curves, abc_budget_verdicts, abc_claim, abc_variants,
                                    both_correct, mutation_probabilities)
 from nsdelib.claims.error_detection import (ABC_OUTCOME_KEYS, DETECTOR_ACCURACY, DETECTOR_MIN_ERRORS, MSP, abc_choices,

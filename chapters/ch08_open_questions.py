@@ -54,8 +54,8 @@ from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, frontier_reading, rob
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.projection import time_to_run
-from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier, record_if_enabled,
-                                      show_figure, show_matched_accuracy, table_digests)
+from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier,
+                                     record_if_enabled, show_figure, show_matched_accuracy, table_digests)
 from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
                                          training_sizes)
 from nsdelib.claims.error_detection import abc_against_free_scores
@@ -161,13 +161,13 @@ glue_all({
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch8-matched", "caption": "The recorded clean–robust frontier: clean test accuracy against accuracy under each robustness measure, mean ± s.d. over seeds, each point labelled with its σ (NSDE, as its ensemble) or its input-noise std (control); ConvNeXt as one point."}}
 frontier = load_frontier("paper")
-show_figure(None if frontier.empty else clean_robust_frontier(frontier, robust_measures(frontier)),
+show_figure(None if frontier.empty else clean_robust_frontier(frontier.points, robust_measures(frontier.points)),
             f"No frontier point has been recorded yet: `{FRONTIER_COMMAND}` records them.")
 
 # %% tags=["hide-input"]
 if not frontier.empty:
-    show_matched_accuracy(frontier, PAPER.model.sde.sigma,
-                          "NSDE − control at the NSDE's clean accuracy, per robustness measure, over seeds (recorded)")
+    show_matched_accuracy(frontier, PAPER.model.sde.sigma, "NSDE − control at the NSDE's clean accuracy, per "
+                          "robustness measure, seeds and images random (recorded)")
 
 # %% [markdown]
 # A line further up and to the right is the better trade. The verdict compares the two lines at one

@@ -130,7 +130,8 @@ headline_beside_recorded(fresh, glance)
 
 # %% tags=["remove-input"]
 frontier = load_frontier("paper")
-matched = None if frontier.empty else matched_accuracy_verdicts(frontier, get_profile("paper").model.sde.sigma)
+matched = None if frontier.empty else matched_accuracy_verdicts(frontier.points, frontier.outcomes,
+                                                                get_profile("paper").model.sde.sigma)
 findings_at_a_glance(matched, load_recorded("noise_robustness"), FRONTIER_COMMAND).style.format(precision=3, na_rep="–")
 
 # %% [markdown]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from nsdelib.book.context import setup
-from nsdelib.book.precompute import Run
-from nsdelib.book.precompute import calibration_graph, collected, is_trained, measure_calibration_point
-from nsdelib.claims.sigma_tuning import measure_point, priority
+from nsdelib.book import precompute
+from nsdelib.book.context import Context, setup
+from nsdelib.book.precompute import (Run, calibration_graph, collected, is_trained, measure_calibration_point,
+                                     record_calibration)
+from nsdelib.book.provenance import record_result
+from nsdelib.report.outcomes import read_outcomes
+from nsdelib.claims.sigma_tuning import measure_point, priority, robust_measures
 from nsdelib.training.trainer import train_or_load
 
 
@@ -29,8 +34,16 @@ def test_trained_only_measures_the_trained_points_and_trains_nothing(tmp_path: P
     assert [is_trained(ctx, *point) for point in points] == [False, True, False, False, False]
     assert [task.name for task in calibration_graph(ctx, trained_only=True)] == [
         "data set", "calibration point 1 nsde seed 0"]
-    table, missing = collected(ctx)
-    assert len(table) == 1 and missing == 4
+    points, missing = collected(ctx)
+    assert len(points) == 1 and missing == 4
+    # recorded as far as it goes, each point's per-image outcomes beside the record under the point's name
+    monkeypatch.setattr(precompute, "record_result", functools.partial(record_result, root=tmp_path / "results"))
+    result = record_calibration(Context(ctx.profile.replace(calibrates=True), 0, ctx.device, ctx.store, tmp_path))
+    assert result["missing_points"] == 4 and result["choice"] == {}, "no ConvNeXt yet: no choice"
+    stored = read_outcomes(tmp_path / "results" / "ci" / "outcomes" / "calibration.json")
+    assert set(stored["point"]) == {"NSDE, relative, coloured, σ 0.1"}
+    means = stored.groupby("measure")["correct"].mean().to_dict()
+    assert means == pytest.approx({measure: result["points"][measure][0] for measure in means})
 
 
 def test_a_measured_point_names_its_model_seed_and_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,10 +52,15 @@ def test_a_measured_point_names_its_model_seed_and_setting(tmp_path: Path, monke
     cfg = ctx.profile.calibration
     kind, model = next(point for point in priority(cfg, ctx.profile.model) if point[0] == "convnext_noise")
     train = ctx.train_config(kind)
-    row = measure_point(ctx.data, kind, model, train, cfg, ctx.store, ctx.device, seed=1)
+    point = measure_point(ctx.data, kind, model, train, cfg, ctx.store, ctx.device, seed=1)
+    row = point.row
     run = train_or_load(ctx.data, kind, 1, model, train, ctx.store, ctx.device, progress=False)
     assert row["kind"] == kind and row["seed"] == 1 and row["weights_sha256"] == run.digest
     assert row["input_noise_std"] == model.input_noise_std > 0 and row["sigma"] is None
     assert run.digest != train_or_load(ctx.data, kind, 0, model, train, ctx.store, ctx.device, progress=False).digest
     attacked = row[f"apgd_l2_{cfg.attack_eps:g}"] * cfg.subset_size
     assert len(ctx.data.test) > cfg.subset_size and attacked == pytest.approx(round(attacked)), "scored on the subset"
+    per_image = point.outcomes.groupby("measure")["correct"]
+    assert per_image.mean().to_dict() == pytest.approx({m: row[m] for m in robust_measures(pd.DataFrame([row]))})
+    assert per_image.size().to_dict() == {**{f"gaussian_{std:g}": len(ctx.data.test) for std in cfg.gaussian_stds},
+                                          f"apgd_l2_{cfg.attack_eps:g}": cfg.subset_size}

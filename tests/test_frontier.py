@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from nsdelib.book.profiles import get_profile
+from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
-                                     matched_accuracy_effects, matched_accuracy_verdicts)
+                                     matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
 from nsdelib.claims.sigma_tuning import frontier_points, frontier_reading, sweep_epochs
 from nsdelib.models.nsde import SDEConfig
 
@@ -65,16 +66,6 @@ def test_a_sweep_without_its_convnext_is_refused() -> None:
         frontier_reading(points[points["kind"] != "convnext"], target_cost=0.0432)
 
 
-def frontier_seed(seed: int, nsde_clean: float, nsde_gauss: float, control: list[tuple[float, float, float]]
-                  ) -> list[dict[str, object]]:
-    """One seed's frontier rows: the NSDE at σ 0.43 (clean = its ensemble) and the control at (std, clean, robust)."""
-    rows = [{"kind": "nsde", "seed": seed, "sigma": 0.43, "input_noise_std": None, "clean": nsde_clean,
-             "clean_off": nsde_clean + 0.01, "gaussian_0.05": nsde_gauss, "apgd_l2_1": 0.2}]
-    rows += [{"kind": "convnext_noise", "seed": seed, "sigma": None, "input_noise_std": std, "clean": clean,
-              "clean_off": clean, "gaussian_0.05": robust, "apgd_l2_1": 0.1} for std, clean, robust in control]
-    return rows
-
-
 def test_matched_accuracy_interpolates_the_control_to_the_nsde_clean_accuracy_and_never_extrapolates() -> None:
     control = [(0.1, 0.90, 0.70), (0.2, 0.86, 0.78), (0.4, 0.80, 0.80)]
     points = pd.DataFrame(frontier_seed(0, 0.88, 0.80, control) + frontier_seed(1, 0.95, 0.9, control))
@@ -82,7 +73,23 @@ def test_matched_accuracy_interpolates_the_control_to_the_nsde_clean_accuracy_an
     first = effects.iloc[0]
     assert first["matched clean accuracy"] == 0.88 and first["control at that clean accuracy"] == pytest.approx(0.74)
     assert first["NSDE − control"] == pytest.approx(0.06)
+    assert (first["control below"], first["control above"]) == ("frontier/convnext_noise-std0.2-seed0",
+                                                                "frontier/convnext_noise-std0.1-seed0")
+    assert first["weight above"] == pytest.approx(0.5) and first["NSDE record"] == "frontier/nsde-sigma0.43-seed0"
     assert math.isnan(effects.iloc[1]["NSDE − control"]), "0.95 lies above every control point: no extrapolation"
+
+
+def test_per_image_matched_differences_average_to_each_seeds_effect_and_skip_seeds_without_outcomes() -> None:
+    control = [(0.1, 0.90, 0.70), (0.2, 0.86, 0.78), (0.4, 0.80, 0.80)]
+    points = pd.DataFrame(frontier_seed(0, 0.88, 0.80, control) + frontier_seed(1, 0.87, 0.75, control))
+    outcomes = frontier_outcomes(points, np.random.default_rng(3))
+    effects = matched_accuracy_effects(points, 0.43, "gaussian_0.05")
+    differences = matched_differences(effects, outcomes)
+    assert differences.shape == (2, 200)
+    assert differences.mean(axis=1).tolist() == pytest.approx(effects["NSDE − control"].tolist())
+    assert set(np.round(differences.loc[0].unique(), 6)) <= {-1.0, -0.5, 0.0, 0.5, 1.0}, "the mix of two controls"
+    without_seed_1 = outcomes[~outcomes["record"].str.endswith("std0.2-seed1")]
+    assert matched_differences(effects, without_seed_1).index.tolist() == [0]
 
 
 def test_matched_accuracy_verdicts_find_a_control_ahead_and_name_the_primary_measure() -> None:
@@ -90,11 +97,12 @@ def test_matched_accuracy_verdicts_find_a_control_ahead_and_name_the_primary_mea
     control = [(0.1, 0.90, 0.80), (0.4, 0.80, 0.90)]
     points = pd.DataFrame([row for seed in range(5)
                            for row in frontier_seed(seed, 0.85, 0.70 + 0.005 * rng.standard_normal(), control)])
-    verdicts = matched_accuracy_verdicts(points, 0.43)
+    verdicts = matched_accuracy_verdicts(points, frontier_outcomes(points, rng), 0.43)
     assert list(verdicts.index) == ["gaussian_0.05", "apgd_l2_1"]
     primary = verdicts.loc["gaussian_0.05"]
     assert primary["effect"] == pytest.approx(-0.15, abs=0.01) and primary["high"] < 0
-    assert primary["label"] == "opposite"
+    assert primary["label"] == "opposite" and primary["design"] == "seeds × images, crossed"
+    assert primary["n_seeds"] == 5 and primary["n_pairs"] == 5 * 200
     assert primary["family"] != MATCHED_FAMILY and verdicts.loc["apgd_l2_1", "family"] == MATCHED_FAMILY
 
 
@@ -140,10 +148,14 @@ def test_a_partial_frontier_gives_inconclusive_verdicts_instead_of_failing() -> 
     """A frontier recorded point by point may hold ConvNeXt alone, or the NSDE without enough control points."""
     convnext_only = pd.DataFrame([{"kind": "convnext", "seed": 0, "sigma": None, "input_noise_std": None,
                                    "clean": 0.9, "clean_off": 0.9, "gaussian_0.05": 0.8, "apgd_l2_1": 0.1}])
+    convnext_only["record"] = "frontier/convnext-seed0"
     nsde_and_one_control = pd.DataFrame(frontier_seed(0, 0.88, 0.8, [(0.1, 0.9, 0.7)]))
     for points in (convnext_only, nsde_and_one_control):
         assert matched_accuracy_effects(points, 0.43, "gaussian_0.05").empty
-        assert matched_accuracy_verdicts(points, 0.43) is None
+        assert matched_accuracy_verdicts(points, frontier_outcomes(points, np.random.default_rng(0)), 0.43) is None
+    complete = pd.DataFrame(frontier_seed(0, 0.88, 0.8, [(0.1, 0.9, 0.7), (0.2, 0.85, 0.75)]))
+    without_outcomes = frontier_outcomes(complete, np.random.default_rng(0)).iloc[:0]
+    assert matched_accuracy_verdicts(complete, without_outcomes, 0.43) is None, "records without per-image outcomes"
 
 
 def test_sweep_epochs_says_how_long_the_points_trained() -> None:

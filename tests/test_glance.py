@@ -29,6 +29,7 @@ from nsdelib.book.glance import (
 )
 from nsdelib.report.paper import CLAIMS, PAPER_SETUP, get_claim
 from nsdelib.training.trainer import TRAINED
+from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import matched_accuracy_verdicts
 from nsdelib.report.stats import Reference, seed_effects_verdict, verdict_from_dict, verdicts_frame
 
@@ -178,13 +179,9 @@ def test_findings_say_how_to_record_what_is_missing_and_show_recorded_design_row
     assert "--stage frontier" in missing.iloc[0]["this book (95 % interval)"]
     rng = np.random.default_rng(0)
     control = [(0.1, 0.90, 0.80), (0.4, 0.80, 0.90)]
-    rows = []
-    for seed in range(4):
-        rows += [{"kind": "nsde", "seed": seed, "sigma": 0.43, "input_noise_std": None, "clean": 0.85,
-                  "clean_off": 0.86, "gaussian_0.05": 0.7 + 0.01 * rng.standard_normal()}]
-        rows += [{"kind": "convnext_noise", "seed": seed, "sigma": None, "input_noise_std": std, "clean": clean,
-                  "clean_off": clean, "gaussian_0.05": robust} for std, clean, robust in control]
-    matched = matched_accuracy_verdicts(pd.DataFrame(rows), 0.43)
+    points = pd.DataFrame([row for seed in range(4)
+                           for row in frontier_seed(seed, 0.85, 0.7 + 0.01 * rng.standard_normal(), control)])
+    matched = matched_accuracy_verdicts(points, frontier_outcomes(points, rng), 0.43)
     design = verdicts_frame({("test-time noise, NSDE", 0.5): seed_effects_verdict([0.1, 0.12, 0.11], Reference(
         0.02, "smallest effect of interest"))}, ["effect of", "Gaussian std"])
     record = {"result": {"design_verdicts": design.reset_index().to_dict(orient="list")}}

@@ -29,6 +29,8 @@ from nsdelib.book.provenance import (
     show_figure,
     table_digests,
 )
+from nsdelib.claims.sigma_tuning import MeasuredPoint
+from nsdelib.report.outcomes import outcomes_path, read_outcomes
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.training.trainer import TrainedModel
 from nsdelib.common import ArtifactCorrupt
@@ -179,7 +181,6 @@ def test_recording_stores_the_per_image_outcomes_beside_the_record(tmp_path: Pat
                                                                    ) -> None:
     from nsdelib.book.profiles import get_profile
     from nsdelib.book.provenance import record_if_enabled
-    from nsdelib.report.outcomes import outcomes_path, read_outcomes
 
     monkeypatch.setattr(provenance_module, "record_result", functools.partial(record_result, root=tmp_path))
     ctx = SimpleNamespace(profile=get_profile("paper"), device=torch.device("cpu"))
@@ -196,7 +197,6 @@ def test_recording_stores_the_per_image_outcomes_beside_the_record(tmp_path: Pat
 def test_recording_stores_outcomes_of_any_value_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nsdelib.book.profiles import get_profile
     from nsdelib.book.provenance import record_if_enabled
-    from nsdelib.report.outcomes import outcomes_path, read_outcomes
 
     monkeypatch.setattr(provenance_module, "record_result", functools.partial(record_result, root=tmp_path))
     ctx = SimpleNamespace(profile=get_profile("paper"), device=torch.device("cpu"))
@@ -225,30 +225,43 @@ def test_every_chapter_record_stores_its_per_image_outcomes_beside_it(repo_root:
     assert not missing, f"chapter records without their per-image outcomes (pass outcomes=): {missing}"
 
 
-def test_each_frontier_point_is_recorded_once_per_seed_with_its_model_digest(tmp_path: Path) -> None:
+def measured(row: dict, correct: list[bool]) -> MeasuredPoint:
+    """A measured point whose Gaussian-noise outcomes on images 0, 1, … are ``correct``."""
+    return MeasuredPoint(row, pd.DataFrame({"measure": "gaussian_0.2", "example": range(len(correct)),
+                                            "correct": correct}))
+
+
+def test_each_frontier_point_is_recorded_once_per_seed_with_its_model_digest_and_outcomes(tmp_path: Path) -> None:
     row = {"kind": "nsde", "seed": 2, "sigma": 0.55, "input_noise_std": None, "weights_sha256": "ab" * 32,
            "wall_time_s": 12.0, "clean": 0.8}
-    path = record_frontier_point(row, "paper", "cpu", tmp_path)
+    path = record_frontier_point(measured(row, [True, False, True]), "paper", "cpu", tmp_path)
     assert path == tmp_path / "paper" / "frontier" / "nsde-sigma0.55-seed2.json"
     recorded = json.loads(path.read_text())
     assert recorded["result"]["clean"] == 0.8
     assert recorded["provenance"]["models"] == [{"kind": "nsde", "seed": 2, "sha256": "ab" * 32,
                                                  "setting": {"sigma": 0.55}}]
-    assert record_frontier_point({**row, "clean": 0.1}, "paper", "cpu", tmp_path) is None
+    assert read_outcomes(outcomes_path(path))["correct"].tolist() == [True, False, True]
+    assert record_frontier_point(measured({**row, "clean": 0.1}, [False]), "paper", "cpu", tmp_path) is None
     assert json.loads(path.read_text())["result"]["clean"] == 0.8, "a record is never overwritten"
+    assert len(read_outcomes(outcomes_path(path))) == 3
     control = {**row, "kind": "convnext_noise", "sigma": None, "input_noise_std": 0.1}
-    assert record_frontier_point(control, "paper", "cpu", tmp_path).name == "convnext_noise-std0.1-seed2.json"
+    assert record_frontier_point(measured(control, [True]), "paper", "cpu", tmp_path).name == (
+        "convnext_noise-std0.1-seed2.json")
 
 
-def test_recorded_frontier_points_load_as_one_table(tmp_path: Path) -> None:
+def test_recorded_frontier_points_load_as_one_table_with_their_outcomes(tmp_path: Path) -> None:
     assert load_frontier("paper", tmp_path).empty
     for seed in (0, 1):
-        record_frontier_point({"kind": "convnext", "seed": seed, "sigma": None, "input_noise_std": None,
-                               "weights_sha256": "cd" * 32, "wall_time_s": 1.0, "clean": 0.5 + seed / 10},
-                              "paper", "cpu", tmp_path)
-    table = load_frontier("paper", tmp_path)
-    assert table[["seed", "clean"]].values.tolist() == [[0, 0.5], [1, 0.6]]
-    assert {"commit", "device"} <= set(table.columns)
+        record_frontier_point(measured({"kind": "convnext", "seed": seed, "sigma": None, "input_noise_std": None,
+                                        "weights_sha256": "cd" * 32, "wall_time_s": 1.0, "clean": 0.5 + seed / 10},
+                                       [bool(seed), True]), "paper", "cpu", tmp_path)
+    frontier = load_frontier("paper", tmp_path)
+    assert frontier.points[["seed", "clean"]].values.tolist() == [[0, 0.5], [1, 0.6]]
+    assert {"commit", "device"} <= set(frontier.points.columns)
+    assert frontier.points["record"].tolist() == ["frontier/convnext-seed0", "frontier/convnext-seed1"]
+    outcomes = frontier.outcomes.set_index(["record", "example"])["correct"]
+    assert outcomes.to_dict() == {("frontier/convnext-seed0", 0): False, ("frontier/convnext-seed0", 1): True,
+                                  ("frontier/convnext-seed1", 0): True, ("frontier/convnext-seed1", 1): True}
 
 
 def test_a_recorded_figure_is_drawn_from_the_record_or_names_the_command_in_its_place(

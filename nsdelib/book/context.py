@@ -180,10 +180,11 @@ class Context:
     def frontier(self, only_stored: bool = False) -> pd.DataFrame:
         """The clean–robust frontier (chapters 4 and 8), measured or read back (``only_stored``: nothing trained)."""
         cfg = self.profile.calibration
-        rows = [measure_point(self.data, kind, model, self.train_config(kind), cfg, self.store, self.device,
-                              only_stored, seed)
-                for seed in self.seeds[: cfg.frontier_seeds] for kind, model in frontier_points(cfg, self.profile.model)]
-        return pd.DataFrame([row for row in rows if row is not None])
+        points = [measure_point(self.data, kind, model, self.train_config(kind), cfg, self.store, self.device,
+                                only_stored, seed)
+                  for seed in self.seeds[: cfg.frontier_seeds]
+                  for kind, model in frontier_points(cfg, self.profile.model)]
+        return pd.DataFrame([point.row for point in points if point is not None])
 
     def data_size_datasets(self) -> list[SpectrogramData]:
         """The data sets of chapter 8's study, one per training-set size."""

@@ -23,7 +23,7 @@ from dask_jobqueue import SLURMCluster
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
 
 from ..claims.error_detection import abc_choices
-from ..claims.sigma_tuning import frontier_points, measure_point, priority, sweep_record
+from ..claims.sigma_tuning import MeasuredPoint, frontier_points, measure_point, point_label, priority, sweep_record
 from ..common import ConfigError, one_of, resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore
 from ..models.registry import MODEL_KINDS, ModelConfig, ModelKind
@@ -316,11 +316,11 @@ def score_abc(run: Run, kind: ModelKind, seed: int, _trained: object, settings: 
 def measure_frontier_point(run: Run, kind: ModelKind, model: ModelConfig, seed: int, *_after: object) -> str:
     """One point of the clean–robust frontier for one seed, recorded at ``paper``."""
     ctx = worker_context(run)
-    row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store, ctx.device,
-                        seed=seed)
+    point = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store,
+                          ctx.device, seed=seed)
     if ctx.profile.record_results:
-        record_frontier_point(row, ctx.profile.name, ctx.device)
-    return f"{frontier_record_name(row)}: clean {row['clean']:.3f}"
+        record_frontier_point(point, ctx.profile.name, ctx.device)
+    return f"{frontier_record_name(point.row)}: clean {point.row['clean']:.3f}"
 
 
 def make_size_datasets(run: Run, *_after: object) -> str:
@@ -472,7 +472,8 @@ def is_trained(ctx: Context, kind: ModelKind, model: ModelConfig) -> bool:
 def measure_calibration_point(run: Run, kind: ModelKind, model: ModelConfig, *_after: object) -> str:
     """Train and measure one point in a worker; its line for the log."""
     ctx = worker_context(run)
-    row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store, ctx.device)
+    row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store,
+                        ctx.device).row
     return (f"{kind} σ={row['sigma']} {row['diffusion']} {row['noise_shape']} std={row['input_noise_std']}: "
             f"clean {row['clean']:.3f}, flip rate {row['flip_rate']:.3f}")
 
@@ -488,12 +489,12 @@ def calibration_graph(ctx: Context, trained_only: bool = False) -> list[Task]:
     return [data, *points]
 
 
-def collected(ctx: Context) -> tuple[pd.DataFrame, int]:
+def collected(ctx: Context) -> tuple[list[MeasuredPoint], int]:
     """The measured points found in the store (none is computed) and the number still missing."""
     cfg = ctx.profile.calibration
-    rows = [measure_point(ctx.data, kind, model, ctx.train_config(kind), cfg, ctx.store, ctx.device, only_stored=True)
-            for kind, model in priority(cfg, ctx.profile.model)]
-    return pd.DataFrame([row for row in rows if row is not None]), rows.count(None)
+    points = [measure_point(ctx.data, kind, model, ctx.train_config(kind), cfg, ctx.store, ctx.device,
+                            only_stored=True) for kind, model in priority(cfg, ctx.profile.model)]
+    return [point for point in points if point is not None], points.count(None)
 
 
 def record_calibration(ctx: Context) -> dict[str, Any]:
@@ -501,9 +502,12 @@ def record_calibration(ctx: Context) -> dict[str, Any]:
     if not ctx.profile.calibrates:
         raise ConfigError(f"the {ctx.profile.name} profile takes σ from paper's calibration; record the calibration at "
                           "'quick' or 'paper'")
-    table, missing = collected(ctx)
+    points, missing = collected(ctx)
+    table = pd.DataFrame([point.row for point in points])
     result, models = sweep_record(table, missing, ctx.profile.calibration)
     wall = float(table["wall_time_s"].sum()) if not table.empty else 0.0
     prov = provenance(ctx.profile.name, [ctx.profile.calibration.seed], torch.device(ctx.device), wall, models)
-    record_result("calibration", result, prov)
+    outcomes = pd.concat([point.outcomes.assign(point=point_label(point.row)) for point in points],
+                         ignore_index=True) if points else None
+    record_result("calibration", result, prov, outcomes=outcomes, outcome_keys=["point", "measure"])
     return result

@@ -8,6 +8,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +28,7 @@ from .glance import RECORD_PLANS, relabel
 from .profiles import Profile, ProfileName
 
 if TYPE_CHECKING:
+    from ..claims.sigma_tuning import MeasuredPoint
     from ..training.trainer import TrainConfig, TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -133,11 +135,14 @@ def is_recorded(name: str, profile: str, root: Path = RESULTS_ROOT) -> bool:
 
 
 def _record_once(name: str, result: dict[str, Any], profile: str, device: torch.device | str, wall_time_s: float,
-                 model: ModelDigest, root: Path) -> Path | None:
-    """Record one model's run citing ``model``, unless ``name`` is recorded already: a record is never overwritten."""
+                 model: ModelDigest, root: Path, outcomes: pd.DataFrame | None = None,
+                 outcome_keys: Sequence[str] = ()) -> Path | None:
+    """Record one model's run citing ``model`` (and its per-image ``outcomes`` beside it), unless ``name`` is recorded
+    already: a record is never overwritten."""
     if is_recorded(name, profile, root):
         return None
-    return record_result(name, result, provenance(profile, [model["seed"]], device, wall_time_s, [model]), root)
+    return record_result(name, result, provenance(profile, [model["seed"]], device, wall_time_s, [model]), root,
+                         outcomes, outcome_keys)
 
 
 def model_record_name(kind: str, seed: int) -> str:
@@ -186,23 +191,41 @@ def frontier_record_name(row: dict[str, Any]) -> str:
     return f"frontier/{row['kind']}{setting}-seed{row['seed']}"
 
 
-def record_frontier_point(row: dict[str, Any], profile: str, device: torch.device | str,
+def record_frontier_point(point: MeasuredPoint, profile: str, device: torch.device | str,
                           root: Path = RESULTS_ROOT) -> Path | None:
-    """Record one measured frontier point and seed once, citing its model's digest."""
+    """Record one measured frontier point and seed once, citing its model's digest, its per-image outcomes beside."""
+    row = point.row
     setting = {key: row[key] for key in ("sigma", "input_noise_std") if row[key] is not None}
     return _record_once(frontier_record_name(row), row, profile, device, row["wall_time_s"],
                         {"kind": row["kind"], "seed": row["seed"], "sha256": row["weights_sha256"], "setting": setting},
-                        root)
+                        root, point.outcomes, ["measure"])
 
 
-def load_frontier(profile: str = "paper", root: Path = RESULTS_ROOT) -> pd.DataFrame:
-    """Every recorded frontier point (a row per point and seed, with its commit and device); empty without any."""
-    rows = []
+@dataclass(frozen=True)
+class RecordedFrontier:
+    """The recorded clean–robust frontier: a row per point and seed (``record`` names it, with its commit and
+    device) and the per-image outcomes of the points that have them (``record``, ``measure``, ``example``,
+    ``correct``)."""
+
+    points: pd.DataFrame
+    outcomes: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.points.empty
+
+
+def load_frontier(profile: str = "paper", root: Path = RESULTS_ROOT) -> RecordedFrontier:
+    """Every recorded frontier point, with the per-image outcomes stored beside it; empty without any."""
+    rows, outcomes = [], [pd.DataFrame(columns=["record", "measure", "example", "correct"])]
     for path in sorted((root / profile / "frontier").glob("*.json")):
-        recorded = load_recorded(f"frontier/{path.stem}", profile, root)
-        rows.append({**recorded["result"], "commit": recorded["provenance"]["commit"],
+        name = f"frontier/{path.stem}"
+        recorded = load_recorded(name, profile, root)
+        rows.append({**recorded["result"], "record": name, "commit": recorded["provenance"]["commit"],
                      "device": recorded["provenance"]["device"]})
-    return pd.DataFrame(rows)
+        if outcomes_path(path).exists():
+            outcomes.append(read_outcomes(outcomes_path(path)).assign(record=name))
+    return RecordedFrontier(pd.DataFrame(rows), pd.concat(outcomes, ignore_index=True))
 
 
 def size_study_record_name(kind: str, seed: int) -> str:
@@ -353,17 +376,17 @@ def show_figure(fig: Figure | None, missing: str) -> None:
     plt.close(fig)
 
 
-def show_matched_accuracy(frontier: pd.DataFrame, chosen_sigma: float, caption: str) -> None:
+def show_matched_accuracy(frontier: RecordedFrontier, chosen_sigma: float, caption: str) -> None:
     """The recorded frontier's seeds per point, then NSDE − control at matched clean accuracy (or why not yet)."""
     from IPython.display import display
 
-    display(frontier_seed_counts(frontier).to_frame("seeds recorded").T)
-    matched = matched_accuracy_verdicts(frontier, chosen_sigma)
+    display(frontier_seed_counts(frontier.points).to_frame("seeds recorded").T)
+    matched = matched_accuracy_verdicts(frontier.points, frontier.outcomes, chosen_sigma)
     if matched is None:
         print(MATCHED_MISSING)
         return
-    display(matched[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.format(precision=4, na_rep="–")
-            .set_caption(caption))
+    columns = ["verdict", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]
+    display(matched[columns].style.format(precision=4, na_rep="–").set_caption(caption))
 
 
 def glue_figure(name: str, fig: Figure | None, missing: str = "") -> None:

@@ -19,8 +19,8 @@ from ..models.inference import DETERMINISTIC_LABELS, eval_modes, injected_noise_
 from ..models.nsde import SDEConfig
 from ..report.claims import C2_LEVELS, C2_STRUCTURED, models_table
 from ..report.paper import PAPER_VALUES, get_claim
-from ..report.stats import (Verdict, effect_verdict, effect_verdicts, holm_family, primary_and_family,
-                            seed_effects_verdict, verdicts_frame)
+from ..report.stats import (Verdict, crossed_estimate, effect_verdict, effect_verdicts, holm_family, judge,
+                            primary_and_family, verdicts_frame)
 from .sigma_tuning import robust_measures
 
 #: Chapter 4's sweep table; bump when the sweep's numbers change.
@@ -163,15 +163,17 @@ def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
 
 #: What the chapters say while :func:`matched_accuracy_verdicts` has no verdict yet.
 MATCHED_MISSING = ("No recorded seed has both the NSDE at the book's σ and control points on both sides of its clean "
-                   "accuracy yet: the matched-accuracy verdict waits for them.")
+                   "accuracy, with their per-image outcomes, yet: the matched-accuracy verdict waits for them.")
 
 #: One row of :func:`matched_accuracy_effects`; the columns exist when no seed has both lines yet.
 MATCHED_COLUMNS = ["seed", "measure", "matched clean accuracy", "NSDE", "control at that clean accuracy",
-                   "NSDE − control"]
+                   "NSDE − control", "NSDE record", "control below", "control above", "weight above"]
 
 
 def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str) -> pd.DataFrame:
-    """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` at the NSDE's clean accuracy."""
+    """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` at the NSDE's clean accuracy, linear
+    between the two control points around it (their ``record`` names and the upper one's weight; never
+    extrapolated: NaN outside the control's range)."""
     rows = []
     for seed, group in points.groupby("seed", sort=True):
         nsde = group[(group["kind"] == "nsde") & np.isclose(group["sigma"].astype(float), chosen_sigma)]
@@ -180,22 +182,49 @@ def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure:
             continue
         level, nsde_value = float(nsde["clean"].iloc[0]), float(nsde[measure].iloc[0])
         clean = control["clean_off"].to_numpy(float)
-        inside = clean.min() <= level <= clean.max()
-        control_value = float(np.interp(level, clean, control[measure].to_numpy(float))) if inside else math.nan
-        rows.append((seed, measure, level, nsde_value, control_value, nsde_value - control_value))
+        records = control["record"].tolist() if "record" in control else [None] * len(control)
+        below = above = None
+        weight = control_value = math.nan
+        if clean[0] <= level <= clean[-1]:
+            lower = int(np.searchsorted(clean, level, side="right")) - 1
+            upper = min(lower + 1, len(clean) - 1)
+            span = clean[upper] - clean[lower]
+            weight = (level - clean[lower]) / span if span > 0 else 0.0
+            values = control[measure].to_numpy(float)
+            control_value = (1 - weight) * values[lower] + weight * values[upper]
+            below, above = records[lower], records[upper]
+        rows.append((seed, measure, level, nsde_value, control_value, nsde_value - control_value,
+                     nsde["record"].iloc[0] if "record" in nsde else None, below, above, weight))
     return pd.DataFrame(rows, columns=MATCHED_COLUMNS)
 
 
-def matched_accuracy_verdicts(points: pd.DataFrame, chosen_sigma: float) -> pd.DataFrame | None:
-    """NSDE − control at matched clean accuracy under every robustness measure, judged over seeds; None while no
-    seed has both the NSDE at ``chosen_sigma`` and a control line that brackets its clean accuracy."""
+def matched_differences(effects: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per image (a column each) and seed (a row each): NSDE − the control at matched clean accuracy, the control's
+    outcome the same mix of its two points' outcomes as its accuracy (so each seed's mean is its effect); seeds
+    whose records lack per-image outcomes are left out."""
+    by_record = {(record, measure): group.set_index("example")["correct"].astype(float)
+                 for (record, measure), group in outcomes.groupby(["record", "measure"], sort=False)}
+    rows = {}
+    for effect in effects.dropna(subset=["NSDE − control"]).to_dict(orient="records"):
+        wanted = [(effect[record], effect["measure"]) for record in ("NSDE record", "control below", "control above")]
+        if all(key in by_record for key in wanted):
+            nsde, below, above = (by_record[key] for key in wanted)
+            rows[effect["seed"]] = nsde - ((1 - effect["weight above"]) * below + effect["weight above"] * above)
+    return pd.DataFrame(rows).T.rename_axis(index="seed", columns="example")
+
+
+def matched_accuracy_verdicts(points: pd.DataFrame, outcomes: pd.DataFrame, chosen_sigma: float
+                              ) -> pd.DataFrame | None:
+    """NSDE − control at matched clean accuracy under every robustness measure, seeds and images both random (the
+    interpolation weight held fixed); None while no seed has the NSDE at ``chosen_sigma``, control points on both
+    sides of its clean accuracy and their per-image outcomes."""
     primary = f"gaussian_{C2_STD:g}"
     verdicts = {}
     for measure in robust_measures(points):
-        effects = matched_accuracy_effects(points, chosen_sigma, measure)["NSDE − control"].dropna()
-        if not effects.empty:
-            verdicts[measure] = seed_effects_verdict(effects.to_numpy(), get_claim("C2").reference,
-                                                     comparison="NSDE − control at matched clean accuracy")
+        differences = matched_differences(matched_accuracy_effects(points, chosen_sigma, measure), outcomes)
+        if not differences.empty:
+            verdicts[measure] = judge(crossed_estimate(differences), get_claim("C2").reference,
+                                      comparison="NSDE − control at matched clean accuracy")
     if not verdicts:
         return None
     return verdicts_frame(primary_and_family(verdicts, MATCHED_FAMILY, primary if primary in verdicts else None),

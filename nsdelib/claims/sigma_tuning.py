@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..training.trainer import TrainConfig, train_or_load, training_key
 from .c3_attacks import apgd
 
 #: One measured point of the σ sweep; bump when its measurement changes.
-CALIBRATION_POINT = ArtifactKind("calibration_point", 2, "point.json")
+CALIBRATION_POINT = ArtifactKind("calibration_point", 3, "point.json")
 #: The paper's clean-accuracy cost of the NSDE (C1): the rule's target.
 TARGET_COST = get_claim("C1").reference.value
 #: The commands that measure the sweep's points and record them (resumable; see the README).
@@ -91,10 +92,31 @@ def frontier_points(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
     return points
 
 
+@dataclass(frozen=True)
+class MeasuredPoint:
+    """One measured point: its row (settings, training, accuracies) and, per robustness measure, whether each image
+    was classified correctly (columns ``measure``, ``example``, ``correct``; the row's figures are their means)."""
+
+    row: dict[str, Any]
+    outcomes: pd.DataFrame
+
+
+def _per_image(measure: str, examples: torch.Tensor, correct: torch.Tensor) -> dict[str, list]:
+    return {"measure": [measure] * len(examples), "example": examples.tolist(), "correct": correct.int().tolist()}
+
+
+def point_label(row: dict[str, Any]) -> str:
+    """A measured point's name in words: ``ConvNeXt``, ``control, std 0.1`` or ``NSDE, relative, coloured, σ 0.4``."""
+    if row["kind"] == "nsde":
+        return f"NSDE, {row['diffusion']}, {row['noise_shape']}, σ {row['sigma']:g}"
+    return f"control, std {row['input_noise_std']:g}" if row["kind"] == "convnext_noise" else "ConvNeXt"
+
+
 def measure_point(data: SpectrogramData, kind: ModelKind, model: ModelConfig, train: TrainConfig,
                   cfg: CalibrationConfig, store: ArtifactStore, device: torch.device, only_stored: bool = False,
-                  seed: int | None = None) -> dict[str, Any] | None:
-    """Train one point at ``seed`` (default ``cfg.seed``) and measure it; ``only_stored``: the stored row or None."""
+                  seed: int | None = None) -> MeasuredPoint | None:
+    """Train one point at ``seed`` (default ``cfg.seed``) and measure it; ``only_stored``: the stored point or
+    None."""
     seed = cfg.seed if seed is None else seed
     key = {"training": training_key(data, kind, seed, model, train),
            "measure": cfg.model_dump(mode="json", include={"gaussian_stds", "attack_eps", "attack_steps", "subset_size",
@@ -116,21 +138,25 @@ def measure_point(data: SpectrogramData, kind: ModelKind, model: ModelConfig, tr
             **{f"clean_{noise}": acc for noise, acc in run.metrics["accuracy_by_eval_noise"].items()},
             "flip_rate": flip_rate(run.model, x, batch_size=cfg.batch_size, seed=seed) if nsde else 0.0,
         }
+        outcomes = []
         pattern = torch.randn(x.shape, generator=generator(seed, "calibration", "gaussian"))
         for std in cfg.gaussian_stds:
-            preds = predict(run.model, add_noise(x, pattern, std), mode, batch_size=cfg.batch_size, seed=seed)
-            row[f"gaussian_{std:g}"] = float((preds == y).float().mean())
+            correct = predict(run.model, add_noise(x, pattern, std), mode, batch_size=cfg.batch_size, seed=seed) == y
+            row[f"gaussian_{std:g}"] = float(correct.float().mean())
+            outcomes.append(_per_image(f"gaussian_{std:g}", torch.arange(len(y)), correct))
         subset = stratified_subset(y, cfg.subset_size, seed)
         with eval_noise(run.model, "single"):
             adversarial = apgd(run.model, x[subset], y[subset], norm="L2", eps=cfg.attack_eps, loss="ce",
                                steps=cfg.attack_steps, seed=seed, batch_size=cfg.batch_size)
-        preds = predict(run.model, adversarial, mode, batch_size=cfg.batch_size, seed=seed + 1)
-        row[f"apgd_l2_{cfg.attack_eps:g}"] = float((preds == y[subset]).float().mean())
-        return row
+        correct = predict(run.model, adversarial, mode, batch_size=cfg.batch_size, seed=seed + 1) == y[subset]
+        row[f"apgd_l2_{cfg.attack_eps:g}"] = float(correct.float().mean())
+        outcomes.append(_per_image(f"apgd_l2_{cfg.attack_eps:g}", subset, correct))
+        return {"row": row, "outcomes": {name: sum((part[name] for part in outcomes), []) for name in outcomes[0]}}
 
     if only_stored and not store.exists(CALIBRATION_POINT, key):
         return None
-    return store.fetch(CALIBRATION_POINT, key, build)
+    stored = store.fetch(CALIBRATION_POINT, key, build)
+    return MeasuredPoint(stored["row"], pd.DataFrame(stored["outcomes"]).astype({"correct": bool}))
 
 
 def interpolate_setting(values: np.ndarray, costs: np.ndarray, target: float) -> float | None:

@@ -12,7 +12,8 @@ from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
-from nsdelib.claims.sigma_tuning import frontier_points, frontier_reading, sweep_epochs
+from nsdelib.claims.sigma_tuning import (frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
+                                        sweep_epochs)
 from nsdelib.models.nsde import SDEConfig
 
 SDE = SDEConfig.build(ensemble_size=8)
@@ -161,3 +162,32 @@ def test_a_partial_frontier_gives_inconclusive_verdicts_instead_of_failing() -> 
 def test_sweep_epochs_says_how_long_the_points_trained() -> None:
     assert sweep_epochs(pd.DataFrame({"epochs": [12, 12, 12]})) == "12 epochs each"
     assert sweep_epochs(pd.DataFrame({"epochs": [12, 8, 10]})) == "8 to 12 epochs"
+
+
+def test_the_frontier_finds_each_seeds_setting_at_the_paper_cost_and_never_extrapolates() -> None:
+    def seed_rows(seed: int, convnext: float, nsde: list[tuple[float, float]], control: list[tuple[float, float]]):
+        return ([{"kind": "convnext", "seed": seed, "clean_off": convnext, "sigma": None, "input_noise_std": None}]
+                + [{"kind": "nsde", "seed": seed, "sigma": s, "clean_single": c, "input_noise_std": None}
+                   for s, c in nsde]
+                + [{"kind": "convnext_noise", "seed": seed, "input_noise_std": s, "clean_off": c, "sigma": None}
+                   for s, c in control])
+
+    points = pd.DataFrame(seed_rows(0, 0.90, [(0.3, 0.89), (0.6, 0.85)], [(0.1, 0.89), (0.4, 0.88)])
+                          + seed_rows(1, 0.90, [(0.3, 0.80), (0.6, 0.70)], [(0.1, 0.88), (0.4, 0.84)])
+                          + [{"kind": "nsde", "seed": 2, "sigma": 0.3, "clean_single": 0.8}])
+    table = settings_at_cost(points, target_cost=0.03)
+    assert table.index.tolist() == [0, 1], "a seed without its ConvNeXt has no reference"
+    t = (0.03 - 0.01) / (0.05 - 0.01)
+    assert table.loc[0, "NSDE σ (one pass)"] == pytest.approx(math.exp(math.log(0.3) + t * math.log(2)))
+    assert math.isnan(table.loc[0, "control std"]), "costs of 1 and 2 points do not reach 3: no std"
+    assert math.isnan(table.loc[1, "NSDE σ (one pass)"]), "costs 10 to 20 points lie beyond the target: no σ"
+    assert table.loc[1, "control std"] == pytest.approx(0.1 * 4 ** 0.25), "a quarter of the way from 2 to 6 points"
+
+
+def test_the_settings_at_the_paper_cost_are_said_over_the_seeds_that_bracket_it() -> None:
+    table = pd.DataFrame({"NSDE σ (one pass)": [0.6, 0.7, math.nan], "control std": [math.nan] * 3})
+    sentence = settings_at_cost_sentence(table, {"NSDE σ (one pass)": 0.43, "control std": 0.23})
+    assert sentence.startswith("the NSDE σ (one pass) is 0.65 [0.01, 1.29] over 2 of 3 seeds (the book uses 0.43); ")
+    assert sentence.endswith("for the control std no recorded seed's frontier brackets the cost yet (the book uses 0.23)")
+    one = settings_at_cost_sentence(table.iloc[:1], {"NSDE σ (one pass)": 0.43})
+    assert one == "the NSDE σ (one pass) is 0.60 over 1 of 1 seeds (the book uses 0.43)"

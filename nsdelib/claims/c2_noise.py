@@ -220,7 +220,7 @@ def matched_accuracy_verdicts(points: pd.DataFrame, outcomes: pd.DataFrame, chos
     sides of its clean accuracy and their per-image outcomes."""
     primary = f"gaussian_{C2_STD:g}"
     verdicts = {}
-    for measure in robust_measures(points):
+    for measure in sorted(robust_measures(points), key=lambda measure: measure != primary):  # the primary first
         differences = matched_differences(matched_accuracy_effects(points, chosen_sigma, measure), outcomes)
         if not differences.empty:
             verdicts[measure] = judge(crossed_estimate(differences), get_claim("C2").reference,

@@ -23,6 +23,7 @@ from ..models.inference import headline_mode, predict
 from ..models.nsde import DiffusionForm, NoiseShape, eval_noise
 from ..models.registry import ModelConfig, ModelKind
 from ..report.paper import get_claim
+from ..report.stats import mean_interval
 from ..training.trainer import TrainConfig, train_or_load, training_key
 from .c3_attacks import apgd
 
@@ -184,6 +185,47 @@ def setting_at_cost(settings: Sequence[float], accuracies: Sequence[float], refe
     """The setting whose clean accuracy is ``target_cost`` below ``reference``, to two significant digits, or None."""
     value = interpolate_setting(np.asarray(settings), reference - np.asarray(accuracies), target_cost)
     return None if value is None else float(f"{value:.2g}")
+
+
+#: The columns of :func:`settings_at_cost`: the setting of each line at the paper's cost, per seed.
+AT_COST_COLUMNS = {"nsde": "NSDE σ (one pass)", "convnext_noise": "control std"}
+
+
+def settings_at_cost(points: pd.DataFrame, target_cost: float) -> pd.DataFrame:
+    """Per seed of the frontier (a row each): the NSDE's σ whose single pass, and the control's input-noise std whose
+    clean accuracy, lies ``target_cost`` below that seed's ConvNeXt, interpolated in log(setting) as chapter 3's rule
+    does; NaN where the seed's points do not bracket the cost (never extrapolated). The rule's answer again, on
+    several seeds and under the training rule."""
+    columns = {"nsde": ("sigma", "clean_single"), "convnext_noise": ("input_noise_std", "clean_off")}
+    rows = {}
+    for seed, group in points.groupby("seed", sort=True):
+        reference = group.loc[group["kind"] == "convnext", "clean_off"]
+        if reference.empty:
+            continue
+        row = {}
+        for kind, (setting, clean) in columns.items():
+            line = group[group["kind"] == kind].sort_values(setting)
+            found = interpolate_setting(line[setting].to_numpy(float),
+                                        float(reference.iloc[0]) - line[clean].to_numpy(float), target_cost)
+            row[AT_COST_COLUMNS[kind]] = math.nan if found is None else found
+        rows[seed] = row
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(AT_COST_COLUMNS.values())).rename_axis("seed")
+
+
+def settings_at_cost_sentence(table: pd.DataFrame, used: dict[str, float]) -> str:
+    """:func:`settings_at_cost` in words: each line's setting over the seeds that bracket the cost (mean and 95 %
+    interval) beside the setting the book uses (``used``, by the table's column)."""
+    parts = []
+    for column, setting in used.items():
+        found = table[column].dropna() if column in table else pd.Series(dtype=float)
+        if found.empty:
+            parts.append(f"for the {column} no recorded seed's frontier brackets the cost yet (the book uses {setting:g})")
+            continue
+        interval = mean_interval(found.to_numpy())
+        spread = "" if math.isnan(interval.low) else f" [{interval.low:.2f}, {interval.high:.2f}]"
+        parts.append(f"the {column} is {interval.mean:.2f}{spread} over {interval.n} of {len(table)} seeds "
+                     f"(the book uses {setting:g})")
+    return "; ".join(parts)
 
 
 def sweep_record(table: pd.DataFrame, missing: int, cfg: CalibrationConfig) -> tuple[dict[str, Any], list[dict]]:

@@ -116,9 +116,9 @@ settings_table({**noise_cfg.model_dump(), "evaluated samples": len(subset), "tes
 # %% [markdown]
 # ## The result at the paper's scale
 #
-# The `paper` sweep (every model of chapter 3's five seeds, the whole test split, every level) was
+# The `paper` sweep (every model of chapter 3, on every seed, the whole test split, every level) was
 # run once and recorded with its provenance in `results/paper/noise_robustness.json`; it comes
-# first. The rest of the chapter repeats the sweep at this build's profile.
+# first, with the models it cites. The rest of the chapter repeats the sweep at this build's profile.
 
 # %% tags=["hide-input"]
 recorded = announce_recorded("noise_robustness", "ch04_noise_robustness", {
@@ -248,8 +248,7 @@ glue_all({"c2_verdict": c2.flags, "c2_one_run": c2.one_run, "c2_difference": flo
 # effect to set beside one run of this setup ({glue:text}`c2_one_run`).
 #
 # At the largest std, {glue:text}`largest_std`, the ConvNeXt is at {glue:text}`largest_convnext:.1f` %
-# and the NSDE ensemble at {glue:text}`largest_nsde:.1f` % (chance: {glue:text}`chance:.1f` %):
-# the sweep reaches the point where noise, not the model, decides the accuracy.
+# and the NSDE ensemble at {glue:text}`largest_nsde:.1f` % (chance: {glue:text}`chance:.1f` %).
 #
 # ## Structured noise: impulses and a narrowband interferer
 
@@ -283,7 +282,8 @@ structured_verdicts[["verdict", "effect", "low", "high", "mde", "p_holm"]].style
 # ({numref}`fig-structured-noise`): its
 # training noise is injected inside the network, not shaped like stripes or tones in the input.
 # The table gives the paired verdict at every level; compare it with the Gaussian one above. A
-# narrowband line is the harder case for a harmonic classifier, because it looks like signal.
+# narrowband line might be expected to be the harder case for a harmonic classifier, because it
+# looks like signal; the curves say at which levels it is.
 #
 # ## Where the robustness comes from: noise in training × noise at test time
 #
@@ -445,8 +445,9 @@ glue_all({"ex_holm_family": len(HOLM_EXAMPLE), "ex_holm_nulls": len(HOLM_EXAMPLE
 #    ```{admonition} Solution
 #    :class: dropdown
 #    `ctx.profile.noise.replace(impulse_probability=...)` and rerun `noise_sweep` through a
-#    `SweepTarget`. Rarer but stronger stripes leave most frames clean, and the models, which see
-#    whole harmonic lines, mostly survive them; frequent stripes cover the lines themselves.
+#    `SweepTarget`. A hypothesis to test: rarer but stronger stripes leave most frames clean, so
+#    models that see whole harmonic lines should survive them better than frequent stripes, which
+#    cover the lines themselves.
 #    ```
 # 4. The verdict rule needs several seeds. With `n_seeds = 1`, what does it say, and why?
 #

@@ -89,7 +89,7 @@ glue_all({"glance_table": Markdown(glance_markdown(glance)), "glance_recorded": 
 #
 # {glue:text}`glance_recorded` of the {glue:text}`glance_claims` claims have a recorded `paper`
 # result. A row that reads "{glue:text}`glance_not_recorded`" names the command that records it
-# (it trains and evaluates at the paper's scale: hours on a CPU). C5 is judged at every perturbation
+# (it trains and evaluates at the paper's scale; each record states how long it took, and on what). C5 is judged at every perturbation
 # level of chapter 6; the row shows the largest, where chapter 6 states its headline, and chapter 6
 # gives the others. Only these primary comparisons are shown here: every other row of the chapters
 # (noise levels, attacks, budgets, controls, training sizes) is exploratory and adjusted for

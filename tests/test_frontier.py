@@ -13,7 +13,7 @@ from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
 from nsdelib.claims.sigma_tuning import (frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
-                                        sweep_epochs)
+                                        sweep_epochs, unrun_points)
 from nsdelib.models.nsde import SDEConfig
 
 SDE = SDEConfig.build(ensemble_size=8)
@@ -191,3 +191,19 @@ def test_the_settings_at_the_paper_cost_are_said_over_the_seeds_that_bracket_it(
     assert sentence.endswith("for the control std no recorded seed's frontier brackets the cost yet (the book uses 0.23)")
     one = settings_at_cost_sentence(table.iloc[:1], {"NSDE σ (one pass)": 0.43})
     assert one == "the NSDE σ (one pass) is 0.60 over 1 of 1 seeds (the book uses 0.43)"
+
+
+def test_a_sweep_says_which_of_its_points_were_not_run() -> None:
+    config = {"forms": ["relative", "multiplicative"], "shapes": ["white", "coloured"], "sigmas": [0.1, 0.2],
+              "input_noise_stds": [0.1, 0.4]}
+    points = pd.DataFrame([point("convnext", 0.9, 0.6), point("convnext_noise", 0.9, 0.6, std=0.1)]
+                          + [point("nsde", 0.9, 0.6, sigma=s, form="relative", shape=shape)
+                             for shape in ("white", "coloured") for s in (0.1, 0.2) if (shape, s) != ("coloured", 0.2)])
+    assert unrun_points(points, config) == ("the relative diffusion at σ 0.2 with coloured noise; the whole "
+                                            "multiplicative diffusion (4 points); the control at std 0.4")
+    complete = {**config, "forms": ["relative"], "input_noise_stds": [0.1]}
+    assert unrun_points(points[points["sigma"].ne(0.2) | points["noise_shape"].ne("coloured")], complete) == (
+        "the relative diffusion at σ 0.2 with coloured noise")
+    assert unrun_points(pd.concat([points, pd.DataFrame([point("nsde", 0.9, 0.6, sigma=0.2, form="relative",
+                                                               shape="coloured")])]), complete) == ""
+    assert unrun_points(points[points["kind"] != "convnext"], complete).endswith("ConvNeXt")

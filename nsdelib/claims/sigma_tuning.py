@@ -241,6 +241,29 @@ def sweep_record(table: pd.DataFrame, missing: int, cfg: CalibrationConfig) -> t
     return result, models
 
 
+def unrun_points(points: pd.DataFrame, config: dict[str, Any]) -> str:
+    """The points of a recorded sweep's ``config`` that its ``points`` lack, in words (``""`` when none): a whole
+    diffusion form at once, otherwise point by point."""
+    measured = {point_label(row) for row in points.to_dict(orient="records")}
+    parts = []
+    for form in config["forms"]:
+        missing = [(shape, sigma) for shape in config["shapes"] for sigma in config["sigmas"]
+                   if point_label({"kind": "nsde", "diffusion": form, "noise_shape": shape, "sigma": sigma})
+                   not in measured]
+        if len(missing) == len(config["shapes"]) * len(config["sigmas"]):
+            parts.append(f"the whole {form} diffusion ({len(missing)} points)")
+        elif missing:
+            parts.append(f"the {form} diffusion at " + ", ".join(f"σ {sigma:g} with {shape} noise"
+                                                                  for shape, sigma in missing))
+    stds = [f"{std:g}" for std in config["input_noise_stds"]
+            if point_label({"kind": "convnext_noise", "input_noise_std": std}) not in measured]
+    if stds:
+        parts.append("the control at std " + ", ".join(stds))
+    if point_label({"kind": "convnext"}) not in measured:
+        parts.append("ConvNeXt")
+    return "; ".join(parts)
+
+
 def sweep_epochs(points: pd.DataFrame) -> str:
     """How long the sweep's points were trained, in words: ``"12 epochs each"`` or ``"8 to 12 epochs"``."""
     low, high = int(points["epochs"].min()), int(points["epochs"].max())

@@ -111,7 +111,7 @@ glue_all({
     "ch8_attack_eps": config["attack_eps"],
     "ch8_paper_cost": 100 * sweep["target_cost"],
     "ch8_unrun": f"Not run: {unrun}" if (unrun := unrun_points(points, config)) else "Every point of its grid was run",
-    "ch8_point_minutes": points.loc[points["kind"] == "nsde", "wall_time_s"].median() / 60,
+    "ch8_point_minutes": float(points.loc[points["kind"] == "nsde", "wall_time_s"].median()) / 60,
     "ch8_measured_points": len(points),
     "ch8_lines": len(reading),
     "ch8_sweep_epochs": sweep_epochs(points),

@@ -194,6 +194,14 @@ def test_recording_stores_the_per_image_outcomes_beside_the_record(tmp_path: Pat
     assert record_if_enabled(quiet, "noise_robustness", {"value": 1}, [0], 1.0, [], outcomes, ["seed"]) is None
 
 
+def test_a_record_is_written_only_after_its_outcomes(tmp_path: Path) -> None:
+    """The record marks the work done: when its outcomes cannot be written, no record is left to stop a rerun."""
+    broken = pd.DataFrame({"seed": [0], "example": [3]})  # no outcome column
+    with pytest.raises(ValueError, match="lacks the columns"):
+        record_result("abc", {"value": 1}, provenance("paper", [0], "cpu", 1.0), tmp_path, broken, ["seed"])
+    assert not (tmp_path / "paper" / "abc.json").exists()
+
+
 def test_recording_stores_outcomes_of_any_value_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nsdelib.book.profiles import get_profile
     from nsdelib.book.provenance import record_if_enabled

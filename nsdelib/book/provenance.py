@@ -120,12 +120,13 @@ def record_result(name: str, result: dict[str, Any], prov: dict[str, Any], root:
                   outcomes: pd.DataFrame | None = None, outcome_keys: Sequence[str] = (),
                   outcome_value: str = "correct") -> Path:
     """Write ``{"provenance": ..., "result": ...}`` atomically, as strict JSON, to ``root/<profile>/<name>.json``, and
-    its per-image ``outcomes`` (if given; their column ``outcome_value``) beside it."""
+    its per-image ``outcomes`` (if given; their column ``outcome_value``) beside it, first: a record exists only once
+    everything it stands for is written (a run killed in between leaves no record, so the next one writes both)."""
     path = root / one_of(prov.get("profile"), ProfileName, "profile") / f"{name}.json"
     payload = strict_json({"provenance": prov, "result": result})
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)))
     if outcomes is not None:
         write_outcomes(outcomes_path(path), outcomes, keys=outcome_keys, value=outcome_value)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)))
     return path
 
 

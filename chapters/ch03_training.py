@@ -263,7 +263,9 @@ cost
 # *single-pass* clean accuracy is that many points below ConvNeXt's (interpolated in log σ between
 # the two bracketing points); give the control its input-noise level by the same rule. The sweep is
 # too long for a book build (`nsdebook calibrate --profile paper`, resumable), so it is read from its
-# record, with its provenance:
+# record, with its provenance. The choice is made once: a later run of the sweep (under the training
+# rule below, say) reports what the rule would choose then beside the choice in use, and does not move
+# it, which would mean retraining every model after seeing its results (`fixed_choice`).
 
 # %% tags=["hide-input"]
 calibration = announce_recorded("calibration", "ch03_training", {"fig_calibration": lambda result: calibration_frontier(
@@ -277,6 +279,10 @@ if calibration is not None:
           f"sweep's ConvNeXt at {100 * choice['convnext_accuracy']:.1f} % clean accuracy)")
     print(f"this profile uses σ = {ctx.profile.model.sde.sigma:g} ({ctx.profile.model.sde.diffusion}, "
           f"{ctx.profile.model.sde.noise_shape}) and input noise std {ctx.profile.model.input_noise_std:g} for the control")
+    fixed = calibration["result"].get("fixed_choice", {})
+    if fixed.get("recorded_by", "this record") != "this record":
+        print(f"paper's σ = {fixed['sigma']:g} and std {fixed['input_noise_std']:g} were chosen by {fixed['recorded_by']}; "
+              "a re-run reports its own choice beside them and does not move them")
 
 # %% [markdown]
 # ```{glue:figure} fig_calibration

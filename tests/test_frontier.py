@@ -12,7 +12,7 @@ from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
-from nsdelib.claims.sigma_tuning import (frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
+from nsdelib.claims.sigma_tuning import (fixed_choice, frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
                                         sweep_epochs, unrun_points)
 from nsdelib.models.nsde import SDEConfig
 
@@ -207,3 +207,20 @@ def test_a_sweep_says_which_of_its_points_were_not_run() -> None:
     assert unrun_points(pd.concat([points, pd.DataFrame([point("nsde", 0.9, 0.6, sigma=0.2, form="relative",
                                                                shape="coloured")])]), complete) == ""
     assert unrun_points(points[points["kind"] != "convnext"], complete).endswith("ConvNeXt")
+
+
+def test_the_choice_in_use_is_carried_forward_and_a_rerun_never_moves_it() -> None:
+    used = {"sigma": 0.43, "input_noise_std": 0.23}
+    first = {"choice": {**used, "convnext_accuracy": 0.9}, "points": {"epochs": [12, 12]}}
+    assert fixed_choice(None, first, used) == {**first["choice"], "recorded_by": "this record"}
+    previous = {"result": {**first, "fixed_choice": fixed_choice(None, first, used)},
+                "provenance": {"commit": "297dfd5c" + "0" * 32, "date": "2026-11-22T08:22:03+00:00"}}
+    rerun = {"choice": {"sigma": 0.66, "input_noise_std": 0.3, "convnext_accuracy": 0.91}, "points": {"epochs": [25]}}
+    carried = fixed_choice(previous, rerun, used)
+    assert carried == {**first["choice"], "recorded_by": "the sweep recorded at commit 297dfd5 on 2026-11-22, "
+                                                         "12 epochs each"}
+    again = {"result": {**rerun, "fixed_choice": carried}, "provenance": {"commit": "abc", "date": "2026-12-07"}}
+    assert fixed_choice(again, rerun, used) == carried, "carried through every later re-run"
+    assert fixed_choice(None, rerun, used) == {}, "no record backs settings that no sweep chose"
+    assert fixed_choice(again, rerun, {"sigma": 0.66, "input_noise_std": 0.3})["recorded_by"].startswith(
+        "the sweep recorded at commit abc"), "a profile moved to the re-run's choice is backed by the re-run"

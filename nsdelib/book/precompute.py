@@ -23,7 +23,8 @@ from dask_jobqueue import SLURMCluster
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
 
 from ..claims.error_detection import abc_choices
-from ..claims.sigma_tuning import MeasuredPoint, frontier_points, measure_point, point_label, priority, sweep_record
+from ..claims.sigma_tuning import (MeasuredPoint, fixed_choice, frontier_points, measure_point, point_label, priority,
+                                   sweep_record)
 from ..common import ConfigError, one_of, resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore
 from ..models.registry import MODEL_KINDS, ModelConfig, ModelKind
@@ -33,8 +34,8 @@ from ..training.trainer import training_key
 from .context import Context, setup
 from .profiles import Profile, validate_params
 from .adversarial_records import seed_record_name
-from .provenance import (RESULTS_ROOT, frontier_record_name, is_recorded, provenance, record_frontier_point,
-                         record_result, size_study_record_name)
+from .provenance import (RESULTS_ROOT, frontier_record_name, is_recorded, load_recorded, provenance,
+                         record_frontier_point, record_result, size_study_record_name)
 
 #: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
 GPU = "GPU"
@@ -505,6 +506,8 @@ def record_calibration(ctx: Context) -> dict[str, Any]:
     points, missing = collected(ctx)
     table = pd.DataFrame([point.row for point in points])
     result, models = sweep_record(table, missing, ctx.profile.calibration)
+    used = {"sigma": ctx.profile.model.sde.sigma, "input_noise_std": ctx.profile.model.input_noise_std}
+    result["fixed_choice"] = fixed_choice(load_recorded("calibration", ctx.profile.name), result, used)
     wall = float(table["wall_time_s"].sum()) if not table.empty else 0.0
     prov = provenance(ctx.profile.name, [ctx.profile.calibration.seed], torch.device(ctx.device), wall, models)
     outcomes = pd.concat([point.outcomes.assign(point=point_label(point.row)) for point in points],

@@ -264,6 +264,26 @@ def unrun_points(points: pd.DataFrame, config: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def fixed_choice(previous: dict[str, Any] | None, result: dict[str, Any], used: dict[str, float]
+                 ) -> dict[str, Any]:
+    """The choice behind the settings the profile ``used`` (σ and the control's std), with the record that made it:
+    carried forward from ``previous`` (the record this one replaces) where it made or carried it, else this sweep's
+    own choice if it is the one used, else ``{}`` (no record backs the profile). So a re-run, under another training
+    recipe say, reports its own choice beside the one in use and never moves it: moving it would retrain every model
+    after their outcomes were seen."""
+    def matches(choice: dict[str, Any] | None) -> bool:
+        return bool(choice) and all(choice.get(name) == value for name, value in used.items())
+
+    if previous is not None:
+        earlier, prov = previous["result"], previous["provenance"]
+        if matches(earlier.get("fixed_choice")) and earlier["fixed_choice"]["recorded_by"] != "this record":
+            return earlier["fixed_choice"]
+        if matches(earlier.get("choice")):
+            return {**earlier["choice"], "recorded_by": f"the sweep recorded at commit {prov['commit'][:7]} on "
+                                                        f"{prov['date'][:10]}, {sweep_epochs(pd.DataFrame(earlier['points']))}"}
+    return {**result["choice"], "recorded_by": "this record"} if matches(result.get("choice")) else {}
+
+
 def sweep_epochs(points: pd.DataFrame) -> str:
     """How long the sweep's points were trained, in words: ``"12 epochs each"`` or ``"8 to 12 epochs"``."""
     low, high = int(points["epochs"].min()), int(points["epochs"].max())

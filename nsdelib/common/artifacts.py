@@ -158,9 +158,9 @@ class ArtifactStore:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
-        #: Build seconds of each artifact fetched at the top level (not from inside another's build), None where
+        #: Each artifact fetched at the top level (not from inside another's build) and its build seconds, None where
         #: unknown: what a record's computation cost, wherever its artifacts were built (see ``seconds_since``).
-        self._ledger: list[float | None] = []
+        self._ledger: list[tuple[Path, float | None]] = []
         self._depth = 0
 
     def directory(self, kind: ArtifactKind, config: Config) -> Path:
@@ -237,7 +237,7 @@ class ArtifactStore:
         finally:
             self._depth -= 1
         if self._depth == 0:
-            self._ledger.append(seconds)
+            self._ledger.append((self.directory(kind, config), seconds))
         return obj
 
     def _load_or_build(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> tuple[T, float | None]:
@@ -259,8 +259,9 @@ class ArtifactStore:
 
     def seconds_since(self, position: int) -> float | None:
         """How long the artifacts fetched at the top level since ``position`` took to build, in this process or in
-        another (a worker's), or None where one's build time is unknown (stored before build times were kept)."""
-        spent = self._ledger[position:]
+        another (a worker's), each counted once however often it was read; None where one's build time is unknown
+        (stored before build times were kept)."""
+        spent = dict(self._ledger[position:]).values()
         return None if None in spent else float(sum(spent))
 
     def build_seconds(self, kind: ArtifactKind, config: Config) -> float | None:

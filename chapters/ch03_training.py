@@ -67,7 +67,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c1_clean_accuracy import clean_accuracy_claim, clean_outcomes, single_pass_cost
-from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, TARGET_COST, sweep_epochs
+from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, TARGET_COST, choice_origin
 from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS
@@ -272,7 +272,7 @@ calibration = announce_recorded("calibration", "ch03_training", {"fig_calibratio
     pd.DataFrame(result["points"]), result["target_cost"], result["choice"])}, command=CALIBRATE_COMMAND)
 if calibration is not None:
     sweep_points = pd.DataFrame(calibration["result"]["points"])
-    glue_all({"calibration_epochs": sweep_epochs(sweep_points), "paper_max_epochs": PAPER.train.max_epochs})
+    glue_all({"sigma_origin": choice_origin(calibration["result"]), "paper_max_epochs": PAPER.train.max_epochs})
     choice = calibration["result"]["choice"]
     print(f"points measured: {len(sweep_points)}, not run: {calibration['result']['missing_points']}; the rule chooses "
           f"σ = {choice['sigma']:g} and the control's input noise std {choice['input_noise_std']:g} (against the "
@@ -327,9 +327,9 @@ glue_all({"c1_verdict": c1_verdict.flags, "c1_convnext": convnext_mean * 100,
 #
 # C1 is judged on the NSDE's ensemble, the classifier the book reports. Judging it on a single
 # stochastic pass would be circular, since σ was set so that one pass costs the paper's
-# {glue:text}`paper_cost:.2f` points; but that was on the one seed of the calibration sweep, trained
-# for {glue:text}`calibration_epochs` before the training rule (up to {glue:text}`paper_max_epochs`
-# epochs, best epoch kept) replaced that recipe. Over this build's seeds one pass costs
+# {glue:text}`paper_cost:.2f` points; but that was on the calibration sweep ({glue:text}`sigma_origin`),
+# while the models here follow the training rule (up to {glue:text}`paper_max_epochs` epochs, best
+# epoch kept). Over this build's seeds one pass costs
 # {glue:text}`single_cost:.2f` points (95 % interval {glue:text}`single_low:.2f` to
 # {glue:text}`single_high:.2f`) and the ensemble {glue:text}`c1_difference:.2f`. σ was not chosen to
 # match clean accuracies, so chapter 8 compares the models at matched clean accuracy, along the whole

@@ -115,6 +115,7 @@ glue_all({
     "ch8_measured_points": len(points),
     "ch8_lines": len(reading),
     "ch8_sweep_epochs": sweep_epochs(points),
+    "ch8_max_epochs": PAPER.train.max_epochs,
     "ch8_more_robust": "the control" if control[noise_column] > chosen[noise_column] else "the NSDE",
 })
 
@@ -144,8 +145,8 @@ glue_all({
 # ```{admonition} How far this answer goes
 # :class: caution
 #
-# Every point of the sweep is a single training run (one seed, {glue:text}`ch8_sweep_epochs`, before
-# chapter 3's training rule), so differences of a point or two between neighbouring points are within the noise of
+# Every point of the sweep is a single training run (one seed, {glue:text}`ch8_sweep_epochs`; chapter
+# 3's training rule allows up to {glue:text}`ch8_max_epochs`), so differences of a point or two between neighbouring points are within the noise of
 # training; the cliff is far larger. The sweep has {glue:text}`ch8_measured_points` points on
 # {glue:text}`ch8_lines` lines. {glue:text}`ch8_unrun`. Points were cut, not run, where the sweep's
 # grid asked for more than the book's CPU could give (an NSDE point trained for

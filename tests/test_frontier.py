@@ -12,7 +12,7 @@ from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
-from nsdelib.claims.sigma_tuning import (fixed_choice, frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
+from nsdelib.claims.sigma_tuning import (choice_origin, fixed_choice, frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
                                         sweep_epochs, unrun_points)
 from nsdelib.models.nsde import SDEConfig
 
@@ -224,3 +224,12 @@ def test_the_choice_in_use_is_carried_forward_and_a_rerun_never_moves_it() -> No
     assert fixed_choice(None, rerun, used) == {}, "no record backs settings that no sweep chose"
     assert fixed_choice(again, rerun, {"sigma": 0.66, "input_noise_std": 0.3})["recorded_by"].startswith(
         "the sweep recorded at commit abc"), "a profile moved to the re-run's choice is backed by the re-run"
+
+
+def test_the_origin_of_the_choice_in_use_is_said_from_the_record() -> None:
+    points = {"epochs": [12, 12]}
+    assert choice_origin({"points": points, "choice": {}}) == "one seed per point, 12 epochs each"
+    own = {"points": points, "fixed_choice": {"sigma": 0.4, "recorded_by": "this record"}}
+    assert choice_origin(own) == "one seed per point, 12 epochs each"
+    carried = {"points": {"epochs": [25, 18]}, "fixed_choice": {"recorded_by": "the sweep recorded at commit abc"}}
+    assert choice_origin(carried) == "the sweep recorded at commit abc"

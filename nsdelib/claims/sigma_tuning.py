@@ -284,6 +284,13 @@ def fixed_choice(previous: dict[str, Any] | None, result: dict[str, Any], used: 
     return {**result["choice"], "recorded_by": "this record"} if matches(result.get("choice")) else {}
 
 
+def choice_origin(result: dict[str, Any]) -> str:
+    """The sweep that chose the settings in use, in words: the one recorded by ``fixed_choice``, or this record's."""
+    recorded_by = (result.get("fixed_choice") or {}).get("recorded_by", "this record")
+    return (f"one seed per point, {sweep_epochs(pd.DataFrame(result['points']))}" if recorded_by == "this record"
+            else recorded_by)
+
+
 def sweep_epochs(points: pd.DataFrame) -> str:
     """How long the sweep's points were trained, in words: ``"12 epochs each"`` or ``"8 to 12 epochs"``."""
     low, high = int(points["epochs"].min()), int(points["epochs"].max())

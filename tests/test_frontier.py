@@ -12,8 +12,8 @@ from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
-from nsdelib.claims.sigma_tuning import (choice_origin, fixed_choice, frontier_points, frontier_reading, settings_at_cost, settings_at_cost_sentence,
-                                        sweep_epochs, unrun_points)
+from nsdelib.claims.sigma_tuning import (choice_origin, fixed_choice, frontier_points, frontier_reading,
+                                        settings_at_cost, settings_at_cost_sentence, sweep_epochs, unrun_points)
 from nsdelib.models.nsde import SDEConfig
 
 SDE = SDEConfig.build(ensemble_size=8)

@@ -168,6 +168,11 @@ def test_recorded_results_are_strict_json(tmp_path) -> None:
     assert "NaN" not in text and "Infinity" not in text
     payload = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-strict constant {name}"))
     assert payload["result"] == {"a": [1.0, None], "b": {"c": None, "d": None}, "e": [2.0]}
+    # a table whose columns are noise levels beside named columns (chapter 4's 2 × 2 design at paper)
+    design = pd.DataFrame({"trained with noise": ["no", "yes"], 0.0: [0.9, 0.8], 0.05: [0.7, 0.75]})
+    path = record_result("design", {"design": design.to_dict(orient="list")}, prov, root=tmp_path)
+    assert json.loads(path.read_text())["result"]["design"] == {"trained with noise": ["no", "yes"], "0.0": [0.9, 0.8],
+                                                                 "0.05": [0.7, 0.75]}
 
 
 def test_a_missing_result_names_the_command_that_records_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,9 +108,10 @@ def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_
 
 
 def strict_json(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None: strict JSON parsers reject NaN and infinities."""
+    """``value`` with every non-finite float replaced by None (strict JSON parsers reject NaN and infinities) and every
+    key a string (JSON's keys are; a table whose columns are noise levels beside named columns has both kinds)."""
     if isinstance(value, dict):
-        return {key: strict_json(item) for key, item in value.items()}
+        return {str(key): strict_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [strict_json(item) for item in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value

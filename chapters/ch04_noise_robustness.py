@@ -350,7 +350,7 @@ record_if_enabled(ctx, "noise_robustness", {"accuracy": accuracy.to_dict(orient=
     orient="list"), "verdict": c2.to_dict(), "by_level": by_level.drop(columns="note").reset_index().to_dict(orient="list"),
     "design": (100 * design).reset_index().to_dict(orient="list"),
     "design_verdicts": design_rows.drop(columns="note").reset_index().to_dict(orient="list")},
-                  ctx.seeds, compute.seconds(), model_digests(runs),
+                  ctx.seeds, compute, model_digests(runs),
                   outcomes=design_sweep, outcome_keys=["model", "noise", "level", "mode", "seed"])
 glue_all({"c2_versus_recorded": fresh_versus_recorded(ctx, "C2", c2)})
 record_headline(ctx, "C2", c2, {"noise_std": C2_STD})

@@ -374,7 +374,7 @@ literal_controls[["comparison", "label", "effect", "low", "high"]].style.format(
 
 # %% tags=["remove-input"]
 record_if_enabled(ctx, "attribution_stability", stability_record(stability, shares), ctx.seeds,
-                  compute.seconds(), model_digests(runs), outcomes=stability_outcomes(stability),
+                  compute, model_digests(runs), outcomes=stability_outcomes(stability),
                   outcome_keys=STABILITY_OUTCOME_KEYS, outcome_value="value")
 glue_all({"c5_versus_recorded": fresh_versus_recorded(ctx, "C5", c5_verdicts[levels[-1]])})
 record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],

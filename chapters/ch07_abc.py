@@ -415,7 +415,7 @@ record_if_enabled(ctx, "abc",
                    "aurocs": aurocs.to_dict(orient="list"), "costs": costs.to_dict(orient="list"),
                    "coverage": coverage[["model", "score", "coverage", "risk"]].to_dict(orient="list"),
                    "reliability": reliability.to_dict(orient="list")},
-                  ctx.seeds, compute.seconds(), model_digests(runs),
+                  ctx.seeds, compute, model_digests(runs),
                   outcomes=abc_outcomes(at_choice, ensemble_rows, scores, list(detector_budgets)),
                   outcome_keys=ABC_OUTCOME_KEYS, outcome_value="value")
 glue_all({"c4_versus_recorded": fresh_versus_recorded(ctx, "C4", c4_verdict)})

@@ -271,7 +271,7 @@ verdicts_by_size[["verdict", "effect", "low", "high", "mde", "n_seeds"]].style.f
 record_if_enabled(ctx, "data_size", {"table": sizes.to_dict(orient="list"), "noise_std": noise_std,
                                      "fractions": list(ctx.profile.data_size.fractions),
                                      "verdicts": verdicts_by_size.reset_index().to_dict(orient="list")},
-                  ctx.data_size_seeds, compute.seconds(), table_digests(sizes, "training samples"),
+                  ctx.data_size_seeds, compute, table_digests(sizes, "training samples"),
                   outcomes=outcomes, outcome_keys=list(OUTCOME_KEYS))
 smallest, full = sizes["training samples"].min(), sizes["training samples"].max()
 noise_verdicts = verdicts_by_size.loc[NOISE_CLAIM]

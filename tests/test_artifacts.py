@@ -109,16 +109,18 @@ def test_the_ledger_counts_what_top_level_fetches_cost_wherever_they_were_built(
     store = ArtifactStore(tmp_path)
     mark = store.ledger_position()
     store.fetch(DATA, {"outer": 1}, outer)
-    built = store.seconds_since(mark)
-    assert built == pytest.approx(store.build_seconds(DATA, {"outer": 1})) and built >= 0.05
+    built = store.spent_since(mark)
+    assert built.seconds == pytest.approx(store.build_seconds(DATA, {"outer": 1})) and built.seconds >= 0.05
+    assert (built.unknown, built.artifacts) == (0, 1)
     reader = ArtifactStore(tmp_path)  # another process reading it back, twice: counted once
     reader.fetch(DATA, {"outer": 1}, outer)
     reader.fetch(DATA, {"outer": 1}, outer)
-    assert reader.seconds_since(0) == pytest.approx(built)
+    assert reader.spent_since(0) == pytest.approx(built)
     reader.save(DATA, {"old": 1}, torch.ones(1))  # written without its build time
     mark = reader.ledger_position()
     reader.fetch(DATA, {"old": 1}, slow)
-    assert reader.seconds_since(mark) is None and reader.seconds_since(0) is None
+    assert reader.spent_since(mark) == (0.0, 1, 1)
+    assert reader.spent_since(0).seconds == pytest.approx(built.seconds) and reader.spent_since(0).unknown == 1
 
 
 def test_a_second_writer_keeps_the_first_valid_result(store: ArtifactStore) -> None:

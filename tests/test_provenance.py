@@ -335,3 +335,17 @@ def test_a_recording_profile_records_each_size_study_once_and_reads_it_back(
     order = [*OUTCOME_KEYS, "example"]
     pd.testing.assert_frame_equal(read.sort_values(order).reset_index(drop=True)[computed.columns],
                                   computed.sort_values(order).reset_index(drop=True), check_dtype=False)
+
+
+def test_a_partial_wall_time_says_it_is_a_lower_bound(tmp_path: Path) -> None:
+    from nsdelib.book.provenance import ComputeTime
+    from nsdelib.common.artifacts import ArtifactStore
+
+    store = ArtifactStore(tmp_path)
+    store.save(KINDS["dataset"], {"old": 1}, torch.ones(1))  # stored before build times were kept
+    compute = ComputeTime(store)
+    store.fetch(KINDS["dataset"], {"new": 1}, lambda: torch.ones(1))
+    assert "wall_time_note" not in provenance("paper", [0], "cpu", compute)
+    store.fetch(KINDS["dataset"], {"old": 1}, lambda: torch.ones(1))
+    prov = provenance("paper", [0], "cpu", compute)
+    assert prov["wall_time_note"].startswith("a lower bound: 1 of the 2 artifacts read") and prov["wall_time_s"] >= 0

@@ -14,8 +14,8 @@ from ..common import ArtifactCorrupt
 from ..models.inference import headline_mode
 from ..report.outcomes import outcomes_path, read_outcomes
 from .profiles import get_profile
-from .provenance import (RESULTS_ROOT, ModelDigest, is_recorded, load_recorded, model_record_name, provenance,
-                         record_result)
+from .provenance import (RESULTS_ROOT, ComputeTime, ModelDigest, is_recorded, load_recorded, model_record_name,
+                         provenance, record_result)
 
 FOLDER = "adversarial"
 #: The columns that name one group of per-image attack outcomes in a seed's record (``draws``: the noise draws each
@@ -28,8 +28,8 @@ def seed_record_name(seed: int) -> str:
 
 
 def record_adversarial_seed(seed: int, outcomes: pd.DataFrame, convergence: pd.DataFrame | None,
-                            models: list[ModelDigest], profile: str, device: torch.device | str, wall_time_s: float,
-                            root: Path = RESULTS_ROOT) -> Path | None:
+                            models: list[ModelDigest], profile: str, device: torch.device | str,
+                            wall_time_s: float | ComputeTime, root: Path = RESULTS_ROOT) -> Path | None:
     """Record one seed's attack outcomes (every model's, with ``model`` and ``seed`` columns) unless it is recorded."""
     name = seed_record_name(seed)
     if is_recorded(name, profile, root):

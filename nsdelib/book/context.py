@@ -127,7 +127,7 @@ class Context:
             study = pd.concat([s.assign(model=MODEL_LABELS[kind]) for kind, s in studies.items()],
                               ignore_index=True) if studies else None
             digests = [{"kind": kind, "seed": seed, "sha256": run.digest} for kind, run in runs.items()]
-            record_adversarial_seed(seed, table, study, digests, self.profile.name, self.device, compute.seconds(),
+            record_adversarial_seed(seed, table, study, digests, self.profile.name, self.device, compute,
                                     self.results)
         return table
 
@@ -205,7 +205,7 @@ class Context:
                 if recorded is None:
                     compute = ComputeTime(self.store)
                     recorded = self._size_study((kind,), (seed,), log)
-                    record_size_study_run(recorded, kind, seed, self.profile.name, self.device, compute.seconds(),
+                    record_size_study_run(recorded, kind, seed, self.profile.name, self.device, compute,
                                           self.results)
                 frames.append(recorded)
         return pd.concat(frames, ignore_index=True)

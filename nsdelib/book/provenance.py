@@ -80,25 +80,34 @@ def table_digests(table: pd.DataFrame, size_column: str) -> list[ModelDigest]:
 
 class ComputeTime:
     """A record's wall time, started where its computation starts: the build seconds of the artifacts fetched since
-    (wherever they were built, so a result read back from the workers' store still states what it cost), or the time
-    elapsed here where one of them does not know its own."""
+    (wherever they were built, so a result read back from the workers' store still states what it cost), plus the
+    time elapsed here where some do not know their own (then a lower bound, and ``note`` says so)."""
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store, self.position, self.start = store, store.ledger_position(), time.perf_counter()
 
     def seconds(self) -> float:
-        built = self.store.seconds_since(self.position)
-        return time.perf_counter() - self.start if built is None else built
+        spent = self.store.spent_since(self.position)
+        return spent.seconds + (time.perf_counter() - self.start if spent.unknown else 0.0)
+
+    def note(self) -> str:
+        spent = self.store.spent_since(self.position)
+        return "" if not spent.unknown else (
+            f"a lower bound: {spent.unknown} of the {spent.artifacts} artifacts read were stored before build times "
+            "were kept, so they count only the time taken here")
 
 
-def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float,
+def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float | ComputeTime,
                models: Sequence[ModelDigest] = ()) -> dict[str, Any]:
-    """The provenance block stored with every recorded result."""
+    """The provenance block stored with every recorded result (``wall_time_note`` where the wall time is partial)."""
+    note = wall_time_s.note() if isinstance(wall_time_s, ComputeTime) else ""
+    seconds = wall_time_s.seconds() if isinstance(wall_time_s, ComputeTime) else wall_time_s
     return {
         "profile": profile,
         "seeds": list(seeds),
         "device": device_description(device),
-        "wall_time_s": round(float(wall_time_s), 2),
+        "wall_time_s": round(float(seconds), 2),
+        **({"wall_time_note": note} if note else {}),
         "commit": git_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "models": [dict(model) for model in models],
@@ -235,7 +244,7 @@ def size_study_record_name(kind: str, seed: int) -> str:
 
 
 def record_size_study_run(outcomes: pd.DataFrame, kind: str, seed: int, profile: str, device: torch.device | str,
-                          wall_time_s: float, root: Path = RESULTS_ROOT) -> Path | None:
+                          wall_time_s: float | ComputeTime, root: Path = RESULTS_ROOT) -> Path | None:
     """Record chapter 8's study of one model kind and seed once (every size: the per-seed rows and, beside them, the
     per-image outcomes), citing the weights of each size's model, so that a new machine does not train them again."""
     name = size_study_record_name(kind, seed)
@@ -296,7 +305,8 @@ class Recording(Protocol):
     device: torch.device
 
 
-def record_if_enabled(ctx: Recording, name: str, result: dict[str, Any], seeds: list[int], wall_time_s: float,
+def record_if_enabled(ctx: Recording, name: str, result: dict[str, Any], seeds: list[int],
+                      wall_time_s: float | ComputeTime,
                       models: Sequence[ModelDigest], outcomes: pd.DataFrame | None = None,
                       outcome_keys: Sequence[str] = (), outcome_value: str = "correct") -> Path | None:
     """Record ``result`` when the profile records results, with its per-image ``outcomes`` beside it (if given; their
@@ -311,7 +321,8 @@ def recorded_caption(recorded: dict[str, Any]) -> str:
     """One line that labels a recorded result with where and when it was computed."""
     prov = recorded["provenance"]
     return (f"recorded {prov['profile']} run: commit {prov['commit']}, {prov['date']}, {prov['device']}, "
-            f"wall time {prov['wall_time_s'] / 60:.1f} min, seeds {prov['seeds']}")
+            f"wall time {prov['wall_time_s'] / 60:.1f} min"
+            + (f" ({prov['wall_time_note']})" if prov.get("wall_time_note") else "") + f", seeds {prov['seeds']}")
 
 
 def provenance_warnings(prov: dict[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pandas as pd
 import torch
@@ -153,13 +153,22 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+class Spent(NamedTuple):
+    """The build seconds of the artifacts read (``seconds``), of which ``unknown`` of ``artifacts`` are not counted:
+    stored before build times were kept."""
+
+    seconds: float
+    unknown: int
+    artifacts: int
+
+
 class ArtifactStore:
     """Artifacts under ``root`` (default ``_artifacts/``, or ``$NSDE_ARTIFACTS``), one folder each."""
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
         #: Each artifact fetched at the top level (not from inside another's build) and its build seconds, None where
-        #: unknown: what a record's computation cost, wherever its artifacts were built (see ``seconds_since``).
+        #: unknown: what a record's computation cost, wherever its artifacts were built (see ``spent_since``).
         self._ledger: list[tuple[Path, float | None]] = []
         self._depth = 0
 
@@ -254,15 +263,14 @@ class ArtifactStore:
         return obj, seconds
 
     def ledger_position(self) -> int:
-        """A mark for ``seconds_since``."""
+        """A mark for ``spent_since``."""
         return len(self._ledger)
 
-    def seconds_since(self, position: int) -> float | None:
+    def spent_since(self, position: int) -> Spent:
         """How long the artifacts fetched at the top level since ``position`` took to build, in this process or in
-        another (a worker's), each counted once however often it was read; None where one's build time is unknown
-        (stored before build times were kept)."""
+        another (a worker's), each counted once however often it was read."""
         spent = dict(self._ledger[position:]).values()
-        return None if None in spent else float(sum(spent))
+        return Spent(float(sum(s for s in spent if s is not None)), sum(s is None for s in spent), len(spent))
 
     def build_seconds(self, kind: ArtifactKind, config: Config) -> float | None:
         """How long the stored artifact took to build (None: not recorded, e.g. written before this was kept)."""

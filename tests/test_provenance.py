@@ -349,3 +349,23 @@ def test_a_partial_wall_time_says_it_is_a_lower_bound(tmp_path: Path) -> None:
     store.fetch(KINDS["dataset"], {"old": 1}, lambda: torch.ones(1))
     prov = provenance("paper", [0], "cpu", compute)
     assert prov["wall_time_note"].startswith("a lower bound: 1 of the 2 artifacts read") and prov["wall_time_s"] >= 0
+
+
+def test_a_new_version_of_an_artifact_kind_flags_only_the_records_that_rest_on_it() -> None:
+    current = dict(KINDS)
+    prov = {"commit": COMMIT, "models": [{"kind": "nsde"}],
+            "artifact_versions": {name: kind.version for name, kind in current.items()}}
+    prov["artifact_versions"]["calibration_point"] -= 1
+    assert provenance_warnings(prov, "clean_accuracy") == []
+    assert provenance_warnings(prov, "adversarial/seed-0") == []
+    for name in ("frontier/nsde-sigma0.7-seed0", "calibration", None):
+        assert "calibration_point" in " ".join(provenance_warnings(prov, name)), name
+    prov["artifact_versions"]["trained"] -= 1
+    assert "trained" in " ".join(provenance_warnings(prov, "adversarial/seed-0")), "every record rests on the models"
+
+
+def test_every_artifact_kind_is_declared_for_the_records_that_rest_on_it() -> None:
+    from nsdelib.book.provenance import MODEL_ARTIFACTS, RECORD_KINDS
+
+    declared = {*MODEL_ARTIFACTS, *(kind for kinds in RECORD_KINDS.values() for kind in kinds)}
+    assert declared == set(KINDS), "a new artifact kind needs its place in RECORD_KINDS (and a stale one goes)"

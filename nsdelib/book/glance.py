@@ -160,13 +160,15 @@ def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[
                   "seeds": verdict.n_seeds}
 
 
-def claims_at_a_glance(load: Callable[[str], Recorded | None], check: Callable[[Mapping[str, Any]], list[str]],
+def claims_at_a_glance(load: Callable[[str], Recorded | None], check: Callable[[Mapping[str, Any], str], list[str]],
                        sources: Sequence[RecordPlan] = SOURCES) -> pd.DataFrame:
-    """One row per claim from the records ``load`` returns by name; ``check`` gives a provenance block's warnings."""
+    """One row per claim from the records ``load`` returns by name; ``check`` gives the warnings of a provenance
+    block of a named record."""
     rows = []
     for source in sources:
         recorded = load(source.result)
-        rows.append(claim_row(source, recorded, check(recorded["provenance"]) if recorded is not None else []))
+        rows.append(claim_row(source, recorded,
+                              check(recorded["provenance"], source.result) if recorded is not None else []))
     return pd.DataFrame(rows).set_index("claim")
 
 

@@ -325,9 +325,31 @@ def recorded_caption(recorded: dict[str, Any]) -> str:
             + (f" ({prov['wall_time_note']})" if prov.get("wall_time_note") else "") + f", seeds {prov['seeds']}")
 
 
-def provenance_warnings(prov: dict[str, Any]) -> list[str]:
-    """Why a record may not come from this build's code: a dirty tree, changed artifact versions, no digests."""
+#: The artifact kinds a record's results are computed from, by the first part of its name, beyond the data set and
+#: the trained models that every record rests on: a new version of any other kind does not concern that record.
+RECORD_KINDS: dict[str, tuple[str, ...]] = {
+    "noise_robustness": ("noise_sweep",),
+    "adversarial": ("robustness_sweep", "convergence_study"),
+    "attribution_stability": ("explained_predictions", "attributions", "attribution_stability"),
+    "abc": ("explained_predictions", "attributions", "abc", "noisy_accuracy", "detector_scores"),
+    "frontier": ("calibration_point",),
+    "calibration": ("calibration_point",),
+}
+MODEL_ARTIFACTS = ("dataset", "checkpoint", "trained")
+
+
+def record_kinds(name: str | None) -> set[str] | None:
+    """The artifact kinds the record ``name`` rests on (None: not known, so every kind)."""
+    if name is None:
+        return None
+    return {*MODEL_ARTIFACTS, *RECORD_KINDS.get(name.split("/")[0], ())}
+
+
+def provenance_warnings(prov: Mapping[str, Any], name: str | None = None) -> list[str]:
+    """Why a record (named ``name``, if known) may not come from this build's code: a dirty tree, changed versions of
+    the artifact kinds it rests on, no digests."""
     warnings = []
+    relevant = record_kinds(name)
     if prov["commit"].endswith("-dirty"):
         warnings.append(f"WARNING: recorded from a work tree with uncommitted changes (commit {prov['commit']}): "
                         "that commit alone may not reproduce it.")
@@ -335,8 +357,8 @@ def provenance_warnings(prov: dict[str, Any]) -> list[str]:
     if recorded is None:
         warnings.append("WARNING: recorded before artifacts were versioned: it carries no artifact versions.")
     else:
-        changed = [f"{name} {version} → {current.get(name, 'gone')}" for name, version in sorted(recorded.items())
-                   if current.get(name) != version]
+        changed = [f"{kind} {version} → {current.get(kind, 'gone')}" for kind, version in sorted(recorded.items())
+                   if current.get(kind) != version and (relevant is None or kind in relevant or kind not in current)]
         if changed:
             warnings.append(f"WARNING: recorded with other artifact versions than this build's ({', '.join(changed)}): "
                             "the code that produces them has changed since.")
@@ -359,7 +381,7 @@ def announce_recorded(name: str, chapter: str, figures: Mapping[str, Callable[[d
         print(f"No {profile}-profile run has been recorded yet: run {command}.")
     else:
         print(recorded_caption(recorded))
-        warnings = provenance_warnings(recorded["provenance"])
+        warnings = provenance_warnings(recorded["provenance"], name)
         for warning in warnings:
             print(warning)
         if warnings:

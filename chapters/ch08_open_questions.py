@@ -59,6 +59,7 @@ from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, g
                                      record_if_enabled, show_figure, show_matched_accuracy, table_digests)
 from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
                                          training_sizes)
+from nsdelib.claims.c2_noise import frontier_training
 from nsdelib.claims.error_detection import abc_against_free_scores
 from nsdelib.claims.size_study import CLEAN_CLAIM, NOISE_CLAIM, size_study_verdicts
 from nsdelib.models.registry import MODEL_KINDS
@@ -172,7 +173,18 @@ if not frontier.empty:
     show_matched_accuracy(frontier, PAPER.model.sde.sigma, "NSDE − control at the NSDE's clean accuracy, per "
                           "robustness measure, seeds and images random (recorded)")
 
+# %% tags=["hide-input"]
+training = frontier_training(frontier.points, PAPER.train.max_epochs) if not frontier.empty else None
+if training is not None:
+    display(training.style.set_caption("The recorded frontier's models: when the training rule kept their best epoch"))
+at_max = 0 if training is None else int(training["best at the maximum"].sum())
+glue_all({"ch8_at_max": "no frontier model is recorded yet" if training is None else
+          f"{at_max} of the {int(training['seeds'].sum())} recorded frontier models had their best epoch at the last "
+          f"of the {PAPER.train.max_epochs} the training rule allows, so they may still have been improving"})
+
 # %% [markdown]
+# Of the models behind these points, {glue:text}`ch8_at_max`.
+#
 # A line further up and to the right is the better trade. The verdict compares the two lines at one
 # clean accuracy, the book's NSDE's, so a model cannot look robust by being less accurate.
 #

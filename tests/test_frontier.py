@@ -11,6 +11,7 @@ import pytest
 from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
+                                     frontier_training,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
 from nsdelib.claims.sigma_tuning import (choice_origin, fixed_choice, frontier_points, frontier_reading,
                                         settings_at_cost, settings_at_cost_sentence, sweep_epochs, unrun_points)
@@ -233,3 +234,12 @@ def test_the_origin_of_the_choice_in_use_is_said_from_the_record() -> None:
     assert choice_origin(own) == "one seed per point, 12 epochs each"
     carried = {"points": {"epochs": [25, 18]}, "fixed_choice": {"recorded_by": "the sweep recorded at commit abc"}}
     assert choice_origin(carried) == "the sweep recorded at commit abc"
+
+
+def test_frontier_training_counts_the_models_still_improving_at_the_budget() -> None:
+    points = pd.DataFrame([{"kind": "nsde", "sigma": 0.55, "input_noise_std": None, "seed": s, "best_epoch": e}
+                           for s, e in ((1, 25), (0, 21), (2, 25))]
+                          + [{"kind": "convnext", "sigma": None, "input_noise_std": None, "seed": 0, "best_epoch": 16}])
+    table = frontier_training(points, max_epochs=25)
+    assert table.loc["NSDE σ 0.55"].tolist() == [3, "21, 25, 25", 2]
+    assert table.loc["ConvNeXt", "best at the maximum"] == 0

@@ -152,13 +152,27 @@ def design_verdicts(sweep: pd.DataFrame, sde: SDEConfig, levels: Sequence[float]
     return verdicts_frame(holm_family(verdicts, DESIGN_FAMILY), ["effect of", "Gaussian std"])
 
 
-def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
-    """How many seeds each point of the frontier has, by line and setting (e.g. ``NSDE σ 0.43``)."""
+def _named_points(points: pd.DataFrame) -> pd.DataFrame:
+    """``points`` with a column ``point`` naming each by line and setting (e.g. ``NSDE σ 0.43``)."""
     setting = np.where(points["kind"] == "nsde", "NSDE σ " + points["sigma"].map("{:g}".format, na_action="ignore"),
                        np.where(points["kind"] == "convnext_noise",
                                 "control std " + points["input_noise_std"].map("{:g}".format, na_action="ignore"),
                                 "ConvNeXt"))
-    return points.assign(point=setting).groupby("point", sort=False)["seed"].nunique()
+    return points.assign(point=setting)
+
+
+def frontier_seed_counts(points: pd.DataFrame) -> pd.Series:
+    """How many seeds each point of the frontier has, by line and setting (e.g. ``NSDE σ 0.43``)."""
+    return _named_points(points).groupby("point", sort=False)["seed"].nunique()
+
+
+def frontier_training(points: pd.DataFrame, max_epochs: int) -> pd.DataFrame:
+    """Per point of the frontier: its seeds' best epochs and how many of them are the last of ``max_epochs`` (a model
+    still improving when the training rule's budget ran out)."""
+    named = _named_points(points).sort_values("seed")
+    return named.groupby("point", sort=False).agg(
+        seeds=("seed", "nunique"), **{"best epochs": ("best_epoch", lambda e: ", ".join(f"{v:.0f}" for v in e))},
+        **{"best at the maximum": ("best_epoch", lambda e: int((e >= max_epochs).sum()))})
 
 
 #: What the chapters say while :func:`matched_accuracy_verdicts` has no verdict yet.

@@ -370,3 +370,21 @@ def test_every_artifact_kind_is_declared_for_the_records_that_rest_on_it() -> No
     declared = {*MODEL_ARTIFACTS, *(kind for kinds in RECORD_KINDS.values() for kind in kinds)}
     library = {path.stem for path in (Path(__file__).resolve().parent / "golden").glob("*.json")}  # one per kind
     assert declared == library, "a new artifact kind needs its place in RECORD_KINDS (and a stale one goes)"
+
+
+def test_a_run_of_chapters_records_the_commit_it_started_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               repo_root: Path) -> None:
+    """The records a run's first chapters write change tracked files: the later chapters still cite the run's start."""
+    import os
+
+    from nsdelib.book import runner
+    from nsdelib.book.provenance import RUN_COMMIT_ENV, git_commit
+
+    monkeypatch.delenv(RUN_COMMIT_ENV, raising=False)
+    start = git_commit(repo_root)
+    seen: list[str | None] = []
+    monkeypatch.setattr(runner, "run_entry", lambda *args, **kwargs: seen.append(os.environ.get(RUN_COMMIT_ENV)))
+    runner.run_book(["ch01_signals", "ch02_nsde_theory"], "ci", out=tmp_path, root=repo_root, progress=False)
+    assert seen == [start, start] and RUN_COMMIT_ENV not in os.environ
+    monkeypatch.setenv(RUN_COMMIT_ENV, "c0ffee")
+    assert git_commit(repo_root) == "c0ffee" and provenance("paper", [0], "cpu", 1.0)["commit"] == "c0ffee"

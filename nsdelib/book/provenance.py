@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import subprocess
 import time
@@ -38,8 +39,16 @@ TRACKED_PACKAGES = ("torch", "torchvision", "timm", "torchsde", "captum", "torch
 ModelDigest = dict[str, Any]
 
 
+#: The commit a run of several chapters started from (set by ``run_book``): the records its first chapters write
+#: change tracked files, which must not make the later chapters' records look made from a modified tree.
+RUN_COMMIT_ENV = "NSDE_RUN_COMMIT"
+
+
 def git_commit(repo: Path = REPO_ROOT) -> str:
-    """The current commit hash, suffixed ``-dirty`` when the work tree has uncommitted changes."""
+    """The current commit hash, suffixed ``-dirty`` when the work tree has uncommitted changes; inside a run of
+    chapters, the commit the run started from (``$NSDE_RUN_COMMIT``)."""
+    if os.environ.get(RUN_COMMIT_ENV):
+        return os.environ[RUN_COMMIT_ENV]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                                 check=True).stdout.strip()

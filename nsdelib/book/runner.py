@@ -213,7 +213,10 @@ def run_book(entries: list[str] | None = None, profile: str = "quick", seed: int
         shutil.copytree(root / "_static", stage / "_static", dirs_exist_ok=True)
     staged_config(stage / "_config.yml", repository_address(root))
     numbered = list(enumerate(sorted(chosen, key=lambda e: e in READS_THE_BUILD), start=1))
-    environment = {HEADLINE_ENV: str((stage / HEADLINE).resolve()), **(ONE_THREAD if jobs > 1 else {})}
+    from .provenance import RUN_COMMIT_ENV, git_commit
+
+    environment = {HEADLINE_ENV: str((stage / HEADLINE).resolve()), RUN_COMMIT_ENV: git_commit(root),
+                   **(ONE_THREAD if jobs > 1 else {})}
 
     def run(item: tuple[int, str]) -> None:
         run_entry(item[1], item[0], len(chosen), stage, params, progress and jobs == 1, root, log, named=jobs > 1)

@@ -279,10 +279,8 @@ if calibration is not None:
           f"sweep's ConvNeXt at {100 * choice['convnext_accuracy']:.1f} % clean accuracy)")
     print(f"this profile uses σ = {ctx.profile.model.sde.sigma:g} ({ctx.profile.model.sde.diffusion}, "
           f"{ctx.profile.model.sde.noise_shape}) and input noise std {ctx.profile.model.input_noise_std:g} for the control")
-    fixed = calibration["result"].get("fixed_choice", {})
-    if fixed.get("recorded_by", "this record") != "this record":
-        print(f"paper's σ = {fixed['sigma']:g} and std {fixed['input_noise_std']:g} were chosen by {fixed['recorded_by']}; "
-              "a re-run reports its own choice beside them and does not move them")
+    print(f"the settings in use were chosen on {choice_origin(calibration['result'])}; a re-run reports its own choice "
+          "beside them and does not move them")
 
 # %% [markdown]
 # ```{glue:figure} fig_calibration

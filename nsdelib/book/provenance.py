@@ -90,18 +90,17 @@ def table_digests(table: pd.DataFrame, size_column: str) -> list[ModelDigest]:
 class ComputeTime:
     """A record's wall time, started where its computation starts: the build seconds of the artifacts fetched since
     (wherever they were built, so a result read back from the workers' store still states what it cost), plus the
-    time elapsed here where some do not know their own (then a lower bound, and ``note`` says so)."""
+    time elapsed here where some do not know their own (then a lower bound, and its note says so)."""
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store, self.position, self.start = store, store.ledger_position(), time.perf_counter()
 
-    def seconds(self) -> float:
+    def measured(self) -> tuple[float, str]:
+        """The seconds, and a note where they are a lower bound (else ``""``)."""
         spent = self.store.spent_since(self.position)
-        return spent.seconds + (time.perf_counter() - self.start if spent.unknown else 0.0)
-
-    def note(self) -> str:
-        spent = self.store.spent_since(self.position)
-        return "" if not spent.unknown else (
+        if not spent.unknown:
+            return spent.seconds, ""
+        return spent.seconds + time.perf_counter() - self.start, (
             f"a lower bound: {spent.unknown} of the {spent.artifacts} artifacts read were stored before build times "
             "were kept, so they count only the time taken here")
 
@@ -109,8 +108,7 @@ class ComputeTime:
 def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float | ComputeTime,
                models: Sequence[ModelDigest] = ()) -> dict[str, Any]:
     """The provenance block stored with every recorded result (``wall_time_note`` where the wall time is partial)."""
-    note = wall_time_s.note() if isinstance(wall_time_s, ComputeTime) else ""
-    seconds = wall_time_s.seconds() if isinstance(wall_time_s, ComputeTime) else wall_time_s
+    seconds, note = wall_time_s.measured() if isinstance(wall_time_s, ComputeTime) else (wall_time_s, "")
     return {
         "profile": profile,
         "seeds": list(seeds),

@@ -12,9 +12,10 @@ from nsdelib.book import precompute
 from nsdelib.book.context import Context, setup
 from nsdelib.book.precompute import (Run, calibration_graph, collected, is_trained, measure_calibration_point,
                                      record_calibration)
-from nsdelib.book.provenance import record_result
+from nsdelib.book.provenance import record_result, recorded_point, sweep_record_name
+from nsdelib.common.artifacts import ArtifactStore
 from nsdelib.report.outcomes import read_outcomes
-from nsdelib.claims.sigma_tuning import measure_point, priority, robust_measures
+from nsdelib.claims.sigma_tuning import measure_point, point_settings, priority, robust_measures
 from nsdelib.training.trainer import train_or_load
 
 
@@ -44,6 +45,26 @@ def test_trained_only_measures_the_trained_points_and_trains_nothing(tmp_path: P
     assert set(stored["point"]) == {"NSDE, relative, coloured, σ 0.1"}
     means = stored.groupby("measure")["correct"].mean().to_dict()
     assert means == pytest.approx({measure: result["points"][measure][0] for measure in means})
+
+
+def test_a_recording_profile_records_each_point_so_an_empty_store_measures_only_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NSDE_ARTIFACTS", str(tmp_path / "store"))
+    monkeypatch.setattr(precompute, "record_result", functools.partial(record_result, root=tmp_path / "results"))
+    ci = setup("ci", 0, "cpu")
+    profile = ci.profile.replace(calibrates=True, record_results=True)
+    ctx = Context(profile, 0, ci.device, ci.store, tmp_path / "results")
+    kind, model = priority(profile.calibration, profile.model)[1]
+    measure_calibration_point(Run.of(ctx, "cpu"), kind, model)
+    name = sweep_record_name(point_settings(kind, model, 0))
+    assert (tmp_path / "results" / "ci" / f"{name}.json").exists(), "recorded as soon as it is measured"
+    fresh = Context(profile, 0, ci.device, ArtifactStore(tmp_path / "empty"), tmp_path / "results")
+    points, missing = collected(fresh)
+    assert [point.row["weights_sha256"] for point in points] == [
+        recorded_point(name, "ci", tmp_path / "results").row["weights_sha256"]] and missing == 4
+    assert "calibration point 1 nsde seed 0" not in [task.name for task in calibration_graph(fresh)]
+    assert len(calibration_graph(fresh)) == 1 + 4
+    assert record_calibration(fresh)["missing_points"] == 4
 
 
 def test_a_measured_point_names_its_model_seed_and_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

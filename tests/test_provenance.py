@@ -17,16 +17,19 @@ from torch import nn
 from nsdelib.book import provenance as provenance_module
 from nsdelib.book.provenance import (
     announce_recorded,
+    frontier_record_name,
     load_frontier,
     load_recorded,
     load_recorded_index,
     model_digests,
     provenance,
     provenance_warnings,
-    record_frontier_point,
+    record_point,
     record_result,
     recorded_caption,
+    recorded_point,
     show_figure,
+    sweep_record_name,
     table_digests,
 )
 from nsdelib.claims.sigma_tuning import MeasuredPoint
@@ -244,21 +247,42 @@ def measured(row: dict, correct: list[bool]) -> MeasuredPoint:
                                             "correct": correct}))
 
 
+def record_frontier_point(point: MeasuredPoint, root: Path) -> Path | None:
+    return record_point(point, frontier_record_name(point.row), "paper", "cpu", root)
+
+
+def test_a_sweep_point_is_named_by_its_line_and_reads_back_with_its_outcomes(tmp_path: Path) -> None:
+    row = {"kind": "nsde", "seed": 0, "diffusion": "relative", "noise_shape": "white", "sigma": 0.4,
+           "input_noise_std": None, "weights_sha256": "ef" * 32, "wall_time_s": 3.0, "clean": 0.7}
+    name = sweep_record_name(row)
+    assert name == "calibration/nsde-relative-white-sigma0.4-seed0"
+    assert sweep_record_name({**row, "noise_shape": "coloured"}) != name, "the two lines at one σ are two records"
+    assert sweep_record_name({**row, "kind": "convnext_noise", "input_noise_std": 0.1}) == (
+        "calibration/convnext_noise-std0.1-seed0")
+    assert recorded_point(name, "paper", tmp_path) is None
+    record_point(measured(row, [True, False]), name, "paper", "cpu", tmp_path)
+    point = recorded_point(name, "paper", tmp_path)
+    assert point.row == row and point.outcomes["correct"].tolist() == [True, False]
+    outcomes_path(tmp_path / "paper" / f"{name}.json").unlink()
+    with pytest.raises(ArtifactCorrupt, match="no per-image outcomes"):
+        recorded_point(name, "paper", tmp_path)
+
+
 def test_each_frontier_point_is_recorded_once_per_seed_with_its_model_digest_and_outcomes(tmp_path: Path) -> None:
     row = {"kind": "nsde", "seed": 2, "sigma": 0.55, "input_noise_std": None, "weights_sha256": "ab" * 32,
            "wall_time_s": 12.0, "clean": 0.8}
-    path = record_frontier_point(measured(row, [True, False, True]), "paper", "cpu", tmp_path)
+    path = record_frontier_point(measured(row, [True, False, True]), tmp_path)
     assert path == tmp_path / "paper" / "frontier" / "nsde-sigma0.55-seed2.json"
     recorded = json.loads(path.read_text())
     assert recorded["result"]["clean"] == 0.8
     assert recorded["provenance"]["models"] == [{"kind": "nsde", "seed": 2, "sha256": "ab" * 32,
                                                  "setting": {"sigma": 0.55}}]
     assert read_outcomes(outcomes_path(path))["correct"].tolist() == [True, False, True]
-    assert record_frontier_point(measured({**row, "clean": 0.1}, [False]), "paper", "cpu", tmp_path) is None
+    assert record_frontier_point(measured({**row, "clean": 0.1}, [False]), tmp_path) is None
     assert json.loads(path.read_text())["result"]["clean"] == 0.8, "a record is never overwritten"
     assert len(read_outcomes(outcomes_path(path))) == 3
     control = {**row, "kind": "convnext_noise", "sigma": None, "input_noise_std": 0.1}
-    assert record_frontier_point(measured(control, [True]), "paper", "cpu", tmp_path).name == (
+    assert record_frontier_point(measured(control, [True]), tmp_path).name == (
         "convnext_noise-std0.1-seed2.json")
 
 
@@ -267,7 +291,7 @@ def test_recorded_frontier_points_load_as_one_table_with_their_outcomes(tmp_path
     for seed in (0, 1):
         record_frontier_point(measured({"kind": "convnext", "seed": seed, "sigma": None, "input_noise_std": None,
                                         "weights_sha256": "cd" * 32, "wall_time_s": 1.0, "clean": 0.5 + seed / 10},
-                                       [bool(seed), True]), "paper", "cpu", tmp_path)
+                                       [bool(seed), True]), tmp_path)
     frontier = load_frontier("paper", tmp_path)
     assert frontier.points[["seed", "clean"]].values.tolist() == [[0, 0.5], [1, 0.6]]
     assert {"commit", "device"} <= set(frontier.points.columns)

@@ -23,8 +23,8 @@ from dask_jobqueue import SLURMCluster
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
 
 from ..claims.error_detection import abc_choices
-from ..claims.sigma_tuning import (MeasuredPoint, fixed_choice, frontier_points, measure_point, point_label, priority,
-                                   sweep_record)
+from ..claims.sigma_tuning import (MeasuredPoint, fixed_choice, frontier_points, measure_point, point_label,
+                                   point_settings, priority, sweep_record)
 from ..common import ConfigError, one_of, resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore
 from ..models.registry import MODEL_KINDS, ModelConfig, ModelKind
@@ -34,8 +34,8 @@ from ..training.trainer import training_key
 from .context import Context, setup
 from .profiles import Profile, validate_params
 from .adversarial_records import seed_record_name
-from .provenance import (RESULTS_ROOT, frontier_record_name, is_recorded, load_recorded, provenance,
-                         record_frontier_point, record_result, size_study_record_name)
+from .provenance import (RESULTS_ROOT, frontier_record_name, is_recorded, load_recorded, provenance, record_point,
+                         record_result, recorded_point, size_study_record_name, sweep_record_name)
 
 #: The resource a GPU worker advertises (``dask worker --resources GPU=1``); each torch task asks for one.
 GPU = "GPU"
@@ -189,16 +189,19 @@ class PrecomputeFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Run:
-    """What a worker builds a task's context from: the profile as JSON, the seed, the device, the store's folder."""
+    """What a worker builds a task's context from: the profile as JSON, the seed, the device, the store's folder and
+    the folder of the records."""
 
     profile: str
     seed: int
     device: str
     store: str
+    results: str = str(RESULTS_ROOT)
 
     @classmethod
     def of(cls, ctx: Context, device: str) -> Run:
-        return cls(ctx.profile.model_dump_json(), ctx.seed, device, str(ctx.store.root.resolve()))
+        return cls(ctx.profile.model_dump_json(), ctx.seed, device, str(ctx.store.root.resolve()),
+                   str(ctx.results.resolve()))
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,8 @@ def worker_context(run: Run) -> Context:
     """The context of ``run``, built once per process (its data set then stays in memory)."""
     seed_everything(run.seed)
     profile = Profile.model_validate_json(run.profile)
-    return Context(profile, run.seed, resolve_device(worker_device(run.device)), ArtifactStore(run.store))
+    return Context(profile, run.seed, resolve_device(worker_device(run.device)), ArtifactStore(run.store),
+                   Path(run.results))
 
 
 def make_dataset(run: Run) -> str:
@@ -320,7 +324,7 @@ def measure_frontier_point(run: Run, kind: ModelKind, model: ModelConfig, seed: 
     point = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store,
                           ctx.device, seed=seed)
     if ctx.profile.record_results:
-        record_frontier_point(point, ctx.profile.name, ctx.device)
+        record_point(point, frontier_record_name(point.row), ctx.profile.name, ctx.device, ctx.results)
     return f"{frontier_record_name(point.row)}: clean {point.row['clean']:.3f}"
 
 
@@ -395,8 +399,7 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path | No
         for seed in ctx.seeds[: cfg.frontier_seeds]:
             for kind, point in frontier_points(cfg, ctx.profile.model):
                 setting = point.sde.sigma if kind == NSDE else point.input_noise_std if kind == "convnext_noise" else None
-                row = {"kind": kind, "seed": seed, "sigma": point.sde.sigma, "input_noise_std": point.input_noise_std}
-                if missing(frontier_record_name(row)):
+                if missing(frontier_record_name(point_settings(kind, point, seed))):
                     add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
                              "point" if setting is None else f"point {setting:g}", after=(model(kind, seed),)))
     if "data_size" in wanted:
@@ -471,30 +474,41 @@ def is_trained(ctx: Context, kind: ModelKind, model: ModelConfig) -> bool:
 
 
 def measure_calibration_point(run: Run, kind: ModelKind, model: ModelConfig, *_after: object) -> str:
-    """Train and measure one point in a worker; its line for the log."""
+    """Train and measure one point in a worker (recorded at ``paper``); its line for the log."""
     ctx = worker_context(run)
-    row = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store,
-                        ctx.device).row
+    point = measure_point(ctx.data, kind, model, ctx.train_config(kind), ctx.profile.calibration, ctx.store,
+                          ctx.device)
+    if ctx.profile.record_results:
+        record_point(point, sweep_record_name(point.row), ctx.profile.name, ctx.device, ctx.results)
+    row = point.row
     return (f"{kind} σ={row['sigma']} {row['diffusion']} {row['noise_shape']} std={row['input_noise_std']}: "
             f"clean {row['clean']:.3f}, flip rate {row['flip_rate']:.3f}")
 
 
+def recorded_sweep_point(ctx: Context, kind: ModelKind, model: ModelConfig) -> MeasuredPoint | None:
+    """The σ sweep's point as recorded (only a profile that records results has such records), or None."""
+    name = sweep_record_name(point_settings(kind, model, ctx.profile.calibration.seed))
+    return recorded_point(name, ctx.profile.name, ctx.results) if ctx.profile.record_results else None
+
+
 def calibration_graph(ctx: Context, trained_only: bool = False) -> list[Task]:
-    """The data set, then one task per point in ``priority`` order (``trained_only``: the trained points only)."""
+    """The data set, then one task per point not yet recorded, in ``priority`` order (``trained_only``: the trained
+    points only)."""
     cfg = ctx.profile.calibration
     data = Task("data", make_dataset, what="set", torch=False)
     points = [Task("calibration", measure_calibration_point, (kind, model), kind, cfg.seed, f"point {index}",
                    after=(data.name,))
               for index, (kind, model) in enumerate(priority(cfg, ctx.profile.model))
-              if not trained_only or is_trained(ctx, kind, model)]
+              if recorded_sweep_point(ctx, kind, model) is None and (not trained_only or is_trained(ctx, kind, model))]
     return [data, *points]
 
 
 def collected(ctx: Context) -> tuple[list[MeasuredPoint], int]:
-    """The measured points found in the store (none is computed) and the number still missing."""
+    """The measured points, recorded or found in the store (none is computed), and the number still missing."""
     cfg = ctx.profile.calibration
-    points = [measure_point(ctx.data, kind, model, ctx.train_config(kind), cfg, ctx.store, ctx.device,
-                            only_stored=True) for kind, model in priority(cfg, ctx.profile.model)]
+    points = [recorded_sweep_point(ctx, kind, model) or measure_point(
+        ctx.data, kind, model, ctx.train_config(kind), cfg, ctx.store, ctx.device, only_stored=True)
+        for kind, model in priority(cfg, ctx.profile.model)]
     return [point for point in points if point is not None], points.count(None)
 
 
@@ -504,6 +518,9 @@ def record_calibration(ctx: Context) -> dict[str, Any]:
         raise ConfigError(f"the {ctx.profile.name} profile takes σ from paper's calibration; record the calibration at "
                           "'quick' or 'paper'")
     points, missing = collected(ctx)
+    if ctx.profile.record_results:  # each point on its own too (once), so that a new machine measures only the others
+        for point in points:
+            record_point(point, sweep_record_name(point.row), ctx.profile.name, ctx.device, ctx.results)
     table = pd.DataFrame([point.row for point in points])
     result, models = sweep_record(table, missing, ctx.profile.calibration)
     used = {"sigma": ctx.profile.model.sde.sigma, "input_noise_std": ctx.profile.model.input_noise_std}

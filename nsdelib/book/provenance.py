@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..claims.c2_noise import MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
+from ..claims.sigma_tuning import MeasuredPoint
 from ..common import ArtifactCorrupt, device_description, one_of
 from ..common.artifacts import KINDS, ArtifactStore, atomic_write
 from ..evaluation.data_size import OUTCOME_KEYS, seed_accuracies
@@ -29,7 +30,6 @@ from .glance import RECORD_PLANS, relabel
 from .profiles import Profile, ProfileName
 
 if TYPE_CHECKING:
-    from ..claims.sigma_tuning import MeasuredPoint
     from ..training.trainer import TrainConfig, TrainedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -202,21 +202,43 @@ def recorded_rate_point(kind: str, lr: float, training_digest: str, profile: str
     return recorded["result"]["metrics"]
 
 
-def frontier_record_name(row: dict[str, Any]) -> str:
-    """``frontier/<kind>[-sigma<σ>|-std<std>]-seed<N>``."""
+def _setting(row: dict[str, Any]) -> str:
     names = {"nsde": ("sigma", "sigma"), "convnext_noise": ("std", "input_noise_std")}
-    setting = f"-{names[row['kind']][0]}{row[names[row['kind']][1]]:g}" if row["kind"] in names else ""
-    return f"frontier/{row['kind']}{setting}-seed{row['seed']}"
+    return f"-{names[row['kind']][0]}{row[names[row['kind']][1]]:g}" if row["kind"] in names else ""
 
 
-def record_frontier_point(point: MeasuredPoint, profile: str, device: torch.device | str,
-                          root: Path = RESULTS_ROOT) -> Path | None:
-    """Record one measured frontier point and seed once, citing its model's digest, its per-image outcomes beside."""
+def frontier_record_name(row: dict[str, Any]) -> str:
+    """``frontier/<kind>[-sigma<σ>|-std<std>]-seed<N>``: the frontier's NSDE has the profile's form and shape."""
+    return f"frontier/{row['kind']}{_setting(row)}-seed{row['seed']}"
+
+
+def sweep_record_name(row: dict[str, Any]) -> str:
+    """``calibration/<kind>[-<form>-<shape>-sigma<σ>|-std<std>]-seed<N>``: one point of chapter 3's σ sweep, whose
+    NSDE lines differ in the diffusion's form and shape as well as in σ."""
+    line = f"-{row['diffusion']}-{row['noise_shape']}" if row["kind"] == "nsde" else ""
+    return f"calibration/{row['kind']}{line}{_setting(row)}-seed{row['seed']}"
+
+
+def record_point(point: MeasuredPoint, name: str, profile: str, device: torch.device | str,
+                 root: Path = RESULTS_ROOT) -> Path | None:
+    """Record one measured point (of the frontier or the σ sweep) once under ``name``, citing its model's digest, its
+    per-image outcomes beside: a new machine then measures only the points not recorded."""
     row = point.row
     setting = {key: row[key] for key in ("sigma", "input_noise_std") if row[key] is not None}
-    return _record_once(frontier_record_name(row), row, profile, device, row["wall_time_s"],
+    return _record_once(name, row, profile, device, row["wall_time_s"],
                         {"kind": row["kind"], "seed": row["seed"], "sha256": row["weights_sha256"], "setting": setting},
                         root, point.outcomes, ["measure"])
+
+
+def recorded_point(name: str, profile: str, root: Path = RESULTS_ROOT) -> MeasuredPoint | None:
+    """The point :func:`record_point` recorded under ``name``, with its per-image outcomes; None if not recorded."""
+    recorded = load_recorded(name, profile, root)
+    if recorded is None:
+        return None
+    stored = outcomes_path(root / profile / f"{name}.json")
+    if not stored.exists():
+        raise ArtifactCorrupt(f"{root / profile / name}.json has no per-image outcomes at {stored}: record it again")
+    return MeasuredPoint(recorded["result"], read_outcomes(stored))
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,14 @@ def point_label(row: dict[str, Any]) -> str:
     return f"control, std {row['input_noise_std']:g}" if row["kind"] == "convnext_noise" else "ConvNeXt"
 
 
+def point_settings(kind: ModelKind, model: ModelConfig, seed: int) -> dict[str, Any]:
+    """What tells one point of a sweep from another: kind, seed and the setting of its noise (None where it has none)."""
+    nsde = kind == "nsde"
+    return {"kind": kind, "seed": seed, "diffusion": model.sde.diffusion if nsde else None,
+            "noise_shape": model.sde.noise_shape if nsde else None, "sigma": model.sde.sigma if nsde else None,
+            "input_noise_std": model.input_noise_std if kind == "convnext_noise" else None}
+
+
 def measure_point(data: SpectrogramData, kind: ModelKind, model: ModelConfig, train: TrainConfig,
                   cfg: CalibrationConfig, store: ArtifactStore, device: torch.device, only_stored: bool = False,
                   seed: int | None = None) -> MeasuredPoint | None:
@@ -129,9 +137,7 @@ def measure_point(data: SpectrogramData, kind: ModelKind, model: ModelConfig, tr
         x, y = data.test.x, data.test.y
         nsde = kind == "nsde"
         row: dict[str, Any] = {
-            "kind": kind, "seed": seed, "diffusion": model.sde.diffusion if nsde else None,
-            "noise_shape": model.sde.noise_shape if nsde else None, "sigma": model.sde.sigma if nsde else None,
-            "input_noise_std": model.input_noise_std if kind == "convnext_noise" else None,
+            **point_settings(kind, model, seed),
             "best_epoch": run.metrics["best_epoch"], "epochs": run.metrics["epochs"],
             "weights_sha256": run.metrics["weights_sha256"],
             "train_time_per_epoch_s": float(run.history["train_time_s"].mean()),

@@ -50,16 +50,16 @@ def test_a_target_met_exactly_at_a_measured_point_is_that_point() -> None:
     assert interpolate_setting([0.1, 0.2, 0.4], [0.01, 0.03, 0.09], 0.09) == pytest.approx(0.4)
 
 
-def test_the_recorded_sweep_gives_the_profiles_sigma_and_control_std() -> None:
+def test_the_recorded_sweep_holds_the_choice_the_rule_makes_from_its_points() -> None:
+    """The rule, run again on the recorded points, makes the recorded choice (the profile's σ is the fixed choice a
+    record carries: tests/test_profiles.py)."""
     recorded = load_recorded("calibration")
     if recorded is None:
         pytest.skip("no paper-profile σ sweep recorded")
     result = recorded["result"]
-    paper = get_profile("paper")
-    cfg = CalibrationConfig(**result["config"])
-    choice = choose_settings(pd.DataFrame(result["points"]), cfg, result["target_cost"])
-    assert choice["sigma"] == paper.model.sde.sigma and choice["input_noise_std"] == paper.model.input_noise_std
-    assert math.isclose(choice["convnext_accuracy"], result["choice"]["convnext_accuracy"])
+    choice = choose_settings(pd.DataFrame(result["points"]), get_profile("paper").calibration, result["target_cost"])
+    assert choice.keys() == result["choice"].keys()
+    assert all(math.isclose(choice[key], value) for key, value in result["choice"].items() if value is not None)
     assert math.isclose(result["target_cost"], TARGET_COST), "the sweep aims at C1's cost, 87.20 % − 82.88 %"
 
 

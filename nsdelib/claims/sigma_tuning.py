@@ -52,9 +52,6 @@ class CalibrationConfig(Section):
     attack_steps: int = Field(default=10, ge=1)
     subset_size: int = Field(default=256, ge=1)
     seed: int = Field(default=0, ge=0)
-    #: σ and input-noise std of the points that do not use them, so that the profile's own do not move the sweep.
-    base_sigma: float = Field(default=0.2, ge=0)
-    base_input_noise_std: float = Field(default=0.1, ge=0)
     batch_size: int = Field(default=256, ge=1)
     frontier_sigmas: IncreasingPositive = (0.3, 0.43, 0.55, 0.7)
     frontier_input_noise_stds: IncreasingPositive = (0.1, 0.23, 0.4)
@@ -62,9 +59,8 @@ class CalibrationConfig(Section):
 
 
 def sweep_points(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
-    """ConvNeXt, the control at each input-noise std, the NSDE at each form, shape and σ."""
-    model = model.replace(sde={**model.sde.model_dump(), "sigma": cfg.base_sigma},
-                          input_noise_std=cfg.base_input_noise_std)
+    """ConvNeXt, the control at each input-noise std, the NSDE at each form, shape and σ, all else the profile's: a
+    point's model is then the same artifact as chapter 3's or the frontier's of those settings, trained once."""
     points: list[Point] = [("convnext", model)]
     points += [("convnext_noise", model.replace(input_noise_std=std)) for std in cfg.input_noise_stds]
     points += [

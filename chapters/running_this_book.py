@@ -153,8 +153,10 @@ load_recorded_index()
 # another in one process: the data set first, then each model (kind and seed), then each evaluation of
 # a model once that model is trained. The two settings chapter 7 chooses from every model's results
 # (C4's mutation budget and the detectors' noise level) are one task that waits for every attribution
-# task, and the ABC tasks wait for it. Where several tasks are ready, the earlier in the graph (the
-# first seed's) starts first. Each task writes its results to the artifact store (on a cluster, a
+# task, and the ABC tasks wait for it. A task goes to the cluster only when the tasks it needs are done
+# and a worker thread is free, and where several are ready the earlier in the graph (the first seed's)
+# goes first: handed every ready task at once, as dask does, each worker would run its own share in
+# its own order, and a long run would not finish what it needs most first. Each task writes its results to the artifact store (on a cluster, a
 # filesystem every worker shares) and returns a line of text for the log, never a model; a task that
 # fails is retried twice, and then the tasks that need it are skipped while every other one runs. The
 # chapters then read every result back, so the build only renders.

@@ -195,7 +195,8 @@ def test_the_cli_runs_the_graph_on_a_scheduler_and_workers_started_elsewhere(
     # the calibration sweep's points run on the same path (their tasks are tested in test_calibrate.py)
     argv = ["calibrate", "--profile", "ci", "--device", "cpu", "--scheduler-file", str(scheduler_file), "--trained-only"]
     assert cli.main(argv) == 0
-    assert "1 tasks: data 1\n" in capsys.readouterr().out  # no point of the sweep is trained, so none is measured
+    out = capsys.readouterr().out  # the sweep's ConvNeXt is chapter 3's seed-0 model, trained above: the one measured
+    assert "2 tasks: data 1, calibration 1\n" in out and "calibration 1/1: calibration point 0 convnext seed 0" in out
 
 
 def test_a_worker_killed_mid_run_leaves_a_complete_store_without_corrupt_artifacts(
@@ -249,6 +250,32 @@ def test_a_failing_task_is_named_by_stage_kind_and_seed_and_the_others_still_run
         "FAILED train nsde seed 1 (stage train, kind nsde, seed 1): ValueError: no nsde today",
         "noise: noise convnext seed 1 not run (a task it needs failed)",
         "train 3: train convnext seed 1: fine", "train 3: train convnext_noise seed 1: fine"]
+
+
+def test_tasks_run_in_their_order_as_worker_threads_free_up(scheduler_file: Path) -> None:
+    def span(run: Run, *_after: object) -> tuple[float, float]:  # local: it travels by value
+        start = time.time()
+        time.sleep(0.2)
+        return start, time.time()
+
+    data = Task("data", span, what="set", torch=False)  # as in the book's graph, every task needs the data set
+    tasks = [Task("train", span, (), what=f"step {index}", after=(data.name,), torch=False) for index in range(12)]
+    with Client(scheduler_file=str(scheduler_file)) as client:
+        assert sum(client.nthreads().values()) == 2
+        run = Run.of(dataclasses.replace(setup("ci", 0, "cpu"), store=ArtifactStore("/unused")), "cpu")
+        results = run_graph(client, [data, *tasks], run, log=lambda _: None)
+    spans = [results[task.name] for task in tasks]
+    for index in range(2, len(tasks)):  # two threads: a task starts once all earlier ones but one have ended
+        ends = sorted(end for _, end in spans[:index])
+        assert spans[index][0] >= ends[index - 2], f"step {index} started before earlier steps had ended"
+
+
+def test_a_graph_whose_tasks_wait_on_a_missing_task_is_refused(scheduler_file: Path) -> None:
+    tasks = [Task("noise", str, (), CONVNEXT, 1, after=("train convnext seed 1",), torch=False)]
+    with Client(scheduler_file=str(scheduler_file)) as client:
+        run = Run.of(dataclasses.replace(setup("ci", 0, "cpu"), store=ArtifactStore("/unused")), "cpu")
+        with pytest.raises(ValueError, match="noise convnext seed 1"):
+            run_graph(client, tasks, run, log=lambda _: None)
 
 
 def test_the_cli_reports_failed_tasks_with_exit_code_1(scheduler_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

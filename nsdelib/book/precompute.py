@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from dask.base import tokenize
 from dask_jobqueue import SLURMCluster
-from distributed import Client, Future, LocalCluster, as_completed, get_worker
+from distributed import Client, Future, LocalCluster, get_worker, wait
 
 from ..claims.error_detection import abc_choices
 from ..claims.sigma_tuning import (MeasuredPoint, fixed_choice, frontier_points, measure_point, point_label,
@@ -181,6 +181,8 @@ NEEDS: dict[str, tuple[Stage, ...]] = {"abc": ("attribution",)}
 FRONTIER_COMMAND = "nsdebook precompute --profile paper --stage frontier"
 #: Reruns of a task that raised (a full GPU, a filesystem hiccup); the scheduler reruns a task whose worker died.
 RETRIES = 2
+#: Seconds between looks at the cluster while tasks run: a worker that joined meanwhile gets a task after at most this.
+POLL_S = 5.0
 
 
 class PrecomputeFailed(RuntimeError):
@@ -415,38 +417,63 @@ def task_key(task: Task, run: Run) -> str:
 
 def run_graph(client: Client, tasks: Sequence[Task], run: Run, gpu: bool = False,
               log: Callable[[str], None] = print) -> dict[str, object]:
-    """Run ``tasks`` (the earlier first where several are ready), logging each as it finishes; results by name.
-    A task failing after its retries blocks only the tasks that need it; :class:`PrecomputeFailed` then names all."""
+    """Run ``tasks`` in their order, logging each as it finishes; results by name.
+
+    A task is submitted once the tasks it needs are done and a worker thread is free, the earliest such first: dask
+    would hand every ready task to some worker at once, and each worker would then run its own share, so a long
+    graph would not finish in its order (the σ sweep's last point before its first). A task failing after its
+    retries blocks only the tasks that need it; :class:`PrecomputeFailed` then names all.
+    """
+    waiting, running = list(tasks), dict[Future, Task]()
     futures: dict[str, Future] = {}
-    for index, task in enumerate(tasks):  # earlier tasks first where several are ready: the first seed's models
-        futures[task.name] = client.submit(task.call, run, *task.args, *(futures[name] for name in task.after),
-                                           key=task_key(task, run), priority=len(tasks) - index, retries=RETRIES,
-                                           resources={GPU: 1} if gpu and task.torch else None)
-    by_key = {future.key: task for task, future in zip(tasks, futures.values(), strict=True)}
     total, done = Counter(task.stage for task in tasks), Counter[str]()
     results: dict[str, object] = {}
-    failed, blocked = [], []
+    failed: list[str] = []
+    blocked: set[str] = set()
     start = time.perf_counter()
     log(f"{len(tasks)} tasks: " + ", ".join(f"{stage} {count}" for stage, count in total.items()))
-    for future in as_completed(list(futures.values())):
-        task = by_key[future.key]
+
+    def clock() -> str:
         minutes, seconds = divmod(int(time.perf_counter() - start), 60)
-        clock = f"{minutes // 60:d}:{minutes % 60:02d}:{seconds:02d}"
-        if future.status == "finished":
-            results[task.name] = future.result()
-            done[task.stage] += 1
-            log(f"[{clock}] {task.stage} {done[task.stage]}/{total[task.stage]}: {task.name}: {results[task.name]}")
-        elif any(futures[name].status != "finished" for name in task.after):
-            blocked.append(task.name)
-            log(f"[{clock}] {task.stage}: {task.name} not run (a task it needs failed)")
-        else:
-            error = future.exception()
-            failed.append(f"{task.name} (stage {task.stage}, kind {task.kind}, seed {task.seed}): "
-                          f"{type(error).__name__}: {error}")
-            log(f"[{clock}] FAILED {failed[-1]}")
+        return f"[{minutes // 60:d}:{minutes % 60:02d}:{seconds:02d}]"
+
+    while waiting or running:
+        threads = max(sum(client.nthreads().values()), 1)  # read again each round: a Slurm job may have joined
+        for task in list(waiting):
+            if any(name in blocked for name in task.after):
+                waiting.remove(task)
+                blocked.add(task.name)
+                log(f"{clock()} {task.stage}: {task.name} not run (a task it needs failed)")
+            elif len(running) < threads and all(name in results for name in task.after):
+                waiting.remove(task)
+                futures[task.name] = client.submit(
+                    task.call, run, *task.args, *(futures[name] for name in task.after), key=task_key(task, run),
+                    retries=RETRIES, resources={GPU: 1} if gpu and task.torch else None)
+                running[futures[task.name]] = task
+        if not running:
+            if waiting:
+                raise ValueError(f"tasks that need tasks not in the graph, or each other: {[t.name for t in waiting]}")
+            break
+        try:
+            finished = wait(list(running), timeout=POLL_S, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            continue
+        for future in finished:
+            task = running.pop(future)
+            if future.status == "finished":
+                results[task.name] = future.result()
+                done[task.stage] += 1
+                log(f"{clock()} {task.stage} {done[task.stage]}/{total[task.stage]}: {task.name}: "
+                    f"{results[task.name]}")
+            else:
+                error = future.exception()
+                blocked.add(task.name)
+                failed.append(f"{task.name} (stage {task.stage}, kind {task.kind}, seed {task.seed}): "
+                              f"{type(error).__name__}: {error}")
+                log(f"{clock()} FAILED {failed[-1]}")
     if failed:
         raise PrecomputeFailed(f"{len(failed)} of {len(tasks)} tasks failed: {'; '.join(failed)}. "
-                               f"{len(blocked)} tasks that need them were not run; the {len(results)} "
+                               f"{len(blocked) - len(failed)} tasks that need them were not run; the {len(results)} "
                                f"finished are in the artifact store {run.store}")
     return results
 

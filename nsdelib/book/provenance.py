@@ -232,13 +232,20 @@ def record_point(point: MeasuredPoint, name: str, profile: str, device: torch.de
 
 def recorded_point(name: str, profile: str, root: Path = RESULTS_ROOT) -> MeasuredPoint | None:
     """The point :func:`record_point` recorded under ``name``, with its per-image outcomes; None if not recorded."""
+    found = recorded_with_outcomes(name, profile, root)
+    return None if found is None else MeasuredPoint(found[0]["result"], found[1])
+
+
+def recorded_with_outcomes(name: str, profile: str,
+                           root: Path = RESULTS_ROOT) -> tuple[dict[str, Any], pd.DataFrame] | None:
+    """A record and the per-image outcomes stored beside it (None: not recorded); a record without them is corrupt."""
     recorded = load_recorded(name, profile, root)
     if recorded is None:
         return None
     stored = outcomes_path(root / profile / f"{name}.json")
     if not stored.exists():
         raise ArtifactCorrupt(f"{root / profile / name}.json has no per-image outcomes at {stored}: record it again")
-    return MeasuredPoint(recorded["result"], read_outcomes(stored))
+    return recorded, read_outcomes(stored)
 
 
 @dataclass(frozen=True)
@@ -291,15 +298,11 @@ def record_size_study_run(outcomes: pd.DataFrame, kind: str, seed: int, profile:
 
 def recorded_size_study_run(kind: str, seed: int, profile: str, root: Path = RESULTS_ROOT) -> pd.DataFrame | None:
     """The per-image outcomes :func:`record_size_study_run` recorded, with their runs' columns; None if not recorded."""
-    name = size_study_record_name(kind, seed)
-    recorded = load_recorded(name, profile, root)
-    if recorded is None:
+    found = recorded_with_outcomes(size_study_record_name(kind, seed), profile, root)
+    if found is None:
         return None
-    stored = outcomes_path(root / profile / f"{name}.json")
-    if not stored.exists():
-        raise ArtifactCorrupt(f"{root / profile / name}.json has no per-image outcomes at {stored}: record it again")
-    runs = pd.DataFrame(recorded["result"]["runs"]).drop(columns="accuracy")
-    return read_outcomes(stored).merge(runs, on=list(OUTCOME_KEYS), how="left", validate="many_to_one")
+    runs = pd.DataFrame(found[0]["result"]["runs"]).drop(columns="accuracy")
+    return found[1].merge(runs, on=list(OUTCOME_KEYS), how="left", validate="many_to_one")
 
 
 def load_recorded(name: str, profile: str = "paper", root: Path = RESULTS_ROOT) -> dict[str, Any] | None:

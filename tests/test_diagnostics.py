@@ -125,11 +125,15 @@ def test_stage_noise_to_signal_averages_the_models_own_form_per_stage() -> None:
     assert all(0.25 < ratio < 0.35 for ratio in per_stage.values()), per_stage  # σ·RMS(h) over std(h), h ≈ centred
 
 
-def test_the_calibration_points_do_not_depend_on_the_chosen_noise() -> None:
-    from nsdelib.claims.sigma_tuning import CalibrationConfig, sweep_points
+def test_the_sweeps_convnext_and_controls_are_the_models_of_chapter_3_and_the_frontier() -> None:
+    from nsdelib.claims.sigma_tuning import CalibrationConfig, frontier_points, sweep_points
 
-    cfg = CalibrationConfig.build(sigmas=(0.1, 0.4), input_noise_stds=(0.1, 0.3))
+    cfg = CalibrationConfig.build(sigmas=(0.1, 0.4), input_noise_stds=(0.1, 0.3), frontier_input_noise_stds=(0.1, 0.23))
     chosen = ModelConfig.build(sde={"sigma": 0.43}, input_noise_std=0.23)
-    assert sweep_points(cfg, chosen) == sweep_points(cfg, ModelConfig.build())
-    kinds = [kind for kind, _ in sweep_points(cfg, chosen)]
+    points = sweep_points(cfg, chosen)
+    kinds = [kind for kind, _ in points]
     assert kinds == ["convnext", "convnext_noise", "convnext_noise"] + ["nsde"] * len(cfg.forms) * len(cfg.shapes) * 2
+    assert points[0] == ("convnext", chosen) == frontier_points(cfg, chosen)[0], "chapter 3's ConvNeXt, trained once"
+    assert points[1] == frontier_points(cfg, chosen)[1] == ("convnext_noise", chosen.replace(input_noise_std=0.1))
+    assert all(config.replace(sde=chosen.sde) == chosen for kind, config in points if kind == "nsde"), (
+        "an NSDE point differs from the chosen model in its noise only")

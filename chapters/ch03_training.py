@@ -67,7 +67,7 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import announce_recorded, glue_all, glue_figure, model_digests, record_if_enabled
 from nsdelib.claims.c1_clean_accuracy import clean_accuracy_claim, clean_outcomes, single_pass_cost
-from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, TARGET_COST, choice_origin
+from nsdelib.claims.sigma_tuning import CALIBRATE_COMMAND, TARGET_COST, choice_origin, choice_sentence
 from nsdelib.models.diagnostics import flip_rate, stage_noise_to_signal
 from nsdelib.models.registry import MODEL_KINDS
 from nsdelib.report.claims import MODEL_LABELS
@@ -273,10 +273,8 @@ calibration = announce_recorded("calibration", "ch03_training", {"fig_calibratio
 if calibration is not None:
     sweep_points = pd.DataFrame(calibration["result"]["points"])
     glue_all({"sigma_origin": choice_origin(calibration["result"]), "paper_max_epochs": PAPER.train.max_epochs})
-    choice = calibration["result"]["choice"]
-    print(f"points measured: {len(sweep_points)}, not run: {calibration['result']['missing_points']}; the rule chooses "
-          f"σ = {choice['sigma']:g} and the control's input noise std {choice['input_noise_std']:g} (against the "
-          f"sweep's ConvNeXt at {100 * choice['convnext_accuracy']:.1f} % clean accuracy)")
+    print(f"points measured: {len(sweep_points)}, not run: {calibration['result']['missing_points']}; "
+          f"{choice_sentence(calibration['result']['choice'])}")
     print(f"this profile uses σ = {ctx.profile.model.sde.sigma:g} ({ctx.profile.model.sde.diffusion}, "
           f"{ctx.profile.model.sde.noise_shape}) and input noise std {ctx.profile.model.input_noise_std:g} for the control")
     print(f"the settings in use were chosen on {choice_origin(calibration['result'])}; a re-run reports its own choice "

@@ -13,7 +13,7 @@ from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      frontier_training,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
-from nsdelib.claims.sigma_tuning import (choice_origin, fixed_choice, frontier_points, frontier_reading,
+from nsdelib.claims.sigma_tuning import (choice_origin, choice_sentence, fixed_choice, frontier_points, frontier_reading,
                                         settings_at_cost, settings_at_cost_sentence, sweep_epochs, unrun_points)
 from nsdelib.models.nsde import SDEConfig
 
@@ -234,6 +234,16 @@ def test_the_origin_of_the_choice_in_use_is_said_from_the_record() -> None:
     assert choice_origin(own) == "one seed per point, 12 epochs each"
     carried = {"points": {"epochs": [25, 18]}, "fixed_choice": {"recorded_by": "the sweep recorded at commit abc"}}
     assert choice_origin(carried) == "the sweep recorded at commit abc"
+
+
+def test_a_choice_is_said_in_words_and_an_open_setting_is_not_printed_as_a_number() -> None:
+    made = {"sigma": 0.43, "input_noise_std": 0.23, "convnext_accuracy": 0.909}
+    assert choice_sentence(made) == ("the rule chooses σ 0.43 and control std 0.23, against the sweep's ConvNeXt "
+                                     "at 90.9 % clean accuracy")
+    open_sigma = choice_sentence({**made, "sigma": None})
+    assert open_sigma.startswith("the rule chooses no σ yet (its measured points do not bracket the cost) and "
+                                 "control std 0.23")
+    assert choice_sentence({}) == "the rule chooses nothing yet: the sweep's ConvNeXt is not measured"
 
 
 def test_frontier_training_counts_the_models_still_improving_at_the_budget() -> None:

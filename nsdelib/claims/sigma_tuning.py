@@ -293,6 +293,17 @@ def choice_origin(result: dict[str, Any]) -> str:
             else recorded_by)
 
 
+def choice_sentence(choice: dict[str, float | None]) -> str:
+    """What the rule chose on a sweep, in words; a setting whose line the measured points do not bracket yet (or a
+    sweep without its ConvNeXt) is said to be open, not printed as a number."""
+    if not choice:
+        return "the rule chooses nothing yet: the sweep's ConvNeXt is not measured"
+    settings = [f"{name} {choice[key]:g}" if choice.get(key) is not None else f"no {name} yet (its measured points do "
+                "not bracket the cost)" for key, name in (("sigma", "σ"), ("input_noise_std", "control std"))]
+    return (f"the rule chooses {settings[0]} and {settings[1]}, against the sweep's ConvNeXt at "
+            f"{100 * choice['convnext_accuracy']:.1f} % clean accuracy")
+
+
 def sweep_epochs(points: pd.DataFrame) -> str:
     """How long the sweep's points were trained, in words: ``"12 epochs each"`` or ``"8 to 12 epochs"``."""
     low, high = int(points["epochs"].min()), int(points["epochs"].max())

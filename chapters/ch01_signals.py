@@ -60,7 +60,7 @@
 # simulated, with a new building drawn for every sample. The paper publishes neither its classes nor
 # its sampling rate, STFT settings or image size, so every such choice here is the book's own (the
 # tables of this chapter list them), and the difficulty knobs are set so that the ConvNeXt's clean
-# accuracy at the `paper` profile falls in the paper's regime (chapter 3). Accuracies can therefore
+# accuracy at the `paper` profile falls in the book's band around the paper's reported accuracy (chapter 3). Accuracies can therefore
 # be compared with the paper's in kind, not number for number.
 # ```
 

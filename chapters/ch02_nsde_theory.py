@@ -510,9 +510,9 @@ scaled_away
 # The logits do not move (the differences are floating-point rounding and the small constant that
 # LayerNorm adds to the variance), yet the additive noise falls to {glue:text}`scaled_additive:.3f`
 # of its size relative to the stream when the stream grows {glue:text}`scale_max:g`-fold, while the
-# relative form keeps its size. This is what
-# happened to the book's first NSDE, trained with fixed additive σ = 0.1: at the `paper` scale its
-# clean accuracy equalled ConvNeXt's and two stochastic passes almost never disagreed.
+# relative form keeps its size. A network trained with additive noise can therefore learn to make
+# its noise negligible, and its stochastic passes then barely differ; the relative form leaves it no
+# such way out.
 #
 # **The book's NSDE: relative noise, Brownian-shaped, σ set from the paper's accuracy cost.** The
 # relative form cannot be scaled away and, like the paper's "shaped Brownian noise", its increments

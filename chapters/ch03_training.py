@@ -47,8 +47,8 @@
 # :class: caution
 # The paper trains on recorded power-line spectrograms, with neither their image size nor σ reported;
 # this book trains on simulated spectrograms (chapter 1; their size at each profile is in the settings
-# table below), from scratch, with σ set by a stated rule (below). Its numbers are comparable with the
-# paper's in direction and rough size, not digit by digit.
+# table below), from scratch, with σ set by a stated rule (below). Its numbers are compared with the
+# paper's by each claim's verdict (direction first, then size), not digit by digit.
 # ```
 
 # %% tags=["parameters"]
@@ -186,7 +186,7 @@ glue_all({"stopped_early": f"{int(stops['stopped before the maximum'].sum())} of
 #
 # {glue:text}`fresh_stopping` A run that reaches the maximum improved within its last
 # {glue:text}`patience` epochs, so it may still have been improving: its curve in
-# {numref}`fig-training-fresh` has not levelled off, and this profile's budget is too short for it.
+# {numref}`fig-training-fresh` may not have levelled off, and this profile's budget may be too short for it.
 #
 # ## Where the models err
 #
@@ -284,7 +284,7 @@ if calibration is not None:
 # ```{glue:figure} fig_calibration
 # :name: fig-calibration
 # The calibration sweep (recorded, `paper` scale, one seed per point): clean accuracy, flip rate and
-# robustness of the NSDE against σ, one line per diffusion and noise shape; the dashed line is the
+# robustness of the NSDE against σ, one line per diffusion and noise shape with recorded points; the dashed line is the
 # paper's accuracy cost below ConvNeXt, the vertical line the σ the rule chooses.
 # ```
 #
@@ -318,7 +318,7 @@ glue_all({"c1_verdict": c1_verdict.flags, "c1_convnext": convnext_mean * 100,
 # {glue:text}`c1_mde:.2f` points). By the book's verdict rule (paired per image within each seed,
 # seeds as the unit of replication; `nsdelib.report.stats`), **C1: {glue:text}`c1_verdict`** here.
 # {glue:text}`c1_versus_recorded`
-# The ConvNeXt's accuracy is {glue:text}`c1_band` the band of the paper's regime that the data's
+# The ConvNeXt's accuracy is {glue:text}`c1_band` the book's band around the paper's reported accuracy that the data's
 # difficulty is calibrated to at the `paper` profile.
 #
 # C1 is judged on the NSDE's ensemble, the classifier the book reports. Judging it on a single
@@ -352,7 +352,7 @@ record_headline(ctx, "C1", c1_verdict, {"convnext_accuracy": convnext_mean,
 #
 # A task that both models solve perfectly cannot show any robustness difference, so the data's
 # difficulty knobs (chapter 1) were set so that, at the `paper` profile, the ConvNeXt lands in the
-# paper's regime of {glue:text}`band` clean accuracy; the training recipe was left alone. The knobs in use:
+# book's band of {glue:text}`band` clean accuracy around the paper's reported accuracy; the training recipe was left alone. The knobs in use:
 
 # %%
 settings_table(ctx.profile.data.model_dump())
@@ -388,8 +388,9 @@ settings_table(ctx.profile.data.model_dump())
 #    :class: dropdown
 #    `nsdelib.models.inference.predict(run.model, x, mode, ...)` with `nsde_mode("ensemble", k)`
 #    for each k. Averaging softmaxes cancels part of the noise's flips, so the ensemble's accuracy
-#    lies at or above one pass's; how far, and whether it passes the noise-off accuracy, depends on
-#    σ and on the model: the stochasticity table shows it for the trained models.
+#    usually lies at or above one pass's (not always: near chance, as at the sweep's largest σ, it can
+#    fall below); how far, and whether it passes the noise-off accuracy, depends on σ and on the
+#    model: the stochasticity table shows it for the trained models.
 #    ```
 # 3. *(retrains)* Make the data easier (a higher SNR range) until both models are near perfect. What
 #    happens to the difference between them, and why does that make robustness comparisons harder?
@@ -399,7 +400,7 @@ settings_table(ctx.profile.data.model_dump())
 #    Both accuracies approach the ceiling and their difference shrinks to nothing: a ceiling leaves no
 #    room for an effect, and the per-image pairs are then almost all (correct, correct), which
 #    carry no information about which model is better. This is why chapter 1 sets the difficulty
-#    so that ConvNeXt lands in the paper's regime.
+#    so that ConvNeXt lands in the book's band around the paper's accuracy.
 #    ```
 # 4. Kill a `paper`-profile training run half way (Ctrl-C) and start it again. Check in the
 #    artifact store which epoch it resumed from.

@@ -24,7 +24,7 @@
 # ```{admonition} In this chapter
 # **You will learn** how Integrated Gradients, saliency and SmoothGrad explain a spectrogram
 # classifier; where the three models' evidence lies in time and frequency; why averaging
-# attribution maps makes them steadier by itself; and how matched controls separate that
+# attribution maps can make them look steadier by itself; and how matched controls separate that
 # artefact from a property of the model.
 #
 # **From earlier chapters** you need the spectrograms of chapter 1, the NSDE's noise of chapter 2
@@ -276,8 +276,9 @@ glue_figure("fig_frequencies", fig, "")
 # for $x$ and $x + \delta$, so the change comes from $\delta$ alone.
 #
 # **Averaging is an artefact.** The NSDE's map is the mean of {glue:text}`n_draws:.0f` maps, one per
-# noise draw; the ConvNeXt's is one map. The change of a mean is at most the mean of the changes
-# (the triangle inequality), so averaging alone makes a map steadier. The chapter therefore
+# noise draw; the ConvNeXt's is one map. The change of a mean is at most the mean of the changes of
+# the maps it averages (the triangle inequality), so averaging can make a map steadier without the
+# model being so; whether it does, and by how much, depends on the maps. The chapter therefore
 # measures every model in matched variants:
 #
 # - the NSDE *averaged over its noise* (as it is reported), from *one noise draw*, and with its
@@ -387,7 +388,7 @@ record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],
 #   brightest tenth of the pixels carries {glue:text}`share_convnext:.0f` % of the ConvNeXt's IG
 #   attribution and {glue:text}`share_nsde:.0f` % of the NSDE's ({numref}`fig-ch6-methods`,
 #   {numref}`fig-ch6-frequencies`).
-# - The NSDE's maps are means over noise draws, and a mean of maps is steadier by construction. The
+# - The NSDE's maps are means over noise draws, and a mean of maps can be steadier than one map. The
 #   claim as reported (C5) is therefore judged beside matched controls: the same averaging for the
 #   ConvNeXt, and the NSDE without it ({numref}`fig-ch6-c5-controls`).
 # - The verdicts on C5 and its controls are computed from per-image paired differences with seeds
@@ -396,7 +397,7 @@ record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],
 # ## Exercises
 #
 # 1. Measure the stability of SmoothGrad instead of IG (`stability_method="smoothgrad"` in
-#    `ctx.profile.attribution`). Does the NSDE's advantage depend on the method?
+#    `ctx.profile.attribution`). Does the difference between the NSDE and the ConvNeXt depend on the method?
 #
 # ```{admonition} Solution
 # :class: dropdown
@@ -433,7 +434,7 @@ record_headline(ctx, "C5", c5_verdicts[levels[-1]], {"level": levels[-1],
 # ```
 #
 # 4. Average more maps (`noise_draws`). How quickly does the averaged map stop changing, and does the
-#    NSDE's advantage over the equally averaged ConvNeXt grow or shrink?
+#    NSDE's difference from the equally averaged ConvNeXt grow or shrink?
 #
 # ```{admonition} Solution
 # :class: dropdown

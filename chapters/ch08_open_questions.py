@@ -50,8 +50,9 @@ import pandas as pd
 import seaborn as sns
 
 import nsdelib
-from nsdelib.claims.sigma_tuning import (AT_COST_COLUMNS, CALIBRATE_COMMAND, frontier_reading, robust_measures,
-                                        settings_at_cost, settings_at_cost_sentence, sweep_epochs, unrun_points)
+from nsdelib.claims.sigma_tuning import (AT_COST_COLUMNS, CALIBRATE_COMMAND, choice_origin, choice_sentence,
+                                        frontier_points, frontier_reading, robust_measures, settings_at_cost,
+                                        settings_at_cost_sentence, sweep_epochs, unrun_points)
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
 from nsdelib.book.projection import time_to_run
@@ -78,9 +79,10 @@ glue_all({"time_to_run": time_to_run("chapters/ch08_open_questions")})
 # %% [markdown]
 # ## Noise shape and σ: what the noise costs and what it buys
 #
-# The calibration sweep of chapter 3 trained one NSDE per σ for each diffusion and noise shape, and
+# The calibration sweep of chapter 3 trains one NSDE per σ for each diffusion and noise shape, and
 # the control (ConvNeXt trained with Gaussian input noise) at each noise level, all at the `paper`
-# scale; chapter 3 used it only to pick σ. Here it is read as a whole: how much clean accuracy each
+# scale (the points recorded so far are counted below); chapter 3 used it only to pick σ. Here it is
+# read as a whole: how much clean accuracy each
 # doubling of the noise costs, where the cost stops growing gently, and what the noise buys under
 # Gaussian input noise and under a cheap APGD attack. The sweep is read from its record:
 
@@ -89,7 +91,7 @@ calibration = announce_recorded("calibration", "ch08_open_questions", command=CA
 sweep = calibration["result"]
 points = pd.DataFrame(sweep["points"])
 reading = frontier_reading(points, sweep["target_cost"])
-reading
+reading.style.format(precision=2, na_rep="–")
 
 # %% tags=["remove-input"]
 config = sweep["config"]
@@ -161,7 +163,8 @@ glue_all({
 # accuracy it reached. The frontier trains, under chapter 3's training rule, the NSDE at σ around the
 # book's (finer toward the cliff) and the control at input-noise stds around its own, several seeds
 # each; each point is scored clean (the NSDE as one pass and as the ensemble), under Gaussian input noise
-# and under the cheap APGD-L2 attack. It is recorded one point and seed at a time:
+# and under the cheap APGD-L2 attack. It is recorded one point and seed at a time; so far
+# {glue:text}`ch8_frontier_recorded` are recorded:
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch8-matched", "caption": "The recorded clean–robust frontier: clean test accuracy against accuracy under each robustness measure, mean ± s.d. over seeds, each point labelled with its σ (NSDE, as its ensemble) or its input-noise std (control); ConvNeXt as one point."}}
 frontier = load_frontier("paper")
@@ -178,7 +181,9 @@ training = frontier_training(frontier.points, PAPER.train.max_epochs) if not fro
 if training is not None:
     display(training.style.set_caption("The recorded frontier's models: when the training rule kept their best epoch"))
 at_max = 0 if training is None else int(training["best at the maximum"].sum())
-glue_all({"ch8_at_max": "no frontier model is recorded yet" if training is None else
+planned = len(frontier_points(PAPER.calibration, PAPER.model)) * PAPER.calibration.frontier_seeds
+glue_all({"ch8_frontier_recorded": f"{len(frontier.points)} of its {planned} point-seeds",
+          "ch8_at_max": "no frontier model is recorded yet" if training is None else
           f"{at_max} of the {int(training['seeds'].sum())} recorded frontier models had their best epoch at the last "
           f"of the {PAPER.train.max_epochs} the training rule allows, so they may still have been improving"})
 
@@ -199,11 +204,12 @@ if at_cost is not None:
     display(at_cost.style.format(precision=3, na_rep="–").set_caption(
         "Setting at the paper's clean-accuracy cost, per seed of the recorded frontier"))
 glue_all({"ch8_at_cost": "no frontier point has been recorded yet" if at_cost is None else settings_at_cost_sentence(
-    at_cost, {AT_COST_COLUMNS["nsde"]: PAPER.model.sde.sigma, AT_COST_COLUMNS["convnext_noise"]: PAPER.model.input_noise_std})})
+    at_cost, {AT_COST_COLUMNS["nsde"]: PAPER.model.sde.sigma, AT_COST_COLUMNS["convnext_noise"]: PAPER.model.input_noise_std}),
+          "ch8_fixed_choice": choice_origin(sweep), "ch8_rechoice": choice_sentence(sweep["choice"])})
 
 # %% [markdown]
-# At the paper's cost, {glue:text}`ch8_at_cost`. The book keeps the σ and std that the sweep above
-# chose before the training rule. The matched-accuracy verdict interpolates the control to the NSDE's
+# At the paper's cost, {glue:text}`ch8_at_cost`. The book keeps the σ and std chosen on
+# {glue:text}`ch8_fixed_choice`; on the sweep above, {glue:text}`ch8_rechoice`. The matched-accuracy verdict interpolates the control to the NSDE's
 # clean accuracy, so the control's std does not enter it; the NSDE's σ does, which is why the
 # figure shows the NSDE's whole line beside it.
 #
@@ -373,8 +379,8 @@ glue_figure("fig_ch8_data_size", fig)
 # ## Exercises
 #
 # 1. *(retrains: every model of the study at the new size; at `quick` a few minutes)* Add a training set
-#    of a twentieth of the split, `fractions=(0.05, *ctx.profile.data_size.fractions)` in `data_size_study`. Does the NSDE's
-#    advantage under noise grow or shrink as the data shrinks?
+#    of a twentieth of the split, `fractions=(0.05, *ctx.profile.data_size.fractions)` in `data_size_study`. Does the
+#    difference between the NSDE and the ConvNeXt under noise grow or shrink as the data shrinks?
 #
 # ````{admonition} Solution
 # :class: dropdown
@@ -429,8 +435,9 @@ glue_figure("fig_ch8_data_size", fig)
 #   σ, falls relative to it, and the control trained with input noise tells what internal noise adds.
 # - Whether ABC flags wrong predictions is answered in {doc}`chapter 7 <ch07_abc>`.
 # - The three models' clean and noisy accuracy against the size of the training set, each size an
-#   independent data set scored on the same test images, shows whether the NSDE's advantage under
-#   noise depends on how much data it is trained on ({numref}`fig-ch8-data-size`).
+#   independent data set scored on the same test images, shows whether the difference between the
+#   NSDE and the ConvNeXt under noise depends on how much data they are trained on
+#   ({numref}`fig-ch8-data-size`).
 
 # %% tags=["remove-input"]
 quick = get_profile("quick")

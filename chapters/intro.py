@@ -22,9 +22,9 @@
 # more reliably, at a small cost in clean accuracy.
 #
 # Every number in this book is computed when the book is built, by the chapters you are reading,
-# through the small library `nsdelib` that sits beside them. Nothing is typed in by hand except
-# the paper's own figures, which come from one place (`nsdelib.report.paper`) and are always
-# labelled as the paper's.
+# through the small library `nsdelib` that sits beside them, or read from the recorded `paper`-scale
+# runs, labelled as such. Nothing is typed in by hand except the paper's own figures, which come from
+# one place (`nsdelib.report.paper`) and are always labelled as the paper's.
 #
 # ```{admonition} In this book
 # :class: tip
@@ -97,8 +97,9 @@ claims_table()
 # - **Beyond the paper.** Several seeds with intervals instead of single runs; a control trained with
 #   input noise beside every comparison; where the NSDE's robustness comes from (noise in training
 #   against noise at test time); ABC as a detector of wrong predictions; and, in
-#   {doc}`chapter 8 <ch08_open_questions>`, white against Brownian-shaped noise along σ, the
-#   clean–robust frontier at matched clean accuracy, and how much training data each model needs.
+#   {doc}`chapter 8 <ch08_open_questions>`, the cost and gain of the noise along σ, the clean–robust
+#   frontier at matched clean accuracy, and how much training data each model needs (each as far as
+#   its `paper` runs are recorded).
 #
 # ```{admonition} Where the book departs from the paper
 # :class: caution

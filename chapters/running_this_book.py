@@ -162,7 +162,8 @@ load_recorded_index()
 # chapters then read every result back, so the build only renders.
 #
 # By default the graph runs on a Dask cluster on this machine of one single-threaded worker process
-# per usable core (on two cores, two one-thread processes train faster than one two-thread process).
+# per usable core (`benchmarks/bench_precompute.py` measures the speed-up of two such workers over one
+# on the machine at hand).
 # `--scheduler` or `--scheduler-file` connects to a cluster started elsewhere (`dask scheduler` and
 # `dask worker` on machines that share the artifact store's filesystem), and `--cluster slurm` submits
 # Dask worker jobs with dask-jobqueue. Workers with GPUs advertise a `GPU` resource, so a mixed

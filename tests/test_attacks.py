@@ -29,6 +29,7 @@ from nsdelib.claims.c3_attacks import (
     expected_correct,
     headline_first,
     masking_gap,
+    masking_gap_range,
     monotonicity_check,
     perturbation_norms,
     random_direction,
@@ -380,6 +381,10 @@ def test_masking_gap_pairs_images_within_each_seed_and_epsilon() -> None:
     gap = masking_gap(pd.concat(rows, ignore_index=True))
     assert gap[["seed", "eps"]].values.tolist() == [[0, 1.0], [0, 2.0], [1, 1.0]]
     assert gap["Square"].tolist() == [0.25, 0.75, 0.75] and gap["gradient attacks"].tolist() == [1.0, 1.0, 1.0]
+    assert gap["images"].tolist() == [4, 4, 4]
+    assert masking_gap_range(gap) == ("ranges from -75.0 to -25.0 points, with Square run on 4 to 4 images per model, "
+                                      "seed and budget")
+    assert masking_gap_range(gap.iloc[:0]) == "is not measured (the gradient attacks left no image for Square)"
 
 
 def test_sanity_checks_cover_every_attacked_epsilon_however_small() -> None:

@@ -408,7 +408,8 @@ def uncollapsed_norms(checks: pd.DataFrame, baseline: str, threshold: float = C3
 
 
 def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per full-protocol curve point: Square's accuracy minus the gradient attacks' on its images (< 0: masking)."""
+    """Per full-protocol curve point: Square's accuracy minus the gradient attacks' on its images (< 0: masking),
+    and how many images Square ran on (those the gradient attacks left correct)."""
     full = outcomes[outcomes["protocol"] == "full"]
     square_rows = full[full["attack"] == SQUARE]
     keys = [k for k in ("model", "seed", "norm", "eps", "mode") if k in full.columns]
@@ -416,9 +417,20 @@ def masking_gap(outcomes: pd.DataFrame) -> pd.DataFrame:
     gradient = gradient.merge(square_rows[[*keys, "example"]], on=[*keys, "example"])
     worst = gradient.groupby([*keys, "example"])["correct"].min().groupby(keys).mean().rename("gradient attacks")
     square_acc = square_rows.groupby(keys)["correct"].mean().rename("Square")
-    table = pd.concat([square_acc, worst], axis=1).reset_index()
+    images = square_rows.groupby(keys)["example"].nunique().rename("images")
+    table = pd.concat([square_acc, worst, images], axis=1).reset_index()
     table["Square − gradient"] = table["Square"] - table["gradient attacks"]
     return table
+
+
+def masking_gap_range(gap: pd.DataFrame) -> str:
+    """The range of ``masking_gap`` over its curve points in words, with the images Square ran on per point: a gap
+    on a handful of images is weak evidence, and one on none is not measured at all."""
+    if gap.empty:
+        return "is not measured (the gradient attacks left no image for Square)"
+    points = 100 * gap["Square − gradient"]
+    return (f"ranges from {points.min():.1f} to {points.max():.1f} points, with Square run on "
+            f"{int(gap['images'].min())} to {int(gap['images'].max())} images per model, seed and budget")
 
 
 def attack_plateau(study: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from test_claims import attack_outcomes
 
-from nsdelib.book.adversarial_records import c3_record, merged_adversarial, record_adversarial_seed, seed_record_name
+from nsdelib.book.adversarial_records import (c3_record, merged_adversarial, merged_provenance, record_adversarial_seed,
+                                             seed_record_name)
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import model_record_name, provenance, record_result
 from nsdelib.claims.c3_attacks import WORST, accuracy_table, adversarial_claim
@@ -86,6 +87,15 @@ def test_a_seed_file_whose_model_digest_differs_is_refused_by_name(tmp_path: Pat
 
 def test_no_seed_recorded_means_no_c3_record(tmp_path: Path) -> None:
     assert c3_record("paper", tmp_path) is None
+
+
+def test_merged_seeds_keep_the_note_of_a_wall_time_that_is_a_lower_bound() -> None:
+    exact = provenance("paper", [0], "cpu", 60.0)
+    bound = {**provenance("paper", [1], "cpu", 0.5), "wall_time_note": "a lower bound: 3 of the 3 artifacts read"}
+    merged = merged_provenance([exact, bound, {**bound, "seeds": [2]}])
+    assert merged["wall_time_s"] == 61.0 and merged["seeds"] == [0, 1, 2]
+    assert merged["wall_time_note"] == "a lower bound: 3 of the 3 artifacts read"
+    assert "wall_time_note" not in merged_provenance([exact])
 
 
 def test_a_seed_record_counts_the_time_its_attacks_took_where_they_ran(ci_graph, tmp_path: Path,

@@ -77,6 +77,14 @@ def test_a_clean_current_record_shows_its_verdict_interval_mde_and_provenance(tm
     assert row["commit"] == COMMIT and row["device"] == "CPU x86_64, 2 threads"
     assert row["wall time (min)"] == pytest.approx(10.0)
     assert row["status"] == "clean commit, current code"
+    assert row["result file"] == "results/paper/clean_accuracy.json"
+
+
+def test_a_wall_time_that_is_a_lower_bound_says_so_in_the_status(tmp_path: Path) -> None:
+    record_result("clean_accuracy", {"verdict": verdict("C1")},
+                  {**prov(), "wall_time_note": "a lower bound: 1 of the 1 artifacts read"}, root=tmp_path)
+    row = glance(tmp_path).loc["C1"]
+    assert row["status"] == "clean commit, current code; wall time a lower bound: 1 of the 1 artifacts read"
 
 
 def test_dirty_and_stale_records_are_flagged(tmp_path: Path) -> None:

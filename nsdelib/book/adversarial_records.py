@@ -64,12 +64,15 @@ def merged_adversarial(profile: str = "paper", root: Path = RESULTS_ROOT) -> tup
 
 
 def merged_provenance(provenances: list[dict[str, Any]]) -> dict[str, Any]:
-    """One provenance block for merged seeds: their seeds, the commits, devices and dates, the summed wall time."""
+    """One provenance block for merged seeds: their seeds, the commits, devices and dates, the summed wall time (with
+    the notes of the seeds where it is a lower bound)."""
     def joined(field: str) -> str:
-        return ", ".join(dict.fromkeys(str(p[field]) for p in provenances))
+        return ", ".join(dict.fromkeys(str(p[field]) for p in provenances if p.get(field)))
 
+    notes = joined("wall_time_note")
     return {"profile": provenances[0]["profile"], "seeds": [s for p in provenances for s in p["seeds"]],
             "commit": joined("commit"), "device": joined("device"), "date": joined("date"),
+            **({"wall_time_note": notes} if notes else {}),
             "wall_time_s": sum(float(p["wall_time_s"]) for p in provenances),
             "models": [m for p in provenances for m in p["models"]],
             "artifact_versions": provenances[-1].get("artifact_versions")}

@@ -33,7 +33,8 @@ Recorded = Mapping[str, Any]
 @dataclass(frozen=True)
 class RecordPlan:
     """A recorded result and how its verdicts are judged: the keys to its claim's primary verdict, and the Holm family
-    of the verdicts under each other top-level key; ``chapter`` (a stem) records it."""
+    of the verdicts under each other top-level key; ``chapter`` (a stem) records it, into ``files`` (default: one file
+    named after the result)."""
 
     result: str
     primary: tuple[str, ...]
@@ -41,6 +42,12 @@ class RecordPlan:
     claim: str = ""
     chapter: str = ""
     record_command: str = RECORD_COMMAND
+    files: str = ""
+
+    @property
+    def result_files(self) -> str:
+        """Where the result is recorded, relative to the repository."""
+        return self.files or f"results/paper/{self.result}.json"
 
     @property
     def command(self) -> str:
@@ -52,7 +59,7 @@ RECORD_PLANS: dict[str, RecordPlan] = {plan.result: plan for plan in (
     RecordPlan("clean_accuracy", ("verdict",), {}, "C1", "ch03_training"),
     RecordPlan("noise_robustness", ("verdict",), {"by_level": C2_LEVELS}, "C2", "ch04_noise_robustness"),
     RecordPlan("adversarial", ("verdicts", WORST), {"verdicts": C3_ATTACKS_FAMILY}, "C3", "ch05_adversarial",
-               ATTACK_COMMAND),
+               ATTACK_COMMAND, "results/paper/adversarial/seed-*.json"),
     RecordPlan("abc", ("verdict",), {"by_budget": C4_BUDGETS, "verdict_ensemble": C4_BUDGETS}, "C4", "ch07_abc"),
     RecordPlan("attribution_stability", ("verdicts", LARGEST_LEVEL), {
         key: C5_CONTROLS for key in ("verdicts", "verdicts_literal", "controls", "controls_literal")}, "C5",
@@ -134,7 +141,7 @@ def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[
     row: dict[str, Any] = {
         "claim": claim.id, "statement": claim.statement, "paper's figure": claim.paper_figure,
         "effect judged (positive = claimed)": claim.effect, "chapter": claim.chapter, "chapter file": source.chapter,
-        "result file": f"results/paper/{source.result}.json", "recorded": recorded is not None,
+        "result file": source.result_files, "recorded": recorded is not None,
     }
     unjudged = {"underpowered": False, ONE_RUN: "–", "reference": f"{claim.reference.value:+.3g} "
                 f"({claim.reference.kind})", "MDE": math.nan}
@@ -145,7 +152,8 @@ def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[
     prov = recorded["provenance"]
     row |= {"seeds": len(prov["seeds"]), "commit": prov["commit"], "date": prov["date"], "device": prov["device"],
             "wall time (min)": prov["wall_time_s"] / 60,
-            "status": " ".join(warnings) if warnings else "clean commit, current code"}
+            "status": " ".join([*warnings] or ["clean commit, current code"])
+            + (f"; wall time {prov['wall_time_note']}" if prov.get("wall_time_note") else "")}
     path = _resolve(recorded["result"], source.primary)
     stored = dict(_slots(recorded["result"])).get(path)
     if stored is None:

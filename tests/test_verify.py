@@ -15,9 +15,10 @@ from nsdelib.book.cli import main
 from nsdelib.book.context import Context
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.provenance import provenance, record_result
-from nsdelib.book.verify import RecordsDisagree, cited_models
+from nsdelib.book.verify import RecordsDisagree, cited_models, study_data
 from nsdelib.common import described_threads, device_description
 from nsdelib.common.artifacts import ArtifactStore
+from nsdelib.evaluation.data_size import data_for_size
 from nsdelib.training.trainer import train_or_load
 
 TRAIN = """
@@ -154,3 +155,16 @@ def test_a_retrain_uses_the_training_settings_its_record_names(tmp_path: Path, m
     assert main(["verify", "--profile", "ci", "--results", str(tmp_path), "--device", "cpu"]) == 0
     assert "matches" in capsys.readouterr().out
     assert cited_models("ci", tmp_path)[0][0].train == train.model_dump(mode="json")
+
+
+def test_a_size_study_model_is_rebuilt_on_the_data_set_the_study_drew_for_it(tmp_path: Path) -> None:
+    """A third of the ci split asks for 53 samples and gets 56 (whole samples per class); the record names 56, and
+    the data set drawn for 56 is another one."""
+    profile = get_profile("ci", data_size={"fractions": (0.33, 1.0)})
+    ctx = Context(profile, 0, torch.device("cpu"), ArtifactStore(tmp_path))
+    smaller = ctx.data_size_datasets()[0]
+    assert len(smaller.train) == 56
+    rebuilt = study_data(ctx, 56)
+    assert (rebuilt.seed, rebuilt.config) == (smaller.seed, smaller.config)
+    assert data_for_size(ctx.data, 56, ctx.store).seed != smaller.seed
+    assert study_data(ctx, len(ctx.data.train)) is ctx.data

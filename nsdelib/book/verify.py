@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..common import ConfigError, described_threads, device_description, one_of
+from ..data.dataset import SpectrogramData
 from ..evaluation.data_size import data_for_size
 from ..models.registry import ModelKind
 from ..training.trainer import TrainConfig, TrainedModel, train_or_load
@@ -66,12 +67,20 @@ def cited_models(profile: str, root: Path = RESULTS_ROOT) -> tuple[list[CitedMod
     return list(found.values()), skipped
 
 
+def study_data(ctx: Context, n_train: int) -> SpectrogramData:
+    """The data set of chapter 8's study whose training split holds ``n_train`` samples. A record names the split's
+    size, which can exceed the size the study asked for (whole samples per class), and the data set is drawn from the
+    size asked for; a size this profile's study does not give is asked for as it is."""
+    found = [data for data in ctx.data_size_datasets() if len(data.train) == n_train]
+    return found[0] if found else data_for_size(ctx.data, n_train, ctx.store)
+
+
 def rebuild(ctx: Context, model: CitedModel, progress: bool | None = None) -> TrainedModel:
     """The cited model as this machine trains it, with the settings and thread count its record names."""
     threads = torch.get_num_threads()
     torch.set_num_threads(described_threads(model.trained_on or "") or threads)  # float sums depend on it
     try:
-        data = ctx.data if model.n_train is None else data_for_size(ctx.data, model.n_train, ctx.store)
+        data = ctx.data if model.n_train is None else study_data(ctx, model.n_train)
         train = ctx.train_config(model.kind) if model.train is None else TrainConfig.model_validate(model.train)
         return train_or_load(data, model.kind, model.seed, ctx.profile.model, train, ctx.store, ctx.device, progress)
     finally:

@@ -19,6 +19,7 @@ from nsdelib.common.artifacts import (
     KINDS,
     ArtifactKind,
     ArtifactStore,
+    Spent,
     artifact_key,
     atomic_write,
     content_digest,
@@ -121,6 +122,11 @@ def test_the_ledger_counts_what_top_level_fetches_cost_wherever_they_were_built(
     reader.fetch(DATA, {"old": 1}, slow)
     assert reader.spent_since(mark) == (0.0, 1, 1)
     assert reader.spent_since(0).seconds == pytest.approx(built.seconds) and reader.spent_since(0).unknown == 1
+    mark = reader.ledger_position()
+    reader.credit(tmp_path / "record.json", Spent(600.0, 1, 1))  # a result read from its record, a lower bound
+    reader.credit(tmp_path / "record.json", Spent(600.0, 1, 1))
+    reader.credit(tmp_path / "other.json", Spent(60.0, 0, 1))
+    assert reader.spent_since(mark) == (660.0, 1, 2)
 
 
 def test_a_second_writer_keeps_the_first_valid_result(store: ArtifactStore) -> None:

@@ -355,7 +355,11 @@ def test_a_recording_profile_records_each_size_study_once_and_reads_it_back(
         raise AssertionError("a recorded size study was computed again")
 
     monkeypatch.setattr(context_module, "data_size_study", no_training)
+    mark = ctx.store.ledger_position()
     read = ctx.data_size_study()
+    recorded = sum(json.loads((tmp_path / name).read_text())["provenance"]["wall_time_s"] for name in expected)
+    assert ctx.store.spent_since(mark).seconds == pytest.approx(recorded) and recorded > 0, \
+        "a study read back from its records costs what the records say, not the seconds the reading took"
     order = [*OUTCOME_KEYS, "example"]
     pd.testing.assert_frame_equal(read.sort_values(order).reset_index(drop=True)[computed.columns],
                                   computed.sort_values(order).reset_index(drop=True), check_dtype=False)

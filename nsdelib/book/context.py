@@ -31,7 +31,7 @@ from ..training.trainer import TrainConfig, TrainedModel, train_or_load, trainin
 from .profiles import Profile, get_profile, validate_params
 from .adversarial_records import record_adversarial_seed
 from .provenance import (RESULTS_ROOT, ComputeTime, record_model, record_rate_point, record_size_study_run,
-                         recorded_rate_point, recorded_size_study_run)
+                         recorded_cost, recorded_rate_point, recorded_size_study_run, size_study_record_name)
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,10 @@ class Context:
                     recorded = self._size_study((kind,), (seed,), log)
                     record_size_study_run(recorded, kind, seed, self.profile.name, self.device, compute,
                                           self.results)
+                else:  # what it cost where it ran counts in a record of the whole study
+                    name = size_study_record_name(kind, seed)
+                    self.store.credit(self.results / self.profile.name / name,
+                                      recorded_cost(name, self.profile.name, self.results))
                 frames.append(recorded)
         return pd.concat(frames, ignore_index=True)
 

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from ..claims.c2_noise import MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
 from ..claims.sigma_tuning import MeasuredPoint
 from ..common import ArtifactCorrupt, device_description, one_of
-from ..common.artifacts import KINDS, ArtifactStore, atomic_write
+from ..common.artifacts import KINDS, ArtifactStore, Spent, atomic_write
 from ..evaluation.data_size import OUTCOME_KEYS, seed_accuracies
 from ..report.outcomes import outcomes_path, read_outcomes, write_outcomes
 from .glance import RECORD_PLANS, relabel
@@ -101,8 +101,8 @@ class ComputeTime:
         if not spent.unknown:
             return spent.seconds, ""
         return spent.seconds + time.perf_counter() - self.start, (
-            f"a lower bound: {spent.unknown} of the {spent.artifacts} artifacts read were stored before build times "
-            "were kept, so they count only the time taken here")
+            f"a lower bound: {spent.unknown} of the {spent.artifacts} artifacts read lack their full build time "
+            "(stored before build times were kept, or recorded as a lower bound)")
 
 
 def provenance(profile: str, seeds: list[int], device: torch.device | str, wall_time_s: float | ComputeTime,
@@ -294,6 +294,12 @@ def record_size_study_run(outcomes: pd.DataFrame, kind: str, seed: int, profile:
     return record_result(name, {"kind": kind, "seed": seed, "runs": runs.to_dict(orient="list")},
                          provenance(profile, [seed], device, wall_time_s, models), root,
                          outcomes[[*OUTCOME_KEYS, "example", "correct"]], OUTCOME_KEYS)
+
+
+def recorded_cost(name: str, profile: str, root: Path = RESULTS_ROOT) -> Spent:
+    """What a recorded result cost, as the store's ledger counts it (a lower bound where its record says so)."""
+    prov = load_recorded(name, profile, root)["provenance"]
+    return Spent(float(prov["wall_time_s"]), int(bool(prov.get("wall_time_note"))), 1)
 
 
 def recorded_size_study_run(kind: str, seed: int, profile: str, root: Path = RESULTS_ROOT) -> pd.DataFrame | None:

@@ -154,8 +154,8 @@ def _discard(folder: Path) -> None:
 
 
 class Spent(NamedTuple):
-    """The build seconds of the artifacts read (``seconds``), of which ``unknown`` of ``artifacts`` are not counted:
-    stored before build times were kept."""
+    """The build seconds of the artifacts read (``seconds``), of which ``unknown`` of ``artifacts`` lack their full
+    time: stored before build times were kept (then not counted), or credited as a lower bound."""
 
     seconds: float
     unknown: int
@@ -169,7 +169,7 @@ class ArtifactStore:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
         #: Each artifact fetched at the top level (not from inside another's build) and its build seconds, None where
         #: unknown: what a record's computation cost, wherever its artifacts were built (see ``spent_since``).
-        self._ledger: list[tuple[Path, float | None]] = []
+        self._ledger: list[tuple[Path, Spent]] = []
         self._depth = 0
 
     def directory(self, kind: ArtifactKind, config: Config) -> Path:
@@ -246,7 +246,7 @@ class ArtifactStore:
         finally:
             self._depth -= 1
         if self._depth == 0:
-            self._ledger.append((self.directory(kind, config), seconds))
+            self._ledger.append((self.directory(kind, config), Spent(seconds or 0.0, int(seconds is None), 1)))
         return obj
 
     def _load_or_build(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> tuple[T, float | None]:
@@ -266,11 +266,16 @@ class ArtifactStore:
         """A mark for ``spent_since``."""
         return len(self._ledger)
 
+    def credit(self, source: Path, spent: Spent) -> None:
+        """Count work read back without the store (a result read from its record, ``source``) in ``spent_since``."""
+        self._ledger.append((source, spent))
+
     def spent_since(self, position: int) -> Spent:
-        """How long the artifacts fetched at the top level since ``position`` took to build, in this process or in
-        another (a worker's), each counted once however often it was read."""
+        """How long the artifacts fetched at the top level (and the work credited) since ``position`` took to build,
+        in this process or in another (a worker's), each counted once however often it was read."""
         spent = dict(self._ledger[position:]).values()
-        return Spent(float(sum(s for s in spent if s is not None)), sum(s is None for s in spent), len(spent))
+        return Spent(float(sum(s.seconds for s in spent)), sum(s.unknown for s in spent),
+                     sum(s.artifacts for s in spent))
 
     def build_seconds(self, kind: ArtifactKind, config: Config) -> float | None:
         """How long the stored artifact took to build (None: not recorded, e.g. written before this was kept)."""

@@ -150,8 +150,8 @@ if paper_provenances:
 # The recorded run's checks, in the table above. In the norm where C3 is sought every
 # model keeps at most {glue:text}`paper_collapse_max:.1f` % at the largest ε of the sweep, so the
 # attack can break the NSDE as well as the others. Square, run on what the gradient attacks left,
-# changes accuracy on its images by a difference that {glue:text}`paper_gap`. Sweeps that end before ConvNeXt falls to C3's threshold: {glue:text}`paper_short_norms`;
-# such a curve shows the start of the fall only, and the next re-record of the `paper` seeds should
+# changes accuracy on its images by a difference that {glue:text}`paper_gap`. Sweeps that end
+# before ConvNeXt falls to C3's threshold: {glue:text}`paper_short_norms`; such a curve shows the start of the fall only, and the next re-record of the `paper` seeds should
 # extend that grid, as the `quick` profile's already is.
 #
 # ## The attacks

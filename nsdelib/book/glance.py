@@ -152,7 +152,7 @@ def claim_row(source: RecordPlan, recorded: Recorded | None, warnings: Sequence[
     prov = recorded["provenance"]
     row |= {"seeds": len(prov["seeds"]), "commit": prov["commit"], "date": prov["date"], "device": prov["device"],
             "wall time (min)": prov["wall_time_s"] / 60,
-            "status": " ".join([*warnings] or ["clean commit, current code"])
+            "status": (" ".join(warnings) if warnings else "clean commit, current code")
             + (f"; wall time {prov['wall_time_note']}" if prov.get("wall_time_note") else "")}
     path = _resolve(recorded["result"], source.primary)
     stored = dict(_slots(recorded["result"])).get(path)

@@ -75,12 +75,11 @@ def study_data(ctx: Context, n_train: int) -> SpectrogramData:
     return found[0] if found else data_for_size(ctx.data, n_train, ctx.store)
 
 
-def rebuild(ctx: Context, model: CitedModel, progress: bool | None = None) -> TrainedModel:
-    """The cited model as this machine trains it, with the settings and thread count its record names."""
+def rebuild(ctx: Context, model: CitedModel, data: SpectrogramData, progress: bool | None = None) -> TrainedModel:
+    """The cited model as this machine trains it on ``data``, with the settings and thread count its record names."""
     threads = torch.get_num_threads()
     torch.set_num_threads(described_threads(model.trained_on or "") or threads)  # float sums depend on it
     try:
-        data = ctx.data if model.n_train is None else study_data(ctx, model.n_train)
         train = ctx.train_config(model.kind) if model.train is None else TrainConfig.model_validate(model.train)
         return train_or_load(data, model.kind, model.seed, ctx.profile.model, train, ctx.store, ctx.device, progress)
     finally:
@@ -97,9 +96,10 @@ def verify(ctx: Context, kind: str | None = None, seed: int | None = None, root:
     if not chosen:
         raise ConfigError(f"no recorded {ctx.profile.name} result under {root / ctx.profile.name} cites a model"
                           + (f" of kind {kind}" if kind else "") + (f" with seed {seed}" if seed is not None else ""))
+    sizes = {n_train: study_data(ctx, n_train) for n_train in {m.n_train for m in chosen} - {None}}
     mismatches = []
     for model in chosen:
-        digest = rebuild(ctx, model, progress=False).digest
+        digest = rebuild(ctx, model, sizes.get(model.n_train, ctx.data), progress=False).digest
         if digest == model.sha256:
             log(f"{model.label}: matches {digest[:12]}… ({', '.join(model.records)})")
         else:

@@ -167,8 +167,8 @@ class ArtifactStore:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root or os.environ.get("NSDE_ARTIFACTS") or DEFAULT_ROOT)
-        #: Each artifact fetched at the top level (not from inside another's build) and its build seconds, None where
-        #: unknown: what a record's computation cost, wherever its artifacts were built (see ``spent_since``).
+        #: Each artifact fetched at the top level (not from inside another's build), or result credited, and what it
+        #: cost: what a record's computation cost, wherever its artifacts were built (see ``spent_since``).
         self._ledger: list[tuple[Path, Spent]] = []
         self._depth = 0
 

@@ -354,7 +354,10 @@ def test_the_graph_puts_each_task_after_what_it_reads() -> None:
     cfg = ctx.profile.calibration
     per_seed = 1 + len(cfg.frontier_input_noise_stds) + len(cfg.frontier_sigmas)
     assert len(frontier) == per_seed * min(cfg.frontier_seeds, len(ctx.seeds))
-    assert all(task.after == (f"train {task.kind} seed {task.seed}",) for task in frontier)
+    own = [task for task in frontier if task.args[1] == ctx.profile.model]  # chapter 3's settings: its models
+    assert len(own) == len(MODEL_KINDS) * min(cfg.frontier_seeds, len(ctx.seeds))
+    assert all(task.after == (f"train {task.kind} seed {task.seed}",) for task in own)
+    assert all(task.after == ("data set",) for task in frontier if task not in own), "no model trained for nothing"
 
 
 def test_recorded_attacks_and_frontier_points_are_not_computed_again(tmp_path: Path) -> None:

@@ -401,9 +401,10 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path | No
         for seed in ctx.seeds[: cfg.frontier_seeds]:
             for kind, point in frontier_points(cfg, ctx.profile.model):
                 setting = point.sde.sigma if kind == NSDE else point.input_noise_std if kind == "convnext_noise" else None
-                if missing(frontier_record_name(point_settings(kind, point, seed))):
+                if missing(frontier_record_name(point_settings(kind, point, seed))):  # chapter 3's model, or its own
+                    needs = model(kind, seed) if point == ctx.profile.model else data
                     add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
-                             "point" if setting is None else f"point {setting:g}", after=(model(kind, seed),)))
+                             "point" if setting is None else f"point {setting:g}", after=(needs,)))
     if "data_size" in wanted:
         sizes = add(Task("data_size", make_size_datasets, what="data sets", after=(data,), torch=False))
         per_model("data_size", train_smaller, ctx.data_size_seeds, sizes, record=size_study_record_name)

@@ -28,7 +28,7 @@
 # How long each model trains is set by the training rule below; whether its curve levels off within
 # that budget is read from the curves, not assumed. Every epoch ends with a checkpoint in the
 # artifact store: a killed run resumes where it stopped and ends with the same weights, and a
-# finished run is read back instead of retrained.
+# finished run is read back instead of retrained (its checkpoints are then deleted).
 
 # %% [markdown]
 # ```{admonition} In this chapter
@@ -408,6 +408,6 @@ settings_table(ctx.profile.data.model_dump())
 #    ```{admonition} Solution
 #    :class: dropdown
 #    The trainer prints `resuming after epoch k of n`; the checkpoints are under
-#    `$NSDE_ARTIFACTS/checkpoint/<key>/epoch_NNN.pt`. The resumed run ends with the same weights
+#    `$NSDE_ARTIFACTS/checkpoint/<key>/` while the run is unfinished. The resumed run ends with the same weights
 #    as an uninterrupted one (a test in `tests/test_training.py` checks it).
 #    ```

@@ -186,17 +186,25 @@ def test_interrupted_run_resumes_after_its_checkpoint_and_still_learns(
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
-    separable: SpectrogramData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    separable: SpectrogramData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tiny_train(max_epochs=3)
-    first = train(separable, "convnext", tmp_path, cfg)
+    measure = trainer._test_metrics
+
+    def killed_before_the_model_is_stored(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "_test_metrics", killed_before_the_model_is_stored)
+    with pytest.raises(KeyboardInterrupt):
+        train(separable, "convnext", tmp_path, cfg)
+    monkeypatch.setattr(trainer, "_test_metrics", measure)
     store = ArtifactStore(tmp_path)
     key = training_key(separable, "convnext", 0, TINY_MODEL, cfg)
     assert [epoch for epoch in range(3) if store.exists(CHECKPOINT, checkpoint_key(key, epoch))] == [1, 2]  # 2 kept
     assert len(list((tmp_path / CHECKPOINT.name).iterdir())) == 2, "pruned checkpoints leave no folder behind"
+    first = store.load(CHECKPOINT, checkpoint_key(key, 2))
     latest = store.directory(CHECKPOINT, checkpoint_key(key, 2)) / CHECKPOINT.file
     latest.write_bytes(latest.read_bytes()[:-10] + b"0123456789")
-    (store.directory(TRAINED, key) / TRAINED.file).unlink()
     capsys.readouterr()
     with pytest.warns(UserWarning, match="checkpoint artifact .* is corrupt.*falling back"):
         again = train(separable, "convnext", tmp_path, cfg)
@@ -204,8 +212,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     assert "resuming after epoch 2 of at most 3" in out
     assert "epoch   1/3" not in out and "epoch   2/3" not in out and "epoch   3/3" in out
     # epochs 1 and 2 come from the checkpoint, wall times included: they were not trained again
-    assert again.history.iloc[:2].equals(first.history.iloc[:2])
+    assert again.history.iloc[:2].equals(pd.DataFrame(first["history"]).iloc[:2])
     assert again.history["epoch"].tolist() == [1, 2, 3]
+    assert not list((tmp_path / CHECKPOINT.name).iterdir()), "a finished run keeps no checkpoint"
 
 
 def test_finished_run_is_read_back_not_retrained(

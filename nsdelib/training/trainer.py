@@ -1,6 +1,7 @@
 """Training: AdamW with warm-up and cosine schedule, early stopping on validation accuracy, resumable, cached.
 
-Each epoch reseeds from ``(seed, epoch)`` and ends with a checkpoint, so a resumed run ends with the same weights."""
+Each epoch reseeds from ``(seed, epoch)`` and ends with a checkpoint, so a resumed run ends with the same weights; a
+finished run's checkpoints are deleted once its model is stored."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class TrainConfig(Section):
     warmup_epochs: float = Field(ge=0, description="linear warm-up length, in epochs")
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     eval_batch_size: int = Field(default=256, ge=1)
-    keep_checkpoints: int = Field(default=2, ge=1, description="latest epoch checkpoints kept on disk")
+    keep_checkpoints: int = Field(default=2, ge=1, description="latest epoch checkpoints kept while a run trains")
 
 
 @dataclass
@@ -220,6 +221,7 @@ def train_or_load(data: SpectrogramData, kind: ModelKind, seed: int, model: Mode
     None only on a terminal)."""
     key = training_key(data, kind, seed, model, train)
     payload = store.fetch(TRAINED, key, lambda: _train(data, kind, seed, model, train, store, device, progress))
+    _prune_checkpoints(store, key, train.max_epochs - 1)  # a finished run is never resumed: its states only take space
     net = build_model(kind, model, len(data.class_names))
     net.load_state_dict(payload["state_dict"])
     net.to(device).eval()

@@ -51,7 +51,7 @@ import seaborn as sns
 
 import nsdelib
 from nsdelib.claims.sigma_tuning import (AT_COST_COLUMNS, CALIBRATE_COMMAND, choice_origin, choice_sentence,
-                                        frontier_points, frontier_reading, robust_measures, settings_at_cost,
+                                        frontier_plan, frontier_reading, robust_measures, settings_at_cost,
                                         settings_at_cost_sentence, sweep_epochs, unrun_points)
 from nsdelib.book.profiles import get_profile
 from nsdelib.book.precompute import FRONTIER_COMMAND
@@ -181,8 +181,8 @@ training = frontier_training(frontier.points, PAPER.train.max_epochs) if not fro
 if training is not None:
     display(training.style.set_caption("The recorded frontier's models: when the training rule kept their best epoch"))
 at_max = 0 if training is None else int(training["best at the maximum"].sum())
-planned = len(frontier_points(PAPER.calibration, PAPER.model)) * PAPER.calibration.frontier_seeds
-glue_all({"ch8_frontier_recorded": f"{len(frontier.points)} of its {planned} point-seeds",
+planned = frontier_plan(PAPER.calibration, PAPER.model, range(PAPER.n_seeds))
+glue_all({"ch8_frontier_recorded": f"{len(frontier.points)} of its {len(planned)} point-seeds",
           "ch8_at_max": "no frontier model is recorded yet" if training is None else
           f"{at_max} of the {int(training['seeds'].sum())} recorded frontier models had their best epoch at the last "
           f"of the {PAPER.train.max_epochs} the training rule allows, so they may still have been improving"})

@@ -13,8 +13,9 @@ from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
                                      frontier_training,
                                      matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
-from nsdelib.claims.sigma_tuning import (choice_origin, choice_sentence, fixed_choice, frontier_points, frontier_reading,
-                                        settings_at_cost, settings_at_cost_sentence, sweep_epochs, unrun_points)
+from nsdelib.claims.sigma_tuning import (choice_origin, choice_sentence, fixed_choice, frontier_plan, frontier_points,
+                                        frontier_reading, settings_at_cost, settings_at_cost_sentence, sweep_epochs,
+                                        unrun_points)
 from nsdelib.models.nsde import SDEConfig
 
 SDE = SDEConfig.build(ensemble_size=8)
@@ -138,6 +139,16 @@ def test_frontier_points_at_the_profile_settings_are_chapter_3s_models() -> None
     own = [point for kind, point in points if point == profile.model]
     assert len(own) == 3, "ConvNeXt, the control at its std and the NSDE at its σ reuse chapter 3's models"
     assert {kind for kind, _ in points} == {"convnext", "convnext_noise", "nsde"}
+
+
+def test_the_plan_runs_every_frontier_point_on_the_first_frontier_seeds() -> None:
+    profile = get_profile("paper")
+    cfg = profile.calibration
+    plan = frontier_plan(cfg, profile.model, range(profile.n_seeds))
+    assert profile.n_seeds > cfg.frontier_seeds
+    assert len(plan) == len(frontier_points(cfg, profile.model)) * cfg.frontier_seeds
+    assert sorted({seed for *_, seed in plan}) == list(range(cfg.frontier_seeds))
+    assert len(frontier_plan(cfg, profile.model, [7])) == len(frontier_points(cfg, profile.model)), "fewer seeds"
 
 
 def test_seed_counts_name_each_point_of_the_frontier() -> None:

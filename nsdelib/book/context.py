@@ -16,7 +16,7 @@ from ..claims.c4_abc import AS_WRITTEN, ABCConfig, Neighbours, abc_curve, abc_va
 from ..claims.c5_stability import cached_attribution_stability
 from ..claims.error_detection import cached_detector_scores, noisy_accuracy
 from ..claims.c2_noise import NOISE_SWEEP, noise_sweep
-from ..claims.sigma_tuning import frontier_points, measure_point
+from ..claims.sigma_tuning import frontier_plan, measure_point
 from ..common import resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore, content_digest
 from ..data.dataset import SpectrogramData, load_dataset
@@ -182,8 +182,7 @@ class Context:
         cfg = self.profile.calibration
         points = [measure_point(self.data, kind, model, self.train_config(kind), cfg, self.store, self.device,
                                 only_stored, seed)
-                  for seed in self.seeds[: cfg.frontier_seeds]
-                  for kind, model in frontier_points(cfg, self.profile.model)]
+                  for kind, model, seed in frontier_plan(cfg, self.profile.model, self.seeds)]
         return pd.DataFrame([point.row for point in points if point is not None])
 
     def data_size_datasets(self) -> list[SpectrogramData]:

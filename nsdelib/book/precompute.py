@@ -23,7 +23,7 @@ from dask_jobqueue import SLURMCluster
 from distributed import Client, Future, LocalCluster, get_worker, wait
 
 from ..claims.error_detection import abc_choices
-from ..claims.sigma_tuning import (MeasuredPoint, fixed_choice, frontier_points, measure_point, point_label,
+from ..claims.sigma_tuning import (MeasuredPoint, fixed_choice, frontier_plan, measure_point, point_label,
                                    point_settings, priority, sweep_record)
 from ..common import ConfigError, one_of, resolve_device, seed_everything
 from ..common.artifacts import ArtifactStore
@@ -398,13 +398,12 @@ def paper_graph(ctx: Context, stages: Sequence[str] = STAGES, results: Path | No
             per_model("abc", score_abc, ctx.seeds, settings)
     if "frontier" in wanted:
         cfg = ctx.profile.calibration
-        for seed in ctx.seeds[: cfg.frontier_seeds]:
-            for kind, point in frontier_points(cfg, ctx.profile.model):
-                setting = point.sde.sigma if kind == NSDE else point.input_noise_std if kind == "convnext_noise" else None
-                if missing(frontier_record_name(point_settings(kind, point, seed))):  # chapter 3's model, or its own
-                    needs = model(kind, seed) if point == ctx.profile.model else data
-                    add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
-                             "point" if setting is None else f"point {setting:g}", after=(needs,)))
+        for kind, point, seed in frontier_plan(cfg, ctx.profile.model, ctx.seeds):
+            setting = point.sde.sigma if kind == NSDE else point.input_noise_std if kind == "convnext_noise" else None
+            if missing(frontier_record_name(point_settings(kind, point, seed))):  # chapter 3's model, or its own
+                needs = model(kind, seed) if point == ctx.profile.model else data
+                add(Task("frontier", measure_frontier_point, (kind, point, seed), kind, seed,
+                         "point" if setting is None else f"point {setting:g}", after=(needs,)))
     if "data_size" in wanted:
         sizes = add(Task("data_size", make_size_datasets, what="data sets", after=(data,), torch=False))
         per_model("data_size", train_smaller, ctx.data_size_seeds, sizes, record=size_study_record_name)

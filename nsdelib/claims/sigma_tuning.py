@@ -89,6 +89,12 @@ def frontier_points(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
     return points
 
 
+def frontier_plan(cfg: CalibrationConfig, model: ModelConfig, seeds: Sequence[int]) -> list[tuple[ModelKind,
+                                                                                                 ModelConfig, int]]:
+    """Every frontier point on each of the frontier's seeds (the first ``cfg.frontier_seeds`` of ``seeds``)."""
+    return [(kind, point, seed) for seed in seeds[: cfg.frontier_seeds] for kind, point in frontier_points(cfg, model)]
+
+
 @dataclass(frozen=True)
 class MeasuredPoint:
     """One measured point: its row (settings, training, accuracies) and, per robustness measure, whether each image

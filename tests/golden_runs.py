@@ -65,9 +65,9 @@ class RecordingStore(ArtifactStore):
         self.saved: dict[str, list[Any]] = defaultdict(list)
 
     def save(self, kind: ArtifactKind, config: BaseModel | dict[str, Any], obj: Any,
-             build_seconds: float | None = None) -> Path:
+             build_seconds: float | None = None, lower_bound: bool = False) -> Path:
         self.saved[kind.name].append(obj)
-        return super().save(kind, config, obj, build_seconds)
+        return super().save(kind, config, obj, build_seconds, lower_bound)
 
 
 def tiny_profile() -> Profile:

@@ -93,9 +93,36 @@ def test_fetch_keeps_how_long_the_build_took_and_a_plain_save_does_not_know(stor
         return torch.ones(1)
 
     store.fetch(DATA, CONFIG, slow)
-    assert store.build_seconds(DATA, CONFIG) >= 0.05
+    seconds, unknown, _ = store.build_cost(DATA, CONFIG)
+    assert seconds >= 0.05 and unknown == 0
     store.save(DATA, {"other": 1}, torch.ones(1))
-    assert store.build_seconds(DATA, {"other": 1}) is None
+    assert store.build_cost(DATA, {"other": 1}) == (0.0, 1, 1)
+
+
+def test_a_build_counts_the_stored_artifacts_it_read_and_is_a_lower_bound_where_they_lack_their_time(
+    store: ArtifactStore
+) -> None:
+    """An artifact built from stored ones (attribution stability from stored attributions) states its whole cost."""
+    def slow() -> torch.Tensor:
+        time.sleep(0.05)
+        return torch.ones(1)
+
+    def middle() -> torch.Tensor:  # reads the stored inner one
+        return store.fetch(DATA, {"inner": 1}, slow) + 1
+
+    store.fetch(DATA, {"inner": 1}, slow)
+    inner = store.build_cost(DATA, {"inner": 1}).seconds
+    store.fetch(DATA, {"outer": 1}, lambda: store.fetch(DATA, {"middle": 1}, middle) + 1)
+    assert store.build_cost(DATA, {"middle": 1}).seconds >= inner
+    outer = store.build_cost(DATA, {"outer": 1})
+    assert outer.seconds >= inner and outer.unknown == 0, "what the nested build read reaches the outer one too"
+    assert store.spent_since(0).seconds == pytest.approx(inner + outer.seconds), "each top-level fetch once"
+    store.save(DATA, {"old": 1}, torch.ones(1))  # written before build times were kept
+    store.fetch(DATA, {"from old": 1}, lambda: store.fetch(DATA, {"old": 1}, slow) + 1)
+    assert store.build_cost(DATA, {"from old": 1}).unknown == 1, "a build from an artifact of unknown cost: a bound"
+    reader = ArtifactStore(store.root)
+    reader.fetch(DATA, {"from old": 1}, slow)
+    assert reader.spent_since(0).unknown == 1, "read back, it is still flagged as a lower bound"
 
 
 def test_the_ledger_counts_what_top_level_fetches_cost_wherever_they_were_built(tmp_path: Path) -> None:
@@ -111,7 +138,7 @@ def test_the_ledger_counts_what_top_level_fetches_cost_wherever_they_were_built(
     mark = store.ledger_position()
     store.fetch(DATA, {"outer": 1}, outer)
     built = store.spent_since(mark)
-    assert built.seconds == pytest.approx(store.build_seconds(DATA, {"outer": 1})) and built.seconds >= 0.05
+    assert built.seconds == pytest.approx(store.build_cost(DATA, {"outer": 1}).seconds) and built.seconds >= 0.05
     assert (built.unknown, built.artifacts) == (0, 1)
     reader = ArtifactStore(tmp_path)  # another process reading it back, twice: counted once
     reader.fetch(DATA, {"outer": 1}, outer)

@@ -170,14 +170,17 @@ class ArtifactStore:
         #: Each artifact fetched at the top level (not from inside another's build), or result credited, and what it
         #: cost: what a record's computation cost, wherever its artifacts were built (see ``spent_since``).
         self._ledger: list[tuple[Path, Spent]] = []
-        self._depth = 0
+        #: Per fetch in progress, innermost last: what the stored artifacts its build read (not built there, so not on
+        #: its own clock) took to build.
+        self._reads: list[Spent] = []
 
     def directory(self, kind: ArtifactKind, config: Config) -> Path:
         return self.root / kind.name / artifact_key(kind, config)
 
-    def save(self, kind: ArtifactKind, config: Config, obj: Any, build_seconds: float | None = None) -> Path:
-        """Write ``obj`` and its metadata (with how long ``obj`` took to build, where known) atomically and return the
-        payload's path; a valid earlier result wins."""
+    def save(self, kind: ArtifactKind, config: Config, obj: Any, build_seconds: float | None = None,
+             lower_bound: bool = False) -> Path:
+        """Write ``obj`` and its metadata (with how long ``obj`` took to build, where known, and whether that is only a
+        lower bound) atomically and return the payload's path; a valid earlier result wins."""
         final = self.directory(kind, config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
@@ -191,6 +194,7 @@ class ArtifactStore:
             meta = {"kind": kind.name, "version": kind.version, "torch": torch_series(),
                     "config": canonical_config(config), "sha256": sha256_file(payload),
                     "bytes": payload.stat().st_size, "build_seconds": build_seconds,
+                    **({"build_seconds_lower_bound": True} if lower_bound else {}),
                     "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             (staging / META_FILE).write_text(json.dumps(meta, indent=2))
             _fsync(staging / META_FILE)
@@ -239,28 +243,39 @@ class ArtifactStore:
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def fetch(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> T:
-        """Load the artifact, or build and save it; a corrupt or stale one is rebuilt with a warning."""
-        self._depth += 1
+        """Load the artifact, or build and save it; a corrupt or stale one is rebuilt with a warning.
+
+        A build's stored time includes that of the stored artifacts it read, so an artifact built from others states
+        what it cost in all; a fetch inside another's build hands what it read on to the enclosing build."""
+        self._reads.append(Spent(0.0, 0, 0))
         try:
-            obj, seconds = self._load_or_build(kind, config, build)
+            obj, cost, unclocked = self._load_or_build(kind, config, build)
         finally:
-            self._depth -= 1
-        if self._depth == 0:
-            self._ledger.append((self.directory(kind, config), Spent(seconds or 0.0, int(seconds is None), 1)))
+            self._reads.pop()
+        if self._reads:
+            outer = self._reads[-1]
+            self._reads[-1] = Spent(outer.seconds + unclocked.seconds, outer.unknown + unclocked.unknown,
+                                    outer.artifacts + unclocked.artifacts)
+        else:
+            self._ledger.append((self.directory(kind, config), cost))
         return obj
 
-    def _load_or_build(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> tuple[T, float | None]:
+    def _load_or_build(self, kind: ArtifactKind, config: Config, build: Callable[[], T]) -> tuple[T, Spent, Spent]:
+        """The artifact, its whole cost, and the part of that cost an enclosing build's clock did not see."""
         try:
-            return self.load(kind, config), self.build_seconds(kind, config)
+            obj = self.load(kind, config)
+            cost = self.build_cost(kind, config)
+            return obj, cost, cost
         except ArtifactMissing:
             pass
         except (ArtifactCorrupt, ArtifactStale) as exc:
             warnings.warn(f"{exc}; rebuilding it", stacklevel=3)
         start = time.perf_counter()
         obj = build()
-        seconds = time.perf_counter() - start
-        self.save(kind, config, obj, build_seconds=seconds)
-        return obj, seconds
+        read = self._reads[-1]
+        seconds = time.perf_counter() - start + read.seconds
+        self.save(kind, config, obj, build_seconds=seconds, lower_bound=read.unknown > 0)
+        return obj, Spent(seconds, int(read.unknown > 0), 1), read
 
     def ledger_position(self) -> int:
         """A mark for ``spent_since``."""
@@ -277,10 +292,12 @@ class ArtifactStore:
         return Spent(float(sum(s.seconds for s in spent)), sum(s.unknown for s in spent),
                      sum(s.artifacts for s in spent))
 
-    def build_seconds(self, kind: ArtifactKind, config: Config) -> float | None:
-        """How long the stored artifact took to build (None: not recorded, e.g. written before this was kept)."""
+    def build_cost(self, kind: ArtifactKind, config: Config) -> Spent:
+        """How long the stored artifact took to build, as one ledger entry: unknown where that was not recorded (written
+        before it was kept) or is only a lower bound (built from artifacts that lack theirs)."""
         meta = json.loads((self.directory(kind, config) / META_FILE).read_text())
-        return meta.get("build_seconds")
+        seconds = meta.get("build_seconds")
+        return Spent(seconds or 0.0, int(seconds is None or meta.get("build_seconds_lower_bound", False)), 1)
 
     def fetch_table(self, kind: ArtifactKind, config: Config, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """A sweep's table, or ``build()`` stored as JSON (column order kept)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -161,6 +162,28 @@ def test_chapters_run_side_by_side_on_one_thread_each_and_the_page_that_reads_th
     assert "    a: True 1" in lines and "    b: True 1" in lines, "interleaved lines name their chapter"
     times = json.loads((stage / CHAPTER_TIMES).read_text())["seconds"]
     assert set(times) == {"chapters/a", "chapters/b", "chapters/glance"}
+
+
+def test_kernels_start_in_the_project_and_the_runner_never_changes_its_own_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side by side chapters run in threads: a ``chdir`` in one would move the others (CI once ran on in a deleted
+    folder). Papermill may still "change" to the directory it is in while it writes a notebook."""
+    here = Path.cwd()
+    chdir = os.chdir
+
+    def moved(path: str) -> None:
+        assert Path(path) == here, f"the runner changed the process's directory to {path}"
+        chdir(path)
+
+    chapter = "# %%\nimport os\nprint(os.getcwd())\n"
+    project = make_project(tmp_path / "book", {"a": chapter, "b": chapter})
+    monkeypatch.setattr(os, "chdir", moved)
+    stage = run_book(profile="ci", out=tmp_path, root=project, progress=False, log=lambda _: None, jobs=2)
+    for stem in ("a", "b"):
+        executed = json.loads((stage / "chapters" / f"{stem}.ipynb").read_text())
+        printed = "".join(text for c in executed["cells"] for o in c.get("outputs", []) for text in o.get("text", ""))
+        assert printed == f"{project}\n"
 
 
 def test_a_failing_chapter_among_side_by_side_ones_is_named_and_the_last_page_not_run(tmp_path: Path) -> None:

@@ -144,9 +144,11 @@ def execute_chapter(source: Path, output: Path, params: ChapterParams, progress:
     output.parent.mkdir(parents=True, exist_ok=True)
     stdout = LineEcho(echo) if echo else None
     try:
+        # The kernel starts in ``root`` through nbclient's resources, not papermill's ``cwd``: that changes this
+        # process's directory, and chapters run side by side in threads would leave it in another's (or a deleted) one.
         papermill.execute_notebook(notebook, str(output), parameters=params.model_dump(), kernel_name=KERNEL_NAME,
-                                   progress_bar=progress, stdout_file=stdout, cwd=str(root),
-                                   kernel_manager_class=IPCKernelManager)
+                                   progress_bar=progress, stdout_file=stdout, kernel_manager_class=IPCKernelManager,
+                                   resources={"metadata": {"path": str(root)}})
     except PapermillExecutionError as exc:
         traceback = ANSI.sub("", "\n".join(exc.traceback))
         raise ChapterFailed(f"chapter {name} failed in cell {exc.exec_count} (cell index {exc.cell_index}):\n"

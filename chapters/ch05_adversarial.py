@@ -151,8 +151,9 @@ if paper_provenances:
 # model keeps at most {glue:text}`paper_collapse_max:.1f` % at the largest ε of the sweep, so the
 # attack can break the NSDE as well as the others. Square, run on what the gradient attacks left,
 # changes accuracy on its images by a difference that {glue:text}`paper_gap`. Sweeps that end
-# before ConvNeXt falls to C3's threshold: {glue:text}`paper_short_norms`; such a curve shows the start of the fall only, and the next re-record of the `paper` seeds should
-# extend that grid, as the `quick` profile's already is.
+# before ConvNeXt falls to C3's threshold: {glue:text}`paper_short_norms`; such a curve shows the
+# start of the fall only, and the next re-record of the `paper` seeds should extend that grid, as
+# the `quick` profile's already is.
 #
 # ## The attacks
 #

@@ -18,8 +18,9 @@
 # features the model relies on are taken away. The paper's fourth claim, **C4**, is that ABC is
 # higher for the NSDE-ConvNeXt's correct predictions than for the ConvNeXt's
 # ({glue:text}`paper_nsde:.3f` against {glue:text}`paper_convnext:.3f` in {cite:t}`brogan2024nsde`). This
-# chapter implements the algorithm, shows how ABC depends on how many features it takes away, tests the claim at a budget fixed in advance, and asks what
-# ABC is for: does a low ABC flag wrong predictions better than the scores a model gives for free?
+# chapter implements the algorithm, shows how ABC depends on how many features it takes away,
+# tests the claim at a budget fixed in advance, and asks what ABC is for: does a low ABC flag
+# wrong predictions better than the scores a model gives for free?
 #
 # ```{admonition} In this chapter
 # **You will learn** Algorithm 1 of {cite:t}`jha2019abc`; why its result depends on the number of

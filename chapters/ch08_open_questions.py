@@ -210,8 +210,8 @@ glue_all({"ch8_at_cost": "no frontier point has been recorded yet" if at_cost is
 # %% [markdown]
 # At the paper's cost, {glue:text}`ch8_at_cost`. The book keeps the σ and std chosen on
 # {glue:text}`ch8_fixed_choice`; on the sweep above, {glue:text}`ch8_rechoice`. The matched-accuracy
-# verdict interpolates the control to the NSDE's clean accuracy, so the control's std does not enter it; the NSDE's σ does, which is why the
-# figure shows the NSDE's whole line beside it.
+# verdict interpolates the control to the NSDE's clean accuracy, so the control's std does not
+# enter it; the NSDE's σ does, which is why the figure shows the NSDE's whole line beside it.
 #
 # ## Is ABC a good reliability signal?
 #

@@ -189,7 +189,6 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     separable: SpectrogramData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tiny_train(max_epochs=3)
-    measure = trainer._test_metrics
 
     def killed_before_the_model_is_stored(*args: object) -> None:
         raise KeyboardInterrupt
@@ -197,7 +196,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(
     monkeypatch.setattr(trainer, "_test_metrics", killed_before_the_model_is_stored)
     with pytest.raises(KeyboardInterrupt):
         train(separable, "convnext", tmp_path, cfg)
-    monkeypatch.setattr(trainer, "_test_metrics", measure)
+    monkeypatch.undo()
     store = ArtifactStore(tmp_path)
     key = training_key(separable, "convnext", 0, TINY_MODEL, cfg)
     assert [epoch for epoch in range(3) if store.exists(CHECKPOINT, checkpoint_key(key, epoch))] == [1, 2]  # 2 kept

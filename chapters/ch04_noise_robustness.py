@@ -329,9 +329,12 @@ for effect, key in {"test-time noise, NSDE": "nsde", "test-time noise, ConvNeXt"
 # A model that gives up clean accuracy can buy robustness with it; the fair comparison holds clean
 # accuracy fixed. The clean–robust frontier (chapter 8) trains the NSDE at several σ and the control at
 # several input-noise stds, several seeds each, at the `paper` scale, one point and seed at a time
-# (chapter 8 says how many are recorded). Per seed the control's
-# robust accuracy is interpolated along its line of stds to the clean accuracy of the book's NSDE
-# (linearly between the two stds around it, never beyond its ends). Each test image's outcome is
+# (chapter 8 says how many are recorded). Per seed the control's robust accuracy is interpolated
+# along its line of stds, which starts at ConvNeXt (the control at std 0, trained by the same rule),
+# to the clean accuracy of the book's NSDE: linearly between the two neighbouring stds whose
+# accuracies bracket it, never beyond the line's ends. Where the line reaches that accuracy twice (a
+# little input noise can raise the clean accuracy), the noisier crossing counts, a choice made on
+# clean accuracy alone. Each test image's outcome is
 # interpolated with the same weights, so the difference is judged with seeds and images both random,
 # the interpolation weight held fixed, against C2's smallest effect of interest
 # (`nsdelib.claims.c2_noise`). It is read from its records, one per point and seed, with the per-image

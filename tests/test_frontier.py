@@ -82,6 +82,35 @@ def test_matched_accuracy_interpolates_the_control_to_the_nsde_clean_accuracy_an
     assert math.isnan(effects.iloc[1]["NSDE − control"]), "0.95 lies above every control point: no extrapolation"
 
 
+def convnext_row(seed: int, clean: float, robust: float) -> dict[str, object]:
+    """The seed's ConvNeXt as ``load_frontier`` gives it: no σ, no input-noise std."""
+    return {"kind": "convnext", "seed": seed, "sigma": None, "input_noise_std": None, "clean": clean,
+            "clean_off": clean, "gaussian_0.05": robust, "apgd_l2_1": 0.05, "record": f"frontier/convnext-seed{seed}"}
+
+
+def test_convnext_is_the_control_lines_std_0_end_and_matches_an_nsde_above_every_noisy_point() -> None:
+    control = [(0.1, 0.90, 0.80), (0.2, 0.86, 0.84)]
+    points = pd.DataFrame([*frontier_seed(0, 0.92, 0.85, control), convnext_row(0, 0.94, 0.60)])
+    effects = matched_accuracy_effects(points, 0.43, "gaussian_0.05")
+    row = effects.iloc[0]
+    assert (row["control below"], row["control above"]) == ("frontier/convnext_noise-std0.1-seed0",
+                                                            "frontier/convnext-seed0")
+    assert row["weight above"] == pytest.approx(0.5) and row["control at that clean accuracy"] == pytest.approx(0.70)
+    noisy_only = matched_accuracy_effects(points, 0.43, "gaussian_0.05", control_kinds=("convnext_noise",))
+    assert math.isnan(noisy_only.iloc[0]["NSDE − control"]), "without its std-0 end the line stops at 0.90"
+
+
+def test_where_the_control_line_reaches_the_accuracy_twice_the_noisier_crossing_counts() -> None:
+    """A little input noise raised the clean accuracy above ConvNeXt's: the line crosses 0.895 before and after."""
+    control = [(0.1, 0.91, 0.80), (0.2, 0.87, 0.84)]
+    points = pd.DataFrame([*frontier_seed(0, 0.895, 0.85, control), convnext_row(0, 0.89, 0.60)])
+    row = matched_accuracy_effects(points, 0.43, "gaussian_0.05").iloc[0]
+    assert (row["control below"], row["control above"]) == ("frontier/convnext_noise-std0.2-seed0",
+                                                            "frontier/convnext_noise-std0.1-seed0")
+    assert row["weight above"] == pytest.approx(0.625)
+    assert row["control at that clean accuracy"] == pytest.approx(0.815), "not 0.60 + …: ConvNeXt is passed over"
+
+
 def test_per_image_matched_differences_average_to_each_seeds_effect_and_skip_seeds_without_outcomes() -> None:
     control = [(0.1, 0.90, 0.70), (0.2, 0.86, 0.78), (0.4, 0.80, 0.80)]
     points = pd.DataFrame(frontier_seed(0, 0.88, 0.80, control) + frontier_seed(1, 0.87, 0.75, control))

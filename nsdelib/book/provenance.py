@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ..claims.c2_noise import MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
+from ..claims.c2_noise import CONTROL_LINE, MATCHED_MISSING, frontier_seed_counts, matched_accuracy_verdicts
 from ..claims.sigma_tuning import MeasuredPoint
 from ..common import ArtifactCorrupt, device_description, one_of
 from ..common.artifacts import KINDS, ArtifactStore, Spent, atomic_write
@@ -449,17 +449,21 @@ def show_figure(fig: Figure | None, missing: str) -> None:
     plt.close(fig)
 
 
-def show_matched_accuracy(frontier: RecordedFrontier, chosen_sigma: float, caption: str) -> None:
-    """The recorded frontier's seeds per point, then NSDE − control at matched clean accuracy (or why not yet)."""
+def show_matched_accuracy(frontier: RecordedFrontier, chosen_sigma: float, caption: str,
+                          noisy_only_caption: str | None = None) -> None:
+    """The recorded frontier's seeds per point, then NSDE − control at matched clean accuracy (or why not yet); with
+    ``noisy_only_caption``, the same on the control's noisy points alone (its line without ConvNeXt at std 0)."""
     from IPython.display import display
 
     display(frontier_seed_counts(frontier.points).to_frame("seeds recorded").T)
-    matched = matched_accuracy_verdicts(frontier.points, frontier.outcomes, chosen_sigma)
-    if matched is None:
-        print(MATCHED_MISSING)
-        return
+    lines = {caption: CONTROL_LINE, **({noisy_only_caption: ("convnext_noise",)} if noisy_only_caption else {})}
     columns = ["verdict", "effect", "low", "high", "mde", "n_seeds", "n_pairs"]
-    display(matched[columns].style.format(precision=4, na_rep="–").set_caption(caption))
+    for title, kinds in lines.items():
+        matched = matched_accuracy_verdicts(frontier.points, frontier.outcomes, chosen_sigma, kinds)
+        if matched is None:
+            print(MATCHED_MISSING)
+            continue
+        display(matched[columns].style.format(precision=4, na_rep="–").set_caption(title))
 
 
 def glue_figure(name: str, fig: Figure | None, missing: str = "") -> None:

@@ -31,7 +31,7 @@ def test_trained_only_measures_the_trained_points_and_trains_nothing(tmp_path: P
     assert all(task.after == ("data set",) for task in graph[1:])
     assert [task.name for task in calibration_graph(ctx, trained_only=True)] == ["data set"]
     line = measure_calibration_point(Run.of(ctx, "cpu"), *points[1])  # as a worker runs it
-    assert line.startswith("nsde σ=0.1 ") and ", flip rate " in line
+    assert line.startswith("nsde σ=0.4 ") and ", flip rate " in line
     assert [is_trained(ctx, *point) for point in points] == [False, True, False, False, False]
     assert [task.name for task in calibration_graph(ctx, trained_only=True)] == [
         "data set", "calibration point 1 nsde seed 0"]
@@ -42,7 +42,7 @@ def test_trained_only_measures_the_trained_points_and_trains_nothing(tmp_path: P
     result = record_calibration(Context(ctx.profile.replace(calibrates=True), 0, ctx.device, ctx.store, tmp_path))
     assert result["missing_points"] == 4 and result["choice"] == {}, "no ConvNeXt yet: no choice"
     stored = read_outcomes(tmp_path / "results" / "ci" / "outcomes" / "calibration.json")
-    assert set(stored["point"]) == {"NSDE, relative, coloured, σ 0.1"}
+    assert set(stored["point"]) == {"NSDE, relative, coloured, σ 0.4"}
     means = stored.groupby("measure")["correct"].mean().to_dict()
     assert means == pytest.approx({measure: result["points"][measure][0] for measure in means})
 

@@ -72,6 +72,10 @@ def test_the_sweep_measures_first_what_the_rule_needs() -> None:
     order = [(kind, config.sde.noise_shape if kind == "nsde" else None) for kind, config in points]
     assert order == ([("convnext", None)] + [("nsde", "coloured")] * 4 + [("convnext_noise", None)] * 3
                      + [("nsde", "white")] * 4)
+    paper = get_profile("paper")
+    white = [config.sde.sigma for kind, config in priority(paper.calibration, paper.model)
+             if kind == "nsde" and config.sde.noise_shape == "white"]
+    assert white == [0.4, 0.8, 0.2, 1.6, 0.1, 0.05], "nearest the book's σ = 0.43 first, in log"
 
 
 def test_the_record_holds_the_points_the_rules_choice_and_the_models_it_cites() -> None:

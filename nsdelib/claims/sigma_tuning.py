@@ -71,12 +71,16 @@ def sweep_points(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
 
 
 def priority(cfg: CalibrationConfig, model: ModelConfig) -> list[Point]:
-    """The sweep's points, those the rule needs first: ConvNeXt, the chosen form and shape, the control, the rest."""
-    def rank(point: Point) -> int:
+    """The sweep's points, those the rule needs first: ConvNeXt, the chosen form and shape, the control, the rest;
+    within each, nearest (in log) the profile's own σ or std first, so that a sweep cut short is densest there."""
+    def rank(point: Point) -> tuple[int, float]:
         kind, config = point
         if kind == "nsde":
-            return 1 if (config.sde.diffusion, config.sde.noise_shape) == (cfg.chosen_form, cfg.chosen_shape) else 3
-        return 0 if kind == "convnext" else 2
+            chosen = (config.sde.diffusion, config.sde.noise_shape) == (cfg.chosen_form, cfg.chosen_shape)
+            return 1 if chosen else 3, abs(math.log(config.sde.sigma / model.sde.sigma))
+        if kind == "convnext_noise":
+            return 2, abs(math.log(config.input_noise_std / model.input_noise_std))
+        return 0, 0.0
 
     return sorted(sweep_points(cfg, model), key=rank)
 

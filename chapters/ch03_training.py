@@ -157,7 +157,8 @@ glue_all({"paper_stopping": stopping_sentence(recorded_stops) if "max epochs" in
 # training at each epoch; every run stops by the training rule).
 # ```
 #
-# {glue:text}`paper_stopping`
+# {glue:text}`paper_stopping` A run that reaches the maximum improved within its last
+# {glue:text}`patience` epochs, so it may still have been improving.
 
 # %% [markdown]
 # ## Training the models over several seeds
@@ -259,7 +260,7 @@ cost
 # {glue:text}`paper_convnext_acc:.2f` % → {glue:text}`paper_nsde_acc:.2f` %. The rule, fixed before any model was trained (`nsdelib.claims.sigma_tuning`):
 # train one NSDE per σ at the `paper` scale for the relative diffusion with white and Brownian-shaped
 # noise (the rule also named the multiplicative diffusion; that line was cut, not run, and
-# {doc}`chapter 8 <ch08_open_questions>` says why); take as the book's NSDE the Brownian-shaped relative configuration whose
+# {doc}`chapter 8 <ch08_open_questions>` says why and counts the points of each line that were run); take as the book's NSDE the Brownian-shaped relative configuration whose
 # *single-pass* clean accuracy is that many points below ConvNeXt's (interpolated in log σ between
 # the two bracketing points); give the control its input-noise level by the same rule. The sweep is
 # too long for a book build (`nsdebook calibrate --profile paper`, resumable), so it is read from its
@@ -307,13 +308,14 @@ glue_all({"c1_verdict": c1_verdict.flags, "c1_convnext": convnext_mean * 100,
           "c1_difference": float(c1_verdict.effect) * 100, "c1_low": float(c1_verdict.low) * 100,
           "c1_high": float(c1_verdict.high) * 100, "c1_mde": float(c1_verdict.mde) * 100,
           "c1_band": "inside" if CALIBRATION_BAND[0] <= convnext_mean <= CALIBRATION_BAND[1] else "outside",
+          "c1_leads": "leads" if c1_verdict.effect >= 0 else "trails",
           "paper_cost": TARGET_COST * 100, "single_cost": single_cost.mean * 100,
           "single_low": single_cost.low * 100, "single_high": single_cost.high * 100})
 
 # %% [markdown]
 # At this profile the ConvNeXt reaches {glue:text}`c1_convnext:.2f` % and the NSDE-ConvNeXt
 # {glue:text}`c1_nsde:.2f` % clean test accuracy (means over seeds, the NSDE as its ensemble);
-# ConvNeXt leads by {glue:text}`c1_difference:.2f` points (95 % interval {glue:text}`c1_low:.2f` to
+# ConvNeXt {glue:text}`c1_leads` by {glue:text}`c1_difference:.2f` points (95 % interval {glue:text}`c1_low:.2f` to
 # {glue:text}`c1_high:.2f`; the smallest difference this design detects with 80 % power is
 # {glue:text}`c1_mde:.2f` points). By the book's verdict rule (paired per image within each seed,
 # seeds as the unit of replication; `nsdelib.report.stats`), **C1: {glue:text}`c1_verdict`** here.

@@ -22,7 +22,7 @@
 # :class: tip
 #
 # **You will learn** how clean accuracy and robustness move along the whole σ sweep of the
-# calibration (where the accuracy cost grows slowly and where it falls off a cliff), and how the
+# calibration (how fast the accuracy cost grows and where it falls off a cliff), and how the
 # clean and noisy accuracy of the three models grow with the size of the training set.
 #
 # **You need** the noise forms and shapes of {doc}`chapter 2 <ch02_nsde_theory>`, the models and the
@@ -79,7 +79,8 @@ glue_all({"time_to_run": time_to_run("chapters/ch08_open_questions")})
 # %% [markdown]
 # ## Noise shape and σ: what the noise costs and what it buys
 #
-# The calibration sweep of chapter 3 trains one NSDE per σ for each diffusion and noise shape, and
+# The calibration sweep of chapter 3 trains one NSDE per σ for the relative diffusion, with
+# Brownian-shaped and with white noise, and
 # the control (ConvNeXt trained with Gaussian input noise) at each noise level, all at the `paper`
 # scale (the points recorded so far are counted below); chapter 3 used it only to pick σ. Here it is
 # read as a whole: how much clean accuracy each
@@ -154,14 +155,15 @@ glue_all({
 # {glue:text}`ch8_lines` lines. {glue:text}`ch8_unrun`. Points were cut, not run, where the sweep's
 # grid asked for more than the book's CPU could give (an NSDE point trained for
 # {glue:text}`ch8_point_minutes:.0f` minutes, the median over the sweep): the frontier below spends
-# that time on more seeds around the book's σ instead. Only the lines above were compared.
+# that time on more seeds around the book's σ instead. The rule also named a multiplicative diffusion;
+# its line was cut before any of it ran, for the same reason. Only the lines above were compared.
 # ```
 #
 # ## The clean–robust frontier at matched clean accuracy
 #
 # The sweep above has one seed per point and compares each model with ConvNeXt at whatever clean
 # accuracy it reached. The frontier trains, under chapter 3's training rule, the NSDE at σ around the
-# book's (finer toward the cliff) and the control at input-noise stds around its own, several seeds
+# book's and the control at input-noise stds around its own, several seeds
 # each; each point is scored clean (the NSDE as one pass and as the ensemble), under Gaussian input noise
 # and under the cheap APGD-L2 attack. It is recorded one point and seed at a time; so far
 # {glue:text}`ch8_frontier_recorded` are recorded:
@@ -223,8 +225,7 @@ glue_all({"ch8_at_cost": "no frontier point has been recorded yet" if at_cost is
 # ## Is ABC a good reliability signal?
 #
 # ABC exists to flag predictions that should not be trusted {cite:p}`jha2019abc`. {doc}`Chapter 7
-# <ch07_abc>` measures it as a detector of wrong predictions on noisy test inputs (clean errors are
-# too few), against the scores a classifier gives for free: the maximum softmax probability and,
+# <ch07_abc>` measures it as a detector of wrong predictions on noisy test inputs, against the scores a classifier gives for free: the maximum softmax probability and,
 # for the NSDE, the entropy of its ensemble and the disagreement of its passes. The answer at the
 # paper's scale, from chapter 7's record: ABC at C4's budget against the best free score, by AUROC
 # with 95 % bootstrap intervals over images.
@@ -376,7 +377,7 @@ glue_figure("fig_ch8_data_size", fig)
 # ```{admonition} What this design does not answer
 # :class: caution
 #
-# Every size is trained with the profile's recipe, the same number of epochs, so a smaller set also
+# Every size is trained with the profile's recipe, the same maximum number of epochs, so a smaller set also
 # gets fewer optimisation steps, as it would in practice: part of its loss of accuracy is a shorter
 # training, not only less data. At the smallest profiles a size is raised to at least one
 # mini-batch. The paper gives no data-size study to compare with: this is an open question it
@@ -437,7 +438,8 @@ glue_figure("fig_ch8_data_size", fig)
 #
 # ## Summary
 #
-# - Along the σ sweep, the clean cost of the noise grows slowly up to a cliff
+# - Along the book's line of the σ sweep, one pass loses {glue:text}`ch8_chosen_per_doubling:.1f` points of
+#   clean accuracy per doubling of σ, then {glue:text}`ch8_chosen_cliff_fall:.0f` at the cliff
 #   ({numref}`fig-calibration` of chapter 3); the reading above says where the paper's cost, and so the book's
 #   σ, falls relative to it, and the control trained with input noise tells what internal noise adds.
 # - Whether ABC flags wrong predictions is answered in {doc}`chapter 7 <ch07_abc>`.

@@ -171,7 +171,7 @@ setup_differences(get_profile("paper"))
 # The data set is a simulation, not the paper's recordings, so accuracies are not comparable
 # number for number: the book judges each claim on an *effect*, a difference between two models on
 # the same images, and compares that with the paper's difference. The paper reports single runs;
-# the book repeats every model over several seeds, which is what the intervals and the MDE rest on.
+# the book repeats every model behind a claim over several seeds, which is what the intervals and the MDE rest on.
 # ```
 #
 # This page reads only the recorded `paper` results. Each chapter also runs its experiment at the

@@ -61,7 +61,7 @@ import pandas as pd
 
 import nsdelib
 from nsdelib.book.provenance import glue_all
-from nsdelib.report.paper import claims_table
+from nsdelib.report.paper import PAPER_SETUP, claims_table
 
 chapter_start = time.perf_counter()
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -70,8 +70,8 @@ pd.set_option("display.max_colwidth", None)
 # %% [markdown]
 # ## What the paper claims
 #
-# The paper's data set (simulated harmonic signals injected into a real building's wiring,
-# 10,000 spectrograms) is private and no code was published. These are the claims it makes, with
+# The paper's data set is private ({glue:text}`intro_paper_data`) and no code was
+# published. These are the claims it makes, with
 # the figures it gives; each chapter tests one of them and states whether it holds here. The
 # {doc}`glance` page that follows this one collects the verdicts at the paper's scale.
 
@@ -132,4 +132,5 @@ claims_table()
 # ```
 
 # %% tags=["remove-input"]
-glue_all({"intro_profile": ctx.profile.name, "intro_runtime": time.perf_counter() - chapter_start})
+glue_all({"intro_profile": ctx.profile.name, "intro_runtime": time.perf_counter() - chapter_start,
+          "intro_paper_data": PAPER_SETUP["data"]})

@@ -10,13 +10,15 @@ import pytest
 
 from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
-from nsdelib.claims.c2_noise import (MATCHED_FAMILY, design_cells, design_table, design_verdicts, frontier_seed_counts,
-                                     frontier_training,
-                                     matched_accuracy_effects, matched_accuracy_verdicts, matched_differences)
+from nsdelib.claims.c2_noise import (MATCHED_FAMILY, at_largest_level, c2_comparisons, design_cells, design_table,
+                                     design_verdicts, frontier_seed_counts, frontier_training, matched_accuracy_effects,
+                                     matched_accuracy_verdicts, matched_differences, recorded_level_rows,
+                                     structured_versus_both)
 from nsdelib.claims.sigma_tuning import (choice_origin, choice_sentence, fixed_choice, frontier_plan, frontier_points,
                                         frontier_reading, settings_at_cost, settings_at_cost_sentence, sweep_epochs,
                                         unrun_points)
 from nsdelib.models.nsde import SDEConfig
+from nsdelib.report.stats import effects_in_points
 
 SDE = SDEConfig.build(ensemble_size=8)
 
@@ -293,3 +295,46 @@ def test_frontier_training_counts_the_models_still_improving_at_the_budget() -> 
     table = frontier_training(points, max_epochs=25)
     assert table.loc["NSDE σ 0.55"].tolist() == [3, "21, 25, 25", 2]
     assert table.loc["ConvNeXt", "best at the maximum"] == 0
+
+
+def structured_sweep(ensemble_gain: float) -> pd.DataFrame:
+    """Per-image outcomes under two structured noises at two levels, 5 seeds × 200 images: the NSDE ensemble is right
+    ``ensemble_gain`` more often than ConvNeXt and the control at the largest level, as often below it."""
+    rng = np.random.default_rng(2)
+    cells = design_cells(SDE)
+    control = c2_comparisons(SDE)["NSDE ensemble − ConvNeXt + input noise"][1]
+    modes = {cells["no", "no"]: 0.0, control: 0.0, cells["yes", "yes"]: ensemble_gain}
+    rows = [{"noise": noise, "level": level, "mode": mode, "seed": seed, "example": image,
+             "correct": float(rng.random() < 0.6 + (gain if level == 1.0 else 0.0))}
+            for noise in ("impulsive", "narrowband") for level in (0.0, 0.3, 1.0) for mode, gain in modes.items()
+            for seed in range(5) for image in range(200)]
+    return pd.DataFrame(rows)
+
+
+def test_structured_noise_is_judged_against_both_baselines_and_read_at_each_noises_largest_level() -> None:
+    verdicts = structured_versus_both(structured_sweep(0.3), SDE)
+    assert set(verdicts.index.get_level_values("against")) == {"ConvNeXt", "control"}
+    assert 0.0 not in verdicts.index.get_level_values("level"), "the clean column is not structured noise"
+    largest = at_largest_level(verdicts)
+    assert list(largest.index) == [(against, noise, 1.0) for against in ("ConvNeXt", "control")
+                                   for noise in ("impulsive", "narrowband")]
+    assert (largest["effect"] > 0.2).all() and (verdicts.xs(0.3, level="level")["effect"].abs() < 0.1).all()
+    sentence = effects_in_points(largest.loc["ConvNeXt"], lambda at: f"under {at[0]} noise at level {at[1]:g}")
+    assert sentence.count(" points (") == 2 and sentence.startswith("+") and "under narrowband noise at level 1" in sentence
+    assert "95 % interval" in sentence and "points" in sentence
+
+
+def test_a_records_level_rows_are_those_of_the_comparison_at_the_asked_levels() -> None:
+    better, other = c2_comparisons(SDE)["NSDE ensemble − ConvNeXt + input noise"]
+    by_level = pd.DataFrame({"comparison": [f"{better} − {other}"] * 3 + [f"{better} − ConvNeXt"],
+                             "level": [0.05, 0.2, 0.5, 0.2], "effect": [0.04, -0.12, -0.2, 0.02],
+                             "low": [-0.01, -0.15, -0.25, 0.0], "high": [0.08, -0.09, -0.15, 0.05],
+                             "label": ["inconclusive", "opposite", "opposite", "inconclusive"],
+                             "underpowered": [True, False, False, False]})
+    rows = recorded_level_rows(by_level, (better, other), (0.2000000001, 0.5))
+    assert list(rows.index) == [0.2, 0.5] and rows["effect"].tolist() == [-0.12, -0.2]
+    assert effects_in_points(rows, lambda level: f"at std {level:g}") == (
+        "-12.0 points (95 % interval -15.0 to -9.0; opposite) at std 0.2; "
+        "-20.0 points (95 % interval -25.0 to -15.0; opposite) at std 0.5")
+    weak = recorded_level_rows(by_level, (better, other), (0.05,))
+    assert effects_in_points(weak, lambda level: "").endswith("inconclusive, underpowered) ")

@@ -125,6 +125,31 @@ def structured_noise_verdicts(sweep: pd.DataFrame, nsde_mode: str, baseline_mode
     return verdicts_frame(holm_family(verdicts, C2_STRUCTURED), ["noise", "level"])
 
 
+def structured_versus_both(sweep: pd.DataFrame, sde: SDEConfig) -> pd.DataFrame:
+    """NSDE ensemble − ConvNeXt and − the control under every structured noise and level above 0 (each baseline its
+    own Holm family), indexed by ``against``, ``noise`` and ``level``."""
+    comparisons = c2_comparisons(sde)
+    ensemble, convnext = comparisons["NSDE ensemble − ConvNeXt (C2)"]
+    control = comparisons["NSDE ensemble − ConvNeXt + input noise"][1]
+    return pd.concat({"ConvNeXt": structured_noise_verdicts(sweep, ensemble, convnext),
+                      "control": structured_noise_verdicts(sweep, ensemble, control)}, names=["against"])
+
+
+def at_largest_level(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per noise kind (and any outer index level), the row at its largest ``level``."""
+    outer = [name for name in verdicts.index.names if name != "level"]
+    return verdicts.sort_index().groupby(level=outer, sort=False).tail(1)
+
+
+def recorded_level_rows(by_level: pd.DataFrame, comparison: tuple[str, str], levels: Sequence[float]
+                        ) -> pd.DataFrame:
+    """A record's ``by_level`` verdict rows of ``comparison`` (the mode claimed better, the other) at ``levels``,
+    indexed by level."""
+    better, other = comparison
+    wanted = np.isclose(by_level["level"].to_numpy(float)[:, None], np.asarray(levels, float)[None, :]).any(axis=1)
+    return by_level[(by_level["comparison"] == f"{better} − {other}") & wanted].set_index("level")
+
+
 def design_cells(sde: SDEConfig) -> dict[tuple[str, str], str]:
     """The evaluation mode of each cell, by (noise in training, noise at test time)."""
     return {("no", "no"): DETERMINISTIC_LABELS["convnext"], ("no", "yes"): injected_noise_modes(sde)[1].name,

@@ -60,7 +60,7 @@ from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, g
                                      record_if_enabled, show_figure, show_matched_accuracy, table_digests)
 from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
                                          training_sizes)
-from nsdelib.claims.c2_noise import CONTROL_LINE, frontier_training
+from nsdelib.claims.c2_noise import CONTROL_LINE, at_max_sentence, frontier_training
 from nsdelib.claims.error_detection import abc_against_free_scores
 from nsdelib.claims.size_study import CLEAN_CLAIM, NOISE_CLAIM, size_study_verdicts
 from nsdelib.models.registry import MODEL_KINDS
@@ -185,12 +185,10 @@ if not frontier.empty:
 training = frontier_training(frontier.points, PAPER.train.max_epochs) if not frontier.empty else None
 if training is not None:
     display(training.style.set_caption("The recorded frontier's models: when the training rule kept their best epoch"))
-at_max = 0 if training is None else int(training["best at the maximum"].sum())
 planned = frontier_plan(PAPER.calibration, PAPER.model, range(PAPER.n_seeds))
 glue_all({"ch8_frontier_recorded": f"{len(frontier.points)} of its {len(planned)} point-seeds",
           "ch8_at_max": "no frontier model is recorded yet" if training is None else
-          f"{at_max} of the {int(training['seeds'].sum())} recorded frontier models had their best epoch at the last "
-          f"of the {PAPER.train.max_epochs} the training rule allows, so they may still have been improving"})
+          at_max_sentence(training, PAPER.train.max_epochs)})
 
 # %% [markdown]
 # Of the models behind these points, {glue:text}`ch8_at_max`.

@@ -10,7 +10,7 @@ import pytest
 
 from nsdelib.book.profiles import get_profile
 from frontier_toys import frontier_outcomes, frontier_seed
-from nsdelib.claims.c2_noise import (MATCHED_FAMILY, at_largest_level, c2_comparisons, design_cells, design_table,
+from nsdelib.claims.c2_noise import (MATCHED_FAMILY, at_largest_level, at_max_sentence, c2_comparisons, design_cells, design_table,
                                      design_verdicts, frontier_seed_counts, frontier_training, matched_accuracy_effects,
                                      matched_accuracy_verdicts, matched_differences, recorded_level_rows,
                                      structured_versus_both)
@@ -338,3 +338,13 @@ def test_a_records_level_rows_are_those_of_the_comparison_at_the_asked_levels() 
         "-20.0 points (95 % interval -25.0 to -15.0; opposite) at std 0.5")
     weak = recorded_level_rows(by_level, (better, other), (0.05,))
     assert effects_in_points(weak, lambda level: "").endswith("inconclusive, underpowered) ")
+
+
+def test_the_at_max_sentence_counts_models_that_kept_their_last_allowed_epoch() -> None:
+    points = pd.DataFrame({"kind": ["nsde"] * 3, "sigma": [0.43] * 3, "input_noise_std": [None] * 3,
+                           "seed": [0, 1, 2], "best_epoch": [25, 21, 25]})
+    training = frontier_training(points, 25)
+    assert at_max_sentence(training, 25).startswith("2 of the 3 recorded frontier models had their best epoch at the "
+                                                    "last of the 25")
+    assert at_max_sentence(frontier_training(points.assign(best_epoch=20), 25), 25) == (
+        "none of the 3 recorded frontier models had its best epoch at the last of the 25")

@@ -201,6 +201,17 @@ def frontier_training(points: pd.DataFrame, max_epochs: int) -> pd.DataFrame:
         **{"best at the maximum": ("best_epoch", lambda e: int((e >= max_epochs).sum()))})
 
 
+def at_max_sentence(training: pd.DataFrame, max_epochs: int) -> str:
+    """How many of :func:`frontier_training`'s models kept their last allowed epoch, and what that means."""
+    at_max, models = int(training["best at the maximum"].sum()), int(training["seeds"].sum())
+    if at_max == 0:
+        return f"none of the {models} recorded frontier models had its best epoch at the last of the {max_epochs}"
+    return (f"{at_max} of the {models} recorded frontier models had their best epoch at the last of the {max_epochs} "
+            "the training rule allows, so they may still have been improving. Their learning rate reached zero at the "
+            "end of that epoch (the cosine schedule ends at the maximum), so they cannot simply train on: a longer "
+            "maximum would be a new rule, for every model")
+
+
 #: What the chapters say while :func:`matched_accuracy_verdicts` has no verdict yet.
 MATCHED_MISSING = ("No recorded seed has both the NSDE at the book's σ and control points on both sides of its clean "
                    "accuracy, with their per-image outcomes, yet: the matched-accuracy verdict waits for them.")

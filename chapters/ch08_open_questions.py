@@ -224,8 +224,8 @@ glue_all({"ch8_at_cost": "no frontier point has been recorded yet" if at_cost is
 # ## Is ABC a good reliability signal?
 #
 # ABC exists to flag predictions that should not be trusted {cite:p}`jha2019abc`. {doc}`Chapter 7
-# <ch07_abc>` measures it as a detector of wrong predictions on noisy test inputs, against the scores a classifier gives for free: the maximum softmax probability and,
-# for the NSDE, the entropy of its ensemble and the disagreement of its passes. The answer at the
+# <ch07_abc>` measures it as a detector of wrong predictions on noisy test inputs, against the
+# scores a classifier gives for free: the maximum softmax probability and, for the NSDE, the entropy of its ensemble and the disagreement of its passes. The answer at the
 # paper's scale, from chapter 7's record: ABC at C4's budget against the best free score, by AUROC
 # with 95 % bootstrap intervals over images.
 
@@ -376,8 +376,8 @@ glue_figure("fig_ch8_data_size", fig)
 # ```{admonition} What this design does not answer
 # :class: caution
 #
-# Every size is trained with the profile's recipe, the same maximum number of epochs, so a smaller set also
-# gets fewer optimisation steps, as it would in practice: part of its loss of accuracy is a shorter
+# Every size is trained with the profile's recipe, the same maximum number of epochs, so a smaller
+# set also gets fewer optimisation steps, as it would in practice: part of its loss of accuracy is a shorter
 # training, not only less data. At the smallest profiles a size is raised to at least one
 # mini-batch. The paper gives no data-size study to compare with: this is an open question it
 # raises, not one of its claims.
@@ -437,8 +437,8 @@ glue_figure("fig_ch8_data_size", fig)
 #
 # ## Summary
 #
-# - Along the book's line of the σ sweep, one pass loses {glue:text}`ch8_chosen_per_doubling:.1f` points of
-#   clean accuracy per doubling of σ, then {glue:text}`ch8_chosen_cliff_fall:.0f` at the cliff
+# - Along the book's line of the σ sweep, one pass loses {glue:text}`ch8_chosen_per_doubling:.1f`
+#   points of clean accuracy per doubling of σ, then {glue:text}`ch8_chosen_cliff_fall:.0f` at the cliff
 #   ({numref}`fig-calibration` of chapter 3); the reading above says where the paper's cost, and so the book's
 #   σ, falls relative to it, and the control trained with input noise tells what internal noise adds.
 # - Whether ABC flags wrong predictions is answered in {doc}`chapter 7 <ch07_abc>`.

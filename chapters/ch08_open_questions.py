@@ -225,9 +225,10 @@ glue_all({"ch8_at_cost": "no frontier point has been recorded yet" if at_cost is
 #
 # ABC exists to flag predictions that should not be trusted {cite:p}`jha2019abc`. {doc}`Chapter 7
 # <ch07_abc>` measures it as a detector of wrong predictions on noisy test inputs, against the
-# scores a classifier gives for free: the maximum softmax probability and, for the NSDE, the entropy of its ensemble and the disagreement of its passes. The answer at the
-# paper's scale, from chapter 7's record: ABC at C4's budget against the best free score, by AUROC
-# with 95 % bootstrap intervals over images.
+# scores a classifier gives for free: the maximum softmax probability and, for the NSDE, the
+# entropy of its ensemble and the disagreement of its passes. The answer at the paper's scale, from
+# chapter 7's record: ABC at C4's budget against the best free score, by AUROC with 95 % bootstrap
+# intervals over images.
 
 # %%
 abc_record = announce_recorded("abc", "ch07_abc")

@@ -79,9 +79,9 @@ from nsdelib.book.profiles import get_profile
 from nsdelib.book.projection import time_to_run
 from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, glue_figure, load_frontier,
                                      model_digests, record_if_enabled, recorded_with_outcomes, show_matched_accuracy)
-from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, at_largest_level, c2_comparisons, design_table,
-                                     design_verdicts, noise_claim, noise_level_verdicts, recorded_level_rows,
-                                     structured_noise_verdicts, structured_versus_both, sweep_accuracy)
+from nsdelib.claims.c2_noise import (C2_STD, DESIGN_FAMILY, c2_comparisons, design_table, design_verdicts,
+                                     noise_claim, noise_level_verdicts, recorded_noise_findings,
+                                     structured_noise_verdicts, sweep_accuracy)
 from nsdelib.evaluation.input_noise import add_noise, noise_pattern
 from nsdelib.evaluation.sweeps import stratified_subset
 from nsdelib.models.inference import eval_modes
@@ -89,8 +89,7 @@ from nsdelib.report.claims import MODEL_LABELS
 from nsdelib.report.outcomes import HOLM_EXAMPLE, rule_examples
 from nsdelib.report.paper import PAPER_VALUES
 from nsdelib.report.plotting import accuracy_curves, gaussian_noise_curves, show_spectrogram
-from nsdelib.report.stats import (DIRECTION_HOLDS, VERDICT_RULE, effects_in_points, seed_intervals,
-                                  verdict_from_dict, verdicts_frame)
+from nsdelib.report.stats import DIRECTION_HOLDS, VERDICT_RULE, seed_intervals, verdict_from_dict, verdicts_frame
 from nsdelib.report.tables import settings_table
 
 ctx = nsdelib.setup(profile=profile, seed=seed, device=device)
@@ -142,20 +141,14 @@ if recorded is not None:
 # ```
 
 # %% tags=["hide-input"]
-paper_comparisons = c2_comparisons(PAPER.model.sde)
 paper_noise = recorded_with_outcomes("noise_robustness", "paper")
 if recorded is None or paper_noise is None:
     glue_all({key: f"not recorded yet (`{RECORD_COMMAND.format(chapter='ch04_noise_robustness')}` records it)"
               for key in ("paper_versus_control", "paper_structured_convnext", "paper_structured_control")})
 else:
-    paper_structured = structured_versus_both(paper_noise[1], PAPER.model.sde)
-    largest = at_largest_level(paper_structured)
-    glue_all({"paper_versus_control": effects_in_points(recorded_level_rows(
-        pd.DataFrame(recorded["result"]["by_level"]), paper_comparisons["NSDE ensemble − ConvNeXt + input noise"],
-        PAPER.calibration.gaussian_stds), lambda level: f"at std {level:g}"),
-              **{f"paper_structured_{key}": effects_in_points(largest.loc[against], lambda at: f"under {at[0]} noise "
-                                                               f"at level {at[1]:g}")
-                 for key, against in (("convnext", "ConvNeXt"), ("control", "control"))}})
+    paper_structured, paper_sentences = recorded_noise_findings(
+        pd.DataFrame(recorded["result"]["by_level"]), paper_noise[1], PAPER.model.sde, PAPER.calibration.gaussian_stds)
+    glue_all({f"paper_{key}": sentence for key, sentence in paper_sentences.items()})
     display(paper_structured[["verdict", "effect", "low", "high", "mde", "p_holm"]].style.format(
         precision=4, na_rep="–").set_caption("Recorded paper run: NSDE ensemble − ConvNeXt and − the control under "
                                              "structured noise, paired per image within each seed (exploratory; "

@@ -60,7 +60,7 @@ from nsdelib.book.provenance import (ComputeTime, announce_recorded, glue_all, g
                                      record_if_enabled, show_figure, show_matched_accuracy, table_digests)
 from nsdelib.evaluation.data_size import (CLEAN, OUTCOME_KEYS, gaussian_condition, seed_accuracies, training_count,
                                          training_sizes)
-from nsdelib.claims.c2_noise import CONTROL_LINE, at_max_sentence, frontier_training
+from nsdelib.claims.c2_noise import at_max_sentence, control_line, frontier_training
 from nsdelib.claims.error_detection import abc_against_free_scores
 from nsdelib.claims.size_study import CLEAN_CLAIM, NOISE_CLAIM, size_study_verdicts
 from nsdelib.models.registry import MODEL_KINDS
@@ -171,7 +171,7 @@ glue_all({
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ch8-matched", "caption": "The recorded clean–robust frontier: clean test accuracy against accuracy under each robustness measure, mean ± s.d. over seeds, each point labelled with its σ (NSDE, as its ensemble) or its input-noise std (control, whose line starts at ConvNeXt, std 0, marked on its own too)."}}
 frontier = load_frontier("paper")
 show_figure(None if frontier.empty else clean_robust_frontier(
-    frontier.points, robust_measures(frontier.points), CONTROL_LINE),
+    frontier.points, robust_measures(frontier.points), control_line(frontier.points)),
             f"No frontier point has been recorded yet: `{FRONTIER_COMMAND}` records them.")
 
 # %% tags=["hide-input"]

@@ -13,6 +13,7 @@ from frontier_toys import frontier_outcomes, frontier_seed
 from nsdelib.claims.c2_noise import (MATCHED_FAMILY, at_largest_level, at_max_sentence, c2_comparisons, design_cells, design_table,
                                      design_verdicts, frontier_seed_counts, frontier_training, matched_accuracy_effects,
                                      matched_accuracy_verdicts, matched_differences, recorded_level_rows,
+                                     recorded_noise_findings,
                                      structured_versus_both)
 from nsdelib.claims.sigma_tuning import (choice_origin, choice_sentence, fixed_choice, frontier_plan, frontier_points,
                                         frontier_reading, settings_at_cost, settings_at_cost_sentence, sweep_epochs,
@@ -348,3 +349,16 @@ def test_the_at_max_sentence_counts_models_that_kept_their_last_allowed_epoch() 
                                                     "last of the 25")
     assert at_max_sentence(frontier_training(points.assign(best_epoch=20), 25), 25) == (
         "none of the 3 recorded frontier models had its best epoch at the last of the 25")
+
+
+def test_the_recorded_findings_are_the_control_rows_and_each_noises_largest_level() -> None:
+    better, other = c2_comparisons(SDE)["NSDE ensemble − ConvNeXt + input noise"]
+    by_level = pd.DataFrame({"comparison": [f"{better} − {other}"] * 2, "level": [0.2, 0.5], "effect": [-0.12, -0.2],
+                             "low": [-0.15, -0.25], "high": [-0.09, -0.15], "label": ["opposite"] * 2,
+                             "underpowered": [False, False]})
+    sweep = structured_sweep(0.3)
+    table, sentences = recorded_noise_findings(by_level, sweep, SDE, (0.2,))
+    assert table.equals(structured_versus_both(sweep, SDE))
+    assert sentences["versus_control"] == "-12.0 points (95 % interval -15.0 to -9.0; opposite) at std 0.2"
+    assert set(sentences) == {"versus_control", "structured_convnext", "structured_control"}
+    assert sentences["structured_control"].count(" at level 1") == 2

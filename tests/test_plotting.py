@@ -76,13 +76,14 @@ def test_training_curves_show_loss_and_validation_accuracy_per_model() -> None:
 def test_the_frontier_figure_draws_the_control_line_from_convnext_at_std_0_in_std_order() -> None:
     from frontier_toys import frontier_seed
 
-    from nsdelib.claims.c2_noise import CONTROL_LINE
+    from nsdelib.claims.c2_noise import control_line
     from nsdelib.report.plotting import clean_robust_frontier
 
     rows = frontier_seed(0, 0.88, 0.8, [(0.1, 0.91, 0.8), (0.4, 0.80, 0.85)])
     rows.append({"kind": "convnext", "seed": 0, "sigma": None, "input_noise_std": None, "clean": 0.90,
                  "clean_off": 0.90, "gaussian_0.05": 0.6, "apgd_l2_1": 0.05, "record": "frontier/convnext-seed0"})
-    fig = clean_robust_frontier(pd.DataFrame(rows), ["gaussian_0.05"], CONTROL_LINE)
+    points = pd.DataFrame(rows)
+    fig = clean_robust_frontier(points, ["gaussian_0.05"], control_line(points))
     control = next(bars.lines[0] for bars in fig.axes[0].containers
                    if bars.get_label().startswith("ConvNeXt + input noise"))
     assert np.allclose(control.get_xdata(), [0.90, 0.91, 0.80]) and np.allclose(control.get_ydata(), [0.6, 0.8, 0.85])

@@ -20,8 +20,8 @@ from ..models.nsde import SDEConfig
 from ..models.registry import ModelKind
 from ..report.claims import C2_LEVELS, C2_STRUCTURED, models_table
 from ..report.paper import PAPER_VALUES, get_claim
-from ..report.stats import (Verdict, crossed_estimate, effect_verdict, effect_verdicts, holm_family, judge,
-                            primary_and_family, verdicts_frame)
+from ..report.stats import (Verdict, crossed_estimate, effect_verdict, effect_verdicts, effects_in_points,
+                            holm_family, judge, primary_and_family, verdicts_frame)
 from .sigma_tuning import robust_measures
 
 #: Chapter 4's sweep table; bump when the sweep's numbers change.
@@ -150,6 +150,21 @@ def recorded_level_rows(by_level: pd.DataFrame, comparison: tuple[str, str], lev
     return by_level[(by_level["comparison"] == f"{better} − {other}") & wanted].set_index("level")
 
 
+def recorded_noise_findings(by_level: pd.DataFrame, sweep: pd.DataFrame, sde: SDEConfig, levels: Sequence[float]
+                            ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """From chapter 4's record (its ``by_level`` verdicts and per-image ``sweep``): the structured-noise verdicts
+    against both baselines, and for prose NSDE ensemble − control at the Gaussian ``levels`` (``versus_control``) and
+    each structured noise at its largest level against ConvNeXt and the control (``structured_<baseline>``)."""
+    structured = structured_versus_both(sweep, sde)
+    largest = at_largest_level(structured)
+    control_rows = recorded_level_rows(by_level, c2_comparisons(sde)["NSDE ensemble − ConvNeXt + input noise"], levels)
+    sentences = {"versus_control": effects_in_points(control_rows, lambda level: f"at std {level:g}")}
+    sentences |= {f"structured_{key}": effects_in_points(largest.loc[against],
+                                                          lambda at: f"under {at[0]} noise at level {at[1]:g}")
+                  for key, against in (("convnext", "ConvNeXt"), ("control", "control"))}
+    return structured, sentences
+
+
 def design_cells(sde: SDEConfig) -> dict[tuple[str, str], str]:
     """The evaluation mode of each cell, by (noise in training, noise at test time)."""
     return {("no", "no"): DETERMINISTIC_LABELS["convnext"], ("no", "yes"): injected_noise_modes(sde)[1].name,
@@ -226,6 +241,12 @@ MATCHED_COLUMNS = ["seed", "measure", "matched clean accuracy", "NSDE", "control
 CONTROL_LINE: tuple[ModelKind, ...] = ("convnext", "convnext_noise")
 
 
+def control_line(points: pd.DataFrame, kinds: Sequence[ModelKind] = CONTROL_LINE) -> pd.DataFrame:
+    """The control line's rows (``kinds``) in the order of their input-noise std, in column ``std`` (ConvNeXt's 0)."""
+    control = points[points["kind"].isin(kinds)]
+    return control.assign(std=control["input_noise_std"].astype(float).fillna(0.0)).sort_values("std", kind="stable")
+
+
 def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure: str,
                              control_kinds: Sequence[ModelKind] = CONTROL_LINE) -> pd.DataFrame:
     """Per seed: the NSDE at ``chosen_sigma`` against the control's ``measure`` at the NSDE's clean accuracy. The
@@ -236,8 +257,7 @@ def matched_accuracy_effects(points: pd.DataFrame, chosen_sigma: float, measure:
     rows = []
     for seed, group in points.groupby("seed", sort=True):
         nsde = group[(group["kind"] == "nsde") & np.isclose(group["sigma"].astype(float), chosen_sigma)]
-        control = group[group["kind"].isin(control_kinds)]
-        control = control.assign(std=control["input_noise_std"].astype(float).fillna(0.0)).sort_values("std")
+        control = control_line(group, control_kinds)
         if nsde.empty or len(control) < 2:
             continue
         level, nsde_value = float(nsde["clean"].iloc[0]), float(nsde[measure].iloc[0])

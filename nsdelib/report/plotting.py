@@ -255,14 +255,12 @@ def robust_accuracy_curves(accuracy: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def clean_robust_frontier(points: pd.DataFrame, measures: Sequence[str], control_kinds: Sequence[str]) -> Figure:
-    """Clean against robust accuracy (mean ± s.d. over seeds): the NSDE per σ, the control line per std (its
-    ``control_kinds``, ConvNeXt at std 0 among them, as the matched comparison reads it) and ConvNeXt marked."""
+def clean_robust_frontier(points: pd.DataFrame, measures: Sequence[str], control: pd.DataFrame) -> Figure:
+    """Clean against robust accuracy (mean ± s.d. over seeds): the NSDE per σ, the ``control`` line per its ``std``
+    (ConvNeXt at std 0 among them, as the matched comparison reads it) and ConvNeXt marked."""
     kinds = points["kind"]
-    control = points[kinds.isin(control_kinds)]
     lines = {"NSDE (σ)": (points[kinds == "nsde"], "sigma", "clean"),
-             "ConvNeXt + input noise (std)": (control.assign(std=control["input_noise_std"].astype(float).fillna(0.0)),
-                                              "std", "clean_off"),
+             "ConvNeXt + input noise (std)": (control, "std", "clean_off"),
              "ConvNeXt": (points[kinds == "convnext"].assign(setting=0.0), "setting", "clean_off")}
     fig, axes = plt.subplots(1, len(measures), figsize=(4.4 * len(measures), 3.8), squeeze=False)
     for ax, measure in zip(axes.flat, measures):
